@@ -1,0 +1,81 @@
+"""Lattice layout shared by every kernel.
+
+The lattice is stored flat (C order) with one ghost layer of WALL sites on every face, so a
+site's Moore neighbours are ``i + offsets[k]`` with no bounds checks, and one kernel serves
+2D and 3D alike. A *line* is a run of sites along the last (contiguous) axis; parallel
+kernels give each line to one iteration. Per-line extents ``lo[l]..hi[l]`` bound the
+columns that hold tumour cells or debris, so the tumour kernels skip empty tissue.
+"""
+import itertools
+
+import numpy as np
+
+from kernels.jit import jit, parallel_jit, prange
+
+# Cell kinds (one uint8 per site). Never renumber: stored files carry these values.
+EMPTY = 0
+TUMOR = 1
+T_CELL = 2
+SUPPRESSIVE = 3
+DEAD = 4
+NECROTIC = 5
+VESSEL = 6
+WALL = 7
+KIND_NAMES = ("empty", "tumor", "t_cell", "suppressive", "dead", "necrotic", "vessel", "wall")
+
+NO_EXTENT_LO = np.iinfo(np.int64).max // 4
+NO_EXTENT_HI = -1
+
+
+def padded_shape(dimensions):
+    return tuple(int(n) + 2 for n in dimensions)
+
+
+def moore_offsets(padded):
+    """Flat offsets of the 8 (2D) or 26 (3D) Moore neighbours, in a fixed order."""
+    strides = np.cumprod((padded[1:] + (1,))[::-1])[::-1]
+    deltas = [d for d in itertools.product((-1, 0, 1), repeat=len(padded)) if any(d)]
+    return np.array([int(np.dot(d, strides)) for d in deltas], dtype=np.int64)
+
+
+def neighbour_line_offsets(padded):
+    """Line-index offsets of the lines that hold a site's neighbours (itself included)."""
+    inner = padded[:-1]
+    strides = np.cumprod((inner[1:] + (1,))[::-1])[::-1]
+    deltas = itertools.product((-1, 0, 1), repeat=len(inner))
+    return np.array(sorted({int(np.dot(d, strides)) for d in deltas}), dtype=np.int64)
+
+
+def interior(flat, padded):
+    """The unpadded lattice view of a flat padded array."""
+    grid = flat.reshape(padded)
+    return grid[tuple(slice(1, -1) for _ in padded)]
+
+
+@parallel_jit
+def tissue_extents(kind, line_length, lo, hi):
+    """lo[l], hi[l] = first and last column of line l holding tumour, dead or necrotic
+    cells (NO_EXTENT_LO / NO_EXTENT_HI when none)."""
+    for line in prange(lo.shape[0]):
+        base = line * line_length
+        first = NO_EXTENT_LO
+        last = NO_EXTENT_HI
+        for col in range(line_length):
+            k = kind[base + col]
+            if k == TUMOR or k == DEAD or k == NECROTIC:
+                if first == NO_EXTENT_LO:
+                    first = col
+                last = col
+        lo[line] = first
+        hi[line] = last
+
+
+@parallel_jit
+def count_kinds(kind, line_length, n_lines, out_per_line):
+    """out_per_line[l, k] = number of sites of kind k in line l."""
+    for line in prange(n_lines):
+        for k in range(out_per_line.shape[1]):
+            out_per_line[line, k] = 0
+        base = line * line_length
+        for col in range(line_length):
+            out_per_line[line, kind[base + col]] += 1

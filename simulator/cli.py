@@ -1,0 +1,118 @@
+"""``tumorsim``: a thin command line over the Python API.
+
+Known bad input (scenario, overrides, output files) becomes one line on stderr naming the
+file and key, and exit status 2 — never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from simulator.io import OutputError
+from simulator.schema import ScenarioError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so the output file is closed as incomplete."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _add_scenario_options(p):
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario key, value in TOML syntax "
+                        "(e.g. --set simulation.dimensions=[200,200])")
+    p.add_argument("--seed", type=int, help="shorthand for --set simulation.seed=N")
+
+
+def _overrides(args) -> list[str]:
+    extra = [] if args.seed is None else [f"simulation.seed={args.seed}"]
+    return list(args.overrides) + extra
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tumorsim", description="Agent-based tumour-immune lattice simulator.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one scenario and write one HDF5 file")
+    run.add_argument("scenario", nargs="?", help="scenario TOML (default: the built-in default)")
+    run.add_argument("-o", "--output", help="output HDF5 file (default: <scenario>.h5 in the "
+                                            "current directory)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="Numba threads (default: the scenario's simulation.threads, "
+                          "else all cores)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_scenario_options(run)
+
+    validate = sub.add_parser("validate", help="check a scenario file; exit 2 if it is bad")
+    validate.add_argument("scenario")
+    _add_scenario_options(validate)
+
+    inspect = sub.add_parser("inspect", help="print a resolved scenario with its per-step "
+                                             "probabilities, or summarise an output file")
+    inspect.add_argument("target", nargs="?", help="SCENARIO.toml or OUT.h5 (default: the "
+                                                   "built-in scenario)")
+    _add_scenario_options(inspect)
+    return parser
+
+
+def cmd_run(args) -> int:
+    from simulator import runner, scenario as scenario_mod
+    scenario = scenario_mod.load(args.scenario, _overrides(args))
+    output = Path(args.output) if args.output else Path(
+        (Path(args.scenario).stem if args.scenario else "default") + ".h5")
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        result = runner.run_to_file(scenario, output, threads=args.threads,
+                                    progress=not args.quiet and sys.stderr.isatty())
+    except KeyboardInterrupt:
+        print(f"tumorsim: interrupted; {output} holds the records so far and is marked "
+              "incomplete", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not args.quiet:
+        print(result.summary_text())
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from simulator import scenario as scenario_mod
+    scenario_mod.load(args.scenario, _overrides(args))
+    print(f"{args.scenario}: ok")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from simulator import inspect as inspect_mod
+    target = args.target
+    if target and Path(target).suffix in (".h5", ".hdf5", ".nc"):
+        from simulator.io import describe_run
+        print(describe_run(target))
+    else:
+        print(inspect_mod.describe_scenario(target, _overrides(args)))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ScenarioError, OutputError) as exc:
+        print(f"tumorsim: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

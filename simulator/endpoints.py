@@ -1,0 +1,529 @@
+"""Clinical-style endpoints of one run, computed from its recorded time series.
+
+Pure numpy; no Numba, no files, no pandas. ``assess`` takes the series the recorder writes
+under ``/timeseries`` and returns a frozen :class:`Endpoints`; ``endpoint_table`` turns many
+of them into columns (a dict of numpy arrays) that the study layer writes as CSV.
+
+Definitions (RECIST 1.1, Eisenhauer et al. 2009 Eur J Cancer 45:228, applied to one lesion)
+------------------------------------------------------------------------------------------
+Scale. One lattice site holds one simulated cell of edge ``spacing_um``. A simulated cell may
+stand for ``real_cells_per_site`` real cells (default 1); the site then covers that many real
+cells' area (2D) or volume (3D), so its real edge is
+``mm_per_site = spacing_um / 1000 * real_cells_per_site ** (1 / dimensions)``.
+The scale only matters for the absolute progression rule (``progression_min_mm``); every
+relative rule is scale-free. At the default scale a 200 x 200 lattice of 20 um cells is at
+most ~4.5 mm across, so the 5 mm rule can never be met: either state a scale or set
+``progression_min_mm = 0``. ``Endpoints.progression_scans_blocked_by_min_mm`` counts the
+scans where only the absolute rule stopped a PD call, so the problem is visible.
+
+Equivalent diameter of N cells (sites of edge a = mm_per_site):
+2D ``D = 2 a sqrt(N / pi)``; 3D ``D = 2 a (3 N / (4 pi)) ** (1/3)``. Hence PR (D/D0 <= 0.70)
+is N/N0 <= 0.49 in 2D and <= 0.343 in 3D; PD (D/D_nadir >= 1.20) is N/N_nadir >= 1.44 in 2D
+and >= 1.728 in 3D. Boundaries are inclusive; comparisons allow a relative rounding slack of
+``BOUNDARY_RELATIVE_TOLERANCE`` so that exact boundaries (N = 0.49 N0) classify as RECIST
+intends despite sqrt/cbrt rounding.
+
+Baseline: the last record at or before the treatment start.
+Scans: at ``treatment_start_day + k * scan_interval_days`` for k = 1, 2, ... while a record
+exists at or after the scan time; each scan reads the last record at or before its time
+(a dip between scans is not seen, as in a trial). Slack ``TIME_TOLERANCE_DAYS`` absorbs
+floating-point step times.
+Per-scan class, checked in this order:
+- CR: no tumour cells at the scan (all cells gone; no confirmation scan is required, as in
+  randomised trials under RECIST 1.1).
+- PD: D >= (1 + progression_rise) * D_nadir and D - D_nadir >= progression_min_mm, where
+  D_nadir is the smallest diameter at baseline and at all earlier scans. PD wins over PR: a
+  tumour still 40% below baseline but 20% above its nadir has progressed.
+- PR: D <= (1 - partial_response_drop) * D0.
+- SD otherwise.
+Best overall response (``response_class``): the best of CR > PR > SD over the scans before the
+first PD; PD if the first scan is PD; ``"NE"`` (not evaluable) if there is no scan or the
+baseline burden is zero (nothing to respond; then every scan is ``"NE"`` too).
+RECIST's minimum duration for SD and confirmation of PR/CR are not applied.
+
+Time to response: first PR/CR scan before the first PD, from treatment start.
+Duration of response: from that scan to the first PD scan, or to the last scan if there is
+none (then ``response_ongoing`` is True and the duration is censored).
+Durable response: an objective response whose duration (as above, censored or not) is at
+least ``durable_min_days`` (default 180 days, the "objective response lasting continuously
+>= 6 months" of Andtbacka et al. 2015 JCO 33:2780). A response still ongoing but observed for
+less than that is not durable (too little follow-up to say).
+Time to progression: first PD scan, from treatment start. Kaplan-Meier inputs:
+``progression_observed`` (event) and ``progression_free_days`` (TTP if observed, else the
+follow-up to the last scan: censored).
+Resistance: resistant share = tumor_resistant / tumor_cells (undefined where there are no
+tumour cells). Time to resistance: first record from baseline on whose share is >= the
+threshold, measured from treatment start (0 if already so at baseline).
+Immune readouts: trapezoidal time averages over the records from baseline to the end (the
+baseline record placed at the treatment start); ratios are ratios of those averages (robust
+when a count touches zero at one record). Core and margin series should be densities (per
+site) if the two regions differ in size. x / 0 is inf for x > 0 and NaN for 0 / 0.
+
+NaN meanings: a NaN float endpoint means "undefined for this run" (no scan, no response, no
+progression, no resistant takeover, no immune series given, or zero baseline burden), never a
+missing computation.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, fields
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "BOUNDARY_RELATIVE_TOLERANCE",
+    "RESPONSE_CLASSES",
+    "TIME_TOLERANCE_DAYS",
+    "Endpoints",
+    "ResponseCriteria",
+    "assess",
+    "assess_timeseries",
+    "best_overall_response",
+    "classify_scans",
+    "endpoint_table",
+    "equivalent_diameter_mm",
+]
+
+#: Per-scan and best-overall classes; "NE" = not evaluable.
+RESPONSE_CLASSES = ("CR", "PR", "SD", "PD", "NE")
+_RANK = {"CR": 0, "PR": 1, "SD": 2}
+
+#: Records within this many days of a scan/treatment time count as "at" it.
+TIME_TOLERANCE_DAYS = 1e-6
+#: Relative slack on inclusive RECIST boundaries (absorbs sqrt/cbrt rounding only).
+BOUNDARY_RELATIVE_TOLERANCE = 1e-9
+
+
+def _at_least(value: float, bound: float) -> bool:
+    return value >= bound - BOUNDARY_RELATIVE_TOLERANCE * max(abs(bound), abs(value))
+
+
+def _at_most(value: float, bound: float) -> bool:
+    return value <= bound + BOUNDARY_RELATIVE_TOLERANCE * max(abs(bound), abs(value))
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator with x/0 = inf (x > 0) and 0/0 = NaN, without warnings."""
+    if denominator == 0.0:
+        return math.inf if numerator > 0.0 else math.nan
+    return float(numerator) / float(denominator)
+
+
+# --------------------------------------------------------------------------------------
+# Criteria
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ResponseCriteria:
+    """How a run is assessed; the optional keys come from the scenario's ``[endpoints]`` table.
+
+    ``dimensions`` and ``spacing_um`` come from the simulation itself (``simulation.dimensions``
+    length, lattice spacing). ``real_cells_per_site`` states how many real cells one simulated
+    cell stands for (sets ``mm_per_site``, needed only by the absolute PD rule).
+    Defaults: RECIST 1.1 thresholds, scans every 8 weeks (56 days), durable = response lasting
+    >= 180 days, resistance when the resistant share reaches one half.
+    """
+
+    dimensions: int
+    spacing_um: float
+    real_cells_per_site: float = 1.0
+    scan_interval_days: float = 56.0
+    partial_response_drop: float = 0.30
+    progression_rise: float = 0.20
+    progression_min_mm: float = 5.0
+    durable_min_days: float = 180.0
+    resistance_share_threshold: float = 0.5
+
+    #: Keys an ``[endpoints]`` table may set (the rest come from the simulation).
+    TABLE_KEYS = (
+        "real_cells_per_site",
+        "scan_interval_days",
+        "partial_response_drop",
+        "progression_rise",
+        "progression_min_mm",
+        "durable_min_days",
+        "resistance_share_threshold",
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dimensions, bool) or self.dimensions not in (2, 3):
+            raise ValueError(f"endpoints: dimensions must be 2 or 3, got {self.dimensions!r}")
+        checks = (
+            ("spacing_um", self.spacing_um, lambda v: v > 0, "> 0"),
+            ("real_cells_per_site", self.real_cells_per_site, lambda v: v > 0, "> 0"),
+            ("scan_interval_days", self.scan_interval_days, lambda v: v > 0, "> 0"),
+            ("partial_response_drop", self.partial_response_drop, lambda v: 0 < v < 1,
+             "in (0, 1)"),
+            ("progression_rise", self.progression_rise, lambda v: v > 0, "> 0"),
+            ("progression_min_mm", self.progression_min_mm, lambda v: v >= 0, ">= 0"),
+            ("durable_min_days", self.durable_min_days, lambda v: v >= 0, ">= 0"),
+            ("resistance_share_threshold", self.resistance_share_threshold,
+             lambda v: 0 < v <= 1, "in (0, 1]"),
+        )
+        for name, value, ok, rule in checks:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(f"endpoints.{name} must be a number, got {value!r}")
+            if not math.isfinite(value) or not ok(value):
+                raise ValueError(f"endpoints.{name} must be {rule}, got {value!r}")
+
+    @property
+    def mm_per_site(self) -> float:
+        """Real edge length of one lattice site in mm (see the module docstring)."""
+        return self.spacing_um * 1e-3 * self.real_cells_per_site ** (1.0 / self.dimensions)
+
+    @property
+    def partial_response_cell_ratio(self) -> float:
+        """N/N0 at the PR boundary: 0.49 (2D) or 0.343 (3D) for a 30% drop."""
+        return (1.0 - self.partial_response_drop) ** self.dimensions
+
+    @property
+    def progression_cell_ratio(self) -> float:
+        """N/N_nadir at the relative PD boundary: 1.44 (2D) or 1.728 (3D) for a 20% rise."""
+        return (1.0 + self.progression_rise) ** self.dimensions
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, object] | None, *, dimensions: int,
+                   spacing_um: float) -> "ResponseCriteria":
+        """Build from a scenario's ``[endpoints]`` table; unknown keys raise ValueError with a
+        suggestion (the scenario layer adds the file name)."""
+        table = dict(table or {})
+        for key in table:
+            if key not in cls.TABLE_KEYS:
+                close = difflib.get_close_matches(key, cls.TABLE_KEYS, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else (
+                    f"; valid keys: {', '.join(cls.TABLE_KEYS)}")
+                raise ValueError(f"endpoints.{key}: unknown key{hint}")
+        return cls(dimensions=dimensions, spacing_um=spacing_um, **table)
+
+
+def equivalent_diameter_mm(cells, dimensions: int, mm_per_site: float) -> np.ndarray:
+    """Diameter (mm) of the disc (2D) or ball (3D) holding ``cells`` sites of edge
+    ``mm_per_site``: 2D ``2 a sqrt(N/pi)``, 3D ``2 a (3N/(4 pi))^(1/3)``."""
+    n = np.asarray(cells, dtype=np.float64)
+    if np.any(~np.isfinite(n)) or np.any(n < 0):
+        raise ValueError("equivalent_diameter_mm: cell counts must be finite and >= 0")
+    if not (math.isfinite(mm_per_site) and mm_per_site > 0):
+        raise ValueError(f"equivalent_diameter_mm: mm_per_site must be > 0, got {mm_per_site!r}")
+    if dimensions == 2:
+        return 2.0 * mm_per_site * np.sqrt(n / math.pi)
+    if dimensions == 3:
+        return 2.0 * mm_per_site * np.cbrt(3.0 * n / (4.0 * math.pi))
+    raise ValueError(f"equivalent_diameter_mm: dimensions must be 2 or 3, got {dimensions!r}")
+
+
+# --------------------------------------------------------------------------------------
+# Classification
+# --------------------------------------------------------------------------------------
+def classify_scans(baseline_diameter_mm: float, scan_diameter_mm: Sequence[float],
+                   criteria: ResponseCriteria) -> tuple[tuple[str, ...], int]:
+    """Per-scan RECIST-like classes and the number of scans where only the absolute
+    ``progression_min_mm`` rule prevented a PD call. A zero diameter is CR."""
+    d0 = float(baseline_diameter_mm)
+    if d0 == 0.0:
+        return ("NE",) * len(scan_diameter_mm), 0
+    pr_bound = (1.0 - criteria.partial_response_drop) * d0
+    nadir = d0
+    classes: list[str] = []
+    blocked = 0
+    for d in map(float, scan_diameter_mm):
+        if d == 0.0:
+            cls = "CR"
+        elif _at_least(d, (1.0 + criteria.progression_rise) * nadir):
+            if _at_least(d - nadir, criteria.progression_min_mm):
+                cls = "PD"
+            else:
+                blocked += 1
+                cls = "PR" if _at_most(d, pr_bound) else "SD"
+        elif _at_most(d, pr_bound):
+            cls = "PR"
+        else:
+            cls = "SD"
+        classes.append(cls)
+        nadir = min(nadir, d)
+    return tuple(classes), blocked
+
+
+def best_overall_response(scan_classes: Sequence[str]) -> str:
+    """Best of CR > PR > SD before the first PD; PD if the first scan is PD; NE if none."""
+    best = "NE"
+    for cls in scan_classes:
+        if cls == "PD":
+            return "PD" if best == "NE" else best
+        if cls in _RANK and (best == "NE" or _RANK[cls] < _RANK[best]):
+            best = cls
+    return best
+
+
+# --------------------------------------------------------------------------------------
+# Endpoints
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Endpoints:
+    """Endpoints of one run. Times named ``*_day`` are on the simulation clock; durations named
+    ``*_days`` are measured from treatment start. NaN = undefined (see module docstring)."""
+
+    treatment_start_day: float
+    baseline_day: float                 # time of the baseline record
+    baseline_tumor_cells: float
+    baseline_diameter_mm: float
+    final_tumor_cells: float
+    n_scans: int
+    nadir_tumor_cells: float            # smallest burden at a scan; NaN if no scan
+    nadir_day: float                    # first scan reaching it; NaN if no scan
+    best_response: float                # nadir / baseline - 1 (burden); NaN if no scan / N0 = 0
+    best_diameter_change: float         # same on the equivalent diameter
+    response_class: str                 # best overall response: CR / PR / SD / PD / NE
+    objective_response: bool            # response_class in (CR, PR)
+    time_to_response_days: float        # NaN if no response
+    duration_of_response_days: float    # NaN if no response; censored if response_ongoing
+    response_ongoing: bool
+    durable_response: bool
+    progression_observed: bool          # Kaplan-Meier event flag
+    time_to_progression_days: float     # NaN if no PD by the last scan
+    follow_up_days: float               # treatment start -> last scan; NaN if no scan
+    progression_free_days: float        # KM duration: TTP if observed else follow-up
+    progression_scans_blocked_by_min_mm: int
+    resistant_fraction_baseline: float  # NaN if no tumour at baseline
+    resistant_fraction_at_progression: float  # at the first PD scan; NaN if no PD
+    resistant_fraction_final: float     # NaN if no tumour at the end
+    time_to_resistance_days: float      # NaN if the share never reaches the threshold
+    infiltration_core_to_margin: float  # mean core / mean margin T cells; NaN if not given
+    cd8_to_suppressive_final: float     # NaN if not given
+    cd8_to_suppressive_mean: float      # mean T / mean suppressive over treatment
+    scan_days: tuple[float, ...] = ()
+    scan_tumor_cells: tuple[float, ...] = ()
+    scan_diameter_mm: tuple[float, ...] = ()
+    scan_response_classes: tuple[str, ...] = ()
+
+    def to_dict(self, scans: bool = False) -> dict[str, object]:
+        """Scalar endpoints as plain Python values (CSV / HDF5-attribute friendly); with
+        ``scans=True`` also the per-scan sequences as lists."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SCAN_FIELDS:
+                if scans:
+                    out[f.name] = list(value)
+            else:
+                out[f.name] = value
+        return out
+
+
+SCAN_FIELDS = ("scan_days", "scan_tumor_cells", "scan_diameter_mm", "scan_response_classes")
+_COLUMN_DTYPES = {"float": np.float64, "int": np.int64, "bool": np.bool_, "str": np.str_}
+
+
+def _as_series(name: str, values, length: int | None) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"endpoints: {name} must be one-dimensional, got shape {a.shape}")
+    if length is not None and a.shape[0] != length:
+        raise ValueError(f"endpoints: {name} has {a.shape[0]} records but time_days has "
+                         f"{length}; every series must share the time axis")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"endpoints: {name} contains NaN or inf")
+    return a
+
+
+def _time_average(values: np.ndarray, times: np.ndarray) -> float:
+    if times.shape[0] == 1 or times[-1] <= times[0]:
+        return float(values[-1])
+    # trapezoid written out: np.trapz / np.trapezoid differ across numpy versions
+    widths = np.diff(times)
+    return float(np.sum(widths * 0.5 * (values[1:] + values[:-1])) / (times[-1] - times[0]))
+
+
+def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
+           criteria: ResponseCriteria, *, t_cells_core=None, t_cells_margin=None,
+           t_cells=None, suppressive_cells=None) -> Endpoints:
+    """Endpoints of one run from its time series (all on the ``time_days`` axis).
+
+    ``tumor_cells`` counts live tumour cells (sensitive + resistant), ``tumor_resistant`` the
+    resistant ones. Immune series are optional; ``t_cells_core`` and ``t_cells_margin`` go
+    together. Raises ValueError on mismatched lengths, non-increasing time, negative or
+    non-finite counts, resistant > total, or a treatment start before the first record.
+    """
+    if not isinstance(criteria, ResponseCriteria):
+        raise TypeError(f"endpoints: criteria must be a ResponseCriteria, got "
+                        f"{type(criteria).__name__}")
+    t = _as_series("time_days", time_days, None)
+    n_records = t.shape[0]
+    if n_records == 0:
+        raise ValueError("endpoints: time_days is empty; nothing to assess")
+    if np.any(np.diff(t) <= 0):
+        i = int(np.argmax(np.diff(t) <= 0))
+        raise ValueError(f"endpoints: time_days must be strictly increasing (record {i + 1} "
+                         f"at {t[i + 1]} follows {t[i]})")
+    n = _as_series("tumor_cells", tumor_cells, n_records)
+    r = _as_series("tumor_resistant", tumor_resistant, n_records)
+    if np.any(n < 0) or np.any(r < 0):
+        raise ValueError("endpoints: tumor_cells and tumor_resistant must be >= 0")
+    if np.any(r > n):
+        i = int(np.argmax(r > n))
+        raise ValueError(f"endpoints: tumor_resistant ({r[i]}) exceeds tumor_cells ({n[i]}) "
+                         f"at record {i} (day {t[i]})")
+    start = float(treatment_start_day)
+    if not math.isfinite(start):
+        raise ValueError(f"endpoints: treatment_start_day must be finite, got {start!r}")
+    if start < t[0] - TIME_TOLERANCE_DAYS:
+        raise ValueError(f"endpoints: treatment_start_day {start} is before the first record "
+                         f"(day {t[0]}); no baseline")
+    if (t_cells_core is None) != (t_cells_margin is None):
+        raise ValueError("endpoints: t_cells_core and t_cells_margin must be given together")
+
+    # baseline and scans ---------------------------------------------------------------
+    base_i = int(np.searchsorted(t, start + TIME_TOLERANCE_DAYS, side="right") - 1)
+    n_scans = max(0, int(math.floor((t[-1] - start + TIME_TOLERANCE_DAYS)
+                                    / criteria.scan_interval_days)))
+    scan_days = start + criteria.scan_interval_days * np.arange(1, n_scans + 1)
+    scan_i = np.searchsorted(t, scan_days + TIME_TOLERANCE_DAYS, side="right") - 1
+    diam = equivalent_diameter_mm(n, criteria.dimensions, criteria.mm_per_site)
+    n0, d0 = float(n[base_i]), float(diam[base_i])
+    scan_n, scan_d = n[scan_i], diam[scan_i]
+    classes, blocked = classify_scans(d0, scan_d, criteria)
+    bor = best_overall_response(classes)
+    evaluable = n0 > 0 and len(classes) > 0
+
+    nadir_n = nadir_day = best_resp = best_dchange = math.nan
+    if len(classes) > 0:
+        k = int(np.argmin(scan_n))
+        nadir_n, nadir_day = float(scan_n[k]), float(scan_days[k])
+        if evaluable:
+            best_resp = nadir_n / n0 - 1.0
+            best_dchange = float(scan_d[k]) / d0 - 1.0
+
+    # response and progression -----------------------------------------------------------
+    first_pd = classes.index("PD") if "PD" in classes else None
+    before_pd = classes[:first_pd] if first_pd is not None else classes
+    first_resp = next((j for j, c in enumerate(before_pd) if c in ("CR", "PR")), None)
+    follow_up = float(scan_days[-1] - start) if len(classes) else math.nan
+    ttr = dor = math.nan
+    ongoing = durable = False
+    if first_resp is not None:
+        ttr = float(scan_days[first_resp] - start)
+        end_day = scan_days[first_pd] if first_pd is not None else scan_days[-1]
+        dor = float(end_day - scan_days[first_resp])
+        ongoing = first_pd is None
+        durable = _at_least(dor, criteria.durable_min_days)
+    ttp = math.nan
+    res_at_pd = math.nan
+    if first_pd is not None:
+        ttp = float(scan_days[first_pd] - start)
+        res_at_pd = _ratio(r[scan_i[first_pd]], n[scan_i[first_pd]])
+
+    # resistance -------------------------------------------------------------------------
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(n > 0, r / np.where(n > 0, n, 1.0), np.nan)
+    reached = np.nonzero(share[base_i:] >= criteria.resistance_share_threshold)[0]
+    ttres = math.nan
+    if reached.size:
+        ttres = max(float(t[base_i + reached[0]] - start), 0.0)
+
+    # immune readouts --------------------------------------------------------------------
+    window_t = t[base_i:].copy()
+    window_t[0] = max(window_t[0], start)  # the baseline record stands for the start
+
+    def mean_over_treatment(name, series):
+        a = _as_series(name, series, n_records)
+        if np.any(a < 0):
+            raise ValueError(f"endpoints: {name} must be >= 0")
+        return _time_average(a[base_i:], window_t), float(a[-1])
+
+    infiltration = cd8_final = cd8_mean = math.nan
+    if t_cells_core is not None:
+        core_mean, _ = mean_over_treatment("t_cells_core", t_cells_core)
+        margin_mean, _ = mean_over_treatment("t_cells_margin", t_cells_margin)
+        infiltration = _ratio(core_mean, margin_mean)
+    if t_cells is not None and suppressive_cells is not None:
+        t_mean, t_end = mean_over_treatment("t_cells", t_cells)
+        s_mean, s_end = mean_over_treatment("suppressive_cells", suppressive_cells)
+        cd8_final, cd8_mean = _ratio(t_end, s_end), _ratio(t_mean, s_mean)
+    elif (t_cells is None) != (suppressive_cells is None):
+        raise ValueError("endpoints: t_cells and suppressive_cells must be given together")
+
+    progressed = first_pd is not None
+    return Endpoints(
+        treatment_start_day=start,
+        baseline_day=float(t[base_i]),
+        baseline_tumor_cells=n0,
+        baseline_diameter_mm=d0,
+        final_tumor_cells=float(n[-1]),
+        n_scans=len(classes),
+        nadir_tumor_cells=nadir_n,
+        nadir_day=nadir_day,
+        best_response=best_resp,
+        best_diameter_change=best_dchange,
+        response_class=bor,
+        objective_response=bor in ("CR", "PR"),
+        time_to_response_days=ttr,
+        duration_of_response_days=dor,
+        response_ongoing=ongoing,
+        durable_response=durable,
+        progression_observed=progressed,
+        time_to_progression_days=ttp,
+        follow_up_days=follow_up,
+        progression_free_days=ttp if progressed else follow_up,
+        progression_scans_blocked_by_min_mm=blocked,
+        resistant_fraction_baseline=_ratio(r[base_i], n0) if n0 > 0 else math.nan,
+        resistant_fraction_at_progression=res_at_pd,
+        resistant_fraction_final=_ratio(r[-1], n[-1]) if n[-1] > 0 else math.nan,
+        time_to_resistance_days=ttres,
+        infiltration_core_to_margin=infiltration,
+        cd8_to_suppressive_final=cd8_final,
+        cd8_to_suppressive_mean=cd8_mean,
+        scan_days=tuple(float(x) for x in scan_days),
+        scan_tumor_cells=tuple(float(x) for x in scan_n),
+        scan_diameter_mm=tuple(float(x) for x in scan_d),
+        scan_response_classes=classes,
+    )
+
+
+#: ``/timeseries`` names read by ``assess_timeseries`` beyond the three required ones.
+_OPTIONAL_SERIES = ("t_cells_core", "t_cells_margin", "t_cells", "suppressive_cells")
+
+
+def assess_timeseries(series: Mapping[str, object], treatment_start_day: float,
+                      criteria: ResponseCriteria) -> Endpoints:
+    """``assess`` on a mapping named as the HDF5 ``/timeseries`` group (``time_days``,
+    ``tumor_cells``, ``tumor_resistant``; immune series used when present)."""
+    missing = [k for k in ("time_days", "tumor_cells", "tumor_resistant") if k not in series]
+    if missing:
+        raise ValueError(f"endpoints: timeseries lacks {', '.join(missing)}")
+    extra = {k: np.asarray(series[k]) for k in _OPTIONAL_SERIES if k in series}
+    if ("t_cells_core" in extra) != ("t_cells_margin" in extra):
+        extra.pop("t_cells_core", None)
+        extra.pop("t_cells_margin", None)
+    if ("t_cells" in extra) != ("suppressive_cells" in extra):
+        extra.pop("t_cells", None)
+        extra.pop("suppressive_cells", None)
+    return assess(np.asarray(series["time_days"]), np.asarray(series["tumor_cells"]),
+                  np.asarray(series["tumor_resistant"]), treatment_start_day, criteria,
+                  **extra)
+
+
+def endpoint_table(endpoints: Sequence[Endpoints],
+                   extra_columns: Mapping[str, Sequence] | None = None) -> dict[str, np.ndarray]:
+    """Column table of the scalar endpoints: ``{name: 1-D numpy array}``, one row per run, in
+    field order, preceded by ``extra_columns`` (e.g. arm, replicate). Write it with
+    ``csv.writer`` or ``pandas.DataFrame(table)``; per-scan sequences are left out (use
+    ``Endpoints.to_dict(scans=True)``)."""
+    rows = list(endpoints)
+    for e in rows:
+        if not isinstance(e, Endpoints):
+            raise TypeError(f"endpoint_table: expected Endpoints, got {type(e).__name__}")
+    table: dict[str, np.ndarray] = {}
+    for name, values in (extra_columns or {}).items():
+        column = np.asarray(values)
+        if column.ndim != 1 or column.shape[0] != len(rows):
+            raise ValueError(f"endpoint_table: extra column {name!r} has {column.shape} "
+                             f"values for {len(rows)} runs")
+        table[name] = column
+    for f in fields(Endpoints):
+        if f.name in SCAN_FIELDS:
+            continue
+        if f.name in table:
+            raise ValueError(f"endpoint_table: extra column {f.name!r} shadows an endpoint")
+        dtype = _COLUMN_DTYPES[str(f.type)]
+        table[f.name] = np.array([getattr(e, f.name) for e in rows], dtype=dtype)
+    return table

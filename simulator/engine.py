@@ -1,0 +1,206 @@
+"""The time loop. This module is the only place that knows the order of phases in a step.
+
+A step of length dt runs these phases, in this order (``Engine.phase_names``):
+
+1. ``tumor``  — tumour cells die, divide into free neighbours (with resistance mutation),
+   and dead debris clears (``kernels.tumor``).
+2. ``record`` — the end-of-step state is counted and handed to the recorder.
+
+Step s covers simulated time [s dt, (s + 1) dt); the record made at its end is stamped
+(s + 1) dt. Record 0 is the initial state at t = 0.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from kernels import jit as kernel_jit
+from kernels import lattice, rng, tumor
+from simulator.rates import per_step_probability
+from simulator.scenario import Scenario
+from simulator.state import LatticeState, seed_tumor
+
+KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_kinds)
+
+
+@dataclass(frozen=True)
+class TumorRates:
+    """Per-step probabilities per clone (index = resistance mask)."""
+    p_die: np.ndarray
+    p_divide: np.ndarray
+    mutation_probability: float
+    p_clear_dead: float
+    p_clear_necrotic: float
+
+
+def clone_resistance_counts(n_targets: int) -> np.ndarray:
+    """Number of targets each clone (bit mask) resists."""
+    masks = np.arange(1 << n_targets)
+    return np.array([bin(m).count("1") for m in masks], dtype=np.int64)
+
+
+def tumor_rates(scenario: Scenario, extra_death_per_day=0.0, division_factor=1.0) -> TumorRates:
+    """Per-clone per-step probabilities: the fitness cost compounds per resistance held."""
+    t, dt = scenario.tumor, scenario.simulation.dt_hours
+    n_resisted = clone_resistance_counts(len(t.resistance_targets))
+    division = t.division_rate_per_day * (1.0 - t.resistance_fitness_cost) ** n_resisted
+    return TumorRates(
+        p_die=per_step_probability(t.death_rate_per_day + extra_death_per_day, dt)
+        * np.ones(len(n_resisted)),
+        p_divide=per_step_probability(division * division_factor, dt),
+        mutation_probability=t.mutation_rate_per_division,
+        p_clear_dead=float(per_step_probability(t.dead_clearance_rate_per_day, dt)),
+        p_clear_necrotic=float(per_step_probability(t.dead_clearance_rate_per_day, dt)),
+    )
+
+
+class Engine:
+    """Advances one run's lattice state step by step."""
+
+    def __init__(self, scenario: Scenario, state: LatticeState | None = None):
+        self.scenario = scenario
+        sim = scenario.simulation
+        self.n_targets = len(scenario.tumor.resistance_targets)
+        if state is None:
+            state = LatticeState.empty(sim.dimensions)
+            seed_tumor(state, scenario.initial.tumor_radius_sites,
+                       scenario.initial.resistant_fraction, self.n_targets,
+                       sim.seed, sim.replicate)
+        self.state = state
+        self.rates = tumor_rates(scenario)
+        self._keys = {s: np.uint64(rng.stream_key(sim.seed, sim.replicate, s)) for s in (
+            rng.STREAM_TUMOR_EVENT, rng.STREAM_DIVISION_TARGET, rng.STREAM_DIVISION_PRIORITY,
+            rng.STREAM_MUTATION, rng.STREAM_CLEARANCE)}
+        geo = state.geometry
+        n_lines = geo.n_lines
+        self._tissue_lo = np.empty(n_lines, np.int64)
+        self._tissue_hi = np.empty(n_lines, np.int64)
+        self._proposer_lo = np.empty(n_lines, np.int64)
+        self._proposer_hi = np.empty(n_lines, np.int64)
+        self._births = np.zeros(n_lines, np.int64)
+        self._deaths = np.zeros(n_lines, np.int64)
+        self._mutations = np.zeros(n_lines, np.int64)
+        self._mutable = np.zeros(n_lines, np.int64)
+        self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
+        self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
+        self._no_factor = np.empty(0, np.float64)
+        self.phases = [("tumor", self._tumor_phase)]
+        self._count_tumor_by_clone()
+
+    @property
+    def phase_names(self) -> list[str]:
+        return [name for name, _ in self.phases] + ["record"]
+
+    @property
+    def dt_days(self) -> float:
+        return self.scenario.simulation.dt_hours / 24.0
+
+    @property
+    def time_days(self) -> float:
+        return self.state.step * self.dt_days
+
+    def _key(self, stream: int) -> np.uint64:
+        return np.uint64(rng.step_key(self._keys[stream], self.state.step))
+
+    # ------------------------------------------------------------------ phases
+    def _tumor_phase(self):
+        s, geo, r = self.state, self.state.geometry, self.rates
+        tumor.propose(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
+                      r.p_die, r.p_divide, self._no_factor,
+                      self._key(rng.STREAM_TUMOR_EVENT), self._key(rng.STREAM_DIVISION_TARGET),
+                      self._tissue_lo, self._tissue_hi, self._proposer_lo, self._proposer_hi)
+        tumor.resolve(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
+                      geo.line_offsets, self._tissue_lo, self._tissue_hi, self._proposer_lo,
+                      self._proposer_hi, r.mutation_probability, self.n_targets,
+                      r.p_clear_dead, r.p_clear_necrotic,
+                      self._key(rng.STREAM_DIVISION_PRIORITY), self._key(rng.STREAM_MUTATION),
+                      self._key(rng.STREAM_CLEARANCE), self._births, self._deaths,
+                      self._mutations, self._mutable, self._tumor_by_clone)
+        t = s.totals
+        t["divisions"] += int(self._births.sum())
+        t["deaths"] += int(self._deaths.sum())
+        t["mutations"] += int(self._mutations.sum())
+        t["mutable_divisions"] += int(self._mutable.sum())
+
+    def _count_tumor_by_clone(self):
+        s = self.state
+        counts = np.zeros_like(self._tumor_by_clone)
+        tumour = s.kind == lattice.TUMOR
+        line_of = np.nonzero(tumour)[0] // s.geometry.line_length
+        np.add.at(counts, (line_of, s.clone[tumour]), 1)
+        self._tumor_by_clone[:] = counts
+
+    # ------------------------------------------------------------------ stepping
+    def step(self):
+        for _, phase in self.phases:
+            phase()
+        self.state.step += 1
+
+    def observe(self) -> dict:
+        """Counts of the current state, for the time series."""
+        by_clone = self._tumor_by_clone.sum(axis=0)
+        lattice.count_kinds(self.state.kind, self.state.geometry.line_length,
+                            self.state.geometry.n_lines, self._kind_counts)
+        kinds = self._kind_counts.sum(axis=0)
+        t = self.state.totals
+        return dict(
+            time_days=self.time_days,
+            tumor_cells=int(by_clone.sum()),
+            tumor_sensitive=int(by_clone[0]),
+            tumor_resistant=int(by_clone[1:].sum()),
+            tumor_by_clone=by_clone.copy(),
+            t_cells=int(kinds[lattice.T_CELL]),
+            suppressive_cells=int(kinds[lattice.SUPPRESSIVE]),
+            dead_cells=int(kinds[lattice.DEAD]),
+            necrotic_cells=int(kinds[lattice.NECROTIC]),
+            divisions_total=t["divisions"],
+            deaths_total=t["deaths"],
+            resistance_mutations_total=t["mutations"],
+            mutable_divisions_total=t["mutable_divisions"],
+        )
+
+
+def announce_compilation(stream=sys.stderr) -> None:
+    missing = kernel_jit.needs_compiling(KERNELS)
+    if missing:
+        print(f"tumorsim: compiling {len(missing)} Numba kernels (first use only; "
+              "cached afterwards)...", file=stream, flush=True)
+
+
+def set_threads(threads: int) -> int:
+    """Use ``threads`` Numba threads (0 = leave Numba's default); returns the count in use."""
+    if threads:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return numba.get_num_threads()
+
+
+def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engine | None = None,
+        until_step: int | None = None) -> Engine:
+    """Advance a run to ``until_step`` (default: the scenario's end), recording as it goes."""
+    engine = engine or Engine(scenario)
+    every = scenario.output.record_every_steps
+    last = scenario.simulation.steps if until_step is None else until_step
+    if recorder is not None and engine.state.step == 0:
+        recorder.record(engine)
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+            bar = tqdm(total=last - engine.state.step, unit="step", leave=False)
+        except ImportError:
+            bar = None
+    started = time.perf_counter()
+    while engine.state.step < last:
+        engine.step()
+        if recorder is not None and (engine.state.step % every == 0 or engine.state.step == last):
+            recorder.record(engine)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    engine.wall_seconds = time.perf_counter() - started
+    return engine

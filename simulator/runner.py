@@ -1,0 +1,87 @@
+"""Run one scenario to one HDF5 file: the engine, the recorder and the endpoints together."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+
+from simulator import endpoints as endpoints_mod
+from simulator import engine as engine_mod
+from simulator.io import OutputError, Recorder, read_timeseries
+from simulator.scenario import Scenario
+
+
+@dataclass
+class RunResult:
+    path: Path
+    scenario: Scenario
+    endpoints: endpoints_mod.Endpoints
+    wall_seconds: float
+    steps: int
+
+    def summary_text(self) -> str:
+        e = self.endpoints
+        ttp = ("none" if math.isnan(e.time_to_progression_days)
+               else f"day {e.time_to_progression_days:g} after treatment start")
+        best = "n/a" if math.isnan(e.best_response) else f"{e.best_response:+.1%}"
+        return "\n".join([
+            f"wrote {self.path}  ({self.steps} steps in {self.wall_seconds:.1f} s)",
+            f"  final tumour burden: {e.final_tumor_cells} cells "
+            f"(baseline {e.baseline_tumor_cells}, resistant share at end "
+            f"{e.resistant_fraction_final:.1%})",
+            f"  best response: {best}  ({e.response_class})",
+            f"  time to progression: {ttp}",
+            f"  durable response: {'yes' if e.durable_response else 'no'}",
+        ])
+
+
+def assess_run(scenario: Scenario, series: dict) -> endpoints_mod.Endpoints:
+    sim = scenario.simulation
+    criteria = scenario.endpoints.criteria(sim.ndim, sim.spacing_um)
+    return endpoints_mod.assess_timeseries(series, sim.treatment_start_day, criteria)
+
+
+SUMMARY_KEYS = ("best_response", "response_class", "time_to_progression_days",
+                "durable_response")
+
+
+def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
+                progress: bool = False, arm: str = "", extra_attrs: dict | None = None,
+                engine: engine_mod.Engine | None = None) -> RunResult:
+    """Run ``scenario`` (or continue ``engine``) and write ``output``; the file says
+    "complete" only if the run finished, "incomplete" if anything interrupted it."""
+    engine_mod.set_threads(scenario.simulation.threads if threads is None else threads)
+    engine_mod.announce_compilation()
+    engine = engine or engine_mod.Engine(scenario)
+    output = Path(output)
+    try:
+        recorder = Recorder(output, scenario, arm=arm, extra_attrs=extra_attrs,
+                            n_clones=1 << engine.n_targets)
+    except OSError as exc:
+        raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
+    with recorder:
+        engine_mod.run(scenario, recorder, progress=progress, engine=engine)
+        recorder._flush()
+        series = {k: v for k, v in _series_of(recorder.file).items()}
+        result = assess_run(scenario, series)
+        summary = result.to_dict()
+        recorder.write_summary({k: _attr(v) for k, v in summary.items()})
+    return RunResult(output, scenario, result, engine.wall_seconds, engine.state.step)
+
+
+def _series_of(f: h5py.File) -> dict:
+    ts = f["timeseries"]
+    return {name: ts[name][()] for name in ts if isinstance(ts[name], h5py.Dataset)}
+
+
+def _attr(value):
+    if value is None:
+        return "none"
+    return value
+
+
+def read_summary(path) -> dict:
+    series = read_timeseries(path)
+    return series

@@ -1,0 +1,114 @@
+"""The lattice state of one run: flat padded arrays plus the bookkeeping kernels need.
+
+Everything a run needs to continue lives in :class:`LatticeState` (arrays) and the step
+counter; randomness is a pure function of (seed, replicate, stream, step, site), so a state
+copied at step s and advanced gives the same future as the original — the basis of forking
+one pre-treatment tumour into every regimen arm.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kernels import lattice
+from kernels.lattice import EMPTY, TUMOR, WALL
+from kernels.rng import STREAM_INITIAL, fill_uniform, step_key, stream_key
+
+
+@dataclass
+class Geometry:
+    """Shape, neighbourhoods and line layout of a padded lattice."""
+    dimensions: tuple[int, ...]
+    padded: tuple[int, ...]
+    offsets: np.ndarray
+    line_offsets: np.ndarray
+    line_length: int
+    n_lines: int
+
+    @classmethod
+    def of(cls, dimensions) -> "Geometry":
+        dims = tuple(int(n) for n in dimensions)
+        padded = lattice.padded_shape(dims)
+        return cls(dims, padded, lattice.moore_offsets(padded),
+                   lattice.neighbour_line_offsets(padded), padded[-1],
+                   int(np.prod(padded[:-1])))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.dimensions)
+
+    @property
+    def n_sites(self) -> int:
+        return int(np.prod(self.padded))
+
+    def flat_index(self, coords) -> np.ndarray:
+        """Flat padded indices of interior coordinates (array of shape (n, ndim))."""
+        coords = np.asarray(coords) + 1
+        return np.ravel_multi_index(tuple(coords.T), self.padded)
+
+    def interior_mask(self) -> np.ndarray:
+        mask = np.zeros(self.padded, dtype=bool)
+        mask[tuple(slice(1, -1) for _ in self.padded)] = True
+        return mask.ravel()
+
+
+@dataclass
+class LatticeState:
+    """Per-site arrays (flat, padded) and per-line tissue extents."""
+    geometry: Geometry
+    kind: np.ndarray            # uint8 cell kind per site (kernels.lattice constants)
+    clone: np.ndarray           # uint8 resistance mask of the tumour cell at a site
+    proposal: np.ndarray        # uint8 scratch of the tumour kernel
+    lo: np.ndarray              # int64 per line: first column holding tissue
+    hi: np.ndarray              # int64 per line: last column holding tissue
+    step: int = 0
+    totals: dict = field(default_factory=lambda: dict(divisions=0, deaths=0, mutations=0,
+                                                      mutable_divisions=0))
+
+    @classmethod
+    def empty(cls, dimensions) -> "LatticeState":
+        geo = Geometry.of(dimensions)
+        kind = np.full(geo.padded, WALL, dtype=np.uint8)
+        kind[tuple(slice(1, -1) for _ in geo.padded)] = EMPTY
+        kind = kind.ravel()
+        state = cls(geo, kind, np.zeros(geo.n_sites, np.uint8), np.zeros(geo.n_sites, np.uint8),
+                    np.empty(geo.n_lines, np.int64), np.empty(geo.n_lines, np.int64))
+        state.refresh_extents()
+        return state
+
+    def refresh_extents(self):
+        lattice.tissue_extents(self.kind, self.geometry.line_length, self.lo, self.hi)
+
+    def copy(self) -> "LatticeState":
+        return copy.deepcopy(self)
+
+    def grid(self, array: np.ndarray | None = None) -> np.ndarray:
+        """The unpadded lattice view of a per-site array (default: cell kinds)."""
+        return lattice.interior(self.kind if array is None else array, self.geometry.padded)
+
+    @property
+    def bytes_per_site(self) -> float:
+        arrays = (self.kind, self.clone, self.proposal, self.lo, self.hi)
+        return sum(a.nbytes for a in arrays) / np.prod(self.geometry.dimensions)
+
+
+def seed_tumor(state: LatticeState, radius_sites: int, resistant_fraction: float,
+               n_targets: int, seed: int, replicate: int) -> None:
+    """Fill a disc/ball of the given radius at the lattice centre with tumour cells (radius
+    0: one founder); each is resistant to every target with ``resistant_fraction``."""
+    geo = state.geometry
+    centre = np.array([n // 2 for n in geo.dimensions])
+    reach = np.arange(-radius_sites, radius_sites + 1)
+    deltas = np.stack(np.meshgrid(*([reach] * geo.ndim), indexing="ij"), -1).reshape(-1, geo.ndim)
+    deltas = deltas[(deltas ** 2).sum(1) <= radius_sites ** 2]
+    coords = centre + deltas
+    inside = np.all((coords >= 0) & (coords < np.array(geo.dimensions)), axis=1)
+    sites = np.sort(geo.flat_index(coords[inside]))
+    state.kind[sites] = TUMOR
+    key = np.uint64(step_key(np.uint64(stream_key(seed, replicate, STREAM_INITIAL)), 0))
+    draws = fill_uniform(key, np.empty(geo.n_sites))[sites]
+    full_mask = (1 << n_targets) - 1
+    state.clone[sites] = np.where(draws < resistant_fraction, full_mask, 0).astype(np.uint8)
+    state.refresh_extents()
