@@ -20,7 +20,6 @@ file is finished.
 from __future__ import annotations
 
 import datetime
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,7 +148,7 @@ class Recorder:
         snap = self.file.create_group("snapshots")
         t = snap.create_dataset("time_days", shape=(0,), maxshape=(None,), dtype="f8", chunks=(64,))
         t.attrs.update(units="day", long_name="time of the snapshot")
-        t.make_scale("snapshot_time_days")
+        t.make_scale("time_days")
         scales = [t]
         for axis, n in zip("xyz", sim.dimensions):
             c = snap.create_dataset(axis, data=(np.arange(n) + 0.5) * sim.spacing_um)
@@ -288,7 +287,7 @@ def describe_run(path) -> str:
                  f"  created {a.get('created')}",
                  f"  seed {a.get('seed')}  replicate {a.get('replicate')}  arm {a.get('arm')!r}"
                  f"  scenario sha256 {str(a.get('scenario_sha256'))[:12]}",
-                 f"  lattice {list(a.get('dimensions'))}  dt {a.get('dt_hours')} h",
+                 f"  lattice {[int(n) for n in a.get('dimensions')]}  dt {a.get('dt_hours')} h",
                  f"  records: {n}  snapshots: {f['snapshots/time_days'].shape[0]}"]
         if n:
             t = ts["time_days"][-1]

@@ -9,7 +9,7 @@ import h5py
 
 from simulator import endpoints as endpoints_mod
 from simulator import engine as engine_mod
-from simulator.io import OutputError, Recorder, read_timeseries
+from simulator.io import OutputError, Recorder
 from simulator.scenario import Scenario
 
 
@@ -28,8 +28,8 @@ class RunResult:
         best = "n/a" if math.isnan(e.best_response) else f"{e.best_response:+.1%}"
         return "\n".join([
             f"wrote {self.path}  ({self.steps} steps in {self.wall_seconds:.1f} s)",
-            f"  final tumour burden: {e.final_tumor_cells} cells "
-            f"(baseline {e.baseline_tumor_cells}, resistant share at end "
+            f"  final tumour burden: {e.final_tumor_cells:.0f} cells "
+            f"(baseline {e.baseline_tumor_cells:.0f}, resistant share at end "
             f"{e.resistant_fraction_final:.1%})",
             f"  best response: {best}  ({e.response_class})",
             f"  time to progression: {ttp}",
@@ -64,8 +64,7 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
     with recorder:
         engine_mod.run(scenario, recorder, progress=progress, engine=engine)
         recorder._flush()
-        series = {k: v for k, v in _series_of(recorder.file).items()}
-        result = assess_run(scenario, series)
+        result = assess_run(scenario, _series_of(recorder.file))
         summary = result.to_dict()
         recorder.write_summary({k: _attr(v) for k, v in summary.items()})
     return RunResult(output, scenario, result, engine.wall_seconds, engine.state.step)
@@ -81,7 +80,3 @@ def _attr(value):
         return "none"
     return value
 
-
-def read_summary(path) -> dict:
-    series = read_timeseries(path)
-    return series

@@ -1,0 +1,129 @@
+"""The command line as a user meets it: outputs, one-line errors, interruption."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import needs_jit
+from simulator.cli import main
+
+SMALL = ["--set", "simulation.dimensions=[60,50]", "--set", "simulation.duration_days=10",
+         "--set", "initial.tumor_radius_sites=3"]
+
+
+def _tumorsim(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "simulator", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@needs_jit
+def test_run_writes_complete_self_describing_file(tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    assert main(["run", "-o", str(out), "--seed", "4", *SMALL]) == 0
+    printed = capsys.readouterr().out
+    assert "final tumour burden" in printed and "best response" in printed
+    with h5py.File(out, "r") as f:
+        assert f.attrs["status"] == "complete"
+        assert f.attrs["seed"] == 4
+        for key in ("software_version", "replicate", "arm", "scenario_sha256", "created"):
+            assert key in f.attrs
+        toml = f["provenance/scenario_toml"][()].decode()
+        assert "seed = 4" in toml
+        ts = f["timeseries"]
+        n = ts["time_days"].shape[0]
+        assert n == 41  # initial record + 40 steps of 6 h
+        for name in ("tumor_cells", "tumor_resistant", "t_cells", "suppressive_cells",
+                     "divisions_total", "resistance_mutations_total"):
+            assert ts[name].shape == (n,), name
+        assert np.all(np.diff(ts["divisions_total"][()]) >= 0)
+        cells = f["snapshots/cell_type"]
+        assert cells.dtype == np.uint8 and cells.chunks == (1, 60, 50)
+        assert cells.compression == "gzip"
+        assert "tumor" in cells.attrs["flag_meanings"].split()
+        assert len(cells.attrs["flag_values"]) == len(cells.attrs["flag_meanings"].split())
+        assert cells.shape[0] == f["snapshots/time_days"].shape[0] >= 2
+        for key in ("best_response", "response_class", "time_to_progression_days",
+                    "durable_response"):
+            assert key in f["summary"].attrs
+
+
+@needs_jit
+def test_xarray_reads_the_timeseries(tmp_path):
+    xr = pytest.importorskip("xarray")
+    out = tmp_path / "run.h5"
+    assert main(["run", "-o", str(out), "--quiet", *SMALL]) == 0
+    ds = xr.open_dataset(out, engine="h5netcdf", group="timeseries")
+    assert ds["tumor_cells"].dims == ("time_days",)
+    assert ds["tumor_by_clone"].dims == ("time_days", "clone")
+    assert float(ds["time_days"][-1]) == pytest.approx(10.0)
+    snaps = xr.open_dataset(out, engine="h5netcdf", group="snapshots")
+    assert snaps["cell_type"].dims == ("time_days", "x", "y")
+    assert snaps["cell_type"].shape[0] == snaps["time_days"].shape[0]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "nope.toml"], "nope.toml: no such file"),
+    (["run", "--set", "simulation.dimensions=[10]"], "simulation.dimensions: needs 2 or 3"),
+    (["run", "--set", "tumor.division_rate=1"], "did you mean 'division_rate_per_day'"),
+    (["validate", "--set", "simulation.seed=-1", "DEFAULT"], "simulation.seed: must be >= 0"),
+    (["inspect", "missing.h5"], "missing.h5: no such file"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
+    from simulator.scenario import library_dir
+    args = [str(library_dir() / "default.toml") if a == "DEFAULT" else a for a in args]
+    os.chdir(tmp_path)
+    result = _tumorsim(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert words in lines[0], lines[0]
+    assert list(tmp_path.glob("*.h5")) == []  # nothing half-written
+
+
+def test_corrupt_output_file_is_one_line(tmp_path):
+    bad = tmp_path / "corrupt.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"garbage" * 100)
+    result = _tumorsim("inspect", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "corrupt.h5: not a readable HDF5 file" in result.stderr
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = 1
+    result = _tumorsim("inspect", str(foreign))
+    assert result.returncode == 2 and "not a tumorsim run file" in result.stderr
+
+
+@needs_jit
+def test_sigterm_leaves_a_valid_incomplete_file(tmp_path):
+    out = tmp_path / "long.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "run", "--quiet", "-o", str(out),
+         "--set", "simulation.dimensions=[200,200]", "--set", "simulation.duration_days=100000",
+         "--set", "simulation.dt_hours=1"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not out.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "incomplete" in err and "Traceback" not in err
+    with h5py.File(out, "r") as f:
+        assert f.attrs["status"] == "incomplete"
+        ts = f["timeseries"]
+        n = ts["time_days"].shape[0]
+        assert n > 1
+        assert ts["tumor_cells"].shape == (n,)
+        assert f.attrs["steps_completed"] == round(ts["time_days"][-1] * 24)
+    assert _tumorsim("inspect", str(out)).stdout.count("incomplete") == 1
+
+
+def test_inspect_scenario_shows_step_probabilities(capsys):
+    assert main(["inspect"]) == 0
+    out = capsys.readouterr().out
+    assert "[simulation]" in out and "p_die / p_divide per step" in out

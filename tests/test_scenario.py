@@ -1,0 +1,80 @@
+"""Scenario loading: inheritance, overrides, validation with one clear line, round trip."""
+import pytest
+
+from simulator import scenario as scenario_mod
+from simulator.schema import ScenarioError
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_default_loads_and_round_trips():
+    s = scenario_mod.load()
+    again = scenario_mod.from_toml(s.to_toml())
+    assert again == s
+    assert again.sha256 == s.sha256
+
+
+def test_base_inheritance_and_overrides(tmp_path):
+    _write(tmp_path, "base.toml", "[simulation]\nseed = 5\ndimensions = [50, 40]\n"
+                                  "[tumor]\ndeath_rate_per_day = 0.2\n")
+    child = _write(tmp_path, "child.toml", 'base = "base.toml"\n[simulation]\nseed = 9\n')
+    s = scenario_mod.load(child, ["tumor.division_rate_per_day=2", "simulation.dimensions=[7,8,9]"])
+    assert s.simulation.seed == 9                      # child overrides base
+    assert s.tumor.death_rate_per_day == 0.2            # inherited
+    assert s.tumor.division_rate_per_day == 2.0         # --set, int accepted for float
+    assert s.simulation.dimensions == [7, 8, 9]
+
+
+def test_builtin_base_is_found(tmp_path):
+    child = _write(tmp_path, "c.toml", 'base = "default.toml"\n[simulation]\nseed = 3\n')
+    assert scenario_mod.load(child).simulation.seed == 3
+
+
+@pytest.mark.parametrize("text, overrides, key, words", [
+    ("[simulation]\nsead = 1\n", [], "simulation.sead", "did you mean 'seed'"),
+    ("[simulaton]\nseed = 1\n", [], "simulaton", "did you mean 'simulation'"),
+    ("[simulation]\nseed = 'one'\n", [], "simulation.seed", "expected an integer"),
+    ("[simulation]\ndimensions = [10]\n", [], "simulation.dimensions", "2 or 3"),
+    ("[simulation]\ndt_hours = -1\n", [], "simulation.dt_hours", "> 0.0"),
+    ("[initial]\nresistant_fraction = 1.5\n", [], "initial.resistant_fraction", "<= 1.0"),
+    ("[tumor]\nresistance_targets = ['A', 'A']\n", [], "tumor.resistance_targets", "distinct"),
+    ("", ["simulation.duration_days=abc"], "simulation.duration_days", "expected a number"),
+    ("", ["tumor.deth_rate_per_day=1"], "tumor.deth_rate_per_day", "did you mean"),
+    ("[simulation]\ntreatment_start_day = 500\n", [], "simulation.treatment_start_day",
+     "after the end"),
+])
+def test_bad_input_names_file_and_key(tmp_path, text, overrides, key, words):
+    path = _write(tmp_path, "bad.toml", text)
+    with pytest.raises(ScenarioError) as info:
+        scenario_mod.load(path, overrides)
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith(str(path)), line
+    assert key in line and words in line, line
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ScenarioError, match="no such file"):
+        scenario_mod.load(tmp_path / "nope.toml")
+    bad = _write(tmp_path, "broken.toml", "[simulation\nseed = 1\n")
+    with pytest.raises(ScenarioError, match="invalid TOML"):
+        scenario_mod.load(bad)
+    loop = _write(tmp_path, "loop.toml", 'base = "loop.toml"\n')
+    with pytest.raises(ScenarioError, match="circular"):
+        scenario_mod.load(loop)
+    orphan = _write(tmp_path, "orphan.toml", 'base = "missing.toml"\n')
+    with pytest.raises(ScenarioError, match="base file 'missing.toml' not found"):
+        scenario_mod.load(orphan)
+
+
+def test_rates_become_step_probabilities_once():
+    from simulator.engine import tumor_rates
+    s = scenario_mod.load(None, ["tumor.division_rate_per_day=1.0", "simulation.dt_hours=12",
+                                 "tumor.resistance_fitness_cost=0.5"])
+    rates = tumor_rates(s)
+    assert rates.p_divide[0] == pytest.approx(1 - 2.718281828459045 ** -0.5)
+    assert rates.p_divide[1] == pytest.approx(1 - 2.718281828459045 ** -0.25)
