@@ -61,7 +61,39 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("target", nargs="?", help="SCENARIO.toml or OUT.h5 (default: the "
                                                    "built-in scenario)")
     _add_scenario_options(inspect)
+    compare = sub.add_parser("compare", help="paired comparison of regimen arms x replicates "
+                                              "(common random numbers)")
+    compare.add_argument("arms", nargs="+", help="arm scenario files (the first is the "
+                                                 "reference arm)")
+    compare.add_argument("--replicates", type=int, default=10)
+    compare.add_argument("-o", "--output", default="study", help="output directory")
+    compare.add_argument("--workers", type=int, default=1,
+                         help="local worker processes (one Numba thread each by default)")
+    compare.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port): run "
+                                             "the study on that cluster")
+    compare.add_argument("--no-figures", action="store_true", help="skip the figures")
+    _add_scenario_options(compare)
     return parser
+
+
+def cmd_compare(args) -> int:
+    from simulator import study
+    if args.replicates < 1:
+        raise ScenarioError(f"must be >= 1, got {args.replicates}", "--replicates")
+    if args.workers < 1:
+        raise ScenarioError(f"must be >= 1, got {args.workers}", "--workers")
+    report = study.compare(args.arms, args.replicates, args.output, workers=args.workers,
+                           scheduler=args.scheduler, overrides=_overrides(args),
+                           progress=sys.stderr.isatty(), figures=not args.no_figures)
+    done = sum(o.status in ("complete", "skipped") for o in report.outcomes)
+    skipped = sum(o.status == "skipped" for o in report.outcomes)
+    print(f"{done} of {len(report.outcomes)} runs on disk ({skipped} already there) in "
+          f"{report.directory}; see {report.directory / 'arms.csv'}")
+    print(Path(report.directory / "arms.csv").read_text().strip())
+    for o in report.failed:
+        print(f"tumorsim: run failed: arm {o.arm} replicate {o.replicate} seed {o.seed}: "
+              f"{o.error}", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 def cmd_run(args) -> int:
@@ -102,7 +134,7 @@ def cmd_inspect(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "validate": cmd_validate, "inspect": cmd_inspect}
 
 
 def main(argv=None) -> int:

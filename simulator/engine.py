@@ -204,3 +204,13 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
         bar.close()
     engine.wall_seconds = time.perf_counter() - started
     return engine
+
+
+def fork(engine: Engine, scenario: Scenario) -> Engine:
+    """A copy of ``engine``'s whole state continuing under ``scenario`` (a regimen arm):
+    same random keys, same lattice, so arms differ only where their scenarios do."""
+    import copy
+    clone = copy.deepcopy(engine)
+    clone.scenario = scenario
+    clone.rates = tumor_rates(scenario)
+    return clone

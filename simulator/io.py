@@ -97,6 +97,32 @@ class Recorder:
         self.file = h5py.File(self.path, "w", libver="latest")
         self._write_header(arm, extra_attrs or {})
 
+    @classmethod
+    def resume(cls, path, scenario, *, arm: str = "", n_clones: int = 2, drug_names=()):
+        """Reopen a run file (e.g. a copy of a pre-treatment history) to continue it under
+        ``scenario``: provenance and arm are replaced, records are appended."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self.scenario = scenario
+        self.n_clones = n_clones
+        self.drug_names = list(drug_names)
+        self._buffer = []
+        self._written = 0
+        self._snapshot_steps = _snapshot_steps(scenario)
+        self.file = h5py.File(self.path, "r+")
+        f = self.file
+        f.attrs.update(arm=arm, scenario_sha256=scenario.sha256, status="running",
+                       stage="treatment")
+        del f["provenance/scenario_toml"]
+        _string_dataset(f["provenance"], "scenario_toml", scenario.to_toml())
+        return self
+
+    def write_cohort(self, values: dict):
+        g = self.file.require_group("cohort")
+        g.attrs["description"] = "per-patient parameters drawn for this replicate ([[cohort]])"
+        for key, value in values.items():
+            g.attrs[key] = value
+
     # ------------------------------------------------------------------ layout
     def _write_header(self, arm, extra):
         f, sim = self.file, self.scenario.simulation

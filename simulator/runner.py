@@ -80,3 +80,37 @@ def _attr(value):
         return "none"
     return value
 
+
+
+def treatment_start_step(scenario: Scenario) -> int:
+    """The first step at or after the treatment start (doses' convention)."""
+    sim = scenario.simulation
+    return int(math.ceil(sim.treatment_start_day * 24.0 / sim.dt_hours - 1e-9))
+
+
+def grow_pretreatment(scenario: Scenario, scratch, *, cohort: dict | None = None):
+    """Run ``scenario`` to its treatment start, recording into ``scratch``; returns the
+    engine there, ready to fork into arms (``continue_fork``)."""
+    engine = engine_mod.Engine(scenario)
+    with Recorder(scratch, scenario, n_clones=1 << engine.n_targets,
+                  extra_attrs={"stage": "pretreatment"}) as recorder:
+        engine_mod.run(scenario, recorder, engine=engine,
+                       until_step=treatment_start_step(scenario))
+        recorder.close("pretreatment")
+    return engine
+
+
+def continue_fork(base: engine_mod.Engine, scenario: Scenario, path, *, arm: str = "",
+                  cohort: dict | None = None) -> RunResult:
+    """Copy ``base`` into ``scenario`` (an arm) and run it to the end, appending to
+    ``path`` — a copy of the pre-treatment file."""
+    engine = engine_mod.fork(base, scenario)
+    recorder = Recorder.resume(path, scenario, arm=arm, n_clones=1 << engine.n_targets)
+    if cohort:
+        recorder.write_cohort(cohort)
+    with recorder:
+        engine_mod.run(scenario, recorder, engine=engine)
+        recorder._flush()
+        result = assess_run(scenario, _series_of(recorder.file))
+        recorder.write_summary({k: _attr(v) for k, v in result.to_dict().items()})
+    return RunResult(Path(path), scenario, result, engine.wall_seconds, engine.state.step)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator import schema
+from simulator.cohort import CohortParameter
 from simulator.parameters import EndpointSettings, Initial, Output, Simulation, Tumor
 from simulator.schema import ScenarioError, param
 
@@ -28,6 +29,7 @@ class Scenario:
     tumor: Tumor = param(Tumor())
     endpoints: EndpointSettings = param(EndpointSettings())
     output: Output = param(Output())
+    cohort: list[CohortParameter] = param([])
 
     def check(self):
         known_fields = set()
