@@ -73,7 +73,40 @@ def build_parser() -> argparse.ArgumentParser:
                                              "the study on that cluster")
     compare.add_argument("--no-figures", action="store_true", help="skip the figures")
     _add_scenario_options(compare)
+
+    sweep = sub.add_parser("sweep", help="a grid (or Sobol design) over scenario keys with "
+                                          "replicates; tidy table + heatmap / Sobol indices")
+    sweep.add_argument("scenario")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="values of one key (TOML syntax); repeat for more keys")
+    sweep.add_argument("--sobol", action="append", default=[], metavar="KEY=LOW:HIGH",
+                       help="a parameter range for a Sobol design (needs SALib)")
+    sweep.add_argument("--samples", type=int, default=8,
+                       help="Sobol base samples N (runs = N x (keys + 2) x replicates)")
+    sweep.add_argument("--endpoint", default="best_response",
+                       help="endpoint for the heatmap / Sobol indices")
+    sweep.add_argument("--replicates", type=int, default=1)
+    sweep.add_argument("--workers", type=int, default=1)
+    sweep.add_argument("-o", "--output", default="sweep")
+    _add_scenario_options(sweep)
     return parser
+
+
+def cmd_sweep(args) -> int:
+    from simulator import sweep as sweep_mod
+    grid = sweep_mod.parse_grid(args.grid) if args.grid else None
+    sobol = sweep_mod.parse_ranges(args.sobol) if args.sobol else None
+    rows, figures = sweep_mod.sweep(args.scenario, args.output, grid=grid, sobol=sobol,
+                                    base_samples=args.samples, replicates=args.replicates,
+                                    endpoint=args.endpoint, overrides=_overrides(args),
+                                    workers=args.workers)
+    failed = [r for r in rows if r["status"] == "failed"]
+    print(f"{len(rows) - len(failed)} of {len(rows)} runs done; table: "
+          f"{Path(args.output) / 'sweep.csv'}" + "".join(f"; figure: {f}" for f in figures))
+    for r in failed:
+        print(f"tumorsim: run failed: point {r['point']} replicate {r['replicate']}: {r['error']}",
+              file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_compare(args) -> int:
@@ -134,7 +167,7 @@ def cmd_inspect(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "validate": cmd_validate, "inspect": cmd_inspect}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "validate": cmd_validate, "inspect": cmd_inspect}
 
 
 def main(argv=None) -> int:
