@@ -2,9 +2,13 @@
 
 A step of length dt runs these phases, in this order (``Engine.phase_names``):
 
-1. ``tumor``  — tumour cells die, divide into free neighbours (with resistance mutation),
+1. ``doses``  — the regimen gives the doses due at the start of the step (its rules look at
+   the tumour as the previous step left it); pharmacokinetics advance over the step; the
+   drugs' effect channels are evaluated at each drug's mean concentration over the step
+   and turned into per-clone death and division probabilities (``simulator.treatment``).
+2. ``tumor``  — tumour cells die, divide into free neighbours (with resistance mutation),
    and dead debris clears (``kernels.tumor``).
-2. ``record`` — the end-of-step state is counted and handed to the recorder.
+3. ``record`` — the end-of-step state is counted and handed to the recorder.
 
 Step s covers simulated time [s dt, (s + 1) dt); the record made at its end is stamped
 (s + 1) dt. Record 0 is the initial state at t = 0.
@@ -23,6 +27,8 @@ from kernels import lattice, rng, tumor
 from simulator.rates import per_step_probability
 from simulator.scenario import Scenario
 from simulator.state import LatticeState, seed_tumor
+from simulator.effects import clone_modifiers
+from simulator.treatment import Treatment
 
 KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_kinds)
 
@@ -72,6 +78,8 @@ class Engine:
                        sim.seed, sim.replicate)
         self.state = state
         self.rates = tumor_rates(scenario)
+        self.treatment = Treatment(scenario)
+        self.effects = self.treatment.none
         self._keys = {s: np.uint64(rng.stream_key(sim.seed, sim.replicate, s)) for s in (
             rng.STREAM_TUMOR_EVENT, rng.STREAM_DIVISION_TARGET, rng.STREAM_DIVISION_PRIORITY,
             rng.STREAM_MUTATION, rng.STREAM_CLEARANCE)}
@@ -88,7 +96,7 @@ class Engine:
         self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
         self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
         self._no_factor = np.empty(0, np.float64)
-        self.phases = [("tumor", self._tumor_phase)]
+        self.phases = [("doses", self._doses_phase), ("tumor", self._tumor_phase)]
         self._count_tumor_by_clone()
 
     @property
@@ -107,6 +115,15 @@ class Engine:
         return np.uint64(rng.step_key(self._keys[stream], self.state.step))
 
     # ------------------------------------------------------------------ phases
+    def _doses_phase(self):
+        if not self.treatment.active:
+            return
+        by_clone = self._tumor_by_clone.sum(axis=0)
+        self.effects = self.treatment.step(self.state.step, int(by_clone.sum()),
+                                           int(by_clone[1:].sum()))
+        extra_death, division_factor, _ = clone_modifiers(self.effects, self.n_targets)
+        self.rates = tumor_rates(self.scenario, extra_death, division_factor)
+
     def _tumor_phase(self):
         s, geo, r = self.state, self.state.geometry, self.rates
         tumor.propose(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
@@ -161,6 +178,7 @@ class Engine:
             deaths_total=t["deaths"],
             resistance_mutations_total=t["mutations"],
             mutable_divisions_total=t["mutable_divisions"],
+            drug=self.treatment.concentrations(),
         )
 
 
@@ -213,4 +231,6 @@ def fork(engine: Engine, scenario: Scenario) -> Engine:
     clone = copy.deepcopy(engine)
     clone.scenario = scenario
     clone.rates = tumor_rates(scenario)
+    clone.treatment = Treatment(scenario)
+    clone.effects = clone.treatment.none
     return clone

@@ -115,7 +115,22 @@ class Recorder:
                        stage="treatment")
         del f["provenance/scenario_toml"]
         _string_dataset(f["provenance"], "scenario_toml", scenario.to_toml())
+        ts = f["timeseries"]
+        if self.drug_names:
+            drugs = ts.require_group("drug")
+            n = ts["time_days"].shape[0]
+            for name in self.drug_names:  # no drug was given before the treatment start
+                self._drug_series(drugs, name, ts["time_days"])
+                drugs[name].resize(n, axis=0)
+                drugs[name][:] = 0.0
         return self
+
+    @staticmethod
+    def _drug_series(group, name, time_ds):
+        ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+        ds.attrs.update(units="mg/L", long_name=f"plasma concentration of {name}")
+        ds.dims[0].attach_scale(time_ds)
+        return ds
 
     def write_cohort(self, values: dict):
         g = self.file.require_group("cohort")
@@ -163,10 +178,7 @@ class Recorder:
         if self.drug_names:
             drugs = ts.create_group("drug")
             for name in self.drug_names:
-                ds = drugs.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8",
-                                          chunks=(1024,))
-                ds.attrs.update(units="mg/L", long_name=f"plasma concentration of {name}")
-                ds.dims[0].attach_scale(time_ds)
+                self._drug_series(drugs, name, time_ds)
         self._init_snapshots()
 
     def _init_snapshots(self):
@@ -237,11 +249,13 @@ class Recorder:
         self.file.flush()
 
     def write_doses(self, doses):
-        """``doses``: list of (step, day, drug, amount_mg, reason)."""
+        """``doses``: the regimen's dose log (step, day, drug, amount_mg, reason): the doses
+        actually given, rules included."""
         g = self.file.require_group("doses")
         dtype = np.dtype([("step", "i8"), ("day", "f8"), ("drug", h5py.string_dtype()),
                           ("amount_mg", "f8"), ("reason", h5py.string_dtype())])
-        table = np.array([tuple(d) for d in doses], dtype=dtype)
+        table = np.array([(d.step, d.day, d.drug, d.amount_mg, d.reason) for d in doses],
+                         dtype=dtype)
         if "table" in g:
             del g["table"]
         g.create_dataset("table", data=table)

@@ -141,3 +141,13 @@ class EndpointSettings:
         from simulator.endpoints import ResponseCriteria
         return ResponseCriteria(dimensions=dimensions, spacing_um=spacing_um,
                                 **{k: getattr(self, k) for k in self.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class RegimenSettings:
+    scan_interval_days: float = param(7.0, unit="day", low=0.0,
+                                      doc="how often regimen rules (progression, adaptive "
+                                          "pause/resume, stop in response) look at the "
+                                          "tumour; 0 = every step",
+                                      source="Zhang 2017 Nat Commun 8:1816 (adaptive "
+                                             "abiraterone: PSA every 4 weeks); weekly here")

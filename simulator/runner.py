@@ -58,11 +58,13 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
     output = Path(output)
     try:
         recorder = Recorder(output, scenario, arm=arm, extra_attrs=extra_attrs,
-                            n_clones=1 << engine.n_targets)
+                            n_clones=1 << engine.n_targets,
+                            drug_names=engine.treatment.drug_names)
     except OSError as exc:
         raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
     with recorder:
         engine_mod.run(scenario, recorder, progress=progress, engine=engine)
+        recorder.write_doses(engine.treatment.dose_log)
         recorder._flush()
         result = assess_run(scenario, _series_of(recorder.file))
         summary = result.to_dict()
@@ -105,11 +107,13 @@ def continue_fork(base: engine_mod.Engine, scenario: Scenario, path, *, arm: str
     """Copy ``base`` into ``scenario`` (an arm) and run it to the end, appending to
     ``path`` — a copy of the pre-treatment file."""
     engine = engine_mod.fork(base, scenario)
-    recorder = Recorder.resume(path, scenario, arm=arm, n_clones=1 << engine.n_targets)
+    recorder = Recorder.resume(path, scenario, arm=arm, n_clones=1 << engine.n_targets,
+                               drug_names=engine.treatment.drug_names)
     if cohort:
         recorder.write_cohort(cohort)
     with recorder:
         engine_mod.run(scenario, recorder, engine=engine)
+        recorder.write_doses(engine.treatment.dose_log)
         recorder._flush()
         result = assess_run(scenario, _series_of(recorder.file))
         recorder.write_summary({k: _attr(v) for k, v in result.to_dict().items()})

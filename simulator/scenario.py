@@ -15,7 +15,9 @@ from pathlib import Path
 
 from simulator import schema
 from simulator.cohort import CohortParameter
-from simulator.parameters import EndpointSettings, Initial, Output, Simulation, Tumor
+from simulator.drugs import Drug, check_drugs
+from simulator.parameters import (EndpointSettings, Initial, Output, RegimenSettings, Simulation,
+                                  Tumor)
 from simulator.schema import ScenarioError, param
 
 DEFAULT_SCENARIO = "default.toml"
@@ -27,11 +29,16 @@ class Scenario:
     simulation: Simulation = param(Simulation())
     initial: Initial = param(Initial())
     tumor: Tumor = param(Tumor())
+    drugs: dict[str, Drug] = param({})
+    regimen: RegimenSettings = param(RegimenSettings())
     endpoints: EndpointSettings = param(EndpointSettings())
     output: Output = param(Output())
     cohort: list[CohortParameter] = param([])
 
     def check(self):
+        sim = self.simulation
+        check_drugs(self.drugs, self.tumor.resistance_targets, sim.duration_days,
+                    sim.treatment_start_day)
         known_fields = set()
         for name in self.output.snapshot_fields:
             if name not in known_fields:
