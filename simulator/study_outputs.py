@@ -194,7 +194,10 @@ def _write_study_h5(path: Path, arms, replicates, series, time_axis, rows):
         for name in names + [f"drug_{d}" for d in drug_names]:
             data = np.full((len(arms), replicates, n_time), np.nan)
             for (a, r), s in series.items():
-                values = s["drug"][name[5:]] if name.startswith("drug_") else s[name]
+                if name.startswith("drug_"):
+                    values = s.get("drug", {}).get(name[5:], np.zeros(len(s["time_days"])))
+                else:
+                    values = s[name]
                 data[a, r, :len(values)] = values
             ds = ts.create_dataset(name, data=data, compression="gzip", chunks=True)
             ds.attrs["long_name"] = ("plasma concentration (mg/L) of " + name[5:]
