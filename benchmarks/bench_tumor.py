@@ -1,0 +1,767 @@
+"""Engine-core benchmark: tumour-step throughput, compile / start-up time, memory per site,
+and the same growth rule in Mesa 3.
+
+Run: ``python benchmarks/bench_tumor.py [--quick] [--json PATH]`` (default JSON:
+``benchmarks/results/tumor.json``). Prints a table and writes the JSON; see
+``benchmarks/README.md`` for what each number means.
+
+1. Throughput, in cell-updates per second = (live tumour cells at the start of each timed
+   step, summed over the timed steps) / wall seconds. Cases: 2D 1000x1000 with a disc of
+   radius 309 (~300k cells) and 3D 100^3 with a ball of radius 41 (~289k cells), at 1 and
+   2 Numba threads (``numba.set_num_threads``). The timed region of one repeat is exactly::
+
+       simulator.engine.run(scenario, recorder, engine=engine, until_step=start + STEPS)
+       recorder.close("complete")
+
+   with a real ``simulator.io.Recorder`` writing an HDF5 file in a temporary directory:
+   every step is recorded (``Engine.observe`` + the buffered time-series append, flushed
+   every ``simulator.io.FLUSH_EVERY`` = 64 records and at close); no lattice snapshot falls
+   inside the timed region (``output.snapshot_every_days = 0`` and the scenario's last step
+   lies beyond it). Outside it: building the engine from a copy of a warmed-up state and
+   creating the recorder (file header). Every repeat starts from the same state, so every
+   repeat does the same work; thread counts are interleaved repeat by repeat so drifting
+   background load hits both alike. Kernels are compiled (or loaded from cache) and the
+   thread pool started before timing. A second set of rows times ``Engine.step()`` alone
+   (no observe, no recorder) to show what recording costs.
+2. Start-up, timed in the parent with ``time.perf_counter`` around ``subprocess.run``:
+   ``python -c pass``; importing ``simulator.engine`` + ``simulator.io``; cold start (fresh
+   empty ``NUMBA_CACHE_DIR``: import, build the default scenario's engine, record step 0
+   and run + record the first step: every kernel the engine uses is compiled); warm start
+   (the same with the cache the cold run filled).
+3. Memory: ``LatticeState.bytes_per_site`` (tumour-only state), and the peak RSS increase of
+   a subprocess that builds the 2D 1000x1000 engine and runs it with a recorder, per site.
+4. Mesa: ``benchmarks/mesa_growth.py`` (the same rule with the same per-step probabilities)
+   against tumorsim at 1 thread on a 200x200 lattice grown from a disc of radius 60.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from simulator import engine as engine_mod  # noqa: E402
+from simulator import io as io_mod  # noqa: E402
+from simulator.scenario import load  # noqa: E402
+from simulator.state import LatticeState  # noqa: E402
+
+BUSY_LOAD = 0.5            # 1-min load average above which 2-thread figures are suspect
+FOREIGN_CPU_LIMIT = 0.2    # cores used by other processes during the timed section
+TARGETS = dict(per_thread_2d=40e6, thread_ratio_2d=1.7, cold_start_s=30.0, warm_start_s=2.0,
+               state_bytes_per_site=16.0, mesa_ratio=100.0)
+CASES = [  # name, dimensions, initial radius
+    ("2D 1000x1000", [1000, 1000], 309),
+    ("3D 100^3", [100, 100, 100], 41),
+]
+MESA_CASE = dict(dimensions=[200, 200], radius=60)
+# Debris clears with p = 1 - exp(-1000 * 0.25) = 1 in the step after death, the closest
+# tumorsim gets to Mesa's immediate removal of a dead agent.
+MESA_TUMORSIM_OVERRIDES = ["tumor.dead_clearance_rate_per_day=1000.0"]
+
+MODES = dict(
+    quick=dict(steps=8, repeats=2, warm_steps=2, mesa_steps=5, mesa_repeats=1, cold_runs=1,
+               warm_runs=1, import_runs=1, memory_steps=3),
+    full=dict(steps=64, repeats=5, warm_steps=3, mesa_steps=64, mesa_repeats=3, cold_runs=2,
+              warm_runs=3, import_runs=3, memory_steps=20),
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------- machine
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def uptime_text() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def git_state() -> dict:
+    commit = io_mod.git_commit()
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=5)
+        dirty = bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        dirty = None
+    return dict(commit=commit, dirty_tracked_files=dirty)
+
+
+def versions() -> dict:
+    import h5py
+    import llvmlite
+    out = dict(python=platform.python_version(), numpy=np.__version__, numba=numba.__version__,
+               llvmlite=llvmlite.__version__, h5py=h5py.__version__,
+               hdf5=h5py.version.hdf5_version, tumorsim=io_mod.software_version())
+    for name in ("psutil", "mesa"):
+        try:
+            from importlib.metadata import version
+            out[name] = version(name)
+        except Exception:  # noqa: BLE001 - not installed
+            out[name] = None
+    return out
+
+
+def machine_info() -> dict:
+    try:
+        import psutil
+        physical = psutil.cpu_count(logical=False)
+        memory = psutil.virtual_memory().total
+    except ImportError:
+        physical, memory = None, None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return dict(cpu_model=cpu_model(), logical_cpus=os.cpu_count(), physical_cores=physical,
+                usable_cpus=usable, memory_bytes=memory, platform=platform.platform(),
+                numba_num_threads=numba.config.NUMBA_NUM_THREADS)
+
+
+class ForeignCpu:
+    """CPU time used by every other process (and the hypervisor: steal) during a phase, in
+    cores: (machine busy CPU seconds - this process's CPU seconds) / wall seconds."""
+
+    def __init__(self):
+        try:
+            import psutil
+            self.psutil = psutil
+        except ImportError:
+            self.psutil = None
+
+    def __enter__(self):
+        if self.psutil:
+            self.t0 = time.perf_counter()
+            self.machine0 = self.psutil.cpu_times()
+            self.own0 = self.psutil.Process().cpu_times()
+        return self
+
+    @staticmethod
+    def _busy(t):
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+    def __exit__(self, *exc):
+        self.cores = None
+        if self.psutil:
+            wall = time.perf_counter() - self.t0
+            machine = self._busy(self.psutil.cpu_times()) - self._busy(self.machine0)
+            own1 = self.psutil.Process().cpu_times()
+            own = (own1.user - self.own0.user) + (own1.system - self.own0.system)
+            self.cores = max(machine - own, 0.0) / wall if wall > 0 else None
+        return False
+
+
+# ---------------------------------------------------------------------- throughput
+def bench_scenario(dimensions, radius, extra=()):
+    """The default biology on the given lattice; snapshots only at step 0 and at the end of
+    a 1000-day run (far beyond any timed step), every step recorded."""
+    return load(None, [f"simulation.dimensions={list(dimensions)}",
+                       f"initial.tumor_radius_sites={radius}",
+                       "simulation.duration_days=1000", "output.snapshot_every_days=0",
+                       "output.record_every_steps=1", *extra])
+
+
+def warmed_state(scenario, warm_steps):
+    engine_mod.set_threads(1)
+    engine = engine_mod.Engine(scenario)
+    for _ in range(warm_steps):      # compiles (or loads) every kernel; cells leave the
+        engine.step()                # perfectly packed start so holes and debris exist
+        engine.observe()
+    return engine.state
+
+
+def timed_recorded(scenario, state, steps, path):
+    """One repeat: wall seconds and cell-updates of ``steps`` recorded steps."""
+    engine = engine_mod.Engine(scenario, state=state.copy())
+    start_cells = engine.observe()["tumor_cells"]
+    start_step = engine.state.step
+    recorder = io_mod.Recorder(path, scenario, n_clones=1 << engine.n_targets)
+    gc.collect()
+    t0 = time.perf_counter()
+    engine_mod.run(scenario, recorder, engine=engine, until_step=start_step + steps)
+    recorder.close("complete")
+    wall = time.perf_counter() - t0
+    series = io_mod.read_timeseries(path)["tumor_cells"]
+    Path(path).unlink()
+    if len(series) != steps:
+        raise RuntimeError(f"expected {steps} records, found {len(series)}")
+    updates = int(start_cells + series[:-1].sum())
+    return wall, updates, int(series[-1])
+
+
+def timed_step_only(scenario, state, steps):
+    engine = engine_mod.Engine(scenario, state=state.copy())
+    gc.collect()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        engine.step()
+    wall = time.perf_counter() - t0
+    return wall
+
+
+def summarise(walls, updates, steps):
+    best, median = min(walls), statistics.median(walls)
+    return dict(walls_s=walls, best_s=best, median_s=median,
+                ms_per_step_best=1e3 * best / steps, ms_per_step_median=1e3 * median / steps,
+                updates_per_s_best=updates / best, updates_per_s_median=updates / median)
+
+
+def bench_throughput(cfg, threads_list, tmp: Path):
+    rows, checks = [], {}
+    for name, dims, radius in CASES:
+        log(f"throughput: {name} (radius {radius}) ...")
+        scenario = bench_scenario(dims, radius)
+        state = warmed_state(scenario, cfg["warm_steps"])
+        walls = {t: [] for t in threads_list}
+        step_walls = {t: [] for t in threads_list}
+        results = {}
+        for t in threads_list:              # start the thread pool at this count
+            engine_mod.set_threads(t)
+            timed_step_only(scenario, state, 1)
+        for r in range(cfg["repeats"]):
+            for t in threads_list:
+                engine_mod.set_threads(t)
+                wall, updates, final = timed_recorded(scenario, state, cfg["steps"],
+                                                      tmp / f"tp-{t}-{r}.h5")
+                walls[t].append(wall)
+                results.setdefault(t, []).append((updates, final))
+                step_walls[t].append(timed_step_only(scenario, state, cfg["steps"]))
+        start_cells = int(np.count_nonzero(state.kind == 1))
+        for t in threads_list:
+            updates, final = results[t][0]   # every repeat does the same work (checked)
+            row = dict(case=name, dimensions=dims, radius_sites=radius, threads=t,
+                       identical_across_repeats=len(set(results[t])) == 1,
+                       steps=cfg["steps"], repeats=cfg["repeats"], start_step=state.step,
+                       cells_at_start=start_cells, cells_at_end=final, cell_updates=updates,
+                       recorded=summarise(walls[t], updates, cfg["steps"]),
+                       step_only=summarise(step_walls[t], updates, cfg["steps"]))
+            row["updates_per_s_per_thread_best"] = row["recorded"]["updates_per_s_best"] / t
+            rows.append(row)
+        checks[name] = len({outcome for t in threads_list for outcome in results[t]}) == 1
+    engine_mod.set_threads(1)
+    return rows, checks
+
+
+def thread_ratios(rows):
+    out = {}
+    for name, _, _ in CASES:
+        by_t = {r["threads"]: r for r in rows if r["case"] == name}
+        if 1 in by_t and 2 in by_t:
+            out[name] = {kind: {stat: by_t[2][kind][f"updates_per_s_{stat}"]
+                                / by_t[1][kind][f"updates_per_s_{stat}"]
+                                for stat in ("best", "median")}
+                         for kind in ("recorded", "step_only")}
+    return out
+
+
+# ---------------------------------------------------------------------- start-up
+CHILD_FIRST_STEP = r"""
+import time
+t0 = time.perf_counter()
+import json, sys, tempfile
+from pathlib import Path
+from simulator import engine as E
+from simulator.io import Recorder
+from simulator.scenario import load
+t_import = time.perf_counter()
+scenario = load(None)
+engine = E.Engine(scenario)
+t_build = time.perf_counter()
+with tempfile.TemporaryDirectory() as tmp:
+    recorder = Recorder(Path(tmp) / "first.h5", scenario, n_clones=1 << engine.n_targets)
+    E.run(scenario, recorder, engine=engine, until_step=1)
+    recorder.close("complete")
+t_step = time.perf_counter()
+import numba.core.registry as registry
+compiled = sorted({f"{obj.py_func.__module__}.{obj.py_func.__name__}"
+                   for mod, m in list(sys.modules.items()) if mod.startswith("kernels.")
+                   for obj in vars(m).values()
+                   if isinstance(obj, registry.CPUDispatcher) and obj.signatures})
+print(json.dumps(dict(import_s=t_import - t0, build_s=t_build - t_import,
+                      first_step_s=t_step - t_build, in_process_s=t_step - t0,
+                      dimensions=list(scenario.simulation.dimensions),
+                      compiled_kernels=compiled)))
+"""
+
+CHILD_IMPORT = "import simulator.engine, simulator.io"
+
+
+def run_child(code, env_extra=None, args=(), timeout=600):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"]
+                                     if env.get("PYTHONPATH") else "")
+    env.update(env_extra or {})
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    lines = proc.stdout.strip().splitlines()
+    detail = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    return wall, detail
+
+
+def bench_startup(cfg, tmp: Path):
+    log("start-up: interpreter, import, cold and warm first step ...")
+    out = {}
+    out["python_pass_s"] = [run_child("pass")[0] for _ in range(cfg["import_runs"])]
+    warm_dir = None
+    cold = []
+    for i in range(cfg["cold_runs"]):
+        cache = tempfile.mkdtemp(prefix=f"numba-cold-{i}-", dir=tmp)
+        wall, detail = run_child(CHILD_FIRST_STEP, {"NUMBA_CACHE_DIR": cache})
+        cold.append(dict(wall_s=wall, **detail))
+        warm_dir = warm_dir or cache
+    out["cold"] = cold
+    out["warm"] = [dict(zip(("wall_s",), (w,)), **d) for w, d in
+                   (run_child(CHILD_FIRST_STEP, {"NUMBA_CACHE_DIR": warm_dir})
+                    for _ in range(cfg["warm_runs"]))]
+    out["import_s"] = [run_child(CHILD_IMPORT, {"NUMBA_CACHE_DIR": warm_dir})[0]
+                       for _ in range(cfg["import_runs"])]
+    out["cold_best_s"] = min(c["wall_s"] for c in cold)
+    out["warm_best_s"] = min(w["wall_s"] for w in out["warm"])
+    out["warm_median_s"] = statistics.median(w["wall_s"] for w in out["warm"])
+    out["import_best_s"] = min(out["import_s"])
+    out["python_pass_best_s"] = min(out["python_pass_s"])
+    return out
+
+
+# ---------------------------------------------------------------------- memory
+CHILD_MEMORY = r"""
+import json, resource, sys, tempfile
+from pathlib import Path
+from simulator import engine as E
+from simulator.io import Recorder
+from simulator.scenario import load
+
+def status_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+def peak_kb():
+    hwm = status_kb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+STEPS = int(sys.argv[1])
+E.set_threads(1)
+tiny = load(None, ["simulation.dimensions=[20,20]", "initial.tumor_radius_sites=3"])
+e = E.Engine(tiny); e.step(); e.observe()       # load every kernel before measuring
+del e
+scenario = load(None, ["simulation.dimensions=[1000,1000]", "initial.tumor_radius_sites=309",
+                       f"simulation.duration_days={STEPS * 0.25}",
+                       "output.snapshot_every_days=0"])
+base = status_kb("VmRSS")
+resettable = reset_peak()
+engine = E.Engine(scenario)
+build_peak = peak_kb()
+after_build = status_kb("VmRSS")
+reset_peak()
+with tempfile.TemporaryDirectory() as tmp:
+    recorder = Recorder(Path(tmp) / "mem.h5", scenario, n_clones=1 << engine.n_targets)
+    E.run(scenario, recorder, engine=engine)
+    recorder.close("complete")
+    run_peak = peak_kb()
+print(json.dumps(dict(base_rss_kb=base, build_peak_kb=build_peak, after_build_rss_kb=after_build,
+                      run_peak_kb=run_peak, peak_resettable=resettable,
+                      lifetime_peak_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      steps=engine.state.step, state_bytes_per_site=engine.state.bytes_per_site,
+                      cells=int((engine.state.kind == 1).sum()))))
+"""
+
+
+def bench_memory(cfg):
+    log("memory: 2D 1000x1000 subprocess ...")
+    states = {}
+    for name, dims, _ in CASES:
+        states[name] = float(LatticeState.empty(dims).bytes_per_site)
+    out = dict(state_bytes_per_site=states)
+    n_sites = 1000 * 1000
+    _, d = run_child(CHILD_MEMORY, args=[str(cfg["memory_steps"])])
+    out["subprocess"] = d
+
+    def per_site(kb):
+        return (kb - d["base_rss_kb"]) * 1024.0 / n_sites
+
+    out["build_peak_increase_bytes_per_site"] = per_site(d["build_peak_kb"])
+    out["resident_after_build_bytes_per_site"] = per_site(d["after_build_rss_kb"])
+    out["run_peak_increase_bytes_per_site"] = per_site(d["run_peak_kb"])
+    out["peak_increase_bytes_per_site"] = max(out["build_peak_increase_bytes_per_site"],
+                                              out["run_peak_increase_bytes_per_site"])
+    out["definition"] = ("RSS (VmRSS / VmHWM from /proc/self/status, peak reset through "
+                         "/proc/self/clear_refs) above the baseline taken after imports and a "
+                         "tiny warm-up run, divided by the 1e6 interior sites; 'build' = "
+                         "Engine(scenario) incl. seeding the radius-309 disc; 'run' = "
+                         "engine.run with a Recorder for the given steps, snapshots at step 0 "
+                         "and at the end")
+    return out
+
+
+# ---------------------------------------------------------------------- mesa
+def bench_mesa(cfg, tmp: Path):
+    log("mesa: same rule, 200x200 from a disc of radius 60 ...")
+    try:
+        sys.path.insert(0, str(HERE))
+        import mesa_growth
+    except ImportError as exc:
+        return dict(skipped=f"Mesa not available ({exc}); install with pip install 'mesa>=3'")
+    dims, radius = MESA_CASE["dimensions"], MESA_CASE["radius"]
+    scenario = bench_scenario(dims, radius, MESA_TUMORSIM_OVERRIDES)
+    rates = engine_mod.tumor_rates(scenario)
+    p_die, p_divide = float(rates.p_die[0]), float(rates.p_divide[0])
+    steps = cfg["mesa_steps"]
+
+    mesa_walls, mesa_updates, mesa_cells = [], None, None
+    for _ in range(cfg["mesa_repeats"]):
+        model = mesa_growth.GrowthModel(dims[0], dims[1], radius, p_die, p_divide, seed=1)
+        model.step()                 # untimed, as tumorsim's state starts one step in
+        model.tumor_cells = model.tumor_cells[-1:]
+        gc.collect()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            model.step()
+        mesa_walls.append(time.perf_counter() - t0)
+        mesa_updates = sum(model.tumor_cells[:-1])
+        mesa_cells = (model.tumor_cells[0], model.tumor_cells[-1])
+
+    engine_mod.set_threads(1)
+    state = warmed_state(scenario, 1)
+    walls, step_walls = [], []
+    for r in range(max(cfg["mesa_repeats"], cfg["repeats"])):
+        wall, updates, final = timed_recorded(scenario, state, steps, tmp / f"mesa-{r}.h5")
+        walls.append(wall)
+        step_walls.append(timed_step_only(scenario, state, steps))
+    n_sites = dims[0] * dims[1]
+    tumorsim = dict(recorded=summarise(walls, updates, steps),
+                    step_only=summarise(step_walls, updates, steps),
+                    cells_at_start=int(np.count_nonzero(state.kind == 1)), cells_at_end=final,
+                    cell_updates=updates, threads=1)
+    mesa = dict(summarise(mesa_walls, mesa_updates, steps), cells_at_start=mesa_cells[0],
+                cells_at_end=mesa_cells[1], cell_updates=mesa_updates)
+    return dict(dimensions=dims, radius_sites=radius, steps=steps, p_die=p_die,
+                p_divide=p_divide, fill_at_start=mesa_cells[0] / n_sites,
+                tumorsim_overrides=MESA_TUMORSIM_OVERRIDES, mesa=mesa, tumorsim=tumorsim,
+                ratio_best=tumorsim["recorded"]["updates_per_s_best"]
+                / mesa["updates_per_s_best"],
+                ratio_median=tumorsim["recorded"]["updates_per_s_median"]
+                / mesa["updates_per_s_median"],
+                ratio_step_only_best=tumorsim["step_only"]["updates_per_s_best"]
+                / mesa["updates_per_s_best"],
+                ratio_step_only_median=tumorsim["step_only"]["updates_per_s_median"]
+                / mesa["updates_per_s_median"])
+
+
+# ---------------------------------------------------------------------- report
+def verdict(value, target, higher_is_better=True):
+    if value is None:
+        return "n/a"
+    return "PASS" if (value >= target if higher_is_better else value <= target) else "FAIL"
+
+
+def build_targets(res):
+    t, out = TARGETS, []
+    rows = {(r["case"], r["threads"]): r for r in res["throughput"]["rows"]}
+    one = rows.get(("2D 1000x1000", 1))
+    if one:
+        v = one["recorded"]["updates_per_s_best"]
+        out.append(dict(name="2D updates/s per thread (1 thread, recorded, best)", value=v,
+                        target=f">= {t['per_thread_2d'] / 1e6:.0f} M/s",
+                        verdict=verdict(v, t["per_thread_2d"])))
+    two = rows.get(("2D 1000x1000", 2))
+    if two:
+        v = two["recorded"]["updates_per_s_best"] / 2
+        out.append(dict(name="2D updates/s per thread (2 threads, recorded, best)", value=v,
+                        target=f">= {t['per_thread_2d'] / 1e6:.0f} M/s",
+                        verdict=verdict(v, t["per_thread_2d"])))
+    ratio = res["throughput"]["thread_ratios"].get("2D 1000x1000")
+    if ratio:
+        v = ratio["recorded"]["best"]
+        out.append(dict(name="2D 2-thread / 1-thread (recorded, best)", value=v,
+                        target=f">= {t['thread_ratio_2d']}x",
+                        verdict=verdict(v, t["thread_ratio_2d"])))
+    su = res.get("startup")
+    if su and "error" not in su:
+        out.append(dict(name="cold start to first step (s)", value=su["cold_best_s"],
+                        target=f"<= {t['cold_start_s']:.0f} s",
+                        verdict=verdict(su["cold_best_s"], t["cold_start_s"], False)))
+        out.append(dict(name="warm start to first step (s)", value=su["warm_best_s"],
+                        target=f"<= {t['warm_start_s']:.0f} s",
+                        verdict=verdict(su["warm_best_s"], t["warm_start_s"], False)))
+    mem = res.get("memory")
+    if mem:
+        v = max(mem["state_bytes_per_site"].values())
+        out.append(dict(name="state bytes per site (tumour-only)", value=v,
+                        target=f"<= {t['state_bytes_per_site']:.0f} B",
+                        verdict=verdict(v, t["state_bytes_per_site"], False)))
+    mesa = res.get("mesa")
+    if mesa and "ratio_best" in mesa:
+        out.append(dict(name="tumorsim (recorded) / Mesa updates/s (200x200, 1 thr)",
+                        value=mesa["ratio_best"], target=f">= {t['mesa_ratio']:.0f}x",
+                        verdict=verdict(mesa["ratio_best"], t["mesa_ratio"])))
+    return out
+
+
+def two_thread_note(res) -> str:
+    """Whether the 2-thread verdicts can be trusted: the CPU other processes used during
+    the throughput section is the direct evidence; the load average at start lags (it
+    still counts work that finished seconds ago) and is the fallback."""
+    foreign = res["throughput"].get("foreign_cpu_cores")
+    if foreign is not None and foreign > FOREIGN_CPU_LIMIT:
+        return f"  (others used {foreign:.2f} cores meanwhile: unreliable)"
+    if res["busy_at_start"]:
+        if foreign is None:
+            return "  (machine busy at start: unreliable)"
+        return f"  (load high at start, but others used only {foreign:.2f} cores meanwhile)"
+    return ""
+
+
+def fmt_value(v):
+    if v is None:
+        return "-"
+    if v >= 1e5:
+        return f"{v / 1e6:.1f} M"
+    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
+def print_report(res):
+    m, cfg = res["machine"], res["config"]
+    p = print
+    p(f"tumorsim engine-core benchmark ({res['mode']})  {res['started']}")
+    g = res["git"]
+    dirty = " (tracked files modified)" if g["dirty_tracked_files"] else ""
+    p(f"commit {g['commit'][:12] or '?'}{dirty}"
+      f"; {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
+      f"NUMBA_NUM_THREADS={m['numba_num_threads']}, threading layer {res['threading_layer']}")
+    v = res["versions"]
+    p("python {python}, numpy {numpy}, numba {numba}, h5py {h5py} (HDF5 {hdf5}), psutil {psutil}, "
+      "mesa {mesa}".format(**v))
+    p(f"load average at start: {res['load_average_start']}   at end: {res['load_average_end']}")
+    for w in res["warnings"]:
+        p(f"WARNING: {w}")
+
+    tp = res["throughput"]
+    p("")
+    p(f"1. Tumour-step throughput: best / median of {cfg['repeats']} repeats x {cfg['steps']} "
+      "steps; 'recorded' = engine.run + Recorder (every step recorded, no snapshots) + "
+      "recorder.close(); 'step only' = Engine.step() alone")
+    head = (f"{'case':<14}{'thr':>4}{'cells':>9}{'ms/step':>9}{'med':>8}"
+            f"{'Mupd/s':>9}{'med':>8}{'/thread':>9}{'step-only':>11}{'med':>8}")
+    p(head)
+    p("-" * len(head))
+    for r in tp["rows"]:
+        rec, so = r["recorded"], r["step_only"]
+        p(f"{r['case']:<14}{r['threads']:>4}{r['cells_at_start']:>9}"
+          f"{rec['ms_per_step_best']:>9.2f}{rec['ms_per_step_median']:>8.2f}"
+          f"{rec['updates_per_s_best'] / 1e6:>9.1f}{rec['updates_per_s_median'] / 1e6:>8.1f}"
+          f"{r['updates_per_s_per_thread_best'] / 1e6:>9.1f}"
+          f"{so['updates_per_s_best'] / 1e6:>11.1f}{so['updates_per_s_median'] / 1e6:>8.1f}")
+    for name, ratio in tp["thread_ratios"].items():
+        p(f"  {name}: 2 threads / 1 thread = {ratio['recorded']['best']:.2f}x best, "
+          f"{ratio['recorded']['median']:.2f}x median (step only "
+          f"{ratio['step_only']['best']:.2f}x / {ratio['step_only']['median']:.2f}x); "
+          f"same cells in every repeat at 1 and 2 threads: "
+          f"{'yes' if tp['identical_across_threads'][name] else 'NO'}")
+    if tp.get("foreign_cpu_cores") is not None:
+        p(f"  CPU used by other processes during this section: "
+          f"{tp['foreign_cpu_cores']:.2f} cores on average")
+
+    su = res["startup"]
+    p("")
+    p("2. Start-up (wall time from the parent around subprocess.run)")
+    if "error" in su:
+        p(f"  failed: {su['error']}")
+    else:
+        c = min(su["cold"], key=lambda x: x["wall_s"])
+        p(f"  python -c pass                                   {su['python_pass_best_s']:7.2f} s")
+        p(f"  import simulator.engine + simulator.io           {su['import_best_s']:7.2f} s")
+        p(f"  cold (empty NUMBA_CACHE_DIR) -> first step done  {su['cold_best_s']:7.2f} s   "
+          f"(in child: import {c['import_s']:.2f}, build {c['build_s']:.2f}, "
+          f"first step {c['first_step_s']:.2f}; {len(c['compiled_kernels'])} kernels compiled)")
+        w = min(su["warm"], key=lambda x: x["wall_s"])
+        p(f"  warm (filled cache)          -> first step done  {su['warm_best_s']:7.2f} s   "
+          f"(in child: import {w['import_s']:.2f}, build {w['build_s']:.2f}, "
+          f"first step {w['first_step_s']:.2f}); median {su['warm_median_s']:.2f} s")
+        p(f"  first step = default scenario {c['dimensions']}: build engine, record step 0 "
+          "(with its snapshot), step, record step 1, close file")
+
+    mem = res["memory"]
+    p("")
+    p("3. Memory")
+    p("  state bytes per site (LatticeState.bytes_per_site, tumour-only): "
+      + ", ".join(f"{k} {v:.2f}" for k, v in mem["state_bytes_per_site"].items()))
+    if "subprocess" in mem:
+        d = mem["subprocess"]
+        p(f"  2D 1000x1000 subprocess, peak RSS increase per site over the post-import "
+          f"baseline: {mem['peak_increase_bytes_per_site']:.2f} B"
+          + ("" if d["peak_resettable"] else " (peak not resettable: lifetime ru_maxrss)"))
+        p(f"    peak while building the engine {mem['build_peak_increase_bytes_per_site']:.2f} B"
+          f", resident after building {mem['resident_after_build_bytes_per_site']:.2f} B, "
+          f"peak while running {d['steps']} recorded steps (+ final snapshot) "
+          f"{mem['run_peak_increase_bytes_per_site']:.2f} B")
+
+    mesa = res["mesa"]
+    p("")
+    p("4. Mesa 3 comparison (same rule and per-step probabilities, 200x200, 1 thread)")
+    if "skipped" in mesa:
+        p(f"  skipped: {mesa['skipped']}")
+    elif "error" in mesa:
+        p(f"  failed: {mesa['error']}")
+    else:
+        ms, ts = mesa["mesa"], mesa["tumorsim"]
+        p(f"  disc radius {mesa['radius_sites']} ({mesa['fill_at_start']:.0%} of sites), "
+          f"{mesa['steps']} steps, p_die {mesa['p_die']:.4f}, p_divide {mesa['p_divide']:.4f}")
+        p(f"  mesa {res['versions']['mesa']}: {ms['cells_at_start']} -> {ms['cells_at_end']} "
+          f"cells, {ms['updates_per_s_best'] / 1e6:.3f} M updates/s best, "
+          f"{ms['updates_per_s_median'] / 1e6:.3f} median")
+        p(f"  tumorsim:   {ts['cells_at_start']} -> {ts['cells_at_end']} cells, "
+          f"{ts['recorded']['updates_per_s_best'] / 1e6:.1f} M updates/s best recorded, "
+          f"{ts['recorded']['updates_per_s_median'] / 1e6:.1f} median "
+          f"(step only {ts['step_only']['updates_per_s_best'] / 1e6:.1f})")
+        p(f"  ratio tumorsim / Mesa: {mesa['ratio_best']:.0f}x best, "
+          f"{mesa['ratio_median']:.0f}x median with tumorsim recording to HDF5 (Mesa keeps "
+          f"a list of counts); step only {mesa['ratio_step_only_best']:.0f}x best, "
+          f"{mesa['ratio_step_only_median']:.0f}x median")
+
+    p("")
+    p("Targets")
+    for t in res["targets"]:
+        note = ""
+        if "2 threads" in t["name"] or "2-thread" in t["name"]:
+            note = two_thread_note(res)
+        p(f"  {t['name']:<52}{fmt_value(t['value']):>10}  {t['target']:<11}{t['verdict']}{note}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run: few steps and repeats")
+    ap.add_argument("--json", type=Path, default=HERE / "results" / "tumor.json",
+                    help="where to write the results (default benchmarks/results/tumor.json)")
+    ap.add_argument("--repeats", type=int, help="override the number of repeats")
+    ap.add_argument("--steps", type=int, help="override the timed steps per repeat")
+    ap.add_argument("--no-mesa", action="store_true", help="skip the Mesa comparison")
+    args = ap.parse_args(argv)
+
+    load_start, uptime_start = load_average(), uptime_text()
+    mode = "quick" if args.quick else "full"
+    cfg = dict(MODES[mode])
+    if args.repeats:
+        cfg["repeats"] = args.repeats
+    if args.steps:
+        cfg["steps"] = cfg["mesa_steps"] = args.steps
+
+    res = dict(benchmark="tumor", mode=mode, config=cfg,
+               started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+               command=" ".join([Path(sys.executable).name] + sys.argv),
+               machine=machine_info(), versions=versions(), git=git_state(),
+               load_average_start=load_start, uptime_start=uptime_start, warnings=[])
+    busy = bool(load_start) and load_start[0] > BUSY_LOAD
+    res["busy_at_start"] = busy
+    if busy:
+        res["warnings"].append(
+            f"1-min load average {load_start[0]} > {BUSY_LOAD} at start: the machine is busy "
+            "and the 2-thread figures are unreliable (on a 2-core machine a 2-thread Numba "
+            "region slows down 25-60x while another process holds a core); rerun on a quiet "
+            "machine")
+        log(f"WARNING: {res['warnings'][-1]}")
+    max_threads = numba.config.NUMBA_NUM_THREADS
+    threads_list = [t for t in (1, 2) if t <= max_threads]
+    if 2 not in threads_list:
+        res["warnings"].append(f"only {max_threads} Numba thread available: no 2-thread rows")
+
+    with tempfile.TemporaryDirectory(prefix="bench-tumor-") as tmpdir:
+        tmp = Path(tmpdir)
+        with ForeignCpu() as foreign:
+            rows, same = bench_throughput(cfg, threads_list, tmp)
+        res["threading_layer"] = numba.threading_layer()
+        res["throughput"] = dict(
+            definition="cell-updates/s = sum over timed steps of the live tumour cells at "
+                       "the start of the step / wall seconds",
+            timed_region="engine.run(scenario, Recorder, until_step=start+steps) + "
+                         "recorder.close(); every step recorded (observe + buffered HDF5 "
+                         "append, flushed every 64 records and at close); no snapshots in "
+                         "the timed region; step_only: Engine.step() x steps",
+            rows=rows, thread_ratios=thread_ratios(rows), identical_across_threads=same,
+            foreign_cpu_cores=foreign.cores)
+        if foreign.cores is not None and foreign.cores > FOREIGN_CPU_LIMIT:
+            res["warnings"].append(
+                f"other processes used {foreign.cores:.2f} cores on average during the "
+                "throughput section: its figures (2-thread ones above all) are disturbed")
+        if args.no_mesa:
+            res["mesa"] = dict(skipped="--no-mesa given")
+        else:
+            try:
+                with ForeignCpu() as foreign:
+                    res["mesa"] = bench_mesa(cfg, tmp)
+                res["mesa"]["foreign_cpu_cores"] = foreign.cores
+            except Exception as exc:  # noqa: BLE001 - report, do not fail the benchmark
+                res["mesa"] = dict(error=f"{type(exc).__name__}: {exc}")
+        try:
+            res["memory"] = bench_memory(cfg)
+        except Exception as exc:  # noqa: BLE001
+            res["memory"] = dict(state_bytes_per_site={
+                n: float(LatticeState.empty(d).bytes_per_site) for n, d, _ in CASES},
+                error=f"{type(exc).__name__}: {exc}")
+        try:
+            res["startup"] = bench_startup(cfg, tmp)
+        except Exception as exc:  # noqa: BLE001
+            res["startup"] = dict(error=f"{type(exc).__name__}: {exc}")
+
+    res["load_average_end"], res["uptime_end"] = load_average(), uptime_text()
+    res["targets"] = build_targets(res)
+    print_report(res)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(res, indent=2, default=float) + "\n")
+    try:
+        shown = args.json.resolve().relative_to(ROOT)
+    except ValueError:
+        shown = args.json
+    print(f"wrote {shown}")
+
+
+if __name__ == "__main__":
+    main()
