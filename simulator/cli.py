@@ -74,6 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-figures", action="store_true", help="skip the figures")
     _add_scenario_options(compare)
 
+    plot = sub.add_parser("plot", help="figures of a run file (OUT.h5) or a study directory")
+    plot.add_argument("target", help="OUT.h5 or a `tumorsim compare` output directory")
+    plot.add_argument("-o", "--output", help="figure directory (default: beside the run, or "
+                                             "DIR/figures)")
+    plot.add_argument("--format", dest="formats", action="append", choices=("png", "svg", "pdf"),
+                      help="figure format; repeat for several (default: png and svg)")
+
+    animate = sub.add_parser("animate", help="GIF or MP4 of a run's lattice beside its burden")
+    animate.add_argument("run", help="OUT.h5")
+    animate.add_argument("-o", "--output", help="movie file (.gif or .mp4; default OUT.gif)")
+    animate.add_argument("--fps", type=int, default=8)
+    animate.add_argument("--every", type=int, default=1, help="use every Nth snapshot")
+
     sweep = sub.add_parser("sweep", help="a grid (or Sobol design) over scenario keys with "
                                           "replicates; tidy table + heatmap / Sobol indices")
     sweep.add_argument("scenario")
@@ -90,6 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("-o", "--output", default="sweep")
     _add_scenario_options(sweep)
     return parser
+
+
+def cmd_plot(args) -> int:
+    from simulator import plotting
+    paths = plotting.plot(args.target, args.output, tuple(args.formats or ("png", "svg")))
+    print(f"wrote {len(paths)} figures" + (f" to {Path(paths[0]).parent}" if paths else ""))
+    return 0
+
+
+def cmd_animate(args) -> int:
+    from simulator.animate import animate
+    out = Path(args.output) if args.output else Path(args.run).with_suffix(".gif")
+    if args.fps < 1 or args.every < 1:
+        raise ScenarioError("--fps and --every must be >= 1", source="animate")
+    print(f"wrote {animate(args.run, out, fps=args.fps, every=args.every)}")
+    return 0
 
 
 def cmd_sweep(args) -> int:
@@ -167,7 +196,8 @@ def cmd_inspect(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "validate": cmd_validate, "inspect": cmd_inspect}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep,
+            "plot": cmd_plot, "animate": cmd_animate, "validate": cmd_validate, "inspect": cmd_inspect}
 
 
 def main(argv=None) -> int:
