@@ -41,6 +41,11 @@ STREAM_SUPPRESSIVE_MOVE = 13
 STREAM_SUPPRESSIVE_FATE = 14
 STREAM_MOVE_PRIORITY = 15
 STREAM_COHORT = 16
+STREAM_VESSEL = 17                # random vessel placement at t = 0
+STREAM_T_CELL_EXPAND = 18         # expansion of a T cell after a kill (and the daughter's site)
+STREAM_KILL_PRIORITY = 19         # kill credit when several T cells kill one tumour cell
+STREAM_T_CELL_TARGET = 20         # which adjacent tumour cell a T cell attacks
+STREAM_SUPPRESSIVE_PRIORITY = 21  # who wins when suppressive cells propose the same site
 
 
 @jit

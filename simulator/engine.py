@@ -6,9 +6,27 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
    the tumour as the previous step left it); pharmacokinetics advance over the step; the
    drugs' effect channels are evaluated at each drug's mean concentration over the step
    and turned into per-clone death and division probabilities (``simulator.treatment``).
-2. ``tumor``  — tumour cells die, divide into free neighbours (with resistance mutation),
-   and dead debris clears (``kernels.tumor``).
-3. ``record`` — the end-of-step state is counted and handed to the recorder.
+2. ``fields`` — uptake and secretion are built from the lattice as the previous step left
+   it (and the previous fields), then oxygen, chemokine, IFN-gamma and the suppressive
+   cytokine are solved to their quasi-steady state; every later phase of the step reads
+   these fields (``simulator.tissue``, ``kernels.microenvironment``, ``kernels.fields``).
+3. ``tumor``  — tumour cells die, divide into free neighbours at a rate scaled by oxygen
+   (with resistance mutation), and dead / necrotic debris clears (``kernels.tumor``).
+4. ``tumor_response`` — anoxic tumour cells turn necrotic; every tumour cell's PD-L1 relaxes
+   towards its IFN-gamma-driven level (newborn cells start there).
+5. ``recruitment`` — T cells (rate rising with antigen release) and suppressive cells
+   (rate proportional to burden) enter beside vessels.
+6. ``t_cells`` — T cells migrate (several substeps, up the chemokine gradient, stopping
+   next to a tumour cell), then attack adjacent tumour cells once (``kernels.t_cells``).
+7. ``suppressive_cells`` — suppressive cells migrate; they suppress through the cytokine
+   they secrete, which the next ``fields`` phase spreads.
+8. ``immune_state`` — T-cell exhaustion, handling countdown, death and expansion after a
+   kill; suppressive-cell death; the antigen signal for the next recruitment.
+9. ``record`` — the end-of-step state is counted and handed to the recorder.
+
+Phases 2 and 4-8 exist only when the immune / tissue model is on (any T-cell or
+suppressive recruitment, or any field enabled); otherwise the engine runs the tumour-only
+model, ``doses``, ``tumor``, ``record``, at its original speed.
 
 Step s covers simulated time [s dt, (s + 1) dt); the record made at its end is stamped
 (s + 1) dt. Record 0 is the initial state at t = 0.
@@ -23,14 +41,24 @@ import numba
 import numpy as np
 
 from kernels import jit as kernel_jit
-from kernels import lattice, rng, tumor
+from kernels import fields, lattice, rng, tumor
+from kernels import immune as immune_k
+from kernels import microenvironment as micro
+from kernels import t_cells as t_cells_k
 from simulator.rates import per_step_probability
 from simulator.scenario import Scenario
 from simulator.state import LatticeState, seed_tumor
 from simulator.effects import clone_modifiers
+from simulator.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
+                              immune_enabled)
+from simulator.tissue import TissueFields, fields_enabled, place_vessels
 from simulator.treatment import Treatment
 
 KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_kinds)
+IMMUNE_KERNELS = (fields.quasi_steady_state, micro.kind_sources, micro.oxygen_division_factor,
+                  micro.tumor_response, micro.census, immune_k.migrate, immune_k.place_beside,
+                  immune_k.agent_deaths, t_cells_k.attack_propose, t_cells_k.attack_resolve,
+                  t_cells_k.fate, t_cells_k.secretion)
 
 
 @dataclass(frozen=True)
@@ -60,7 +88,8 @@ def tumor_rates(scenario: Scenario, extra_death_per_day=0.0, division_factor=1.0
         p_divide=per_step_probability(division * division_factor, dt),
         mutation_probability=t.mutation_rate_per_division,
         p_clear_dead=float(per_step_probability(t.dead_clearance_rate_per_day, dt)),
-        p_clear_necrotic=float(per_step_probability(t.dead_clearance_rate_per_day, dt)),
+        p_clear_necrotic=float(per_step_probability(
+            scenario.hypoxia.necrotic_clearance_rate_per_day, dt)),
     )
 
 
@@ -76,6 +105,7 @@ class Engine:
             seed_tumor(state, scenario.initial.tumor_radius_sites,
                        scenario.initial.resistant_fraction, self.n_targets,
                        sim.seed, sim.replicate)
+            place_vessels(state, scenario.vessels, sim.seed, sim.replicate)
         self.state = state
         self.rates = tumor_rates(scenario)
         self.treatment = Treatment(scenario)
@@ -96,8 +126,28 @@ class Engine:
         self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
         self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
         self._no_factor = np.empty(0, np.float64)
-        self.phases = [("doses", self._doses_phase), ("tumor", self._tumor_phase)]
         self._count_tumor_by_clone()
+        # the immune compartment and tissue fields (None in tumour-only mode)
+        self.immune_effects = ImmuneEffects()
+        self.tissue = TissueFields(scenario, state) if fields_enabled(scenario) else None
+        self.immune = (ImmuneSystem(scenario, state, self.tissue, 1 << self.n_targets)
+                       if immune_enabled(scenario) else None)
+        self._division_factor = self._no_factor
+        if self.tissue is not None and self.tissue.has("oxygen"):
+            self._division_factor = np.ones(geo.n_sites)
+        self._step_events = dict(necrotic=0, kills=0)
+        if self.immune is None:
+            self.phases = [("doses", self._doses_phase), ("tumor", self._tumor_phase)]
+        else:
+            self.phases = [("doses", self._doses_phase), ("fields", self._fields_phase),
+                           ("tumor", self._tumor_phase),
+                           ("tumor_response", self._tumor_response_phase),
+                           ("recruitment", self._recruitment_phase),
+                           ("t_cells", self._t_cell_phase),
+                           ("suppressive_cells", self._suppressive_phase),
+                           ("immune_state", self._immune_state_phase)]
+        if self.tissue is not None:
+            self._fields_phase()  # fields at t = 0 for the first record and snapshot
 
     @property
     def phase_names(self) -> list[str]:
@@ -121,13 +171,15 @@ class Engine:
         by_clone = self._tumor_by_clone.sum(axis=0)
         self.effects = self.treatment.step(self.state.step, int(by_clone.sum()),
                                            int(by_clone[1:].sum()))
-        extra_death, division_factor, _ = clone_modifiers(self.effects, self.n_targets)
+        extra_death, division_factor, antigenicity = clone_modifiers(self.effects,
+                                                                     self.n_targets)
         self.rates = tumor_rates(self.scenario, extra_death, division_factor)
+        self.immune_effects = immune_effects_from(self.effects, antigenicity)
 
     def _tumor_phase(self):
         s, geo, r = self.state, self.state.geometry, self.rates
         tumor.propose(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
-                      r.p_die, r.p_divide, self._no_factor,
+                      r.p_die, r.p_divide, self._division_factor,
                       self._key(rng.STREAM_TUMOR_EVENT), self._key(rng.STREAM_DIVISION_TARGET),
                       self._tissue_lo, self._tissue_hi, self._proposer_lo, self._proposer_hi)
         tumor.resolve(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
@@ -142,6 +194,43 @@ class Engine:
         t["deaths"] += int(self._deaths.sum())
         t["mutations"] += int(self._mutations.sum())
         t["mutable_divisions"] += int(self._mutable.sum())
+
+    def _fields_phase(self):
+        if self.tissue is None:
+            return
+        s = self.state
+        self.tissue.build_sources(s.kind, self.immune_effects.suppressive_cytokine_factor)
+        if self.tissue.has("ifn_gamma"):
+            self.immune.add_secretions(self.tissue.source_of("ifn_gamma"))
+        self.tissue.solve()
+        if self._division_factor.shape[0]:
+            self.tissue.division_factor(s.kind, s.lo, s.hi, self.scenario.hypoxia,
+                                        self._division_factor)
+
+    def _tumor_response_phase(self):
+        self._step_events["necrotic"] = self.immune.tumor_response(
+            self.state.step, self._tissue_lo, self._tissue_hi, self._tumor_by_clone)
+
+    def _recruitment_phase(self):
+        self.immune.recruit(self.state.step, self.immune_effects,
+                            int(self._tumor_by_clone.sum()))
+
+    def _t_cell_phase(self):
+        self._step_events["kills"] = self.immune.t_cell_phase(
+            self.state.step, self.immune_effects, self._tumor_by_clone)
+
+    def _suppressive_phase(self):
+        self.immune.suppressive_phase(self.state.step, self.immune_effects)
+
+    def _immune_state_phase(self):
+        self.immune.state_phase(self.state.step, self.immune_effects, int(self._deaths.sum()),
+                                self._step_events["kills"], self._step_events["necrotic"])
+
+    def field(self, name: str) -> np.ndarray:
+        """The unpadded lattice view of a tissue field (KeyError if it is not solved)."""
+        if self.tissue is None or not self.tissue.has(name):
+            raise KeyError(f"field {name!r} is not enabled")
+        return lattice.interior(self.tissue.arrays[name].reshape(-1), self.state.geometry.padded)
 
     def _count_tumor_by_clone(self):
         s = self.state
@@ -179,11 +268,13 @@ class Engine:
             resistance_mutations_total=t["mutations"],
             mutable_divisions_total=t["mutable_divisions"],
             drug=self.treatment.concentrations(),
+            **(self.immune.observe(self.scenario.simulation.spacing_um)
+               if self.immune is not None else empty_observation()),
         )
 
 
 def announce_compilation(stream=sys.stderr) -> None:
-    missing = kernel_jit.needs_compiling(KERNELS)
+    missing = kernel_jit.needs_compiling(KERNELS + IMMUNE_KERNELS)
     if missing:
         print(f"tumorsim: compiling {len(missing)} Numba kernels (first use only; "
               "cached afterwards)...", file=stream, flush=True)
@@ -233,4 +324,9 @@ def fork(engine: Engine, scenario: Scenario) -> Engine:
     clone.rates = tumor_rates(scenario)
     clone.treatment = Treatment(scenario)
     clone.effects = clone.treatment.none
+    clone.immune_effects = ImmuneEffects()
+    if clone.tissue is not None:
+        clone.tissue.configure(scenario)
+    if clone.immune is not None:
+        clone.immune.configure(scenario)
     return clone

@@ -10,7 +10,9 @@ Layout (the contract in DESIGN.md; netCDF-4 compatible through HDF5 dimension sc
   ``tumor_by_clone`` (time x clone); ``/timeseries/drug/<name>`` per drug.
 - ``/snapshots``: ``time_days`` (the snapshot dimension), ``x``/``y``/``z`` coordinates in
   um, ``cell_type`` (snapshot x lattice, uint8, gzip, one frame per chunk) with
-  ``flag_values``/``flag_meanings``, ``clone`` (resistance mask of tumour cells).
+  ``flag_values``/``flag_meanings``, ``clone`` (resistance mask of tumour cells), and
+  ``fields/<name>`` (snapshot x lattice, float32) for each name in
+  ``output.snapshot_fields``.
 - ``/summary`` attributes: endpoints of the run.
 
 Records are buffered and flushed every ``FLUSH_EVERY`` records and at every snapshot, so a
@@ -43,7 +45,21 @@ SCALAR_SERIES = {
     "resistance_mutations_total": ("events", "cumulative resistance mutation events"),
     "mutable_divisions_total": ("divisions", "cumulative divisions whose daughter could "
                                 "gain a resistance (parent lacks one)"),
+    "t_cells_exhausted": ("cells", "exhausted cytotoxic T cells"),
+    "kills_total": ("cells", "cumulative tumour cells killed by T cells"),
 }
+# Float series: (units, long_name); "{density}" becomes cells/mm^2 (2D) or cells/mm^3 (3D).
+# NaN where undefined (no tumour cell; no core when the tumour is thinner than the margin).
+FLOAT_SERIES = {
+    "mean_pdl1": ("1", "mean PD-L1 level of tumour cells (relative units)"),
+    "t_cell_density_core": ("{density}", "T-cell density in the tumour core: within the "
+                            "equivalent radius less output.margin_width_um of the tumour "
+                            "centre of mass"),
+    "t_cell_density_margin": ("{density}", "T-cell density in the invasive margin: within "
+                              "output.margin_width_um of the equivalent radius"),
+}
+FIELD_UNITS = {"oxygen": "mmHg", "chemokine": "ng/mL", "ifn_gamma": "ng/mL",
+               "suppressive_cytokine": "ng/mL"}
 
 
 class OutputError(ValueError):
@@ -169,6 +185,11 @@ class Recorder:
             ds = ts.create_dataset(name, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
             ds.attrs.update(units=units, long_name=long_name)
             ds.dims[0].attach_scale(time_ds)
+        density = f"cells/mm^{len(self.scenario.simulation.dimensions)}"
+        for name, (units, long_name) in FLOAT_SERIES.items():
+            ds = ts.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+            ds.attrs.update(units=units.format(density=density), long_name=long_name)
+            ds.dims[0].attach_scale(time_ds)
         by_clone = ts.create_dataset("tumor_by_clone", shape=(0, self.n_clones),
                                      maxshape=(None, self.n_clones), dtype="i8",
                                      chunks=(256, self.n_clones))
@@ -206,6 +227,18 @@ class Recorder:
         snap["cell_type"].attrs.update(
             flag_values=np.arange(len(KIND_NAMES), dtype=np.uint8),
             flag_meanings=" ".join(KIND_NAMES))
+        if self.scenario.output.snapshot_fields:
+            group = snap.create_group("fields")
+            for name in self.scenario.output.snapshot_fields:
+                ds = group.create_dataset(name, shape=(0, *sim.dimensions),
+                                          maxshape=(None, *sim.dimensions), dtype="f4",
+                                          chunks=(1, *sim.dimensions), compression="gzip",
+                                          compression_opts=level, shuffle=True)
+                ds.attrs.update(units=FIELD_UNITS.get(name, ""),
+                                long_name=f"{name.replace('_', ' ')} at each site (quasi-"
+                                          "steady field of the step that ended here)")
+                for axis, scale in enumerate(scales):
+                    ds.dims[axis].attach_scale(scale)
 
     # ------------------------------------------------------------------ writing
     def record(self, engine):
@@ -230,6 +263,8 @@ class Recorder:
         self._append(ts["time_days"], np.array([r["time_days"] for r in rows]))
         for name in SCALAR_SERIES:
             self._append(ts[name], np.array([r[name] for r in rows], dtype=np.int64))
+        for name in FLOAT_SERIES:
+            self._append(ts[name], np.array([r[name] for r in rows], dtype=np.float64))
         self._append(ts["tumor_by_clone"], np.stack([r["tumor_by_clone"] for r in rows]))
         for name in self.drug_names:
             self._append(ts["drug"][name], np.array([r["drug"][name] for r in rows]))
@@ -246,6 +281,8 @@ class Recorder:
         self._append(snap["time_days"], np.array([engine.time_days]))
         self._append(snap["cell_type"], engine.state.grid()[None])
         self._append(snap["clone"], engine.state.grid(engine.state.clone)[None])
+        for name in self.scenario.output.snapshot_fields:
+            self._append(snap["fields"][name], engine.field(name).astype(np.float32)[None])
         self.file.flush()
 
     def write_doses(self, doses):

@@ -107,6 +107,12 @@ class Output:
     snapshot_fields: list[str] = param([], doc="fields saved with each snapshot "
                                                "(names from the [fields] table)")
     compression: int = param(4, low=0, high=9, doc="gzip level of snapshots")
+    margin_width_um: float = param(100.0, unit="um", low=0.0, low_open=True,
+                                   doc="half-width of the invasive-margin band around the "
+                                       "tumour's equivalent radius, for the T-cell density "
+                                       "series (core = inside the band)",
+                                   source="Immunoscore core / invasive margin (Galon 2006 "
+                                          "Science 313:1960); narrower on a 2D slice")
 
     def check(self):
         pass

@@ -15,10 +15,12 @@ from pathlib import Path
 
 from simulator import schema
 from simulator.cohort import CohortParameter
+from simulator.immune import PdL1, SuppressiveCells, TCells, check_scenario as check_immune
 from simulator.drugs import Drug, check_drugs
 from simulator.parameters import (EndpointSettings, Initial, Output, RegimenSettings, Simulation,
                                   Tumor)
 from simulator.schema import ScenarioError, param
+from simulator.tissue import FIELD_NAMES, Fields, Hypoxia, Vessels
 
 DEFAULT_SCENARIO = "default.toml"
 
@@ -33,18 +35,28 @@ class Scenario:
     regimen: RegimenSettings = param(RegimenSettings())
     endpoints: EndpointSettings = param(EndpointSettings())
     output: Output = param(Output())
+    vessels: Vessels = param(Vessels())
+    fields: Fields = param(Fields())
+    hypoxia: Hypoxia = param(Hypoxia())
+    pd_l1: PdL1 = param(PdL1())
+    t_cells: TCells = param(TCells())
+    suppressive: SuppressiveCells = param(SuppressiveCells())
     cohort: list[CohortParameter] = param([])
 
     def check(self):
         sim = self.simulation
         check_drugs(self.drugs, self.tumor.resistance_targets, sim.duration_days,
                     sim.treatment_start_day)
-        known_fields = set()
+        known_fields = set(FIELD_NAMES)
         for name in self.output.snapshot_fields:
             if name not in known_fields:
                 raise ScenarioError(f"unknown field {name!r}; known: "
                                     f"{', '.join(sorted(known_fields))}",
                                     "output.snapshot_fields")
+            if not self.fields.settings(name).enabled:
+                raise ScenarioError(f"field {name!r} is disabled (fields.{name}.enabled)",
+                                    "output.snapshot_fields")
+        check_immune(self)
 
     def to_toml(self) -> str:
         """The resolved scenario as TOML text (stored in every output file)."""

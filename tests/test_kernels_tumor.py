@@ -5,7 +5,7 @@ import pytest
 import naive
 from kernels import lattice, rng
 from simulator.engine import Engine
-from simulator.scenario import load
+from simulator.scenario import library_dir, load
 
 
 def _scenario(dimensions, radius, **tumor):
@@ -13,7 +13,7 @@ def _scenario(dimensions, radius, **tumor):
                  f"initial.tumor_radius_sites={radius}", "initial.resistant_fraction=0.2",
                  "simulation.seed=7"]
     overrides += [f"tumor.{k}={v!r}".replace("'", '"') for k, v in tumor.items()]
-    return load(None, overrides)
+    return load(library_dir() / "tumor_only.toml", overrides)
 
 
 def _keys(engine):

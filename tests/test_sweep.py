@@ -15,7 +15,7 @@ SMALL = ["simulation.dimensions=[50,50]", "simulation.duration_days=15",
 @needs_jit
 def test_grid_sweep_table_and_heatmap(tmp_path):
     grid = sweep.parse_grid(["tumor.division_rate_per_day=0.3,1.0", "tumor.death_rate_per_day=0,0.2"])
-    rows, figures = sweep.sweep(library_dir() / "default.toml", tmp_path, grid=grid,
+    rows, figures = sweep.sweep(library_dir() / "tumor_only.toml", tmp_path, grid=grid,
                                 replicates=2, endpoint="final_tumor_cells", overrides=SMALL)
     assert len(rows) == 8 and all(r["status"] == "complete" for r in rows)
     assert figures[0].exists() and figures[0].stat().st_size > 1000
@@ -31,7 +31,7 @@ def test_grid_sweep_table_and_heatmap(tmp_path):
 def test_bad_grid_value_is_caught_before_running(tmp_path):
     grid = sweep.parse_grid(["tumor.death_rate_per_day=0.1,-1"])
     with pytest.raises(ScenarioError, match="tumor.death_rate_per_day: must be >= 0"):
-        sweep.sweep(library_dir() / "default.toml", tmp_path, grid=grid, overrides=SMALL)
+        sweep.sweep(library_dir() / "tumor_only.toml", tmp_path, grid=grid, overrides=SMALL)
     assert not (tmp_path / "runs").exists()
     with pytest.raises(ScenarioError, match="--grid"):
         sweep.parse_grid(["tumor.death_rate_per_day"])

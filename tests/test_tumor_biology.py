@@ -6,11 +6,11 @@ import numpy as np
 from conftest import needs_jit
 from kernels import lattice
 from simulator.engine import Engine
-from simulator.scenario import load
+from simulator.scenario import library_dir, load
 
 
 def _scenario(*overrides):
-    return load(None, list(overrides))
+    return load(library_dir() / "tumor_only.toml", list(overrides))
 
 
 @needs_jit

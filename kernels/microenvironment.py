@@ -1,0 +1,143 @@
+"""What cells put into the tissue fields and how tumour cells respond to them.
+
+* :func:`kind_sources` — per-site uptake and secretion of every field from the cell kind at
+  the site (vessel exchange, uptake by tumour and immune cells, secretion by tumour,
+  suppressive and dying cells), plus IFN-gamma-induced chemokine secretion by tumour cells.
+  Writes ``uptake[f, i]`` and ``source[f, i]`` (rate * dt, the arguments of
+  ``kernels.fields``) for every site, ghosts included (their value is never read).
+* :func:`oxygen_division_factor` — the per-site multiplier of the tumour division
+  probability (``kernels.tumor``'s ``division_factor``): 0 at or below the proliferation
+  threshold, rising linearly to 1 at the saturation level (PhysiCell's oxygen-dependent
+  proliferation; Ghaffarizadeh et al. 2018 PLoS Comput Biol 14:e1005991).
+* :func:`tumor_response` — anoxic tumour cells turn NECROTIC with a probability that ramps
+  linearly from 0 at the necrosis threshold to ``p_necrosis_max`` at ``necrosis_full``
+  (PhysiCell: 5 and 2.5 mmHg); every other tumour cell's PD-L1 relaxes towards its
+  IFN-gamma-driven level ``baseline + induced * I^h / (I^h + K^h)`` (Gong 2017) with the
+  per-step keep factor ``exp(-decay dt)``. PD-L1 lives in a per-site array whose value is
+  NaN wherever no tumour cell is (documented meaning: "no tumour cell here"); a newborn cell
+  (NaN at a tumour site) starts at the level for its local IFN-gamma, the level its mother
+  next door was relaxing towards.
+* :func:`census` — per-line tumour counts, coordinate sums and PD-L1 sums for the record.
+
+All are parallel over lattice lines with per-line outputs, so results do not depend on the
+number of threads.
+"""
+import math
+
+import numpy as np
+
+from kernels.jit import jit, parallel_jit, prange
+from kernels.lattice import NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR
+from kernels.rng import uniform
+
+
+@jit
+def hill(x, half, coefficient):
+    """x^h / (x^h + K^h) for x >= 0 (0 for x <= 0)."""
+    if x <= 0.0:
+        return 0.0
+    r = (x / half) ** coefficient
+    return r / (1.0 + r)
+
+
+@parallel_jit
+def kind_sources(kind, uptake, source, uptake_by_kind, source_by_kind, line_length,
+                 ifn, induced_field, induced_rate, induced_half, induced_hill):
+    """uptake[f, i] = uptake_by_kind[f, kind[i]], source[f, i] = source_by_kind[f, kind[i]];
+    tumour sites add ``induced_rate * hill(ifn[i])`` to field ``induced_field`` (skipped
+    when it is negative or ``ifn`` is empty)."""
+    n_fields = uptake.shape[0]
+    n_lines = kind.shape[0] // line_length
+    induce = induced_field >= 0 and ifn.shape[0] > 0
+    for line in prange(n_lines):
+        base = line * line_length
+        for col in range(line_length):
+            i = base + col
+            k = kind[i]
+            for f in range(n_fields):
+                uptake[f, i] = uptake_by_kind[f, k]
+                source[f, i] = source_by_kind[f, k]
+            if induce and k == TUMOR:
+                source[induced_field, i] += induced_rate * hill(ifn[i], induced_half,
+                                                                induced_hill)
+
+
+@parallel_jit
+def oxygen_division_factor(kind, oxygen, lo, hi, line_length, threshold, saturation, out):
+    """out[i] at tumour sites within the extents = clip((O - threshold) / (saturation -
+    threshold), 0, 1); other entries are left alone (the tumour kernel reads tumour sites
+    only)."""
+    span = saturation - threshold
+    for line in prange(lo.shape[0]):
+        base = line * line_length
+        for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
+            i = base + col
+            if kind[i] == TUMOR:
+                x = (oxygen[i] - threshold) / span
+                out[i] = 0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x)
+
+
+@parallel_jit
+def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
+                   necrosis_threshold, necrosis_full, p_necrosis_max, necrosis_key,
+                   pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
+                   necrotic_by_clone):
+    """Necrosis under anoxia and PD-L1 relaxation (module docstring), over the union of the
+    tissue extents before (``pre_*``) and after (``lo``/``hi``) the tumour phase, so every
+    site that held tissue since the last call is visited. ``oxygen`` / ``ifn`` may be empty
+    (no necrosis / PD-L1 at baseline). ``necrotic_by_clone[line, c]`` = cells of clone c
+    that turned necrotic in the line."""
+    use_oxygen = oxygen.shape[0] > 0
+    use_ifn = ifn.shape[0] > 0
+    ramp = necrosis_threshold - necrosis_full
+    for line in prange(lo.shape[0]):
+        for c in range(necrotic_by_clone.shape[1]):
+            necrotic_by_clone[line, c] = 0
+        first = min(lo[line], pre_lo[line])
+        last = max(hi[line], pre_hi[line])
+        if first == NO_EXTENT_LO or last == NO_EXTENT_HI:
+            continue
+        base = line * line_length
+        for col in range(max(first, 0), min(last + 1, line_length)):
+            i = base + col
+            if kind[i] != TUMOR:
+                pdl1[i] = np.nan
+                continue
+            if use_oxygen:
+                level = oxygen[i]
+                if level < necrosis_threshold:
+                    x = (necrosis_threshold - level) / ramp
+                    p = p_necrosis_max * (1.0 if x >= 1.0 else x)
+                    if uniform(necrosis_key, i) < p:
+                        kind[i] = NECROTIC
+                        pdl1[i] = np.nan
+                        necrotic_by_clone[line, clone[i]] += 1
+                        continue
+            target = pdl1_baseline
+            if use_ifn:
+                target += pdl1_induced * hill(ifn[i], ifn_half, ifn_hill)
+            v = pdl1[i]
+            if math.isnan(v):
+                pdl1[i] = target
+            else:
+                pdl1[i] = target + (v - target) * pdl1_keep
+
+
+@parallel_jit
+def census(kind, pdl1, lo, hi, line_length, count, col_sum, pdl1_sum):
+    """Per line within the extents: tumour cells, the sum of their column indices and of
+    their PD-L1 levels (summed in column order)."""
+    for line in prange(lo.shape[0]):
+        n = 0
+        cols = 0
+        total = 0.0
+        base = line * line_length
+        for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
+            i = base + col
+            if kind[i] == TUMOR:
+                n += 1
+                cols += col
+                total += pdl1[i]
+        count[line] = n
+        col_sum[line] = cols
+        pdl1_sum[line] = total
