@@ -5,6 +5,10 @@ Run: ``python benchmarks/bench_tumor.py [--quick] [--json PATH]`` (default JSON:
 ``benchmarks/results/tumor.json``). Prints a table and writes the JSON; see
 ``benchmarks/README.md`` for what each number means.
 
+The tumour-only model (``scenarios/tumor_only.toml``: the default tumour biology with the
+immune compartment, vessels and fields off) is what sections 1, 3 and 4 measure; the full
+step with the immune compartment and fields is ``bench_full_step.py``'s.
+
 1. Throughput, in cell-updates per second = (live tumour cells at the start of each timed
    step, summed over the timed steps) / wall seconds. Cases: 2D 1000x1000 with a disc of
    radius 309 (~300k cells) and 3D 100^3 with a ball of radius 41 (~289k cells), at 1 and
@@ -25,49 +29,52 @@ Run: ``python benchmarks/bench_tumor.py [--quick] [--json PATH]`` (default JSON:
    (no observe, no recorder) to show what recording costs.
 2. Start-up, timed in the parent with ``time.perf_counter`` around ``subprocess.run``:
    ``python -c pass``; importing ``simulator.engine`` + ``simulator.io``; cold start (fresh
-   empty ``NUMBA_CACHE_DIR``: import, build the default scenario's engine, record step 0
-   and run + record the first step: every kernel the engine uses is compiled); warm start
+   empty ``NUMBA_CACHE_DIR``: import, build the built-in default scenario's engine, with
+   the immune compartment and fields on, as ``tumorsim run`` does, record step 0 and run +
+   record the first step: every kernel the engine uses is compiled); warm start
    (the same with the cache the cold run filled).
 3. Memory: ``LatticeState.bytes_per_site`` (tumour-only state), and the peak RSS increase of
-   a subprocess that builds the 2D 1000x1000 engine and runs it with a recorder, per site.
+   a subprocess that builds the 2D 1000x1000 tumour-only engine and runs it with a recorder,
+   per site.
 4. Mesa: ``benchmarks/mesa_growth.py`` (the same rule with the same per-step probabilities)
    against tumorsim at 1 thread on a 200x200 lattice grown from a disc of radius 60.
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
-import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import common  # noqa: E402  (puts the repository root on sys.path)
+from common import (FOREIGN_CPU_LIMIT, ForeignCpu, log, run_child, summarise,  # noqa: E402
+                    verdict)
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from simulator import engine as engine_mod  # noqa: E402
 from simulator import io as io_mod  # noqa: E402
-from simulator.scenario import load  # noqa: E402
+from simulator.scenario import library_dir, load  # noqa: E402
 from simulator.state import LatticeState  # noqa: E402
 
-BUSY_LOAD = 0.5            # 1-min load average above which 2-thread figures are suspect
-FOREIGN_CPU_LIMIT = 0.2    # cores used by other processes during the timed section
+# The tumour-only model (no immune cells, vessels or fields): what this benchmark measures.
+# The built-in default scenario has the immune compartment and fields on; its full step is
+# measured by bench_full_step.py.
+TUMOR_ONLY = library_dir() / "tumor_only.toml"
 TARGETS = dict(per_thread_2d=40e6, thread_ratio_2d=1.7, cold_start_s=30.0, warm_start_s=2.0,
                state_bytes_per_site=16.0, mesa_ratio=100.0)
 CASES = [  # name, dimensions, initial radius
     ("2D 1000x1000", [1000, 1000], 309),
     ("3D 100^3", [100, 100, 100], 41),
 ]
+OPTIONAL = ("psutil", "mesa")   # optional packages whose versions the result records
 MESA_CASE = dict(dimensions=[200, 200], radius=60)
 # Debris clears with p = 1 - exp(-1000 * 0.25) = 1 in the step after death, the closest
 # tumorsim gets to Mesa's immediate removal of a dead agent.
@@ -81,119 +88,15 @@ MODES = dict(
 )
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------- machine
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def uptime_text() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True,
-                              timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def load_average() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def git_state() -> dict:
-    commit = io_mod.git_commit()
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=5)
-        dirty = bool(out.stdout.strip()) if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        dirty = None
-    return dict(commit=commit, dirty_tracked_files=dirty)
-
-
-def versions() -> dict:
-    import h5py
-    import llvmlite
-    out = dict(python=platform.python_version(), numpy=np.__version__, numba=numba.__version__,
-               llvmlite=llvmlite.__version__, h5py=h5py.__version__,
-               hdf5=h5py.version.hdf5_version, tumorsim=io_mod.software_version())
-    for name in ("psutil", "mesa"):
-        try:
-            from importlib.metadata import version
-            out[name] = version(name)
-        except Exception:  # noqa: BLE001 - not installed
-            out[name] = None
-    return out
-
-
-def machine_info() -> dict:
-    try:
-        import psutil
-        physical = psutil.cpu_count(logical=False)
-        memory = psutil.virtual_memory().total
-    except ImportError:
-        physical, memory = None, None
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return dict(cpu_model=cpu_model(), logical_cpus=os.cpu_count(), physical_cores=physical,
-                usable_cpus=usable, memory_bytes=memory, platform=platform.platform(),
-                numba_num_threads=numba.config.NUMBA_NUM_THREADS)
-
-
-class ForeignCpu:
-    """CPU time used by every other process (and the hypervisor: steal) during a phase, in
-    cores: (machine busy CPU seconds - this process's CPU seconds) / wall seconds."""
-
-    def __init__(self):
-        try:
-            import psutil
-            self.psutil = psutil
-        except ImportError:
-            self.psutil = None
-
-    def __enter__(self):
-        if self.psutil:
-            self.t0 = time.perf_counter()
-            self.machine0 = self.psutil.cpu_times()
-            self.own0 = self.psutil.Process().cpu_times()
-        return self
-
-    @staticmethod
-    def _busy(t):
-        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
-
-    def __exit__(self, *exc):
-        self.cores = None
-        if self.psutil:
-            wall = time.perf_counter() - self.t0
-            machine = self._busy(self.psutil.cpu_times()) - self._busy(self.machine0)
-            own1 = self.psutil.Process().cpu_times()
-            own = (own1.user - self.own0.user) + (own1.system - self.own0.system)
-            self.cores = max(machine - own, 0.0) / wall if wall > 0 else None
-        return False
-
-
 # ---------------------------------------------------------------------- throughput
 def bench_scenario(dimensions, radius, extra=()):
-    """The default biology on the given lattice; snapshots only at step 0 and at the end of
-    a 1000-day run (far beyond any timed step), every step recorded."""
-    return load(None, [f"simulation.dimensions={list(dimensions)}",
-                       f"initial.tumor_radius_sites={radius}",
-                       "simulation.duration_days=1000", "output.snapshot_every_days=0",
-                       "output.record_every_steps=1", *extra])
+    """The tumour-only model (``scenarios/tumor_only.toml``: the default tumour biology
+    without immune cells, vessels or fields) on the given lattice; snapshots only at step 0
+    and at the end of a 1000-day run (far beyond any timed step), every step recorded."""
+    return load(TUMOR_ONLY, [f"simulation.dimensions={list(dimensions)}",
+                             f"initial.tumor_radius_sites={radius}",
+                             "simulation.duration_days=1000", "output.snapshot_every_days=0",
+                         "output.record_every_steps=1", *extra])
 
 
 def warmed_state(scenario, warm_steps):
@@ -232,13 +135,6 @@ def timed_step_only(scenario, state, steps):
         engine.step()
     wall = time.perf_counter() - t0
     return wall
-
-
-def summarise(walls, updates, steps):
-    best, median = min(walls), statistics.median(walls)
-    return dict(walls_s=walls, best_s=best, median_s=median,
-                ms_per_step_best=1e3 * best / steps, ms_per_step_median=1e3 * median / steps,
-                updates_per_s_best=updates / best, updates_per_s_median=updates / median)
 
 
 def bench_throughput(cfg, threads_list, tmp: Path):
@@ -299,7 +195,7 @@ from simulator import engine as E
 from simulator.io import Recorder
 from simulator.scenario import load
 t_import = time.perf_counter()
-scenario = load(None)
+scenario = load(None)   # the built-in default (immune + fields): what `tumorsim run` starts
 engine = E.Engine(scenario)
 t_build = time.perf_counter()
 with tempfile.TemporaryDirectory() as tmp:
@@ -319,22 +215,6 @@ print(json.dumps(dict(import_s=t_import - t0, build_s=t_build - t_import,
 """
 
 CHILD_IMPORT = "import simulator.engine, simulator.io"
-
-
-def run_child(code, env_extra=None, args=(), timeout=600):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"]
-                                     if env.get("PYTHONPATH") else "")
-    env.update(env_extra or {})
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"child failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    lines = proc.stdout.strip().splitlines()
-    detail = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
-    return wall, detail
 
 
 def bench_startup(cfg, tmp: Path):
@@ -368,7 +248,9 @@ import json, resource, sys, tempfile
 from pathlib import Path
 from simulator import engine as E
 from simulator.io import Recorder
-from simulator.scenario import load
+from simulator.scenario import library_dir, load
+
+TUMOR_ONLY = library_dir() / "tumor_only.toml"
 
 def status_kb(field):
     for line in open("/proc/self/status"):
@@ -390,12 +272,13 @@ def peak_kb():
 
 STEPS = int(sys.argv[1])
 E.set_threads(1)
-tiny = load(None, ["simulation.dimensions=[20,20]", "initial.tumor_radius_sites=3"])
+tiny = load(TUMOR_ONLY, ["simulation.dimensions=[20,20]", "initial.tumor_radius_sites=3"])
 e = E.Engine(tiny); e.step(); e.observe()       # load every kernel before measuring
 del e
-scenario = load(None, ["simulation.dimensions=[1000,1000]", "initial.tumor_radius_sites=309",
-                       f"simulation.duration_days={STEPS * 0.25}",
-                       "output.snapshot_every_days=0"])
+scenario = load(TUMOR_ONLY, ["simulation.dimensions=[1000,1000]",
+                             "initial.tumor_radius_sites=309",
+                             f"simulation.duration_days={STEPS * 0.25}",
+                             "output.snapshot_every_days=0"])
 base = status_kb("VmRSS")
 resettable = reset_peak()
 engine = E.Engine(scenario)
@@ -497,12 +380,6 @@ def bench_mesa(cfg, tmp: Path):
 
 
 # ---------------------------------------------------------------------- report
-def verdict(value, target, higher_is_better=True):
-    if value is None:
-        return "n/a"
-    return "PASS" if (value >= target if higher_is_better else value <= target) else "FAIL"
-
-
 def build_targets(res):
     t, out = TARGETS, []
     rows = {(r["case"], r["threads"]): r for r in res["throughput"]["rows"]}
@@ -560,29 +437,13 @@ def two_thread_note(res) -> str:
     return ""
 
 
-def fmt_value(v):
-    if v is None:
-        return "-"
-    if v >= 1e5:
-        return f"{v / 1e6:.1f} M"
-    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+fmt_value = common.fmt_value
 
 
 def print_report(res):
-    m, cfg = res["machine"], res["config"]
+    cfg = res["config"]
     p = print
-    p(f"tumorsim engine-core benchmark ({res['mode']})  {res['started']}")
-    g = res["git"]
-    dirty = " (tracked files modified)" if g["dirty_tracked_files"] else ""
-    p(f"commit {g['commit'][:12] or '?'}{dirty}"
-      f"; {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
-      f"NUMBA_NUM_THREADS={m['numba_num_threads']}, threading layer {res['threading_layer']}")
-    v = res["versions"]
-    p("python {python}, numpy {numpy}, numba {numba}, h5py {h5py} (HDF5 {hdf5}), psutil {psutil}, "
-      "mesa {mesa}".format(**v))
-    p(f"load average at start: {res['load_average_start']}   at end: {res['load_average_end']}")
-    for w in res["warnings"]:
-        p(f"WARNING: {w}")
+    common.print_header(res, "tumorsim engine-core benchmark", optional=OPTIONAL)
 
     tp = res["throughput"]
     p("")
@@ -679,14 +540,13 @@ def print_report(res):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: few steps and repeats")
-    ap.add_argument("--json", type=Path, default=HERE / "results" / "tumor.json",
+    ap.add_argument("--json", type=Path, default=common.default_json("tumor"),
                     help="where to write the results (default benchmarks/results/tumor.json)")
     ap.add_argument("--repeats", type=int, help="override the number of repeats")
     ap.add_argument("--steps", type=int, help="override the timed steps per repeat")
     ap.add_argument("--no-mesa", action="store_true", help="skip the Mesa comparison")
     args = ap.parse_args(argv)
 
-    load_start, uptime_start = load_average(), uptime_text()
     mode = "quick" if args.quick else "full"
     cfg = dict(MODES[mode])
     if args.repeats:
@@ -694,24 +554,13 @@ def main(argv=None):
     if args.steps:
         cfg["steps"] = cfg["mesa_steps"] = args.steps
 
-    res = dict(benchmark="tumor", mode=mode, config=cfg,
-               started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-               command=" ".join([Path(sys.executable).name] + sys.argv),
-               machine=machine_info(), versions=versions(), git=git_state(),
-               load_average_start=load_start, uptime_start=uptime_start, warnings=[])
-    busy = bool(load_start) and load_start[0] > BUSY_LOAD
-    res["busy_at_start"] = busy
-    if busy:
-        res["warnings"].append(
-            f"1-min load average {load_start[0]} > {BUSY_LOAD} at start: the machine is busy "
-            "and the 2-thread figures are unreliable (on a 2-core machine a 2-thread Numba "
-            "region slows down 25-60x while another process holds a core); rerun on a quiet "
-            "machine")
-        log(f"WARNING: {res['warnings'][-1]}")
+    res = common.new_result("tumor", mode, cfg, optional=OPTIONAL)
+    res["scenario"] = dict(throughput_and_memory=str(TUMOR_ONLY.name),
+                           startup="built-in default (load(None))")
     max_threads = numba.config.NUMBA_NUM_THREADS
     threads_list = [t for t in (1, 2) if t <= max_threads]
     if 2 not in threads_list:
-        res["warnings"].append(f"only {max_threads} Numba thread available: no 2-thread rows")
+        common.warn(res, f"only {max_threads} Numba thread available: no 2-thread rows")
 
     with tempfile.TemporaryDirectory(prefix="bench-tumor-") as tmpdir:
         tmp = Path(tmpdir)
@@ -727,10 +576,7 @@ def main(argv=None):
                          "the timed region; step_only: Engine.step() x steps",
             rows=rows, thread_ratios=thread_ratios(rows), identical_across_threads=same,
             foreign_cpu_cores=foreign.cores)
-        if foreign.cores is not None and foreign.cores > FOREIGN_CPU_LIMIT:
-            res["warnings"].append(
-                f"other processes used {foreign.cores:.2f} cores on average during the "
-                "throughput section: its figures (2-thread ones above all) are disturbed")
+        common.check_foreign(res, foreign.cores, "the throughput section")
         if args.no_mesa:
             res["mesa"] = dict(skipped="--no-mesa given")
         else:
@@ -751,16 +597,10 @@ def main(argv=None):
         except Exception as exc:  # noqa: BLE001
             res["startup"] = dict(error=f"{type(exc).__name__}: {exc}")
 
-    res["load_average_end"], res["uptime_end"] = load_average(), uptime_text()
+    common.finish_result(res)
     res["targets"] = build_targets(res)
     print_report(res)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(res, indent=2, default=float) + "\n")
-    try:
-        shown = args.json.resolve().relative_to(ROOT)
-    except ValueError:
-        shown = args.json
-    print(f"wrote {shown}")
+    common.write_json(res, args.json)
 
 
 if __name__ == "__main__":

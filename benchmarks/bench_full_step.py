@@ -1,0 +1,484 @@
+"""Full-step benchmark: tumour + immune compartment + all four tissue fields on a 2D
+1000x1000 lattice with ~300k tumour cells, ~15k T cells and ~5k suppressive cells, at 1 and
+2 Numba threads, with a per-phase breakdown and a 1-vs-2-thread bit-identity check.
+
+Run: ``python benchmarks/bench_full_step.py [--quick] [--json PATH]`` (default JSON:
+``benchmarks/results/full_step.json``). See ``benchmarks/README.md``.
+
+Scenario: the built-in default (``load(None)``, immune compartment on) with the overrides
+``simulation.dimensions=[1000,1000]``, ``initial.tumor_radius_sites=309``,
+``fields.<oxygen|chemokine|ifn_gamma|suppressive_cytokine>.enabled=true``, plus
+``simulation.duration_days=1000`` and ``output.snapshot_every_days=0`` so that no step of
+the benchmark is the scenario's last.
+
+How the start state is made (deterministic: same seed, same state on every run):
+
+1. Lattice: the radius-309 disc of tumour cells (``seed_tumor``) and vessels at the
+   scenario's density (``vessels.density`` = 0.01). ``--vessels throughout`` (default)
+   keeps the vessel draws of ``place_vessels`` over the *whole* lattice, inside the disc too
+   (a vascularised tumour); ``--vessels outside`` is the engine's own construction, which
+   puts vessels only on empty sites, outside the initial tumour: then the disc interior has
+   no oxygen source and most of it turns necrotic within a day (see README).
+2. Immune cells: the engine's own recruitment phase (``ImmuneSystem.recruit`` ->
+   ``kernels.immune.place_beside``: one cell beside a vessel per draw) runs with raised
+   rates: each step the engine is forked (``simulator.engine.fork``) into the scenario with
+   ``t_cells.basal_recruitment_fraction = 1`` and ``t_cells.recruitment_rate_per_day`` /
+   ``suppressive.recruitment_rate_per_day_per_1000_tumor_cells`` set so the expected
+   number of recruits this step covers the missing cells plus last step's losses, scaled
+   up by last step's delivered / expected ratio (at most 3 per vessel), and one full step
+   is run, until both populations are within 2% of their targets
+   (15000 T cells, 5000 suppressive cells). Then the engine is forked back into the
+   benchmark scenario (default rates) and runs ``warm_steps`` more steps, so new cells
+   have moved off the vessels. Deaths and the default recruitment act from then on, so
+   the populations drift during the timed steps: the table gives the counts at the start
+   and end of the timed steps.
+
+Timed: ``Engine.step()`` alone, ``steps`` consecutive steps from a deep copy of the start
+engine, per repeat; ``Engine.observe()`` (what the recorder reads each step) is called
+between steps outside the timed region and gives the cell counts. Cell-updates per second =
+(tumour + T + suppressive cells at the start of each timed step, summed over the steps) /
+wall seconds. Thread counts alternate repeat by repeat. The per-phase breakdown runs the
+same steps once more per thread count calling each entry of ``Engine.phases`` in order with
+a timer around each (exactly what ``Engine.step`` does: the phases in order, then
+``state.step += 1``), plus ``Engine.observe()`` as ``record``. Bit-identity: the engine
+after the timed steps at 1 and at 2 threads (and the phase-timed engines) are compared
+array by array: the lattice state, the immune agents, PD-L1, the fields and their
+sources/uptake, the engine's per-line counters, and the totals.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import common  # noqa: E402  (puts the repository root on sys.path)
+from common import ForeignCpu, log, summarise  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kernels import lattice  # noqa: E402
+from simulator import engine as engine_mod  # noqa: E402
+from simulator import scenario as scenario_mod  # noqa: E402
+from simulator.state import LatticeState, seed_tumor  # noqa: E402
+from simulator.tissue import FIELD_NAMES, place_vessels  # noqa: E402
+
+TARGETS = dict(thread_ratio=1.6)
+POPULATE_TOLERANCE = 0.02     # stop raising recruitment once within 2% of both targets
+POPULATE_MAX_STEPS = 60
+
+MODES = dict(
+    # ~300k tumour cells, 15k T cells, 5k suppressive cells on 10^6 sites
+    full=dict(dimensions=[1000, 1000], radius=309, t_cells=15000, suppressive=5000,
+              steps=16, repeats=3, warm_steps=2),
+    # the same densities on 400x400 (0.16 of the sites), for a smoke test
+    quick=dict(dimensions=[400, 400], radius=124, t_cells=2400, suppressive=800,
+               steps=3, repeats=1, warm_steps=1),
+)
+
+
+# ---------------------------------------------------------------------- scenario and state
+def full_step_overrides(dimensions, radius) -> list[str]:
+    return [f"simulation.dimensions={list(dimensions)}",
+            f"initial.tumor_radius_sites={radius}",
+            *(f"fields.{name}.enabled=true" for name in FIELD_NAMES),
+            "simulation.duration_days=1000", "output.snapshot_every_days=0",
+            "output.record_every_steps=1"]
+
+
+def full_step_scenario(dimensions, radius, extra=()):
+    """The built-in default scenario (immune compartment on) with the benchmark overrides."""
+    return scenario_mod.load(None, full_step_overrides(dimensions, radius) + list(extra))
+
+
+def initial_state(scenario, vessels: str) -> LatticeState | None:
+    """The tumour disc and vessels (see the module docstring); None = the engine builds its
+    own (vessels outside the initial tumour only)."""
+    if vessels == "outside":
+        return None
+    sim = scenario.simulation
+    state = LatticeState.empty(sim.dimensions)
+    seed_tumor(state, scenario.initial.tumor_radius_sites, scenario.initial.resistant_fraction,
+               len(scenario.tumor.resistance_targets), sim.seed, sim.replicate)
+    drawn = LatticeState.empty(sim.dimensions)       # the engine's vessel draws, everywhere
+    place_vessels(drawn, scenario.vessels, sim.seed, sim.replicate)
+    vessel = drawn.kind == lattice.VESSEL
+    state.kind[vessel] = lattice.VESSEL
+    state.clone[vessel] = 0
+    state.refresh_extents()
+    return state
+
+
+def populate(engine, scenario, t_target: int, s_target: int):
+    """Raise recruitment until both immune populations are within POPULATE_TOLERANCE of
+    their targets (see the module docstring); returns the engine, forked back into
+    ``scenario``, and one log row per step.
+
+    Each step asks for (missing cells + last step's losses) / (last step's delivered /
+    expected): not every vessel has a free neighbour and the extravasation weights are
+    uneven, so fewer cells enter than the rate asks for; deaths remove some every step."""
+    dt_days = scenario.simulation.dt_hours / 24.0
+    cap = 3.0 * engine.immune.vessel_sites.size     # p = 1 - exp(-3) at an average vessel
+    efficiency = dict(t=1.0, s=1.0)
+    loss = dict(t=0.0, s=0.0)
+    rows, prev = [], None
+    for _ in range(POPULATE_MAX_STEPS):
+        counts = engine.observe()
+        im = engine.immune
+        n = dict(t=im.t.n, s=im.s.n)
+        recruited = dict(t=im.totals["t_recruited"], s=im.totals["s_recruited"])
+        if prev is not None:
+            for pop in ("t", "s"):
+                entered = recruited[pop] - prev["recruited"][pop]
+                if prev["expected"][pop] > 0:
+                    efficiency[pop] = float(np.clip(entered / prev["expected"][pop], 0.05, 1.0))
+                born = im.totals["t_expanded"] - prev["expanded"] if pop == "t" else 0
+                loss[pop] = max(prev["n"][pop] + entered + born - n[pop], 0)
+        need = dict(t=t_target - n["t"], s=s_target - n["s"])
+        if (abs(need["t"]) <= POPULATE_TOLERANCE * t_target
+                and abs(need["s"]) <= POPULATE_TOLERANCE * s_target):
+            break
+        expected = {pop: float(np.clip((need[pop] + loss[pop]) / efficiency[pop], 0, cap))
+                    for pop in ("t", "s")}
+        tumour = max(counts["tumor_cells"], 1)
+        raised = scenario_mod.replace(
+            scenario,
+            t_cells=dict(recruitment_rate_per_day=expected["t"] / dt_days,
+                         basal_recruitment_fraction=1.0),
+            suppressive=dict(recruitment_rate_per_day_per_1000_tumor_cells=(
+                expected["s"] / dt_days / (tumour / 1000.0))))
+        prev = dict(n=n, recruited=recruited, expanded=im.totals["t_expanded"],
+                    expected=expected)
+        engine = engine_mod.fork(engine, raised)
+        engine.step()
+        rows.append(dict(step=engine.state.step, expected_t=expected["t"],
+                         expected_s=expected["s"], t_cells=engine.immune.t.n,
+                         suppressive=engine.immune.s.n, tumor_cells=counts["tumor_cells"]))
+    else:
+        raise RuntimeError(f"populations not within {POPULATE_TOLERANCE:.0%} of "
+                           f"{t_target} / {s_target} after {POPULATE_MAX_STEPS} steps: "
+                           f"{engine.immune.t.n} / {engine.immune.s.n}")
+    return engine_mod.fork(engine, scenario), rows
+
+
+def build_start_engine(cfg, vessels: str, extra=()):
+    """The benchmark's start engine: scenario, lattice, populations, warm-up steps (at 1
+    thread); returns (engine, description dict)."""
+    scenario = full_step_scenario(cfg["dimensions"], cfg["radius"], extra)
+    engine_mod.set_threads(1)
+    t0 = time.perf_counter()
+    engine = engine_mod.Engine(scenario, state=initial_state(scenario, vessels))
+    seeded = int(np.count_nonzero(engine.state.kind == lattice.TUMOR))
+    n_vessels = int(engine.immune.vessel_sites.size)
+    engine, rows = populate(engine, scenario, cfg["t_cells"], cfg["suppressive"])
+    for _ in range(cfg["warm_steps"]):
+        engine.step()
+    counts = engine.observe()
+    info = dict(
+        scenario="built-in default (load(None))",
+        overrides=full_step_overrides(cfg["dimensions"], cfg["radius"]) + list(extra),
+        vessels=vessels, vessel_sites=n_vessels, tumor_cells_seeded=seeded,
+        targets=dict(t_cells=cfg["t_cells"], suppressive_cells=cfg["suppressive"]),
+        populate_steps=len(rows), populate_log=rows, warm_steps=cfg["warm_steps"],
+        start_step=engine.state.step, build_s=time.perf_counter() - t0,
+        start_counts={k: counts[k] for k in ("tumor_cells", "t_cells", "suppressive_cells",
+                                             "necrotic_cells", "dead_cells")},
+        dt_hours=scenario.simulation.dt_hours,
+        t_moves_per_step=engine.immune.t_moves, s_moves_per_step=engine.immune.s_moves,
+        method=("tumour disc + vessels (" + ("whole-lattice draws, inside the tumour too"
+                                             if vessels == "throughout"
+                                             else "engine placement: outside the initial "
+                                                  "tumour only")
+                + "); immune cells by the engine's recruitment phase at raised rates "
+                  f"({len(rows)} steps, forked each step), forked back into the default "
+                  f"rates, then {cfg['warm_steps']} warm-up step(s)"))
+    return engine, info
+
+
+# ---------------------------------------------------------------------- identity
+def fingerprint(engine) -> dict:
+    """sha256 of every array and scalar that makes up a run's state (and the scratch)."""
+    out = {}
+
+    def add(name, value):
+        if isinstance(value, np.ndarray):
+            out[name] = hashlib.sha256(np.ascontiguousarray(value).view(np.uint8)).hexdigest()
+        elif isinstance(value, (int, float, np.integer, np.floating)):
+            out[name] = repr(float(value)) if isinstance(value, (float, np.floating)) \
+                else str(int(value))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                add(f"{name}.{k}", v)
+
+    s = engine.state
+    for name in ("kind", "clone", "proposal", "lo", "hi", "step", "totals"):
+        add(f"state.{name}", getattr(s, name))
+    for name in ("_tumor_by_clone", "_division_factor", "_births", "_deaths", "_mutations",
+                 "_tissue_lo", "_tissue_hi"):
+        add(f"engine.{name}", getattr(engine, name))
+    im = engine.immune
+    if im is not None:
+        for name in ("pdl1", "proposal", "antigen_per_day", "tag", "totals"):
+            add(f"immune.{name}", getattr(im, name))
+        for pop in ("t", "s"):
+            agents = getattr(im, pop)
+            add(f"immune.{pop}.n", agents.n)
+            for key, arr in agents.arrays.items():
+                add(f"immune.{pop}.{key}", arr[:agents.n])
+    if engine.tissue is not None:
+        add("tissue", engine.tissue.arrays)
+        add("tissue.uptake", engine.tissue.uptake)
+        add("tissue.source", engine.tissue.source)
+    return out
+
+
+SCRATCH = ("state.proposal", "immune.proposal", "immune.tag")
+
+
+def differences(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+# ---------------------------------------------------------------------- timing
+def counts_of(observation) -> tuple[int, int, int]:
+    return (observation["tumor_cells"], observation["t_cells"],
+            observation["suppressive_cells"])
+
+
+def timed_steps(start, steps: int, threads: int):
+    """``steps`` timed ``Engine.step()`` calls from a copy of ``start``; returns wall
+    seconds, cell-updates, (counts at start, counts at end) and the final engine."""
+    engine_mod.set_threads(threads)
+    engine = copy.deepcopy(start)
+    gc.collect()
+    wall, updates, first = 0.0, 0, None
+    for _ in range(steps):
+        counts = counts_of(engine.observe())
+        first = first or counts
+        updates += sum(counts)
+        t0 = time.perf_counter()
+        engine.step()
+        wall += time.perf_counter() - t0
+    return wall, updates, (first, counts_of(engine.observe())), engine
+
+
+def timed_phases(start, steps: int, threads: int):
+    """The same steps with a timer around each entry of ``Engine.phases`` (and
+    ``observe`` as ``record``); returns seconds per phase (summed) and the final engine."""
+    engine_mod.set_threads(threads)
+    engine = copy.deepcopy(start)
+    names = [name for name, _ in engine.phases] + ["record"]
+    seconds = dict.fromkeys(names, 0.0)
+    gc.collect()
+    for _ in range(steps):
+        for name, phase in engine.phases:       # == Engine.step()
+            t0 = time.perf_counter()
+            phase()
+            seconds[name] += time.perf_counter() - t0
+        engine.state.step += 1
+        t0 = time.perf_counter()
+        engine.observe()
+        seconds["record"] += time.perf_counter() - t0
+    return seconds, engine
+
+
+def warm_threads(start, threads_list):
+    """Start each thread count's pool (and load every kernel) outside the timed region."""
+    for t in threads_list:
+        timed_steps(start, 1, t)
+
+
+def bench(start, cfg, threads_list) -> dict:
+    dt_hours = start.scenario.simulation.dt_hours
+    steps = cfg["steps"]
+    warm_threads(start, threads_list)
+    walls = {t: [] for t in threads_list}
+    outcomes = {t: [] for t in threads_list}
+    info = {}
+    with ForeignCpu() as foreign:
+        for r in range(cfg["repeats"]):
+            for t in threads_list:
+                log(f"  repeat {r + 1}/{cfg['repeats']}, {t} thread(s) ...")
+                wall, updates, counts, final = timed_steps(start, steps, t)
+                walls[t].append(wall)
+                outcomes[t].append(fingerprint(final))
+                info[t] = (updates, counts)
+                del final
+    rows = []
+    for t in threads_list:
+        updates, (first, last) = info[t]
+        row = dict(threads=t, steps=steps, repeats=cfg["repeats"], cell_updates=updates,
+                   counts_at_start=dict(zip(("tumor", "t_cells", "suppressive"), first)),
+                   counts_at_end=dict(zip(("tumor", "t_cells", "suppressive"), last)),
+                   identical_across_repeats=all(o == outcomes[t][0] for o in outcomes[t]),
+                   **summarise(walls[t], updates, steps))
+        row["ms_per_sim_hour_best"] = row["ms_per_step_best"] / dt_hours
+        row["ms_per_sim_hour_median"] = row["ms_per_step_median"] / dt_hours
+        rows.append(row)
+    log("  per-phase breakdown ...")
+    phases, phase_fp = {}, {}
+    with ForeignCpu() as foreign_phases:
+        for t in threads_list:
+            seconds, final = timed_phases(start, steps, t)
+            phases[t] = {name: 1e3 * sec / steps for name, sec in seconds.items()}
+            phase_fp[t] = fingerprint(final)
+            del final
+    identity = {}
+    if 1 in outcomes and 2 in outcomes:
+        diff = differences(outcomes[1][0], outcomes[2][0])
+        identity = dict(steps=steps, identical=not diff, differing=diff,
+                        differing_state=[d for d in diff if d not in SCRATCH],
+                        arrays_compared=len(outcomes[1][0]))
+    phase_vs_step = {t: differences(phase_fp[t], outcomes[t][0]) for t in threads_list}
+    return dict(rows=rows, phases_ms_per_step=phases, identity_1_vs_2_threads=identity,
+                phase_timed_equals_step=all(not d for d in phase_vs_step.values()),
+                phase_timed_differences=phase_vs_step,
+                thread_ratio=thread_ratio(rows), foreign_cpu_cores=foreign.cores,
+                foreign_cpu_cores_phases=foreign_phases.cores)
+
+
+def thread_ratio(rows):
+    by_t = {r["threads"]: r for r in rows}
+    if 1 not in by_t or 2 not in by_t:
+        return None
+    return {stat: by_t[1][f"{stat}_s"] / by_t[2][f"{stat}_s"] for stat in ("best", "median")}
+
+
+# ---------------------------------------------------------------------- report
+def build_targets(res):
+    out = []
+    ratio = res["full_step"]["thread_ratio"]
+    if ratio:
+        out.append(common.target_row("full step: 2 threads / 1 thread (best)", ratio["best"],
+                                     TARGETS["thread_ratio"], f">= {TARGETS['thread_ratio']}x"))
+    ident = res["full_step"]["identity_1_vs_2_threads"]
+    if ident:
+        out.append(dict(name="state bit-identical at 1 and 2 threads", value=None,
+                        target="identical", verdict="PASS" if ident["identical"] else "FAIL"))
+    return out
+
+
+def print_phase_table(phases: dict, rows: list) -> None:
+    threads = sorted(phases)
+    step_ms = {r["threads"]: r["ms_per_step_best"] for r in rows}
+    head = f"  {'phase':<20}" + "".join(f"{f'{t} thr ms':>11}{'share':>7}" for t in threads)
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    names = list(phases[threads[0]])
+    totals = {t: sum(v for k, v in phases[t].items() if k != "record") for t in threads}
+    for name in names:
+        line = f"  {name:<20}"
+        for t in threads:
+            v = phases[t][name]
+            line += f"{v:>11.2f}{100 * v / totals[t]:>6.1f}%"
+        print(line)
+    print(f"  {'sum of step phases':<20}" + "".join(f"{totals[t]:>11.2f}{'':>7}" for t in threads))
+    print(f"  {'(Engine.step best)':<20}" + "".join(f"{step_ms.get(t, float('nan')):>11.2f}"
+                                                    f"{'':>7}" for t in threads))
+    print("  share = of the sum of the step's phases ('record' = Engine.observe, outside "
+          "the step, shown as a share of it too)")
+
+
+def print_report(res):
+    common.print_header(res, "tumorsim full-step benchmark")
+    st, fs = res["start"], res["full_step"]
+    c = st["start_counts"]
+    print("")
+    print(f"Start state: {res['config']['dimensions']}, disc radius {res['config']['radius']} "
+          f"({st['tumor_cells_seeded']} tumour cells seeded), {st['vessel_sites']} vessels "
+          f"({st['vessels']}); built in {st['build_s']:.1f} s")
+    print(f"  {st['method']}")
+    print(f"  at step {st['start_step']}: {c['tumor_cells']} tumour, {c['t_cells']} T, "
+          f"{c['suppressive_cells']} suppressive, {c['necrotic_cells']} necrotic, "
+          f"{c['dead_cells']} dead; T cells move {st['t_moves_per_step']} sites/step, "
+          f"suppressive {st['s_moves_per_step']}")
+    print("")
+    print(f"Full step (Engine.step), {res['config']['steps']} steps x "
+          f"{res['config']['repeats']} repeats, dt = {st['dt_hours']:g} h")
+    head = (f"  {'thr':>3}{'tumour':>9}{'T':>7}{'supp':>7}{'ms/step':>10}{'med':>9}"
+            f"{'ms/sim-h':>10}{'Mupd/s':>9}{'med':>8}{'end: tumour':>13}{'T':>7}{'supp':>7}")
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    for r in fs["rows"]:
+        a, e = r["counts_at_start"], r["counts_at_end"]
+        print(f"  {r['threads']:>3}{a['tumor']:>9}{a['t_cells']:>7}{a['suppressive']:>7}"
+              f"{r['ms_per_step_best']:>10.1f}{r['ms_per_step_median']:>9.1f}"
+              f"{r['ms_per_sim_hour_best']:>10.2f}{r['updates_per_s_best'] / 1e6:>9.2f}"
+              f"{r['updates_per_s_median'] / 1e6:>8.2f}{e['tumor']:>13}{e['t_cells']:>7}"
+              f"{e['suppressive']:>7}")
+    print("  cell-updates = tumour + T + suppressive cells at the start of each timed step, "
+          "summed")
+    if fs["thread_ratio"]:
+        print(f"  2 threads / 1 thread: {fs['thread_ratio']['best']:.2f}x best, "
+              f"{fs['thread_ratio']['median']:.2f}x median")
+    ident = fs["identity_1_vs_2_threads"]
+    if ident:
+        if ident["identical"]:
+            verdict = "IDENTICAL"
+        elif not ident["differing_state"]:
+            verdict = f"state identical, scratch differs ({', '.join(ident['differing'])})"
+        else:
+            verdict = f"DIFFERENT: {', '.join(ident['differing'])}"
+        print(f"  bit-identity after {ident['steps']} steps, 1 vs 2 threads "
+              f"({ident['arrays_compared']} arrays / scalars compared): {verdict}")
+    print("  repeats identical: "
+          + ", ".join(f"{r['threads']} thr {'yes' if r['identical_across_repeats'] else 'NO'}"
+                      for r in fs["rows"])
+          + f"; phase-timed run equals Engine.step run: "
+          f"{'yes' if fs['phase_timed_equals_step'] else 'NO'}")
+    if fs.get("foreign_cpu_cores") is not None:
+        print(f"  CPU used by other processes meanwhile: {fs['foreign_cpu_cores']:.2f} cores")
+    print("")
+    print("Per-phase breakdown (ms per step, one pass of the same steps per thread count)")
+    print_phase_table(fs["phases_ms_per_step"], fs["rows"])
+    common.print_targets(res["targets"])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 400x400 at the same densities, 3 steps, 1 repeat")
+    ap.add_argument("--json", type=Path, default=common.default_json("full_step"),
+                    help="where to write the results (default benchmarks/results/full_step.json)")
+    ap.add_argument("--steps", type=int, help="timed steps per repeat")
+    ap.add_argument("--repeats", type=int, help="repeats per thread count")
+    ap.add_argument("--radius", type=int,
+                    help="initial tumour disc radius in sites (default 309; --quick 124)")
+    ap.add_argument("--vessels", choices=("throughout", "outside"), default="throughout",
+                    help="vessel placement: over the whole lattice, inside the tumour too "
+                         "(default), or the engine's own (outside the initial tumour only)")
+    args = ap.parse_args(argv)
+
+    mode = "quick" if args.quick else "full"
+    cfg = dict(MODES[mode], vessels=args.vessels)
+    if args.radius is not None:
+        cfg["radius"] = args.radius
+    for key in ("steps", "repeats"):
+        if getattr(args, key):
+            cfg[key] = getattr(args, key)
+    res = common.new_result("full_step", mode, cfg)
+    threads_list = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
+    if 2 not in threads_list:
+        common.warn(res, "only 1 Numba thread available: no 2-thread rows")
+
+    log(f"building the start state ({cfg['dimensions']}, {args.vessels}) ...")
+    start, res["start"] = build_start_engine(cfg, args.vessels)
+    log("timing the full step ...")
+    res["full_step"] = bench(start, cfg, threads_list)
+    res["threading_layer"] = numba.threading_layer()
+    common.check_foreign(res, res["full_step"]["foreign_cpu_cores"], "the timed steps")
+    common.finish_result(res)
+    res["targets"] = build_targets(res)
+    print_report(res)
+    common.write_json(res, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""Helpers shared by the benchmark scripts: machine and version description, machine-load
+warnings, timing statistics, subprocess timing and the JSON result file.
+
+Every script builds its result with :func:`new_result` (machine, versions, git state, load
+average at the start and a warning when the machine is busy), adds its sections, then calls
+:func:`finish_result` (load at the end, CPU used by other processes) and
+:func:`write_json`. ``ForeignCpu`` measures how much CPU *other* processes took during a
+timed section: the direct evidence that a figure (a 2-thread one above all) was disturbed.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from simulator import io as io_mod  # noqa: E402
+
+BUSY_LOAD = 0.5            # 1-min load average above which 2-thread figures are suspect
+FOREIGN_CPU_LIMIT = 0.2    # cores used by other processes during a timed section
+BUSY_MESSAGE = ("the machine is busy and the 2-thread / multi-worker figures are unreliable "
+                "(on a 2-core machine a 2-thread Numba region slows down 25-60x while another "
+                "process holds a core); rerun on a quiet machine")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------- machine
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def uptime_text() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def git_state() -> dict:
+    commit = io_mod.git_commit()
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=5)
+        dirty = bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        dirty = None
+    return dict(commit=commit, dirty_tracked_files=dirty)
+
+
+def versions(optional=("psutil",)) -> dict:
+    """Library versions; ``optional`` packages are looked up by distribution name (None
+    when not installed)."""
+    import h5py
+    import llvmlite
+    out = dict(python=platform.python_version(), numpy=np.__version__, numba=numba.__version__,
+               llvmlite=llvmlite.__version__, h5py=h5py.__version__,
+               hdf5=h5py.version.hdf5_version, tumorsim=io_mod.software_version())
+    for name in optional:
+        try:
+            from importlib.metadata import version
+            out[name] = version(name)
+        except Exception:  # noqa: BLE001 - not installed
+            out[name] = None
+    return out
+
+
+def machine_info() -> dict:
+    try:
+        import psutil
+        physical = psutil.cpu_count(logical=False)
+        memory = psutil.virtual_memory().total
+    except ImportError:
+        physical, memory = None, None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return dict(cpu_model=cpu_model(), logical_cpus=os.cpu_count(), physical_cores=physical,
+                usable_cpus=usable, memory_bytes=memory, platform=platform.platform(),
+                numba_num_threads=numba.config.NUMBA_NUM_THREADS)
+
+
+class ForeignCpu:
+    """CPU time used by every other process (and the hypervisor: steal) during a phase, in
+    cores: (machine busy CPU seconds - this process's CPU seconds) / wall seconds.
+
+    ``include_children=True`` also subtracts the CPU of this process's finished child
+    processes (worker pools, subprocesses), so a benchmark that runs its work in children
+    does not count its own work as foreign."""
+
+    def __init__(self, include_children: bool = False):
+        self.include_children = include_children
+        self.cores = None
+        try:
+            import psutil
+            self.psutil = psutil
+        except ImportError:
+            self.psutil = None
+
+    def _own(self):
+        t = self.psutil.Process().cpu_times()
+        own = t.user + t.system
+        if self.include_children:
+            own += t.children_user + t.children_system
+        return own
+
+    def __enter__(self):
+        if self.psutil:
+            self.t0 = time.perf_counter()
+            self.machine0 = self.psutil.cpu_times()
+            self.own0 = self._own()
+        return self
+
+    @staticmethod
+    def _busy(t):
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+    def __exit__(self, *exc):
+        if self.psutil:
+            wall = time.perf_counter() - self.t0
+            machine = self._busy(self.psutil.cpu_times()) - self._busy(self.machine0)
+            own = self._own() - self.own0
+            self.cores = max(machine - own, 0.0) / wall if wall > 0 else None
+        return False
+
+
+# ---------------------------------------------------------------------- result file
+def new_result(benchmark: str, mode: str, config: dict, optional=("psutil",)) -> dict:
+    """The common head of every result: what ran, where, on what, and how busy the machine
+    was at the start (a warning is printed and stored when the load is high)."""
+    load_start = load_average()
+    res = dict(benchmark=benchmark, mode=mode, config=config,
+               started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+               command=" ".join([Path(sys.executable).name] + sys.argv),
+               machine=machine_info(), versions=versions(optional), git=git_state(),
+               load_average_start=load_start, uptime_start=uptime_text(), warnings=[])
+    busy = bool(load_start) and load_start[0] > BUSY_LOAD
+    res["busy_at_start"] = busy
+    if busy:
+        warn(res, f"1-min load average {load_start[0]} > {BUSY_LOAD} at start: {BUSY_MESSAGE}")
+    return res
+
+
+def warn(res: dict, message: str) -> None:
+    res["warnings"].append(message)
+    log(f"WARNING: {message}")
+
+
+def check_foreign(res: dict, cores, section: str) -> None:
+    """Warn when other processes used more than FOREIGN_CPU_LIMIT cores during ``section``."""
+    if cores is not None and cores > FOREIGN_CPU_LIMIT:
+        warn(res, f"other processes used {cores:.2f} cores on average during {section}: its "
+                  "figures (2-thread / multi-worker ones above all) are disturbed")
+
+
+def finish_result(res: dict) -> None:
+    res["load_average_end"], res["uptime_end"] = load_average(), uptime_text()
+
+
+def write_json(res: dict, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
+    try:
+        shown = path.resolve().relative_to(ROOT)
+    except ValueError:
+        shown = path
+    print(f"wrote {shown}")
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return float(value)
+
+
+def print_header(res: dict, title: str, optional=("psutil",)) -> None:
+    """Title, commit, machine, versions, load averages and the warnings so far."""
+    m, g, v = res["machine"], res["git"], res["versions"]
+    print(f"{title} ({res['mode']})  {res['started']}")
+    dirty = " (tracked files modified)" if g["dirty_tracked_files"] else ""
+    print(f"commit {(g['commit'] or '?')[:12]}{dirty}"
+          f"; {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
+          f"NUMBA_NUM_THREADS={m['numba_num_threads']}"
+          + (f", threading layer {res['threading_layer']}" if res.get("threading_layer") else ""))
+    extra = "".join(f", {name} {v.get(name)}" for name in optional)
+    print(f"python {v['python']}, numpy {v['numpy']}, numba {v['numba']}, h5py {v['h5py']} "
+          f"(HDF5 {v['hdf5']}){extra}")
+    print(f"load average at start: {res['load_average_start']}   "
+          f"at end: {res.get('load_average_end')}")
+    for w in res["warnings"]:
+        print(f"WARNING: {w}")
+
+
+def default_json(name: str) -> Path:
+    return RESULTS / f"{name}.json"
+
+
+# ---------------------------------------------------------------------- statistics
+def summarise(walls, updates, steps) -> dict:
+    """Best / median wall seconds of repeats of ``steps`` steps doing ``updates`` cell
+    updates each, as ms per step and updates per second."""
+    best, median = min(walls), statistics.median(walls)
+    return dict(walls_s=list(walls), best_s=best, median_s=median,
+                ms_per_step_best=1e3 * best / steps, ms_per_step_median=1e3 * median / steps,
+                updates_per_s_best=updates / best, updates_per_s_median=updates / median)
+
+
+def verdict(value, target, higher_is_better=True) -> str:
+    if value is None:
+        return "n/a"
+    return "PASS" if (value >= target if higher_is_better else value <= target) else "FAIL"
+
+
+def target_row(name: str, value, target: float, text: str, higher_is_better=True) -> dict:
+    return dict(name=name, value=value, target=text,
+                verdict=verdict(value, target, higher_is_better))
+
+
+def print_targets(targets, note=lambda t: "") -> None:
+    print("")
+    print("Targets")
+    for t in targets:
+        print(f"  {t['name']:<56}{fmt_value(t['value']):>10}  {t['target']:<11}"
+              f"{t['verdict']}{note(t)}")
+
+
+def fmt_value(v) -> str:
+    if v is None:
+        return "-"
+    if v >= 1e5:
+        return f"{v / 1e6:.1f} M"
+    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
+# ---------------------------------------------------------------------- subprocesses
+def child_env(env_extra=None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"]
+                                     if env.get("PYTHONPATH") else "")
+    env.update(env_extra or {})
+    return env
+
+
+def run_child(code, env_extra=None, args=(), timeout=600):
+    """Run ``python -c code args`` from the repository root; returns (wall seconds from the
+    parent, the JSON object the child printed on its last line, or {})."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT,
+                          env=child_env(env_extra), capture_output=True, text=True,
+                          timeout=timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    lines = proc.stdout.strip().splitlines()
+    detail = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    return wall, detail
