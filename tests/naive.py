@@ -7,6 +7,7 @@ a test that finds them equal checks the fast version's bookkeeping, not a copy o
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -102,3 +103,387 @@ def tumor_step(kind, clone, shape, p_die, p_divide, mutation_probability, n_targ
 
 def count_kinds(kind, n_kinds=8):
     return np.bincount(kind.ravel(), minlength=n_kinds)
+
+
+# ============================================================================= tissue fields
+# Conventions of kernels/fields.py: padded arrays with one ghost layer, faces ordered
+# (-x, +x, -y, +y, -z, +z); bc kind 0 = no flux (ghost mirrors the interior neighbour), 1 = fixed
+# value at the ghost-site centre. Nothing here is fast; keep lattices small.
+
+NO_FLUX = 0
+FIXED_VALUE = 1
+
+
+def _face(c, axis, side):
+    """Index tuple of the ghost face (side 0: low, 1: high) along ``axis``."""
+    idx = [slice(None)] * c.ndim
+    idx[axis] = 0 if side == 0 else c.shape[axis] - 1
+    return tuple(idx)
+
+
+def _first_interior(c, axis, side):
+    idx = [slice(None)] * c.ndim
+    idx[axis] = 1 if side == 0 else c.shape[axis] - 2
+    return tuple(idx)
+
+
+def apply_boundary(c, bc_kind, bc_value):
+    """Fill the ghost layer in place: faces of axis 0, then 1 (then 2), over whole faces.
+
+    Applying the faces axis by axis over the whole face (ghost rows included) gives the
+    edges and corners the values of the later axis, as in the kernel.
+    """
+    for axis in range(c.ndim):
+        for side in (0, 1):
+            f = 2 * axis + side
+            # whole face along earlier axes (their ghosts are already filled), interior
+            # only along later axes (their ghosts are filled afterwards)
+            idx = list(_face(c, axis, side))
+            src = list(_first_interior(c, axis, side))
+            for later in range(axis + 1, c.ndim):
+                idx[later] = slice(1, c.shape[later] - 1)
+                src[later] = slice(1, c.shape[later] - 1)
+            if bc_kind[f] == FIXED_VALUE:
+                c[tuple(idx)] = bc_value[f]
+            else:
+                c[tuple(idx)] = c[tuple(src)]
+    return c
+
+
+def interior(c):
+    return c[(slice(1, -1),) * c.ndim]
+
+
+def laplacian_sum(c):
+    """sum over axes of c[+1] - 2 c + c[-1] at interior sites (ghosts must be filled)."""
+    inner = interior(c)
+    total = np.zeros_like(inner)
+    for axis in range(c.ndim):
+        lo = [slice(1, -1)] * c.ndim
+        hi = [slice(1, -1)] * c.ndim
+        lo[axis] = slice(0, -2)
+        hi[axis] = slice(2, None)
+        total += c[tuple(lo)] - 2.0 * inner + c[tuple(hi)]
+    return total
+
+
+def line_matrix(alpha, reaction, lo_kind, hi_kind):
+    """Dense (I - A_a) for one line: -alpha off the diagonal, 1 + 2 alpha + reaction on it,
+    less alpha at an end next to a no-flux face (the ghost mirrors that site)."""
+    n = reaction.shape[0]
+    m = np.zeros((n, n))
+    for q in range(n):
+        m[q, q] = 1.0 + 2.0 * alpha + reaction[q]
+        if q > 0:
+            m[q, q - 1] = -alpha
+        if q < n - 1:
+            m[q, q + 1] = -alpha
+    if lo_kind == NO_FLUX:
+        m[0, 0] -= alpha
+    if hi_kind == NO_FLUX:
+        m[n - 1, n - 1] -= alpha
+    return m
+
+
+def solve_lines(rhs, alpha, reaction, axis, lo_kind, hi_kind):
+    """Solve (I - A_axis) x = rhs along every line of ``axis`` (interior arrays)."""
+    rhs_m = np.moveaxis(rhs, axis, -1)
+    reac_m = np.moveaxis(reaction, axis, -1)
+    x = np.empty_like(rhs_m)
+    for index in np.ndindex(rhs_m.shape[:-1]):
+        m = line_matrix(alpha, reac_m[index], lo_kind, hi_kind)
+        x[index] = np.linalg.solve(m, rhs_m[index])
+    return np.moveaxis(x, -1, axis)
+
+
+def adi_step(c, alpha, decay_dt, uptake_dt, source_dt, bc_kind, bc_value):
+    """One Douglas-Gunn (theta = 1) step in delta form; returns a new padded array."""
+    c = apply_boundary(c.copy(), bc_kind, bc_value)
+    nd = c.ndim
+    k = decay_dt + interior(uptake_dt)
+    residual = alpha * laplacian_sum(c) - k * interior(c) + interior(source_dt)
+    d = residual
+    for axis in range(nd):
+        d = solve_lines(d, alpha, k / nd, axis, bc_kind[2 * axis], bc_kind[2 * axis + 1])
+    new = c.copy()
+    interior(new)[...] = interior(c) + d
+    return apply_boundary(new, bc_kind, bc_value)
+
+
+def diffuse_step(c, alpha, decay_dt, uptake_dt, source_dt, bc_kind, bc_value, n_substeps=1):
+    """Reference of kernels.fields.diffuse_step: returns the new padded field."""
+    f = 1.0 / n_substeps
+    for _ in range(n_substeps):
+        c = adi_step(c, alpha * f, decay_dt * f, uptake_dt * f, source_dt * f,
+                     bc_kind, bc_value)
+    return c
+
+
+def steady_state(shape, alpha, decay_dt, uptake_dt, source_dt, bc_kind, bc_value):
+    """Exact discrete steady state (alpha lap c - k c + s = 0 with the ghost BCs), by a
+    dense direct solve over all interior sites: the reference for quasi_steady_state and
+    the fixed point of every ADI step. Returns a padded array with ghosts filled."""
+    inner_shape = tuple(n - 2 for n in shape)
+    n_sites = int(np.prod(inner_shape))
+    ids = np.arange(n_sites).reshape(inner_shape)
+    k = decay_dt + interior(uptake_dt)
+    mat = np.zeros((n_sites, n_sites))
+    rhs = -interior(source_dt).ravel().astype(float)
+    for index in np.ndindex(inner_shape):
+        row = ids[index]
+        mat[row, row] -= k[index]
+        for axis in range(len(shape)):
+            for side, step in ((0, -1), (1, +1)):
+                nb = list(index)
+                nb[axis] += step
+                mat[row, row] -= alpha
+                if 0 <= nb[axis] < inner_shape[axis]:
+                    mat[row, ids[tuple(nb)]] += alpha
+                elif bc_kind[2 * axis + side] == NO_FLUX:
+                    mat[row, row] += alpha  # ghost mirrors this site
+                else:
+                    rhs[row] -= alpha * bc_value[2 * axis + side]
+    c = np.zeros(shape)
+    interior(c)[...] = np.linalg.solve(mat, rhs).reshape(inner_shape)
+    return apply_boundary(c, bc_kind, bc_value)
+
+
+# ============================================================================= immune and microenvironment
+# Padded grids indexed by coordinate tuples, the kernels' Moore neighbour order; each function
+# states a rule directly (proposals grouped by target, one loop over agents or sites).
+
+EXHAUSTED, CONTACT, KILLED = 1, 2, 4
+
+
+def deltas(ndim):
+    return [d for d in itertools.product((-1, 0, 1), repeat=ndim) if any(d)]
+
+
+def substep_key(key, substep):
+    return step_key(key, substep)
+
+
+def _coord(shape, i):
+    return tuple(int(x) for x in np.unravel_index(i, shape))
+
+
+def _flat(shape, c):
+    return int(np.ravel_multi_index(c, shape))
+
+
+# --------------------------------------------------------------------------- migration
+def migrate_substep(kind, sites, mobility, attractant, stop_kind, bias, move_key,
+                    priority_key, agent_kind):
+    """One move substep of one population on the padded grid ``kind`` (changed in place).
+
+    ``sites``: list of flat indices (returned updated), ``mobility``: 0 immobile, 1 mobile,
+    2 mobile unless a neighbour has ``stop_kind``; ``attractant``: padded grid or None.
+    """
+    shape = kind.shape
+    before = kind.copy()
+    wanted = {}  # source site -> target site
+    sites = [int(i) for i in sites]
+    for a, i in enumerate(sites):
+        if mobility[a] == 0:
+            continue
+        c = _coord(shape, i)
+        nbrs = list(neighbours(shape, c))
+        if mobility[a] == 2 and any(before[n] == stop_kind for n in nbrs):
+            continue
+        free = [n for n in nbrs if before[n] == EMPTY]
+        if not free:
+            continue
+        best, best_rise = None, 0.0
+        if attractant is not None:
+            for n in free:
+                length = math.sqrt(sum((x - y) ** 2 for x, y in zip(n, c)))
+                rise = (attractant[n] - attractant[c]) * (1.0 / length)
+                if rise > best_rise:
+                    best, best_rise = n, rise
+        u = uniform(move_key, i)
+        if u < bias and best is not None:
+            target = best
+        else:
+            r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
+            target = free[min(int(r * len(free)), len(free) - 1)]
+        wanted[i] = _flat(shape, target)
+    by_target = {}
+    for i, j in wanted.items():
+        by_target.setdefault(j, []).append(i)
+    moved = {}
+    for j, sources in by_target.items():
+        winner = max(sources, key=lambda s: (hash_index(priority_key, s), s))
+        moved[winner] = j
+        kind[_coord(shape, j)] = agent_kind
+        kind[_coord(shape, winner)] = EMPTY
+    return [moved.get(i, i) for i in sites]
+
+
+# --------------------------------------------------------------------------- entry
+def place_beside(kind, parents, probability, key, agent_kind):
+    """Serial entry of new cells beside ``parents`` (flat sites) in the given order."""
+    shape = kind.shape
+    new, which = [], []
+    for p, i in enumerate(int(i) for i in parents):
+        prob = probability[p]
+        if prob <= 0.0:
+            continue
+        u = uniform(key, i)
+        if u >= prob:
+            continue
+        free = [n for n in neighbours(shape, _coord(shape, i)) if kind[n] == EMPTY]
+        if not free:
+            continue
+        target = free[min(int(u / prob * len(free)), len(free) - 1)]
+        kind[target] = agent_kind
+        new.append(_flat(shape, target))
+        which.append(p)
+    return new, which
+
+
+# --------------------------------------------------------------------------- T cells
+def attack(kind, clone, pdl1, cytokine, t, params, keys):
+    """One round of attacks. ``t``: dict of per-agent lists ``sites``, ``kills_left``,
+    ``engaged``, ``exhaustion``, ``flags`` (updated in place); grids ``kind``, ``clone``,
+    ``pdl1`` and ``cytokine`` (or None) are padded. ``params``: dict with the kernel's
+    scalars; ``keys``: 'target', 'kill', 'priority'. Returns the killed flat sites."""
+    shape = kind.shape
+    succeeded = {}
+    for a, i in enumerate(int(i) for i in t["sites"]):
+        f = t["flags"][a] & EXHAUSTED
+        if f:
+            t["flags"][a] = f
+            continue
+        c = _coord(shape, i)
+        s_sup = 0.0
+        if cytokine is not None and cytokine[c] > 0.0:
+            s_sup = params["suppression_max"] * cytokine[c] / (
+                cytokine[c] + params["suppression_half_saturation"])
+        drive = params["exhaustion_suppression"] * s_sup
+        targets = []
+        if t["engaged"][a] == 0 and t["kills_left"][a] > 0:
+            targets = [n for n in neighbours(shape, c) if kind[n] == TUMOR]
+        if targets:
+            j = targets[min(int(uniform(keys["target"], i) * len(targets)), len(targets) - 1)]
+            level = pdl1[j]
+            s_pd = (params["pd1_max_inhibition"] * level
+                    / (level + params["pd1_half_saturation"]) * (1.0 - params["pd1_blockade"]))
+            s = 1.0 - (1.0 - s_pd) * (1.0 - s_sup)
+            p_kill = -math.expm1(params["log_survival"] * params["antigenicity"][clone[j]]
+                                 * (1.0 - s))
+            drive += params["exhaustion_pdl1"] * level
+            f |= CONTACT
+            if uniform(keys["kill"], i) < p_kill:
+                succeeded[i] = (a, _flat(shape, j))
+        t["exhaustion"][a] += drive * (1.0 - params["exhaustion_relief"])
+        t["flags"][a] = f
+    by_target = {}
+    for i, (a, j) in succeeded.items():
+        by_target.setdefault(j, []).append((i, a))
+    killed = []
+    for j, attackers in by_target.items():
+        i, a = max(attackers, key=lambda x: (hash_index(keys["priority"], x[0]), x[0]))
+        kind[_coord(shape, j)] = DEAD
+        t["kills_left"][a] -= 1
+        t["engaged"][a] = params["handling_steps"]
+        t["flags"][a] |= KILLED
+        killed.append(j)
+    return sorted(killed)
+
+
+def t_cell_fate(kind, t, p_death, p_death_exhausted, fate_key):
+    """Exhaustion, handling countdown, deaths; returns the alive flags."""
+    shape = kind.shape
+    alive = []
+    for a, i in enumerate(int(i) for i in t["sites"]):
+        f = t["flags"][a]
+        if not f & EXHAUSTED and (t["exhaustion"][a] >= 1.0 or t["kills_left"][a] <= 0):
+            f |= EXHAUSTED
+        if t["engaged"][a] > 0 and not f & KILLED:
+            t["engaged"][a] -= 1
+        t["flags"][a] = f
+        p = p_death_exhausted if f & EXHAUSTED else p_death
+        dies = uniform(fate_key, i) < p
+        if dies:
+            kind[_coord(shape, i)] = EMPTY
+        alive.append(not dies)
+    return alive
+
+
+def deaths(kind, sites, p_death, fate_key):
+    shape = kind.shape
+    alive = []
+    for i in (int(i) for i in sites):
+        dies = uniform(fate_key, i) < p_death
+        if dies:
+            kind[_coord(shape, i)] = EMPTY
+        alive.append(not dies)
+    return alive
+
+
+# --------------------------------------------------------------------------- tissue
+def hill(x, half, h):
+    if x <= 0.0:
+        return 0.0
+    r = (x / half) ** h
+    return r / (1.0 + r)
+
+
+def kind_sources(kind, uptake_by_kind, source_by_kind, ifn, induced_field, induced_rate,
+                 half, h):
+    """(uptake, source): arrays (n_fields, *shape) per the kind tables, plus IFN-induced
+    secretion at tumour sites into ``induced_field``."""
+    n_fields = uptake_by_kind.shape[0]
+    uptake = np.zeros((n_fields,) + kind.shape)
+    source = np.zeros((n_fields,) + kind.shape)
+    for c in itertools.product(*(range(n) for n in kind.shape)):
+        k = kind[c]
+        for f in range(n_fields):
+            uptake[(f,) + c] = uptake_by_kind[f, k]
+            source[(f,) + c] = source_by_kind[f, k]
+        if induced_field >= 0 and ifn is not None and k == TUMOR:
+            source[(induced_field,) + c] += induced_rate * hill(ifn[c], half, h)
+    return uptake, source
+
+
+def division_factor(kind, oxygen, threshold, saturation):
+    """Per tumour site: clip((O - threshold) / (saturation - threshold), 0, 1)."""
+    out = {}
+    for c in zip(*np.nonzero(kind == TUMOR)):
+        x = (oxygen[c] - threshold) / (saturation - threshold)
+        out[tuple(int(v) for v in c)] = min(max(x, 0.0), 1.0)
+    return out
+
+
+def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
+    """Necrosis and PD-L1 at the sites in ``visit`` (coordinate tuples); returns a dict
+    clone -> cells turned necrotic."""
+    shape = kind.shape
+    necrotic = {}
+    for c in visit:
+        if kind[c] != TUMOR:
+            pdl1[c] = np.nan
+            continue
+        i = _flat(shape, c)
+        if oxygen is not None and oxygen[c] < params["necrosis_threshold"]:
+            x = (params["necrosis_threshold"] - oxygen[c]) / (
+                params["necrosis_threshold"] - params["necrosis_full"])
+            p = params["p_necrosis_max"] * min(x, 1.0)
+            if uniform(necrosis_key, i) < p:
+                kind[c] = NECROTIC
+                pdl1[c] = np.nan
+                necrotic[int(clone[c])] = necrotic.get(int(clone[c]), 0) + 1
+                continue
+        target = params["baseline"]
+        if ifn is not None:
+            target += params["induced"] * hill(ifn[c], params["half"], params["hill"])
+        if math.isnan(pdl1[c]):
+            pdl1[c] = target
+        else:
+            pdl1[c] = target + (pdl1[c] - target) * params["keep"]
+    return necrotic
+
+
+__all__ = ["CONTACT", "DEAD", "EXHAUSTED", "KILLED", "SUPPRESSIVE", "T_CELL", "VESSEL",
+           "attack", "deaths", "deltas", "division_factor", "hill", "kind_sources",
+           "migrate_substep", "place_beside", "substep_key", "t_cell_fate", "tumor_response"]

@@ -32,7 +32,7 @@ for _p in (str(ROOT), str(ROOT / "tests")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-import naive_fields as naive  # noqa: E402
+import naive  # noqa: E402
 from kernels import fields  # noqa: E402
 from kernels.fields import (BC_FIXED_VALUE, BC_NO_FLUX, apply_boundary,  # noqa: E402
                             diffuse_step, quasi_steady_state)

@@ -1,5 +1,5 @@
 """The immune and microenvironment kernels against the plain-Python references in
-naive_immune.py, on small random 2D and 3D lattices (fast enough with NUMBA_DISABLE_JIT=1).
+naive.py, on small random 2D and 3D lattices (fast enough with NUMBA_DISABLE_JIT=1).
 
 Random inputs come from numpy's Generator (test data only); every decision the kernels
 make is drawn from the counter-based hash, so the kernel and the reference must agree
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import naive
-import naive_immune as ref
+import naive as ref
 from kernels import immune as agents_k
 from kernels import lattice, rng
 from kernels import microenvironment as micro

@@ -1,0 +1,469 @@
+"""Why the combination lasts: targeted therapy + anti-PD-1, with its immune channels switched
+off one at a time.
+
+A student example for tumorsim. It runs eight arms of the melanoma-like scenario library
+side by side, with common random numbers (replicate r of every arm starts from the very same
+pre-treatment tumour, so arms differ only where treatment acts):
+
+    combination_concurrent             BRAF inhibitor + anti-PD-1 from the start (reference)
+    targeted_continuous                BRAF inhibitor alone
+    anti_pd1                           anti-PD-1 alone
+    combination_no_antigenicity        the combination, BRAF inhibitor's antigenicity channel off
+    combination_no_infiltration        ... its infiltration channel off
+    combination_no_microenvironment    ... its microenvironment channel off
+    combination_no_immune_channels     ... all three off: only additive tumour killing is left
+    combination_t_cell_toxic           the combination plus a MEK inhibitor that harms T cells
+
+and draws four figures into OUTDIR:
+
+    burden.png              tumour cells over time per arm (median and interquartile band)
+    progression_free.png    Kaplan-Meier progression-free curves, log-rank vs the combination
+    t_cells_core_margin.png T-cell density in the tumour core and at its invasive margin
+    durable_fraction.png    share of replicates with a durable response per arm, and the
+                            paired difference from the combination
+
+Run it from the repository root (after ``pip install -e .``)::
+
+    python examples/why_the_combination_lasts.py               # ~3 min on 2 cores
+    python examples/why_the_combination_lasts.py --quick       # ~15-40 s: tiny lattice
+    python examples/why_the_combination_lasts.py --replicates 30 --workers 8
+
+Run time: the defaults (6 replicates on the library's own lattice and horizon, 2 worker
+processes) took about 3 minutes on a busy 2-core machine once the Numba kernels were
+compiled (the very first tumorsim run of a checkout compiles them: add about a minute).
+If a recalibrated, bigger scenario makes that too slow, pass ``--replicates 4`` or shrink
+the lattice with ``--override "simulation.dimensions=[120,120]"``. Six
+replicates give only a rough durable fraction (a 95% interval about +-30 points wide): use
+``--replicates 30`` or more, and more workers, for numbers you want to compare. ``--quick``
+swaps in an 80 x 80 lattice, a 20-day pre-treatment phase, 80 days of follow-up and a
+42-day "durable" threshold (instead of 180 days), for tests and a first look; its numbers are
+not meant to be read.
+
+The runs are kept in OUTDIR/study (the layout of ``tumorsim compare``), so re-running the
+script only redraws the figures, and ``tumorsim plot OUTDIR/study`` draws the standard study
+figures from the same runs. Changing the scenario files or the options starts the study
+afresh.
+
+The numbers depend on the calibration of ``scenarios/melanoma.toml``: read them off the
+figures, not off this file.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+from matplotlib.figure import Figure
+
+from simulator import plotting
+from simulator import scenario as scenario_mod
+from simulator.io import read_timeseries
+from simulator.schema import ScenarioError
+from simulator.study import compare, load_arms
+
+NAME = "why_the_combination_lasts"
+
+# ---------------------------------------------------------------------------------------
+# The biology (Liu et al. 2017 Oncotarget 8:86969, "Harness the synergy between targeted
+# therapy and immunotherapy"):
+#
+# * Targeted therapy alone (BRAF inhibitor): fast, deep shrinkage of the drug-sensitive
+#   cells, then relapse from resistant clones (see why_targeted_therapy_relapses.py).
+# * Checkpoint blockade alone (anti-PD-1): T cells are already there but PD-L1 on the
+#   tumour switches them off; anti-PD-1 lifts that brake (`checkpoint_blockade`) and slows
+#   exhaustion (`exhaustion_relief`). T cells kill sensitive and resistant cells alike, so
+#   a response, when it comes, can last; but it is slower and often partial.
+# * The combination can give both: the drug shrinks the tumour fast, and the T cells mop
+#   up the resistant cells the drug cannot touch. It does so not only by adding two kinds of
+#   killing: the review lists three ways a targeted agent helps the immune response, and
+#   each is a separate "channel" of the BRAF inhibitor in scenarios/melanoma.toml:
+#
+#   1. ANTIGENICITY (`drugs.braf_inhibitor.antigenicity`). MAPK inhibition raises MHC-I and
+#      melanocyte-differentiation antigens on sensitive tumour cells (Frederick 2013), so a
+#      T cell that meets one kills it more often.
+#      -> combination_no_antigenicity sets its emax to 0.
+#   2. INFILTRATION (`drugs.braf_inhibitor.infiltration`). Tumours on BRAF inhibitors hold
+#      more CD8 T cells (Wilmott 2012): more T cells are recruited and they get into the
+#      tumour core, not only its margin. Watch t_cells_core_margin.png.
+#      -> combination_no_infiltration sets its emax to 0.
+#   3. MICROENVIRONMENT (`drugs.braf_inhibitor.microenvironment`). Fewer regulatory T cells
+#      and myeloid suppressor cells, less IL-6 / IL-10 (Khalili 2012): less local
+#      suppression of the T cells that are there.
+#      -> combination_no_microenvironment sets its emax to 0.
+#   combination_no_immune_channels switches all three off: what is left is the drug's own
+#   killing of sensitive cells plus what the anti-PD-1-released T cells do unaided, with no
+#   help between the two. The gap between it and the full combination is the synergy.
+#
+# * Not every targeted agent is immune-friendly: MEK inhibitors block T-cell activation
+#   (Vella 2014). combination_t_cell_toxic adds a MEK inhibitor whose
+#   `t_cell_toxicity` channel kills T cells: it kills tumour cells too, so the early
+#   response may be as good or better, but does durability suffer?
+#
+# "Durable response" follows the clinical definition the endpoints module uses: an objective
+# response (>= 30% smaller diameter) lasting at least `endpoints.durable_min_days` (by
+# default 180 days, Andtbacka 2015). Arms share their replicates' starting tumours, so the difference between
+# two arms is a paired comparison (McNemar-type interval in DIR/arms.csv).
+# ---------------------------------------------------------------------------------------
+
+REFERENCE = "combination_concurrent"
+ARMS = [REFERENCE, "targeted_continuous", "anti_pd1",
+        "combination_no_antigenicity", "combination_no_infiltration",
+        "combination_no_microenvironment", "combination_no_immune_channels",
+        "combination_t_cell_toxic"]
+#: Colour and line style per arm: the three regimens solid, the ablations dashed.
+STYLE = {
+    "combination_concurrent": dict(color="k", ls="-", lw=2.2),
+    "targeted_continuous": dict(color="#d62728", ls="-", lw=1.5),
+    "anti_pd1": dict(color="#2ca02c", ls="-", lw=1.5),
+    "combination_no_antigenicity": dict(color="#1f77b4", ls="--", lw=1.4),
+    "combination_no_infiltration": dict(color="#17becf", ls="--", lw=1.4),
+    "combination_no_microenvironment": dict(color="#9467bd", ls="--", lw=1.4),
+    "combination_no_immune_channels": dict(color="#7f7f7f", ls="--", lw=1.4),
+    "combination_t_cell_toxic": dict(color="#ff7f0e", ls=":", lw=1.8),
+}
+REGIMENS = ["targeted_continuous", "anti_pd1", REFERENCE]
+ABLATIONS = [REFERENCE, "combination_no_antigenicity", "combination_no_infiltration",
+             "combination_no_microenvironment", "combination_no_immune_channels",
+             "combination_t_cell_toxic"]
+
+#: --quick: a tiny lattice and a short horizon, so a test runs the whole script in seconds.
+QUICK_OVERRIDES = [
+    "simulation.dimensions=[80,80]",
+    "simulation.treatment_start_day=20",
+    "simulation.duration_days=100",        # 80 days of follow-up
+    "endpoints.scan_interval_days=14",
+    "endpoints.durable_min_days=42",       # 180 days cannot be seen in 80
+]
+DEFAULT_REPLICATES, QUICK_REPLICATES = 6, 2
+#: Window (days after the treatment start) over which T-cell densities are averaged: the
+#: first eight weeks, while the targeted drug's immune effects are at work and most
+#: tumours still have a core and a margin to measure.
+T_CELL_WINDOW_DAYS = 56.0
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"python examples/{NAME}.py",
+        description="Why the combination lasts: targeted therapy + anti-PD-1 and its immune "
+                    "channels ablated one at a time.")
+    parser.add_argument("--replicates", type=int, default=None,
+                        help=f"replicates per arm (default {DEFAULT_REPLICATES}; "
+                             f"{QUICK_REPLICATES} with --quick)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes (default 2, one Numba thread each)")
+    parser.add_argument("-o", "--outdir", type=Path, default=None,
+                        help=f"output directory (default examples-output/{NAME}, "
+                             f"or examples-output/{NAME}-quick with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny lattice and short horizon (seconds; for tests)")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="scenario override in TOML syntax, as tumorsim's --set "
+                             "(repeatable), e.g. drugs.anti_pd1.checkpoint_blockade.emax=0.5")
+    args = parser.parse_args(argv)
+    if args.replicates is None:
+        args.replicates = QUICK_REPLICATES if args.quick else DEFAULT_REPLICATES
+    if args.replicates < 1 or args.workers < 1:
+        parser.error("--replicates and --workers must be at least 1")
+    if args.outdir is None:
+        args.outdir = Path("examples-output") / (NAME + ("-quick" if args.quick else ""))
+    return args
+
+
+# ------------------------------------------------------------------------ the study
+def run_study(study_dir: Path, replicates: int, workers: int, overrides: list[str]):
+    """The paired comparison (``tumorsim compare`` from Python). The first arm is the
+    reference of DIR/arms.csv and of the log-rank tests. Runs already on disk are reused;
+    a study made from other scenario files or options is started afresh."""
+    arm_paths = [scenario_mod.library_dir() / f"{arm}.toml" for arm in ARMS]
+    _start_afresh_if_changed(study_dir, arm_paths, overrides)
+    report = compare(arm_paths, replicates, study_dir, workers=workers, overrides=overrides,
+                     figures=False)
+    if report.failed:
+        lines = "\n".join(f"  {o.arm} replicate {o.replicate}: {o.error}" for o in report.failed)
+        raise SystemExit(f"{len(report.failed)} run(s) failed:\n{lines}")
+    return plotting.load_study(study_dir)
+
+
+def _start_afresh_if_changed(study_dir: Path, arm_paths, overrides):
+    """The study directory resumes finished runs; make sure they were made from the same
+    resolved scenarios (a stamp of their text), else remove them."""
+    arms = load_arms(arm_paths, overrides)
+    stamp = hashlib.sha256(json.dumps([[a.name, a.toml] for a in arms]).encode()).hexdigest()
+    stamp_file = study_dir / "example-stamp.txt"
+    if study_dir.exists() and (not stamp_file.exists() or stamp_file.read_text() != stamp):
+        shutil.rmtree(study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    stamp_file.write_text(stamp)
+
+
+def _quantiles(data: np.ndarray, qs=(0.25, 0.5, 0.75)) -> np.ndarray:
+    """Quantiles across replicates (axis 0), NaN where no replicate has a value."""
+    out = np.full((len(qs), data.shape[-1]), np.nan)
+    ok = np.isfinite(data).any(axis=0)
+    if ok.any():
+        out[:, ok] = np.nanquantile(data[:, ok], qs, axis=0)
+    return out
+
+
+# ------------------------------------------------------------------ figure 1: burden
+def plot_burden(study, *, ax=None) -> Figure:
+    """Two panels of tumour cells (median, interquartile band) after the treatment start:
+    the three regimens, and the combination with each ablation."""
+    if ax is None:
+        fig = Figure(figsize=(11.0, 3.9), layout="constrained")
+        axes = fig.subplots(1, 2, sharey=True)
+    else:
+        axes = list(np.ravel(ax))
+        fig = axes[0].figure
+    start = study.treatment_start_day
+    t = study.time_days - start
+    after = t >= 0
+    cells = study.series["tumor_cells"]
+    titles = ("Targeted alone, anti-PD-1 alone, both",
+              "The combination with one immune channel switched off")
+    for axis, group, title in zip(axes, (REGIMENS, ABLATIONS), titles):
+        for arm in group:
+            a = study.arms.index(arm)
+            q25, q50, q75 = _quantiles(cells[a][:, after])
+            axis.fill_between(t[after], q25, q75, color=STYLE[arm]["color"], alpha=0.08, lw=0)
+            axis.plot(t[after], q50, label=arm, **STYLE[arm])
+            # each replicate faintly: outcomes split (cured or not), which a median hides
+            axis.plot(t[after], cells[a][:, after].T, color=STYLE[arm]["color"], lw=0.4,
+                      alpha=0.3)
+        axis.set_yscale("symlog", linthresh=10)     # a cure (0 cells) stays on the axis
+        axis.set_ylim(bottom=0)
+        axis.set_xlim(0, t[-1])
+        axis.set_xlabel("days since treatment start")
+        axis.set_title(title)
+        axis.legend(loc="lower left", fontsize=7)
+    axes[0].set_ylabel("tumour cells (median, IQR)")
+    fig.suptitle(f"Tumour burden, {study.replicates} paired replicates per arm")
+    return fig
+
+
+# ----------------------------------------------------------- figure 2: Kaplan-Meier
+def kaplan_meier(durations, progressed):
+    """The product-limit estimate: at each day on which some replicates progress, the
+    progression-free probability is multiplied by (1 - progressed / still at risk).
+    Replicates followed to the end without progression are censored: they leave the risk
+    set without an event."""
+    durations = np.asarray(durations, float)
+    progressed = np.asarray(progressed, bool)
+    times, survival, s = [0.0], [1.0], 1.0
+    for day in np.unique(durations[progressed]):
+        at_risk = np.count_nonzero(durations >= day)
+        s *= 1.0 - np.count_nonzero(progressed & (durations == day)) / at_risk
+        times.append(float(day))
+        survival.append(s)
+    return np.array(times), np.array(survival)
+
+
+def plot_progression_free(study, *, ax=None) -> Figure:
+    """Kaplan-Meier progression-free curves per arm (censored replicates ticked), with the
+    log-rank p-value of each arm against the combination. Arms share starting tumours, so
+    this unpaired test is only a rough screen (see simulator.plotting.logrank_pvalues)."""
+    if ax is None:
+        fig = Figure(figsize=(9.0, 3.9), layout="constrained")
+        axis = fig.add_subplot()
+    else:
+        fig, axis = ax.figure, ax
+    ep = study.endpoints
+    days = ep["progression_free_days"].astype(float)
+    progressed = ep["progression_observed"].astype(bool)
+    pvalues = plotting.logrank_pvalues(days, progressed, ep["arm"], study.arms)
+    end = float(np.nanmax(days)) if np.isfinite(days).any() else 1.0
+    for arm in study.arms:
+        rows = study.rows(arm)
+        d, e = days[rows], progressed[rows]
+        keep = np.isfinite(d)
+        if not keep.any():
+            continue
+        times, survival = kaplan_meier(d[keep], e[keep])
+        p = pvalues.get(arm)
+        label = (f"{arm} (reference)" if p is None else
+                 f"{arm} (log-rank p = {p:.2g})" if math.isfinite(p) else
+                 f"{arm} (log-rank p = n/a)")
+        axis.step(np.append(times, end), np.append(survival, survival[-1]), where="post",
+                  label=label, **STYLE[arm])
+        censored = d[keep][~e[keep]]
+        at = survival[np.searchsorted(times, censored, side="right") - 1]
+        axis.plot(censored, at, ls="none", marker="|", ms=7, color=STYLE[arm]["color"])
+    axis.set_xlim(0, end * 1.02)
+    axis.set_ylim(-0.02, 1.04)
+    axis.set_xlabel("days since treatment start")
+    axis.set_ylabel("progression-free probability")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                title=f"| censored; p vs {REFERENCE}", title_fontsize=7)
+    axis.set_title(f"Progression-free survival (Kaplan-Meier), {study.replicates} paired "
+                   "replicates per arm; identical curves overlap")
+    return fig
+
+
+# ------------------------------------------------------ figure 3: core vs margin
+def t_cell_densities(study, window_days: float = T_CELL_WINDOW_DAYS) -> dict:
+    """Per arm, per replicate: mean T-cell density in the tumour core and in its invasive
+    margin over the first ``window_days`` of treatment (from each run file; records
+    without a core, e.g. after the tumour is gone, are skipped)."""
+    start = study.treatment_start_day
+    out = {}
+    for arm in study.arms:
+        core, margin = [], []
+        for (a, _r), path in sorted(study.run_paths.items()):
+            if a != arm:
+                continue
+            ts = read_timeseries(path)
+            t = ts["time_days"] - start
+            window = (t >= 0) & (t <= window_days)
+            core.append(np.nanmean(ts["t_cell_density_core"][window]))
+            margin.append(np.nanmean(ts["t_cell_density_margin"][window]))
+        out[arm] = (np.array(core), np.array(margin))
+    return out
+
+
+def plot_core_margin(study, *, ax=None, window_days: float = T_CELL_WINDOW_DAYS) -> Figure:
+    """Grouped bars per arm: T-cell density in the core and at the margin (median across
+    replicates; dots: replicates). The infiltration channel should matter most for the
+    core; T-cell toxicity lowers both."""
+    if ax is None:
+        fig = Figure(figsize=(9.0, 3.8), layout="constrained")
+        axis = fig.add_subplot()
+    else:
+        fig, axis = ax.figure, ax
+    densities = t_cell_densities(study, window_days)
+    x = np.arange(len(study.arms))
+    width = 0.38
+    for offset, k, label, colour in ((-width / 2, 0, "tumour core", "#1b7837"),
+                                     (width / 2, 1, "invasive margin", "#a6dba0")):
+        medians = [np.nanmedian(densities[arm][k]) if np.isfinite(densities[arm][k]).any()
+                   else np.nan for arm in study.arms]
+        axis.bar(x + offset, np.nan_to_num(medians), width=width, color=colour, label=label)
+        for i, arm in enumerate(study.arms):
+            values = densities[arm][k]
+            values = values[np.isfinite(values)]
+            axis.plot(np.full(len(values), x[i] + offset), values, ls="none", marker="o",
+                      ms=2.5, color="k", alpha=0.6)
+    axis.set_xticks(x, [arm.replace("combination_", "comb. ").replace("_", " ")
+                        for arm in study.arms], rotation=25, ha="right")
+    unit = "mm^2" if study.dimensions == 2 else "mm^3"     # density series: cells per area
+    axis.set_ylabel(f"T cells per {unit}\n(mean over days 0-{window_days:g})")
+    axis.legend(loc="upper right")
+    axis.set_title("Where are the T cells? Core vs invasive margin during the first "
+                   f"{window_days:g} days of treatment (bars: median; dots: replicates)")
+    return fig
+
+
+# ----------------------------------------------------- figure 4: durable responses
+def read_arms_csv(study_dir: Path) -> dict[str, dict]:
+    """DIR/arms.csv (written by compare): per-arm endpoints with 95% intervals and paired
+    differences against the first arm."""
+    with open(study_dir / "arms.csv", newline="") as fh:
+        return {row["arm"]: {k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)}
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def plot_durable(study, arms_table: dict, *, ax=None) -> Figure:
+    """Left: durable-response fraction per arm with its Wilson 95% interval. Right: the
+    paired difference from the combination (same replicates, same starting tumours) with
+    its 95% interval; bars left of zero: the arm loses durable responses."""
+    if ax is None:
+        fig = Figure(figsize=(10.0, 3.8), layout="constrained")
+        left, right = fig.subplots(1, 2, sharey=True)
+    else:
+        left, right = list(np.ravel(ax))
+        fig = left.figure
+    arms = study.arms
+    y = np.arange(len(arms))[::-1]
+    colours = [STYLE[arm]["color"] for arm in arms]
+    frac = np.array([arms_table[a]["durable_fraction"] for a in arms], float)
+    lo = np.array([arms_table[a]["durable_fraction_low"] for a in arms], float)
+    hi = np.array([arms_table[a]["durable_fraction_high"] for a in arms], float)
+    left.barh(y, frac, color=colours, alpha=0.8)
+    left.errorbar(frac, y, xerr=[frac - lo, hi - frac], ls="none", color="k", lw=0.9,
+                  capsize=2)
+    left.set_yticks(y, arms)
+    left.set_xlim(0, 1)
+    left.set_xlabel("durable-response fraction (Wilson 95% CI)")
+    left.set_title("Durable responses per arm")
+    prefix = f"vs_{REFERENCE}_durable_response_difference"
+    diff = np.array([arms_table[a][prefix] for a in arms], float)
+    dlo = np.array([arms_table[a][prefix + "_low"] for a in arms], float)
+    dhi = np.array([arms_table[a][prefix + "_high"] for a in arms], float)
+    right.barh(y, diff, color=colours, alpha=0.8)
+    right.errorbar(diff, y, xerr=[diff - dlo, dhi - diff], ls="none", color="k", lw=0.9,
+                   capsize=2)
+    right.axvline(0, color="0.3", lw=0.8)
+    right.set_xlim(-1.05, 1.05)
+    right.set_xlabel(f"paired difference vs {REFERENCE} (95% CI)")
+    right.set_title("What each change costs the combination")
+    durable_days = _durable_min_days(study)
+    fig.suptitle(f"Durable response: an objective response lasting >= {durable_days:g} days "
+                 f"({study.replicates} paired replicates per arm)")
+    return fig
+
+
+def _durable_min_days(study) -> float:
+    path = next(iter(study.run_paths.values()))
+    with h5py.File(path, "r") as f:
+        text = f["provenance/scenario_toml"][()].decode()
+    return scenario_mod.from_toml(text).endpoints.durable_min_days
+
+
+# ---------------------------------------------------------------------- the numbers
+def print_summary(arms_table: dict):
+    print(f"{'arm':34s} {'response':>9s} {'median TTP (d)':>15s} {'durable':>8s} "
+          f"{'vs combination':>15s}")
+    for arm, row in arms_table.items():
+        ttp = row["median_ttp_days"]
+        ttp_text = "not reached" if not math.isfinite(ttp) else f"{ttp:.0f}"
+        diff = row[f"vs_{REFERENCE}_durable_response_difference"]
+        print(f"{arm:34s} {row['response_rate']:9.0%} {ttp_text:>15s} "
+              f"{row['durable_fraction']:8.0%} {diff:+15.0%}")
+
+
+def main(argv=None) -> list[Path]:
+    args = parse_args(argv)
+    overrides = (QUICK_OVERRIDES if args.quick else []) + list(args.override)
+    outdir = args.outdir
+    study_dir = outdir / "study"
+    print(f"Running {len(ARMS)} arms x {args.replicates} replicates "
+          f"({args.workers} workers){' [quick]' if args.quick else ''} into {study_dir} ...",
+          flush=True)
+    try:
+        study = run_study(study_dir, args.replicates, args.workers, overrides)
+    except ScenarioError as exc:       # a bad --override or scenario file: one clear line
+        print(f"error: {exc.line()}", file=sys.stderr)
+        raise SystemExit(2) from None
+    arms_table = read_arms_csv(study_dir)
+    print_summary(arms_table)
+    figures = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN means after a cure
+        for stem, fig in (("burden", plot_burden(study)),
+                          ("progression_free", plot_progression_free(study)),
+                          ("t_cells_core_margin", plot_core_margin(study)),
+                          ("durable_fraction", plot_durable(study, arms_table))):
+            path = outdir / f"{stem}.png"
+            fig.savefig(path, dpi=150, bbox_inches="tight")
+            figures.append(path)
+    print("Figures:")
+    for path in figures:
+        print(f"  {path}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
