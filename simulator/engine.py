@@ -224,7 +224,8 @@ class Engine:
 
     def _immune_state_phase(self):
         self.immune.state_phase(self.state.step, self.immune_effects, int(self._deaths.sum()),
-                                self._step_events["kills"], self._step_events["necrotic"])
+                                self._step_events["kills"], self._step_events["necrotic"],
+                                self._tumor_by_clone)
 
     def field(self, name: str) -> np.ndarray:
         """The unpadded lattice view of a tissue field (KeyError if it is not solved)."""

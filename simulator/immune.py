@@ -72,9 +72,10 @@ class TCells:
                                                   "antigen release")
     antigen_half_saturation_per_day: float = param(100.0, unit="cells/day", low=0.0,
                                                    low_open=True,
-                                                   doc="tumour cell deaths per day (any "
-                                                       "cause: antigen release) giving half "
-                                                       "the antigen-driven recruitment")
+                                                   doc="antigenicity-weighted tumour cell "
+                                                       "deaths per day (any cause: antigen "
+                                                       "release) giving half the "
+                                                       "antigen-driven recruitment")
     priming_delay_days: float = param(3.0, unit="day", low=0.0,
                                       doc="time constant of the antigen signal (priming "
                                           "and expansion in the lymph node); 0 = the last "
@@ -519,9 +520,12 @@ class ImmuneSystem:
                          self._key(rng.STREAM_SUPPRESSIVE_PRIORITY, step), SUPPRESSIVE)
 
     def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,
-                    necrotic: int):
+                    necrotic: int, tumor_by_clone: np.ndarray):
         """Exhaustion, handling, deaths and expansion of T cells; deaths of suppressive
-        cells; the antigen signal for the next recruitment."""
+        cells; the antigen signal for the next recruitment: dying tumour cells weighted by
+        the tumour's mean antigenicity (more antigen presented primes more T cells, so the
+        targeted drugs' antigenicity channel and patients' antigenicity act on priming as
+        well as on recognition)."""
         t, s = self.scenario.t_cells, self.scenario.suppressive
         tc, st, dt_h = self.t, self.state, self.scenario.simulation.dt_hours
         if tc.n:
@@ -556,7 +560,13 @@ class ImmuneSystem:
                                       dt_h)),
                                   self._key(rng.STREAM_SUPPRESSIVE_FATE, step), alive)
             self.s.keep(alive)
-        now = (tumor_deaths + kills + necrotic) / self.dt_days
+        counts = tumor_by_clone.sum(axis=0)
+        antigenicity = self.base_antigenicity * np.broadcast_to(
+            np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
+        total = counts.sum()
+        mean_antigenicity = (float(counts @ antigenicity) / total if total
+                             else float(antigenicity.mean()))
+        now = (tumor_deaths + kills + necrotic) * mean_antigenicity / self.dt_days
         self.antigen_per_day = now + (self.antigen_per_day - now) * self.antigen_keep
 
     # -------------------------------------------------------------- observation
