@@ -169,8 +169,9 @@ class Engine:
         if not self.treatment.active:
             return
         by_clone = self._tumor_by_clone.sum(axis=0)
-        self.effects = self.treatment.step(self.state.step, int(by_clone.sum()),
-                                           int(by_clone[1:].sum()))
+        if not self.treatment.step(self.state.step, int(by_clone.sum()), int(by_clone[1:].sum())):
+            return
+        self.effects = self.treatment.effects
         extra_death, division_factor, antigenicity = clone_modifiers(self.effects,
                                                                      self.n_targets)
         self.rates = tumor_rates(self.scenario, extra_death, division_factor)

@@ -21,6 +21,7 @@ class Treatment:
         targets = scenario.tumor.resistance_targets
         self.none = Effects.none(len(targets))
         self.effects = self.none
+        self._last_concentration = None
         if not self.drug_names:
             self.regimen = self.pk = self.model = None
             return
@@ -36,13 +37,20 @@ class Treatment:
     def active(self) -> bool:
         return self.regimen is not None
 
-    def step(self, step: int, tumor_cells: int, resistant_cells: int) -> Effects:
+    def step(self, step: int, tumor_cells: int, resistant_cells: int) -> bool:
+        """Advance one step; True when the effects changed (callers then recompute what
+        they derive from them — most steps of an untreated or washed-out arm change
+        nothing, and a regimen of three drugs costs a few per cent of a small step)."""
         if self.regimen is None:
-            return self.none
+            return False
         doses = self.regimen.doses_for_step(step, Observation(tumor_cells, resistant_cells))
         mean_concentration = self.pk.step(doses)
+        if self._last_concentration is not None and np.array_equal(mean_concentration,
+                                                                   self._last_concentration):
+            return False
+        self._last_concentration = np.array(mean_concentration, copy=True)
         self.effects = self.model.at(mean_concentration)
-        return self.effects
+        return True
 
     def concentrations(self) -> dict[str, float]:
         return self.pk.concentrations() if self.pk is not None else {}
