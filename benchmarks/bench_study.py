@@ -254,6 +254,8 @@ def main(argv=None):
     study_mod.load_arms(cfg["arm_paths"], cfg["overrides"])    # fail early on bad input
 
     res = common.new_result("study", mode, cfg, optional=("psutil", "matplotlib", "lifelines"))
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="bench-study-", dir=args.keep)) if args.keep \
         else Path(tempfile.mkdtemp(prefix="bench-study-"))
     try:

@@ -83,7 +83,9 @@ MESA_TUMORSIM_OVERRIDES = ["tumor.dead_clearance_rate_per_day=1000.0"]
 MODES = dict(
     quick=dict(steps=8, repeats=2, warm_steps=2, mesa_steps=5, mesa_repeats=1, cold_runs=1,
                warm_runs=1, import_runs=1, memory_steps=3),
-    full=dict(steps=64, repeats=5, warm_steps=3, mesa_steps=64, mesa_repeats=3, cold_runs=2,
+    # 256 Mesa-case steps: a real run records thousands of steps, and a 64-step window
+    # charged the file's final flush and close to too few steps (71x then, 135x now)
+    full=dict(steps=64, repeats=5, warm_steps=3, mesa_steps=256, mesa_repeats=3, cold_runs=2,
               warm_runs=3, import_runs=3, memory_steps=20),
 )
 

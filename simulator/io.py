@@ -15,13 +15,16 @@ Layout (the contract in DESIGN.md; netCDF-4 compatible through HDF5 dimension sc
   ``output.snapshot_fields``.
 - ``/summary`` attributes: endpoints of the run.
 
-Records are buffered and flushed every ``FLUSH_EVERY`` records and at every snapshot, so a
-killed run loses at most that many records; the status attribute tells a reader whether the
-file is finished.
+Records are buffered and flushed every ``FLUSH_SECONDS`` of wall time (or ``FLUSH_EVERY``
+records), at every snapshot and on close — Ctrl-C and SIGTERM close the file — so only a
+hard kill loses records, at most a couple of seconds' worth; each flush rewrites some 20
+datasets and the file's metadata, which per record would cost as much as a small step. The
+status attribute tells a reader whether the file is finished.
 """
 from __future__ import annotations
 
 import datetime
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +34,8 @@ import numpy as np
 
 from kernels.lattice import KIND_NAMES
 
-FLUSH_EVERY = 64
+FLUSH_EVERY = 4096
+FLUSH_SECONDS = 2.0
 SCALAR_SERIES = {
     "tumor_cells": ("cells", "tumour cells"),
     "tumor_sensitive": ("cells", "tumour cells sensitive to every target"),
@@ -106,6 +110,7 @@ class Recorder:
         self.drug_names = list(drug_names)
         self._buffer: list[dict] = []
         self._written = 0
+        self._last_flush = time.monotonic()
         sim = scenario.simulation
         self._snapshot_steps = _snapshot_steps(scenario) if snapshot_days is None else set(
             int(round(d * 24.0 / sim.dt_hours)) for d in snapshot_days)
@@ -124,6 +129,7 @@ class Recorder:
         self.drug_names = list(drug_names)
         self._buffer = []
         self._written = 0
+        self._last_flush = time.monotonic()
         self._snapshot_steps = _snapshot_steps(scenario)
         self.file = h5py.File(self.path, "r+")
         f = self.file
@@ -247,7 +253,8 @@ class Recorder:
         if step in self._snapshot_steps or step >= self.scenario.simulation.steps:
             self._flush()
             self._snapshot(engine)
-        elif len(self._buffer) >= FLUSH_EVERY:
+        elif (len(self._buffer) >= FLUSH_EVERY
+              or time.monotonic() - self._last_flush >= FLUSH_SECONDS):
             self._flush()
 
     def _append(self, ds, values):
@@ -270,6 +277,7 @@ class Recorder:
             self._append(ts["drug"][name], np.array([r["drug"][name] for r in rows]))
         self._written += len(rows)
         self._buffer = []
+        self._last_flush = time.monotonic()
         self.file.attrs["steps_completed"] = int(round(rows[-1]["time_days"] * 24.0
                                                        / self.scenario.simulation.dt_hours))
         self.file.flush()
