@@ -186,6 +186,14 @@ def _error_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}{where}"
 
 
+def worker_context():
+    """Spawned, not forked, workers: a process whose OpenMP runtime (Numba's parallel
+    layer) has started cannot safely fork, and a forked worker dies at its first parallel
+    kernel. Chosen per pool, not globally, so importing tumorsim changes nothing."""
+    import multiprocessing
+    return multiprocessing.get_context("spawn")
+
+
 def _worker_init(threads: int):
     os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
@@ -226,8 +234,8 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
         for r in tasks:
             collect(run_replicate(arms, r, str(directory), threads))
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
-                                 initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                                 initializer=_worker_init, initargs=(threads,)) as pool:
             futures = [pool.submit(run_replicate, arms, r, str(directory), threads) for r in tasks]
             for future in as_completed(futures):
                 collect(future.result())

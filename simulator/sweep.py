@@ -114,13 +114,14 @@ def _toml(value) -> str:
 
 
 def run_points(scenario_path, points, replicates, directory, overrides=(), workers=1):
-    from simulator.study import threads_per_worker
+    from simulator.study import _worker_init, threads_per_worker, worker_context
     threads = threads_per_worker(workers)
     jobs = [(scenario_path, tuple(overrides), p, r, str(directory), threads)
             for p in points for r in range(replicates)]
     if workers <= 1:
         return [_run_one(*job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                             initializer=_worker_init, initargs=(threads,)) as pool:
         return list(pool.map(_run_one, *zip(*jobs)))
 
 

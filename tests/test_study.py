@@ -146,3 +146,17 @@ def test_study_runs_on_a_real_dask_cluster(tmp_path):
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@needs_jit
+def test_worker_pool_after_parallel_kernels_in_the_parent(tmp_path):
+    """The parent has run parallel (OpenMP) kernels; a forked worker would die at its
+    first parallel kernel, so workers are spawned."""
+    from simulator.engine import Engine, set_threads
+    from simulator.scenario import load
+    set_threads(2)
+    engine = Engine(load(library_dir() / "tumor_only.toml", ["simulation.dimensions=[40,40]"]))
+    engine.step()
+    report = study.compare([_arm(tmp_path, "p")], 2, tmp_path / "s", overrides=SMALL,
+                           workers=2, figures=False)
+    assert [o.status for o in report.outcomes] == ["complete"] * 2

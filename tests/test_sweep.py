@@ -35,3 +35,19 @@ def test_bad_grid_value_is_caught_before_running(tmp_path):
     assert not (tmp_path / "runs").exists()
     with pytest.raises(ScenarioError, match="--grid"):
         sweep.parse_grid(["tumor.death_rate_per_day"])
+
+
+@needs_jit
+def test_sobol_indices_rank_the_influential_parameter(tmp_path):
+    """Final burden depends strongly on the division rate and hardly on the (tiny-ranged)
+    clearance rate of debris: the division rate's total index must be the larger."""
+    pytest.importorskip("SALib")
+    ranges = sweep.parse_ranges(["tumor.division_rate_per_day=0.3:1.2",
+                                 "tumor.dead_clearance_rate_per_day=0.9:1.0"])
+    rows, _ = sweep.sweep(library_dir() / "tumor_only.toml", tmp_path, sobol=ranges,
+                          base_samples=4, endpoint="final_tumor_cells",
+                          overrides=SMALL + ["tumor.death_rate_per_day=0"])
+    assert len(rows) == 4 * (2 + 2) and all(r["status"] == "complete" for r in rows)
+    table = {r["parameter"]: r for r in csv.DictReader(open(tmp_path / "sobol.csv"))}
+    assert float(table["tumor.division_rate_per_day"]["ST"]) > \
+        float(table["tumor.dead_clearance_rate_per_day"]["ST"])
