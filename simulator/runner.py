@@ -32,7 +32,12 @@ class RunResult:
             f"(baseline {e.baseline_tumor_cells:.0f}, resistant share at end "
             f"{e.resistant_fraction_final:.1%})",
             f"  best response: {best}  ({e.response_class})",
-            f"  time to progression: {ttp}",
+            f"  time to progression: {ttp}"
+            + (f" ({e.progression_scans_blocked_by_min_mm} scan(s) rose >= "
+               f"{self.scenario.endpoints.progression_rise:.0%} over the nadir but by less than "
+               f"endpoints.progression_min_mm = {self.scenario.endpoints.progression_min_mm:g} mm)"
+               if math.isnan(e.time_to_progression_days)
+               and e.progression_scans_blocked_by_min_mm else ""),
             f"  durable response: {'yes' if e.durable_response else 'no'}",
         ])
 
