@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from kernels.jit import jit, parallel_jit, prange
+from kernels.jit import parallel_jit, prange
 
 # Cell kinds (one uint8 per site). Never renumber: stored files carry these values.
 EMPTY = 0

@@ -79,18 +79,13 @@ def draw(scenario, replicate: int) -> dict[str, float]:
 
 def apply(scenario, replicate: int, values: dict[str, float]):
     """The scenario for replicate ``replicate`` with the patient's values in place."""
+    from simulator import schema
     from simulator import scenario as scenario_mod
     overrides = [f"simulation.replicate={replicate}"]
     overrides += [f"{key}={value!r}" for key, value in values.items()]
-    table = scenario_mod.apply_overrides(_table(scenario), overrides)
-    from simulator import schema
+    table = scenario_mod.apply_overrides(schema.to_table(scenario), overrides)
     try:
         return schema.build(type(scenario), table)
     except ScenarioError as exc:
         raise ScenarioError(f"{exc.message} (value drawn by [[cohort]] for replicate "
                             f"{replicate})", exc.key, exc.source) from None
-
-
-def _table(scenario) -> dict:
-    from simulator import schema
-    return schema.to_table(scenario)

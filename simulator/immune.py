@@ -435,7 +435,6 @@ class ImmuneSystem:
         if self.vessel_sites.size == 0:
             return
         t, s = self.scenario.t_cells, self.scenario.suppressive
-        kind, offsets = self.state.kind, self.state.geometry.offsets
         a = self.antigen_per_day
         drive = t.basal_recruitment_fraction + (1.0 - t.basal_recruitment_fraction) * (
             a / (a + t.antigen_half_saturation_per_day))

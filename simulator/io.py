@@ -104,33 +104,30 @@ class Recorder:
 
     def __init__(self, path, scenario, *, arm: str = "", extra_attrs: dict | None = None,
                  n_clones: int = 2, drug_names=(), snapshot_days=None):
+        sim = scenario.simulation
+        self._start(path, scenario, n_clones, drug_names,
+                    _snapshot_steps(scenario) if snapshot_days is None else
+                    {int(round(d * 24.0 / sim.dt_hours)) for d in snapshot_days})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = h5py.File(self.path, "w", libver="latest")
+        self._write_header(arm, extra_attrs or {})
+
+    def _start(self, path, scenario, n_clones, drug_names, snapshot_steps):
         self.path = Path(path)
         self.scenario = scenario
         self.n_clones = n_clones
         self.drug_names = list(drug_names)
+        self._snapshot_steps = snapshot_steps
         self._buffer: list[dict] = []
         self._written = 0
         self._last_flush = time.monotonic()
-        sim = scenario.simulation
-        self._snapshot_steps = _snapshot_steps(scenario) if snapshot_days is None else set(
-            int(round(d * 24.0 / sim.dt_hours)) for d in snapshot_days)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = h5py.File(self.path, "w", libver="latest")
-        self._write_header(arm, extra_attrs or {})
 
     @classmethod
     def resume(cls, path, scenario, *, arm: str = "", n_clones: int = 2, drug_names=()):
         """Reopen a run file (e.g. a copy of a pre-treatment history) to continue it under
         ``scenario``: provenance and arm are replaced, records are appended."""
         self = cls.__new__(cls)
-        self.path = Path(path)
-        self.scenario = scenario
-        self.n_clones = n_clones
-        self.drug_names = list(drug_names)
-        self._buffer = []
-        self._written = 0
-        self._last_flush = time.monotonic()
-        self._snapshot_steps = _snapshot_steps(scenario)
+        self._start(path, scenario, n_clones, drug_names, _snapshot_steps(scenario))
         self.file = h5py.File(self.path, "r+")
         f = self.file
         f.attrs.update(arm=arm, scenario_sha256=scenario.sha256, status="running",
@@ -282,6 +279,11 @@ class Recorder:
                                                        / self.scenario.simulation.dt_hours))
         self.file.flush()
 
+    def series(self) -> dict:
+        """Every record so far (buffer flushed), named as ``/timeseries``."""
+        self._flush()
+        return timeseries_of(self.file)
+
     def _snapshot(self, engine):
         snap = self.file["snapshots"]
         if snap["time_days"].shape[0] and snap["time_days"][-1] == engine.time_days:
@@ -351,13 +353,27 @@ def open_run(path) -> h5py.File:
     return f
 
 
+def timeseries_of(f: h5py.File) -> dict:
+    """``/timeseries`` of an open run file as arrays (drug series under ``"drug"``)."""
+    ts = f["timeseries"]
+    out = {name: ts[name][()] for name in ts if isinstance(ts[name], h5py.Dataset)}
+    if "drug" in ts:
+        out["drug"] = {name: ts["drug"][name][()] for name in ts["drug"]}
+    return out
+
+
 def read_timeseries(path) -> dict:
     with open_run(path) as f:
-        ts = f["timeseries"]
-        out = {name: ts[name][()] for name in ts if isinstance(ts[name], h5py.Dataset)}
-        if "drug" in ts:
-            out["drug"] = {name: ts["drug"][name][()] for name in ts["drug"]}
-        return out
+        return timeseries_of(f)
+
+
+def read_run(path) -> tuple[dict, str, dict]:
+    """One opening of a run file: its time series, resolved scenario text and the cohort
+    values drawn for it ({} without a cohort)."""
+    with open_run(path) as f:
+        cohort = {k: float(v) for k, v in f["cohort"].attrs.items()
+                  if k != "description"} if "cohort" in f else {}
+        return timeseries_of(f), f["provenance/scenario_toml"][()].decode(), cohort
 
 
 def describe_run(path) -> str:

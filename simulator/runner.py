@@ -5,11 +5,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 
 from simulator import endpoints as endpoints_mod
 from simulator import engine as engine_mod
 from simulator.io import OutputError, Recorder
+from simulator.regimen import day_to_step
 from simulator.scenario import Scenario
 
 
@@ -69,33 +69,25 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
         raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
     with recorder:
         engine_mod.run(scenario, recorder, progress=progress, engine=engine)
-        recorder.write_doses(engine.treatment.dose_log)
-        recorder._flush()
-        result = assess_run(scenario, _series_of(recorder.file))
-        summary = result.to_dict()
-        recorder.write_summary({k: _attr(v) for k, v in summary.items()})
+        result = _finish(recorder, engine, scenario)
     return RunResult(output, scenario, result, engine.wall_seconds, engine.state.step)
 
 
-def _series_of(f: h5py.File) -> dict:
-    ts = f["timeseries"]
-    return {name: ts[name][()] for name in ts if isinstance(ts[name], h5py.Dataset)}
-
-
-def _attr(value):
-    if value is None:
-        return "none"
-    return value
-
+def _finish(recorder: Recorder, engine, scenario: Scenario) -> endpoints_mod.Endpoints:
+    """The doses actually given and the run's endpoints, into its file."""
+    recorder.write_doses(engine.treatment.dose_log)
+    result = assess_run(scenario, recorder.series())
+    recorder.write_summary({k: "none" if v is None else v for k, v in result.to_dict().items()})
+    return result
 
 
 def treatment_start_step(scenario: Scenario) -> int:
     """The first step at or after the treatment start (doses' convention)."""
     sim = scenario.simulation
-    return int(math.ceil(sim.treatment_start_day * 24.0 / sim.dt_hours - 1e-9))
+    return day_to_step(sim.treatment_start_day, sim.dt_hours)
 
 
-def grow_pretreatment(scenario: Scenario, scratch, *, cohort: dict | None = None):
+def grow_pretreatment(scenario: Scenario, scratch):
     """Run ``scenario`` to its treatment start, recording into ``scratch``; returns the
     engine there, ready to fork into arms (``continue_fork``)."""
     engine = engine_mod.Engine(scenario)
@@ -118,8 +110,5 @@ def continue_fork(base: engine_mod.Engine, scenario: Scenario, path, *, arm: str
         recorder.write_cohort(cohort)
     with recorder:
         engine_mod.run(scenario, recorder, engine=engine)
-        recorder.write_doses(engine.treatment.dose_log)
-        recorder._flush()
-        result = assess_run(scenario, _series_of(recorder.file))
-        recorder.write_summary({k: _attr(v) for k, v in result.to_dict().items()})
+        result = _finish(recorder, engine, scenario)
     return RunResult(Path(path), scenario, result, engine.wall_seconds, engine.state.step)

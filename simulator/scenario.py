@@ -6,7 +6,6 @@ replaces. ``--set key.path=value`` overrides apply last, with the value in TOML 
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.resources
 import tomllib

@@ -152,7 +152,7 @@ def run_replicate(arms: list[Arm], replicate: int, directory: str, threads: int 
     first = scenarios[arms[0].name]
     scratch = Path(directory) / "runs" / f".pretreatment-{replicate:03d}-{os.getpid()}.h5"
     try:
-        base = runner.grow_pretreatment(first, scratch, cohort=shared)
+        base = runner.grow_pretreatment(first, scratch)
     except Exception as exc:  # noqa: BLE001
         for arm in todo:
             outcomes.append(RunOutcome(arm.name, replicate, first.simulation.seed,

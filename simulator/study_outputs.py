@@ -12,9 +12,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from simulator import endpoints as endpoints_mod
 from simulator import scenario as scenario_mod
-from simulator.io import read_timeseries
+from simulator.io import read_run
+from simulator.runner import assess_run
 
 STACKED_SERIES = ("tumor_cells", "tumor_sensitive", "tumor_resistant", "t_cells",
                   "suppressive_cells", "necrotic_cells", "divisions_total",
@@ -75,32 +75,19 @@ def write_study(directory, arms, replicates: int) -> Path:
     for a, arm, r, path, complete in _run_files(directory, arms, replicates):
         if not complete:
             continue
-        ts = read_timeseries(path)
-        scenario = scenario_mod.from_toml(_scenario_text(path), str(path))
-        sim = scenario.simulation
-        criteria = scenario.endpoints.criteria(sim.ndim, sim.spacing_um)
-        e = endpoints_mod.assess_timeseries(ts, sim.treatment_start_day, criteria)
+        ts, scenario_text, cohort = read_run(path)
+        scenario = scenario_mod.from_toml(scenario_text, str(path))
+        e = assess_run(scenario, ts)
         if time_axis is None or len(ts["time_days"]) > len(time_axis):
             time_axis = ts["time_days"]
         series[(a, r)] = ts
-        rows.append(dict(arm=arm.name, replicate=r, seed=sim.seed, path=str(path.relative_to(directory)),
-                         **_cohort_of(path), **e.to_dict()))
+        rows.append(dict(arm=arm.name, replicate=r, seed=scenario.simulation.seed,
+                         path=str(path.relative_to(directory)),
+                         **{f"cohort:{k}": v for k, v in cohort.items()}, **e.to_dict()))
     _write_csv(directory / "summary.csv", rows)
-    _write_arms_csv(directory / "arms.csv", arms, rows)
+    _write_csv(directory / "arms.csv", arm_statistics(arms, rows))
     _write_study_h5(directory / "study.h5", arms, replicates, series, time_axis, rows)
     return directory / "study.h5"
-
-
-def _scenario_text(path) -> str:
-    with h5py.File(path, "r") as f:
-        return f["provenance/scenario_toml"][()].decode()
-
-
-def _cohort_of(path) -> dict:
-    with h5py.File(path, "r") as f:
-        if "cohort" not in f:
-            return {}
-        return {f"cohort:{k}": float(v) for k, v in f["cohort"].attrs.items() if k != "description"}
 
 
 def _write_csv(path: Path, rows: list[dict]):
@@ -163,10 +150,6 @@ def _paired(reference: dict, runs: dict, prefix: str) -> dict:
     d = d[np.isfinite(d)]
     out[f"{prefix}best_response_mean_difference"] = float(d.mean()) if len(d) else math.nan
     return out
-
-
-def _write_arms_csv(path: Path, arms, rows):
-    _write_csv(path, arm_statistics(arms, rows))
 
 
 def _write_study_h5(path: Path, arms, replicates, series, time_axis, rows):

@@ -129,7 +129,7 @@ def sweep(scenario_path, directory, *, grid=None, sobol=None, base_samples=8, re
           endpoint="best_response", overrides=(), workers=1):
     """Validate first (every point's scenario), then run, tabulate and plot."""
     from simulator.runner import assess_run
-    from simulator.io import read_timeseries
+    from simulator.io import read_run
     if bool(grid) == bool(sobol):
         raise ScenarioError("give either --grid or --sobol", source="sweep")
     points = grid_points(grid) if grid else sobol_points(sobol, base_samples)
@@ -144,10 +144,8 @@ def sweep(scenario_path, directory, *, grid=None, sobol=None, base_samples=8, re
         row = dict(point=index, replicate=replicate, **points[index].values, status=status,
                    error=error)
         if status != "failed":
-            import h5py
-            with h5py.File(path, "r") as f:
-                scenario = scenario_mod.from_toml(f["provenance/scenario_toml"][()].decode())
-            row.update(assess_run(scenario, read_timeseries(path)).to_dict())
+            series, scenario_text, _ = read_run(path)
+            row.update(assess_run(scenario_mod.from_toml(scenario_text, path), series).to_dict())
         rows.append(row)
     _write_rows(directory / "sweep.csv", rows)
     figures = []

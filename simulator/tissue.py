@@ -280,7 +280,7 @@ class TissueFields:
     """
 
     def __init__(self, scenario, state):
-        sim, settings = scenario.simulation, scenario.fields
+        settings = scenario.fields
         geo = state.geometry
         self.names = settings.enabled_names()
         self.index = {name: f for f, name in enumerate(self.names)}
