@@ -138,8 +138,8 @@ def _paired(reference: dict, runs: dict, prefix: str) -> dict:
     n = len(shared)
     out = {f"{prefix}pairs": n}
     for name in ("objective_response", "durable_response"):
-        x = np.array([bool(runs[r][name]) for r in shared])
-        y = np.array([bool(reference[r][name]) for r in shared])
+        x = np.array([bool(runs[r][name]) for r in shared], dtype=bool)
+        y = np.array([bool(reference[r][name]) for r in shared], dtype=bool)
         b, c = int(np.sum(x & ~y)), int(np.sum(~x & y))
         diff = (b - c) / n if n else math.nan
         se = math.sqrt(max(b + c - (b - c) ** 2 / n, 0.0)) / n if n else math.nan

@@ -1,4 +1,5 @@
 """Paired comparison: common random numbers, resume, failure reporting, Dask execution."""
+import math
 import csv
 import shutil
 import subprocess
@@ -160,3 +161,13 @@ def test_worker_pool_after_parallel_kernels_in_the_parent(tmp_path):
     report = study.compare([_arm(tmp_path, "p")], 2, tmp_path / "s", overrides=SMALL,
                            workers=2, figures=False)
     assert [o.status for o in report.outcomes] == ["complete"] * 2
+
+
+def test_paired_differences_with_no_shared_replicate_are_empty_not_an_error():
+    """An arm whose runs all failed shares no replicate with the reference: the paired
+    columns say 0 pairs and NaN, and the study summary is still written."""
+    from simulator.study_outputs import _paired
+    out = _paired({0: dict(objective_response=True, durable_response=False,
+                           best_response=-0.5)}, {}, prefix="vs_ref_")
+    assert out["vs_ref_pairs"] == 0
+    assert math.isnan(out["vs_ref_objective_response_difference"])
