@@ -15,6 +15,8 @@ One step is two conflict-free passes over the lines that hold tissue:
 Clone id = resistance bit mask (bit t set: resistant to target t), so per-clone
 probabilities arrive as small arrays indexed by the clone id. ``division_factor`` is a
 per-site multiplier of the division probability (oxygen); pass an empty array for none.
+``site_p_die`` / ``site_p_divide`` replace the clone's probabilities by per-site ones (drugs
+with spatial penetration, :mod:`kernels.drug_response`); empty arrays for none.
 """
 import numpy as np
 
@@ -27,10 +29,11 @@ DIE = 255  # proposal code of a cell that dies this step; 1..n_neighbours = divi
 
 @parallel_jit
 def propose(kind, clone, proposal, lo, hi, line_length, offsets,
-            p_die, p_divide, division_factor, event_key, target_key,
-            tissue_lo, tissue_hi, proposer_lo, proposer_hi):
+            p_die, p_divide, division_factor, site_p_die, site_p_divide, event_key,
+            target_key, tissue_lo, tissue_hi, proposer_lo, proposer_hi):
     n_neighbours = offsets.shape[0]
     use_factor = division_factor.shape[0] > 0
+    use_site = site_p_die.shape[0] > 0
     for line in prange(lo.shape[0]):
         base = line * line_length
         t_first = NO_EXTENT_LO
@@ -44,11 +47,11 @@ def propose(kind, clone, proposal, lo, hi, line_length, offsets,
             if k == TUMOR:
                 c = clone[i]
                 u = uniform(event_key, i)
-                die = p_die[c]
+                die = site_p_die[i] if use_site else p_die[c]
                 if u < die:
                     code = DIE
                 else:
-                    divide = p_divide[c]
+                    divide = site_p_divide[i] if use_site else p_divide[c]
                     if use_factor:
                         divide *= division_factor[i]
                     if u < die + (1.0 - die) * divide:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.penetration import Penetration
 from simulator.schema import ScenarioError, param
 
 DRUG_CLASSES = ("targeted", "anti_pd1", "anti_pdl1", "anti_ctla4")
@@ -123,8 +124,9 @@ class Effect:
     """
     emax: float = param(0.0, low=0.0, doc="maximal effect, in the channel's unit; 0 = off")
     ec50_mg_per_l: float | None = param(None, unit="mg/L", low=0.0, low_open=True,
-                                        doc="plasma concentration of half-maximal effect; "
-                                            "required when emax > 0")
+                                        doc="concentration of half-maximal effect "
+                                            "(plasma; tissue for kill and arrest of a "
+                                            "penetrating drug); required when emax > 0")
     hill: float = param(1.0, low=0.0, low_open=True,
                         doc="Hill coefficient (steepness)",
                         source="standard sigmoid Emax model; 1 = hyperbolic")
@@ -362,6 +364,10 @@ class Drug:
     exhaustion rate).
     anti_ctla4: ``priming`` (fractional increase of T-cell recruitment), ``treg_depletion``
     (emax 1/day: extra suppressive-cell death).
+
+    ``penetration`` (targeted drugs, optional): the drug reaches tumour cells through a tissue
+    field fed at vessel sites, and its ``kill`` and ``arrest`` act at each cell's local
+    concentration (:mod:`simulator.penetration`).
     """
     preset: str | None = param(None, choices=tuple(PRESETS),
                                doc="fill left-out class/target/pharmacokinetic keys from "
@@ -403,6 +409,10 @@ class Drug:
                                              "recruitment")
     treg_depletion: Effect | None = param(None, doc="anti-CTLA-4: extra suppressive-cell "
                                                     "death (1/day)")
+    penetration: Penetration | None = param(None, doc="targeted: spatial penetration from "
+                                                      "vessels; kill and arrest then act at "
+                                                      "each cell's tissue concentration "
+                                                      "(simulator.penetration)")
     doses: list[DoseBlock] = param([], doc="dose blocks ([[drugs.<name>.doses]])")
     rules: list[Rule] = param([], doc="rules on the simulated tumour ([[drugs.<name>.rules]])")
 
@@ -510,6 +520,14 @@ class Drug:
             if name in FRACTION_CHANNELS and effect.emax > 1:
                 raise ScenarioError(f"is a fraction: must be <= 1, got {effect.emax!r}",
                                     f"{name}.emax")
+        if self.penetration is not None:
+            if self.drug_class != "targeted":
+                raise ScenarioError(f"only targeted drugs' kill and arrest act per site "
+                                    f"(drug_class is {self.drug_class!r})", "penetration")
+            local = [c for c in ("kill", "arrest") if c in self.active_channels()]
+            if not local:
+                raise ScenarioError("acts through the kill and arrest channels; this drug has "
+                                    "neither (give one an emax > 0)", "penetration")
         for i, block in enumerate(self.doses):
             try:
                 block.check()

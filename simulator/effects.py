@@ -28,6 +28,9 @@ import numpy as np
 
 from simulator.drugs import PER_TARGET_CHANNELS
 
+#: Channels a drug with spatial penetration applies per site instead of clone-wide.
+LOCAL_CHANNELS = ("kill", "arrest")
+
 
 def hill(c, emax, ec50, h):
     """E(C) = emax C^h / (ec50^h + C^h), vectorised; 0 at C <= 0 and wherever emax = 0.
@@ -102,10 +105,13 @@ class EffectModel:
 
     ``drugs``: name -> :class:`simulator.drugs.Drug` in the order of the concentration vector
     (the order of :class:`simulator.pharmacokinetics.Pharmacokinetics`); ``targets``: the
-    tumour's resistance targets, in clone-bit order.
+    tumour's resistance targets, in clone-bit order; ``local``: drugs whose ``kill`` and
+    ``arrest`` act per site at their tissue concentration (:mod:`simulator.penetration`),
+    left out of these clone-wide effects.
     """
 
-    def __init__(self, drugs: Mapping[str, object], targets: Sequence[str]):
+    def __init__(self, drugs: Mapping[str, object], targets: Sequence[str],
+                 local: Sequence[str] = ()):
         self.names = tuple(drugs)
         self.targets = tuple(targets)
         target_index = {t: i for i, t in enumerate(self.targets)}
@@ -113,6 +119,8 @@ class EffectModel:
         self.terms: dict[str, list[tuple[int, int, float, float, float]]] = {}
         for i, drug in enumerate(drugs.values()):
             for channel, e in drug.active_channels().items():
+                if channel in LOCAL_CHANNELS and self.names[i] in local:
+                    continue
                 t = -1
                 if channel in PER_TARGET_CHANNELS:
                     if drug.target not in target_index:

@@ -10,6 +10,10 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
    it (and the previous fields), then oxygen, chemokine, IFN-gamma and the suppressive
    cytokine are solved to their quasi-steady state; every later phase of the step reads
    these fields (``simulator.tissue``, ``kernels.microenvironment``, ``kernels.fields``).
+   ``drug_penetration`` (only when a drug has ``penetration``) — the tissue concentration
+   of each penetrating drug is solved from this step's plasma level, and every tumour cell
+   gets its own death and division probabilities from its local concentration
+   (``simulator.penetration``, ``kernels.drug_response``).
 3. ``tumor``  — tumour cells die, divide into free neighbours at a rate scaled by oxygen
    (with resistance mutation), and dead / necrotic debris clears (``kernels.tumor``).
 4. ``tumor_response`` — anoxic tumour cells turn necrotic; every tumour cell's PD-L1 relaxes
@@ -41,11 +45,13 @@ import numba
 import numpy as np
 
 from kernels import jit as kernel_jit
-from kernels import fields, lattice, rng, tumor
+from kernels import drug_response, fields, lattice, rng, tumor
 from kernels import immune as immune_k
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
-from simulator.rates import per_step_probability
+from simulator.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
+from simulator.penetration import DrugPenetration, penetrating
+from simulator.rates import per_step_probability, step_hazard
 from simulator.scenario import Scenario
 from simulator.state import LatticeState, seed_tumor
 from simulator.effects import clone_modifiers
@@ -54,7 +60,8 @@ from simulator.immune import (ImmuneEffects, ImmuneSystem, empty_observation, im
 from simulator.tissue import TissueFields, fields_enabled, place_vessels
 from simulator.treatment import Treatment
 
-KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_kinds)
+KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_kinds,
+           drug_response.local_tumor_probabilities)
 IMMUNE_KERNELS = (fields.quasi_steady_state, micro.kind_sources, micro.oxygen_division_factor,
                   micro.tumor_response, micro.census, immune_k.migrate, immune_k.place_beside,
                   immune_k.agent_deaths, t_cells_k.attack_propose, t_cells_k.attack_resolve,
@@ -63,12 +70,15 @@ IMMUNE_KERNELS = (fields.quasi_steady_state, micro.kind_sources, micro.oxygen_di
 
 @dataclass(frozen=True)
 class TumorRates:
-    """Per-step probabilities per clone (index = resistance mask)."""
+    """Per-step probabilities per clone (index = resistance mask), and the hazards (rate x
+    dt) they come from, p = 1 - exp(-hazard), for per-site adjustments."""
     p_die: np.ndarray
     p_divide: np.ndarray
     mutation_probability: float
     p_clear_dead: float
     p_clear_necrotic: float
+    death_hazard: np.ndarray
+    division_hazard: np.ndarray
 
 
 def clone_resistance_counts(n_targets: int) -> np.ndarray:
@@ -82,10 +92,14 @@ def tumor_rates(scenario: Scenario, extra_death_per_day=0.0, division_factor=1.0
     t, dt = scenario.tumor, scenario.simulation.dt_hours
     n_resisted = clone_resistance_counts(len(t.resistance_targets))
     division = t.division_rate_per_day * (1.0 - t.resistance_fitness_cost) ** n_resisted
+    death_hazard = step_hazard(t.death_rate_per_day + extra_death_per_day, dt) \
+        * np.ones(len(n_resisted))
+    division_hazard = step_hazard(division * division_factor, dt)
     return TumorRates(
-        p_die=per_step_probability(t.death_rate_per_day + extra_death_per_day, dt)
-        * np.ones(len(n_resisted)),
-        p_divide=per_step_probability(division * division_factor, dt),
+        p_die=-np.expm1(-death_hazard),
+        p_divide=-np.expm1(-division_hazard),
+        death_hazard=death_hazard,
+        division_hazard=division_hazard,
         mutation_probability=t.mutation_rate_per_division,
         p_clear_dead=float(per_step_probability(t.dead_clearance_rate_per_day, dt)),
         p_clear_necrotic=float(per_step_probability(
@@ -136,18 +150,29 @@ class Engine:
         if self.tissue is not None and self.tissue.has("oxygen"):
             self._division_factor = np.ones(geo.n_sites)
         self._step_events = dict(necrotic=0, kills=0)
-        if self.immune is None:
-            self.phases = [("doses", self._doses_phase), ("tumor", self._tumor_phase)]
-        else:
-            self.phases = [("doses", self._doses_phase), ("fields", self._fields_phase),
-                           ("tumor", self._tumor_phase),
-                           ("tumor_response", self._tumor_response_phase),
-                           ("recruitment", self._recruitment_phase),
-                           ("t_cells", self._t_cell_phase),
-                           ("suppressive_cells", self._suppressive_phase),
-                           ("immune_state", self._immune_state_phase)]
+        self._set_penetration(scenario)
         if self.tissue is not None:
             self._fields_phase()  # fields at t = 0 for the first record and snapshot
+
+    def _set_penetration(self, scenario: Scenario):
+        """Drug tissue fields for the scenario's penetrating drugs (none: plasma acts
+        everywhere), and the phase list that goes with them."""
+        self.penetration = (DrugPenetration(scenario, self.state)
+                            if penetrating(scenario.drugs) else None)
+        self._site_p_die = self._site_p_divide = self._no_factor
+        phases = [("doses", self._doses_phase)]
+        if self.immune is not None:
+            phases.append(("fields", self._fields_phase))
+        if self.penetration is not None:
+            phases.append(("drug_penetration", self._penetration_phase))
+        phases.append(("tumor", self._tumor_phase))
+        if self.immune is not None:
+            phases += [("tumor_response", self._tumor_response_phase),
+                       ("recruitment", self._recruitment_phase),
+                       ("t_cells", self._t_cell_phase),
+                       ("suppressive_cells", self._suppressive_phase),
+                       ("immune_state", self._immune_state_phase)]
+        self.phases = phases
 
     @property
     def phase_names(self) -> list[str]:
@@ -180,7 +205,8 @@ class Engine:
     def _tumor_phase(self):
         s, geo, r = self.state, self.state.geometry, self.rates
         tumor.propose(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
-                      r.p_die, r.p_divide, self._division_factor,
+                      r.p_die, r.p_divide, self._division_factor, self._site_p_die,
+                      self._site_p_divide,
                       self._key(rng.STREAM_TUMOR_EVENT), self._key(rng.STREAM_DIVISION_TARGET),
                       self._tissue_lo, self._tissue_hi, self._proposer_lo, self._proposer_hi)
         tumor.resolve(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
@@ -208,6 +234,15 @@ class Engine:
             self.tissue.division_factor(s.kind, s.lo, s.hi, self.scenario.hypoxia,
                                         self._division_factor)
 
+    def _penetration_phase(self):
+        s, pen = self.state, self.penetration
+        pen.solve(s.kind, self.treatment.mean_concentration)
+        if not pen.active:  # no drug in any tissue field: the clone's probabilities hold
+            self._site_p_die = self._site_p_divide = self._no_factor
+            return
+        pen.update(s, self.rates.death_hazard, self.rates.division_hazard)
+        self._site_p_die, self._site_p_divide = pen.site_p_die, pen.site_p_divide
+
     def _tumor_response_phase(self):
         self._step_events["necrotic"] = self.immune.tumor_response(
             self.state.step, self._tissue_lo, self._tissue_hi, self._tumor_by_clone)
@@ -229,10 +264,15 @@ class Engine:
                                 self._tumor_by_clone)
 
     def field(self, name: str) -> np.ndarray:
-        """The unpadded lattice view of a tissue field (KeyError if it is not solved)."""
+        """The unpadded lattice view of a tissue field, or of a penetrating drug's field
+        ``drug_<name>`` (KeyError if it is not solved)."""
+        padded = self.state.geometry.padded
+        drug = name.removeprefix(PENETRATION_FIELD_PREFIX)
+        if self.penetration is not None and drug != name and drug in self.penetration.names:
+            return lattice.interior(self.penetration.field(drug), padded)
         if self.tissue is None or not self.tissue.has(name):
             raise KeyError(f"field {name!r} is not enabled")
-        return lattice.interior(self.tissue.arrays[name].reshape(-1), self.state.geometry.padded)
+        return lattice.interior(self.tissue.arrays[name].reshape(-1), padded)
 
     def _count_tumor_by_clone(self):
         s = self.state
@@ -270,6 +310,8 @@ class Engine:
             resistance_mutations_total=t["mutations"],
             mutable_divisions_total=t["mutable_divisions"],
             drug=self.treatment.concentrations(),
+            drug_tissue=(self.penetration.tumor_means(self.state.kind)
+                         if self.penetration is not None else {}),
             **(self.immune.observe(self.scenario.simulation.spacing_um)
                if self.immune is not None else empty_observation()),
         )
@@ -329,6 +371,7 @@ def fork(engine: Engine, scenario: Scenario) -> Engine:
     clone.immune_effects = ImmuneEffects()
     if clone.tissue is not None:
         clone.tissue.configure(scenario)
+    clone._set_penetration(scenario)
     if clone.immune is not None:
         clone.immune.configure(scenario)
     return clone

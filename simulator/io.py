@@ -7,7 +7,9 @@ Layout (the contract in DESIGN.md; netCDF-4 compatible through HDF5 dimension sc
   status ("running" -> "complete", or "incomplete" after an interruption), steps_completed,
   git_commit, command_line and library versions; ``/provenance/scenario_toml``.
 - ``/timeseries``: ``time_days`` (the time dimension) and one 1-D series per counter,
-  ``tumor_by_clone`` (time x clone); ``/timeseries/drug/<name>`` per drug.
+  ``tumor_by_clone`` (time x clone); ``/timeseries/drug/<name>`` per drug (plasma) and
+  ``/timeseries/drug_tissue/<name>`` per drug with spatial penetration (mean tissue
+  concentration over the tumour cells).
 - ``/snapshots``: ``time_days`` (the snapshot dimension), ``x``/``y``/``z`` coordinates in
   um, ``cell_type`` (snapshot x lattice, uint8, gzip, one frame per chunk) with
   ``flag_values``/``flag_meanings``, ``clone`` (resistance mask of tumour cells), and
@@ -33,6 +35,8 @@ import h5py
 import numpy as np
 
 from kernels.lattice import KIND_NAMES
+from simulator.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
+from simulator.penetration import penetrating
 
 FLUSH_EVERY = 4096
 FLUSH_SECONDS = 2.0
@@ -117,6 +121,7 @@ class Recorder:
         self.scenario = scenario
         self.n_clones = n_clones
         self.drug_names = list(drug_names)
+        self.tissue_drug_names = penetrating(scenario.drugs)
         self._snapshot_steps = snapshot_steps
         self._buffer: list[dict] = []
         self._written = 0
@@ -142,12 +147,38 @@ class Recorder:
                 self._drug_series(drugs, name, ts["time_days"])
                 drugs[name].resize(n, axis=0)
                 drugs[name][:] = 0.0
+        n_snapshots = f["snapshots/time_days"].shape[0]
+        for name in self.scenario.output.snapshot_fields:
+            if "fields" in f["snapshots"] and name in f["snapshots/fields"]:
+                continue
+            # a field the arm saves and the pre-treatment run did not: its earlier frames
+            # are NaN (not recorded), or 0 for a drug's field (no drug before the treatment)
+            ds = self._field_snapshots(name)
+            ds.resize(n_snapshots, axis=0)
+            ds[:] = 0.0 if name.startswith(PENETRATION_FIELD_PREFIX) else np.nan
+        if self.tissue_drug_names:
+            tissue = ts.require_group("drug_tissue")
+            n = ts["time_days"].shape[0]
+            for name in self.tissue_drug_names:
+                if name in tissue:
+                    del tissue[name]
+                self._tissue_series(tissue, name, ts["time_days"])
+                tissue[name].resize(n, axis=0)
+                tissue[name][:] = 0.0
         return self
 
     @staticmethod
     def _drug_series(group, name, time_ds):
         ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
         ds.attrs.update(units="mg/L", long_name=f"plasma concentration of {name}")
+        ds.dims[0].attach_scale(time_ds)
+        return ds
+
+    @staticmethod
+    def _tissue_series(group, name, time_ds):
+        ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+        ds.attrs.update(units="mg/L", long_name=f"mean tissue concentration of {name} over "
+                                                "the tumour cells")
         ds.dims[0].attach_scale(time_ds)
         return ds
 
@@ -203,6 +234,10 @@ class Recorder:
             drugs = ts.create_group("drug")
             for name in self.drug_names:
                 self._drug_series(drugs, name, time_ds)
+        if self.tissue_drug_names:
+            tissue = ts.create_group("drug_tissue")
+            for name in self.tissue_drug_names:
+                self._tissue_series(tissue, name, time_ds)
         self._init_snapshots()
 
     def _init_snapshots(self):
@@ -230,18 +265,23 @@ class Recorder:
         snap["cell_type"].attrs.update(
             flag_values=np.arange(len(KIND_NAMES), dtype=np.uint8),
             flag_meanings=" ".join(KIND_NAMES))
-        if self.scenario.output.snapshot_fields:
-            group = snap.create_group("fields")
-            for name in self.scenario.output.snapshot_fields:
-                ds = group.create_dataset(name, shape=(0, *sim.dimensions),
-                                          maxshape=(None, *sim.dimensions), dtype="f4",
-                                          chunks=(1, *sim.dimensions), compression="gzip",
-                                          compression_opts=level, shuffle=True)
-                ds.attrs.update(units=FIELD_UNITS.get(name, ""),
-                                long_name=f"{name.replace('_', ' ')} at each site (quasi-"
-                                          "steady field of the step that ended here)")
-                for axis, scale in enumerate(scales):
-                    ds.dims[axis].attach_scale(scale)
+        for name in self.scenario.output.snapshot_fields:
+            self._field_snapshots(name)
+
+    def _field_snapshots(self, name):
+        """The dataset ``/snapshots/fields/<name>`` (snapshot x lattice, float32)."""
+        sim, snap = self.scenario.simulation, self.file["snapshots"]
+        group = snap.require_group("fields")
+        ds = group.create_dataset(name, shape=(0, *sim.dimensions),
+                                  maxshape=(None, *sim.dimensions), dtype="f4",
+                                  chunks=(1, *sim.dimensions), compression="gzip",
+                                  compression_opts=self.scenario.output.compression, shuffle=True)
+        units = "mg/L" if name.startswith(PENETRATION_FIELD_PREFIX) else FIELD_UNITS.get(name, "")
+        ds.attrs.update(units=units, long_name=f"{name.replace('_', ' ')} at each site (quasi-"
+                                               "steady field of the step that ended here)")
+        for axis, scale in enumerate(["time_days", *"xyz"[:len(sim.dimensions)]]):
+            ds.dims[axis].attach_scale(snap[scale])
+        return ds
 
     # ------------------------------------------------------------------ writing
     def record(self, engine):
@@ -272,6 +312,9 @@ class Recorder:
         self._append(ts["tumor_by_clone"], np.stack([r["tumor_by_clone"] for r in rows]))
         for name in self.drug_names:
             self._append(ts["drug"][name], np.array([r["drug"][name] for r in rows]))
+        for name in self.tissue_drug_names:
+            self._append(ts["drug_tissue"][name],
+                         np.array([r["drug_tissue"][name] for r in rows]))
         self._written += len(rows)
         self._buffer = []
         self._last_flush = time.monotonic()
@@ -354,11 +397,13 @@ def open_run(path) -> h5py.File:
 
 
 def timeseries_of(f: h5py.File) -> dict:
-    """``/timeseries`` of an open run file as arrays (drug series under ``"drug"``)."""
+    """``/timeseries`` of an open run file as arrays (drug series under ``"drug"`` and
+    ``"drug_tissue"``)."""
     ts = f["timeseries"]
     out = {name: ts[name][()] for name in ts if isinstance(ts[name], h5py.Dataset)}
-    if "drug" in ts:
-        out["drug"] = {name: ts["drug"][name][()] for name in ts["drug"]}
+    for group in ("drug", "drug_tissue"):
+        if group in ts:
+            out[group] = {name: ts[group][name][()] for name in ts[group]}
     return out
 
 

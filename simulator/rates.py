@@ -6,12 +6,17 @@ A process of rate k acting for dt gives at least one event with probability
 import numpy as np
 
 
-def per_step_probability(rate_per_day, dt_hours):
-    """P(event within one step) for a Poisson process of the given rate (vectorised)."""
+def step_hazard(rate_per_day, dt_hours):
+    """Expected events per step, rate x dt (vectorised): per_step_probability = 1 - exp(-it)."""
     rate = np.asarray(rate_per_day, dtype=np.float64)
     if np.any(rate < 0):
         raise ValueError("rates must be non-negative")
-    return -np.expm1(-rate * (dt_hours / 24.0))
+    return rate * (dt_hours / 24.0)
+
+
+def per_step_probability(rate_per_day, dt_hours):
+    """P(event within one step) for a Poisson process of the given rate (vectorised)."""
+    return -np.expm1(-step_hazard(rate_per_day, dt_hours))
 
 
 def per_step_probability_hours(rate_per_hour, dt_hours):

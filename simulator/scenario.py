@@ -18,6 +18,8 @@ from simulator.immune import PdL1, SuppressiveCells, TCells, check_scenario as c
 from simulator.drugs import Drug, check_drugs
 from simulator.parameters import (EndpointSettings, Initial, Output, RegimenSettings, Simulation,
                                   Tumor)
+from simulator.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
+from simulator.penetration import penetrating
 from simulator.schema import ScenarioError, param
 from simulator.tissue import FIELD_NAMES, Fields, Hypoxia, Vessels
 
@@ -46,15 +48,21 @@ class Scenario:
         sim = self.simulation
         check_drugs(self.drugs, self.tumor.resistance_targets, sim.duration_days,
                     sim.treatment_start_day)
-        known_fields = set(FIELD_NAMES)
+        drug_fields = {PENETRATION_FIELD_PREFIX + n for n in penetrating(self.drugs)}
+        known_fields = set(FIELD_NAMES) | drug_fields
         for name in self.output.snapshot_fields:
             if name not in known_fields:
                 raise ScenarioError(f"unknown field {name!r}; known: "
                                     f"{', '.join(sorted(known_fields))}",
                                     "output.snapshot_fields")
-            if not self.fields.settings(name).enabled:
+            if name not in drug_fields and not self.fields.settings(name).enabled:
                 raise ScenarioError(f"field {name!r} is disabled (fields.{name}.enabled)",
                                     "output.snapshot_fields")
+        if drug_fields and not (self.vessels.density > 0 or self.vessels.positions):
+            name = penetrating(self.drugs)[0]
+            raise ScenarioError("a drug that penetrates from vessels needs vessels "
+                                "(vessels.density > 0 or vessels.positions)",
+                                f"drugs.{name}.penetration")
         check_immune(self)
 
     def to_toml(self) -> str:

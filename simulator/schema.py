@@ -185,14 +185,38 @@ def to_table(obj) -> dict:
     return obj
 
 
+def _optional_section(tp):
+    """The section class of an ``X | None`` field whose X is a section, else None."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1 \
+            and dataclasses.is_dataclass(args[0]):
+        return args[0]
+    return None
+
+
 def describe(cls, path: str = ""):
-    """Yield (key_path, default, unit, doc, source) for every scalar key of a section."""
+    """Yield (key_path, default, unit, doc, source) for every scalar key of a section.
+
+    An optional sub-table (``X | None``) is listed itself and then its keys; when several
+    keys of one section share the sub-table type (the effect channels of a drug), its keys
+    are listed once, under a placeholder named after the type (``<effect>``)."""
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    optional = [_optional_section(hints[f.name]) for f in dataclasses.fields(cls)]
+    expanded = set()
+    for f, sub in zip(dataclasses.fields(cls), optional):
         tp = hints[f.name]
         key_path = _join(path, f.name)
         if dataclasses.is_dataclass(tp):
             yield from describe(tp, key_path)
+            continue
+        if sub is not None:
+            m = f.metadata
+            yield key_path, None, m.get("unit", ""), m.get("doc", ""), m.get("source", "")
+            if sub not in expanded:
+                expanded.add(sub)
+                shared = optional.count(sub) > 1
+                yield from describe(sub, _join(path, f"<{sub.__name__.lower()}>") if shared
+                                    else key_path)
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)

@@ -27,7 +27,7 @@ from simulator.rates import per_step_probability
 from simulator.schema import ScenarioError, param
 
 FIELD_NAMES = ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")
-COLD_START_CYCLES = 200   # the first solve (t = 0) iterates to tolerance, at most this long
+COLD_START_CYCLES = 200   # a solve from scratch iterates to tolerance, at most this long
 BOUNDARY_KINDS = {"no_flux": field_kernels.BC_NO_FLUX,
                   "fixed_value": field_kernels.BC_FIXED_VALUE}
 PHYSICELL = "PhysiCell cancer-immune sample (Ghaffarizadeh 2018 PLoS Comput Biol 14:e1005991)"
@@ -267,6 +267,15 @@ def place_vessels(state, vessels: Vessels, seed: int, replicate: int) -> None:
 
 
 # ----------------------------------------------------------------------------- fields
+def not_converged(rel: float) -> str:
+    """The message of a quasi-steady field solve that did not converge from a cold start."""
+    return (f"the quasi-steady field solve did not converge in {COLD_START_CYCLES} ADI cycles "
+            f"(relative change {rel:.2g} per cycle): uptake or vessel exchange is too stiff "
+            "for the diffusion over one step (the pseudo-time ADI iteration stalls when a "
+            "site's rate x dt exceeds D dt / dx^2 many times over); lower it or shorten "
+            "simulation.dt_hours")
+
+
 def fields_enabled(scenario) -> bool:
     return bool(scenario.fields.enabled_names())
 
@@ -376,6 +385,8 @@ class TissueFields:
                     self.bc_kind[f], self.bc_value[f], self.tolerance, 1)
                 if rel <= self.tolerance:
                     break
+            if not self.solved and not rel <= self.tolerance:
+                raise ScenarioError(not_converged(rel), f"fields.{name}")
         self.solved = True
 
     def division_factor(self, kind, lo, hi, hypoxia, out):

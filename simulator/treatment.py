@@ -3,13 +3,16 @@
 The engine's ``doses`` phase calls :meth:`Treatment.step` once per step, first thing: the
 regimen decides the doses due at the start of the step (rules look at the tumour as the
 previous step left it), the pharmacokinetics advance over the step, and the effects are the
-Hill functions of each drug's mean concentration over the step.
+Hill functions of each drug's mean concentration over the step. The kill and arrest channels
+of a drug with spatial penetration are left out here: they act per site, at the drug's tissue
+concentration (:mod:`simulator.penetration`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from simulator.effects import EffectModel, Effects
+from simulator.penetration import penetrating
 from simulator.pharmacokinetics import Pharmacokinetics
 from simulator.regimen import Observation, Regimen
 
@@ -22,6 +25,7 @@ class Treatment:
         self.none = Effects.none(len(targets))
         self.effects = self.none
         self._last_concentration = None
+        self.mean_concentration = None   # step-average plasma level of each drug (mg/L)
         if not self.drug_names:
             self.regimen = self.pk = self.model = None
             return
@@ -31,7 +35,7 @@ class Treatment:
                                progression_rise=criteria.progression_rise,
                                partial_response_drop=criteria.partial_response_drop)
         self.pk = Pharmacokinetics(scenario.drugs, sim.dt_hours)
-        self.model = EffectModel(scenario.drugs, targets)
+        self.model = EffectModel(scenario.drugs, targets, local=penetrating(scenario.drugs))
 
     @property
     def active(self) -> bool:
@@ -45,6 +49,7 @@ class Treatment:
             return False
         doses = self.regimen.doses_for_step(step, Observation(tumor_cells, resistant_cells))
         mean_concentration = self.pk.step(doses)
+        self.mean_concentration = mean_concentration
         if self._last_concentration is not None and np.array_equal(mean_concentration,
                                                                    self._last_concentration):
             return False

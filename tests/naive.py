@@ -52,8 +52,12 @@ def neighbours(shape, coord):
 
 
 def tumor_step(kind, clone, shape, p_die, p_divide, mutation_probability, n_targets,
-               p_clear_dead, p_clear_necrotic, keys, division_factor=None):
+               p_clear_dead, p_clear_necrotic, keys, division_factor=None, site_p_die=None,
+               site_p_divide=None):
     """One tumour step on padded grids ``kind``/``clone`` (modified in place).
+
+    ``site_p_die`` / ``site_p_divide`` (padded grids), when given, replace the clone's
+    probabilities at each site (drugs with spatial penetration).
 
     ``keys``: dict of step keys 'event', 'target', 'priority', 'mutation', 'clearance'.
     Returns (births, deaths, mutations, mutable_divisions).
@@ -68,11 +72,13 @@ def tumor_step(kind, clone, shape, p_die, p_divide, mutation_probability, n_targ
         i = flat(coord)
         c = int(clone[coord])
         u = uniform(keys["event"], i)
-        if u < p_die[c]:
+        die = p_die[c] if site_p_die is None else site_p_die[coord]
+        if u < die:
             dying.append(coord)
             continue
-        divide = p_divide[c] * (1.0 if division_factor is None else division_factor[coord])
-        if u < p_die[c] + (1.0 - p_die[c]) * divide:
+        divide = p_divide[c] if site_p_divide is None else site_p_divide[coord]
+        divide *= 1.0 if division_factor is None else division_factor[coord]
+        if u < die + (1.0 - die) * divide:
             free = [n for n in neighbours(shape, coord) if before[n] == EMPTY]
             if free:
                 target = free[int(uniform(keys["target"], i) * len(free))]
@@ -99,6 +105,32 @@ def tumor_step(kind, clone, shape, p_die, p_divide, mutation_probability, n_targ
         if rate is not None and uniform(keys["clearance"], flat(coord)) < rate:
             kind[coord] = EMPTY
     return births, len(dying), mutations, mutable
+
+
+def local_tumor_probabilities(kind, clone, concentration, drugs, death_hazard,
+                              division_hazard, dt_days):
+    """Per-site (p_die, p_divide) of every tumour site under penetrating drugs.
+
+    ``concentration``: one padded grid per drug; ``drugs``: one dict per drug with
+    ``target_bit``, ``kill`` and ``arrest`` as (emax, ec50, hill). Returns {coord: (p_die,
+    p_divide)}.
+    """
+    def effect(c, emax, ec50, h):
+        return emax * c ** h / (ec50 ** h + c ** h) if c > 0 and emax > 0 else 0.0
+
+    out = {}
+    for coord in zip(*np.nonzero(kind == TUMOR)):
+        c = int(clone[coord])
+        kill_rate = 0.0
+        division = division_hazard[c]
+        for drug, field in zip(drugs, concentration):
+            if (c >> drug["target_bit"]) & 1:
+                continue
+            kill_rate += effect(field[coord], *drug["kill"])
+            division *= 1.0 - effect(field[coord], *drug["arrest"])
+        out[coord] = (-math.expm1(-(death_hazard[c] + kill_rate * dt_days)),
+                      -math.expm1(-division))
+    return out
 
 
 def count_kinds(kind, n_kinds=8):

@@ -1,7 +1,10 @@
 """Scenario loading: inheritance, overrides, validation with one clear line, round trip."""
 import pytest
 
+from conftest import needs_jit
 from simulator import scenario as scenario_mod
+from simulator.engine import Engine
+from simulator.scenario import library_dir
 from simulator.schema import ScenarioError
 
 
@@ -78,3 +81,25 @@ def test_rates_become_step_probabilities_once():
     rates = tumor_rates(s)
     assert rates.p_divide[0] == pytest.approx(1 - 2.718281828459045 ** -0.5)
     assert rates.p_divide[1] == pytest.approx(1 - 2.718281828459045 ** -0.25)
+
+
+LIBRARY = sorted(p.name for p in library_dir().glob("*.toml"))
+
+
+@needs_jit
+@pytest.mark.parametrize("name", LIBRARY)
+def test_every_library_scenario_loads_and_steps(name):
+    """Each file of the library is valid and its engine runs; on a small lattice with the
+    treatment from day 0, so every arm's first doses land in the steps taken."""
+    scenario = scenario_mod.load(library_dir() / name)
+    assert scenario.description
+    small = scenario_mod.load(library_dir() / name, [
+        f"simulation.dimensions={[30] * scenario.simulation.ndim}",
+        "initial.tumor_radius_sites=5", "simulation.treatment_start_day=0"])
+    engine = Engine(small)
+    for _ in range(4):
+        engine.step()
+    assert engine.observe()["tumor_cells"] > 0
+    if any(d.doses and not d.waits_for_rule and d.doses[0].start_day == 0
+           for d in small.drugs.values()):
+        assert engine.treatment.dose_log
