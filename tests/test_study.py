@@ -1,6 +1,6 @@
 """Paired comparison: common random numbers, resume, failure reporting, Dask execution."""
-import math
 import csv
+import math
 import shutil
 import subprocess
 import sys
