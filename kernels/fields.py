@@ -85,13 +85,22 @@ passes over the lattice, each reading three arrays and writing one, i.e. 8 array
 * pass A reads c, uptake, source and writes work: the residual fused with the sweep along
   x, vectorised along the contiguous axis, over blocks of lines that are contiguous in
   memory (2D: BLOCK_WIDTH columns; 3D: whole consecutive y-rows), Thomas coefficients in
-  per-block scratch that stays in cache;
+  per-block scratch that stays in cache. In 2D a block reads row segments of
+  BLOCK_WIDTH sites at the row stride, which the hardware prefetchers do not follow, so
+  the segments PREFETCH_ROWS rows ahead are prefetched explicitly;
 * pass B reads work, uptake, c and writes out, fused with c_new = c + d: 2D, the sweep
-  along y for LINE_GROUP rows at a time, staged row by row and solved vectorised across
-  rows; 3D, plane by plane (x = const, plane in cache), the sweep along y vectorised along
-  z, then, on the transposed plane, the sweep along z vectorised along y.
+  along y for LINE_GROUP rows at a time, the rows of work and uptake transposed by 8 x 8
+  register transposes into the Thomas scratch (lanes = rows), solved vectorised across
+  rows, and the solution transposed back 8 rows at a time; 3D, plane by plane (x =
+  const, plane in cache), the sweep along y vectorised along z, then the plane's solution
+  and its uptake transposed (8 x 8 tiles) for the sweep along z vectorised along y, and
+  the result transposed back.
 
-The ghost layer of ``work`` is scratch (arbitrary values on exit).
+The transposed copies are not lattice-sized: they live in per-chunk scratch that is
+reused for every line group / plane and stays in the caches (2D: the Thomas arrays
+themselves, 2 x ny x LINE_GROUP doubles = 1 MB at ny = 1000, plus 8 x ny for the way back;
+3D: 5 planes of ny x nz doubles = 0.4 MB at 100^3), so they add no memory traffic to the
+count above. The ghost layer of ``work`` is scratch (arbitrary values on exit).
 """
 import math
 
@@ -108,11 +117,14 @@ BC_NO_FLUX = 0
 BC_FIXED_VALUE = 1
 
 # 2D sweep along the contiguous axis (y): lines solved together, vectorised across lines
-# (independent recurrences hide the divide latency; 16 is ~2x slower, measured).
+# (a multiple of 8, the transpose tile; each Thomas row is then LINE_GROUP lanes long, and
+# the fixed cost per row - views, alias checks - is amortised: 32 is ~25% slower, 16 ~2x).
 LINE_GROUP = 64
 # 2D sweep along x: width (sites along y) of a block of lines solved together; the block's
 # Thomas coefficients (2 x nx x width doubles) stay in L2 so memory is streamed once.
 BLOCK_WIDTH = 64
+# 2D sweep along x: rows ahead whose block segments are prefetched (2 and 8 measured
+# slower at 1000^2).
 PREFETCH_ROWS = 4
 # prange runs over at most this many chunks of whole lines (a fixed number, not the thread
 # count: querying the thread count inside a kernel prevents on-disk caching); each chunk
@@ -128,8 +140,16 @@ PARALLEL_MIN_SITES = 65536
 
 
 # --------------------------------------------------------------------------------------
-# 8 x 8 transpose in registers
+# 8 x 8 transpose in registers, cache prefetch (LLVM intrinsics; plain Python without JIT)
 # --------------------------------------------------------------------------------------
+# Column t of the 8 x 8 block whose row r starts at ``src[start_r]`` is written as a row
+# starting at ``dst[start_t]``; even and odd rows (columns) may live in different arrays,
+# so the parity-split Thomas scratch can be a source or a destination: row r is read from
+# ``src_a`` at ``a0 + (r // 2) * s_step`` if r is even, else from ``src_b`` at
+# ``b0 + (r // 2) * s_step``; column t goes to ``dst_a`` at ``c0 + (t // 2) * d_step`` or
+# ``dst_b`` at ``d0 + (t // 2) * d_step``. Offsets count float64 elements of the arrays'
+# (C-ordered) memory. LLVM does not turn element-wise transposes into shuffles (it emits
+# scalar or gather code, ~0.3 ns per element), hence the explicit shuffles.
 def _transpose8_python(src_a, a0, src_b, b0, s_step, dst_a, c0, dst_b, d0, d_step):
     flat = [x.reshape(x.size) for x in (src_a, src_b, dst_a, dst_b)]
     rows = [flat[r & 1][(b0 if r & 1 else a0) + (r >> 1) * s_step:][:8] for r in range(8)]
@@ -179,20 +199,15 @@ def _transpose8_llvm(typingctx, src_a, a0, src_b, b0, s_step, dst_a, c0, dst_b, 
     return sig, codegen
 
 
-# Column t of the 8 x 8 block whose row r starts at ``src[start_r]`` is written as a row
-# starting at ``dst[start_t]``; even and odd rows (columns) may live in different arrays,
-# so the parity-split Thomas scratch can be a source or a destination: row r is read from
-# ``src_a`` at ``a0 + (r // 2) * s_step`` if r is even, else from ``src_b`` at
-# ``b0 + (r // 2) * s_step``; column t goes to ``dst_a`` at ``c0 + (t // 2) * d_step`` or
-# ``dst_b`` at ``d0 + (t // 2) * d_step``. Offsets count float64 elements of the arrays'
-# (C-ordered) memory. LLVM does not turn element-wise transposes into shuffles (it emits
-# scalar or gather code, ~0.4 ns per element), hence the explicit shuffles; without JIT
-# the plain Python version runs.
 _transpose8 = _transpose8_python if numba.config.DISABLE_JIT else _transpose8_llvm
 
 
+# Hint the cache to fetch ``arr``'s (flat, C-ordered) elements [start, stop): one prefetch
+# per 8 elements and one for the last, so every 64-byte line of the range is requested.
+# The 2D x-sweep reads short row segments at a large stride, a pattern the hardware
+# prefetchers do not follow (measured: 3.2 ns/site at 1000^2 against 1.1 in cache).
 def _prefetch_python(arr, start, stop):
-    pass
+    pass  # a hint only
 
 
 @intrinsic
@@ -217,10 +232,6 @@ def _prefetch_llvm(typingctx, arr, start, stop):
     return sig, codegen
 
 
-# Hint the cache to fetch ``arr``'s (flat, C-ordered) elements [start, stop): one prefetch
-# per 8 elements and one for the last, so every 64-byte line of the range is requested.
-# The 2D x-sweep reads short row segments at a large stride, a pattern the hardware
-# prefetchers do not follow (measured: 3.2 ns/site at 1000^2 against 1.1 in cache).
 _prefetch = _prefetch_python if numba.config.DISABLE_JIT else _prefetch_llvm
 
 
@@ -279,7 +290,10 @@ def apply_boundary(c, bc_kind, bc_value):
 #   (row m lives in ``odd[m >> 1]`` if m is odd, else ``even[m >> 1]``) and the row loops
 #   are unrolled by two, so no select is needed. With both rows in one array LLVM assumes
 #   a loop-carried dependence and runs the scalar loop;
-# * no helper returns array views inside hot loops (reference counting of the views).
+# * no helper returns array views inside hot loops (reference counting of the views);
+# * a sweep along the contiguous axis runs on transposed copies (lanes = lines), made by
+#   8 x 8 register transposes (:func:`_transpose8`): reading column m of row-major lines
+#   compiles to the scalar loop, element-wise transposes to scalar or gather code.
 # --------------------------------------------------------------------------------------
 @jit
 def _n_blocks(n, width):
@@ -482,7 +496,8 @@ def _back_substitute_inplace(n, nw, e0, e1, p0, p1):
 def _pass_a_2d(c, work_flat, uptake_dt, source_dt, a, kd, scale, lo_x, hi_x, nblocks,
                first_block, last_block):
     """2D pass A over column blocks [first_block, last_block): the residual R and the solve
-    along x (strided), vectorised along y, rows taken in (odd, even) pairs."""
+    along x (strided), vectorised along y, rows taken in (odd, even) pairs; the block's
+    segments PREFETCH_ROWS rows ahead are prefetched."""
     nx = c.shape[0] - 2
     ny = c.shape[1] - 2
     diag0 = 1.0 + 2.0 * a
@@ -695,9 +710,9 @@ def _transpose_split(src0, s0, src1, s1, s_step, dst0, d0, dst1, d1, d_step, n, 
 def _pass_b_3d(work, uptake_dt, c, out, keep_delta, a, kd, scale, lo_y, hi_y, lo_z, hi_z,
                first_plane, last_plane):
     """3D pass B over planes x in [first_plane, last_plane), each held in cache: solve along
-    y vectorised along z, writing the result and the z-diagonal transposed (k, j) into
-    scratch; solve along z vectorised along y (all ny lines of the plane as lanes); write
-    out = c + d."""
+    y vectorised along z; transpose the result and the plane's uptake to (k, j) in
+    scratch; solve along z vectorised along y (all ny lines of the plane as lanes);
+    transpose back and write out = c + d."""
     ny = c.shape[1] - 2
     nz = c.shape[2] - 2
     third = 1.0 / 3.0
