@@ -94,7 +94,8 @@ passes over the lattice, each reading three arrays and writing one, i.e. 8 array
   rows, and the solution transposed back 8 rows at a time; 3D, plane by plane (x =
   const, plane in cache), the sweep along y vectorised along z, then the plane's solution
   and its uptake transposed (8 x 8 tiles) for the sweep along z vectorised along y, and
-  the result transposed back.
+  the result transposed back; the next plane is prefetched during the z sweep, which
+  touches no memory outside the cache.
 
 The transposed copies are not lattice-sized: they live in per-chunk scratch that is
 reused for every line group / plane and stays in the caches (2D: the Thomas arrays
@@ -720,6 +721,10 @@ def _pass_b_3d(work, uptake_dt, c, out, keep_delta, a, kd, scale, lo_y, hi_y, lo
     e0, e1, p0, p1 = _split_scratch(ny, nz)  # y sweep: rows j, lanes k - 1
     f0, f1, q0, q1 = _split_scratch(nz, ny)  # z sweep: rows k, lanes j - 1
     xt = np.empty((ny + 1, nz))  # the solution in rows j (row 0 unused)
+    plane = (ny + 2) * (nz + 2)
+    work_flat = work.reshape(work.size)
+    u_flat = uptake_dt.reshape(uptake_dt.size)
+    c_flat = c.reshape(c.size)
     for i in range(first_plane, last_plane):
         u_plane = uptake_dt[i]
         w_plane = work[i]
@@ -756,9 +761,19 @@ def _pass_b_3d(work, uptake_dt, c, out, keep_delta, a, kd, scale, lo_y, hi_y, lo
         u_off = i * (ny + 2) * (nz + 2) + 1
         _transpose_split(uptake_dt, u_off, uptake_dt, u_off + nz + 2, 2 * (nz + 2),
                          f0, 0, f1, 0, ny, ny, nz)
-        # z sweep across all lines of the plane: f holds the uptake, q the rhs
+        # z sweep across all lines of the plane: f holds the uptake, q the rhs. Meanwhile
+        # the next plane's work, uptake and c are prefetched, a slice per row pair, so
+        # its memory traffic overlaps this in-cache work instead of following it.
+        nxt = min(i + 1, c.shape[0] - 1) * plane
+        slab = ((plane + (nz + 1) // 2 - 1) // ((nz + 1) // 2) + 7) & ~7
         for k in range(1, nz + 1, 2):
             h = np.uint64(k >> 1)
+            pf = nxt + (k >> 1) * slab
+            pf_end = min(pf + slab, nxt + plane)
+            if pf < pf_end:
+                _prefetch(work_flat, pf, pf_end)
+                _prefetch(u_flat, pf, pf_end)
+                _prefetch(c_flat, pf, pf_end)
             lo_k = lo_z if k == 1 else 0.0
             hi_k = hi_z if k == nz else 0.0
             e_row = f1[h]
