@@ -758,7 +758,7 @@ def _pass_b_3d(work, uptake_dt, c, out, keep_delta, a, kd, scale, lo_y, hi_y, lo
         _back_substitute_inplace(ny, nz, e0, e1, p0, p1)
         # the plane's solution and its uptake, transposed into rows k, lanes j - 1
         _transpose_split(p0, 0, p1, 0, nz, q0, 0, q1, 0, ny, ny, nz)
-        u_off = i * (ny + 2) * (nz + 2) + 1
+        u_off = i * plane + 1
         _transpose_split(uptake_dt, u_off, uptake_dt, u_off + nz + 2, 2 * (nz + 2),
                          f0, 0, f1, 0, ny, ny, nz)
         # z sweep across all lines of the plane: f holds the uptake, q the rhs. Meanwhile
