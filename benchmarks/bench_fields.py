@@ -10,7 +10,9 @@ arrays and writing one:
     pass A: read c, uptake_dt, source_dt; write work     (residual + sweep along x)
     pass B: read work, uptake_dt, c;      write out      (sweeps along y [and z], c + d)
 
-= 8 arrays x 8 B = 64 B per interior site, in 2D and in 3D. (Write-allocate reads of
+= 8 arrays x 8 B = 64 B per interior site, in 2D and in 3D. (The transposed copies the
+contiguous-axis sweeps work on are per-chunk scratch reused line group after line group /
+plane after plane, cache-resident, not lattice-sized arrays. Write-allocate reads of
 ``work`` and ``out`` are not counted, as the copy below does not count them either; the
 theoretical minimum of any one-step solver is 4 arrays = 32 B/site, also reported.)
 

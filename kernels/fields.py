@@ -85,17 +85,32 @@ passes over the lattice, each reading three arrays and writing one, i.e. 8 array
 * pass A reads c, uptake, source and writes work: the residual fused with the sweep along
   x, vectorised along the contiguous axis, over blocks of lines that are contiguous in
   memory (2D: BLOCK_WIDTH columns; 3D: whole consecutive y-rows), Thomas coefficients in
-  per-block scratch that stays in cache;
+  per-block scratch that stays in cache. In 2D a block reads row segments of
+  BLOCK_WIDTH sites at the row stride, which the hardware prefetchers do not follow, so
+  the segments PREFETCH_ROWS rows ahead are prefetched explicitly;
 * pass B reads work, uptake, c and writes out, fused with c_new = c + d: 2D, the sweep
-  along y for LINE_GROUP rows at a time, staged row by row and solved vectorised across
-  rows; 3D, plane by plane (x = const, plane in cache), the sweep along y vectorised along
-  z, then, on the transposed plane, the sweep along z vectorised along y.
+  along y for LINE_GROUP rows at a time, the rows of work and uptake transposed by 8 x 8
+  register transposes into the Thomas scratch (lanes = rows), solved vectorised across
+  rows, and the solution transposed back 8 rows at a time; 3D, plane by plane (x =
+  const, plane in cache), the sweep along y vectorised along z, then the plane's solution
+  and its uptake transposed (8 x 8 tiles) for the sweep along z vectorised along y, and
+  the result transposed back; the next plane is prefetched during the z sweep, which
+  touches no memory outside the cache.
 
-The ghost layer of ``work`` is scratch (arbitrary values on exit).
+The transposed copies are not lattice-sized: they live in per-chunk scratch that is
+reused for every line group / plane and stays in the caches (2D: the Thomas arrays
+themselves, 2 x ny x LINE_GROUP doubles = 1 MB at ny = 1000, plus 8 x ny for the way back;
+3D: 5 planes of ny x nz doubles = 0.4 MB at 100^3), so they add no memory traffic to the
+count above. The ghost layer of ``work`` is scratch (arbitrary values on exit).
 """
 import math
 
+import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from kernels.jit import jit, parallel_jit, prange
 
@@ -103,11 +118,15 @@ BC_NO_FLUX = 0
 BC_FIXED_VALUE = 1
 
 # 2D sweep along the contiguous axis (y): lines solved together, vectorised across lines
-# (independent recurrences hide the divide latency; 16 is ~2x slower, measured).
-LINE_GROUP = 32
+# (a multiple of 8, the transpose tile; each Thomas row is then LINE_GROUP lanes long, and
+# the fixed cost per row - views, alias checks - is amortised: 32 is ~25% slower, 16 ~2x).
+LINE_GROUP = 64
 # 2D sweep along x: width (sites along y) of a block of lines solved together; the block's
 # Thomas coefficients (2 x nx x width doubles) stay in L2 so memory is streamed once.
 BLOCK_WIDTH = 64
+# 2D sweep along x: rows ahead whose block segments are prefetched (2 and 8 measured
+# slower at 1000^2).
+PREFETCH_ROWS = 4
 # prange runs over at most this many chunks of whole lines (a fixed number, not the thread
 # count: querying the thread count inside a kernel prevents on-disk caching); each chunk
 # owns its scratch, so the result does not depend on how chunks map to threads.
@@ -119,6 +138,102 @@ SCRATCH_DOUBLES = 65536
 # wake-up and a barrier, which stall for a scheduler slice when another process holds a
 # core (DESIGN.md); below this size the step itself takes well under a millisecond.
 PARALLEL_MIN_SITES = 65536
+
+
+# --------------------------------------------------------------------------------------
+# 8 x 8 transpose in registers, cache prefetch (LLVM intrinsics; plain Python without JIT)
+# --------------------------------------------------------------------------------------
+# Column t of the 8 x 8 block whose row r starts at ``src[start_r]`` is written as a row
+# starting at ``dst[start_t]``; even and odd rows (columns) may live in different arrays,
+# so the parity-split Thomas scratch can be a source or a destination: row r is read from
+# ``src_a`` at ``a0 + (r // 2) * s_step`` if r is even, else from ``src_b`` at
+# ``b0 + (r // 2) * s_step``; column t goes to ``dst_a`` at ``c0 + (t // 2) * d_step`` or
+# ``dst_b`` at ``d0 + (t // 2) * d_step``. Offsets count float64 elements of the arrays'
+# (C-ordered) memory. LLVM does not turn element-wise transposes into shuffles (it emits
+# scalar or gather code, ~0.3 ns per element), hence the explicit shuffles.
+def _transpose8_python(src_a, a0, src_b, b0, s_step, dst_a, c0, dst_b, d0, d_step):
+    flat = [x.reshape(x.size) for x in (src_a, src_b, dst_a, dst_b)]
+    rows = [flat[r & 1][(b0 if r & 1 else a0) + (r >> 1) * s_step:][:8] for r in range(8)]
+    for t in range(8):
+        start = (d0 if t & 1 else c0) + (t >> 1) * d_step
+        flat[2 + (t & 1)][start:start + 8] = [rows[r][t] for r in range(8)]
+
+
+@intrinsic
+def _transpose8_llvm(typingctx, src_a, a0, src_b, b0, s_step, dst_a, c0, dst_b, d0, d_step):
+    sig = types.void(src_a, types.intp, src_b, types.intp, types.intp, dst_a, types.intp,
+                     dst_b, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        vec = ir.VectorType(ir.DoubleType(), 8)
+
+        def vec_ptr(k, start, step, r):
+            data = context.make_array(signature.args[k])(context, builder, args[k]).data
+            off = builder.add(start, builder.mul(step, ir.Constant(start.type, r)))
+            return builder.bitcast(builder.gep(data, [off]), vec.as_pointer())
+
+        def shuffle(x, y, mask):
+            return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), 8),
+                                                            mask))
+
+        rows = [builder.load(vec_ptr(2 if r & 1 else 0, args[3 if r & 1 else 1], args[4],
+                                     r >> 1), align=8) for r in range(8)]
+        # three rounds of two-input shuffles: pairs of rows interleaved element-wise, then
+        # by pairs of elements, then by quadruples (the classic AVX-512 8 x 8 transpose)
+        u = []
+        for k in range(0, 8, 2):
+            u += [shuffle(rows[k], rows[k + 1], [0, 8, 2, 10, 4, 12, 6, 14]),
+                  shuffle(rows[k], rows[k + 1], [1, 9, 3, 11, 5, 13, 7, 15])]
+        v = []
+        for k in (0, 4):
+            v += [shuffle(u[k], u[k + 2], [0, 1, 8, 9, 4, 5, 12, 13]),
+                  shuffle(u[k + 1], u[k + 3], [0, 1, 8, 9, 4, 5, 12, 13]),
+                  shuffle(u[k], u[k + 2], [2, 3, 10, 11, 6, 7, 14, 15]),
+                  shuffle(u[k + 1], u[k + 3], [2, 3, 10, 11, 6, 7, 14, 15])]
+        cols = ([shuffle(v[t], v[t + 4], [0, 1, 2, 3, 8, 9, 10, 11]) for t in range(4)]
+                + [shuffle(v[t], v[t + 4], [4, 5, 6, 7, 12, 13, 14, 15]) for t in range(4)])
+        for t in range(8):
+            builder.store(cols[t], vec_ptr(7 if t & 1 else 5, args[8 if t & 1 else 6],
+                                           args[9], t >> 1), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_transpose8 = _transpose8_python if numba.config.DISABLE_JIT else _transpose8_llvm
+
+
+# Hint the cache to fetch ``arr``'s (flat, C-ordered) elements [start, stop): one prefetch
+# per 8 elements and one for the last, so every 64-byte line of the range is requested.
+# The 2D x-sweep reads short row segments at a large stride, a pattern the hardware
+# prefetchers do not follow (measured: 3.2 ns/site at 1000^2 against 1.1 in cache).
+def _prefetch_python(arr, start, stop):
+    pass  # a hint only
+
+
+@intrinsic
+def _prefetch_llvm(typingctx, arr, start, stop):
+    sig = types.void(arr, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        start, stop = args[1], args[2]
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", (), ir.FunctionType(
+            ir.VoidType(), [i8p, i32, i32, i32]))
+        flags = [i32(0), i32(3), i32(1)]  # read, keep in all cache levels, data
+        with cgutils.for_range_slice(builder, start, stop,
+                                     ir.Constant(start.type, 8)) as (k, _):
+            builder.call(fn, [builder.bitcast(builder.gep(data, [k]), i8p)] + flags)
+        last = builder.sub(stop, ir.Constant(stop.type, 1))
+        builder.call(fn, [builder.bitcast(builder.gep(data, [last]), i8p)] + flags)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_prefetch = _prefetch_python if numba.config.DISABLE_JIT else _prefetch_llvm
 
 
 # --------------------------------------------------------------------------------------
@@ -176,7 +291,10 @@ def apply_boundary(c, bc_kind, bc_value):
 #   (row m lives in ``odd[m >> 1]`` if m is odd, else ``even[m >> 1]``) and the row loops
 #   are unrolled by two, so no select is needed. With both rows in one array LLVM assumes
 #   a loop-carried dependence and runs the scalar loop;
-# * no helper returns array views inside hot loops (reference counting of the views).
+# * no helper returns array views inside hot loops (reference counting of the views);
+# * a sweep along the contiguous axis runs on transposed copies (lanes = lines), made by
+#   8 x 8 register transposes (:func:`_transpose8`): reading column m of row-major lines
+#   compiles to the scalar loop, element-wise transposes to scalar or gather code.
 # --------------------------------------------------------------------------------------
 @jit
 def _n_blocks(n, width):
@@ -203,33 +321,62 @@ def _split_scratch(n, width):
 
 
 @jit
+def _stage_lines_scalar(rhs, uptake, r0, nl, l_lo, l_hi, m_lo, m_hi, e0, e1, p0, p1):
+    """Transposed staging of lanes [l_lo, l_hi) x columns [m_lo, m_hi) of the rows r0.. of
+    rhs (into p) and uptake (into e), parity-split by column; element by element, for the
+    parts that do not fill an 8 x 8 tile. Lanes past ``nl`` repeat the last line."""
+    for l in range(l_lo, l_hi):
+        lane = np.uint64(l)
+        src_r = rhs[r0 + min(l, nl - 1)]
+        src_u = uptake[r0 + min(l, nl - 1)]
+        for m in range(m_lo, m_hi):
+            h = np.uint64(m >> 1)
+            if m & 1:
+                p1[h, lane] = src_r[m]
+                e1[h, lane] = src_u[m]
+            else:
+                p0[h, lane] = src_r[m]
+                e0[h, lane] = src_u[m]
+
+
+@jit
 def _solve_rows(rhs, uptake, c, out, delta, keep_delta, r0, nl, a, kd, scale, share,
-                lo, hi, e0, e1, p0, p1, sr, su):
+                lo, hi, e0, e1, p0, p1, xt):
     """Solve (I - A_last) x = rhs along rows r0..r0+nl-1 of padded 2D arrays; out = c + x.
 
     The lines run along the contiguous (last) axis, interior columns 1..n; ``nl`` <=
-    LINE_GROUP of them are solved together, vectorised across lines. The rows of rhs and
-    uptake are first staged row by row into ``sr``, ``su`` (LINE_GROUP x (n + 2)), so memory
-    is read as a few sequential streams; the recurrence then reads column m of every staged
-    line and keeps its coefficients in parity-split scratch of shape (n // 2 + 2,
-    LINE_GROUP) from :func:`_split_scratch`; the solution goes back through ``sr`` and out
-    row by row. Idle lanes repeat the last line and are not written back. ``share`` is the
-    reaction share of this sweep (1/ndim); ``lo``/``hi`` the diagonal reduction at a
-    no-flux end. If ``keep_delta``, x is also written to ``delta`` (which may be ``rhs``).
+    LINE_GROUP of them are solved together, vectorised across lines, in parity-split
+    scratch of shape (n // 2 + 2, LINE_GROUP) from :func:`_split_scratch` (row m = column
+    of the lines, lane l = line). The lines are staged into that scratch transposed, rhs
+    into p and the uptake into e, by 8 x 8 register transposes (:func:`_transpose8`; a
+    recurrence reading column m of row-major staged lines compiles to the scalar loop), 8
+    lines at a time so memory is read as 16 sequential streams; the solution goes back the
+    same way through ``xt`` (8 x (n + 2)) and out row by row. Idle lanes repeat the last
+    line and are not written back. ``share`` is the reaction share of this sweep (1/ndim);
+    ``lo``/``hi`` the diagonal reduction at a no-flux end. If ``keep_delta``, x is also
+    written to ``delta`` (which may be ``rhs``).
     """
     n = rhs.shape[1] - 2
+    row = n + 2
     base = 1.0 + 2.0 * a
-    for l in range(LINE_GROUP):
-        src_r = rhs[r0 + min(l, nl - 1)]
-        src_u = uptake[r0 + min(l, nl - 1)]
-        dst_r = sr[l]
-        dst_u = su[l]
-        for m in range(n + 2):
-            dst_r[m] = src_r[m]
-            dst_u[m] = src_u[m]
-    # forward elimination: e_m = a / (b_m - a e_(m-1)), p_m = (r_m + a p_(m-1)) e_m / a
+    m_tail = 1 + (n & ~7)  # first column not covered by whole 8-column tiles
+    for l0 in range(0, LINE_GROUP, 8):
+        if l0 + 8 > nl:
+            _stage_lines_scalar(rhs, uptake, r0, nl, l0, l0 + 8, 1, n + 1, e0, e1, p0, p1)
+            continue
+        src = (r0 + l0) * row
+        for m0 in range(1, m_tail, 8):
+            odd = (m0 >> 1) * LINE_GROUP + l0
+            even = odd + LINE_GROUP
+            _transpose8(rhs, src + m0, rhs, src + row + m0, 2 * row,
+                        p1, odd, p0, even, LINE_GROUP)
+            _transpose8(uptake, src + m0, uptake, src + row + m0, 2 * row,
+                        e1, odd, e0, even, LINE_GROUP)
+        _stage_lines_scalar(rhs, uptake, r0, nl, l0, l0 + 8, m_tail, n + 1, e0, e1, p0, p1)
+    # forward elimination: e_m = a / (b_m - a e_(m-1)), p_m = (r_m + a p_(m-1)) e_m / a,
+    # b_m = 1 + 2a + share k_m (less lo/hi at a no-flux end); e_m holds the uptake on entry
     for m in range(1, n + 1, 2):
-        q = m >> 1
+        q = np.uint64(m >> 1)
         b = base
         if m == 1:
             b -= lo
@@ -240,59 +387,41 @@ def _solve_rows(rhs, uptake, c, out, delta, keep_delta, r0, nl, a, kd, scale, sh
         e_prev = e0[q]
         p_prev = p0[q]
         for l in range(LINE_GROUP):
-            inv = 1.0 / (b + share * (kd + scale * su[l, m]) - a * e_prev[l])
+            inv = 1.0 / (b + share * (kd + scale * e_row[l]) - a * e_prev[l])
             e_row[l] = a * inv
-            p_row[l] = (sr[l, m] + a * p_prev[l]) * inv
+            p_row[l] = (p_row[l] + a * p_prev[l]) * inv
         if m < n:
             m2 = m + 1
             b = base
             if m2 == n:
                 b -= hi
-            e_row2 = e0[q + 1]
-            p_row2 = p0[q + 1]
+            e_row2 = e0[q + np.uint64(1)]
+            p_row2 = p0[q + np.uint64(1)]
             for l in range(LINE_GROUP):
-                inv = 1.0 / (b + share * (kd + scale * su[l, m2]) - a * e_row[l])
+                inv = 1.0 / (b + share * (kd + scale * e_row2[l]) - a * e_row[l])
                 e_row2[l] = a * inv
-                p_row2[l] = (sr[l, m2] + a * p_row[l]) * inv
-    # back substitution x_m = p_m + e_m x_(m+1), kept in p and staged into sr
-    m = n
-    if (m & 1) == 0:
-        q = m >> 1
-        e_row = e0[q]
-        p_row = p0[q]
-        p_next = p1[q]
-        for l in range(LINE_GROUP):
-            x = p_row[l] + e_row[l] * p_next[l]
-            p_row[l] = x
-            sr[l, m] = x
-        m -= 1
-    while m >= 1:  # m odd: rows m (odd) and m - 1 (even)
-        q = m >> 1
-        e_row = e1[q]
-        p_row = p1[q]
-        p_next = p0[q + 1]
-        for l in range(LINE_GROUP):
-            x = p_row[l] + e_row[l] * p_next[l]
-            p_row[l] = x
-            sr[l, m] = x
-        if m > 1:
-            e_row2 = e0[q]
-            p_row2 = p0[q]
-            for l in range(LINE_GROUP):
-                x = p_row2[l] + e_row2[l] * p_row[l]
-                p_row2[l] = x
-                sr[l, m - 1] = x
-        m -= 2
-    for l in range(nl):
-        x_row = sr[l, 1:n + 1]
-        c_row = c[r0 + l, 1:n + 1]
-        o_row = out[r0 + l, 1:n + 1]
-        for m in range(n):
-            o_row[m] = c_row[m] + x_row[m]
-        if keep_delta:
-            d_row = delta[r0 + l, 1:n + 1]
+                p_row2[l] = (p_row2[l] + a * p_row[l]) * inv
+    _back_substitute_inplace(n, LINE_GROUP, e0, e1, p0, p1)
+    for l0 in range(0, nl, 8):
+        for m0 in range(1, m_tail, 8):
+            odd = (m0 >> 1) * LINE_GROUP + l0
+            _transpose8(p1, odd, p0, odd + LINE_GROUP, LINE_GROUP, xt, m0, xt, row + m0,
+                        2 * row)
+        for r in range(min(8, nl - l0)):
+            lane = np.uint64(l0 + r)
+            x_row = xt[r]
+            for m in range(m_tail, n + 1):
+                h = np.uint64(m >> 1)
+                x_row[m] = p1[h, lane] if m & 1 else p0[h, lane]
+            x_row = xt[r, 1:n + 1]
+            c_row = c[r0 + l0 + r, 1:n + 1]
+            o_row = out[r0 + l0 + r, 1:n + 1]
             for m in range(n):
-                d_row[m] = x_row[m]
+                o_row[m] = c_row[m] + x_row[m]
+            if keep_delta:
+                d_row = delta[r0 + l0 + r, 1:n + 1]
+                for m in range(n):
+                    d_row[m] = x_row[m]
 
 
 @jit
@@ -368,7 +497,8 @@ def _back_substitute_inplace(n, nw, e0, e1, p0, p1):
 def _pass_a_2d(c, work_flat, uptake_dt, source_dt, a, kd, scale, lo_x, hi_x, nblocks,
                first_block, last_block):
     """2D pass A over column blocks [first_block, last_block): the residual R and the solve
-    along x (strided), vectorised along y, rows taken in (odd, even) pairs."""
+    along x (strided), vectorised along y, rows taken in (odd, even) pairs; the block's
+    segments PREFETCH_ROWS rows ahead are prefetched."""
     nx = c.shape[0] - 2
     ny = c.shape[1] - 2
     diag0 = 1.0 + 2.0 * a
@@ -397,6 +527,10 @@ def _pass_a_2d(c, work_flat, uptake_dt, source_dt, a, kd, scale, lo_x, hi_x, nbl
                     bi -= lo_x
                 if ii == nx:
                     bi -= hi_x
+                ip = min(ii + PREFETCH_ROWS, nx + 1)
+                _prefetch(c, ip * (ny + 2) + j0 - 1, ip * (ny + 2) + j0 + nw + 1)
+                _prefetch(uptake_dt, ip * (ny + 2) + j0, ip * (ny + 2) + j0 + nw)
+                _prefetch(source_dt, ip * (ny + 2) + j0, ip * (ny + 2) + j0 + nw)
                 c_up = c[ii - 1, j0:j0 + nw]
                 c_dn = c[ii + 1, j0:j0 + nw]
                 c_mid = c[ii, j0 - 1:j0 + nw + 1]
@@ -421,13 +555,12 @@ def _pass_b_2d(work, uptake_dt, c, out, keep_delta, a, kd, scale, lo_y, hi_y, fi
     nx = c.shape[0] - 2
     ny = c.shape[1] - 2
     e0, e1, p0, p1 = _split_scratch(ny, LINE_GROUP)
-    sr = np.empty((LINE_GROUP, ny + 2))
-    su = np.empty((LINE_GROUP, ny + 2))
+    xt = np.empty((8, ny + 2))
     for g in range(first_group, last_group):
         i0 = 1 + g * LINE_GROUP
         _solve_rows(work, uptake_dt, c, out, work, keep_delta, i0,
                     min(LINE_GROUP, nx + 1 - i0), a, kd, scale, 0.5, lo_y, hi_y,
-                    e0, e1, p0, p1, sr, su)
+                    e0, e1, p0, p1, xt)
 
 
 @parallel_jit
@@ -541,18 +674,57 @@ def _pass_a_3d(c_flat, work_flat, u_flat, s_flat, nx, ny, nz, a, kd, scale, lo_x
 
 
 @jit
+def _transpose_split(src0, s0, src1, s1, s_step, dst0, d0, dst1, d1, d_step, n, nw):
+    """Move element (m, w), m = 1..n, w = 0..nw-1, to (w + 1, m - 1): a transpose between
+    parity-split layouts. Row m of the source starts at ``src1[s1 + (m // 2) * s_step]`` if
+    m is odd, else at ``src0[s0 + (m // 2) * s_step]`` (flat offsets); rows of the
+    destination likewise with (dst0, d0, dst1, d1, d_step). Whole 8 x 8 tiles go through
+    registers (:func:`_transpose8`), the edges element by element."""
+    m_tail = 1 + (n & ~7)
+    w_tail = nw & ~7
+    for m0 in range(1, m_tail, 8):
+        a = s1 + (m0 >> 1) * s_step
+        b = s0 + ((m0 + 1) >> 1) * s_step
+        for w0 in range(0, w_tail, 8):
+            _transpose8(src1, a + w0, src0, b + w0, s_step,
+                        dst1, d1 + ((w0 + 1) >> 1) * d_step + m0 - 1,
+                        dst0, d0 + ((w0 + 2) >> 1) * d_step + m0 - 1, d_step)
+    src0_flat = src0.reshape(src0.size)
+    src1_flat = src1.reshape(src1.size)
+    dst0_flat = dst0.reshape(dst0.size)
+    dst1_flat = dst1.reshape(dst1.size)
+    for m in range(1, n + 1):
+        w_lo = 0 if m >= m_tail else w_tail
+        if m & 1:
+            src = src1_flat[s1 + (m >> 1) * s_step:]
+        else:
+            src = src0_flat[s0 + (m >> 1) * s_step:]
+        for w in range(w_lo, nw):
+            k = w + 1
+            if k & 1:
+                dst1_flat[d1 + (k >> 1) * d_step + m - 1] = src[w]
+            else:
+                dst0_flat[d0 + (k >> 1) * d_step + m - 1] = src[w]
+
+
+@jit
 def _pass_b_3d(work, uptake_dt, c, out, keep_delta, a, kd, scale, lo_y, hi_y, lo_z, hi_z,
                first_plane, last_plane):
     """3D pass B over planes x in [first_plane, last_plane), each held in cache: solve along
-    y vectorised along z, writing the result and the z-diagonal transposed (k, j) into
-    scratch; solve along z vectorised along y (all ny lines of the plane as lanes); write
-    out = c + d."""
+    y vectorised along z; transpose the result and the plane's uptake to (k, j) in
+    scratch; solve along z vectorised along y (all ny lines of the plane as lanes);
+    transpose back and write out = c + d."""
     ny = c.shape[1] - 2
     nz = c.shape[2] - 2
     third = 1.0 / 3.0
     diag0 = 1.0 + 2.0 * a
     e0, e1, p0, p1 = _split_scratch(ny, nz)  # y sweep: rows j, lanes k - 1
     f0, f1, q0, q1 = _split_scratch(nz, ny)  # z sweep: rows k, lanes j - 1
+    xt = np.empty((ny + 1, nz))  # the solution in rows j (row 0 unused)
+    plane = (ny + 2) * (nz + 2)
+    work_flat = work.reshape(work.size)
+    u_flat = uptake_dt.reshape(uptake_dt.size)
+    c_flat = c.reshape(c.size)
     for i in range(first_plane, last_plane):
         u_plane = uptake_dt[i]
         w_plane = work[i]
@@ -583,72 +755,60 @@ def _pass_b_3d(work, uptake_dt, c, out, keep_delta, a, kd, scale, lo_y, hi_y, lo
                     inv = 1.0 / (bj + third * (kd + scale * u_row[w]) - a * e_prev[w])
                     e_row[w] = a * inv
                     p_row[w] = (w_row[w] + a * p_prev[w]) * inv
-        # y back substitution; each solved line and its z-sweep diagonal are written
-        # transposed into q and f (row k, lane j - 1)
-        j = ny
-        while j >= 1:
-            h = j >> 1
-            if j & 1:
-                e_row = e1[h]
-                p_row = p1[h]
-                p_next = p0[h + 1]
-            else:
-                e_row = e0[h]
-                p_row = p0[h]
-                p_next = p1[h]
-            for w in range(nz):
-                p_row[w] = p_row[w] + e_row[w] * p_next[w]
-            u_row = u_plane[j, 1:nz + 1]
-            col = np.uint64(j - 1)
-            for k in range(1, nz + 1, 2):
-                q1[k >> 1, col] = p_row[k - 1]
-                f1[k >> 1, col] = diag0 + third * (kd + scale * u_row[k - 1])
-            for k in range(2, nz + 1, 2):
-                q0[k >> 1, col] = p_row[k - 1]
-                f0[k >> 1, col] = diag0 + third * (kd + scale * u_row[k - 1])
-            j -= 1
-        # z sweep across all lines of the plane: f holds the diagonal, q the rhs
-        f1_first = f1[0]
-        for l in range(ny):
-            f1_first[l] -= lo_z
-        f_last = f1[nz >> 1] if nz & 1 else f0[nz >> 1]
-        for l in range(ny):
-            f_last[l] -= hi_z
+        _back_substitute_inplace(ny, nz, e0, e1, p0, p1)
+        # the plane's solution and its uptake, transposed into rows k, lanes j - 1
+        _transpose_split(p0, 0, p1, 0, nz, q0, 0, q1, 0, ny, ny, nz)
+        u_off = i * plane + 1
+        _transpose_split(uptake_dt, u_off, uptake_dt, u_off + nz + 2, 2 * (nz + 2),
+                         f0, 0, f1, 0, ny, ny, nz)
+        # z sweep across all lines of the plane: f holds the uptake, q the rhs. Meanwhile
+        # the next plane's work, uptake and c are prefetched, a slice per row pair, so
+        # its memory traffic overlaps this in-cache work instead of following it.
+        nxt = min(i + 1, c.shape[0] - 1) * plane
+        slab = ((plane + (nz + 1) // 2 - 1) // ((nz + 1) // 2) + 7) & ~7
         for k in range(1, nz + 1, 2):
-            h = k >> 1
+            h = np.uint64(k >> 1)
+            pf = nxt + (k >> 1) * slab
+            pf_end = min(pf + slab, nxt + plane)
+            if pf < pf_end:
+                _prefetch(work_flat, pf, pf_end)
+                _prefetch(u_flat, pf, pf_end)
+                _prefetch(c_flat, pf, pf_end)
+            lo_k = lo_z if k == 1 else 0.0
+            hi_k = hi_z if k == nz else 0.0
             e_row = f1[h]
             p_row = q1[h]
             e_prev = f0[h]
             p_prev = q0[h]
             for l in range(ny):
-                inv = 1.0 / (e_row[l] - a * e_prev[l])
+                diag = diag0 + third * (kd + scale * e_row[l]) - lo_k - hi_k
+                inv = 1.0 / (diag - a * e_prev[l])
                 e_row[l] = a * inv
                 p_row[l] = (p_row[l] + a * p_prev[l]) * inv
             if k < nz:
-                e_row2 = f0[h + 1]
-                p_row2 = q0[h + 1]
+                hi_k = hi_z if k + 1 == nz else 0.0
+                e_row2 = f0[h + np.uint64(1)]
+                p_row2 = q0[h + np.uint64(1)]
                 for l in range(ny):
-                    inv = 1.0 / (e_row2[l] - a * e_row[l])
+                    diag = diag0 + third * (kd + scale * e_row2[l]) - hi_k
+                    inv = 1.0 / (diag - a * e_row[l])
                     e_row2[l] = a * inv
                     p_row2[l] = (p_row2[l] + a * p_row[l]) * inv
         _back_substitute_inplace(nz, ny, f0, f1, q0, q1)
-        # out = c + d, transposing back
+        # out = c + d, transposing back (xt row j = line j)
+        _transpose_split(q0, 0, q1, 0, ny, xt, 0, xt, nz, 2 * nz, nz, ny)
         c_plane = c[i]
         o_plane = out[i]
         for j in range(1, ny + 1):
-            col = np.uint64(j - 1)
+            x_row = xt[j]
             c_row = c_plane[j, 1:nz + 1]
             o_row = o_plane[j, 1:nz + 1]
-            for k in range(1, nz + 1, 2):
-                o_row[k - 1] = c_row[k - 1] + q1[k >> 1, col]
-            for k in range(2, nz + 1, 2):
-                o_row[k - 1] = c_row[k - 1] + q0[k >> 1, col]
+            for k in range(nz):
+                o_row[k] = c_row[k] + x_row[k]
             if keep_delta:
                 d_row = w_plane[j, 1:nz + 1]
-                for k in range(1, nz + 1, 2):
-                    d_row[k - 1] = q1[k >> 1, col]
-                for k in range(2, nz + 1, 2):
-                    d_row[k - 1] = q0[k >> 1, col]
+                for k in range(nz):
+                    d_row[k] = x_row[k]
 
 
 @parallel_jit

@@ -117,6 +117,24 @@ def test_step_matches_naive_many_blocks(shape, kinds):
         np.testing.assert_allclose(mine, ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("n, nw", [(1, 1), (7, 9), (8, 8), (16, 24), (21, 13)])
+def test_transposes_between_parity_split_layouts(n, nw):
+    """The 8 x 8 register transposes (whole tiles) and the element-wise edges together move
+    every (m, w) to (w + 1, m - 1): from a row-major block to parity-split scratch and
+    back."""
+    rng = np.random.default_rng(n * 100 + nw)
+    src = rng.random((n + 1, nw + 3))  # rows m = 1..n, the block starting at column 2
+    row = src.shape[1]
+    d0, d1, _, _ = fields._split_scratch(nw, n)  # rows k = 1..nw, lanes m - 1
+    fields._transpose_split(src, 2, src, row + 2, 2 * row, d0, 0, d1, 0, n, n, nw)
+    for k in range(1, nw + 1):
+        got = d1[k >> 1] if k & 1 else d0[k >> 1]
+        np.testing.assert_array_equal(got, src[1:, 1 + k])
+    back = np.zeros((n + 1, nw))  # row m = line m (row 0 unused)
+    fields._transpose_split(d0, 0, d1, 0, n, back, 0, back, nw, 2 * nw, nw, n)
+    np.testing.assert_array_equal(back[1:], src[1:, 2:2 + nw])
+
+
 @pytest.mark.parametrize("shape", [(10, 13), (6, 9, 7)])
 def test_in_place_equals_out_of_place(shape):
     c, uptake, source = random_case(shape, 4)
