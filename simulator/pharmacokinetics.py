@@ -158,6 +158,7 @@ class Pharmacokinetics:
         #: running infusions: [drug index, rate mg/h, remaining hours]
         self.infusions: list[list] = []
         self.time_hours = 0.0
+        self._by_tau: dict[float, tuple] = {}
 
     # ------------------------------------------------------------------ doses
     def give(self, drug: str | int, amount_mg: float):
@@ -188,20 +189,33 @@ class Pharmacokinetics:
             rate[i] += r
         return rate
 
+    def _coefficients(self, tau: float) -> tuple:
+        """The exact-solution factors for an interval of tau hours. They depend on tau only,
+        and almost every interval is a whole step, so they are kept per tau (the same
+        arithmetic on the same numbers: the same bits as computing them afresh)."""
+        cached = self._by_tau.get(tau)
+        if cached is None:
+            ke, ka = self.ke, self.ka
+            cached = (np.exp(-ke * tau), -np.expm1(-ke * tau), _absorption_kernel(ka, ke, tau),
+                      _absorption_integral(ka, ke, tau), _x_plus_expm1_neg(ke * tau),
+                      np.exp(-ka * tau))
+            if len(self._by_tau) > 64:  # infusion ends split steps at arbitrary times
+                self._by_tau.clear()
+            self._by_tau[tau] = cached
+        return cached
+
     def _advance_exactly(self, tau: float) -> np.ndarray:
         """Advance by tau hours at constant infusion rates; returns the integral of the
         central amount over the interval (mg h)."""
         ke, ka = self.ke, self.ka
-        rate = self._infusion_rates()
-        decay = np.exp(-ke * tau)
-        one_minus = -np.expm1(-ke * tau)                       # 1 - e^(-ke tau)
-        kernel = _absorption_kernel(ka, ke, tau)
-        central_new = (self.central_mg * decay + self.gut_mg * ka * kernel
-                       + rate / ke * one_minus)
-        integral = (self.central_mg * one_minus / ke
-                    + self.gut_mg * ka * _absorption_integral(ka, ke, tau)
-                    + rate / ke ** 2 * _x_plus_expm1_neg(ke * tau))
-        self.gut_mg = self.gut_mg * np.exp(-ka * tau)
+        decay, one_minus, kernel, absorbed, x_plus, gut_decay = self._coefficients(tau)
+        central_new = self.central_mg * decay + self.gut_mg * ka * kernel
+        integral = self.central_mg * one_minus / ke + self.gut_mg * ka * absorbed
+        if self.infusions:  # without one, the infusion terms are exact zeros
+            rate = self._infusion_rates()
+            central_new = central_new + rate / ke * one_minus
+            integral = integral + rate / ke ** 2 * x_plus
+        self.gut_mg = self.gut_mg * gut_decay
         self.central_mg = central_new
         return integral
 
