@@ -999,43 +999,6 @@ def diffuse_step(c, out, work, alpha, decay_dt, uptake_dt, source_dt, bc_kind, b
 
 
 @jit
-def _max_abs_rows(x, first, last):
-    """max |x| over the interior of planes (rows in 2D) [first, last) of a padded array."""
-    m = 0.0
-    for i in range(first, last):
-        plane = x[i]
-        if x.ndim == 2:
-            for j in range(1, x.shape[1] - 1):
-                m = max(m, abs(plane[j]))
-        else:
-            for j in range(1, x.shape[1] - 1):
-                for k in range(1, x.shape[2] - 1):
-                    m = max(m, abs(plane[j, k]))
-    return m
-
-
-@parallel_jit
-def _max_abs_interior_parallel(x):
-    nx = x.shape[0] - 2
-    nchunk = min(MAX_CHUNKS, nx)
-    chunk_max = np.zeros(nchunk)
-    for chunk in prange(nchunk):
-        chunk_max[chunk] = _max_abs_rows(x, 1 + chunk * nx // nchunk,
-                                         1 + (chunk + 1) * nx // nchunk)
-    return chunk_max.max()
-
-
-@jit
-def _max_abs_interior(x):
-    """max |x| over the interior of a padded 2D/3D array; large arrays in parallel (called
-    after every pseudo-time step, so a serial pass would cap the 2-thread speed-up; max is
-    exact, so the result does not depend on the chunking)."""
-    if x.size >= PARALLEL_MIN_SITES:
-        return _max_abs_interior_parallel(x)
-    return _max_abs_rows(x, 1, x.shape[0] - 1)
-
-
-@jit
 def _min_max_rows(x, first, last):
     """(min, max) over the interior of planes (rows in 2D) [first, last) of a padded array."""
     lo = np.inf
@@ -1072,6 +1035,13 @@ def _interior_min_max(x):
     if x.size >= PARALLEL_MIN_SITES:
         return _interior_min_max_parallel(x)
     return _min_max_rows(x, 1, x.shape[0] - 1)
+
+
+@jit
+def _max_abs_interior(x):
+    """max |x| over the interior of a padded 2D/3D array (exact: max(-min, max))."""
+    lo, hi = _interior_min_max(x)
+    return max(-lo, hi)
 
 
 @jit

@@ -66,6 +66,9 @@ FLOAT_SERIES = {
     "t_cell_density_margin": ("{density}", "T-cell density in the invasive margin: within "
                               "output.margin_width_um of the equivalent radius"),
 }
+CONCENTRATION_SERIES = {"drug": "plasma concentration of {name}",
+                        "drug_tissue": "mean tissue concentration of {name} over the tumour "
+                                       "cells"}
 FIELD_UNITS = {"oxygen": "mmHg", "chemokine": "ng/mL", "ifn_gamma": "ng/mL",
                "suppressive_cytokine": "ng/mL"}
 
@@ -140,13 +143,14 @@ class Recorder:
         del f["provenance/scenario_toml"]
         _string_dataset(f["provenance"], "scenario_toml", scenario.to_toml())
         ts = f["timeseries"]
-        if self.drug_names:
-            drugs = ts.require_group("drug")
-            n = ts["time_days"].shape[0]
-            for name in self.drug_names:  # no drug was given before the treatment start
-                self._drug_series(drugs, name, ts["time_days"])
-                drugs[name].resize(n, axis=0)
-                drugs[name][:] = 0.0
+        n = ts["time_days"].shape[0]
+        for group, names in self._concentration_groups():
+            for name in names:  # no drug was given before the treatment start
+                if group in ts and name in ts[group]:
+                    del ts[group][name]
+                ds = self._concentration_series(group, name)
+                ds.resize(n, axis=0)
+                ds[:] = 0.0
         n_snapshots = f["snapshots/time_days"].shape[0]
         for name in self.scenario.output.snapshot_fields:
             if "fields" in f["snapshots"] and name in f["snapshots/fields"]:
@@ -156,30 +160,21 @@ class Recorder:
             ds = self._field_snapshots(name)
             ds.resize(n_snapshots, axis=0)
             ds[:] = 0.0 if name.startswith(PENETRATION_FIELD_PREFIX) else np.nan
-        if self.tissue_drug_names:
-            tissue = ts.require_group("drug_tissue")
-            n = ts["time_days"].shape[0]
-            for name in self.tissue_drug_names:
-                if name in tissue:
-                    del tissue[name]
-                self._tissue_series(tissue, name, ts["time_days"])
-                tissue[name].resize(n, axis=0)
-                tissue[name][:] = 0.0
         return self
 
-    @staticmethod
-    def _drug_series(group, name, time_ds):
-        ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
-        ds.attrs.update(units="mg/L", long_name=f"plasma concentration of {name}")
-        ds.dims[0].attach_scale(time_ds)
-        return ds
+    def _concentration_groups(self):
+        """(``/timeseries`` group, drug names) of the per-drug series; the group name is also
+        the key of the observation that carries their values."""
+        return [(group, names) for group, names in (("drug", self.drug_names),
+                                                    ("drug_tissue", self.tissue_drug_names))
+                if names]
 
-    @staticmethod
-    def _tissue_series(group, name, time_ds):
-        ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
-        ds.attrs.update(units="mg/L", long_name=f"mean tissue concentration of {name} over "
-                                                "the tumour cells")
-        ds.dims[0].attach_scale(time_ds)
+    def _concentration_series(self, group, name):
+        ts = self.file["timeseries"]
+        ds = ts.require_group(group).create_dataset(name, shape=(0,), maxshape=(None,),
+                                                    dtype="f8", chunks=(1024,))
+        ds.attrs.update(units="mg/L", long_name=CONCENTRATION_SERIES[group].format(name=name))
+        ds.dims[0].attach_scale(ts["time_days"])
         return ds
 
     def write_cohort(self, values: dict):
@@ -230,14 +225,9 @@ class Recorder:
         by_clone.attrs.update(units="cells", long_name="tumour cells per clone")
         by_clone.dims[0].attach_scale(time_ds)
         by_clone.dims[1].attach_scale(clone_ds)
-        if self.drug_names:
-            drugs = ts.create_group("drug")
-            for name in self.drug_names:
-                self._drug_series(drugs, name, time_ds)
-        if self.tissue_drug_names:
-            tissue = ts.create_group("drug_tissue")
-            for name in self.tissue_drug_names:
-                self._tissue_series(tissue, name, time_ds)
+        for group, names in self._concentration_groups():
+            for name in names:
+                self._concentration_series(group, name)
         self._init_snapshots()
 
     def _init_snapshots(self):
@@ -310,11 +300,9 @@ class Recorder:
         for name in FLOAT_SERIES:
             self._append(ts[name], np.array([r[name] for r in rows], dtype=np.float64))
         self._append(ts["tumor_by_clone"], np.stack([r["tumor_by_clone"] for r in rows]))
-        for name in self.drug_names:
-            self._append(ts["drug"][name], np.array([r["drug"][name] for r in rows]))
-        for name in self.tissue_drug_names:
-            self._append(ts["drug_tissue"][name],
-                         np.array([r["drug_tissue"][name] for r in rows]))
+        for group, names in self._concentration_groups():
+            for name in names:
+                self._append(ts[group][name], np.array([r[group][name] for r in rows]))
         self._written += len(rows)
         self._buffer = []
         self._last_flush = time.monotonic()

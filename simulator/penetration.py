@@ -34,8 +34,8 @@ import numpy as np
 from kernels import drug_response
 from kernels import fields as field_kernels
 from kernels import lattice
-from simulator.schema import ScenarioError, param
-from simulator.tissue import COLD_START_CYCLES, not_converged
+from simulator.schema import param
+from simulator.tissue import relax
 
 TOLERANCE = 1e-4          # quasi-steady solve: relative change per pseudo-time cycle
 FIELD_PREFIX = "drug_"    # the field of drug X is called "drug_X" (output.snapshot_fields)
@@ -159,16 +159,10 @@ class DrugPenetration:
                 continue
             np.take(self.uptake_by_kind[d], kind, out=self.uptake)
             np.multiply(self.vessel, self.exchange_dt[d] * level, out=self.source)
-            cold = self._cold[d]
-            for _ in range(COLD_START_CYCLES if cold else self.max_cycles[d]):
-                _, rel = field_kernels.quasi_steady_state(
-                    c, self.work, self.alpha[d], self.decay_dt[d],
-                    self.uptake.reshape(self.padded), self.source.reshape(self.padded),
-                    self.bc_kind, self.bc_value, TOLERANCE, 1)
-                if rel <= TOLERANCE:
-                    break
-            if cold and not rel <= TOLERANCE:
-                raise ScenarioError(not_converged(rel), f"drugs.{self.names[d]}.penetration")
+            relax(c, self.work, self.alpha[d], self.decay_dt[d],
+                  self.uptake.reshape(self.padded), self.source.reshape(self.padded),
+                  self.bc_kind, self.bc_value, TOLERANCE, self.max_cycles[d], self._cold[d],
+                  f"drugs.{self.names[d]}.penetration")
             self._cold[d] = False
 
     def update(self, state, death_hazard, division_hazard):

@@ -267,13 +267,25 @@ def place_vessels(state, vessels: Vessels, seed: int, replicate: int) -> None:
 
 
 # ----------------------------------------------------------------------------- fields
-def not_converged(rel: float) -> str:
-    """The message of a quasi-steady field solve that did not converge from a cold start."""
-    return (f"the quasi-steady field solve did not converge in {COLD_START_CYCLES} ADI cycles "
+def relax(c, work, alpha, decay_dt, uptake, source, bc_kind, bc_value, tolerance, cycles,
+          cold, key):
+    """Quasi-steady solve of one padded field in place: pseudo-time ADI cycles
+    (``kernels.fields.quasi_steady_state``) until one changes the field by at most
+    ``tolerance`` of its maximum, at most ``cycles`` of them warm-started, or
+    COLD_START_CYCLES from scratch (``cold``). A solve from scratch that does not converge
+    raises a ScenarioError on ``key`` rather than leaving a wrong field."""
+    for _ in range(COLD_START_CYCLES if cold else cycles):
+        _, rel = field_kernels.quasi_steady_state(c, work, alpha, decay_dt, uptake, source,
+                                                  bc_kind, bc_value, tolerance, 1)
+        if rel <= tolerance:
+            return
+    if cold:
+        raise ScenarioError(
+            f"the quasi-steady field solve did not converge in {COLD_START_CYCLES} ADI cycles "
             f"(relative change {rel:.2g} per cycle): uptake or vessel exchange is too stiff "
             "for the diffusion over one step (the pseudo-time ADI iteration stalls when a "
             "site's rate x dt exceeds D dt / dx^2 many times over); lower it or shorten "
-            "simulation.dt_hours")
+            "simulation.dt_hours", key)
 
 
 def fields_enabled(scenario) -> bool:
@@ -378,15 +390,9 @@ class TissueFields:
             if not np.any(fixed) and not self.source[f].any():
                 c.fill(0.0)  # no source anywhere: the steady state is exactly zero
                 continue
-            cycles = COLD_START_CYCLES if not self.solved else self.max_cycles
-            for _ in range(cycles):
-                _, rel = field_kernels.quasi_steady_state(
-                    c, self.work, self.alpha[f], self.decay_dt[f], uptake, source,
-                    self.bc_kind[f], self.bc_value[f], self.tolerance, 1)
-                if rel <= self.tolerance:
-                    break
-            if not self.solved and not rel <= self.tolerance:
-                raise ScenarioError(not_converged(rel), f"fields.{name}")
+            relax(c, self.work, self.alpha[f], self.decay_dt[f], uptake, source,
+                  self.bc_kind[f], self.bc_value[f], self.tolerance, self.max_cycles,
+                  not self.solved, f"fields.{name}")
         self.solved = True
 
     def division_factor(self, kind, lo, hi, hypoxia, out):
