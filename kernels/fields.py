@@ -74,8 +74,8 @@ Parallelism and determinism
 ---------------------------
 Every ``prange`` iteration owns a fixed set of whole lattice lines (or whole planes) and its
 own scratch; each line is computed by the same sequence of floating-point operations
-whatever the number of threads or the way lines are grouped, and the only reduction
-(``max`` in :func:`quasi_steady_state`) is exact. Results are therefore bit-identical for
+whatever the number of threads or the way lines are grouped, and the only reductions
+(``min``/``max`` over fixed row chunks in :func:`quasi_steady_state`) are exact. Results are therefore bit-identical for
 any ``NUMBA_NUM_THREADS`` (tested across subprocesses).
 
 Memory traffic (what ``benchmarks/bench_fields.py`` counts): every step is two streaming
