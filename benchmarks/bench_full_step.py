@@ -67,8 +67,8 @@ import numpy as np  # noqa: E402
 from kernels import lattice  # noqa: E402
 from simulator import engine as engine_mod  # noqa: E402
 from simulator import scenario as scenario_mod  # noqa: E402
-from simulator.state import LatticeState, seed_tumor  # noqa: E402
-from simulator.tissue import FIELD_NAMES, place_vessels  # noqa: E402
+from simulator.model.state import LatticeState, seed_tumor  # noqa: E402
+from simulator.model.tissue import FIELD_NAMES, place_vessels  # noqa: E402
 
 TARGETS = dict(thread_ratio=1.6)
 POPULATE_TOLERANCE = 0.02     # stop raising recruitment once within 2% of both targets

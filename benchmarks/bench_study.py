@@ -10,19 +10,19 @@ Study: the library arms ``untreated``, ``targeted_continuous``, ``anti_pd1`` and
 ``--set key=value`` adds scenario overrides (applied to every arm); ``--quick`` is 2 arms x 2
 replicates with a short horizon (treatment from day 10, 20 days in all).
 
-Timed, per worker count (default 1 then 2): ``simulator.study.compare(arms, replicates,
+Timed, per worker count (default 1 then 2): ``simulator.study.comparison.compare(arms, replicates,
 DIR, workers=N, overrides=..., figures=False)`` into a fresh temporary directory, called in
 a fresh Python child process (the same cold start for every worker count, as with
 ``tumorsim compare``): the wall time of the ``compare`` call inside the child, and of the
 child as a whole from the parent. ``compare`` runs each worker with
-``simulator.study.threads_per_worker(N)`` Numba threads: on a 2-core machine ``--workers 1``
+``simulator.study.workers.threads_per_worker(N)`` Numba threads: on a 2-core machine ``--workers 1``
 is one process at 2 threads and ``--workers 2`` two processes at 1 thread (``--workers
 1x1`` adds one process at 1 thread, through ``NUMBA_NUM_THREADS=1``). Before timing, a
 tiny compare fills the Numba cache so no timed child compiles. The studies' ``summary.csv``
 files are compared (the paths column aside): results must not depend on the worker count.
 
-Figures, in this process after ``import simulator.plotting`` (timed separately):
-``simulator.plotting.study_figures(DIR)`` (opens ``study.h5`` / ``summary.csv`` and the run
+Figures, in this process after ``import simulator.output.plotting`` (timed separately):
+``simulator.output.plotting.study_figures(DIR)`` (opens ``study.h5`` / ``summary.csv`` and the run
 files it needs, draws and saves every figure of ``STUDY_FIGURES`` as PNG and SVG), the
 headline; ``load_study(DIR)`` alone; and, for information, each figure's draw and save
 (to memory) separately.
@@ -132,7 +132,7 @@ def time_figures(directory: Path) -> dict:
     out = {}
     t0 = time.perf_counter()
     import matplotlib
-    from simulator import plotting
+    from simulator.output import plotting
     out["import_plotting_s"] = time.perf_counter() - t0
     out["formats"] = list(plotting.FORMATS)
     t0 = time.perf_counter()
@@ -210,7 +210,7 @@ def print_report(res):
     if "error" in fig:
         print(f"Figures: failed: {fig['error']}")
     elif fig:
-        print(f"Figures ({', '.join(fig['formats'])}): import simulator.plotting "
+        print(f"Figures ({', '.join(fig['formats'])}): import simulator.output.plotting "
               f"{fig['import_plotting_s']:.2f} s; load_study {fig['load_study_s']:.2f} s; "
               f"study_figures {fig['study_figures_s']:.2f} s ({fig['files_written']} files, "
               f"{fig['bytes_written'] / 1e6:.1f} MB)")

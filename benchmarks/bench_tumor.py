@@ -17,9 +17,9 @@ step with the immune compartment and fields is ``bench_full_step.py``'s.
        simulator.engine.run(scenario, recorder, engine=engine, until_step=start + STEPS)
        recorder.close("complete")
 
-   with a real ``simulator.io.Recorder`` writing an HDF5 file in a temporary directory:
+   with a real ``simulator.output.runfile.Recorder`` writing an HDF5 file in a temporary directory:
    every step is recorded (``Engine.observe`` + the buffered time-series append, flushed
-   every ``simulator.io.FLUSH_EVERY`` = 64 records and at close); no lattice snapshot falls
+   every ``simulator.output.runfile.FLUSH_EVERY`` = 64 records and at close); no lattice snapshot falls
    inside the timed region (``output.snapshot_every_days = 0`` and the scenario's last step
    lies beyond it). Outside it: building the engine from a copy of a warmed-up state and
    creating the recorder (file header). Every repeat starts from the same state, so every
@@ -28,7 +28,7 @@ step with the immune compartment and fields is ``bench_full_step.py``'s.
    thread pool started before timing. A second set of rows times ``Engine.step()`` alone
    (no observe, no recorder) to show what recording costs.
 2. Start-up, timed in the parent with ``time.perf_counter`` around ``subprocess.run``:
-   ``python -c pass``; importing ``simulator.engine`` + ``simulator.io``; cold start (fresh
+   ``python -c pass``; importing ``simulator.engine`` + ``simulator.output.runfile``; cold start (fresh
    empty ``NUMBA_CACHE_DIR``: import, build the built-in default scenario's engine, with
    the immune compartment and fields on, as ``tumorsim run`` does, record step 0 and run +
    record the first step: every kernel the engine uses is compiled); warm start
@@ -60,9 +60,9 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from simulator import engine as engine_mod  # noqa: E402
-from simulator import io as io_mod  # noqa: E402
+from simulator.output import runfile as io_mod  # noqa: E402
 from simulator.scenario import library_dir, load  # noqa: E402
-from simulator.state import LatticeState  # noqa: E402
+from simulator.model.state import LatticeState  # noqa: E402
 
 # The tumour-only model (no immune cells, vessels or fields): what this benchmark measures.
 # The built-in default scenario has the immune compartment and fields on; its full step is
@@ -194,7 +194,7 @@ t0 = time.perf_counter()
 import json, sys, tempfile
 from pathlib import Path
 from simulator import engine as E
-from simulator.io import Recorder
+from simulator.output.runfile import Recorder
 from simulator.scenario import load
 t_import = time.perf_counter()
 scenario = load(None)   # the built-in default (immune + fields): what `tumorsim run` starts
@@ -216,7 +216,7 @@ print(json.dumps(dict(import_s=t_import - t0, build_s=t_build - t_import,
                       compiled_kernels=compiled)))
 """
 
-CHILD_IMPORT = "import simulator.engine, simulator.io"
+CHILD_IMPORT = "import simulator.engine, simulator.output.runfile"
 
 
 def bench_startup(cfg, tmp: Path):
@@ -249,7 +249,7 @@ CHILD_MEMORY = r"""
 import json, resource, sys, tempfile
 from pathlib import Path
 from simulator import engine as E
-from simulator.io import Recorder
+from simulator.output.runfile import Recorder
 from simulator.scenario import library_dir, load
 
 TUMOR_ONLY = library_dir() / "tumor_only.toml"
@@ -481,7 +481,7 @@ def print_report(res):
     else:
         c = min(su["cold"], key=lambda x: x["wall_s"])
         p(f"  python -c pass                                   {su['python_pass_best_s']:7.2f} s")
-        p(f"  import simulator.engine + simulator.io           {su['import_best_s']:7.2f} s")
+        p(f"  import simulator.engine + simulator.output.runfile           {su['import_best_s']:7.2f} s")
         p(f"  cold (empty NUMBA_CACHE_DIR) -> first step done  {su['cold_best_s']:7.2f} s   "
           f"(in child: import {c['import_s']:.2f}, build {c['build_s']:.2f}, "
           f"first step {c['first_step_s']:.2f}; {len(c['compiled_kernels'])} kernels compiled)")

@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from simulator import io as io_mod  # noqa: E402
+from simulator.output import runfile as io_mod  # noqa: E402
 
 BUSY_LOAD = 0.5            # 1-min load average above which 2-thread figures are suspect
 FOREIGN_CPU_LIMIT = 0.2    # cores used by other processes during a timed section

@@ -60,10 +60,10 @@ from matplotlib.collections import PatchCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch
 
-from simulator import plotting
+from simulator.output import plotting
 from simulator import scenario as scenario_mod
 from simulator.schema import ScenarioError
-from simulator.study import compare, load_arms
+from simulator.study.comparison import compare, load_arms
 
 NAME = "why_targeted_therapy_relapses"
 

@@ -63,11 +63,11 @@ import h5py
 import numpy as np
 from matplotlib.figure import Figure
 
-from simulator import plotting
+from simulator.output import plotting
 from simulator import scenario as scenario_mod
-from simulator.io import read_timeseries
+from simulator.output.runfile import read_timeseries
 from simulator.schema import ScenarioError
-from simulator.study import compare, load_arms
+from simulator.study.comparison import compare, load_arms
 
 NAME = "why_the_combination_lasts"
 
@@ -269,7 +269,7 @@ def kaplan_meier(durations, progressed):
 def plot_progression_free(study, *, ax=None) -> Figure:
     """Kaplan-Meier progression-free curves per arm (censored replicates ticked), with the
     log-rank p-value of each arm against the combination. Arms share starting tumours, so
-    this unpaired test is only a rough screen (see simulator.plotting.logrank_pvalues)."""
+    this unpaired test is only a rough screen (see simulator.output.plotting.logrank_pvalues)."""
     if ax is None:
         fig = Figure(figsize=(9.0, 3.9), layout="constrained")
         axis = fig.add_subplot()

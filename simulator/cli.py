@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from simulator.io import OutputError
+from simulator.output.runfile import OutputError
 from simulator.schema import ScenarioError
 
 EXIT_BAD_INPUT = 2
@@ -106,14 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_plot(args) -> int:
-    from simulator import plotting
+    from simulator.output import plotting
     paths = plotting.plot(args.target, args.output, tuple(args.formats or ("png", "svg")))
     print(f"wrote {len(paths)} figures" + (f" to {Path(paths[0]).parent}" if paths else ""))
     return 0
 
 
 def cmd_animate(args) -> int:
-    from simulator.animate import animate
+    from simulator.output.animate import animate
     out = Path(args.output) if args.output else Path(args.run).with_suffix(".gif")
     if args.fps < 1 or args.every < 1:
         raise ScenarioError("--fps and --every must be >= 1", source="animate")
@@ -122,7 +122,7 @@ def cmd_animate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from simulator import sweep as sweep_mod
+    from simulator.study import sweep as sweep_mod
     grid = sweep_mod.parse_grid(args.grid) if args.grid else None
     sobol = sweep_mod.parse_ranges(args.sobol) if args.sobol else None
     rows, figures = sweep_mod.sweep(args.scenario, args.output, grid=grid, sobol=sobol,
@@ -159,7 +159,8 @@ def cmd_compare(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from simulator import runner, scenario as scenario_mod
+    from simulator import scenario as scenario_mod
+    from simulator.study import runner
     scenario = scenario_mod.load(args.scenario, _overrides(args))
     output = Path(args.output) if args.output else Path(
         (Path(args.scenario).stem if args.scenario else "default") + ".h5")
@@ -186,10 +187,10 @@ def cmd_validate(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from simulator import inspect as inspect_mod
+    from simulator.output import inspect as inspect_mod
     target = args.target
     if target and Path(target).suffix in (".h5", ".hdf5", ".nc"):
-        from simulator.io import describe_run
+        from simulator.output.runfile import describe_run
         print(describe_run(target))
     else:
         print(inspect_mod.describe_scenario(target, _overrides(args)))

@@ -5,15 +5,15 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
 1. ``doses``  — the regimen gives the doses due at the start of the step (its rules look at
    the tumour as the previous step left it); pharmacokinetics advance over the step; the
    drugs' effect channels are evaluated at each drug's mean concentration over the step
-   and turned into per-clone death and division probabilities (``simulator.treatment``).
+   and turned into per-clone death and division probabilities (``simulator.treatment.course``).
 2. ``fields`` — uptake and secretion are built from the lattice as the previous step left
    it (and the previous fields), then oxygen, chemokine, IFN-gamma and the suppressive
    cytokine are solved to their quasi-steady state; every later phase of the step reads
-   these fields (``simulator.tissue``, ``kernels.microenvironment``, ``kernels.fields``).
+   these fields (``simulator.model.tissue``, ``kernels.microenvironment``, ``kernels.fields``).
    ``drug_penetration`` (only when a drug has ``penetration``) — the tissue concentration
    of each penetrating drug is solved from this step's plasma level, and every tumour cell
    gets its own death and division probabilities from its local concentration
-   (``simulator.penetration``, ``kernels.drug_response``).
+   (``simulator.model.penetration``, ``kernels.drug_response``).
 3. ``tumor``  — tumour cells die, divide into free neighbours at a rate scaled by oxygen
    (with resistance mutation), and dead / necrotic debris clears (``kernels.tumor``).
 4. ``tumor_response`` — anoxic tumour cells turn necrotic; every tumour cell's PD-L1 relaxes
@@ -49,16 +49,16 @@ from kernels import drug_response, fields, lattice, rng, tumor
 from kernels import immune as immune_k
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
-from simulator.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
-from simulator.penetration import DrugPenetration, penetrating
-from simulator.rates import per_step_probability, step_hazard
+from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
+from simulator.model.penetration import DrugPenetration, penetrating
+from simulator.model.rates import per_step_probability, step_hazard
 from simulator.scenario import Scenario
-from simulator.state import LatticeState, seed_tumor
-from simulator.effects import clone_modifiers
-from simulator.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
+from simulator.model.state import LatticeState, seed_tumor
+from simulator.treatment.effects import clone_modifiers
+from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
                               immune_enabled)
-from simulator.tissue import TissueFields, fields_enabled, place_vessels
-from simulator.treatment import Treatment
+from simulator.model.tissue import TissueFields, fields_enabled, place_vessels
+from simulator.treatment.course import Treatment
 
 KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_kinds,
            drug_response.local_tumor_probabilities)

@@ -4,7 +4,8 @@ import math
 import pytest
 
 from conftest import needs_jit
-from simulator import calibration, study
+from simulator.study import claims as calibration
+from simulator import study
 from simulator.scenario import library_dir, load
 
 SMALL = ["simulation.dimensions=[70,70]", "simulation.treatment_start_day=20",

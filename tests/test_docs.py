@@ -2,13 +2,13 @@
 import dataclasses
 import typing
 
-from simulator import docs
+from simulator.output import docs
 from simulator.scenario import Scenario
 from simulator.schema import describe
 
 
 def test_parameter_table_is_up_to_date():
-    """Regenerate with `python -m simulator.docs` when this fails."""
+    """Regenerate with `python -m simulator.output.docs` when this fails."""
     assert docs.DOCS.read_text() == docs.parameters_markdown()
 
 

@@ -3,8 +3,8 @@ loop over clones)."""
 import numpy as np
 import pytest
 
-from simulator.drugs import Drug, Effect
-from simulator.effects import EffectModel, Effects, clone_modifiers, combine_effects, hill
+from simulator.treatment.drugs import Drug, Effect
+from simulator.treatment.effects import EffectModel, Effects, clone_modifiers, combine_effects, hill
 
 
 def targeted(target, **channels):

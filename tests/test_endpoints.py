@@ -1,4 +1,4 @@
-"""Tests of simulator.endpoints on synthetic burden series whose class is known by construction.
+"""Tests of simulator.analysis.endpoints on synthetic burden series whose class is known by construction.
 
 Thresholds (REFERENCES.md, "Response criteria on a lattice"): PR <=> N/N0 <= 0.49 (2D) or
 0.343 (3D); PD <=> N/N_nadir >= 1.44 (2D) or 1.728 (3D), and the absolute rise in equivalent
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator.endpoints import (
+from simulator.analysis.endpoints import (
     Endpoints,
     ResponseCriteria,
     assess,

@@ -8,7 +8,7 @@ import pytest
 from conftest import needs_jit
 from kernels import lattice
 from simulator.engine import Engine
-from simulator.immune import moves_per_step
+from simulator.model.immune import moves_per_step
 from simulator.scenario import library_dir, load
 
 # ----------------------------------------------------------------------------- helpers

@@ -16,7 +16,7 @@ from kernels import lattice, rng
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from kernels.lattice import DEAD, EMPTY, NECROTIC, SUPPRESSIVE, T_CELL, TUMOR, VESSEL, WALL
-from simulator.immune import moore_inverse_lengths
+from simulator.model.immune import moore_inverse_lengths
 
 SHAPES = [(13, 11), (7, 6, 5)]
 
@@ -317,7 +317,7 @@ def test_census_matches_numpy(dims):
 
 def test_tags_restart_before_overflow():
     """The runtime clears the proposal array and restarts tags before int32 would wrap."""
-    from simulator.immune import ImmuneSystem
+    from simulator.model.immune import ImmuneSystem
     system = ImmuneSystem.__new__(ImmuneSystem)
     system.proposal = np.full(10, 12345, np.int32)
     system.tag = agents_k.MAX_TAG - 3

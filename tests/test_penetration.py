@@ -12,7 +12,7 @@ from conftest import needs_jit
 from kernels import drug_response, lattice, rng
 from simulator import study
 from simulator.cli import main as cli_main
-from simulator.effects import EffectModel, clone_modifiers
+from simulator.treatment.effects import EffectModel, clone_modifiers
 from simulator.engine import Engine, fork, tumor_rates
 from simulator.scenario import library_dir, load
 from simulator.schema import ScenarioError

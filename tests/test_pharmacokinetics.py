@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy.integrate import quad, solve_ivp
 
-from simulator.drugs import Drug
-from simulator.pharmacokinetics import (Pharmacokinetics, bolus_concentration,
+from simulator.treatment.drugs import Drug
+from simulator.treatment.pharmacokinetics import (Pharmacokinetics, bolus_concentration,
                                         infusion_concentration, oral_concentration, superpose)
-from simulator.regimen import Dose
+from simulator.treatment.regimen import Dose
 
 RTOL = 1e-12
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from kernels.lattice import KIND_NAMES
-from simulator import endpoints as ep
-from simulator import plotting
-from simulator.animate import animate
-from simulator.io import OutputError
+from simulator.analysis import endpoints as ep
+from simulator.output import plotting
+from simulator.output.animate import animate
+from simulator.output.runfile import OutputError
 
 START = 20.0
 ARMS = ("control", "targeted", "immune", "combination")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from simulator import schema
-from simulator.drugs import PRESETS, DoseBlock, Drug, check_drugs
-from simulator.regimen import Observation, Regimen, day_to_step, expand_blocks
+from simulator.treatment.drugs import PRESETS, DoseBlock, Drug, check_drugs
+from simulator.treatment.regimen import Observation, Regimen, day_to_step, expand_blocks
 from simulator.scenario import dumps_toml
 from simulator.schema import ScenarioError
 

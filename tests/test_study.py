@@ -166,8 +166,8 @@ def test_worker_pool_after_parallel_kernels_in_the_parent(tmp_path):
 def test_paired_differences_with_no_shared_replicate_are_empty_not_an_error():
     """An arm whose runs all failed shares no replicate with the reference: the paired
     columns say 0 pairs and NaN, and the study summary is still written."""
-    from simulator.study_outputs import _paired
-    out = _paired({0: dict(objective_response=True, durable_response=False,
+    from simulator.analysis.statistics import paired_differences
+    out = paired_differences({0: dict(objective_response=True, durable_response=False,
                            best_response=-0.5)}, {}, prefix="vs_ref_")
     assert out["vs_ref_pairs"] == 0
     assert math.isnan(out["vs_ref_objective_response_difference"])

@@ -4,7 +4,7 @@ import csv
 import pytest
 
 from conftest import needs_jit
-from simulator import sweep
+from simulator.study import sweep
 from simulator.scenario import library_dir
 from simulator.schema import ScenarioError
 

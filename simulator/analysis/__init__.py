@@ -1,0 +1,1 @@
+"""Endpoints and statistics: pure functions of time series (no files, no engine)."""

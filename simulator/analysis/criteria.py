@@ -1,0 +1,37 @@
+"""The ``[endpoints]`` section: how a run's tumour burden is assessed (RECIST-like)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.analysis.endpoints import ResponseCriteria
+from simulator.schema import param
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """RECIST-like assessment of the simulated tumour (see ``simulator.analysis.endpoints``)."""
+    scan_interval_days: float = param(28.0, unit="day", low=0.0, low_open=True,
+                                      doc="assessments at treatment start + k x interval")
+    real_cells_per_site: float = param(1.0, low=0.0, low_open=True,
+                                       doc="real cells one simulated cell stands for; sets "
+                                           "the mm scale of the equivalent diameter")
+    partial_response_drop: float = param(0.30, low=0.0, high=1.0,
+                                         doc="PR: diameter decrease from baseline",
+                                         source="RECIST 1.1, Eisenhauer 2009 EJC 45:228")
+    progression_rise: float = param(0.20, low=0.0, doc="PD: diameter increase over the nadir",
+                                    source="RECIST 1.1")
+    progression_min_mm: float = param(1.0, unit="mm", low=0.0,
+                                      doc="PD also needs this absolute increase (RECIST: 5 mm "
+                                          "on real lesions; a 2D slice of 20 um cells is a few "
+                                          "mm across, hence 1 mm by default)",
+                                      source="RECIST 1.1 (5 mm)")
+    durable_min_days: float = param(180.0, unit="day", low=0.0,
+                                    doc="a response lasting at least this long is durable",
+                                    source="Andtbacka 2015 JCO 33:2780 (>= 6 months)")
+    resistance_share_threshold: float = param(0.5, low=0.0, high=1.0,
+                                              doc="time to resistance: resistant share "
+                                                  "passes this")
+
+    def criteria(self, dimensions: int, spacing_um: float):
+        return ResponseCriteria(dimensions=dimensions, spacing_um=spacing_um,
+                                **{k: getattr(self, k) for k in self.__dataclass_fields__})

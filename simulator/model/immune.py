@@ -1,0 +1,611 @@
+"""The immune compartment: scenario sections and the runtime :class:`ImmuneSystem`.
+
+Sections: ``[pd_l1]`` (tumour PD-L1), ``[t_cells]`` (cytotoxic T cells) and
+``[suppressive]`` (one class standing for Tregs, MDSCs and M2 macrophages: recruited cells
+that suppress T-cell killing and drive exhaustion through a secreted suppressive cytokine,
+``[fields.suppressive_cytokine]``).
+
+Drug effects enter through :class:`ImmuneEffects`, a set of per-step multipliers and
+additive rates, all neutral by default; the engine holds one (``Engine.immune_effects``)
+and a drug phase may replace it each step before the immune phases run. No kernel needs to
+change to wire a new effect channel.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import immune as agents_k
+from kernels import lattice, rng
+from kernels import microenvironment as micro
+from kernels import t_cells as t_cells_k
+from kernels.lattice import SUPPRESSIVE, T_CELL, TUMOR
+from simulator.model.rates import per_step_probability, per_step_probability_hours
+from simulator.schema import ScenarioError, param
+
+KATHER = "Kather 2017 Cancer Res 77:6442"
+GONG = "Gong 2017 J R Soc Interface 14:20170320"
+
+
+# ----------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class PdL1:
+    """PD-L1 on tumour cells: a constitutive level plus an IFN-gamma-induced part (Hill),
+    relaxing at a first-order rate. Levels are relative: 1 = the maximal induced increase."""
+    baseline: float = param(0.1, low=0.0,
+                            doc="constitutive PD-L1 level of a tumour cell",
+                            source=f"{GONG}: low constitutive expression; relative units")
+    ifn_induced: float = param(1.0, low=0.0,
+                               doc="PD-L1 added at saturating IFN-gamma",
+                               source=f"{GONG}: IFN-gamma-induced expression")
+    ifn_half_saturation_ng_per_ml: float = param(0.11, unit="ng/mL", low=0.0, low_open=True,
+                                                 doc="IFN-gamma giving half the induced "
+                                                     "PD-L1 (also the half-max of "
+                                                     "IFN-gamma-induced chemokine)",
+                                                 source=f"{GONG}: 0.11 ng/mL")
+    ifn_hill_coefficient: float = param(1.26, low=0.0, low_open=True,
+                                        doc="Hill coefficient of the induction",
+                                        source=f"{GONG}: 1.26")
+    decay_rate_per_hour: float = param(0.1, unit="1/hour", low=0.0,
+                                       doc="rate at which PD-L1 relaxes to its IFN-gamma-"
+                                           "driven level (half-life ln2 / rate)",
+                                       source="PD-L1 protein half-life of hours (check); "
+                                              "7 h here")
+
+    def check(self):
+        pass
+
+
+@dataclass(frozen=True)
+class TCells:
+    """Cytotoxic T cells: recruited at vessels, chemotactic walk, contact killing with
+    limited capacity and handling time, exhaustion, IFN-gamma secretion, expansion."""
+    recruitment_rate_per_day: float = param(60.0, unit="cells/day", low=0.0,
+                                            doc="T cells entering at vessels per day at "
+                                                "maximal antigen release (0 = no T cells)",
+                                            source=f"{KATHER}: lymphocyte influx per step; "
+                                                   "calibrated to the lattice")
+    basal_recruitment_fraction: float = param(0.1, low=0.0, high=1.0,
+                                              doc="share of the maximal rate without any "
+                                                  "antigen release")
+    antigen_half_saturation_per_day: float = param(100.0, unit="cells/day", low=0.0,
+                                                   low_open=True,
+                                                   doc="antigenicity-weighted tumour cell "
+                                                       "deaths per day (any cause: antigen "
+                                                       "release) giving half the "
+                                                       "antigen-driven recruitment")
+    priming_delay_days: float = param(3.0, unit="day", low=0.0,
+                                      doc="time constant of the antigen signal (priming "
+                                          "and expansion in the lymph node); 0 = the last "
+                                          "step's deaths only",
+                                      source="effector T cells appear ~5-7 days after "
+                                             "priming (check)")
+    extravasation_chemokine_half_saturation_ng_per_ml: float = param(
+        0.05, unit="ng/mL", low=0.0, low_open=True,
+        doc="chemokine at a vessel giving half the maximal extravasation weight")
+    extravasation_basal_weight: float = param(0.05, low=0.0,
+                                              doc="extravasation weight of a vessel without "
+                                                  "chemokine (weight = basal + C / (C + K))")
+    speed_um_per_min: float = param(4.0, unit="um/min", low=0.0,
+                                    doc="migration speed; moves per step = round(speed * "
+                                        "dt / spacing), one site per move",
+                                    source="effector CTLs in tumours ~ 4-10 um/min "
+                                           "(Boissonnas 2007 J Exp Med 204:345; check)")
+    chemotaxis_bias: float = param(0.5, low=0.0, high=1.0,
+                                   doc="probability that a move goes up the chemokine "
+                                       "gradient; otherwise a uniformly random free "
+                                       "neighbour (0 = unbiased random walk)",
+                                   source=f"{KATHER}: random-walk share of lymphocyte moves "
+                                          "(check)")
+    kill_rate_per_day: float = param(1.0, unit="1/day", low=0.0,
+                                     doc="k of p_kill = 1 - exp(-k dt)^(q (1 - S)) for a T "
+                                         "cell next to a tumour cell",
+                                     source=f"{GONG} (form); {KATHER} (kill probability "
+                                            "per contact); calibrated")
+    kill_capacity: int = param(5, low=1, doc="kills before a T cell is exhausted",
+                               source=f"{KATHER}: 5")
+    handling_hours: float = param(6.0, unit="hour", low=0.0,
+                                  doc="engagement after a kill: no moves or attacks for "
+                                      "round(handling / dt) steps",
+                                  source=f"{KATHER}: engagement ~ 6 h")
+    pd1_max_inhibition: float = param(0.9, low=0.0, high=1.0,
+                                      doc="maximal PD-1/PD-L1 inhibition of killing (S_pd "
+                                          "= max * P / (P + K))",
+                                      source=f"{GONG}: suppression S from PD-1/PD-L1")
+    pd1_half_saturation: float = param(0.5, low=0.0, low_open=True,
+                                       doc="target PD-L1 level giving half the maximal "
+                                           "inhibition (relative units)")
+    exhaustion_rate_per_day_pdl1: float = param(0.15, unit="1/day", low=0.0,
+                                                doc="exhaustion gained per day of contact "
+                                                    "with a tumour cell of PD-L1 level 1 "
+                                                    "(exhausted at 1)")
+    exhaustion_rate_per_day_suppression: float = param(0.3, unit="1/day", low=0.0,
+                                                       doc="exhaustion gained per day at "
+                                                           "full local suppression")
+    death_rate_per_day: float = param(0.1, unit="1/day", low=0.0,
+                                      doc="death rate of active T cells (mean lifespan "
+                                          "1 / rate)",
+                                      source="effector CTL lifespan ~ 1-2 weeks (check)")
+    exhausted_death_rate_per_day: float = param(0.5, unit="1/day", low=0.0,
+                                                doc="death rate once exhausted")
+    expansion_probability_per_kill: float = param(0.2, low=0.0, high=1.0,
+                                                  doc="probability that a kill makes the T "
+                                                      "cell divide into a free neighbour "
+                                                      "(the daughter inherits its state)",
+                                                  source=f"{KATHER}: lymphocyte "
+                                                         "proliferation after killing")
+
+    def check(self):
+        pass
+
+
+@dataclass(frozen=True)
+class SuppressiveCells:
+    """One class standing for Tregs, MDSCs and M2 macrophages: recruited in proportion to
+    tumour burden (and towards suppressive cytokine), they secrete the suppressive cytokine
+    ([fields.suppressive_cytokine]); within its diffusion length sqrt(D / decay) T cells
+    kill less (S_sup = max * C / (C + K)) and exhaust faster."""
+    recruitment_rate_per_day_per_1000_tumor_cells: float = param(
+        10.0, unit="cells/day per 1000 tumour cells", low=0.0,
+        doc="suppressive cells entering at vessels per day per 1000 tumour cells (0 = none)",
+        source="MDSC / Treg accumulation scales with tumour burden (check); calibrated")
+    extravasation_cytokine_half_saturation_ng_per_ml: float = param(
+        0.05, unit="ng/mL", low=0.0, low_open=True,
+        doc="suppressive cytokine at a vessel giving half the maximal extravasation weight")
+    extravasation_basal_weight: float = param(0.05, low=0.0,
+                                              doc="extravasation weight of a vessel without "
+                                                  "cytokine (weight = basal + C / (C + K))")
+    speed_um_per_min: float = param(2.0, unit="um/min", low=0.0,
+                                    doc="migration speed (moves per step as for T cells)")
+    chemotaxis_bias: float = param(0.5, low=0.0, high=1.0,
+                                   doc="probability that a move goes up the chemokine "
+                                       "gradient (tumour-derived CCL2 / CCL22 attract them)")
+    death_rate_per_day: float = param(0.1, unit="1/day", low=0.0,
+                                      doc="death rate (mean lifespan 1 / rate)")
+    suppression_max: float = param(0.8, low=0.0, high=1.0,
+                                   doc="maximal suppression S_sup of T-cell killing by the "
+                                       "suppressive cytokine")
+    cytokine_half_saturation_ng_per_ml: float = param(0.1, unit="ng/mL", low=0.0,
+                                                      low_open=True,
+                                                      doc="suppressive cytokine giving half "
+                                                          "the maximal suppression")
+
+    def check(self):
+        pass
+
+
+def immune_enabled(scenario) -> bool:
+    """True when any part of the immune / tissue model is on (else: tumour-only mode)."""
+    return (scenario.t_cells.recruitment_rate_per_day > 0
+            or scenario.suppressive.recruitment_rate_per_day_per_1000_tumor_cells > 0
+            or bool(scenario.fields.enabled_names()))
+
+
+def check_scenario(scenario) -> None:
+    """Cross-section rules (called from ``Scenario.check``)."""
+    names = scenario.fields.enabled_names()
+    if (scenario.suppressive.recruitment_rate_per_day_per_1000_tumor_cells > 0
+            and "suppressive_cytokine" not in names):
+        raise ScenarioError("suppressive cells act only through fields.suppressive_cytokine; "
+                            "enable it or set this to 0",
+                            "suppressive.recruitment_rate_per_day_per_1000_tumor_cells")
+    for name in names:
+        try:
+            scenario.fields.settings(name).faces(scenario.simulation.ndim)
+        except ScenarioError as exc:
+            raise ScenarioError(exc.message, f"fields.{name}.{exc.key}") from None
+    dims = scenario.simulation.dimensions
+    centre = [n // 2 for n in dims]
+    radius = scenario.initial.tumor_radius_sites
+    for k, position in enumerate(scenario.vessels.positions):
+        key = f"vessels.positions[{k}]"
+        if len(position) != len(dims):
+            raise ScenarioError(f"needs {len(dims)} coordinates, got {len(position)}", key)
+        if any(not 0 <= x < n for x, n in zip(position, dims)):
+            raise ScenarioError(f"{position} lies outside the lattice {list(dims)}", key)
+        if sum((x - c) ** 2 for x, c in zip(position, centre)) <= radius ** 2:
+            raise ScenarioError(f"{position} lies inside the initial tumour", key)
+
+
+# ----------------------------------------------------------------------------- effects
+@dataclass
+class ImmuneEffects:
+    """Per-step drug effects on the immune compartment; the defaults are neutral.
+
+    t_cell_recruitment_factor      x T-cell recruitment (infiltration, priming, CTLA-4)
+    antigenicity_factor            x tumour antigenicity q, a scalar or one per clone
+                                   (index = resistance mask; e.g. a targeted drug raising
+                                   MHC-I on the cells it hits)
+    pd1_blockade                   fraction of PD-1/PD-L1 inhibition S_pd relieved (0..1)
+    exhaustion_relief              fraction of exhaustion accumulation prevented (0..1)
+    t_cell_death_rate_per_day      added to both T-cell death rates (drug toxicity)
+    suppressive_recruitment_factor x suppressive-cell recruitment
+    suppressive_cytokine_factor    x suppressive-cytokine secretion (M2 -> M1 shift)
+    suppressive_death_rate_per_day added to the suppressive death rate (depletion)
+    """
+    t_cell_recruitment_factor: float = 1.0
+    antigenicity_factor: float | np.ndarray = 1.0
+    pd1_blockade: float = 0.0
+    exhaustion_relief: float = 0.0
+    t_cell_death_rate_per_day: float = 0.0
+    suppressive_recruitment_factor: float = 1.0
+    suppressive_cytokine_factor: float = 1.0
+    suppressive_death_rate_per_day: float = 0.0
+
+
+def immune_effects_from(effects, antigenicity_factor) -> ImmuneEffects:
+    """Map the drug channels of ``simulator.treatment.effects.Effects`` onto :class:`ImmuneEffects`:
+    recruitment x (1 + infiltration boost)(1 + priming boost); antigenicity per clone from
+    ``clone_modifiers``; checkpoint blockade -> pd1_blockade; exhaustion relief; T-cell
+    toxicity -> extra T-cell death; microenvironment -> suppressive recruitment and cytokine
+    factors; Treg depletion -> extra suppressive death."""
+    return ImmuneEffects(
+        t_cell_recruitment_factor=(1.0 + effects.infiltration_boost)
+        * (1.0 + effects.priming_boost),
+        antigenicity_factor=np.asarray(antigenicity_factor, dtype=np.float64),
+        pd1_blockade=effects.checkpoint_blockade,
+        exhaustion_relief=effects.exhaustion_relief,
+        t_cell_death_rate_per_day=effects.t_cell_toxicity_rate_per_day,
+        suppressive_recruitment_factor=effects.suppressive_recruitment_factor,
+        suppressive_cytokine_factor=effects.suppressive_cytokine_factor,
+        suppressive_death_rate_per_day=effects.treg_depletion_rate_per_day)
+
+
+# ----------------------------------------------------------------------------- agents
+class Agents:
+    """Agent arrays of one population: ``sites`` plus named attributes, grown by doubling.
+    Entries [0, n) are live; their order is deterministic (survivors keep their order,
+    newcomers are appended in site order) though no decision depends on it."""
+
+    def __init__(self, attributes: dict, capacity: int = 256):
+        self.dtypes = dict(sites=np.int64, **attributes)
+        self.n = 0
+        self.arrays = {name: np.zeros(capacity, dtype) for name, dtype in self.dtypes.items()}
+
+    def __getitem__(self, name):
+        return self.arrays[name]
+
+    @property
+    def capacity(self) -> int:
+        return self.arrays["sites"].shape[0]
+
+    def reserve(self, extra: int):
+        need = self.n + extra
+        if need <= self.capacity:
+            return
+        capacity = max(need, 2 * self.capacity)
+        for name, old in self.arrays.items():
+            new = np.zeros(capacity, old.dtype)
+            new[:self.n] = old[:self.n]
+            self.arrays[name] = new
+
+    def append(self, sites, **values):
+        k = len(sites)
+        self.reserve(k)
+        self.arrays["sites"][self.n:self.n + k] = sites
+        for name in self.dtypes:
+            if name != "sites":
+                self.arrays[name][self.n:self.n + k] = values.get(name, 0)
+        self.n += k
+
+    def keep(self, alive: np.ndarray):
+        idx = np.flatnonzero(alive[:self.n])
+        for arr in self.arrays.values():
+            arr[:idx.size] = arr[idx]
+        self.n = int(idx.size)
+
+    def live(self, name):
+        return self.arrays[name][:self.n]
+
+
+def moore_inverse_lengths(ndim: int) -> np.ndarray:
+    """1 / |delta| per Moore direction, in ``kernels.lattice.moore_offsets`` order."""
+    import itertools
+    deltas = [d for d in itertools.product((-1, 0, 1), repeat=ndim) if any(d)]
+    return np.array([1.0 / math.sqrt(sum(x * x for x in d)) for d in deltas])
+
+
+def moves_per_step(speed_um_per_min: float, dt_hours: float, spacing_um: float) -> int:
+    return int(round(speed_um_per_min * dt_hours * 60.0 / spacing_um))
+
+
+# ----------------------------------------------------------------------------- runtime
+class ImmuneSystem:
+    """Runtime state of the immune compartment and the tumour's PD-L1, with one method per
+    engine phase. The engine calls, in its documented order: :meth:`tumor_response`,
+    :meth:`recruit`, :meth:`t_cell_phase`, :meth:`suppressive_phase`, :meth:`state_phase`;
+    the fields are solved before (``simulator.model.tissue``), using :meth:`add_secretions`.
+
+    Per-run state (copied by ``copy.deepcopy`` when an arm is forked): ``pdl1`` (per site,
+    NaN where no tumour cell is), the agent arrays ``t`` and ``s``, the antigen signal and
+    the totals.
+    """
+
+    T_ATTRIBUTES = dict(kills_left=np.int32, engaged=np.int32, exhaustion=np.float64,
+                        flags=np.uint8)
+
+    def __init__(self, scenario, state, tissue, n_clones: int):
+        self.state = state
+        self.tissue = tissue
+        geo = state.geometry
+        self.n_clones = n_clones
+        self.pdl1 = np.full(geo.n_sites, np.nan)
+        self.pdl1[state.kind == TUMOR] = scenario.pd_l1.baseline
+        self.proposal = np.zeros(geo.n_sites, np.int32)
+        self.tag = 1
+        self.t = Agents(self.T_ATTRIBUTES)
+        self.s = Agents({})
+        self.vessel_sites = np.flatnonzero(state.kind == lattice.VESSEL).astype(np.int64)
+        self.inv_length = moore_inverse_lengths(geo.ndim)
+        self.antigen_per_day = 0.0
+        self.totals = dict(kills=0, necrotic=0, t_recruited=0, t_expanded=0, s_recruited=0)
+        self._necrotic_by_clone = np.zeros((geo.n_lines, n_clones), np.int64)
+        self._census = (np.zeros(geo.n_lines, np.int64), np.zeros(geo.n_lines, np.int64),
+                        np.zeros(geo.n_lines, np.float64))
+        lines = np.arange(geo.n_lines)
+        self._line_coords = np.stack(np.unravel_index(lines, geo.padded[:-1]), -1).astype(float)
+        sim = scenario.simulation
+        self._keys = {s: np.uint64(rng.stream_key(sim.seed, sim.replicate, s)) for s in (
+            rng.STREAM_NECROSIS, rng.STREAM_T_CELL_RECRUIT, rng.STREAM_T_CELL_MOVE,
+            rng.STREAM_MOVE_PRIORITY, rng.STREAM_T_CELL_TARGET, rng.STREAM_T_CELL_KILL,
+            rng.STREAM_KILL_PRIORITY, rng.STREAM_T_CELL_FATE, rng.STREAM_T_CELL_EXPAND,
+            rng.STREAM_SUPPRESSIVE_RECRUIT, rng.STREAM_SUPPRESSIVE_MOVE,
+            rng.STREAM_SUPPRESSIVE_PRIORITY, rng.STREAM_SUPPRESSIVE_FATE)}
+        self.configure(scenario)
+
+    def configure(self, scenario):
+        """Per-step numbers from the scenario (rates converted once, here)."""
+        self.scenario = scenario
+        sim = scenario.simulation
+        dt_h, dt_d = sim.dt_hours, sim.dt_hours / 24.0
+        t, s, p, hyp = scenario.t_cells, scenario.suppressive, scenario.pd_l1, scenario.hypoxia
+        self.dt_days = dt_d
+        self.t_moves = moves_per_step(t.speed_um_per_min, dt_h, sim.spacing_um)
+        self.s_moves = moves_per_step(s.speed_um_per_min, dt_h, sim.spacing_um)
+        self.handling_steps = int(round(t.handling_hours / dt_h))
+        self.log_survival = -t.kill_rate_per_day * dt_d
+        self.exhaustion_pdl1 = t.exhaustion_rate_per_day_pdl1 * dt_d
+        self.exhaustion_suppression = t.exhaustion_rate_per_day_suppression * dt_d
+        self.antigen_keep = math.exp(-dt_d / t.priming_delay_days) if t.priming_delay_days > 0 \
+            else 0.0
+        self.pdl1_keep = 1.0 - float(per_step_probability_hours(p.decay_rate_per_hour, dt_h))
+        has_oxygen = self.tissue is not None and self.tissue.has("oxygen")
+        self.p_necrosis = float(per_step_probability(hyp.necrosis_rate_per_day, dt_h)) \
+            if has_oxygen else 0.0
+        self.base_antigenicity = np.full(self.n_clones, scenario.tumor.antigenicity)
+
+    # -------------------------------------------------------------- keys and fields
+    def _key(self, stream, step):
+        return np.uint64(rng.step_key(self._keys[stream], step))
+
+    def _field(self, name):
+        if self.tissue is None:
+            return np.empty(0, np.float64)
+        return self.tissue.flat(name)
+
+    def _tags(self, count: int) -> int:
+        """``count`` fresh proposal tags; clears the scratch array when they run out."""
+        if self.tag + count >= agents_k.MAX_TAG:
+            self.proposal.fill(0)
+            self.tag = 1
+        first = self.tag
+        self.tag += count
+        return first
+
+    def add_secretions(self, ifn_source: np.ndarray):
+        """IFN-gamma secretion by engaged T cells into the (already built) source array."""
+        if self.tissue is not None and self.tissue.has("ifn_gamma") and self.t.n:
+            t_cells_k.secretion(self.t["sites"], self.t.n, self.t["engaged"], self.t["flags"],
+                                self.tissue.t_cell_ifn_source, ifn_source)
+
+    # -------------------------------------------------------------- phases
+    def tumor_response(self, step, tissue_lo, tissue_hi, tumor_by_clone) -> int:
+        """Necrosis under anoxia and PD-L1 relaxation; returns cells turned necrotic."""
+        st, geo, p, hyp = self.state, self.state.geometry, self.scenario.pd_l1, \
+            self.scenario.hypoxia
+        micro.tumor_response(st.kind, st.clone, self.pdl1, self._field("oxygen"),
+                             self._field("ifn_gamma"), st.lo, st.hi, tissue_lo, tissue_hi,
+                             geo.line_length, hyp.necrosis_threshold_mmhg,
+                             hyp.necrosis_full_mmhg, self.p_necrosis,
+                             self._key(rng.STREAM_NECROSIS, step), p.baseline, p.ifn_induced,
+                             p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
+                             self.pdl1_keep, self._necrotic_by_clone)
+        tumor_by_clone -= self._necrotic_by_clone
+        n = int(self._necrotic_by_clone.sum())
+        self.totals["necrotic"] += n
+        return n
+
+    def _vessel_probabilities(self, expected: float, field_name: str, half: float,
+                              basal: float) -> np.ndarray:
+        """P(one entry at vessel v) with expected entries split by extravasation weight."""
+        c = self._field(field_name)
+        level = c[self.vessel_sites] if c.shape[0] else np.zeros(self.vessel_sites.size)
+        level = np.maximum(level, 0.0)
+        weight = basal + level / (level + half)
+        total = weight.sum()
+        if total <= 0 or expected <= 0:
+            return np.zeros(self.vessel_sites.size)
+        return per_step_probability(expected * weight / total / self.dt_days,
+                                    self.dt_days * 24.0)
+
+    def recruit(self, step, effects: ImmuneEffects, tumor_cells: int):
+        """T cells and suppressive cells enter beside vessels (serial, vessel order)."""
+        if self.vessel_sites.size == 0:
+            return
+        t, s = self.scenario.t_cells, self.scenario.suppressive
+        a = self.antigen_per_day
+        drive = t.basal_recruitment_fraction + (1.0 - t.basal_recruitment_fraction) * (
+            a / (a + t.antigen_half_saturation_per_day))
+        expected = t.recruitment_rate_per_day * effects.t_cell_recruitment_factor * drive \
+            * self.dt_days
+        if expected > 0:
+            p = self._vessel_probabilities(
+                expected, "chemokine", t.extravasation_chemokine_half_saturation_ng_per_ml,
+                t.extravasation_basal_weight)
+            new = self._place(p, self.vessel_sites, rng.STREAM_T_CELL_RECRUIT, step, T_CELL)[0]
+            self.t.append(new, kills_left=t.kill_capacity)
+            self.totals["t_recruited"] += new.size
+        expected = (s.recruitment_rate_per_day_per_1000_tumor_cells * tumor_cells / 1000.0
+                    * effects.suppressive_recruitment_factor * self.dt_days)
+        if expected > 0:
+            p = self._vessel_probabilities(
+                expected, "suppressive_cytokine",
+                s.extravasation_cytokine_half_saturation_ng_per_ml, s.extravasation_basal_weight)
+            new = self._place(p, self.vessel_sites, rng.STREAM_SUPPRESSIVE_RECRUIT, step,
+                              SUPPRESSIVE)[0]
+            self.s.append(new)
+            self.totals["s_recruited"] += new.size
+
+    def _place(self, probability, parents, stream, step, agent_kind):
+        out = np.empty(parents.size, np.int64)
+        parent = np.empty(parents.size, np.int64)
+        k = agents_k.place_beside(self.state.kind, parents, np.ascontiguousarray(probability),
+                                  self.state.geometry.offsets, self._key(stream, step),
+                                  agent_kind, out, parent)
+        return out[:k], parent[:k]
+
+    def t_cell_phase(self, step, effects: ImmuneEffects, tumor_by_clone) -> int:
+        """Migration substeps, then one round of attacks; returns kills this step."""
+        tc, st, geo = self.t, self.state, self.state.geometry
+        if tc.n == 0:
+            return 0
+        t = self.scenario.t_cells
+        flags = tc.live("flags")
+        mobility = np.where(tc.live("engaged") > 0, agents_k.IMMOBILE,
+                            np.where(((flags & t_cells_k.EXHAUSTED) == 0)
+                                     & (tc.live("kills_left") > 0),
+                                     agents_k.STOP_NEAR, agents_k.MOBILE)).astype(np.uint8)
+        if self.t_moves:
+            first = self._tags(self.t_moves)
+            agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, tc["sites"], tc.n,
+                             mobility, TUMOR, geo.offsets, self.inv_length, t.chemotaxis_bias,
+                             first, self.t_moves, self._key(rng.STREAM_T_CELL_MOVE, step),
+                             self._key(rng.STREAM_MOVE_PRIORITY, step), T_CELL)
+        s = self.scenario.suppressive
+        antigenicity = self.base_antigenicity * np.broadcast_to(
+            np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
+        tag = self._tags(1)
+        t_cells_k.attack_propose(
+            st.kind, st.clone, self.pdl1, self._field("suppressive_cytokine"), self.proposal,
+            tc["sites"], tc.n, tc["engaged"], tc["kills_left"], tc["exhaustion"], tc["flags"],
+            geo.offsets, np.ascontiguousarray(antigenicity), self.log_survival,
+            t.pd1_max_inhibition, t.pd1_half_saturation, effects.pd1_blockade,
+            s.suppression_max, s.cytokine_half_saturation_ng_per_ml, self.exhaustion_pdl1,
+            self.exhaustion_suppression, effects.exhaustion_relief, tag,
+            self._key(rng.STREAM_T_CELL_TARGET, step), self._key(rng.STREAM_T_CELL_KILL, step))
+        killed = np.empty(tc.n, np.int64)
+        t_cells_k.attack_resolve(st.kind, self.proposal, tc["sites"], tc.n, geo.offsets, tag,
+                                 self._key(rng.STREAM_KILL_PRIORITY, step), tc["kills_left"],
+                                 tc["engaged"], tc["flags"], self.handling_steps, killed)
+        killed = killed[killed >= 0]
+        if killed.size:
+            np.subtract.at(tumor_by_clone, (killed // geo.line_length, st.clone[killed]), 1)
+        self.totals["kills"] += int(killed.size)
+        return int(killed.size)
+
+    def suppressive_phase(self, step, effects: ImmuneEffects):
+        """Suppressive cells migrate (their suppression acts through the cytokine field)."""
+        sc, st, geo = self.s, self.state, self.state.geometry
+        if sc.n == 0 or self.s_moves == 0:
+            return
+        s = self.scenario.suppressive
+        mobility = np.full(sc.n, agents_k.MOBILE, np.uint8)
+        first = self._tags(self.s_moves)
+        agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, sc["sites"], sc.n,
+                         mobility, -1, geo.offsets, self.inv_length, s.chemotaxis_bias, first,
+                         self.s_moves, self._key(rng.STREAM_SUPPRESSIVE_MOVE, step),
+                         self._key(rng.STREAM_SUPPRESSIVE_PRIORITY, step), SUPPRESSIVE)
+
+    def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,
+                    necrotic: int, tumor_by_clone: np.ndarray):
+        """Exhaustion, handling, deaths and expansion of T cells; deaths of suppressive
+        cells; the antigen signal for the next recruitment: dying tumour cells weighted by
+        the tumour's mean antigenicity (more antigen presented primes more T cells, so the
+        targeted drugs' antigenicity channel and patients' antigenicity act on priming as
+        well as on recognition)."""
+        t, s = self.scenario.t_cells, self.scenario.suppressive
+        tc, st, dt_h = self.t, self.state, self.scenario.simulation.dt_hours
+        if tc.n:
+            alive = np.empty(tc.n, np.uint8)
+            extra = effects.t_cell_death_rate_per_day
+            t_cells_k.fate(st.kind, tc["sites"], tc.n, tc["kills_left"], tc["engaged"],
+                           tc["exhaustion"], tc["flags"],
+                           float(per_step_probability(t.death_rate_per_day + extra, dt_h)),
+                           float(per_step_probability(t.exhausted_death_rate_per_day + extra,
+                                                      dt_h)),
+                           self._key(rng.STREAM_T_CELL_FATE, step), alive)
+            parents = np.flatnonzero((alive == 1) & ((tc.live("flags") & t_cells_k.KILLED) != 0))
+            daughters = None
+            if parents.size and t.expansion_probability_per_kill > 0:
+                parents = parents[np.argsort(tc.live("sites")[parents], kind="stable")]
+                p = np.full(parents.size, t.expansion_probability_per_kill)
+                new, which = self._place(p, tc.live("sites")[parents], rng.STREAM_T_CELL_EXPAND,
+                                         step, T_CELL)
+                src = parents[which]
+                daughters = (new, {name: tc.live(name)[src].copy() for name in self.T_ATTRIBUTES})
+            tc.keep(alive)
+            if daughters is not None and daughters[0].size:
+                values = daughters[1]
+                values["flags"] = values["flags"] & t_cells_k.EXHAUSTED
+                tc.append(daughters[0], **values)
+                self.totals["t_expanded"] += daughters[0].size
+        if self.s.n:
+            alive = np.empty(self.s.n, np.uint8)
+            agents_k.agent_deaths(st.kind, self.s["sites"], self.s.n,
+                                  float(per_step_probability(
+                                      s.death_rate_per_day + effects.suppressive_death_rate_per_day,
+                                      dt_h)),
+                                  self._key(rng.STREAM_SUPPRESSIVE_FATE, step), alive)
+            self.s.keep(alive)
+        counts = tumor_by_clone.sum(axis=0)
+        antigenicity = self.base_antigenicity * np.broadcast_to(
+            np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
+        total = counts.sum()
+        mean_antigenicity = (float(counts @ antigenicity) / total if total
+                             else float(antigenicity.mean()))
+        now = (tumor_deaths + kills + necrotic) * mean_antigenicity / self.dt_days
+        self.antigen_per_day = now + (self.antigen_per_day - now) * self.antigen_keep
+
+    # -------------------------------------------------------------- observation
+    def observe(self, spacing_um: float) -> dict:
+        """Immune series for the record (see ``simulator.output.runfile``)."""
+        st, geo = self.state, self.state.geometry
+        count, col_sum, pdl1_sum = self._census
+        micro.census(st.kind, self.pdl1, st.lo, st.hi, geo.line_length, count, col_sum,
+                     pdl1_sum)
+        n = int(count.sum())
+        flags = self.t.live("flags")
+        out = dict(t_cells_exhausted=int(np.count_nonzero(flags & t_cells_k.EXHAUSTED)),
+                   kills_total=self.totals["kills"],
+                   mean_pdl1=float(pdl1_sum.sum() / n) if n else math.nan,
+                   t_cell_density_core=math.nan, t_cell_density_margin=math.nan)
+        if n == 0:
+            return out
+        centre = np.append((count[:, None] * self._line_coords).sum(0), col_sum.sum()) / n
+        ndim = geo.ndim
+        radius = math.sqrt(n / math.pi) if ndim == 2 else (3.0 * n / (4.0 * math.pi)) ** (1 / 3)
+        width = self.scenario.output.margin_width_um / spacing_um
+        coords = np.stack(np.unravel_index(self.t.live("sites"), geo.padded), -1)
+        distance = np.sqrt(((coords - centre) ** 2).sum(1))
+        volume = (lambda r: math.pi * r * r) if ndim == 2 else \
+            (lambda r: 4.0 / 3.0 * math.pi * r ** 3)
+        inner, outer = max(radius - width, 0.0), radius + width
+        per_mm = (1000.0 / spacing_um) ** ndim  # sites per mm^ndim
+        core_sites = volume(inner)
+        margin_sites = volume(outer) - core_sites
+        if core_sites > 0:
+            out["t_cell_density_core"] = (np.count_nonzero(distance < inner) / core_sites
+                                          * per_mm)
+        out["t_cell_density_margin"] = (np.count_nonzero((distance >= inner)
+                                                         & (distance <= outer))
+                                        / margin_sites * per_mm)
+        return out
+
+
+def empty_observation() -> dict:
+    """The immune series in tumour-only mode."""
+    return dict(t_cells_exhausted=0, kills_total=0, mean_pdl1=math.nan,
+                t_cell_density_core=math.nan, t_cell_density_margin=math.nan)
+

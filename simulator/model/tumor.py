@@ -1,0 +1,63 @@
+"""Scenario sections of the tumour itself: the initial lesion and tumour-cell biology.
+
+Rates are per day as named; the engine turns a rate k into a per-step probability
+``1 - exp(-k dt)`` once (``simulator.model.rates``). The kernels are in ``kernels.tumor``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.schema import ScenarioError, param
+
+
+@dataclass(frozen=True)
+class Initial:
+    tumor_radius_sites: int = param(10, unit="site", low=0,
+                                    doc="radius of the initial disc/ball; 0 = one founder "
+                                        "cell at the centre")
+    resistant_fraction: float = param(0.001, low=0.0, high=1.0,
+                                      doc="pre-existing fraction resistant to every "
+                                          "target, placed at random",
+                                      source="Bozic 2013 eLife 2:e00747: resistant cells "
+                                             "pre-exist at detection")
+
+    def check(self):
+        pass
+
+
+@dataclass(frozen=True)
+class Tumor:
+    division_rate_per_day: float = param(0.5, unit="1/day", low=0.0,
+                                         doc="division rate of a cell with a free neighbour "
+                                             "under normoxia",
+                                         source="Kather 2017 Cancer Res 77:6442 (one "
+                                                "division per ~1-2 days)")
+    death_rate_per_day: float = param(0.05, unit="1/day", low=0.0,
+                                      doc="base (apoptotic) death rate",
+                                      source="Bozic 2013: d/b ~ 0.9 in vivo; lower here so "
+                                             "boundary-limited lattice growth is visible")
+    mutation_rate_per_division: float = param(1e-5, low=0.0, high=1.0,
+                                              doc="probability that a daughter gains "
+                                                  "resistance to one more target",
+                                              source="Bozic 2013: 50 x 1e-9 per base per "
+                                                     "division; raised for lattice scale")
+    resistance_targets: list[str] = param(["BRAF"],
+                                          doc="targets a targeted drug can hit; a clone's "
+                                              "resistance mask has one bit per target (<= 7)")
+    resistance_fitness_cost: float = param(0.1, low=0.0, high=1.0,
+                                           doc="fractional loss of division rate per "
+                                               "resistance acquired",
+                                           source="Gatenby 2009 Cancer Res 69:4894 "
+                                                  "(cost of resistance, adaptive therapy)")
+    antigenicity: float = param(1.0, low=0.0,
+                                doc="relative antigenicity of untreated tumour cells; "
+                                    "scales T-cell kill probability")
+    dead_clearance_rate_per_day: float = param(1.0, unit="1/day", low=0.0,
+                                               doc="rate at which dead-cell debris is "
+                                                   "removed, freeing the site")
+
+    def check(self):
+        if not 1 <= len(self.resistance_targets) <= 7:
+            raise ScenarioError("needs 1 to 7 target names", "resistance_targets")
+        if len(set(self.resistance_targets)) != len(self.resistance_targets):
+            raise ScenarioError("target names must be distinct", "resistance_targets")
