@@ -1,200 +1,273 @@
-"""Throughput of the tissue-field solver (kernels/fields.py) against memory bandwidth.
+"""Fields phase: the multigrid solver (kernels/multigrid.py) against the pseudo-time ADI
+solver it replaced, side by side in one run, on the full-step benchmark's lattice.
 
-Run: ``python benchmarks/bench_fields.py [--quick]``. Prints a table and writes
-``benchmarks/results/fields.json``.
+Run: ``python benchmarks/bench_fields.py [--quick] [--radius R] [--steps N] [--threads T]
+[--json PATH]`` (default: 1000x1000, tumour radius 420, 8 steps, 1 thread; JSON
+``benchmarks/results/fields.json``).
 
-Bytes counted per field step (the solver's own compulsory traffic, see the module docstring
-of kernels/fields.py): two streaming passes over the lattice, each reading three float64
-arrays and writing one:
+Start state: ``bench_full_step.build_start_engine`` (the default scenario with all four
+fields, tumour disc and vessels throughout, T cells and suppressive cells raised to 15000 /
+5000 by the engine's own recruitment). Then ``steps`` engine steps, each phase in order as
+``Engine.step`` runs them; around the ``fields`` phase:
 
-    pass A: read c, uptake_dt, source_dt; write work     (residual + sweep along x)
-    pass B: read work, uptake_dt, c;      write out      (sweeps along y [and z], c + d)
+* new: the wall time of the engine's fields phase (tables, IFN-gamma-induced and T-cell
+  sources, one warm-started V-cycle per field, the oxygen division factor), and of each
+  field's multigrid solve alone. The solver's right-hand side and reaction of each field are
+  copied out for the two lines below (the copy is not timed);
+* old: the ADI solver as the engine ran it before (``kernels/fields.py`` at commit
+  ADI_COMMIT, loaded from git history; one pseudo-time cycle per field, warm-started from its
+  own previous fields, float64), fed the SAME uptake and sources: per-kind tables built by
+  the old ``kind_sources`` kernel (a copy below; its time counts for the old phase, as it
+  did in the engine), the captured right-hand side as the source;
+* accuracy: each field's converged steady state for this step's tables (multigrid to 1e-7
+  of the maximum, at most 100 cycles; within ~1e-6 of the exact discrete steady state,
+  tests/test_fields.py), and each solver's max |c - steady| / max steady.
 
-= 8 arrays x 8 B = 64 B per interior site, in 2D and in 3D. (The transposed copies the
-contiguous-axis sweeps work on are per-chunk scratch reused line group after line group /
-plane after plane, cache-resident, not lattice-sized arrays. Write-allocate reads of
-``work`` and ``out`` are not counted, as the copy below does not count them either; the
-theoretical minimum of any one-step solver is 4 arrays = 32 B/site, also reported.)
-
-Bandwidth is measured in the same run: a large numpy array copy (``np.copyto``, 256 MiB
-each way; bytes read + written / time), which is single-threaded, and for the 2-thread
-rows also a Numba ``prange`` copy of the same arrays at 2 threads. All timings are the best
-of N repetitions after warm-up.
+Both solvers start from the same converged fields (the engine's first solve). Timings are
+the sum over the steps, printed per step; they are measured in the same process, step by
+step, so load from other processes hits both alike (the table gives the load averages).
 """
-import json
-import os
-import platform
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numba
-import numpy as np
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import common  # noqa: E402  (puts the repository root on sys.path)
+from common import log  # noqa: E402
 
-from kernels.fields import diffuse_step, quasi_steady_state  # noqa: E402
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+import bench_full_step as full  # noqa: E402
+from kernels import lattice  # noqa: E402
 from kernels.jit import parallel_jit, prange  # noqa: E402
+from simulator import engine as engine_mod  # noqa: E402
+from simulator.model.tissue import FieldSolver  # noqa: E402
 
-BYTES_PER_SITE = 64          # 8 float64 arrays streamed per step (see above)
-MIN_BYTES_PER_SITE = 32      # read c, uptake, source; write out
+ADI_COMMIT = "bda5f05"     # the last commit with kernels/fields.py (pseudo-time ADI)
+ADI_DIR = common.RESULTS / f".adi_{ADI_COMMIT}"   # git-ignored; its Numba cache lives there
+TARGET_MS = 15.0           # issue 13: fields phase at 1000x1000, 1 thread, four fields
+REFERENCE_TOLERANCE = 1e-7
+REFERENCE_CYCLES = 100
+MODES = dict(full=dict(full.MODES["full"], radius=420, steps=8),
+             quick=dict(full.MODES["quick"], steps=3))
+
+
+def load_adi():
+    """kernels/fields.py at ADI_COMMIT as a module (``git show``; needs this git checkout)."""
+    path = ADI_DIR / "adi_fields.py"
+    if not path.exists():
+        text = subprocess.run(["git", "show", f"{ADI_COMMIT}:kernels/fields.py"],
+                              cwd=common.ROOT, check=True, capture_output=True,
+                              text=True).stdout
+        ADI_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    sys.path.insert(0, str(ADI_DIR))   # a plain import: Numba's cache finds it again
+    return importlib.import_module("adi_fields")
 
 
 @parallel_jit
-def _parallel_copy(dst, src):
-    """dst[:] = src with a prange over 64 chunks (slices, so the copy loop vectorises)."""
-    n = src.shape[0]
-    nchunk = 64
-    for chunk in prange(nchunk):
-        lo = chunk * n // nchunk
-        hi = (chunk + 1) * n // nchunk
-        d = dst[lo:hi]
-        s = src[lo:hi]
-        for q in range(hi - lo):
-            d[q] = s[q]
+def kind_sources(kind, uptake, source, uptake_by_kind, source_by_kind, line_length):
+    """The old engine's per-site uptake and source of every field from the cell kind (as
+    kernels.microenvironment.kind_sources at ADI_COMMIT, without the IFN-induced term, which
+    here comes with the captured source)."""
+    n_fields = uptake.shape[0]
+    for line in prange(kind.shape[0] // line_length):
+        base = line * line_length
+        for col in range(line_length):
+            i = base + col
+            k = kind[i]
+            for f in range(n_fields):
+                uptake[f, i] = uptake_by_kind[f, k]
+                source[f, i] = source_by_kind[f, k]
 
 
-def best_time(fn, repeats):
-    fn()  # warm-up
-    best = np.inf
-    for _ in range(repeats):
+class AdiFields:
+    """The replaced solver's state: float64 fields, their uptake / source arrays."""
+
+    def __init__(self, engine, adi):
+        tissue, sim = engine.tissue, engine.scenario.simulation
+        self.adi = adi
+        self.names = tissue.names
+        self.padded = tissue.padded
+        self.line_length = tissue.line_length
+        n, n_sites = len(self.names), int(np.prod(self.padded))
+        dt_min, dx2 = sim.dt_hours * 60.0, sim.spacing_um ** 2
+        self.alpha, self.decay_dt = np.zeros(n), np.zeros(n)
+        self.bc = []
+        self.uptake_by_kind = np.zeros((n, len(lattice.KIND_NAMES)))
+        for f, name in enumerate(self.names):
+            s = engine.scenario.fields.settings(name)
+            self.alpha[f] = s.diffusion_um2_per_min * dt_min / dx2
+            self.decay_dt[f] = s.decay_per_min * dt_min
+            self.bc.append(s.faces(sim.ndim))
+            up = self.uptake_by_kind[f]
+            up[lattice.TUMOR] = s.tumor_uptake_per_min * dt_min
+            up[lattice.T_CELL] = up[lattice.SUPPRESSIVE] = s.immune_uptake_per_min * dt_min
+            up[lattice.VESSEL] = s.vessel_exchange_per_min * dt_min
+        self.source_by_kind = tissue.source_by_kind.astype(np.float64)
+        self.uptake = np.zeros((n, n_sites))
+        self.source = np.zeros((n, n_sites))
+        self.work = np.zeros(self.padded)
+        self.arrays = {name: tissue.arrays[name].astype(np.float64) for name in self.names}
+
+    def sources(self, kind):
+        kind_sources(kind, self.uptake, self.source, self.uptake_by_kind, self.source_by_kind,
+                     self.line_length)
+
+    def solve(self, f, source):
+        """One warm-started pseudo-time cycle (the old engine's default) on field f, with
+        the given source (the captured one)."""
+        self.source[f] = source
+        kinds, values = self.bc[f]
+        self.adi.quasi_steady_state(self.arrays[self.names[f]], self.work, self.alpha[f],
+                                    self.decay_dt[f], self.uptake[f].reshape(self.padded),
+                                    self.source[f].reshape(self.padded), kinds, values,
+                                    1e-3, 1)
+
+
+def rel_error(c, ref):
+    inner = (slice(1, -1),) * c.ndim
+    r = ref[inner].astype(np.float64)
+    return float(np.abs(c[inner].astype(np.float64) - r).max() / np.abs(r).max())
+
+
+def run_steps(start, adi_module, steps: int, threads: int):
+    """The side-by-side steps (see the module docstring) on ``start``, which they advance;
+    returns per-field and phase milliseconds per step and errors."""
+    engine_mod.set_threads(threads)
+    engine = start
+    tissue = engine.tissue
+    solver = tissue.solver
+    names = tissue.names
+    old = AdiFields(engine, adi_module)
+    ref_solver = FieldSolver(tissue.padded)
+    n = solver.n_sites
+    key_of = {f"fields.{name}": f for f, name in enumerate(names)}
+    captured = {}
+    clock = dict(solve=np.zeros(len(names)), copy=0.0)
+    original = solver.solve
+
+    def capture(c, levels, tolerance, max_cycles, cold, key):
         t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        cycles = original(c, levels, tolerance, max_cycles, cold, key)
+        t1 = time.perf_counter()
+        clock["solve"][key_of[key]] += t1 - t0
+        captured[key_of[key]] = (solver.rhs[:n].copy(), solver.reaction[:n].copy(), levels)
+        clock["copy"] += time.perf_counter() - t1
+        return cycles
+
+    solver.solve = capture
+    seconds = dict(new_phase=0.0, old_sources=0.0, old_solve=np.zeros(len(names)))
+    errors = dict(new=np.zeros((steps, len(names))), old=np.zeros((steps, len(names))))
+    for step in range(steps):
+        for name, phase in engine.phases:
+            if name != "fields":
+                phase()
+                continue
+            clock["copy"] = 0.0
+            t0 = time.perf_counter()
+            phase()
+            seconds["new_phase"] += time.perf_counter() - t0 - clock["copy"]
+            t0 = time.perf_counter()
+            old.sources(engine.state.kind)
+            seconds["old_sources"] += time.perf_counter() - t0
+            for f, name_f in enumerate(names):
+                rhs, reaction, levels = captured[f]
+                t0 = time.perf_counter()
+                old.solve(f, rhs)
+                seconds["old_solve"][f] += time.perf_counter() - t0
+                ref = tissue.arrays[name_f].copy()
+                ref_solver.rhs[:n] = rhs
+                ref_solver.reaction[:n] = reaction
+                ref_solver.solve(ref, levels, REFERENCE_TOLERANCE, REFERENCE_CYCLES, False,
+                                 f"fields.{name_f}")
+                errors["new"][step, f] = rel_error(tissue.arrays[name_f], ref)
+                errors["old"][step, f] = rel_error(old.arrays[name_f], ref)
+        engine.state.step += 1
+        engine.observe()
+    solver.solve = original
+    per_step = 1e3 / steps
+    old_solve_ms = seconds["old_solve"] * per_step
+    new_solve_ms = clock["solve"] * per_step
+    return dict(
+        threads=threads, steps=steps, fields=list(names),
+        new_phase_ms=seconds["new_phase"] * per_step,
+        new_solve_ms=new_solve_ms.tolist(),
+        old_sources_ms=seconds["old_sources"] * per_step,
+        old_solve_ms=old_solve_ms.tolist(),
+        # the old phase: its kind_sources, its solves, and what the new phase spends
+        # besides the solves (IFN-gamma-induced and T-cell sources, division factor), which
+        # the old engine spent too
+        old_phase_ms=(seconds["old_sources"] * per_step + old_solve_ms.sum()
+                      + max(seconds["new_phase"] * per_step - new_solve_ms.sum(), 0.0)),
+        new_error_max=errors["new"].max(axis=0).tolist(),
+        old_error_max=errors["old"].max(axis=0).tolist(),
+        new_error_mean=errors["new"].mean(axis=0).tolist(),
+        old_error_mean=errors["old"].mean(axis=0).tolist())
 
 
-def copy_bandwidth(n_bytes, repeats, threads):
-    n = n_bytes // 8
-    src = np.random.default_rng(0).random(n)
-    dst = np.empty_like(src)
-    if threads is None:
-        t = best_time(lambda: np.copyto(dst, src), repeats)
-    else:
-        numba.set_num_threads(threads)
-        t = best_time(lambda: _parallel_copy(dst, src), repeats)
-    return 2 * n * 8 / t / 1e9
+def print_report(res):
+    common.print_header(res, "Fields phase: multigrid vs pseudo-time ADI")
+    s = res["start"]
+    print(f"lattice {res['config']['dimensions']}, start step {s['start_step']}: "
+          f"{s['start_counts']}")
+    r = res["result"]
+    print(f"{r['steps']} steps, {r['threads']} thread(s); ms per step; error = max over the "
+          "steps of max |c - steady| / max steady")
+    print(f"{'field':<22}{'ADI ms':>9}{'MG ms':>9}{'ratio':>8}{'ADI err':>11}{'MG err':>11}")
+    for f, name in enumerate(r["fields"]):
+        print(f"{name:<22}{r['old_solve_ms'][f]:9.2f}{r['new_solve_ms'][f]:9.2f}"
+              f"{r['old_solve_ms'][f] / r['new_solve_ms'][f]:8.2f}"
+              f"{r['old_error_max'][f]:11.2e}{r['new_error_max'][f]:11.2e}")
+    print(f"{'four solves':<22}{sum(r['old_solve_ms']):9.2f}{sum(r['new_solve_ms']):9.2f}"
+          f"{sum(r['old_solve_ms']) / sum(r['new_solve_ms']):8.2f}")
+    print(f"{'fields phase':<22}{r['old_phase_ms']:9.2f}{r['new_phase_ms']:9.2f}"
+          f"{r['old_phase_ms'] / r['new_phase_ms']:8.2f}"
+          f"   (old: kind_sources {r['old_sources_ms']:.2f} ms + solves + the rest of the "
+          "new phase)")
+    common.print_targets(res["targets"])
 
 
-def make_case(dims, seed=0):
-    """An oxygen-like case: D = 1e5 um^2/min, dx = 20 um, dt = 1 s; uptake 10/min on a
-    random half of the sites, decay 0.1/min, vessel sources on 2% of the sites."""
-    rng = np.random.default_rng(seed)
-    shape = tuple(n + 2 for n in dims)
-    dt_min = 1.0 / 60.0
-    alpha = 1e5 * dt_min / 20.0 ** 2
-    c = rng.random(shape) * 38.0
-    uptake_dt = np.where(rng.random(shape) < 0.5, 10.0 * dt_min, 0.0)
-    source_dt = np.where(rng.random(shape) < 0.02, 50.0 * dt_min, 0.0)
-    bc_kind = np.array([1, 1] + [0] * (2 * len(dims) - 2), dtype=np.int64)
-    bc_value = np.full(2 * len(dims), 38.0)
-    return c, np.empty(shape), np.empty(shape), alpha, 0.1 * dt_min, uptake_dt, source_dt, \
-        bc_kind, bc_value
-
-
-def time_step(dims, threads, repeats, steps_per_rep):
-    numba.set_num_threads(threads)
-    c, out, work, alpha, decay_dt, uptake_dt, source_dt, bc_kind, bc_value = make_case(dims)
-
-    def run():
-        a, b = c, out
-        for _ in range(steps_per_rep):
-            diffuse_step(a, b, work, alpha, decay_dt, uptake_dt, source_dt, bc_kind,
-                         bc_value, 1)
-            a, b = b, a
-
-    return best_time(run, repeats) / steps_per_rep
-
-
-def time_quasi_steady(dims, threads):
-    """Steps and seconds to bring an oxygen field to steady state (rel tol 1e-6) from a
-    uniform 38 mmHg start, with the numbers of a 1-hour cell step (alpha ~ 1.5e4); then
-    from that state after 1% of the consumers moved (warm start, as between cell steps)."""
-    numba.set_num_threads(threads)
-    c, out, work, alpha, decay_dt, uptake_dt, source_dt, bc_kind, bc_value = make_case(dims)
-    scale = 3600.0  # dt = 1 h instead of 1 s
-    args = (alpha * scale, decay_dt * scale, uptake_dt * scale, source_dt * scale, bc_kind,
-            bc_value)
-    c[...] = 38.0
-    quasi_steady_state(c.copy(), work, *args, 1e-2, 1)  # compile
-    t0 = time.perf_counter()
-    steps, rel = quasi_steady_state(c, work, *args, 1e-6, 2000)
-    cold = (steps, rel, time.perf_counter() - t0)
-    rng = np.random.default_rng(1)
-    moved = uptake_dt * scale
-    flip = rng.random(moved.shape) < 0.01
-    per_hour = 10.0 * 60.0  # uptake 10/min over one hour
-    moved[flip] = per_hour - moved[flip]  # consumers appear / vanish
-    t0 = time.perf_counter()
-    steps, rel = quasi_steady_state(c, work, args[0], args[1], moved, args[3], bc_kind,
-                                    bc_value, 1e-6, 2000)
-    return cold, (steps, rel, time.perf_counter() - t0)
-
-
-def main():
-    quick = "--quick" in sys.argv
-    repeats = 3 if quick else 10
-    max_threads = numba.config.NUMBA_NUM_THREADS
-    thread_list = [t for t in (1, 2) if t <= max_threads]
-    bw_numpy = copy_bandwidth(256 * 2 ** 20, repeats, None)
-    bw_numba = {t: copy_bandwidth(256 * 2 ** 20, repeats, t) for t in thread_list}
-    cases = [("2D 1000x1000", (1000, 1000)), ("3D 100^3", (100, 100, 100))]
-    rows = []
-    for name, dims in cases:
-        n_sites = int(np.prod(dims))
-        for threads in thread_list:
-            t = time_step(dims, threads, repeats, 2 if quick else 5)
-            gbs = BYTES_PER_SITE * n_sites / t / 1e9
-            bw = max(bw_numpy, bw_numba[threads])
-            rows.append(dict(case=name, dims=list(dims), threads=threads, seconds_per_step=t,
-                             msites_per_s=n_sites / t / 1e6, bytes_per_site=BYTES_PER_SITE,
-                             achieved_gb_per_s=gbs, bandwidth_gb_per_s=bw,
-                             fraction_of_bandwidth=gbs / bw,
-                             min_traffic_gb_per_s=MIN_BYTES_PER_SITE * n_sites / t / 1e9))
-    qss = []
-    for name, dims in cases:
-        for threads in thread_list:
-            cold, warm = time_quasi_steady(dims, threads)
-            for start, (steps, rel, secs) in (("uniform", cold), ("warm, 1% moved", warm)):
-                qss.append(dict(case=name, threads=threads, start=start, steps=int(steps),
-                                rel_change=float(rel), seconds=secs))
-
-    print(f"copy bandwidth (read+write): numpy 1 thread {bw_numpy:.2f} GB/s; "
-          + "; ".join(f"numba prange {t} thread(s) {bw_numba[t]:.2f} GB/s"
-                      for t in thread_list))
-    print(f"bytes counted per site and step: {BYTES_PER_SITE} (minimum possible "
-          f"{MIN_BYTES_PER_SITE})")
-    head = (f"{'case':<14}{'thr':>4}{'ms/step':>10}{'Msite/s':>10}{'GB/s':>8}"
-            f"{'bound':>8}{'% bound':>9}")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['case']:<14}{r['threads']:>4}{1e3 * r['seconds_per_step']:>10.2f}"
-              f"{r['msites_per_s']:>10.1f}{r['achieved_gb_per_s']:>8.2f}"
-              f"{r['bandwidth_gb_per_s']:>8.2f}{100 * r['fraction_of_bandwidth']:>8.0f}%")
-    print("quasi_steady_state, oxygen with the numbers of a 1-hour step (alpha ~ 1.5e4), "
-          "rel tol 1e-6:")
-    for q in qss:
-        print(f"  {q['case']:<14}{q['threads']:>2} thr, start {q['start']:<16}"
-              f"{q['steps']:>5} ADI steps, rel change {q['rel_change']:.1e}, "
-              f"{q['seconds']:.3f} s")
-    load = os.getloadavg()[0]
-    print(f"load average during the run: {load:.2f}")
-    if load > 0.5:
-        print("WARNING: the machine is busy; with another process on a core a 2-thread "
-              "region stalls, so the 2-thread rows (and the bandwidth) are not meaningful")
-    result = dict(machine=platform.processor() or platform.machine(),
-                  cpu_count=os.cpu_count(), numba=numba.__version__, numpy=np.__version__,
-                  bandwidth_numpy_copy_gb_per_s=bw_numpy,
-                  bandwidth_numba_copy_gb_per_s={str(t): v for t, v in bw_numba.items()},
-                  bytes_per_site=BYTES_PER_SITE, min_bytes_per_site=MIN_BYTES_PER_SITE,
-                  repeats=repeats, rows=rows, quasi_steady=qss,
-                  load_average=os.getloadavg()[0])
-    out = ROOT / "benchmarks" / "results" / "fields.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="400x400 smoke run, 3 steps")
+    ap.add_argument("--radius", type=int, help="initial tumour radius in sites (default 420)")
+    ap.add_argument("--steps", type=int, help="steps measured (default 8)")
+    ap.add_argument("--threads", type=int, default=1, help="Numba threads (default 1)")
+    ap.add_argument("--json", type=Path, default=common.default_json("fields"))
+    args = ap.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    cfg = dict(MODES[mode], vessels="throughout", threads=args.threads)
+    for key in ("radius", "steps"):
+        if getattr(args, key):
+            cfg[key] = getattr(args, key)
+    res = common.new_result("fields", mode, cfg)
+    adi = load_adi()
+    log(f"building the start state ({cfg['dimensions']}, radius {cfg['radius']}) ...")
+    start, res["start"] = full.build_start_engine(cfg, "throughout")
+    res["start"].pop("populate_log", None)
+    log("compiling the ADI solver and a warm-up step ...")
+    warm = full.copy.deepcopy(start)
+    run_steps(warm, adi, 1, args.threads)
+    del warm
+    log("measuring ...")
+    res["result"] = run_steps(start, adi, cfg["steps"], args.threads)
+    res["threading_layer"] = numba.threading_layer()
+    common.finish_result(res)
+    r = res["result"]
+    res["targets"] = [common.target_row(
+        f"fields phase ms/step, {cfg['dimensions'][0]}^2, {args.threads} thread(s)",
+        r["new_phase_ms"], TARGET_MS, f"<= {TARGET_MS:g}", higher_is_better=False)]
+    print_report(res)
+    common.write_json(res, args.json)
 
 
 if __name__ == "__main__":

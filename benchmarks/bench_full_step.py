@@ -42,8 +42,8 @@ same steps once more per thread count calling each entry of ``Engine.phases`` in
 a timer around each (exactly what ``Engine.step`` does: the phases in order, then
 ``state.step += 1``), plus ``Engine.observe()`` as ``record``. Bit-identity: the engine
 after the timed steps at 1 and at 2 threads (and the phase-timed engines) are compared
-array by array: the lattice state, the immune agents, PD-L1, the fields and their
-sources/uptake, the engine's per-line counters, and the totals.
+array by array: the lattice state, the immune agents, PD-L1, the fields and the
+solver's right-hand side / reaction buffers, the engine's per-line counters, and the totals.
 """
 from __future__ import annotations
 
@@ -234,8 +234,8 @@ def fingerprint(engine) -> dict:
                 add(f"immune.{pop}.{key}", arr[:agents.n])
     if engine.tissue is not None:
         add("tissue", engine.tissue.arrays)
-        add("tissue.uptake", engine.tissue.uptake)
-        add("tissue.source", engine.tissue.source)
+        add("tissue.rhs", engine.tissue.solver.rhs)
+        add("tissue.reaction", engine.tissue.solver.reaction)
     return out
 
 

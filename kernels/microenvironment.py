@@ -1,10 +1,9 @@
 """What cells put into the tissue fields and how tumour cells respond to them.
 
-* :func:`kind_sources` — per-site uptake and secretion of every field from the cell kind at
-  the site (vessel exchange, uptake by tumour and immune cells, secretion by tumour,
-  suppressive and dying cells), plus IFN-gamma-induced chemokine secretion by tumour cells.
-  Writes ``uptake[f, i]`` and ``source[f, i]`` (rate * dt, the arguments of
-  ``kernels.fields``) for every site, ghosts included (their value is never read).
+* :func:`induced_secretion` — IFN-gamma-induced chemokine secretion by tumour cells (a Hill
+  function of the local IFN-gamma, Gong 2017), added to the chemokine's source. The rest of
+  every field's uptake and secretion is a function of the cell kind alone, looked up by
+  the field solver (``kernels.multigrid.fine_tables``).
 * :func:`oxygen_division_factor` — the per-site multiplier of the tumour division
   probability (``kernels.tumor``'s ``division_factor``): 0 at or below the proliferation
   threshold, rising linearly to 1 at the saturation level (PhysiCell's oxygen-dependent
@@ -41,25 +40,15 @@ def hill(x, half, coefficient):
 
 
 @parallel_jit
-def kind_sources(kind, uptake, source, uptake_by_kind, source_by_kind, line_length,
-                 ifn, induced_field, induced_rate, induced_half, induced_hill):
-    """uptake[f, i] = uptake_by_kind[f, kind[i]], source[f, i] = source_by_kind[f, kind[i]];
-    tumour sites add ``induced_rate * hill(ifn[i])`` to field ``induced_field`` (skipped
-    when it is negative or ``ifn`` is empty)."""
-    n_fields = uptake.shape[0]
-    n_lines = kind.shape[0] // line_length
-    induce = induced_field >= 0 and ifn.shape[0] > 0
-    for line in prange(n_lines):
+def induced_secretion(kind, ifn, lo, hi, line_length, rate, half, coefficient, source):
+    """source[i] += rate * hill(ifn[i], half, coefficient) at every tumour site, within the
+    tissue extents lo[l]..hi[l] of each line (tumour cells lie only there)."""
+    for line in prange(lo.shape[0]):
         base = line * line_length
-        for col in range(line_length):
+        for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
             i = base + col
-            k = kind[i]
-            for f in range(n_fields):
-                uptake[f, i] = uptake_by_kind[f, k]
-                source[f, i] = source_by_kind[f, k]
-            if induce and k == TUMOR:
-                source[induced_field, i] += induced_rate * hill(ifn[i], induced_half,
-                                                                induced_hill)
+            if kind[i] == TUMOR:
+                source[i] += rate * hill(ifn[i], half, coefficient)
 
 
 @parallel_jit

@@ -83,6 +83,7 @@ call site) and no literal arguments (a literal compiles another specialisation);
 are separate specialisations of one code (the dimension is a literal there), so a run
 compiles only the one it uses.
 """
+import numba
 import numpy as np
 
 from kernels.jit import jit, parallel_jit, prange
@@ -918,8 +919,14 @@ def _solve_3d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, thread
     _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, True, tol, max_cycles, threads, stats)
 
 
-def solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, threads, stats):
-    """V(1, 1) cycles on c (flat float32 padded) until one changes c by at most
-    tol * max |c|, or max_cycles; stats = (cycles, last change / max |c|)."""
+def solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, stats,
+          threads=None):
+    """V(1, 1) cycles on ``c`` (flat float32, padded lattice) until one's coarse-grid
+    correction is at most tol * max |c|, or ``max_cycles`` of them; stats = (cycles,
+    correction / max |c| of the last). ``bb`` / ``kk``: right-hand side and reaction of
+    every level (:func:`fine_tables`, :func:`coarse_reactions`), ``bx`` the coarse
+    corrections' buffer (:func:`buffer_sizes`); geo ... axi: :func:`hierarchy`. Threads:
+    Numba's current count unless given (the result does not depend on it)."""
     entry = _solve_3d if three else _solve_2d
-    entry(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats)
+    entry(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles,
+          numba.get_num_threads() if threads is None else threads, stats)

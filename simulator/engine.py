@@ -9,7 +9,7 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
 2. ``fields`` — uptake and secretion are built from the lattice as the previous step left
    it (and the previous fields), then oxygen, chemokine, IFN-gamma and the suppressive
    cytokine are solved to their quasi-steady state; every later phase of the step reads
-   these fields (``simulator.model.tissue``, ``kernels.microenvironment``, ``kernels.fields``).
+   these fields (``simulator.model.tissue``, ``kernels.microenvironment``, ``kernels.multigrid``).
    ``drug_penetration`` (only when a drug has ``penetration``) — the tissue concentration
    of each penetrating drug is solved from this step's plasma level, and every tumour cell
    gets its own death and division probabilities from its local concentration
@@ -45,7 +45,8 @@ import numba
 import numpy as np
 
 from kernels import jit as kernel_jit
-from kernels import drug_response, fields, lattice, rng, tumor
+from kernels import drug_response, lattice, rng, tumor
+from kernels import multigrid as fields
 from kernels import immune as immune_k
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
@@ -62,7 +63,7 @@ from simulator.treatment.course import Treatment
 
 KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_kinds,
            drug_response.local_tumor_probabilities)
-IMMUNE_KERNELS = (fields.quasi_steady_state, micro.kind_sources, micro.oxygen_division_factor,
+IMMUNE_KERNELS = (fields.fine_tables, micro.induced_secretion, micro.oxygen_division_factor,
                   micro.tumor_response, micro.census, immune_k.migrate, immune_k.place_beside,
                   immune_k.agent_deaths, t_cells_k.attack_propose, t_cells_k.attack_resolve,
                   t_cells_k.fate, t_cells_k.secretion)
@@ -226,10 +227,8 @@ class Engine:
         if self.tissue is None:
             return
         s = self.state
-        self.tissue.build_sources(s.kind, self.immune_effects.suppressive_cytokine_factor)
-        if self.tissue.has("ifn_gamma"):
-            self.immune.add_secretions(self.tissue.source_of("ifn_gamma"))
-        self.tissue.solve()
+        self.tissue.solve(s, self.immune_effects.suppressive_cytokine_factor,
+                          self.immune.add_secretions if self.immune is not None else None)
         if self._division_factor.shape[0]:
             self.tissue.division_factor(s.kind, s.lo, s.hi, self.scenario.hypoxia,
                                         self._division_factor)

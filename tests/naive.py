@@ -138,7 +138,7 @@ def count_kinds(kind, n_kinds=8):
 
 
 # ============================================================================= tissue fields
-# Conventions of kernels/fields.py: padded arrays with one ghost layer, faces ordered
+# Conventions of kernels/multigrid.py: padded arrays with one ghost layer, faces ordered
 # (-x, +x, -y, +y, -z, +z); bc kind 0 = no flux (ghost mirrors the interior neighbour), 1 = fixed
 # value at the ghost-site centre. Nothing here is fast; keep lattices small.
 
@@ -189,7 +189,7 @@ def interior(c):
 def steady_state(shape, alpha, decay_dt, uptake_dt, source_dt, bc_kind, bc_value):
     """Exact discrete steady state of alpha lap c - (decay + uptake) c + source = 0 with the
     ghost boundary conditions, by a sparse direct solve over all interior sites: the
-    reference for kernels.fields. One equation per interior site; a neighbour across a
+    reference for kernels.multigrid. One equation per interior site; a neighbour across a
     no-flux face is the site itself (so the coupling drops out), across a fixed face the
     fixed value. ``uptake_dt`` and ``source_dt``: padded arrays (or scalars). Returns a
     padded float64 array with ghosts filled."""
@@ -416,21 +416,14 @@ def hill(x, half, h):
     return r / (1.0 + r)
 
 
-def kind_sources(kind, uptake_by_kind, source_by_kind, ifn, induced_field, induced_rate,
-                 half, h):
-    """(uptake, source): arrays (n_fields, *shape) per the kind tables, plus IFN-induced
-    secretion at tumour sites into ``induced_field``."""
-    n_fields = uptake_by_kind.shape[0]
-    uptake = np.zeros((n_fields,) + kind.shape)
-    source = np.zeros((n_fields,) + kind.shape)
+def induced_secretion(kind, ifn, rate, half, h):
+    """The IFN-gamma-induced chemokine secretion per site: rate * Hill(ifn) at tumour
+    sites, 0 elsewhere."""
+    out = np.zeros(kind.shape)
     for c in itertools.product(*(range(n) for n in kind.shape)):
-        k = kind[c]
-        for f in range(n_fields):
-            uptake[(f,) + c] = uptake_by_kind[f, k]
-            source[(f,) + c] = source_by_kind[f, k]
-        if induced_field >= 0 and ifn is not None and k == TUMOR:
-            source[(induced_field,) + c] += induced_rate * hill(ifn[c], half, h)
-    return uptake, source
+        if kind[c] == TUMOR:
+            out[c] = rate * hill(ifn[c], half, h)
+    return out
 
 
 def division_factor(kind, oxygen, threshold, saturation):

@@ -1,4 +1,4 @@
-"""Tests of the tissue-field solver (kernels/fields.py).
+"""Tests of the tissue-field solver (kernels/multigrid.py).
 
 Units: lengths in um, times in min, concentrations relative (c0 = 1); lattice spacing
 DX = 20 um (one cell). Parameters:
@@ -8,9 +8,15 @@ DX = 20 um (one cell). Parameters:
 * oxygen: D = 1e5 um^2/min (PhysiCell default), uptake 1/min inside the tumour
   (diffusion length L = sqrt(D / uptake) ~ 316 um), pinned to c0 outside.
 
-Conventions under test (see the kernels/fields.py docstring): one ghost layer per face;
-no-flux walls sit on the face (ghost mirrors the interior); a fixed value sits at the
+Conventions under test (see the kernels/multigrid.py docstring): one ghost layer per
+face; no-flux walls sit on the face (ghost mirrors the interior); a fixed value sits at the
 ghost-site centre, so with a fixed -x face interior site i (padded index) is at x = i * DX.
+
+The solver finds the steady state of alpha lap c - k c + s = 0; the transient tests step
+dc/dt = D lap c - decay c by backward Euler, the same problem with 1 added to k dt and the
+previous field to s dt (:func:`implicit_step`). Fields are float32: a solve is compared with
+the float64 direct solve of the same discrete equations (tests/naive.py) to 1e-5 of the
+field's maximum (its rounding is 6e-8; the iteration stops at 1e-7).
 
 ``python tests/test_fields.py`` prints the error table of the analytic cases and the
 observed convergence orders. Analytic tests are skipped when NUMBA_DISABLE_JIT=1 (too slow
@@ -33,9 +39,8 @@ for _p in (str(ROOT), str(ROOT / "tests")):
         sys.path.insert(0, _p)
 
 import naive  # noqa: E402
-from kernels import fields  # noqa: E402
-from kernels.fields import (BC_FIXED_VALUE, BC_NO_FLUX, apply_boundary,  # noqa: E402
-                            diffuse_step, quasi_steady_state)
+from kernels import multigrid as mg  # noqa: E402
+from kernels.multigrid import BC_FIXED_VALUE, BC_NO_FLUX  # noqa: E402
 
 NO_JIT = os.environ.get("NUMBA_DISABLE_JIT") == "1"
 jit_only = pytest.mark.skipif(NO_JIT, reason="analytic / large-lattice check: needs JIT")
@@ -44,6 +49,37 @@ DX = 20.0                 # um
 D_PROTEIN = 600.0         # um^2/min
 D_OXYGEN = 1e5            # um^2/min
 TOLERANCE = 0.02          # relative error allowed against analytic solutions
+FLOAT32_MATCH = 1e-5      # float32 solve vs float64 direct solve, of the field's maximum
+SOLVE_TOL = 1e-6          # stop once a cycle's correction is below this (float32: ~1e-7 is rounding)
+
+
+class Field:
+    """One field on one padded lattice: the solver's buffers and level tables."""
+
+    def __init__(self, padded, alpha, bc_kind, bc_value):
+        self.padded = tuple(padded)
+        self.three = len(padded) == 3
+        self.n = int(np.prod(padded))
+        self.levels = mg.hierarchy(np.array(padded, np.int64), alpha,
+                                   np.asarray(bc_kind, np.int64), np.asarray(bc_value, float))
+        n_bk, n_x = mg.buffer_sizes(self.levels[0], self.three)
+        self.bb = np.zeros(n_bk, np.float32)
+        self.kk = np.zeros(n_bk, np.float32)
+        self.bx = np.zeros(n_x, np.float32)
+        self.stats = np.zeros(2)
+
+    def set_sites(self, reaction, source):
+        """Reaction k and source s per padded site (arrays or scalars)."""
+        self.kk[:self.n] = np.broadcast_to(reaction, self.padded).reshape(-1)
+        self.bb[:self.n] = np.broadcast_to(source, self.padded).reshape(-1)
+        geo, std, _, _, axf, _ = self.levels
+        mg.coarse_reactions(self.kk, geo, std, axf, self.three)
+
+    def solve(self, c, tol=SOLVE_TOL, max_cycles=60, threads=None):
+        """Cycles on the float32 padded field c in place; returns (cycles, rel change)."""
+        mg.solve(c.reshape(-1), self.bb, self.kk, self.bx, *self.levels, self.three, tol,
+                 max_cycles, self.stats, threads)
+        return int(self.stats[0]), float(self.stats[1])
 
 
 def bc_arrays(kinds, values=None):
@@ -52,235 +88,219 @@ def bc_arrays(kinds, values=None):
     return kinds, values
 
 
-def random_case(shape, seed, uptake_scale=0.5, source_scale=0.1):
+def random_case(shape, seed, uptake_scale=3.0, source_scale=1.0):
+    """Per-site reaction (decay 0.01 + uptake on 70% of the sites) and source."""
     rng = np.random.default_rng(seed)
-    c = rng.random(shape)
     uptake = rng.random(shape) * uptake_scale
     uptake[rng.random(shape) < 0.3] = 0.0  # sites without consumers
-    source = rng.random(shape) * source_scale
-    return c, uptake, source
-
-
-def step(c, alpha, decay_dt, uptake, source, kinds, values, n_substeps=1):
-    """diffuse_step into a new array (c itself is left unchanged apart from its ghosts)."""
-    out = np.empty_like(c)
-    diffuse_step(c, out, np.empty_like(c), alpha, decay_dt, uptake, source, kinds, values,
-                 n_substeps)
-    return out
+    return 0.01 + uptake, rng.random(shape) * source_scale
 
 
 def interior(a):
     return a[(slice(1, -1),) * a.ndim]
 
 
-# --------------------------------------------------------------------------------------
-# Against the naive reference (small lattices: also run without JIT)
-# --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape, kinds", [((7, 9), [0, 1, 1, 0]),
-                                          ((6, 7, 8), [1, 0, 0, 1, 1, 0])])
-def test_apply_boundary_matches_naive(shape, kinds):
-    c, _, _ = random_case(shape, 1)
-    kinds, values = bc_arrays(kinds, np.arange(1.0, len(kinds) + 1.0))
-    mine = c.copy()
-    apply_boundary(mine, kinds, values)
-    ref = naive.apply_boundary(c.copy(), kinds, values)
-    np.testing.assert_array_equal(mine, ref)
+def rel_max_error(c, ref):
+    return np.abs(interior(c) - interior(ref)).max() / np.abs(interior(ref)).max()
 
 
-SMALL_CASES = [((9, 12), [0, 1, 1, 0]), ((12, 9), [1, 1, 1, 1]),
-               ((7, 8, 10), [1, 0, 0, 1, 1, 0]), ((8, 6, 7), [0, 0, 0, 0, 0, 0])]
+# --------------------------------------------------------------------------------------
+# Against the direct solve (small lattices: also run without JIT)
+# --------------------------------------------------------------------------------------
+SMALL_CASES = [((9, 12), [0, 1, 1, 0]), ((12, 9), [1, 1, 1, 1]), ((16, 16), [0, 0, 0, 0]),
+               ((1, 7), [0, 0, 1, 0]), ((7, 8, 10), [1, 0, 0, 1, 1, 0]),
+               ((8, 6, 7), [0, 0, 0, 0, 0, 0]), ((5, 1, 9), [1, 1, 0, 0, 0, 1])]
 
 
 @pytest.mark.parametrize("shape, kinds", SMALL_CASES)
-@pytest.mark.parametrize("alpha, n_substeps", [(0.3, 1), (50.0, 3), (1.5e4, 1)])
-def test_step_matches_naive(shape, kinds, alpha, n_substeps):
-    c, uptake, source = random_case(shape, 2)
+@pytest.mark.parametrize("alpha", [0.3, 50.0, 1.5e4])
+def test_solution_matches_direct_solve(shape, kinds, alpha):
+    """Odd and even sizes, single-cell axes, every boundary mix, diffusion numbers from
+    reaction-dominated to oxygen-like: the converged field is the discrete steady state."""
+    padded = tuple(n + 2 for n in shape)
+    reaction, source = random_case(padded, 2)
     kinds, values = bc_arrays(kinds, np.linspace(0.5, 1.5, len(kinds)))
-    mine = step(c.copy(), alpha, 0.2, uptake, source, kinds, values, n_substeps)
-    ref = naive.diffuse_step(c, alpha, 0.2, uptake, source, kinds, values, n_substeps)
-    # 1e-12, widened for large alpha: the solves amplify rounding by up to ~ alpha / k
-    tol = 1e-12 * max(1.0, alpha / 100.0)
-    np.testing.assert_allclose(mine, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    field = Field(padded, alpha, kinds, values)
+    field.set_sites(reaction, source)
+    c = np.zeros(padded, np.float32)
+    cycles, rel = field.solve(c)
+    assert rel <= SOLVE_TOL
+    ref = naive.steady_state(padded, alpha, 0.0, reaction, source, kinds, values)
+    assert rel_max_error(c, ref) < FLOAT32_MATCH
+
+
+@pytest.mark.parametrize("shape, kinds", [((7, 9), [1, 0, 0, 1]),
+                                          ((5, 6, 7), [0, 1, 1, 0, 1, 0])])
+def test_ghost_layer_written_on_output(shape, kinds):
+    """On exit the ghosts hold the boundary condition of the field (naive apply_boundary:
+    faces in axis order, edges and corners from the later axis)."""
+    padded = tuple(n + 2 for n in shape)
+    reaction, source = random_case(padded, 3)
+    kinds, values = bc_arrays(kinds, np.arange(1.0, len(kinds) + 1.0))
+    field = Field(padded, 2.0, kinds, values)
+    field.set_sites(reaction, source)
+    c = np.zeros(padded, np.float32)
+    field.solve(c, tol=1e-3)
+    expected = naive.apply_boundary(c.astype(np.float64), kinds, values)
+    np.testing.assert_array_equal(c, expected.astype(np.float32))
+
+
+@pytest.mark.parametrize("padded", [(9, 12), (6, 7, 8)])
+def test_fine_tables_match_naive(padded):
+    rng = np.random.default_rng(4)
+    kind = rng.integers(0, 8, padded).astype(np.uint8)
+    k_tab = rng.random(8).astype(np.float32)
+    s_tab = rng.random(8).astype(np.float32)
+    n = kind.size
+    bb = np.full(n + 5, -1.0, np.float32)
+    kk = np.full(n + 5, -1.0, np.float32)
+    mg.fine_tables(kind.reshape(-1), k_tab, s_tab, bb, kk)
+    np.testing.assert_array_equal(kk[:n], k_tab[kind.reshape(-1)])
+    np.testing.assert_array_equal(bb[:n], s_tab[kind.reshape(-1)])
+    assert np.all(bb[n:] == -1.0) and np.all(kk[n:] == -1.0)
+
+
+@pytest.mark.parametrize("shape", [(9, 12), (1, 7), (7, 5, 6), (5, 1, 3)])
+def test_levels_cover_the_lattice(shape):
+    """Every level tiles the lattice (cell widths add up to its length; an odd count leaves
+    a narrower last cell), each coarse reaction is the volume average of its children's
+    (so reaction x volume is the same on every level), the restriction weights of a coarse
+    cell's children add up to 1 and the interpolation weights lie in [0, 1]."""
+    padded = tuple(n + 2 for n in shape)
+    three = len(shape) == 3
+    rng = np.random.default_rng(5)
+    field = Field(padded, 3.0, [0] * (2 * len(shape)), None)
+    reaction = rng.random(padded)
+    field.set_sites(reaction, 0.0)
+    geo, _, _, _, axf, _ = field.levels
+    shift = 3 - len(shape)
+    widths = [np.ones(n) for n in shape]
+    totals = []
+    for l in range(geo.shape[0]):
+        dims = [int(geo[l, mg.G_N0 + v]) for v in range(shift, 3)]
+        e = [d + 2 for d in dims]
+        level = field.kk[geo[l, mg.G_OFF]:geo[l, mg.G_OFF] + int(np.prod(e))].reshape(e)
+        volume = np.ones(dims)
+        for a, w in enumerate(widths):
+            assert w.shape[0] == dims[a] and w.sum() == shape[a]
+            volume = volume * w.reshape([-1 if b == a else 1 for b in range(len(dims))])
+        totals.append(float((interior(level).astype(np.float64) * volume).sum()))
+        if l + 1 < geo.shape[0]:
+            for a in range(len(shape)):
+                v = a + shift
+                t = geo[l, mg.G_T0 + v]
+                rw = axf[mg.T_RW, t + 1:t + dims[a] + 1]
+                pw = axf[mg.T_PW, t + 1:t + dims[a] + 1]
+                assert np.all((pw >= 0) & (pw <= 1))
+                if geo[l, mg.G_C0 + v]:
+                    parents = np.arange(dims[a]) // 2
+                    np.testing.assert_allclose(np.bincount(parents, rw), 1.0, rtol=1e-12)
+                    widths[a] = np.bincount(parents, widths[a])
+    np.testing.assert_allclose(totals, totals[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("exchange_dt", [300.0, 2000.0, 1e5, 1e9])
+def test_stiff_vessel_exchange_converges(exchange_dt):
+    """The case that stalled the pseudo-time ADI iteration (docs/model.md): a tumour disc
+    with oxygen-like uptake and 1% vessels whose exchange x dt is up to 1e6 times
+    D dt / dx^2 = 900. From scratch the solve reaches the discrete steady state."""
+    n = 40 if NO_JIT else 100
+    padded = (n + 2, n + 2)
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:n + 2, 0:n + 2]
+    tumour = (yy - n // 2) ** 2 + (xx - n // 2) ** 2 <= (n // 3) ** 2
+    vessel = rng.random(padded) < 0.01
+    alpha, decay = 900.0, 36.0
+    reaction = decay + 3600.0 * tumour + exchange_dt * vessel
+    source = exchange_dt * 38.0 * vessel
+    kinds, values = bc_arrays([BC_FIXED_VALUE] * 4, [38.0] * 4)
+    field = Field(padded, alpha, kinds, values)
+    field.set_sites(reaction, source)
+    c = np.zeros(padded, np.float32)
+    cycles, rel = field.solve(c, tol=1e-6, max_cycles=50)
+    assert rel <= 1e-6
+    ref = naive.steady_state(padded, alpha, 0.0, reaction, source, kinds, values)
+    assert rel_max_error(c, ref) < FLOAT32_MATCH
 
 
 @jit_only
-@pytest.mark.parametrize("shape, kinds", [((70, 45), [1, 0, 0, 1]),
-                                          ((9, 21, 37), [0, 1, 1, 0, 0, 1])])
-def test_step_matches_naive_many_blocks(shape, kinds):
-    """Lattices with several line groups / blocks / chunks, partial groups included."""
-    c, uptake, source = random_case(shape, 3)
-    kinds, values = bc_arrays(kinds, np.linspace(0.2, 2.0, len(kinds)))
-    for alpha in (0.7, 300.0):
-        mine = step(c.copy(), alpha, 0.05, uptake, source, kinds, values, 2)
-        ref = naive.diffuse_step(c, alpha, 0.05, uptake, source, kinds, values, 2)
-        tol = 1e-12 * max(1.0, alpha / 100.0)
-        np.testing.assert_allclose(mine, ref, rtol=tol, atol=tol * np.abs(ref).max())
+def test_stiff_oxygen_scenario_is_solved():
+    """A scenario the pseudo-time ADI iteration could not solve (a run stopped with an
+    error): oxygen with vessel exchange x dt = 2000 against D dt / dx^2 = 900 (dt 6 h, dx
+    20 um). The engine's first solve, which iterates to fields.tolerance (1e-3), reaches
+    the discrete steady state of the lattice it was built from."""
+    from simulator.engine import Engine
+    from simulator.scenario import load
+    dt_min, dx2 = 360.0, 400.0
+    scenario = load(None, ["simulation.dimensions=[80,80]", "initial.tumor_radius_sites=20",
+                           "vessels.density=0.01",
+                           f"fields.oxygen.diffusion_um2_per_min={900.0 * dx2 / dt_min}",
+                           f"fields.oxygen.vessel_exchange_per_min={2000.0 / dt_min}"])
+    engine = Engine(scenario)
+    tissue = engine.tissue
+    f = tissue.index["oxygen"]
+    padded = engine.state.geometry.padded
+    kind = engine.state.kind.reshape(padded)
+    assert tissue.reaction_by_kind[f][6] == pytest.approx(2000.0 + 36.0)  # vessel: exchange + decay
+    kinds, values = scenario.fields.oxygen.faces(2)
+    ref = naive.steady_state(padded, 900.0, 0.0, tissue.reaction_by_kind[f][kind].astype(float),
+                             tissue.source_by_kind[f][kind], kinds, values)
+    assert rel_max_error(tissue.arrays["oxygen"], ref) < 1e-3
 
 
-@pytest.mark.parametrize("n, nw", [(1, 1), (7, 9), (8, 8), (16, 24), (21, 13)])
-def test_transposes_between_parity_split_layouts(n, nw):
-    """The 8 x 8 register transposes (whole tiles) and the element-wise edges together move
-    every (m, w) to (w + 1, m - 1): from a row-major block to parity-split scratch and
-    back."""
-    rng = np.random.default_rng(n * 100 + nw)
-    src = rng.random((n + 1, nw + 3))  # rows m = 1..n, the block starting at column 2
-    row = src.shape[1]
-    d0, d1, _, _ = fields._split_scratch(nw, n)  # rows k = 1..nw, lanes m - 1
-    fields._transpose_split(src, 2, src, row + 2, 2 * row, d0, 0, d1, 0, n, n, nw)
-    for k in range(1, nw + 1):
-        got = d1[k >> 1] if k & 1 else d0[k >> 1]
-        np.testing.assert_array_equal(got, src[1:, 1 + k])
-    back = np.zeros((n + 1, nw))  # row m = line m (row 0 unused)
-    fields._transpose_split(d0, 0, d1, 0, n, back, 0, back, nw, 2 * nw, nw, n)
-    np.testing.assert_array_equal(back[1:], src[1:, 2:2 + nw])
-
-
-@pytest.mark.parametrize("shape", [(10, 13), (6, 9, 7)])
-def test_in_place_equals_out_of_place(shape):
-    c, uptake, source = random_case(shape, 4)
+@jit_only
+@pytest.mark.parametrize("shape, bound", [((125, 96), 0.15), ((40, 33, 36), 0.25)])
+def test_error_contraction_per_cycle(shape, bound):
+    """O(N) work: each V-cycle contracts the error by a factor independent of the size
+    (measured ~0.1 in 2D, ~0.15-0.2 in 3D; the bounds leave margin), here with odd sizes,
+    mixed faces and uptake on a random 70% of the sites."""
+    padded = tuple(n + 2 for n in shape)
+    reaction, source = random_case(padded, 6, uptake_scale=20.0)
     kinds, values = bc_arrays([1, 0] * len(shape), [2.0, 0.0] * len(shape))
-    out = step(c.copy(), 2.0, 0.1, uptake, source, kinds, values, 2)
-    inplace = c.copy()
-    diffuse_step(inplace, inplace, np.empty_like(c), 2.0, 0.1, uptake, source, kinds, values,
-                 2)
-    np.testing.assert_array_equal(inplace, out)
+    field = Field(padded, 900.0, kinds, values)
+    field.set_sites(reaction, source)
+    ref = naive.steady_state(padded, 900.0, 0.0, reaction, source, kinds, values)
+    c = np.zeros(padded, np.float32)
+    errors = []
+    for _ in range(5):
+        field.solve(c, tol=0.0, max_cycles=1)
+        errors.append(rel_max_error(c, ref))
+    factors = [errors[q + 1] / errors[q] for q in range(1, 4)]
+    assert max(factors) < bound, factors
 
 
-@pytest.mark.parametrize("shape, kinds", [((8, 11), [1, 0, 0, 1]),
-                                          ((5, 6, 7), [1, 1, 0, 0, 0, 1])])
-def test_quasi_steady_state_matches_direct_solve(shape, kinds):
-    """The pseudo-time iteration converges to the exact discrete steady state (dense
-    direct solve), including for oxygen-like alpha."""
-    _, uptake, source = random_case(shape, 5)
-    kinds, values = bc_arrays(kinds, np.linspace(1.0, 3.0, len(kinds)))
-    for alpha in (5.0, 1.5e4):
-        c = np.zeros(shape)
-        steps, rel = quasi_steady_state(c, np.empty(shape), alpha, 0.1, uptake, source,
-                                        kinds, values, 1e-12, 10000)
-        assert rel <= 1e-12
-        ref = naive.steady_state(shape, alpha, 0.1, uptake, source, kinds, values)
-        np.testing.assert_allclose(c, ref, rtol=1e-9)
+def test_converged_field_stops_after_one_cycle():
+    padded = (14, 11)
+    reaction, source = random_case(padded, 7)
+    field = Field(padded, 40.0, [1, 1, 0, 0], [1.0, 2.0, 0.0, 0.0])
+    field.set_sites(reaction, source)
+    c = np.zeros(padded, np.float32)
+    field.solve(c, tol=1e-6)
+    before = c.copy()
+    cycles, rel = field.solve(c, tol=1e-5, max_cycles=10)
+    assert cycles == 1 and rel <= 1e-5
+    assert np.abs(c - before).max() <= 1e-5 * np.abs(before).max()
 
 
-@pytest.mark.parametrize("shape", [(8, 11), (5, 6, 7)])
-def test_fixed_point_is_exact_discrete_steady_state(shape):
-    """Stepping the exact discrete steady state with an oxygen-sized step (alpha = D dt /
-    dx^2 = 1e5 * 60 / 400 = 1.5e4, uptake 10/min * 60 min) leaves it unchanged to
-    round-off: a fast field stepped with large dt stays right at steady state."""
-    rng = np.random.default_rng(6)
-    uptake = np.where(rng.random(shape) < 0.5, 600.0, 0.0)
-    source = np.zeros(shape)
-    kinds, values = bc_arrays([1, 1] + [0] * (2 * len(shape) - 2),
-                              [38.0, 38.0] + [0.0] * (2 * len(shape) - 2))
-    alpha, decay_dt = 1.5e4, 6.0
-    steady = naive.steady_state(shape, alpha, decay_dt, uptake, source, kinds, values)
-    after = step(steady.copy(), alpha, decay_dt, uptake, source, kinds, values)
-    change = np.abs(after - steady).max() / np.abs(steady).max()
-    assert change < 1e-11
-    # and the kernel's own quasi-steady state is a fixed point of the time step
-    c = np.full(shape, 38.0)
-    quasi_steady_state(c, np.empty(shape), alpha, decay_dt, uptake, source, kinds, values,
-                       1e-13, 10000)
-    after = step(c.copy(), alpha, decay_dt, uptake, source, kinds, values)
-    assert np.abs(after - c).max() / np.abs(c).max() < 1e-11
-
-
-@pytest.mark.parametrize("shape", [(12, 17), (6, 7, 9)])
-@pytest.mark.parametrize("alpha", [0.5, 1e4])
-def test_mass_conserved_with_no_flux_walls(shape, alpha):
-    """Conserved to round-off: the residual alpha * (sum of neighbours - 2d c) carries
-    rounding of relative size eps * alpha, so the bound is ~ eps * alpha per step
-    (observed: 4e-16 at alpha = 0.5, 3e-12 at alpha = 1e4 after 10 steps)."""
-    c, _, _ = random_case(shape, 7)
-    kinds, values = bc_arrays([BC_NO_FLUX] * (2 * len(shape)))
-    zeros = np.zeros(shape)
-    mass0 = interior(c).sum()
-    n_steps = 10
-    for _ in range(n_steps):
-        c = step(c, alpha, 0.0, zeros, zeros, kinds, values)
-    assert abs(interior(c).sum() - mass0) / mass0 < 1e-15 * max(1.0, alpha) * n_steps
-
-
-@pytest.mark.parametrize("shape", [(12, 10), (6, 5, 7)])
-def test_stable_for_huge_alpha(shape):
-    """Unconditional stability: random data, alpha = 1e6, fixed zero faces, uniform decay:
-    the L2 norm never grows; with random uptake the field stays bounded by its start."""
-    c, uptake, _ = random_case(shape, 8)
-    kinds, values = bc_arrays([BC_FIXED_VALUE] * (2 * len(shape)))
-    zeros = np.zeros(shape)
-    norm = np.linalg.norm(interior(c))
-    for _ in range(20):
-        c = step(c, 1e6, 0.01, zeros, zeros, kinds, values)
-        new = np.linalg.norm(interior(c))
-        assert new <= norm * (1 + 1e-12)
-        norm = new
-    c, _, _ = random_case(shape, 9)
-    for _ in range(20):
-        c = step(c, 1e6, 0.01, uptake * 1e3, zeros, kinds, values)
-    assert np.all(np.isfinite(c)) and np.abs(interior(c)).max() <= 1.0
-
-
-@pytest.mark.parametrize("shape", [(12, 10), (6, 5, 7)])
-@pytest.mark.parametrize("alpha", [0.5, 10.0, 1.5e4])
-def test_sources_into_empty_tissue_stay_non_negative(shape, alpha):
-    """From a zero field, non-negative point sources and uptake give a non-negative field
-    at any alpha (each ADI factor is an M-matrix). (A spike in c itself can undershoot:
-    see the kernels/fields.py docstring.)"""
-    rng = np.random.default_rng(13)
-    source = np.where(rng.random(shape) < 0.05, 1.0, 0.0)
-    uptake = np.where(rng.random(shape) < 0.3, 50.0, 0.0)
-    kinds, values = bc_arrays([BC_FIXED_VALUE, BC_NO_FLUX] * len(shape))
-    c = step(np.zeros(shape), alpha, 0.01, uptake, source, kinds, values)
-    assert interior(c).min() >= 0.0 and interior(c).max() > 0.0
-
-
-def test_ghost_layer_written_on_output():
-    c, uptake, source = random_case((6, 8), 10)
-    kinds, values = bc_arrays([BC_FIXED_VALUE, BC_NO_FLUX, BC_NO_FLUX, BC_FIXED_VALUE],
-                              [3.0, 0.0, 0.0, 4.0])
-    out = step(c, 1.0, 0.0, uptake, source, kinds, values)
-    np.testing.assert_array_equal(out[0, 1:-1], 3.0)
-    np.testing.assert_array_equal(out[-1, 1:-1], out[-2, 1:-1])
-    np.testing.assert_array_equal(out[:, 0], out[:, 1])
-    np.testing.assert_array_equal(out[:, -1], 4.0)
-
-
-def test_bad_arguments_raise():
-    c = np.zeros((5, 6))
-    kinds, values = bc_arrays([0, 0, 0, 0])
-    with pytest.raises(ValueError):
-        diffuse_step(c, np.zeros((5, 7)), np.zeros((5, 6)), 1.0, 0.0, c, c, kinds, values, 1)
-    with pytest.raises(ValueError):
-        diffuse_step(c, c, np.zeros((5, 6)), 1.0, 0.0, c, c, kinds[:3], values[:3], 1)
-    with pytest.raises(ValueError):
-        diffuse_step(c, c, np.zeros((5, 6)), 1.0, 0.0, c, c, np.array([0, 2, 0, 0]),
-                     values, 1)
-    with pytest.raises(ValueError):
-        diffuse_step(c, c, np.zeros((5, 6)), 1.0, 0.0, c, c, kinds, values, 0)
-    with pytest.raises(ValueError):
-        diffuse_step(c, np.zeros((5, 6)), c, 1.0, 0.0, c, c, kinds, values, 1)
-    with pytest.raises(ValueError):
-        diffuse_step(c, c, np.zeros((5, 6)), -1.0, 0.0, c, c, kinds, values, 1)
-
-
-@pytest.mark.parametrize("shape, kinds", [((70, 45), [1, 0, 0, 1]),
-                                          ((9, 21, 37), [0, 1, 1, 0, 0, 1])])
-def test_parallel_and_serial_paths_agree_bitwise(shape, kinds):
-    """diffuse_step picks the prange drivers only on large lattices; both paths must give
-    the same bits (same per-line arithmetic, different chunking)."""
-    if NO_JIT and len(shape) == 3:
-        shape = (5, 6, 7)
-    c, uptake, source = random_case(shape, 12)
-    kinds, values = bc_arrays(kinds, np.linspace(0.2, 2.0, len(kinds)))
-    substep = fields._substep_2d if len(shape) == 2 else fields._substep_3d
-    apply_boundary(c, kinds, values)
+@jit_only
+@pytest.mark.parametrize("shape", [(300, 230), (45, 42, 40)])
+def test_parallel_and_serial_agree_bitwise(shape):
+    """Chunks (one per thread on large levels) do not change the result: red-black
+    Gauss-Seidel does not depend on the order within a colour."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 Numba threads")
+    padded = tuple(n + 2 for n in shape)
+    reaction, source = random_case(padded, 8)
+    field = Field(padded, 500.0, [1, 0] * len(shape), [1.0, 0.0] * len(shape))
+    field.set_sites(reaction, source)
     results = []
-    for parallel in (False, True):
-        out, work = np.empty(shape), np.empty(shape)
-        substep(c, out, work, 30.0, 0.05, uptake, source, kinds, 0.5, True, parallel)
-        results.append((interior(out).copy(), interior(work).copy()))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    np.testing.assert_array_equal(results[0][1], results[1][1])
+    for threads in (1, 2, 3):
+        c = np.zeros(padded, np.float32)
+        field.solve(c, tol=0.0, max_cycles=3, threads=threads)
+        results.append(c)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
 
 
 # --------------------------------------------------------------------------------------
@@ -289,38 +309,32 @@ def test_parallel_and_serial_paths_agree_bitwise(shape, kinds):
 _DETERMINISM_SCRIPT = textwrap.dedent("""
     import hashlib, sys
     import numpy as np
-    sys.path.insert(0, {root!r})
-    from kernels.fields import diffuse_step, quasi_steady_state
+    sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+    from test_fields import Field, random_case
     digest = hashlib.sha256()
     for shape, kinds in (({s2}, [1, 0, 0, 1]), ({s3}, [0, 1, 1, 0, 1, 0])):
-        rng = np.random.default_rng(11)
-        c = rng.random(shape)
-        uptake = rng.random(shape) * (rng.random(shape) < 0.6)
-        source = rng.random(shape) * 0.1
-        kinds = np.array(kinds, dtype=np.int64)
-        values = np.linspace(0.5, 2.0, len(kinds))
-        out = np.empty(shape); work = np.empty(shape)
-        for alpha in (0.8, 4000.0):
-            diffuse_step(c, out, work, alpha, 0.05, uptake, source, kinds, values, 2)
-            digest.update(out.tobytes())
-        steps, rel = quasi_steady_state(out, work, 4000.0, 0.05, uptake, source, kinds,
-                                        values, 1e-8, 60)
-        digest.update(out.tobytes()); digest.update(np.float64(rel).tobytes())
+        padded = tuple(n + 2 for n in shape)
+        reaction, source = random_case(padded, 11)
+        field = Field(padded, 4000.0, kinds, np.linspace(0.5, 2.0, len(kinds)))
+        field.set_sites(reaction, source)
+        c = np.zeros(padded, np.float32)
+        cycles, rel = field.solve(c, tol=1e-6, max_cycles=4)
+        digest.update(c.tobytes()); digest.update(np.float64(rel).tobytes())
     print(digest.hexdigest())
 """)
 
 
 def test_bit_identical_for_any_thread_count():
     """The same case run in processes with NUMBA_NUM_THREADS = 1, 2 and 3 gives the same
-    bytes (fields after steps and after the quasi-steady iteration)."""
-    # above PARALLEL_MIN_SITES with JIT, so the prange drivers run
-    s2, s3 = ((20, 11), (5, 6, 7)) if NO_JIT else ((260, 250), (40, 40, 38))
-    script = _DETERMINISM_SCRIPT.format(root=str(ROOT), s2=s2, s3=s3)
+    bytes (above PARALLEL_MIN_SITES with JIT, so the parallel passes run)."""
+    s2, s3 = ((20, 11), (5, 6, 7)) if NO_JIT else ((260, 255), (42, 41, 40))
+    script = _DETERMINISM_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"), s2=s2,
+                                        s3=s3)
     digests = []
     for threads in (1, 2, 3):
         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
         result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                text=True, timeout=300)
+                                text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         digests.append(result.stdout.strip().splitlines()[-1])
     assert len(set(digests)) == 1, digests
@@ -329,6 +343,14 @@ def test_bit_identical_for_any_thread_count():
 # --------------------------------------------------------------------------------------
 # Analytic solutions (Carslaw & Jaeger; Crank); the case functions feed the __main__ table
 # --------------------------------------------------------------------------------------
+def implicit_step(field, c, decay_dt, source_dt=0.0):
+    """One backward-Euler step of dc/dt = D lap c - decay c + source in place: the steady
+    problem with reaction decay dt + 1 and source source dt + c (alpha = D dt / dx^2 set in
+    ``field``), warm-started from c."""
+    field.set_sites(decay_dt + 1.0, source_dt + c.astype(np.float64))
+    field.solve(c, tol=1e-6, max_cycles=30)
+
+
 def pulse_case(ndim, dt, D=D_PROTEIN, decay=0.02, t0=10.0, duration=20.0):
     """Decaying point pulse: start from the exact solution at t0 (a point release t0
     earlier, width sqrt(2 D t0) = 110 um), no-flux walls 4 widths away at the end, step to
@@ -345,17 +367,16 @@ def pulse_case(ndim, dt, D=D_PROTEIN, decay=0.02, t0=10.0, duration=20.0):
     def exact(t):
         return mass / (4 * np.pi * D * t) ** (ndim / 2) * np.exp(-r2 / (4 * D * t) - decay * t)
 
-    c = exact(t0)
-    out, work, zeros = np.empty(shape), np.empty(shape), np.zeros(shape)
+    c = exact(t0).astype(np.float32)
     kinds, values = bc_arrays([BC_NO_FLUX] * (2 * ndim))
-    alpha = D * dt / DX ** 2
+    field = Field(shape, D * dt / DX ** 2, kinds, values)
     for _ in range(int(round(duration / dt))):
-        diffuse_step(c, out, work, alpha, decay * dt, zeros, zeros, kinds, values, 1)
-        c, out = out, c
+        implicit_step(field, c, decay * dt)
     ref = interior(exact(t1))
-    mass_num = interior(c).sum() * DX ** ndim
+    mass_num = interior(c).astype(np.float64).sum() * DX ** ndim
     mass_ref = mass * np.exp(-decay * t1)
-    return dict(field=interior(c), peak_rel=np.abs(interior(c) - ref).max() / ref.max(),
+    return dict(field=interior(c).astype(np.float64),
+                peak_rel=np.abs(interior(c) - ref).max() / ref.max(),
                 mass_rel=abs(mass_num - mass_ref) / mass_ref)
 
 
@@ -366,13 +387,12 @@ def wall_case(decay, dt, D=D_PROTEIN, duration=120.0, c0=1.0, length=4000.0):
     sqrt(Dt)) + sqrt(lambda t))], L = sqrt(D / lambda)."""
     n = int(round(length / DX))
     shape = (n + 2, 4 + 2)
-    c, out, work, zeros = np.zeros(shape), np.empty(shape), np.empty(shape), np.zeros(shape)
+    c = np.zeros(shape, np.float32)
     kinds, values = bc_arrays([BC_FIXED_VALUE, BC_NO_FLUX, BC_NO_FLUX, BC_NO_FLUX],
                               [c0, 0, 0, 0])
-    alpha = D * dt / DX ** 2
+    field = Field(shape, D * dt / DX ** 2, kinds, values)
     for _ in range(int(round(duration / dt))):
-        diffuse_step(c, out, work, alpha, decay * dt, zeros, zeros, kinds, values, 1)
-        c, out = out, c
+        implicit_step(field, c, decay * dt)
     x = np.arange(1, n + 1) * DX
     z = x / (2 * np.sqrt(D * duration))
     if decay == 0.0:
@@ -386,18 +406,19 @@ def wall_case(decay, dt, D=D_PROTEIN, duration=120.0, c0=1.0, length=4000.0):
 
 
 def exponential_steady_case(dx, D=D_PROTEIN, decay=0.01, length=4000.0, c0=1.0):
-    """Steady state of the decaying wall: c0 e^(-x/L), L = sqrt(D / lambda) = 245 um
-    (quasi_steady_state; the far no-flux wall at 4 mm = 16 L is out of reach)."""
+    """Steady state of the decaying wall: c0 e^(-x/L), L = sqrt(D / lambda) = 245 um (the
+    far no-flux wall at 4 mm = 16 L is out of reach)."""
     n = int(round(length / dx))
     shape = (n + 2, 1 + 2)
-    c, zeros = np.zeros(shape), np.zeros(shape)
     kinds, values = bc_arrays([BC_FIXED_VALUE, BC_NO_FLUX, BC_NO_FLUX, BC_NO_FLUX],
                               [c0, 0, 0, 0])
-    steps, rel = quasi_steady_state(c, np.empty(shape), D / dx ** 2, decay, zeros, zeros,
-                                    kinds, values, 1e-13, 100000)
+    field = Field(shape, D / dx ** 2, kinds, values)
+    field.set_sites(decay, 0.0)
+    c = np.zeros(shape, np.float32)
+    cycles, rel = field.solve(c)
     x = np.arange(1, n + 1) * dx
     ref = c0 * np.exp(-x / np.sqrt(D / decay))
-    return dict(max_rel=np.abs(c[1:-1, 1] - ref).max() / c0, steps=steps, rel_change=rel)
+    return dict(max_rel=np.abs(c[1:-1, 1] - ref).max() / c0, cycles=cycles, rel_change=rel)
 
 
 def uptake_sphere_case(ndim, radius=600.0, uptake=1.0, D=D_OXYGEN, c0=1.0, margin=3):
@@ -416,19 +437,18 @@ def uptake_sphere_case(ndim, radius=600.0, uptake=1.0, D=D_OXYGEN, c0=1.0, margi
     r = np.sqrt(sum(g ** 2 for g in np.meshgrid(*([x] * ndim), indexing="ij")))
     inside = r <= radius
     dt = 1.0  # min; the steady state does not depend on it
-    uptake_dt = np.where(inside, uptake * dt, big_k)
-    source_dt = np.where(inside, 0.0, big_k * c0)
-    c = np.full(shape, c0)
     kinds, values = bc_arrays([BC_FIXED_VALUE] * (2 * ndim), [c0] * (2 * ndim))
-    steps, rel = quasi_steady_state(c, np.empty(shape), D * dt / DX ** 2, 0.0, uptake_dt,
-                                    source_dt, kinds, values, 1e-11, 100000)
+    field = Field(shape, D * dt / DX ** 2, kinds, values)
+    field.set_sites(np.where(inside, uptake * dt, big_k), np.where(inside, 0.0, big_k * c0))
+    c = np.full(shape, c0, np.float32)
+    cycles, rel = field.solve(c)
     next_to_uptake = np.zeros(shape, dtype=bool)
     for axis in range(ndim):
         for shift in (1, -1):
             next_to_uptake |= np.roll(inside, shift, axis=axis)
     r_eff = r[~inside & next_to_uptake].mean()
     length_scale = np.sqrt(D / uptake)
-    rin, cin = r[inside], c[inside]
+    rin, cin = r[inside], c[inside].astype(np.float64)
 
     def exact(big_r):
         if ndim == 2:
@@ -444,7 +464,7 @@ def uptake_sphere_case(ndim, radius=600.0, uptake=1.0, D=D_OXYGEN, c0=1.0, margi
     return dict(max_rel=np.abs(cin - ref).max() / c0,
                 centre_rel=abs(cin[centre] - ref[centre]) / ref[centre],
                 max_rel_nominal_r=np.abs(cin - ref_nominal).max() / c0,
-                r_eff=r_eff, steps=steps, rel_change=rel)
+                r_eff=r_eff, cycles=cycles, rel_change=rel)
 
 
 @pytest.fixture
@@ -465,7 +485,7 @@ def observed_order(errors, ratio=2.0):
 
 def dt_order_case():
     """Order in dt of the 2D pulse by successive refinement (dt = 1, 0.5, 0.25 min):
-    ||u_dt - u_dt/2|| / ||u_dt/2 - u_dt/4|| = 2^p, expected p = 1 (theta = 1)."""
+    ||u_dt - u_dt/2|| / ||u_dt/2 - u_dt/4|| = 2^p, expected p = 1 (backward Euler)."""
     fields = [pulse_case(2, dt)["field"] for dt in (1.0, 0.5, 0.25)]
     diffs = [np.abs(fields[q] - fields[q + 1]).max() for q in range(2)]
     return dict(orders=observed_order(diffs))
@@ -478,33 +498,48 @@ def dx_order_case():
     return dict(errors=errors, orders=observed_order(errors))
 
 
+# Errors of the float64 pseudo-time ADI solver this one replaced, same cases (measured with
+# its test file at commit bda5f05, truncated to 5 digits). Both solve the same discrete
+# equations, so the errors agree to the float32 rounding of the field: a steady solve is
+# within FLOAT32_MATCH of the float64 one, and a transient stored in float32 for 240 steps
+# drifts up to ~3e-6 c0 (measured: erfc 5.998e-4 against 5.971e-4). Each analytic test
+# asserts the new error is at most the old one plus FLOAT32_MATCH.
+ADI_ERRORS = dict(pulse_2d=1.1861e-2, pulse_3d=1.1103e-2, erfc=5.9707e-4,
+                  decaying_wall=2.5029e-4, exponential=1.0210e-4, disc=1.1369e-2,
+                  ball=1.0647e-2)
+
+
+def no_larger_than_adi(error, key):
+    return error < min(TOLERANCE, ADI_ERRORS[key] + FLOAT32_MATCH)
+
+
 @jit_only
 @pytest.mark.parametrize("ndim, dt", [(2, 0.25), (3, 0.125)])
 def test_decaying_pulse_matches_gaussian(ndim, dt, one_thread):
     result = pulse_case(ndim, dt)
-    assert result["peak_rel"] < TOLERANCE
+    assert no_larger_than_adi(result["peak_rel"], f"pulse_{ndim}d")
     assert result["mass_rel"] < TOLERANCE
 
 
 @jit_only
-@pytest.mark.parametrize("decay", [0.0, 0.01])
-def test_fixed_wall_matches_erfc(decay, one_thread):
-    assert wall_case(decay, 0.5)["max_rel"] < TOLERANCE
+@pytest.mark.parametrize("decay, key", [(0.0, "erfc"), (0.01, "decaying_wall")])
+def test_fixed_wall_matches_erfc(decay, key, one_thread):
+    assert no_larger_than_adi(wall_case(decay, 0.5)["max_rel"], key)
 
 
 @jit_only
 def test_decaying_wall_steady_state_is_exponential(one_thread):
     result = exponential_steady_case(DX)
-    assert result["rel_change"] <= 1e-13
-    assert result["max_rel"] < TOLERANCE
+    assert result["rel_change"] <= SOLVE_TOL
+    assert no_larger_than_adi(result["max_rel"], "exponential")
 
 
 @jit_only
-@pytest.mark.parametrize("ndim", [2, 3])
-def test_uptake_disc_and_ball_steady_states(ndim, one_thread):
+@pytest.mark.parametrize("ndim, key", [(2, "disc"), (3, "ball")])
+def test_uptake_disc_and_ball_steady_states(ndim, key, one_thread):
     result = uptake_sphere_case(ndim)
-    assert result["rel_change"] <= 1e-11
-    assert result["max_rel"] < TOLERANCE
+    assert result["rel_change"] <= SOLVE_TOL
+    assert no_larger_than_adi(result["max_rel"], key)
     assert result["centre_rel"] < TOLERANCE
 
 
@@ -527,27 +562,29 @@ def main():
     for ndim, dt in ((2, 0.25), (3, 0.125)):
         r = pulse_case(ndim, dt)
         rows.append((f"{ndim}D decaying pulse, D={D_PROTEIN:g}, decay 0.02/min, dt={dt} min,"
-                     " t=10->30 min", "peak-normalised max |err|", r["peak_rel"]))
-        rows.append((f"{ndim}D decaying pulse (same)", "total mass", r["mass_rel"]))
-    for decay in (0.0, 0.01):
+                     " t=10->30 min", "peak-normalised max |err|", r["peak_rel"],
+                     ADI_ERRORS[f"pulse_{ndim}d"]))
+        rows.append((f"{ndim}D decaying pulse (same)", "total mass", r["mass_rel"], None))
+    for decay, key in ((0.0, "erfc"), (0.01, "decaying_wall")):
         r = wall_case(decay, 0.5)
         rows.append((f"fixed wall, decay {decay}/min, dt=0.5 min, t=120 min",
-                     "max |err| / c0", r["max_rel"]))
+                     "max |err| / c0", r["max_rel"], ADI_ERRORS[key]))
     r = exponential_steady_case(DX)
     rows.append(("steady decaying wall vs c0 exp(-x/L), L=245 um", "max |err| / c0",
-                 r["max_rel"]))
-    for ndim in (2, 3):
+                 r["max_rel"], ADI_ERRORS["exponential"]))
+    for ndim, key in ((2, "disc"), (3, "ball")):
         r = uptake_sphere_case(ndim)
         name = "disc, I0" if ndim == 2 else "ball, sinh"
         rows.append((f"{ndim}D oxygen uptake {name}, R=600 um, L=316 um (R'={r['r_eff']:.1f})",
-                     "max |err| / c0", r["max_rel"]))
-        rows.append((f"{ndim}D (same)", "centre, relative", r["centre_rel"]))
+                     "max |err| / c0", r["max_rel"], ADI_ERRORS[key]))
+        rows.append((f"{ndim}D (same)", "centre, relative", r["centre_rel"], None))
         rows.append((f"{ndim}D (same, against nominal R)", "max |err| / c0",
-                     r["max_rel_nominal_r"]))
+                     r["max_rel_nominal_r"], None))
     width = max(len(row[0]) for row in rows)
-    print(f"{'case':<{width}}  {'measure':<26} {'error':>9}")
-    for case, measure, err in rows:
-        print(f"{case:<{width}}  {measure:<26} {err:9.2e}")
+    print(f"{'case':<{width}}  {'measure':<26} {'multigrid':>9} {'ADI was':>9}")
+    for case, measure, err, old in rows:
+        was = f"{old:9.1e}" if old is not None else ""
+        print(f"{case:<{width}}  {measure:<26} {err:9.2e} {was}")
     print(f"observed order in dt (2D pulse, dt = 1, 0.5, 0.25 min): "
           f"{', '.join(f'{p:.3f}' for p in dt_order_case()['orders'])}")
     dxo = dx_order_case()

@@ -230,19 +230,19 @@ def test_fate_and_deaths_match_naive(dims):
 
 
 @pytest.mark.parametrize("dims", SHAPES)
-def test_kind_sources_match_naive(dims):
+def test_induced_secretion_matches_naive(dims):
+    """IFN-gamma-induced chemokine secretion, added at tumour sites to a float32 source
+    (the field solver's), within the tissue extents."""
     kind, _, g = _lattice(dims, 6)
-    _agents(kind, g, 10, T_CELL)
-    _agents(kind, g, 10, SUPPRESSIVE)
-    ifn = g.random(kind.shape) * 0.4
-    up_tab, src_tab = g.random((3, 8)), g.random((3, 8))
-    uptake_ref, source_ref = ref.kind_sources(kind, up_tab, src_tab, ifn, 1, 0.7, 0.11, 1.26)
-    uptake = np.full((3, kind.size), -1.0)
-    source = np.full((3, kind.size), -1.0)
-    micro.kind_sources(kind.reshape(-1), uptake, source, up_tab, src_tab, kind.shape[-1],
-                       ifn.reshape(-1), 1, 0.7, 0.11, 1.26)
-    np.testing.assert_array_equal(uptake, uptake_ref.reshape(3, -1))
-    np.testing.assert_array_equal(source, source_ref.reshape(3, -1))
+    ifn = (g.random(kind.shape) * 0.4).astype(np.float32)
+    base = g.random(kind.shape).astype(np.float32)
+    source = base.reshape(-1).copy()
+    lo, hi = _extents(kind)
+    micro.induced_secretion(kind.reshape(-1), ifn.reshape(-1), lo, hi, kind.shape[-1], 0.7,
+                            0.11, 1.26, source)
+    added = ref.induced_secretion(kind, ifn.astype(np.float64), 0.7, 0.11, 1.26)
+    np.testing.assert_allclose(source, (base + added).reshape(-1), rtol=1e-6)
+    assert np.all(source[kind.reshape(-1) != TUMOR] == base.reshape(-1)[kind.reshape(-1) != TUMOR])
 
 
 def _extents(kind):
@@ -379,7 +379,10 @@ def test_engine_immune_phases_match_naive(dims):
             dict(e.phases)[name]()
         kind = _grid(e, e.state.kind).copy()
         clone = _grid(e, e.state.clone)
-        chem, cyt = (_grid(e, e.tissue.flat(n)) for n in ("chemokine", "suppressive_cytokine"))
+        # fields are float32; the kernels compute in float64 from their values (under NumPy 2
+        # a float32 scalar times a Python float would stay float32 in the references)
+        chem, cyt = (_grid(e, e.tissue.flat(n)).astype(np.float64)
+                     for n in ("chemokine", "suppressive_cytokine"))
         pdl1 = _grid(e, im.pdl1).copy()
         t = {name: list(im.t.live(name).copy()) for name in ("sites", "kills_left", "engaged",
                                                                "exhaustion", "flags")}

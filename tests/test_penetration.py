@@ -164,9 +164,10 @@ def test_tissue_field_is_the_discrete_steady_state(tmp_path):
                                   source.reshape(geo.padded), pen.bc_kind, pen.bc_value)
     got = pen.concentration[0].reshape(geo.padded)
     inner = (slice(1, -1),) * 2
-    # the solve stops once a pseudo-time cycle changes the field by <= 1e-4 of its maximum;
-    # a cycle contracts the error by a factor <= 0.9 here, so what is left is <= 1e-3
-    assert np.abs(got[inner] - expected[inner]).max() < 1e-3 * expected[inner].max()
+    # the solve stops once a multigrid cycle's coarse-grid correction is <= 1e-4 of the
+    # field's maximum; a cycle contracts the error by <= 0.4 even for stiff sites, so what
+    # is left is below 0.4 / 0.6 of that (and float32 rounding, 6e-8, is far smaller)
+    assert np.abs(got[inner] - expected[inner]).max() < 1e-4 * expected[inner].max()
     # and it is a penetration profile: highest at vessels, lower in the tumour
     flat = got.reshape(-1)
     assert flat[kind == lattice.VESSEL].mean() > flat[kind == lattice.TUMOR].mean()
@@ -261,14 +262,27 @@ def test_snapshot_field_names_follow_the_penetrating_drugs(tmp_path):
 
 
 @needs_jit
-def test_too_stiff_vessel_exchange_is_reported_not_diverging(tmp_path):
-    """The pseudo-time ADI iteration stalls when a site's exchange x dt dwarfs D dt / dx^2
-    (here 6000 vs 900 per step): the run stops with one line naming the key."""
+def test_stiff_vessel_exchange_is_solved(tmp_path):
+    """Exchange x dt = 6000 against D dt / dx^2 = 900 per step, which stalled the
+    pseudo-time ADI iteration (the run stopped with an error): multigrid reaches the
+    discrete steady state (naive.steady_state) to the solve's tolerance (1e-4 of the
+    maximum; a cycle contracts the error by <= 0.4 even at stiff sites)."""
     scenario = _scenario(tmp_path, extra=["simulation.dt_hours=1"],
                          penetration="penetration = { vessel_exchange_per_min = 100.0 }")
     engine = Engine(scenario)
-    with pytest.raises(ScenarioError, match="drugs.blocker.penetration: the quasi-steady"):
-        engine.step()
+    kind_before = engine.state.kind.copy()
+    engine.step()  # the dose lands in step 0
+    pen = engine.penetration
+    plasma = float(engine.treatment.mean_concentration[0])
+    assert plasma > 0 and pen.exchange_dt[0] == pytest.approx(6000.0)
+    geo = engine.state.geometry
+    uptake = pen.uptake_by_kind[0][kind_before].reshape(geo.padded)
+    source = (kind_before == lattice.VESSEL) * pen.exchange_dt[0] * plasma
+    expected = naive.steady_state(geo.padded, pen.alpha[0], pen.decay_dt[0], uptake,
+                                  source.reshape(geo.padded), pen.bc_kind, pen.bc_value)
+    got = pen.concentration[0].reshape(geo.padded)
+    inner = (slice(1, -1),) * 2
+    assert np.abs(got[inner] - expected[inner]).max() < 1e-4 * expected[inner].max()
 
 
 @needs_jit

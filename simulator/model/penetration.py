@@ -21,7 +21,9 @@ keeps spatially uniform.
 
 Phase: ``drug_penetration``, after ``fields`` (or after ``doses`` without the immune model)
 and before ``tumor``: uptake and the vessel source are built from the lattice as the previous
-step left it and this step's mean plasma level, the field is solved, then
+step left it and this step's mean plasma level, the field is solved (multigrid V-cycles,
+warm-started from the previous step's field scaled by the change of the plasma level: the
+steady state is proportional to it on a fixed lattice), then
 :func:`kernels.drug_response.local_tumor_probabilities` writes every tumour cell's per-step
 death and division probabilities for the tumour kernel.
 """
@@ -32,12 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import drug_response
-from kernels import fields as field_kernels
+from kernels import multigrid as field_kernels
 from kernels import lattice
 from simulator.schema import param
-from simulator.model.tissue import relax
+from simulator.model.tissue import FieldSolver
 
-TOLERANCE = 1e-4          # quasi-steady solve: relative change per pseudo-time cycle
+TOLERANCE = 1e-4          # quasi-steady solve: coarse-grid correction / max of the field
 FIELD_PREFIX = "drug_"    # the field of drug X is called "drug_X" (output.snapshot_fields)
 
 
@@ -70,12 +72,12 @@ class Penetration:
                "(check P for the agent modelled)")
 
     max_cycles_per_step: int = param(
-        2, low=1,
-        doc="at most this many pseudo-time ADI cycles per step (warm-started; stops early "
-            "once a cycle changes the field by < 1e-4 of its maximum)",
-        source="measured on targeted_continuous_penetration (day 182): 1 cycle leaves the "
-               "field up to 2.6% off its converged steady state, in streaks along vessel "
-               "columns; 2 cycles 0.6%")
+        1, low=1,
+        doc="at most this many multigrid V-cycles per step (warm-started; stops early once "
+            "a cycle's coarse-grid correction is below 1e-4 of the field's maximum)",
+        source="measured on targeted_continuous_penetration, seed 1, to day 182: one "
+               "cycle leaves the field at most 3.7e-4 of its maximum off its converged "
+               "steady state (docs/model.md)")
 
     def check(self):
         pass
@@ -129,13 +131,13 @@ class DrugPenetration:
                     table[d] = (effect.emax, effect.ec50_mg_per_l, effect.hill)
         self.bc_kind = np.full(2 * sim.ndim, field_kernels.BC_NO_FLUX, np.int64)
         self.bc_value = np.zeros(2 * sim.ndim)
-        self.vessel = state.kind == lattice.VESSEL
-        self.concentration = np.zeros((n, geo.n_sites))
-        self.uptake = np.zeros(geo.n_sites)
-        self.source = np.zeros(geo.n_sites)
-        self.work = np.zeros(geo.padded)
+        self.solver = FieldSolver(geo.padded)
+        self.levels = [self.solver.levels(a, self.bc_kind, self.bc_value) for a in self.alpha]
+        self.reaction_by_kind = (self.decay_dt[:, None] + self.uptake_by_kind).astype(np.float32)
+        self.concentration = np.zeros((n, geo.n_sites), np.float32)
         self.site_p_die = np.zeros(geo.n_sites)
         self.site_p_divide = np.zeros(geo.n_sites)
+        self._level = np.zeros(n)   # the plasma level each field was last solved for
         self._cold = np.ones(n, bool)
 
     @property
@@ -150,6 +152,7 @@ class DrugPenetration:
     def solve(self, kind, plasma_mean):
         """Quasi-steady tissue concentration of every penetrating drug, for this step's mean
         plasma concentrations (``plasma_mean``: one per scenario drug, mg/L)."""
+        source = np.zeros(len(lattice.KIND_NAMES), np.float32)
         for d, drug in enumerate(self.drug_index):
             c = self.concentration[d].reshape(self.padded)
             level = float(plasma_mean[drug]) if plasma_mean is not None else 0.0
@@ -157,12 +160,13 @@ class DrugPenetration:
                 c.fill(0.0)  # no drug in plasma: the steady state is exactly zero
                 self._cold[d] = True
                 continue
-            np.take(self.uptake_by_kind[d], kind, out=self.uptake)
-            np.multiply(self.vessel, self.exchange_dt[d] * level, out=self.source)
-            relax(c, self.work, self.alpha[d], self.decay_dt[d],
-                  self.uptake.reshape(self.padded), self.source.reshape(self.padded),
-                  self.bc_kind, self.bc_value, TOLERANCE, self.max_cycles[d], self._cold[d],
-                  f"drugs.{self.names[d]}.penetration")
+            if not self._cold[d] and level != self._level[d]:
+                c *= np.float32(level / self._level[d])  # exact if the lattice had not changed
+            source[lattice.VESSEL] = self.exchange_dt[d] * level
+            self.solver.set_tables(kind, self.reaction_by_kind[d], source)
+            self.solver.solve(c, self.levels[d], TOLERANCE, self.max_cycles[d], self._cold[d],
+                              f"drugs.{self.names[d]}.penetration")
+            self._level[d] = level
             self._cold[d] = False
 
     def update(self, state, death_hazard, division_hazard):

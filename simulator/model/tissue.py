@@ -2,15 +2,17 @@
 
 Scenario sections ``[vessels]``, ``[fields.oxygen]``, ``[fields.chemokine]``,
 ``[fields.ifn_gamma]``, ``[fields.suppressive_cytokine]`` and ``[hypoxia]``, and the runtime
-:class:`TissueFields` that solves the fields each step with ``kernels.fields``.
+:class:`TissueFields` that solves the fields each step with ``kernels.multigrid``.
 
 Fields are solved quasi-steadily: each field relaxes within minutes to an hour (1 / decay
 and L^2 / D are <= ~1 h for every default), far shorter than a step (hours), so each step
 takes the steady state of ``D lap c - (decay + uptake) c + source = 0`` for the lattice at
-the start of the step (warm-started from the previous step's field; one pseudo-time ADI
-cycle per step usually suffices, see ``fields.max_cycles_per_step``). Sources are built from
-the lattice and the previous step's fields, then every field is solved, then every reader
-in the step sees the new fields (double buffering, as HAL's ``PDEGrid``).
+the start of the step, by multigrid V-cycles warm-started from the previous step's field
+(``fields.max_cycles_per_step``, default one: it leaves the field nearer its steady state
+than the pseudo-time ADI cycle that preceded it; see docs/model.md). Sources are built from
+the lattice and the previous step's fields (the chemokine's IFN-gamma-induced secretion
+reads IFN-gamma before it is solved), then every reader in the step sees the new fields
+(double buffering, as HAL's ``PDEGrid``).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import fields as field_kernels
+from kernels import multigrid as field_kernels
 from kernels import lattice
 from kernels import microenvironment as micro
 from kernels.rng import STREAM_VESSEL, fill_uniform, step_key, stream_key
@@ -27,7 +29,7 @@ from simulator.model.rates import per_step_probability
 from simulator.schema import ScenarioError, param
 
 FIELD_NAMES = ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")
-COLD_START_CYCLES = 200   # a solve from scratch iterates to tolerance, at most this long
+COLD_START_CYCLES = 50    # a solve from scratch iterates to tolerance, at most this long
 BOUNDARY_KINDS = {"no_flux": field_kernels.BC_NO_FLUX,
                   "fixed_value": field_kernels.BC_FIXED_VALUE}
 PHYSICELL = "PhysiCell cancer-immune sample (Ghaffarizadeh 2018 PLoS Comput Biol 14:e1005991)"
@@ -193,13 +195,19 @@ class Fields:
     chemokine: ChemokineField = param(ChemokineField())
     ifn_gamma: IfnGammaField = param(IfnGammaField())
     suppressive_cytokine: SuppressiveCytokineField = param(SuppressiveCytokineField())
-    tolerance: float = param(1e-3, low=0.0, low_open=True,
-                             doc="quasi-steady solve: stop once a pseudo-time cycle changes "
-                                 "the field by at most this fraction of its maximum")
+    tolerance: float = param(1e-3, low=1e-6,
+                             doc="quasi-steady solve: stop after the multigrid V-cycle whose "
+                                 "coarse-grid correction is at most this fraction of the "
+                                 "field's maximum (what is left is about a tenth of that; "
+                                 "fields are float32, so below ~1e-6 the change is rounding)")
     max_cycles_per_step: int = param(1, low=1,
-                                     doc="at most this many pseudo-time ADI cycles per field "
-                                         "per step (warm-started; the first solve at t = 0 "
-                                         "runs to the tolerance)")
+                                     doc="at most this many multigrid V-cycles per field per "
+                                         "step, warm-started from the previous step (the "
+                                         "first solve, at t = 0, iterates to the tolerance)",
+                                     source="measured at 1000x1000 (docs/model.md): one "
+                                            "V-cycle leaves each field 2.8-4x nearer its "
+                                            "steady state than the pseudo-time ADI cycle it "
+                                            "replaces")
 
     def check(self):
         pass
@@ -267,25 +275,57 @@ def place_vessels(state, vessels: Vessels, seed: int, replicate: int) -> None:
 
 
 # ----------------------------------------------------------------------------- fields
-def relax(c, work, alpha, decay_dt, uptake, source, bc_kind, bc_value, tolerance, cycles,
-          cold, key):
-    """Quasi-steady solve of one padded field in place: pseudo-time ADI cycles
-    (``kernels.fields.quasi_steady_state``) until one changes the field by at most
-    ``tolerance`` of its maximum, at most ``cycles`` of them warm-started, or
-    COLD_START_CYCLES from scratch (``cold``). A solve from scratch that does not converge
-    raises a ScenarioError on ``key`` rather than leaving a wrong field."""
-    for _ in range(COLD_START_CYCLES if cold else cycles):
-        _, rel = field_kernels.quasi_steady_state(c, work, alpha, decay_dt, uptake, source,
-                                                  bc_kind, bc_value, tolerance, 1)
-        if rel <= tolerance:
-            return
-    if cold:
-        raise ScenarioError(
-            f"the quasi-steady field solve did not converge in {COLD_START_CYCLES} ADI cycles "
-            f"(relative change {rel:.2g} per cycle): uptake or vessel exchange is too stiff "
-            "for the diffusion over one step (the pseudo-time ADI iteration stalls when a "
-            "site's rate x dt exceeds D dt / dx^2 many times over); lower it or shorten "
-            "simulation.dt_hours", key)
+class FieldSolver:
+    """Multigrid workspace for the quasi-steady fields of one lattice
+    (``kernels.multigrid``): the right-hand-side, reaction and correction buffers, shared by
+    fields solved one after another. Per field: :meth:`levels` once per configuration,
+    then each step :meth:`set_tables`, extra sources added to :attr:`source`, and
+    :meth:`solve`."""
+
+    def __init__(self, padded):
+        self.padded = tuple(int(n) for n in padded)
+        self.three = len(self.padded) == 3
+        self.n_sites = int(np.prod(self.padded))
+        geo = self.levels(1.0, np.zeros(2 * len(self.padded), np.int64),
+                          np.zeros(2 * len(self.padded)))[0]
+        n_levels, n_coarse = field_kernels.buffer_sizes(geo, self.three)
+        self.rhs = np.zeros(n_levels, np.float32)
+        self.reaction = np.zeros(n_levels, np.float32)
+        self.correction = np.zeros(n_coarse, np.float32)
+
+    def levels(self, alpha, bc_kind, bc_value):
+        """The level tables of a field with diffusion number alpha and these faces."""
+        return field_kernels.hierarchy(np.array(self.padded, np.int64), float(alpha),
+                                       bc_kind, bc_value)
+
+    @property
+    def source(self) -> np.ndarray:
+        """The fine level's source per site and step (flat, lattice indexing)."""
+        return self.rhs[:self.n_sites]
+
+    def set_tables(self, kind, reaction_by_kind, source_by_kind):
+        """Reaction (decay + uptake, per step) and source from per-kind tables."""
+        field_kernels.fine_tables(kind, reaction_by_kind, source_by_kind, self.rhs,
+                                  self.reaction)
+
+    def solve(self, c, levels, tolerance, max_cycles, cold, key):
+        """Multigrid V-cycles on the padded float32 field ``c`` in place: until one's
+        coarse-grid correction is at most ``tolerance`` of max |c|, at most ``max_cycles``
+        warm-started or COLD_START_CYCLES from scratch (``cold``). Returns the cycles run.
+        A solve from scratch that does not converge (only non-finite or float32-overflowing
+        rates or levels can do that) raises a ScenarioError on ``key``."""
+        geo, std, _, _, axf, _ = levels
+        field_kernels.coarse_reactions(self.reaction, geo, std, axf, self.three)
+        stats = np.zeros(2)
+        field_kernels.solve(c.reshape(-1), self.rhs, self.reaction, self.correction, *levels,
+                            self.three, tolerance, COLD_START_CYCLES if cold else max_cycles,
+                            stats)
+        if cold and not stats[1] <= tolerance:
+            raise ScenarioError(
+                f"the quasi-steady field solve did not converge in {COLD_START_CYCLES} "
+                f"multigrid cycles (relative change {stats[1]:.2g}): rates and levels must be "
+                "finite and, times simulation.dt_hours, below ~1e30 (fields are float32)", key)
+        return int(stats[0])
 
 
 def fields_enabled(scenario) -> bool:
@@ -293,8 +333,8 @@ def fields_enabled(scenario) -> bool:
 
 
 class TissueFields:
-    """The enabled fields of one run: concentrations (padded float64, flat views share the
-    lattice's indexing), per-step uptake / source arrays and the solve.
+    """The enabled fields of one run: concentrations (padded float32; flat views share the
+    lattice's indexing), their per-kind reaction and source tables, and the solve.
 
     ``arrays[name]`` is the padded concentration of a field; ``flat(name)`` its flat view
     (index = lattice site) or an empty array when the field is disabled.
@@ -307,14 +347,9 @@ class TissueFields:
         self.index = {name: f for f, name in enumerate(self.names)}
         self.padded = geo.padded
         self.line_length = geo.line_length
-        self.tolerance = settings.tolerance
-        self.max_cycles = settings.max_cycles_per_step
-        n = len(self.names)
-        self.uptake = np.zeros((n, geo.n_sites))
-        self.source = np.zeros((n, geo.n_sites))
-        self.work = np.zeros(geo.padded)
-        self.arrays = {name: np.zeros(geo.padded) for name in self.names}
-        self._empty = np.empty(0, np.float64)
+        self.solver = FieldSolver(geo.padded)
+        self.arrays = {name: np.zeros(geo.padded, np.float32) for name in self.names}
+        self._empty = np.empty(0, np.float32)
         self.configure(scenario)
         self.solved = False
 
@@ -324,22 +359,23 @@ class TissueFields:
         dt_min = sim.dt_hours * 60.0
         dx2 = sim.spacing_um ** 2
         n = len(self.names)
-        self.alpha = np.zeros(n)
-        self.decay_dt = np.zeros(n)
-        self.bc_kind, self.bc_value = [], []
-        self.uptake_by_kind = np.zeros((n, len(lattice.KIND_NAMES)))
+        self.tolerance = settings.tolerance
+        self.max_cycles = settings.max_cycles_per_step
+        self.levels = []
+        self.reaction_by_kind = np.zeros((n, len(lattice.KIND_NAMES)), np.float32)
         self.source_by_kind = np.zeros((n, len(lattice.KIND_NAMES)))
+        self.fixed_nonzero = np.zeros(n, bool)
         for f, name in enumerate(self.names):
             s = settings.settings(name)
-            self.alpha[f] = s.diffusion_um2_per_min * dt_min / dx2
-            self.decay_dt[f] = s.decay_per_min * dt_min
             kinds, values = s.faces(sim.ndim)
-            self.bc_kind.append(kinds)
-            self.bc_value.append(values)
-            up, src = self.uptake_by_kind[f], self.source_by_kind[f]
+            self.levels.append(self.solver.levels(s.diffusion_um2_per_min * dt_min / dx2,
+                                                  kinds, values))
+            self.fixed_nonzero[f] = np.any(values[kinds == field_kernels.BC_FIXED_VALUE])
+            up, src = np.zeros(len(lattice.KIND_NAMES)), self.source_by_kind[f]
             up[lattice.TUMOR] = s.tumor_uptake_per_min * dt_min
             up[lattice.T_CELL] = up[lattice.SUPPRESSIVE] = s.immune_uptake_per_min * dt_min
             up[lattice.VESSEL] = s.vessel_exchange_per_min * dt_min
+            self.reaction_by_kind[f] = s.decay_per_min * dt_min + up
             src[lattice.VESSEL] = s.vessel_exchange_per_min * s.vessel_level * dt_min
             if name == "chemokine":
                 src[lattice.TUMOR] = s.tumor_secretion_per_min * dt_min
@@ -347,9 +383,6 @@ class TissueFields:
             elif name == "suppressive_cytokine":
                 src[lattice.TUMOR] = s.tumor_secretion_per_min * dt_min
                 src[lattice.SUPPRESSIVE] = s.suppressive_cell_secretion_per_min * dt_min
-        self._suppressive_source = (self.source_by_kind[self.index["suppressive_cytokine"],
-                                                        lattice.SUPPRESSIVE]
-                                    if "suppressive_cytokine" in self.index else 0.0)
         chem = settings.chemokine
         self.induced_rate = chem.tumor_ifn_secretion_per_min * dt_min
         self.pd_l1 = scenario.pd_l1
@@ -363,36 +396,38 @@ class TissueFields:
         """Flat view of a field (index = lattice site), or an empty array if disabled."""
         return self.arrays[name].reshape(-1) if name in self.index else self._empty
 
-    def source_of(self, name: str) -> np.ndarray:
-        return self.source[self.index[name]]
-
     # -------------------------------------------------------------- the step
-    def build_sources(self, kind, suppressive_cytokine_factor: float = 1.0):
-        """Uptake and source of every field from the current lattice and fields."""
-        src = self.source_by_kind
-        if "suppressive_cytokine" in self.index and suppressive_cytokine_factor != 1.0:
-            src = src.copy()
-            src[self.index["suppressive_cytokine"], lattice.SUPPRESSIVE] = \
-                self._suppressive_source * suppressive_cytokine_factor
-        micro.kind_sources(kind, self.uptake, self.source, self.uptake_by_kind, src,
-                           self.line_length, self.flat("ifn_gamma"),
-                           self.index.get("chemokine", -1), self.induced_rate,
-                           self.pd_l1.ifn_half_saturation_ng_per_ml,
-                           self.pd_l1.ifn_hill_coefficient)
-
-    def solve(self):
-        """Quasi-steady solve of every enabled field (the first call runs to tolerance)."""
+    def solve(self, state, suppressive_cytokine_factor: float = 1.0, add_ifn_secretions=None):
+        """Quasi-steady solve of every enabled field for the lattice ``state`` (the first
+        call iterates to the tolerance). Sources: the per-kind tables (the suppressive
+        cells' secretion times ``suppressive_cytokine_factor``), the chemokine's
+        IFN-gamma-induced secretion at tumour sites (from IFN-gamma before this step's
+        solve: the chemokine is solved first), and for IFN-gamma whatever
+        ``add_ifn_secretions(source)`` adds (engaged T cells)."""
+        kind = state.kind
+        source = self.solver.source
         for f, name in enumerate(self.names):
+            src = self.source_by_kind[f].copy()
+            if name == "suppressive_cytokine":
+                src[lattice.SUPPRESSIVE] *= suppressive_cytokine_factor
+            self.solver.set_tables(kind, self.reaction_by_kind[f], src.astype(np.float32))
+            extra = False
+            if name == "chemokine" and self.induced_rate > 0 and self.has("ifn_gamma"):
+                micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo, state.hi,
+                                        self.line_length, self.induced_rate,
+                                        self.pd_l1.ifn_half_saturation_ng_per_ml,
+                                        self.pd_l1.ifn_hill_coefficient, source)
+                extra = True
+            if name == "ifn_gamma" and add_ifn_secretions is not None:
+                add_ifn_secretions(source)
+                extra = True
             c = self.arrays[name]
-            uptake = self.uptake[f].reshape(self.padded)
-            source = self.source[f].reshape(self.padded)
-            fixed = self.bc_value[f][self.bc_kind[f] == field_kernels.BC_FIXED_VALUE]
-            if not np.any(fixed) and not self.source[f].any():
+            if (not self.fixed_nonzero[f] and not src.any()
+                    and not (extra and source.any())):
                 c.fill(0.0)  # no source anywhere: the steady state is exactly zero
                 continue
-            relax(c, self.work, self.alpha[f], self.decay_dt[f], uptake, source,
-                  self.bc_kind[f], self.bc_value[f], self.tolerance, self.max_cycles,
-                  not self.solved, f"fields.{name}")
+            self.solver.solve(c, self.levels[f], self.tolerance, self.max_cycles,
+                              not self.solved, f"fields.{name}")
         self.solved = True
 
     def division_factor(self, kind, lo, hi, hypoxia, out):
