@@ -262,6 +262,7 @@ def test_response_then_stable_is_stable_disease():
     assert e.scan_response_classes == ("PR", "SD", "SD")
     assert e.response_class == "SD" and math.isnan(e.time_to_response_days)
     assert e.best_response == pytest.approx(math.sqrt(0.45) - 1.0)  # -32.9%, unconfirmed
+    assert e.first_scan_change == e.best_response  # the first scan was the best
 
 
 def test_complete_response_then_regrowth_is_progression():
@@ -384,6 +385,7 @@ def test_no_scan_before_the_end_is_not_evaluable():
     e = assess(t, n, np.zeros_like(n), 0.0, criteria(scan_interval_days=28.0))
     assert e.n_scans == 0 and e.response_class == "NE" and not e.objective_response
     for name in ("nadir_tumor_cells", "nadir_day", "best_response", "best_tumor_cells_change",
+                 "first_scan_change",
                  "time_to_progression_days", "follow_up_days", "progression_free_days",
                  "time_to_response_days", "resistant_fraction_at_progression"):
         assert math.isnan(getattr(e, name)), name

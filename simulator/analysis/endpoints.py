@@ -55,7 +55,8 @@ Best overall response (``response_class``), from the scans before the first PD:
 Best response percent (``best_response``): the smallest D / D0 - 1 over the assessment
 window, i.e. the scans up to and including the first PD (the waterfall plot's "best change
 from baseline in the sum of diameters"); the same window gives the nadir.
-``best_tumor_cells_change`` is the same on the cell count.
+``best_tumor_cells_change`` is the same on the cell count; ``first_scan_change`` is D / D0 - 1
+at the first scan (early tumour shrinkage).
 
 Time to response: the first scan of the first confirmed response (RECIST: first documented
 PR/CR), from treatment start. Duration of response: from that scan to the first PD scan, or
@@ -347,6 +348,7 @@ class Endpoints:
     nadir_day: float                    # first scan reaching it; NaN if no scan
     best_response: float                # best D / D0 - 1 (sum of diameters); NaN if no scan
     best_tumor_cells_change: float      # the same on the cell count
+    first_scan_change: float            # D / D0 - 1 at the first scan (early shrinkage)
     response_class: str                 # best overall response: CR / PR / SD / PD / NE
     objective_response: bool            # response_class in (CR, PR): a confirmed response
     time_to_response_days: float        # NaN if no (confirmed) response
@@ -537,6 +539,7 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
         nadir_day=nadir_day,
         best_response=best_resp,
         best_tumor_cells_change=best_cells,
+        first_scan_change=float(scan_d[0]) / d0 - 1.0 if len(classes) and d0 > 0 else math.nan,
         response_class=overall.response_class,
         objective_response=overall.response_class in ("CR", "PR"),
         time_to_response_days=ttr,

@@ -239,8 +239,9 @@ def paired_times(time_x, event_x, time_y, event_y, *, longer_is_better: bool = T
 
 
 # --------------------------------------------------------------------------- arm tables
-def _flag(value) -> bool:
-    return value in (True, "True", "true", 1) or (isinstance(value, (bool, np.bool_)) and value)
+def is_true(value) -> bool:
+    """A boolean endpoint as stored in memory (bool / numpy bool) or read back from CSV."""
+    return value in (True, "True", "true", 1)
 
 
 def arm_summary(runs: list[dict], landmark_months=(12.0, 24.0)) -> dict:
@@ -248,13 +249,13 @@ def arm_summary(runs: list[dict], landmark_months=(12.0, 24.0)) -> dict:
     landmark PFS (KM with log-log interval), median time to response among responders,
     durable fraction. ``runs``: endpoint dicts, one per replicate."""
     n = len(runs)
-    responders = sum(_flag(r["objective_response"]) for r in runs)
+    responders = sum(is_true(r["objective_response"]) for r in runs)
     complete = sum(r["response_class"] == "CR" for r in runs)
-    durable = sum(_flag(r["durable_response"]) for r in runs)
+    durable = sum(is_true(r["durable_response"]) for r in runs)
     pfs = [r["progression_free_days"] for r in runs]
-    events = [_flag(r["progression_observed"]) for r in runs]
+    events = [is_true(r["progression_observed"]) for r in runs]
     median, mlo, mhi = km_median(pfs, events)
-    ttr = [r["time_to_response_days"] for r in runs if _flag(r["objective_response"])]
+    ttr = [r["time_to_response_days"] for r in runs if is_true(r["objective_response"])]
     row = dict(replicates=n, response_rate=responders / n if n else math.nan)
     row["response_rate_low"], row["response_rate_high"] = wilson_interval(responders, n)
     row["complete_response_rate"] = complete / n if n else math.nan
@@ -279,13 +280,13 @@ def paired_differences(reference: dict, runs: dict, prefix: str) -> dict:
     shared = sorted(set(reference) & set(runs))
     out = {f"{prefix}pairs": len(shared)}
     for name in ("objective_response", "durable_response"):
-        cmp = paired_proportions([_flag(runs[r][name]) for r in shared],
-                                 [_flag(reference[r][name]) for r in shared])
+        cmp = paired_proportions([is_true(runs[r][name]) for r in shared],
+                                 [is_true(reference[r][name]) for r in shared])
         out.update(_comparison_columns(f"{prefix}{name}_difference", cmp))
     cmp = paired_times([runs[r]["progression_free_days"] for r in shared],
-                       [_flag(runs[r]["progression_observed"]) for r in shared],
+                       [is_true(runs[r]["progression_observed"]) for r in shared],
                        [reference[r]["progression_free_days"] for r in shared],
-                       [_flag(reference[r]["progression_observed"]) for r in shared])
+                       [is_true(reference[r]["progression_observed"]) for r in shared])
     out.update(_comparison_columns(f"{prefix}progression_free_net_benefit", cmp))
     d = np.array([runs[r]["best_response"] - reference[r]["best_response"] for r in shared],
                  float)
