@@ -130,3 +130,20 @@ def test_write_doc_keeps_the_method_section(tmp_path):
     text = doc.read_text()
     assert "## Method\nkept" in text and "## new results" in text
     assert "old results" not in text
+
+
+def test_describe_says_whether_the_model_supports_the_statement():
+    rows = [row("targeted_continuous", r, respond=r < 10, shrink=r < 50) for r in range(N)]
+    rows += [row("anti_pd1", r, respond=r < 40, shrink=r < 50) for r in range(N)]
+    results = {r.claim: r for r in claims.evaluate(rows)}
+    fast = claims.describe(results["Targeted therapy acts fast"])
+    assert "difference +0.00" in fast and "p = 1.0000 over 60 pairs" in fast
+    assert "NOT SUPPORTED by the model here" in fast
+    fewer = claims.describe(results["Immunotherapy gives fewer responses"])
+    assert "points the other way" in fewer and "difference +0.50" in fewer
+    # both arms respond in replicates 0-9, with equal ongoing durations: ten ties
+    durable = claims.describe(results["... but durable ones"])
+    assert "net benefit +0.00" in durable and "over 10 pairs" in durable
+    assert "NOT SUPPORTED" in durable
+    none = claims.describe(claims.evaluate(rows[:N])[4])  # no anti-PD-1 arm at all
+    assert "not testable" in none

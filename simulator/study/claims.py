@@ -214,6 +214,52 @@ def claim_holds(results: list[Result], name: str) -> bool:
 
 
 # --------------------------------------------------------------------------- report
+_KINDS = {"proportions": ("difference", "exact McNemar test", "pairs"),
+          "times": ("net benefit", "sign test", "pairs"),
+          "one_arm": ("proportion", "exact binomial test vs 1/2", "patients")}
+
+
+def effect_text(r: Result) -> str:
+    kind = _KINDS[r.comparison.kind][0]
+    if r.n == 0:
+        return f"{kind} -"
+    signed = r.comparison.kind != "one_arm"
+    number = (lambda v: f"{v:+.2f}") if signed else (lambda v: f"{v:.2f}")
+    return f"{kind} {number(r.effect)} ({number(r.low)} to {number(r.high)})"
+
+
+def describe(r: Result) -> str:
+    """One line a student can read: the comparison, its effect with the 95% interval, the
+    test, and whether the model supports the statement."""
+    _, test, unit = _KINDS[r.comparison.kind]
+    if r.n == 0:
+        verdict = "not testable: no replicate qualifies"
+    elif r.holds:
+        verdict = "SUPPORTED"
+    elif r.p_value < ALPHA:
+        verdict = "NOT SUPPORTED: significant, but the effect points the other way"
+    else:
+        verdict = f"NOT SUPPORTED by the model here (p >= {ALPHA})"
+    return (f"{r.comparison.label}: {effect_text(r)}, {test} p = {_p(r.p_value)} over "
+            f"{r.n} {unit} -> {verdict}")
+
+
+def evaluate_study(study_dir, claims=CLAIMS) -> list[Result]:
+    """``evaluate`` over a study directory's summary.csv."""
+    with open(Path(study_dir) / "summary.csv", newline="") as fh:
+        return evaluate(list(csv.DictReader(fh)), claims)
+
+
+def print_lessons(results: list[Result], hints: dict[str, str]) -> None:
+    """The examples' "Lessons" block: one line per comparison, and where the model does not
+    support it, what the mechanism needs (``hints`` by claim name)."""
+    print("Lessons (95% intervals; exact tests over the paired replicates):")
+    for r in results:
+        print(f"  {r.claim}\n    {describe(r)}")
+        if not r.holds and r.claim in hints:
+            print(f"    what it needs: {hints[r.claim]}")
+
+
 def _pct(v):
     return "-" if math.isnan(v) else f"{v:+.0%}" if v < 0 else f"{v:.0%}"
 
@@ -222,13 +268,7 @@ def claims_markdown(results: list[Result]) -> str:
     lines = ["| claim | comparison | n | effect (95% CI) | p | p (Holm) | holds |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
-        kind = {"proportions": "difference", "times": "net benefit",
-                "one_arm": "proportion"}[r.comparison.kind]
-        effect = ("-" if r.n == 0 else
-                  f"{kind} {r.effect:+.2f} ({r.low:+.2f} to {r.high:+.2f})"
-                  if r.comparison.kind != "one_arm" else
-                  f"{kind} {r.effect:.2f} ({r.low:.2f} to {r.high:.2f})")
-        lines.append(f"| {r.claim} | {r.comparison.label} | {r.n} | {effect} | "
+        lines.append(f"| {r.claim} | {r.comparison.label} | {r.n} | {effect_text(r)} | "
                      f"{_p(r.p_value)} | {_p(r.p_holm)} | {'yes' if r.holds else '**no**'} |")
     failing = [c.name for c in CLAIMS if not claim_holds(results, c.name)
                and any(r.claim == c.name for r in results)]

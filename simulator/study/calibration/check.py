@@ -80,7 +80,8 @@ def markdown(rows, calibration: Calibration) -> str:
 
 def figure(rows, path):
     """Two panels (proportions; times in months): per target its published interval (black)
-    and the simulated value with its interval (coloured by role)."""
+    and the simulated value with its interval (coloured by role); an interval open to the
+    right ("not reached") ends in an arrow at the panel's edge."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -90,29 +91,38 @@ def figure(rows, path):
         percent = "rate" in r["statistic"] or r["statistic"].startswith("PFS at")
         groups["proportion" if percent else "months"].append(r)
     heights = [max(len(g), 1) for g in groups.values()]
-    fig, axes = plt.subplots(2, 1, figsize=(8, 1.2 + 0.32 * sum(heights)),
+    fig, axes = plt.subplots(2, 1, figsize=(8, 1.8 + 0.32 * sum(heights)),
                              gridspec_kw={"height_ratios": heights})
     for ax, (kind, group) in zip(axes, groups.items()):
+        finite = [v for r in group for v in (r["target_high"], r["simulated"],
+                                             r["simulated_high"]) if math.isfinite(v)]
+        right = 1.0 if kind == "proportion" else 1.1 * max(finite, default=1.0)
         for y, r in enumerate(group):
             ax.plot([r["target_low"], r["target_high"]], [y + 0.15] * 2, color="k", lw=2)
             ax.plot(r["target"], y + 0.15, "ko", ms=4)
-            if not math.isnan(r["simulated"]):
-                hi = r["simulated_high"]
-                cap = ax.get_xlim()[1] if math.isinf(hi) else hi
-                colour = ROLE_COLOURS[r["role"]]
-                ax.plot([r["simulated_low"], cap], [y - 0.15] * 2, color=colour, lw=2)
-                ax.plot(min(r["simulated"], cap), y - 0.15, "o", color=colour, ms=4)
-        ax.set_yticks(range(len(group)), [f"{r['arm']}: {r['statistic']}" for r in group],
-                      fontsize=7)
+            if math.isnan(r["simulated"]):
+                continue
+            colour = ROLE_COLOURS[r["role"]]
+            low, value, high = (min(v, right) for v in (r["simulated_low"], r["simulated"],
+                                                        r["simulated_high"]))
+            ax.plot([low, high], [y - 0.15] * 2, color=colour, lw=2)
+            ax.plot(value, y - 0.15, ">" if math.isinf(r["simulated"]) else "o",
+                    color=colour, ms=4)
+            if math.isinf(r["simulated_high"]):
+                ax.plot(right, y - 0.15, ">", color=colour, ms=5)
+        ax.set_yticks(range(len(group)), [f"{r['arm']}: {r['statistic']}"
+                                          + (f" ({r['trial']})" if r["trial"] else "")
+                                          for r in group], fontsize=7)
+        ax.set_xlim(0.0, right * 1.02)
         ax.invert_yaxis()
         ax.set_xlabel("fraction of patients" if kind == "proportion" else "months")
         ax.grid(axis="x", alpha=0.3)
     handles = [Line2D([], [], color="k", lw=2, label="trial (95% CI)")] + [
         Line2D([], [], color=c, lw=2, label=f"simulated, {role}")
         for role, c in ROLE_COLOURS.items()]
-    fig.legend(handles=handles, loc="upper right", fontsize=7)
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
     fig.suptitle("Predictive check of the best fit", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
