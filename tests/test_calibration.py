@@ -308,15 +308,20 @@ def test_tiny_calibration_end_to_end_and_resume(tmp_path):
     assert _rows(out / "simulations.csv") == sims
     assert again.best.values == result.best.values
 
-    # an interruption: keep the first 5 records and half of the 6th, then rerun
+    # an interruption: keep the first 5 records and half of the 6th, then rerun the command
+    # (keeping the run files of what it reruns)
     cut = tmp_path / "cut"
     cut.mkdir()
     lines = (out / "store.jsonl").read_text().splitlines(keepends=True)
     (cut / "store.jsonl").write_text("".join(lines[:5]) + lines[5][:40])
-    resumed = calibration.calibrate(calibration.load(path), cut, log=messages.append)
+    cli = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(path), "-o",
+                          str(cut), "--keep-runs"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert cli.returncode == 0, cli.stderr
+    assert "best fit:" in cli.stdout and "| fit | targeted_continuous |" in cli.stdout
     assert _rows(cut / "simulations.csv") == sims
     assert _rows(cut / "check.csv") == check
-    assert resumed.best.values == result.best.values
+    assert len(list((cut / "runs").rglob("replicate-*.h5"))) == 9 * 3  # 9 tasks x 3 arms
 
     # a cut that rules everything out stops after wave 1 (reusing the stored wave 1)
     (tmp_path / "strict").mkdir()

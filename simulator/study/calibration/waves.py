@@ -240,6 +240,14 @@ def run_waves(calibration: Calibration, store, directory, *, workers=1, schedule
             by_point.setdefault(task.point, []).append(record)
         for p, u, named in points:
             results.append(summarise(calibration, by_point[p], wave, p, u, named))
+        failed = [r for r in records if r["status"] != "complete"]
+        if failed:
+            log(f"wave {wave}: {len(failed)} of {len(records)} tasks failed (their parameter "
+                f"sets are left out); first: {failed[0]['error']}")
+            if len(failed) == len(records):
+                from simulator.schema import ScenarioError
+                raise ScenarioError(f"every simulation of wave {wave} failed; first: "
+                                    f"{failed[0]['error']}", source="calibrate")
         history.append(fit_emulators(calibration, results, wave))
         wave_rows.append(dict(wave=wave, points=len(points), candidates=drawn,
                               not_ruled_out=kept,
