@@ -102,6 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=int, default=1)
     sweep.add_argument("-o", "--output", default="sweep")
     _add_scenario_options(sweep)
+
+    calibrate = sub.add_parser("calibrate", help="fit scenario keys to clinical targets "
+                                                  "(history matching with GP emulators); "
+                                                  "rerun the same command to resume")
+    calibrate.add_argument("calibration", help="calibration file, e.g. "
+                                               "scenarios/calibration/melanoma.toml")
+    calibrate.add_argument("-o", "--output", default="calibration", help="output directory")
+    calibrate.add_argument("--workers", type=int, default=1,
+                           help="local worker processes (one Numba thread each by default)")
+    calibrate.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port)")
+    calibrate.add_argument("--keep-runs", action="store_true",
+                           help="keep every run file (default: only the store's endpoints)")
+    _add_scenario_options(calibrate)
     return parser
 
 
@@ -158,6 +171,23 @@ def cmd_compare(args) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_calibrate(args) -> int:
+    from simulator.study import calibration
+    if args.workers < 1:
+        raise ScenarioError(f"must be >= 1, got {args.workers}", "--workers")
+    spec = calibration.load(args.calibration, seed=args.seed, overrides=args.overrides)
+    result = calibration.calibrate(spec, args.output, workers=args.workers,
+                                   scheduler=args.scheduler, keep_runs=args.keep_runs)
+    if result.best is None:
+        print("tumorsim: no parameter set completed; see", Path(args.output) / "store.jsonl",
+              file=sys.stderr)
+        return 1
+    print(f"best fit: {Path(args.output) / 'best_fit.toml'}; accepted sets: "
+          f"{Path(args.output) / 'accepted.csv'} ({len(result.accepted)})")
+    print((Path(args.output) / "check.md").read_text().strip())
+    return 0
+
+
 def cmd_run(args) -> int:
     from simulator import scenario as scenario_mod
     from simulator.study import runner
@@ -198,7 +228,8 @@ def cmd_inspect(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep,
-            "plot": cmd_plot, "animate": cmd_animate, "validate": cmd_validate, "inspect": cmd_inspect}
+            "calibrate": cmd_calibrate, "plot": cmd_plot, "animate": cmd_animate,
+            "validate": cmd_validate, "inspect": cmd_inspect}
 
 
 def main(argv=None) -> int:

@@ -6,14 +6,13 @@ study is summarised from whatever finished.
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from simulator import scenario as scenario_mod
-from simulator.analysis.statistics import median_ttp, paired_differences, wilson_interval
+from simulator.analysis.statistics import arm_summary, paired_differences
 from simulator.output.runfile import read_run
 from simulator.study.layout import is_complete, run_path
 from simulator.study.runner import assess_run
@@ -63,29 +62,17 @@ def _write_csv(path: Path, rows: list[dict]):
 
 
 def arm_statistics(arms, rows) -> list[dict]:
-    """Per arm: response rate (Wilson 95%), KM median TTP (95%), durable fraction, and
-    paired differences against the first (reference) arm over shared replicates."""
+    """Per arm: ``analysis.statistics.arm_summary`` (landmarks from the reference arm's
+    ``endpoints.landmark_months``) and paired comparisons with the first (reference) arm
+    over shared replicates (``analysis.statistics.paired_differences``)."""
     by_arm = {arm.name: {row["replicate"]: row for row in rows if row["arm"] == arm.name}
               for arm in arms}
     reference = arms[0].name
+    landmarks = scenario_mod.from_toml(arms[0].toml).endpoints.landmark_months
     out = []
     for arm in arms:
         runs = by_arm[arm.name]
-        n = len(runs)
-        responders = sum(bool(r["objective_response"]) for r in runs.values())
-        durable = sum(bool(r["durable_response"]) for r in runs.values())
-        lo, hi = wilson_interval(responders, n)
-        dlo, dhi = wilson_interval(durable, n)
-        median, mlo, mhi = median_ttp([r["progression_free_days"] for r in runs.values()],
-                                      [r["progression_observed"] for r in runs.values()])
-        ttr = [r["time_to_response_days"] for r in runs.values()
-               if not math.isnan(r["time_to_response_days"])]
-        row = dict(arm=arm.name, replicates=n, response_rate=responders / n if n else math.nan,
-                   response_rate_low=lo, response_rate_high=hi,
-                   median_time_to_response_days=float(np.median(ttr)) if ttr else math.nan,
-                   median_ttp_days=median, median_ttp_low=mlo, median_ttp_high=mhi,
-                   durable_fraction=durable / n if n else math.nan,
-                   durable_fraction_low=dlo, durable_fraction_high=dhi)
+        row = dict(arm=arm.name, **arm_summary(list(runs.values()), landmarks))
         row.update(paired_differences(by_arm[reference], runs, prefix=f"vs_{reference}_"))
         out.append(row)
     return out

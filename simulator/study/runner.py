@@ -22,24 +22,34 @@ class RunResult:
     steps: int
 
     def summary_text(self) -> str:
-        e = self.endpoints
-        ttp = ("none" if math.isnan(e.time_to_progression_days)
-               else f"day {e.time_to_progression_days:g} after treatment start")
+        e, settings = self.endpoints, self.scenario.endpoints
         best = "n/a" if math.isnan(e.best_response) else f"{e.best_response:+.1%}"
-        return "\n".join([
+        if e.progression_observed:
+            pfs = f"{e.time_to_progression_days:g} days (progression)"
+        elif math.isnan(e.follow_up_days):
+            pfs = "not evaluable (no scan)"
+        else:
+            pfs = f"not reached (no progression in {e.follow_up_days:g} days of scans)"
+            if e.progression_scans_blocked_by_min_mm:
+                pfs += (f"; {e.progression_scans_blocked_by_min_mm} scan(s) rose >= "
+                        f"{settings.progression_rise:.0%} over the nadir but by less than "
+                        f"endpoints.progression_min_mm = {settings.progression_min_mm:g} mm")
+        lines = [
             f"wrote {self.path}  ({self.steps} steps in {self.wall_seconds:.1f} s)",
             f"  final tumour burden: {e.final_tumor_cells:.0f} cells "
             f"(baseline {e.baseline_tumor_cells:.0f}, resistant share at end "
             f"{e.resistant_fraction_final:.1%})",
-            f"  best response: {best}  ({e.response_class})",
-            f"  time to progression: {ttp}"
-            + (f" ({e.progression_scans_blocked_by_min_mm} scan(s) rose >= "
-               f"{self.scenario.endpoints.progression_rise:.0%} over the nadir but by less than "
-               f"endpoints.progression_min_mm = {self.scenario.endpoints.progression_min_mm:g} mm)"
-               if math.isnan(e.time_to_progression_days)
-               and e.progression_scans_blocked_by_min_mm else ""),
-            f"  durable response: {'yes' if e.durable_response else 'no'}",
-        ])
+            f"  best response: {best} in equivalent diameter; best overall response "
+            f"{e.response_class} (RECIST 1.1" + (", PR/CR confirmed" if
+                                                  settings.confirm_responses else "") + ")",
+            f"  progression-free: {pfs}",
+        ]
+        if e.objective_response:
+            lines.append(f"  time to response: {e.time_to_response_days:g} days; duration of "
+                         f"response: {e.duration_of_response_days:g} days"
+                         + (" (ongoing)" if e.response_ongoing else "")
+                         + ("; durable" if e.durable_response else ""))
+        return "\n".join(lines)
 
 
 def assess_run(scenario: Scenario, series: dict) -> endpoints_mod.Endpoints:
