@@ -33,7 +33,8 @@ Layout of a checkpoint file (no pickle):
   value: ``none``, ``bool``, ``int``, ``str``, ``float`` (``float.hex``: exact), ``np``
   (numpy scalar: ``v`` its dtype, ``hex`` its bytes), ``dtype``, ``array`` (``v`` the
   dataset), ``view`` (``v`` the buffer's dataset; ``offset``, ``shape``, ``strides``,
-  ``dtype``), ``list`` / ``tuple`` / ``set`` / ``frozenset`` (``v`` the items),
+  ``dtype``), ``list`` / ``tuple`` / ``set`` / ``frozenset`` (``v`` the items; sets
+  sorted), ``namedtuple`` (``v`` "module:qualname", ``items``),
   ``dict`` (``v`` the [key, value] pairs, in order), ``object`` (``v`` "module:qualname",
   ``attrs`` {name: node}), ``ref`` (``v`` the path of the first occurrence), ``scenario``
   (``v`` the path under the root's scenario), ``global`` ("module:qualname"), ``method``
@@ -167,7 +168,10 @@ class _Saver:
         if isinstance(value, np.dtype):
             return {"t": "dtype", "v": value.str}
         if isinstance(value, tuple):
-            return {"t": "tuple", "v": self._items(value, path)}
+            if type(value) is tuple:
+                return {"t": "tuple", "v": self._items(value, path)}
+            return {"t": "namedtuple", "v": _qualified(self._own_class(value, path)),
+                    "items": self._items(value, path)}
         if id(value) in self.reference_paths:
             return {"t": "scenario", "v": self.reference_paths[id(value)]}
         if id(value) in self.seen:
@@ -181,21 +185,34 @@ class _Saver:
             return self._global(value, path)
         self.seen[id(value)] = path
         self.alive.append(value)
+        if isinstance(value, (list, set, frozenset, dict)) and type(value) not in (
+                list, set, frozenset, dict):
+            raise CheckpointError(f"cannot checkpoint engine.{path}: a subclass of "
+                                  f"{type(value).__mro__[1].__name__} ({type(value).__qualname__})")
         if isinstance(value, list):
             return {"t": "list", "v": self._items(value, path)}
         if isinstance(value, (set, frozenset)):
-            return {"t": type(value).__name__, "v": self._items(value, path)}
+            try:  # canonical order: a set rebuilt from the same items may iterate otherwise
+                items = sorted(value)
+            except TypeError:
+                items = list(value)
+            return {"t": type(value).__name__, "v": self._items(items, path)}
         if isinstance(value, dict):
             return {"t": "dict", "v": [[self.node(k, _item_path(path, "key")),
                                         self.node(v, _item_path(path, k))]
                                        for k, v in value.items()]}
+        cls = self._own_class(value, path)
+        return {"t": "object", "v": _qualified(cls),
+                "attrs": {k: self.node(v, _attr_path(path, k))
+                          for k, v in _attributes(value).items()}}
+
+    @staticmethod
+    def _own_class(value, path):
         cls = type(value)
         if not _own(cls):
             raise CheckpointError(f"cannot checkpoint engine.{path}: a {cls.__module__}."
                                   f"{cls.__qualname__} is not tumorsim state")
-        return {"t": "object", "v": _qualified(cls),
-                "attrs": {k: self.node(v, _attr_path(path, k))
-                          for k, v in _attributes(value).items()}}
+        return cls
 
     def _items(self, values, path):
         return [self.node(v, _item_path(path, i)) for i, v in enumerate(values)]
@@ -319,6 +336,11 @@ class _Loader:
         if kind == "tuple":
             return tuple(self.value(n, _item_path(path, i), _item(fresh, i))
                          for i, n in enumerate(payload))
+        if kind == "namedtuple":
+            cls = _resolve(payload)
+            items = [self.value(n, _item_path(path, i), _item(fresh, i))
+                     for i, n in enumerate(node["items"])]
+            return cls._make(items) if hasattr(cls, "_make") else cls(items)
         if kind == "list":
             out = self.by_path[path] = []
             out.extend(self.value(n, _item_path(path, i), _item(fresh, i))

@@ -208,20 +208,28 @@ def jsonable(value):
 
 
 class JournalWriter:
-    """Appends entries to a journal (a new one, or an existing one after its valid end)."""
+    """Appends entries to a journal: a new one (``header`` = (kind, meta), its first entry,
+    written under a temporary name and renamed into place, so a journal that exists always
+    has one), or an existing one after byte ``append_at`` (what follows is cut off)."""
 
-    def __init__(self, path, *, append_at: int | None = None):
+    def __init__(self, path, *, header: tuple[str, dict] | None = None,
+                 append_at: int | None = None):
         self.path = Path(path)
+        self._fd: int | None = None
         if append_at is None:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            _write_all(fd, FILE_MAGIC)
+            tmp = self.path.with_name(self.path.name + ".new")
+            self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            _write_all(self._fd, FILE_MAGIC)
             self.size = len(FILE_MAGIC)
+            if header is not None:
+                self.append(*header)
+            os.fsync(self._fd)
+            os.replace(tmp, self.path)
         else:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-            os.ftruncate(fd, append_at)  # drop what follows (a torn tail, or what a
-            self.size = append_at        # resumed run recomputes after its checkpoint)
-            os.lseek(fd, append_at, os.SEEK_SET)
-        self._fd: int | None = fd
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+            os.ftruncate(self._fd, append_at)  # drop what follows (a torn tail, or what a
+            self.size = append_at              # resumed run recomputes after its checkpoint)
+            os.lseek(self._fd, append_at, os.SEEK_SET)
 
     def append(self, kind: str, meta: dict | None = None,
                blobs: dict[str, tuple[np.ndarray, str, int]] | None = None) -> int:
@@ -240,13 +248,20 @@ class JournalWriter:
         body = b"".join(parts)
         crc = zlib.crc32(body, zlib.crc32(meta_bytes))
         data = _FRAME.pack(ENTRY_MAGIC, len(meta_bytes), len(body), crc) + meta_bytes + body
-        if write_hook is not None:
-            half = len(data) // 2
-            _write_all(self._fd, data[:half])
-            write_hook(kind)
-            _write_all(self._fd, data[half:])
-        else:
-            _write_all(self._fd, data)
+        try:
+            if write_hook is not None:
+                half = len(data) // 2
+                _write_all(self._fd, data[:half])
+                write_hook(kind)
+                _write_all(self._fd, data[half:])
+            else:
+                _write_all(self._fd, data)
+        except BaseException:
+            # an exception in this process (Ctrl-C, a full disk) must not leave a torn entry
+            # that later entries would follow: cut it off (a kill leaves it last, harmless)
+            os.ftruncate(self._fd, self.size)
+            os.lseek(self._fd, self.size, os.SEEK_SET)
+            raise
         self.size += len(data)
         return self.size
 

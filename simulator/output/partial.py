@@ -57,6 +57,18 @@ def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+def remove_debris(target) -> None:
+    """Remove what killed writers of ``target`` left that holds no run: partial directories
+    without a journal (killed before its header was in place) and temporary files. Call
+    only while holding ``target``'s lock (no live writer then)."""
+    target = Path(target)
+    for p in target.parent.glob(f"{_glob_escape(target.name)}.{TAG}-*"):
+        if _NAME.match(p.name) and p.is_dir() and not (p / JOURNAL).is_file():
+            atomic.remove(p)
+    for p in target.parent.glob(f".{_glob_escape(target.stem)}.tmp-*{_glob_escape(target.suffix)}"):
+        atomic.remove(p)
+
+
 def new_partial(target) -> Path:
     return atomic.unique_sibling(target, TAG, directory=True)
 

@@ -142,23 +142,29 @@ class Recorder:
                  lock: TargetLock | None = None, _journal_from=None):
         self._setup(scenario)
         self.target = Path(path)
+        self.partial = None
         self.lock = lock if lock is not None else TargetLock(self.target).acquire()
         try:
             replacing = atomic.check_replaceable(self.target, is_run_file, overwrite,
                                                  "tumorsim run file")
             self._superseded = partial.partials_of(self.target)
-            self.partial = None
+            partial.remove_debris(self.target)
             self.partial = partial.new_partial(self.target)
             journal = partial.journal_path(self.partial)
             layout = layout_of(scenario, n_clones, drug_names)
             if _journal_from is None:
-                self.journal = JournalWriter(journal)
-                self.journal.append("header", dict(
+                self.journal = JournalWriter(journal, header=("header", dict(
                     attrs=header_attrs(scenario, arm, extra_attrs or {}),
-                    scenario_toml=scenario.to_toml(), layout=layout))
+                    scenario_toml=scenario.to_toml(), layout=layout)))
             else:  # a compare arm: the pre-treatment history, then the fork
-                shutil.copyfile(_journal_from, journal)
+                copy = journal.with_name(journal.name + ".new")
+                shutil.copyfile(_journal_from, copy)
+                os.replace(copy, journal)
                 self.journal = JournalWriter(journal, append_at=journal.stat().st_size)
+                with Journal(journal) as history:
+                    before = RunContents(history)
+                self._last_record_day = before.last_time_days
+                self._last_snapshot_day = (before.snapshot_times or [math.nan])[-1]
                 self.journal.append("fork", dict(
                     attrs=dict(arm=arm, scenario_sha256=scenario.sha256, stage="treatment",
                                **(extra_attrs or {})),
@@ -195,10 +201,9 @@ class Recorder:
         self.target = self.partial = self.lock = None
         self._superseded = []
         self._checkpoint_every = 0.0
-        self.journal = JournalWriter(journal_path)
-        self.journal.append("header", dict(
+        self.journal = JournalWriter(journal_path, header=("header", dict(
             attrs=header_attrs(scenario, "", extra_attrs or {}),
-            scenario_toml=scenario.to_toml(), layout=layout_of(scenario, n_clones, ())))
+            scenario_toml=scenario.to_toml(), layout=layout_of(scenario, n_clones, ()))))
         return self
 
     @classmethod
@@ -212,8 +217,9 @@ class Recorder:
         self._superseded = [p for p in partial.partials_of(target) if p != part]
         self.journal = JournalWriter(partial.journal_path(part), append_at=journal_bytes)
         with Journal(self.journal.path) as j:
-            frames = RunContents(j).snapshot_times
-        self._last_snapshot_day = frames[-1] if frames else math.nan
+            before = RunContents(j)
+        self._last_snapshot_day = (before.snapshot_times or [math.nan])[-1]
+        self._last_record_day = before.last_time_days
         self.journal.append("resumed", {"step": engine.state.step, "command_line": " ".join(sys.argv)})
         self._arm()
         return self
@@ -224,6 +230,7 @@ class Recorder:
         self._buffer: list[dict] = []
         self._last_flush = time.monotonic()
         self._last_snapshot_day = math.nan
+        self._last_record_day = math.nan
         self._checkpoint_every = float(scenario.output.checkpoint_every_seconds)
         self._next_checkpoint = time.monotonic() + self._checkpoint_every
         self._armed = False
@@ -244,7 +251,10 @@ class Recorder:
 
     # ------------------------------------------------------------------ recording
     def record(self, engine):
+        if engine.time_days == self._last_record_day:
+            return  # already recorded (a compare arm forked at step 0 starts where its history ends)
         self._buffer.append(engine.observe())
+        self._last_record_day = engine.time_days
         step = engine.state.step
         if step in self._snapshot_steps or step >= self.scenario.simulation.steps:
             self._flush()
@@ -393,6 +403,8 @@ def finish(partial_dir: Path, target: Path) -> None:
     build = Path(partial_dir) / partial.BUILD
     with journal:
         write_run_file(contents, build, "complete")
+    if journal_mod.write_hook is not None:
+        journal_mod.write_hook("build")
     atomic.replace(build, target)
     atomic.remove(partial_dir)
 

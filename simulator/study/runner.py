@@ -21,9 +21,9 @@ from pathlib import Path
 from simulator.analysis import endpoints as endpoints_mod
 from simulator import engine as engine_mod
 from simulator.output import recorder as recorder_mod
-from simulator.output.atomic import OutputError, TargetLock, unique_sibling
+from simulator.output.atomic import OutputError, TargetLock, check_replaceable, unique_sibling
 from simulator.output.recorder import CannotResume, Recorder
-from simulator.output.runfile import read_run
+from simulator.output.runfile import is_run_file, read_run
 from simulator.treatment.regimen import day_to_step
 from simulator.scenario import Scenario
 
@@ -82,6 +82,7 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
     except OSError as exc:
         raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
     try:
+        check_replaceable(output, is_run_file, overwrite, "tumorsim run file")  # before work
         engine_mod.set_threads(scenario.simulation.threads if threads is None else threads)
         engine_mod.announce_compilation()
         engine = engine or engine_mod.Engine(scenario)
