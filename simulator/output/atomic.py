@@ -75,9 +75,12 @@ class TargetLock:
 
     def acquire(self) -> "TargetLock":
         name = lock_path(self.path)
-        name.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                name.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise OutputError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:

@@ -353,11 +353,20 @@ class Recorder:
         if not self.file:
             return
         try:
-            self._flush()
+            if status == "complete":
+                self._flush()
+            else:
+                try:
+                    self._flush()
+                except OSError:
+                    pass
             if self.target is None:
                 return
             if status != "complete":
-                self.journal.append("stopped", {"reason": reason or status})
+                try:
+                    self.journal.append("stopped", {"reason": reason or status})
+                except OSError:
+                    pass  # (a full disk) the journal is whole without this note
                 return
             self.journal.append("finished")
             self.journal.sync()

@@ -136,11 +136,16 @@ def run_or_resume(scenario: Scenario, output, *, threads: int | None = None,
                        overwrite=overwrite, notify=notify, lock=lock)
 
 
-def _run(recorder: Recorder, engine, scenario: Scenario, output: Path,
-         progress: bool) -> RunResult:
-    with recorder:
-        engine_mod.run(scenario, recorder, progress=progress, engine=engine)
-        result = _finish(recorder, engine, scenario)
+def _run(recorder: Recorder, engine, scenario: Scenario, output: Path, progress: bool,
+         cohort: dict | None = None) -> RunResult:
+    try:
+        with recorder:
+            if cohort:
+                recorder.write_cohort(cohort)
+            engine_mod.run(scenario, recorder, progress=progress, engine=engine)
+            result = _finish(recorder, engine, scenario)
+    except OSError as exc:  # a full disk, a vanished directory: the partial run stays
+        raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
     return RunResult(output, scenario, result, engine.wall_seconds, engine.state.step)
 
 
@@ -231,6 +236,4 @@ def run_arm(pretreatment: Pretreatment, scenario: Scenario, path, *, arm: str = 
     except BaseException:
         lock.release()
         raise
-    if cohort:
-        recorder.write_cohort(cohort)
-    return _run(recorder, engine, scenario, path, False)
+    return _run(recorder, engine, scenario, path, False, cohort)
