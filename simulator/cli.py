@@ -191,47 +191,45 @@ def _interrupted(exc, output) -> int:
     return getattr(exc, "exit_status", EXIT_INTERRUPTED)
 
 
+def _stoppable(work, output, quiet: bool) -> int:
+    """Run ``work()`` (a run or a resume) so that SIGINT / SIGTERM stop it with one line
+    and exit 130 / 143; print its summary unless ``quiet``."""
+    from simulator.output.recorder import stop_on_signals
+    try:
+        with stop_on_signals():
+            result = work()
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc, output)
+    if not quiet:
+        print(result.summary_text())
+    return 0
+
+
 def cmd_run(args) -> int:
     from simulator import scenario as scenario_mod
-    from simulator.output.recorder import stop_on_signals
     from simulator.study import runner
     _check_threads(args.threads)
     output = Path(args.output) if args.output else Path(
         (Path(args.scenario).stem if args.scenario else "default") + ".h5")
     progress = not args.quiet and sys.stderr.isatty()
-    try:
-        with stop_on_signals():
-            scenario = scenario_mod.load(args.scenario, _overrides(args))
-            if args.resume:
-                result = runner.run_or_resume(scenario, output, threads=args.threads,
-                                              progress=progress, notify=_notify,
-                                              overwrite=args.overwrite)
-            else:
-                result = runner.run_to_file(scenario, output, threads=args.threads,
-                                            progress=progress, overwrite=args.overwrite,
-                                            notify=_notify)
-    except KeyboardInterrupt as exc:
-        return _interrupted(exc, output)
-    if not args.quiet:
-        print(result.summary_text())
-    return 0
+
+    def work():
+        scenario = scenario_mod.load(args.scenario, _overrides(args))
+        start = runner.run_or_resume if args.resume else runner.run_to_file
+        return start(scenario, output, threads=args.threads, progress=progress,
+                     overwrite=args.overwrite, notify=_notify)
+
+    return _stoppable(work, output, args.quiet)
 
 
 def cmd_resume(args) -> int:
-    from simulator.output.recorder import locate, stop_on_signals
+    from simulator.output.recorder import locate
     from simulator.study import runner
     _check_threads(args.threads)
     target, _ = locate(args.run)
-    try:
-        with stop_on_signals():
-            result = runner.resume_to_file(args.run, threads=args.threads,
-                                           progress=not args.quiet and sys.stderr.isatty(),
-                                           notify=_notify)
-    except KeyboardInterrupt as exc:
-        return _interrupted(exc, target)
-    if not args.quiet:
-        print(result.summary_text())
-    return 0
+    return _stoppable(lambda: runner.resume_to_file(
+        args.run, threads=args.threads, progress=not args.quiet and sys.stderr.isatty(),
+        notify=_notify), target, args.quiet)
 
 
 def cmd_recover(args) -> int:

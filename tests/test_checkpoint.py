@@ -169,9 +169,10 @@ def test_compare_arm_resumes_from_its_checkpoint_not_from_scratch(tmp_path, monk
 
 
 @needs_jit
-def test_a_stale_partial_of_another_run_is_not_resumed(tmp_path, monkeypatch):
-    """run --resume refuses a partial run of another scenario; a study arm starts afresh
-    and the stale partial run goes when the new one completes."""
+@pytest.mark.parametrize("how", ["sweep", "compare arm"])
+def test_a_stale_partial_of_another_run_is_not_resumed(tmp_path, monkeypatch, how):
+    """run --resume refuses a partial run of another scenario; a study's run (a sweep point,
+    a compare arm) starts afresh, and the stale partial run goes when it completes."""
     scenario = _scenario(None, *SMALL_2D)
     out = tmp_path / "run.h5"
     with crash(monkeypatch, 12):
@@ -180,7 +181,10 @@ def test_a_stale_partial_of_another_run_is_not_resumed(tmp_path, monkeypatch):
     with pytest.raises(CannotResume, match="holds a run of another scenario"):
         runner.run_or_resume(other, out, threads=1)
     assert len(partial.partials_of(out)) == 1
-    runner.run_arm(runner.Pretreatment(other, tmp_path), other, out)
+    if how == "sweep":
+        runner.run_or_resume(other, out, threads=1, restart=True)
+    else:
+        runner.run_arm(runner.Pretreatment(other, tmp_path), other, out)
     assert partial.partials_of(out) == []
     with h5py.File(out) as f:
         assert f.attrs["seed"] == 9 and "resumed_at_steps" not in f.attrs

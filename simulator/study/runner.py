@@ -6,7 +6,9 @@ The API the CLI and the studies call:
   :mod:`simulator.output.recorder`);
 - :func:`resume_to_file` — continue the interrupted run of ``OUT.h5`` (or of a named
   partial directory) from its checkpoint (``tumorsim resume``); with ``expect`` it refuses
-  a partial run of another scenario (``tumorsim run --resume``);
+  a partial run of another scenario;
+- :func:`run_or_resume` — resume a matching interrupted run, else start it (``tumorsim
+  run --resume``; ``restart=True``: a non-matching one is superseded, for sweeps);
 - :class:`Pretreatment` and :func:`run_arm` — a compare arm: resume the arm's partial run
   if it matches the arm exactly (scenario sha256 — the resolved arm after ``--set`` and the
   cohort draw, so seed and replicate too — and software version), else fork the
@@ -121,17 +123,23 @@ def resume_to_file(source, *, threads: int | None = None, progress: bool = False
 
 
 def run_or_resume(scenario: Scenario, output, *, threads: int | None = None,
-                  progress: bool = False, notify=None, overwrite: bool = False) -> RunResult:
+                  progress: bool = False, notify=None, overwrite: bool = False,
+                  restart: bool = False) -> RunResult:
     """``tumorsim run --resume``: continue ``output``'s interrupted run if it is a run of
-    exactly ``scenario`` (CannotResume otherwise), or start it when there is none."""
+    exactly ``scenario`` (same resolved scenario, so same seed and replicate, and same
+    software version), or start it when there is none. A partial run that does not match
+    is refused (CannotResume), or with ``restart`` superseded: the run starts afresh and
+    the stale partial run goes when it completes (what studies of single runs, such as
+    sweeps, want)."""
     lock = TargetLock(output).acquire()
-    try:
-        if recorder_mod.partial.partials_of(output):
+    if recorder_mod.partial.partials_of(output):
+        try:
             return resume_to_file(output, threads=threads, progress=progress, expect=scenario,
                                   notify=notify, lock=lock)
-    except CannotResume:
-        lock.release()
-        raise
+        except CannotResume:
+            if not restart:
+                lock.release()
+                raise
     return run_to_file(scenario, output, threads=threads, progress=progress,
                        overwrite=overwrite, notify=notify, lock=lock)
 
@@ -225,7 +233,7 @@ def run_arm(pretreatment: Pretreatment, scenario: Scenario, path, *, arm: str = 
         try:
             return resume_to_file(path, threads=0, expect=scenario, lock=lock)
         except CannotResume:
-            pass  # not this run, or nothing to continue from: start afresh under the lock
+            pass  # not this arm, or nothing to continue from: start afresh under the lock
     try:
         base = pretreatment.engine
         engine = engine_mod.fork(base, scenario)
