@@ -105,6 +105,7 @@ def test_a_signal_stops_the_run_after_a_checkpoint(tmp_path, signum, status):
     marked incomplete, with a checkpoint of the very step it stopped at (nothing lost), and
     the target is not touched."""
     from simulator.output import checkpoint, partial
+    from simulator.output.runfile import describe_run, find_partial
     out = tmp_path / "long.h5"
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator", "run", "--quiet", "-o", str(out),
@@ -114,6 +115,8 @@ def test_a_signal_stops_the_run_after_a_checkpoint(tmp_path, signum, status):
     while not partial.partials_of(out) and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(2.0)
+    live = describe_run(find_partial(out))   # read while the run writes it
+    assert "status: running" in live and "its process is running" in live, live
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err

@@ -6,9 +6,10 @@ Layout (the contract in DESIGN.md; netCDF-4 compatible through HDF5 dimension sc
 - root attributes: software_version, seed, replicate, arm, scenario_sha256, created,
   status ("complete" in a finished run file; "incomplete" in one recovered from an
   interrupted run, "running" while a partial run is read as it goes), steps_completed,
-  git_commit, command_line and library versions; ``/provenance/scenario_toml``. Since
-  v0.2 also ``resumed_at_steps`` (int64 array; only in a run continued from a checkpoint:
-  the steps it was resumed at — ``created`` and ``command_line`` stay those of the start).
+  git_commit, command_line and library versions; ``/provenance/scenario_toml``. With
+  checkpoint/restart also ``resumed_at_steps`` (int64 array; only in a run continued from
+  a checkpoint: the steps it was resumed at — ``created`` and ``command_line`` stay those
+  of the first start).
 - ``/timeseries``: ``time_days`` (the time dimension) and one 1-D series per counter,
   ``tumor_by_clone`` (time x clone); ``/timeseries/drug/<name>`` per drug (plasma) and
   ``/timeseries/drug_tissue/<name>`` per drug with spatial penetration (mean tissue
