@@ -25,7 +25,8 @@ def test_base_inheritance_and_overrides(tmp_path):
     _write(tmp_path, "base.toml", "[simulation]\nseed = 5\ndimensions = [50, 40]\n"
                                   "[tumor]\ndeath_rate_per_day = 0.2\n")
     child = _write(tmp_path, "child.toml", 'base = "base.toml"\n[simulation]\nseed = 9\n')
-    s = scenario_mod.load(child, ["tumor.division_rate_per_day=2", "simulation.dimensions=[7,8,9]"])
+    s = scenario_mod.load(child, ["tumor.division_rate_per_day=2", "simulation.dimensions=[7,8,9]",
+                                  "initial.tumor_radius_sites=2"])
     assert s.simulation.seed == 9                      # child overrides base
     assert s.tumor.death_rate_per_day == 0.2            # inherited
     assert s.tumor.division_rate_per_day == 2.0         # --set, int accepted for float
