@@ -548,7 +548,8 @@ def _check_fresh(tmp, result):
 
 STUDY_CASES = [
     _stale("seed-changed", ["--seed", "99"], "simulation.seed 1 on disk vs 99 now"),
-    _stale("set-changed", ["--set", "tumor.antigenicity=2"], "on disk vs"),
+    _stale("set-changed", ["--set", "tumor.death_rate_per_day=0.031"],
+           "tumor.death_rate_per_day"),
     _stale("dose-edited", [], "on disk vs", files={}),   # args replaced below
     _stale("version-changed", [], "software_version 0.0.1 on disk", setup_extra=_edit_sha),
     _stale("cohort-changed", ["--set", "cohort=[]"], "on disk vs"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.analysis.endpoints import ResponseCriteria
-from simulator.schema import param
+from simulator.schema import ScenarioError, param
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,15 @@ class EndpointSettings:
     resistance_share_threshold: float = param(0.5, low=0.0, high=1.0,
                                               doc="time to resistance: resistant share "
                                                   "passes this")
+
+    def check(self):
+        """The rules of ResponseCriteria itself (open intervals the declarations above
+        cannot say), so that validate refuses what the endpoints would."""
+        try:
+            self.criteria(2, 1.0)
+        except ValueError as exc:
+            key, _, rest = str(exc).removeprefix("endpoints.").partition(" ")
+            raise ScenarioError(rest, key) from None
 
     def criteria(self, dimensions: int, spacing_um: float):
         return ResponseCriteria(dimensions=dimensions, spacing_um=spacing_um,

@@ -12,6 +12,7 @@ import math
 import re
 
 from simulator.model.immune import immune_enabled, moves_per_step
+from simulator.model.tissue import COLD_START_CYCLES
 from simulator.model.memory import (PROCESS_BASE_BYTES, available_bytes, estimate_bytes,
                                     format_bytes)
 from simulator.schema import INT_HIGH, ScenarioError
@@ -22,6 +23,7 @@ MAX_STEPS = 10**7            # ~6,800 years at the default 6 h step; 19 years at
 MAX_RECORDS = 5 * 10**6      # time-series records (held in memory for the endpoints)
 MAX_SNAPSHOTS = 10**4        # lattice snapshots (each a full frame on disk)
 MAX_DOSES = 10**5            # scheduled doses of all drugs in one run
+MAX_SCANS = 10**5            # tumour assessments (endpoints, and the regimen's rules)
 MAX_MOVES_PER_STEP = 1000    # lattice sites an immune cell may cross in one step
 # Drug and arm names become HDF5 group names, directory names and CSV columns.
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
@@ -89,6 +91,19 @@ def check_scenario(scenario):
     if doses > MAX_DOSES:
         raise ScenarioError(f"the dose blocks schedule {doses:.3g} doses; at most "
                             f"{MAX_DOSES:.0e} per run", "drugs")
+    treated_days = sim.duration_days - sim.treatment_start_day
+    for key, interval in (("endpoints.scan_interval_days", scenario.endpoints.scan_interval_days),
+                          ("regimen.scan_interval_days", scenario.regimen.scan_interval_days)):
+        if interval > 0 and treated_days / interval > MAX_SCANS:
+            raise ScenarioError(f"gives {treated_days / interval:.3g} scans; at most "
+                                f"{MAX_SCANS:.0e} per run (0 = every step, for the regimen)",
+                                key)
+    cycles = [("fields.max_cycles_per_step", scenario.fields.max_cycles_per_step)]
+    cycles += [(f"drugs.{n}.penetration.max_cycles_per_step", d.penetration.max_cycles_per_step)
+               for n, d in scenario.drugs.items() if d.penetration is not None]
+    for key, n in cycles:
+        if n > COLD_START_CYCLES:   # a warm-started step needs no more than a cold solve
+            raise ScenarioError(f"must be <= {COLD_START_CYCLES}, got {n}", key)
     for name in scenario.drugs:
         check_name(name, f"drugs.{name}")
     radius, smallest = scenario.initial.tumor_radius_sites, min(sim.dimensions)
