@@ -39,7 +39,8 @@ def _input(case: fc.Case) -> str:
         if isinstance(content, bytes):
             parts.append(f"{name}: {len(content)} bytes")
         else:
-            body = content.replace('base = "{lib}/', 'base = "lib/')
+            body = content.replace('base = "{lib}/default.toml"\n', "").replace(
+                'base = "{lib}/', 'base = "lib/')
             parts.append(f"{name}: {body.strip()[:70]!r}" if len(body) < 2000 else
                          f"{name}: {len(body)} characters")
     args = [a for a in case.args if a not in fc.TINY and a not in fc.MEDIUM]
