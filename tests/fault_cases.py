@@ -576,7 +576,9 @@ STUDY_CASES = [
                                      "tumor.antigenicity=1,2", "-o", "notes.txt", *TINY],
          files={"notes.txt": "my notes\n"}, words="not a directory"),
     Case(8, "compare-into-foreign-directory", ["compare", *ARMS, "-o", "mine", *TINY],
-         files={"mine/summary.txt": "keep me\n"}, words="holds no tumorsim study"),
+         files={"mine/summary.csv": "keep me\n"}, words="that no tumorsim study wrote",
+         check=lambda t, r: [] if (t / "mine/summary.csv").read_text() == "keep me\n" else [
+             "the user's summary.csv changed"]),
     Case(6, "failed-runs-reported-with-figures", ["compare", "c.toml", "--replicates", "2",
                                                   "-o", "s", *TINY],
          files={"c.toml": scenario('[[cohort]]\nkey = "tumor.death_rate_per_day"\n'

@@ -21,7 +21,8 @@ from simulator.schema import INT_HIGH, ScenarioError
 MAX_SITES = 2**30
 MAX_STEPS = 10**7            # ~6,800 years at the default 6 h step; 19 years at 1 min
 MAX_RECORDS = 5 * 10**6      # time-series records (held in memory for the endpoints)
-MAX_SNAPSHOTS = 10**4        # lattice snapshots (each a full frame on disk)
+MAX_SNAPSHOTS = 10**5        # lattice snapshots (each a full frame on disk)
+MAX_SNAPSHOT_BYTES = 2**40   # all snapshot frames of a run, uncompressed (1 TiB)
 MAX_DOSES = 10**5            # scheduled doses of all drugs in one run
 MAX_SCANS = 10**5            # tumour assessments (endpoints, and the regimen's rules)
 MAX_MOVES_PER_STEP = 1000    # lattice sites an immune cell may cross in one step
@@ -85,8 +86,14 @@ def check_scenario(scenario):
                             f"{MAX_RECORDS:.0e} per run", "output.record_every_steps")
     snapshots = snapshot_count(scenario)
     if snapshots > MAX_SNAPSHOTS:
-        raise ScenarioError(f"gives {snapshots:.3g} lattice snapshots; at most {MAX_SNAPSHOTS} "
-                            "per run", "output.snapshot_every_days")
+        raise ScenarioError(f"gives {snapshots:.3g} lattice snapshots; at most "
+                            f"{MAX_SNAPSHOTS:.0e} per run", "output.snapshot_every_days")
+    frame = math.prod(sim.dimensions) * (2 + 4 * len(scenario.output.snapshot_fields))
+    if snapshots * frame > MAX_SNAPSHOT_BYTES:
+        raise ScenarioError(f"gives {snapshots} snapshots of {frame:.3g} bytes (cell kinds, "
+                            f"clones, float32 fields), {snapshots * frame / 2**40:.3g} TiB "
+                            "uncompressed; at most 1 TiB per run",
+                            "output.snapshot_every_days")
     doses = sum(dose_count(d, sim.duration_days) for d in scenario.drugs.values())
     if doses > MAX_DOSES:
         raise ScenarioError(f"the dose blocks schedule {doses:.3g} doses; at most "

@@ -155,10 +155,10 @@ def check_reusable(path, scenario, label: str):
 
 
 # ---------------------------------------------------------------------- the directory
-def prepare(directory, *, fresh: bool = False) -> Path:
-    """Create (or check) a study directory: refuse a path that is a file, or a non-empty
-    directory that holds no tumorsim study; with ``fresh``, move the outputs of earlier
-    commands into ``previous-<time>/`` first."""
+def prepare(directory) -> Path:
+    """Create (or check) a study directory: refuse a path that is a file, or a directory
+    holding files with a study output's name (summary.csv, study.h5, ...) but no study
+    (no runs/), which the study would replace; other files are left alone."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ScenarioError("exists and is not a directory (studies write a directory)",
@@ -171,12 +171,11 @@ def prepare(directory, *, fresh: bool = False) -> Path:
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ScenarioError("cannot write into this directory (permission denied)",
                             source=str(directory))
-    ours = {LOCK_NAME, WORKERS_LOCK_NAME}
-    entries = {p.name for p in directory.iterdir()} - ours
-    ours_too = {e for e in entries if e.startswith(("previous-", "heatmap_"))}
-    if entries and not entries & (set(STUDY_OUTPUTS) | ours_too):
-        raise ScenarioError("is not empty and holds no tumorsim study (no runs/); choose "
-                            "another -o directory", source=str(directory))
+    clash = [n for n in STUDY_OUTPUTS[1:] if (directory / n).exists()]
+    if clash and not (directory / "runs").is_dir():
+        raise ScenarioError(f"holds a {clash[0]} that no tumorsim study wrote (no runs/ beside "
+                            "it); choose another -o directory: a study replaces only its own "
+                            "outputs", source=str(directory))
     return directory
 
 
