@@ -119,6 +119,10 @@ def _convert(value: Any, tp, path: str):
             raise ScenarioError(f"expected a string, got {value!r}", path)
         if "\x00" in value:  # HDF5 attributes and C strings end at the first NUL
             raise ScenarioError("must not contain a NUL character", path)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # e.g. undecodable bytes of a --set argument
+            raise ScenarioError(f"is not valid Unicode text: {value!r}", path) from None
         return value
     if origin in (list, tuple):
         if not isinstance(value, list):
