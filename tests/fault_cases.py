@@ -141,9 +141,8 @@ def new_complete(tmp: Path, before: dict) -> list[str]:
                   if before.get(p) != sig and "previous-" not in str(p) and looks_complete(p))
 
 
-def run_case(case: Case, tmp: Path) -> Result:
-    """Prepare ``tmp``, run the case through the real CLI (subprocesses) and collect what
-    judge() needs."""
+def prepare(case: Case, tmp: Path):
+    """The case's files and setup in ``tmp``."""
     tmp.mkdir(parents=True, exist_ok=True)
     for name, content in case.files.items():
         path = tmp / name
@@ -154,6 +153,12 @@ def run_case(case: Case, tmp: Path) -> Result:
             path.write_text(content.replace("{lib}", str(LIB)).replace("{tmp}", str(tmp)))
     if case.setup is not None:
         case.setup(tmp)
+
+
+def run_case(case: Case, tmp: Path) -> Result:
+    """Prepare ``tmp``, run the case through the real CLI (subprocesses) and collect what
+    judge() needs."""
+    prepare(case, tmp)
     before = snapshot(tmp)
     if case.action is not None:
         result = case.action(tmp)
@@ -196,7 +201,8 @@ def available_commands() -> set[str]:
                            capture_output=True, text=True, timeout=120)
         text = p.stdout
         start_ = text.find("{")
-        _commands = set(text[start_ + 1:text.find("}", start_)].split(",")) if start_ >= 0 else set()
+        end = text.find("}", start_)
+        _commands = set(text[start_ + 1:end].split(",")) if start_ >= 0 else set()
     return _commands
 
 

@@ -5,14 +5,11 @@ subprocesses. Cases another branch closes are skipped until its owner is listed 
 ``ENABLED_OWNERS`` (the run-file branch: add "runfile" once merged)."""
 import io
 import os
-import signal
 import subprocess
 import sys
-import threading
 import tracemalloc
 from contextlib import redirect_stderr, redirect_stdout
 
-import numpy as np
 import pytest
 
 import fault_cases as fc
@@ -23,15 +20,7 @@ ENABLED_OWNERS = {"hygiene", "explorer"}
 
 
 def _run_in_process(case, tmp_path, monkeypatch) -> fc.Result:
-    for name, content in case.files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content.replace("{lib}", str(fc.LIB)))
-    if case.setup is not None:
-        case.setup(tmp_path)
+    fc.prepare(case, tmp_path)
     monkeypatch.chdir(tmp_path)
     before = fc.snapshot(tmp_path)
     err, out = io.StringIO(), io.StringIO()

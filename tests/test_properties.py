@@ -16,7 +16,6 @@ import math
 import os
 from contextlib import redirect_stderr, redirect_stdout
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
