@@ -8,6 +8,8 @@ resumable partial run, marked incomplete.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +18,38 @@ from simulator.schema import ScenarioError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so the output file is closed as incomplete."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``tumorsim COMMAND: error: ...``), exit status 2."""
+
+    def error(self, message):
+        from simulator.schema import one_line
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)} "
+                                  f"(see {self.prog} --help)\n")
+
+
+def _count(low: int):
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    return parse
 
 
 def _add_scenario_options(p):
@@ -25,21 +59,45 @@ def _add_scenario_options(p):
     p.add_argument("--seed", type=int, help="shorthand for --set simulation.seed=N")
 
 
+def _add_fresh_option(p):
+    p.add_argument("--fresh", action="store_true",
+                   help="move the results of earlier commands in the output directory to "
+                        "DIR/previous-<time>/ and start afresh (without it, finished runs are "
+                        "reused only if this command would write exactly the same run, and "
+                        "any other finished run stops the command)")
+
+
+def _interruptible(work, what: str) -> int:
+    """Run ``work()``; Ctrl-C -> one line and exit 130, SIGTERM -> one line and 143 (the
+    workers are stopped and scratch files removed on the way out)."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return work()
+    except Terminated:
+        print(f"tumorsim: terminated; {what}", file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print(f"tumorsim: interrupted; {what}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _overrides(args) -> list[str]:
     extra = [] if args.seed is None else [f"simulation.seed={args.seed}"]
     return list(args.overrides) + extra
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tumorsim", description="Agent-based tumour-immune lattice simulator.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="tumorsim", description="Agent-based tumour-immune lattice simulator.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
 
     run = sub.add_parser("run", help="run one scenario and write one HDF5 file")
     run.add_argument("scenario", nargs="?", help="scenario TOML (default: the built-in default)")
     run.add_argument("-o", "--output", help="output HDF5 file (default: <scenario>.h5 in the "
                                             "current directory)")
-    run.add_argument("--threads", type=int, default=None,
+    run.add_argument("--threads", type=_count(0), default=None,
                      help="Numba threads (default: the scenario's simulation.threads, "
                           "else all cores)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -78,13 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
                                               "(common random numbers)")
     compare.add_argument("arms", nargs="+", help="arm scenario files (the first is the "
                                                  "reference arm)")
-    compare.add_argument("--replicates", type=int, default=10)
+    compare.add_argument("--replicates", type=_count(1), default=10)
     compare.add_argument("-o", "--output", default="study", help="output directory")
-    compare.add_argument("--workers", type=int, default=1,
+    compare.add_argument("--workers", type=_count(1), default=1,
                          help="local worker processes (one Numba thread each by default)")
     compare.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port): run "
                                              "the study on that cluster")
     compare.add_argument("--no-figures", action="store_true", help="skip the figures")
+    _add_fresh_option(compare)
     _add_scenario_options(compare)
 
     plot = sub.add_parser("plot", help="figures of a run file (OUT.h5) or a study directory")
@@ -97,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     animate = sub.add_parser("animate", help="GIF or MP4 of a run's lattice beside its burden")
     animate.add_argument("run", help="OUT.h5")
     animate.add_argument("-o", "--output", help="movie file (.gif or .mp4; default OUT.gif)")
-    animate.add_argument("--fps", type=int, default=8)
-    animate.add_argument("--every", type=int, default=1, help="use every Nth snapshot")
+    animate.add_argument("--fps", type=_count(1), default=8)
+    animate.add_argument("--every", type=_count(1), default=1, help="use every Nth snapshot")
 
     sweep = sub.add_parser("sweep", help="a grid (or Sobol design) over scenario keys with "
                                           "replicates; tidy table + heatmap / Sobol indices")
@@ -107,13 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="values of one key (TOML syntax); repeat for more keys")
     sweep.add_argument("--sobol", action="append", default=[], metavar="KEY=LOW:HIGH",
                        help="a parameter range for a Sobol design (needs SALib)")
-    sweep.add_argument("--samples", type=int, default=8,
+    sweep.add_argument("--samples", type=_count(1), default=8,
                        help="Sobol base samples N (runs = N x (keys + 2) x replicates)")
     sweep.add_argument("--endpoint", default="best_response",
                        help="endpoint for the heatmap / Sobol indices")
-    sweep.add_argument("--replicates", type=int, default=1)
-    sweep.add_argument("--workers", type=int, default=1)
+    sweep.add_argument("--replicates", type=_count(1), default=1)
+    sweep.add_argument("--workers", type=_count(1), default=1)
     sweep.add_argument("-o", "--output", default="sweep")
+    _add_fresh_option(sweep)
     _add_scenario_options(sweep)
 
     calibrate = sub.add_parser("calibrate", help="fit scenario keys to clinical targets "
@@ -133,7 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_plot(args) -> int:
     from simulator.output import plotting
-    paths = plotting.plot(args.target, args.output, tuple(args.formats or ("png", "svg")))
+    from simulator.output.inspect import check_run_file
+    target = Path(args.target)
+    if target.is_file() and not plotting._is_study_file(target):
+        check_run_file(target)
+    try:
+        paths = plotting.plot(args.target, args.output, tuple(args.formats or ("png", "svg")))
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        where = exc.filename or args.output or args.target
+        raise OutputError(f"{where}: cannot write figures ({exc.strerror})") from None
     print(f"wrote {len(paths)} figures" + (f" to {Path(paths[0]).parent}" if paths else ""))
     return 0
 
@@ -141,20 +211,23 @@ def cmd_plot(args) -> int:
 def cmd_animate(args) -> int:
     from simulator.output.animate import animate
     out = Path(args.output) if args.output else Path(args.run).with_suffix(".gif")
-    if args.fps < 1 or args.every < 1:
-        raise ScenarioError("--fps and --every must be >= 1", source="animate")
     print(f"wrote {animate(args.run, out, fps=args.fps, every=args.every)}")
     return 0
 
 
 def cmd_sweep(args) -> int:
+    return _interruptible(lambda: _sweep(args), "finished runs are kept; the same command "
+                                                "resumes the sweep")
+
+
+def _sweep(args) -> int:
     from simulator.study import sweep as sweep_mod
     grid = sweep_mod.parse_grid(args.grid) if args.grid else None
     sobol = sweep_mod.parse_ranges(args.sobol) if args.sobol else None
     rows, figures = sweep_mod.sweep(args.scenario, args.output, grid=grid, sobol=sobol,
                                     base_samples=args.samples, replicates=args.replicates,
                                     endpoint=args.endpoint, overrides=_overrides(args),
-                                    workers=args.workers)
+                                    workers=args.workers, fresh=args.fresh)
     failed = [r for r in rows if r["status"] == "failed"]
     print(f"{len(rows) - len(failed)} of {len(rows)} runs done; table: "
           f"{Path(args.output) / 'sweep.csv'}" + "".join(f"; figure: {f}" for f in figures))
@@ -165,18 +238,22 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    return _interruptible(lambda: _compare(args), "finished runs are kept; the same command "
+                                                  "resumes the study")
+
+
+def _compare(args) -> int:
     from simulator import study
-    if args.replicates < 1:
-        raise ScenarioError(f"must be >= 1, got {args.replicates}", "--replicates")
-    if args.workers < 1:
-        raise ScenarioError(f"must be >= 1, got {args.workers}", "--workers")
     report = study.compare(args.arms, args.replicates, args.output, workers=args.workers,
                            scheduler=args.scheduler, overrides=_overrides(args),
-                           progress=sys.stderr.isatty(), figures=not args.no_figures)
+                           progress=sys.stderr.isatty(), figures=not args.no_figures,
+                           fresh=args.fresh)
     done = sum(o.status in ("complete", "skipped") for o in report.outcomes)
     skipped = sum(o.status == "skipped" for o in report.outcomes)
-    print(f"{done} of {len(report.outcomes)} runs on disk ({skipped} already there) in "
-          f"{report.directory}; see {report.directory / 'arms.csv'}")
+    if report.moved_to is not None:
+        print(f"moved the earlier results to {report.moved_to}")
+    print(f"{done} of {len(report.outcomes)} runs on disk ({skipped} made by this same "
+          f"command before) in {report.directory}; see {report.directory / 'arms.csv'}")
     print(Path(report.directory / "arms.csv").read_text().strip())
     for o in report.failed:
         print(f"tumorsim: run failed: arm {o.arm} replicate {o.replicate} seed {o.seed}: "
@@ -288,6 +365,8 @@ def cmd_inspect(args) -> int:
         shown = target
         if not Path(target).exists() and partial.partials_of(target):
             shown = find_partial(target)  # not finished yet: show the run so far
+        elif not partial.is_partial(target):
+            inspect_mod.check_run_file(target)
         print(describe_run(shown))
     else:
         print(inspect_mod.describe_scenario(target, _overrides(args)))
@@ -305,8 +384,16 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ScenarioError, OutputError) as exc:
-        print(f"tumorsim: error: {exc}", file=sys.stderr)
+        from simulator.schema import one_line
+        print(f"tumorsim: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("tumorsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of our output went away (`| head`): say nothing more, like `cat`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
 """The command line as a user meets it: outputs, one-line errors, interruption."""
-import os
 import signal
 import subprocess
 import sys
@@ -73,10 +72,10 @@ def test_xarray_reads_the_timeseries(tmp_path):
     (["validate", "--set", "simulation.seed=-1", "DEFAULT"], "simulation.seed: must be >= 0"),
     (["inspect", "missing.h5"], "missing.h5: no such file"),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, words):
     from simulator.scenario import library_dir
     args = [str(library_dir() / "default.toml") if a == "DEFAULT" else a for a in args]
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     result = _tumorsim(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -147,7 +146,7 @@ def _recovered(part, tmp_path):
 def test_output_that_is_not_a_run_file_is_not_replaced(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")
-    result = _tumorsim("run", "-o", str(notes), "--set", "simulation.dimensions=[20,20]",
+    result = _tumorsim("run", "-o", str(notes), "--set", "simulation.dimensions=[24,24]",
                        "--set", "simulation.duration_days=1")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "notes.txt: exists and is not a tumorsim run file; refusing to replace it " \

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.analysis.endpoints import ResponseCriteria
-from simulator.schema import param
+from simulator.schema import ScenarioError, param
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,15 @@ class EndpointSettings:
     landmark_months: list[float] = param([12.0, 24.0], unit="month", low=0.0, low_open=True,
                                          doc="landmark PFS reported per arm (Kaplan-Meier, "
                                              "1 month = 30.4375 days)")
+
+    def check(self):
+        """The rules of ResponseCriteria itself (open intervals the declarations above
+        cannot say), so that validate refuses what the endpoints would."""
+        try:
+            self.criteria(2, 1.0)
+        except ValueError as exc:
+            key, _, rest = str(exc).removeprefix("endpoints.").partition(" ")
+            raise ScenarioError(rest, key) from None
 
     def criteria(self, dimensions: int, spacing_um: float):
         return ResponseCriteria(dimensions=dimensions, spacing_um=spacing_um,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simulator.scenario.bounds import check_simulation
 from simulator.schema import ScenarioError, param
 
 
@@ -35,6 +36,7 @@ class Simulation:
         if self.treatment_start_day > self.duration_days:
             raise ScenarioError("is after the end of the run (simulation.duration_days = "
                                 f"{self.duration_days:g})", "treatment_start_day")
+        check_simulation(self)
 
     @property
     def ndim(self) -> int:

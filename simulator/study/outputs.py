@@ -14,7 +14,7 @@ import numpy as np
 from simulator import scenario as scenario_mod
 from simulator.analysis.statistics import arm_summary, paired_differences
 from simulator.output.runfile import read_run
-from simulator.study.layout import is_complete, run_path
+from simulator.study.layout import atomic_path, is_complete, run_path
 from simulator.study.runner import assess_run
 
 STACKED_SERIES = ("tumor_cells", "tumor_sensitive", "tumor_resistant", "t_cells",
@@ -29,11 +29,13 @@ def _run_files(directory: Path, arms, replicates: int):
             yield a, arm, r, path, is_complete(path)
 
 
-def write_study(directory, arms, replicates: int) -> Path:
+def write_study(directory, arms, replicates: int, runs=None) -> Path:
+    """``runs``: the (arm name, replicate) pairs to include (default: every complete run
+    file of the arms and replicates); each file is written whole or not at all."""
     directory = Path(directory)
     rows, series, time_axis = [], {}, None
     for a, arm, r, path, complete in _run_files(directory, arms, replicates):
-        if not complete:
+        if not complete or (runs is not None and (arm.name, r) not in runs):
             continue
         ts, scenario_text, cohort = read_run(path)
         scenario = scenario_mod.from_toml(scenario_text, str(path))
@@ -54,7 +56,7 @@ def _write_csv(path: Path, rows: list[dict]):
     columns = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    with open(path, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns or ["arm", "replicate"])
         writer.writeheader()
         for row in rows:
@@ -79,8 +81,7 @@ def arm_statistics(arms, rows) -> list[dict]:
 
 
 def _write_study_h5(path: Path, arms, replicates, series, time_axis, rows):
-    tmp = path.with_suffix(".h5.partial")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(title="tumorsim study", arms=[a.name for a in arms],
                        reference_arm=arms[0].name, replicates=replicates)
         arm_ds = f.create_dataset("arm", data=np.array([a.name for a in arms], dtype=object),
@@ -125,4 +126,3 @@ def _write_study_h5(path: Path, arms, replicates, series, time_axis, rows):
                 data = np.array([str(v) for v in values], dtype=object)
             ep.create_dataset(column.replace(":", "_").replace("/", "_"), data=data,
                               dtype=h5py.string_dtype() if data.dtype == object else None)
-    tmp.replace(path)
