@@ -191,19 +191,13 @@ def judge(case: Case, result: Result) -> list[str]:
     return wrong
 
 
-_commands: set[str] | None = None
 
 
 def available_commands() -> set[str]:
-    global _commands
-    if _commands is None:
-        p = subprocess.run([sys.executable, "-m", "simulator", "--help"], env=env(),
-                           capture_output=True, text=True, timeout=120)
-        text = p.stdout
-        start_ = text.find("{")
-        end = text.find("}", start_)
-        _commands = set(text[start_ + 1:end].split(",")) if start_ >= 0 else set()
-    return _commands
+    import argparse
+    from simulator.cli import build_parser
+    return {name for action in build_parser()._actions
+            if isinstance(action, argparse._SubParsersAction) for name in action.choices}
 
 
 # ---------------------------------------------------------------- scenario files
@@ -772,9 +766,11 @@ def _second_writer(tmp: Path) -> Result:
 
 
 def _resume(tmp: Path) -> Result:
-    proc = start(["run", "--quiet", "-o", "o.h5", *MEDIUM], tmp)
-    _wait_for(lambda: any(tmp.glob("*o.h5*")), 120)
-    time.sleep(3.0)
+    # killed once a checkpoint exists (one a second), long before the run could finish
+    proc = start(["run", "--quiet", "-o", "o.h5", *MEDIUM, "--set",
+                  "simulation.duration_days=400", "--set", "output.checkpoint_every_seconds=1"],
+                 tmp)
+    _wait_for(lambda: any(tmp.glob("o.h5.partial-*/checkpoint.h5")), 120)
     proc.kill()
     proc.communicate()
     return tumorsim(["resume", "o.h5"], tmp, timeout=600)
@@ -785,8 +781,11 @@ RUNFILE_CASES = [
          files={"notes.txt": "my notes\n"}, owner="runfile", slow=True,
          check=lambda t, r: [] if (t / "notes.txt").read_text() == "my notes\n" else [
              "notes.txt was replaced"]),
+    # a run file is replaced, but only once the new run completes (until then the old one
+    # stays whole), and the user is told so
     Case(8, "run-onto-existing-run", ["run", "--quiet", "-o", "r.h5", *TINY],
-         setup=lambda t: _write_run_file(t), owner="runfile", slow=True),
+         setup=lambda t: _write_run_file(t), owner="runfile", slow=True, exit=(0,),
+         complete_ok=True, words="replaces it when it completes"),
     Case(2, "second-run-writer", action=_second_writer, owner="runfile", slow=True),
     Case(3, "SIGKILL-run-at-0.5s-recover", action=_killed_run(0.5, True), needs="recover",
          exit=(0,), owner="runfile", slow=True),

@@ -2,7 +2,7 @@
 docs/fault_table.md. Plain command-line cases run in-process through ``cli.main`` (fast);
 cases that run simulations, signal coordinators or race writers run the real CLI in
 subprocesses. Cases another branch closes are skipped until its owner is listed in
-``ENABLED_OWNERS`` (the run-file branch: add "runfile" once merged)."""
+``ENABLED_OWNERS``."""
 import io
 import os
 import subprocess
@@ -16,7 +16,7 @@ import fault_cases as fc
 from conftest import needs_jit
 from simulator.cli import main
 
-ENABLED_OWNERS = {"hygiene", "explorer"}
+ENABLED_OWNERS = {"hygiene", "explorer", "runfile"}
 
 
 def _run_in_process(case, tmp_path, monkeypatch) -> fc.Result:
@@ -203,16 +203,6 @@ def test_study_lock_waits_for_the_workers_of_a_killed_coordinator(tmp_path, monk
         stuck.kill()
         stuck.wait()
         stuck.stdout.close()
-
-
-def test_partial_names_are_unique_per_process_and_call(tmp_path):
-    from simulator.study.layout import leftovers, partial_path
-    path = tmp_path / "replicate-000.h5"
-    names = {partial_path(path) for _ in range(50)}
-    assert len(names) == 50 and all(str(os.getpid()) in n.name for n in names)
-    for n in list(names)[:3]:
-        n.write_text("x")
-    assert len(leftovers(path)) == 3
 
 
 def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
