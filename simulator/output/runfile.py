@@ -37,6 +37,7 @@ import numpy as np
 from kernels.lattice import KIND_NAMES
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import penetrating
+from simulator.treatment.regimen import day_to_step
 
 FLUSH_EVERY = 4096
 FLUSH_SECONDS = 2.0
@@ -361,7 +362,8 @@ class Recorder:
 
 def _snapshot_steps(scenario) -> set[int]:
     sim, every = scenario.simulation, scenario.output.snapshot_every_days
-    steps = {0, sim.steps}
+    # the treatment start too: the figures show each arm's lattice from the day it forks
+    steps = {0, sim.steps, min(sim.steps, day_to_step(sim.treatment_start_day, sim.dt_hours))}
     if every > 0:
         per = max(1, int(round(every * 24.0 / sim.dt_hours)))
         steps.update(range(0, sim.steps + 1, per))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,7 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
     """Run every arm x replicate (resuming), then rebuild the study outputs from disk."""
     from simulator.study import outputs as study_outputs
 
+    started = time.perf_counter()
     arms = load_arms(arm_paths, overrides)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -200,10 +202,13 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
     if bar is not None:
         bar.close()
     report.outcomes.sort(key=lambda o: (o.replicate, [a.name for a in arms].index(o.arm)))
-    study_outputs.write_study(directory, arms, replicates)
+    study_outputs.write_study(directory, arms, replicates,
+                              wall_seconds=time.perf_counter() - started)
     if figures:
         from simulator.output import plotting
         plotting.study_figures(directory)
+    from simulator.output import report as report_mod
+    report_mod.write_report(directory)
     return report
 
 
