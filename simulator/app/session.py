@@ -55,9 +55,9 @@ class History:
             self.series[name].append(float(obs[name]))
         for name, value in obs["drug"].items():
             self.drugs.setdefault(name, [0.0] * (len(self.time_days) - 1)).append(float(value))
-        if step % self.stride == 0:
-            self.frame_steps.append(step)
+        if step % self.stride == 0:   # frame first: a reader bounds itself by frame_steps
             self.frames.append(frame_of(engine))
+            self.frame_steps.append(step)
 
     def copy(self) -> "History":
         h = History(self.stride)
@@ -67,11 +67,15 @@ class History:
         h.frame_steps, h.frames = list(self.frame_steps), list(self.frames)
         return h
 
-    def rows(self, start: int) -> dict[str, list[float]]:
-        """Records from index ``start`` on, as columns (for streaming to a plot)."""
-        out = {"time_days": self.time_days[start:]}
-        out.update({k: v[start:] for k, v in self.series.items()})
+    def rows(self, start: int, stop: int | None = None) -> dict[str, list[float]]:
+        """Records ``start:stop`` as columns (for streaming to a plot)."""
+        out = {"time_days": self.time_days[start:stop]}
+        out.update({k: v[start:stop] for k, v in self.series.items()})
         return out
+
+    def __len__(self) -> int:
+        """Complete records (the series are appended after the time)."""
+        return min(len(v) for v in (self.time_days, *self.series.values()))
 
     def frame_at(self, day: float, dt_days: float) -> tuple[int, np.ndarray] | None:
         """The kept frame nearest to ``day`` at or before it: (step, categories)."""
@@ -188,13 +192,16 @@ class Exploration:
 
 @dataclass
 class Published:
-    """What the view draws: a frame per arm and how far each history has got."""
+    """What the view draws: a frame per arm and how far each history and dose log had got
+    when it was taken. Histories and dose logs only grow (a fork copies the shared part),
+    so the view reads them up to these counts without taking the player's lock."""
     version: int
     step: int
     day: float
     frames: list            # categories per arm
     fields: list            # field per arm (or None)
     records: list           # history length per arm
+    doses: list             # dose-log length per arm
     running: bool
     done: bool
 
@@ -207,6 +214,9 @@ class Player:
     ``fps`` times a second; the view picks up the latest (``latest()``) when it draws.
     ``threads`` Numba threads step the arms (one by default: on a shared or busy machine a
     parallel region stalls whenever another process holds a core).
+
+    Only the player's thread touches the engines; the view never waits for it (a lock the
+    stepping thread takes back at once would starve the server), it reads ``latest()``.
     """
 
     def __init__(self, exploration: Exploration, *, fps: float = 20.0,
@@ -222,6 +232,7 @@ class Player:
         self._stop = False
         self._running = False
         self._pending_steps = 0
+        self._republish = False
         self._version = 0
         self._published: Published | None = None
         self.frames_published = 0
@@ -249,9 +260,10 @@ class Player:
         self._wake.set()
 
     def set_field(self, name: str | None):
+        """Overlay field ``name`` (None: none) from the next frame on."""
         self.field_name = name
-        with self.lock:
-            self._publish()
+        self._republish = True
+        self._wake.set()
 
     @property
     def running(self) -> bool:
@@ -266,9 +278,11 @@ class Player:
         n = len(ex.arms)
         fields = [ex.field(a, self.field_name) if self.field_name else None for a in range(n)]
         self._version += 1
+        doses = [len(arm.engine.treatment.dose_log) if arm.engine is not None else 0
+                 for arm in ex.arms]
         self._published = Published(
             self._version, ex.step, ex.day, [ex.frame(a) for a in range(n)], fields,
-            [len(ex.history(a).time_days) for a in range(n)], self.running, ex.done)
+            [len(ex.history(a).time_days) for a in range(n)], doses, self.running, ex.done)
         self.frames_published += 1
 
     def _loop(self):
@@ -286,12 +300,14 @@ class Player:
         frame_interval = 1.0 / self.fps
         while not self._stop:
             if not (self._running or self._pending_steps) or ex.done:
-                self._wake.wait(0.1)
-                self._wake.clear()
                 if self._running and ex.done:
                     self._running = False
+                if self._published.running != self.running or self._republish:
+                    self._republish = False            # paused, finished or a new overlay
                     with self.lock:
                         self._publish()
+                self._wake.wait(0.1)
+                self._wake.clear()
                 continue
             started = time.perf_counter()
             start_day = ex.day

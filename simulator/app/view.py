@@ -19,6 +19,7 @@ from bokeh.layouts import column, row
 from bokeh.models import (Button, Checkbox, ColumnDataSource, CustomJS, Div, FactorRange,
                           FileInput, Legend, LegendItem, Range1d, Select, Slider, Span,
                           TabPanel, Tabs, TextInput)
+from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.plotting import figure
 
 from simulator import scenario as scenario_mod
@@ -108,6 +109,7 @@ class ExplorerView:
         self.saves = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tumorsim-save")
         self.upload_dir = Path(tempfile.mkdtemp(prefix="tumorsim-explore-"))
         self.syncing = False
+        self._uploaded = None
         self.form = form_mod.Form.of_file(scenario_mod.library_dir()
                                           / scenario_mod.DEFAULT_SCENARIO)
         self.exploration: Exploration | None = None
@@ -179,7 +181,10 @@ class ExplorerView:
 
         self.lesson.on_change("value", self._on_lesson)
         self.scenario.on_change("value", self._on_scenario)
+        # Bokeh sets value, then filename (one message, one callback each): react to both,
+        # once per (file name, content)
         self.upload.on_change("value", self._on_upload)
+        self.upload.on_change("filename", self._on_upload)
         for w in self.values.values():
             w.on_change("value", lambda attr, old, new: self._on_form())
         self.compare.on_change("active", lambda attr, old, new: self._on_form())
@@ -440,6 +445,7 @@ class ExplorerView:
             self.form = form_mod.Form.of_file(path)
         except ScenarioError as exc:
             self._say(form_mod.error_line(exc), error=True)
+            self.command.text = ""
             return
         self.syncing = True
         self.lesson.value = ""
@@ -448,8 +454,14 @@ class ExplorerView:
         self._sync_widgets()
         self._form_changed()
 
-    def _on_upload(self, attr, old, value):
-        name = Path(self.upload.filename or "uploaded.toml").name
+    def _on_upload(self, attr, old, new):
+        try:    # unset (not empty) until the browser has sent both
+            name, value = Path(self.upload.filename).name, self.upload.value
+        except UnsetValueError:
+            return
+        if not value or not name or (name, value) == self._uploaded:
+            return
+        self._uploaded = (name, value)
         path = self.upload_dir / name
         path.write_bytes(base64.b64decode(value))
         self.syncing = True
@@ -586,25 +598,22 @@ class ExplorerView:
     def _draw(self, p):
         ex = self.exploration
         for a in range(len(p.frames)):
-            field = p.fields[a]
-            self._show_image(a, render.rgba(p.frames[a], field))
-        with self.player.lock:
-            histories = [ex.history(a) for a in range(len(p.frames))]
-            rows = [h.rows(self.sent[a]) for a, h in enumerate(histories)]
-            doses = [arm.doses() for arm in ex.arms] if ex.forked else [[] for _ in ex.arms]
-        for a, r in enumerate(rows):
+            self._show_image(a, render.rgba(p.frames[a], p.fields[a]))
+        histories = [ex.history(a) for a in range(len(p.frames))]
+        for a, h in enumerate(histories):
+            r = h.rows(self.sent[a], p.records[a])
             if r["time_days"]:
                 total = np.asarray(r["tumor_cells"], float)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     share = np.where(total > 0, np.asarray(r["tumor_resistant"]) / total, np.nan)
                 r["resistant_share"] = share.tolist()
                 self.curves[a].stream(r)
-                self.sent[a] += len(r["time_days"])
-            new = doses[a][self.doses_sent[a]:]
+                self.sent[a] = p.records[a]
+            new = ex.arms[a].doses()[self.doses_sent[a]:p.doses[a]]
             if new:
                 self.doses[a].stream(dict(day=[d for d, _ in new],
                                           lane=[f"{ARM_NAMES[a]}: {drug}" for _, drug in new]))
-                self.doses_sent[a] += len(new)
+                self.doses_sent[a] = p.doses[a]
         for span in self.now:
             span.location = p.day
         self.syncing = True
@@ -625,9 +634,10 @@ class ExplorerView:
         parts = [f"<b>day {day:.2f}</b> ({day - start:+.2f} d from treatment start)"]
         i = None
         for a, h in enumerate(histories):
-            if not h.time_days:
+            n = p.records[a] if p is not None else len(h)
+            if not n:
                 continue
-            i = min(len(h.time_days) - 1, max(0, int(np.searchsorted(h.time_days, day + 1e-9)) - 1))
+            i = min(n - 1, max(0, int(np.searchsorted(h.time_days[:n], day + 1e-9)) - 1))
             s = h.series
             total, res = int(s["tumor_cells"][i]), int(s["tumor_resistant"][i])
             share = f"{100 * res / total:.0f}% resistant" if total else "no tumour"
@@ -649,9 +659,8 @@ class ExplorerView:
 
     def _show_replay(self, day: float):
         ex = self.exploration
-        with self.player.lock if self.player else _nolock():
-            histories = [ex.history(a) for a in range(len(ex.arms))]
-            frames = [h.frame_at(day, ex.dt_days) for h in histories]
+        histories = [ex.history(a) for a in range(len(ex.arms))]
+        frames = [h.frame_at(day, ex.dt_days) for h in histories]
         for a, fr in enumerate(frames):
             if fr is not None:
                 self._show_image(a, render.rgba(fr[1]))
@@ -689,14 +698,6 @@ class ExplorerView:
             self.player.stop()
         self.jobs.shutdown(wait=False, cancel_futures=True)
         self.saves.shutdown(wait=False, cancel_futures=True)
-
-
-class _nolock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _html(text: str) -> str:
