@@ -21,17 +21,20 @@ from simulator import scenario as scenario_mod
 from simulator.schema import ScenarioError, describe, to_table
 from simulator.scenario.toml_writer import toml_value
 
-#: Biology the form offers: scenario key -> unit shown when the schema's is dimensionless.
+#: Biology the form offers: scenario key -> (label, unit as shown). The units are the
+#: schema's (simulator.schema.param), spelt out where the schema's is dimensionless.
 BIOLOGY = {
-    "tumor.antigenicity": "relative (1 = baseline)",
-    "initial.resistant_fraction": "fraction of cells",
-    "tumor.mutation_rate_per_division": "per division",
-    "t_cells.recruitment_rate_per_day": "",
-    "suppressive.recruitment_rate_per_day_per_1000_tumor_cells": "",
+    "tumor.antigenicity": ("antigenicity", "relative, 1 = baseline"),
+    "initial.resistant_fraction": ("resistant fraction at the start", "fraction of cells"),
+    "tumor.mutation_rate_per_division": ("resistance mutation rate", "per division"),
+    "t_cells.recruitment_rate_per_day": ("T-cell recruitment", "cells/day"),
+    "suppressive.recruitment_rate_per_day_per_1000_tumor_cells": (
+        "suppressive-cell recruitment", "cells/day per 1000 tumour cells"),
 }
 #: Run settings the form offers (shared by both arms: they share one pre-treatment tumour).
-RUN = {"simulation.seed": "", "simulation.duration_days": "",
-       "simulation.treatment_start_day": ""}
+RUN = {"simulation.seed": ("seed", "key of every random decision"),
+       "simulation.duration_days": ("duration", "days"),
+       "simulation.treatment_start_day": ("treatment starts on", "day")}
 #: Dose-block fields of the form, in order, with their units.
 BLOCK_FIELDS = {"start_day": "day after treatment start", "every_days": "day",
                 "dose_mg": "mg", "count": "doses", "on_days": "day", "off_days": "day"}
@@ -40,16 +43,13 @@ RULES = ("none", "adaptive", "progression")
 
 def units_and_docs() -> dict[str, tuple[str, str]]:
     """Scenario key -> (unit, meaning) from the schema, for labels and tooltips."""
-    out = {}
-    for key, _default, unit, doc, _source in describe(scenario_mod.Scenario):
-        out[key] = (unit, doc)
-    return out
+    return {key: (unit, doc) for key, _d, unit, doc, _s in describe(scenario_mod.Scenario)}
 
 
 def label(key: str) -> str:
-    """A form label with its unit: ``antigenicity (relative (1 = baseline))``."""
-    unit = units_and_docs().get(key, ("", ""))[0] or BIOLOGY.get(key) or RUN.get(key) or ""
-    name = key.split(".")[-1].replace("_", " ")
+    """A form label with its unit: ``T-cell recruitment (cells/day)``."""
+    name, unit = {**BIOLOGY, **RUN}.get(key) or (key.split(".")[-1].replace("_", " "),
+                                                units_and_docs().get(key, ("", ""))[0])
     return f"{name} ({unit})" if unit else name
 
 

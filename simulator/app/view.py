@@ -257,9 +257,9 @@ class ExplorerView:
                      if f is fig]
             fig.add_layout(Legend(items=items, location="top_left", label_text_font_size="9px",
                                   background_fill_alpha=0.6, click_policy="hide"))
-        for fig, what in ((self.burden, "tumour burden"), (self.share, "clone composition: "
-                          "resistant share of the tumour"), (self.immune, "immune cells")):
-            fig.title.text = f"{what[0].upper()}{what[1:]} (arm A solid, B dashed)"
+        for fig, what in ((self.burden, "Tumour burden"), (self.share, "Resistant share of "
+                          "the tumour"), (self.immune, "Immune cells")):
+            fig.title.text = f"{what} (A solid, B dashed)"
         self.now = [Span(location=0, dimension="height", line_color="#777", line_dash="dotted")
                     for _ in range(4)]
         for fig, span in zip((self.burden, self.share, self.immune, self.dose_strip), self.now):

@@ -8,6 +8,7 @@ outcome (:func:`outcome_groups`), medians are taken within a group, shares per r
 before any summary, and doses sit on their own strip, not on the cell axis."""
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -233,19 +234,30 @@ def representatives(study: StudyData, arm: str) -> list[tuple[int, str]]:
     return out
 
 
-def _snapshot_days_from_start(available, start) -> list[float]:
-    """Treatment start (or the last snapshot before it), midway, the last snapshot."""
+def _snapshot_days_from_start(available, start, nadir_day=math.nan) -> list[float]:
+    """Treatment start (or the last snapshot before it), the replicate's nadir (midway
+    when it has none after the start), the last snapshot."""
     at = available[available <= start + 1e-6]
     first = float(at[-1]) if len(at) else float(available[0])
     end = float(available[-1])
-    return [first, first + (end - first) / 2, end]
+    middle = nadir_day if first < nadir_day < end else first + (end - first) / 2
+    return [first, float(middle), end]
+
+
+def _nadir_day(study: StudyData, arm: str, replicate: int) -> float:
+    ep = study.endpoints
+    for i in study.rows(arm):
+        if int(ep["replicate"][i]) == replicate and "nadir_day" in ep:
+            return float(ep["nadir_day"][i])
+    return math.nan
 
 
 @_styled
 def plot_study_snapshots(study: StudyData, *, days=None, replicate: int | None = None, ax=None):
     """Lattice snapshots of representative replicates (rows: per arm, one that progresses
     and one that responds, see :func:`representatives`; or ``replicate`` in every arm) at
-    ``days`` (columns; default: the treatment start, midway, the end)."""
+    ``days`` (columns; default per row: the treatment start, the replicate's nadir, the
+    end)."""
     picks = []
     for arm in study.arms:
         chosen = ([(replicate, f"replicate {replicate}")] if replicate is not None
@@ -262,7 +274,7 @@ def plot_study_snapshots(study: StudyData, *, days=None, replicate: int | None =
                 spacing = float(f.attrs.get("spacing_um", 20.0))
             if len(available):
                 wanted = days if days is not None else _snapshot_days_from_start(
-                    available, study.treatment_start_day)
+                    available, study.treatment_start_day, _nadir_day(study, arm, r))
                 row = [read_snapshot(path, i) for i in
                        _snapshot_indices(available, wanted, study.treatment_start_day)]
         frames.append((arm, r, why, row, spacing))
@@ -311,8 +323,8 @@ STUDY_FIGURE_CAPTIONS = {
     "kaplan_meier": "progression-free survival per arm, log-rank tests against the reference "
                     "arm",
     "composition": "resistant share of the tumour per replicate and its median",
-    "snapshots": "lattices of a replicate that progresses and one that responds, per arm, "
-                 "from the treatment start",
+    "snapshots": "lattices of a replicate that progresses and one that responds, per arm: "
+                 "at the treatment start, at the replicate's nadir and at the end",
 }
 
 
