@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from conftest import (CHROMIUM_ARGS, TINY_STUDY_ARMS, chromium_or_skip, needs_jit,
-                      save_screenshot)
+from conftest import CHROMIUM_ARGS, TINY_STUDY_ARMS, chromium_or_skip, needs_jit
 from simulator.output.plotting import STUDY_FIGURES
 
 
@@ -69,7 +68,6 @@ def test_report_opens_offline_in_chromium(tiny_study, tmp_path):
         assert page.locator("#provenance").is_visible()
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=False)
-        save_screenshot(shot, "report.png")
         browser.close()
     external = [u for u in requests if not u.startswith(("file:", "data:"))]
     assert not external, external

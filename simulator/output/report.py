@@ -79,7 +79,9 @@ def _days(value) -> str:
 def _interval(value, low, high, fmt) -> str:
     main = fmt(value)
     lo, hi = fmt(low), fmt(high)
-    return main if main == "–" or (lo == "–" and hi == "–") else f"{main} ({lo} to {hi})"
+    if main == "–" or (lo == "–" and hi == "–") or lo == hi == main:
+        return main
+    return f"{main} ({lo} to {hi})"
 
 
 def _signed_pct(value) -> str:
@@ -92,7 +94,7 @@ def _arms_table(arms: list[dict], reference: str) -> str:
     pre = f"vs_{reference}_"
     head = ("<tr><th>arm</th><th>runs</th><th>response rate (95% CI)</th>"
             "<th>median time to response (days)</th><th>median TTP, days (95% CI)</th>"
-            "<th>durable (95% CI)</th><th>paired pairs</th>"
+            "<th>durable (95% CI)</th><th>pairs</th>"
             "<th>response difference vs reference (95% CI)</th>"
             "<th>durable difference vs reference (95% CI)</th>"
             "<th>mean best-response difference</th></tr>")

@@ -16,6 +16,9 @@ Output directory::
     DIR/summary.csv                   one row per arm x replicate
     DIR/arms.csv                      per arm: response rate, median TTP, durable fraction,
                                       paired differences against the reference arm
+    DIR/figures/, DIR/report.html     study figures and the self-contained report
+
+What each dataset and column means: :mod:`simulator.output.catalog` (docs/outputs.md).
 """
 from __future__ import annotations
 
