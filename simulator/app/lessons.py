@@ -46,7 +46,7 @@ LESSONS = (
         "<p>Arm A: anti-PD-1 alone. Arm B: the BRAF inhibitor alone.</p><p>A responds "
         "later, if at all: T cells first have to be recruited and released from PD-L1. "
         "When it responds, it does not select a resistant clone, so the response can last. "
-        "B is fast and short. Try raising the antigenicity in A.</p>", "ifn_gamma"),
+        "B is fast and short. Try raising the antigenicity (both arms): A gains most.</p>", "ifn_gamma"),
     Lesson(
         "adaptive", "Adaptive dosing keeps the competitors",
         "targeted_continuous.toml", "targeted_adaptive.toml",

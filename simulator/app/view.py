@@ -145,7 +145,7 @@ class ExplorerView:
                                options=library, css_classes=_cls("scenario"), width=340)
         self.upload = FileInput(accept=".toml", title="or open your own scenario file",
                                 css_classes=_cls("upload"), width=340)
-        self.values = {key: TextInput(title=form_mod.label(key), width=340,
+        self.values = {key: TextInput(title=form_mod.label(key), width=380,
                                       css_classes=_cls("value", _key_class(key)))
                        for key in (*form_mod.BIOLOGY, *form_mod.RUN)}
         self.compare = Checkbox(label="compare with a second regimen (B) on the same tumour",
@@ -289,7 +289,7 @@ class ExplorerView:
         side = column(title, self.lesson, self.lesson_text, self.scenario, self.upload,
                       Div(text="<b>Biology</b> (shared by both arms)"),
                       *biology, Div(text="<b>Run</b> (shared)"), *run_keys,
-                      width=360)
+                      width=400)
         controls = row(self.run_button, self.step_button, self.reset_button,
                        self.replay_button, Div(text="speed", width=40), self.speed,
                        Div(text="field overlay", width=80), self.field)
