@@ -1,12 +1,13 @@
 """``tumorsim``: a thin command line over the Python API.
 
 Known bad input (scenario, overrides, output files) becomes one line on stderr naming the
-file and key, and exit status 2 — never a traceback.
+file and key, and exit status 2 — never a traceback. ``run`` and ``resume`` stop on SIGINT
+(exit 130) or SIGTERM (exit 143) with one line, after a checkpoint: the run is left as a
+resumable partial run, marked incomplete.
 """
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
@@ -15,14 +16,6 @@ from simulator.schema import ScenarioError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C so the output file is closed as incomplete."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
 
 
 def _add_scenario_options(p):
@@ -50,7 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Numba threads (default: the scenario's simulation.threads, "
                           "else all cores)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the interrupted run of this output from its checkpoint "
+                          "if it ran exactly this scenario (else start it)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the output even if it is not a tumorsim run file")
     _add_scenario_options(run)
+
+    resume = sub.add_parser("resume", help="continue an interrupted run from its checkpoint "
+                                            "(bit-identical to an uninterrupted run)")
+    resume.add_argument("run", help="OUT.h5 (its unfinished OUT.h5.partial-* beside it) or "
+                                    "the partial directory")
+    resume.add_argument("--threads", type=int, default=None, help="Numba threads")
+    resume.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    recover = sub.add_parser("recover", help="write the run file of an interrupted run as it "
+                                              "stands (status incomplete)")
+    recover.add_argument("run", help="OUT.h5 (its unfinished OUT.h5.partial-* beside it) or "
+                                     "the partial directory")
+    recover.add_argument("-o", "--output", help="file to write (default OUT.incomplete.h5)")
+    recover.add_argument("--overwrite", action="store_true",
+                         help="replace the output even if it is not a tumorsim run file")
 
     validate = sub.add_parser("validate", help="check a scenario file; exit 2 if it is bad")
     validate.add_argument("scenario")
@@ -103,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=int, default=1)
     sweep.add_argument("-o", "--output", default="sweep")
     _add_scenario_options(sweep)
+
+    calibrate = sub.add_parser("calibrate", help="fit scenario keys to clinical targets "
+                                                  "(history matching with GP emulators); "
+                                                  "rerun the same command to resume")
+    calibrate.add_argument("calibration", help="calibration file, e.g. "
+                                               "scenarios/calibration/melanoma.toml")
+    calibrate.add_argument("-o", "--output", default="calibration", help="output directory")
+    calibrate.add_argument("--workers", type=int, default=1,
+                           help="local worker processes (one Numba thread each by default)")
+    calibrate.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port)")
+    calibrate.add_argument("--keep-runs", action="store_true",
+                           help="keep every run file (default: only the store's endpoints)")
+    _add_scenario_options(calibrate)
 
     explore = sub.add_parser("explore", help="the browser explorer (a local web app on "
                                               "127.0.0.1; needs the 'explore' extra)")
@@ -193,24 +219,91 @@ def cmd_compare(args) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_calibrate(args) -> int:
+    from simulator.study import calibration
+    if args.workers < 1:
+        raise ScenarioError(f"must be >= 1, got {args.workers}", "--workers")
+    spec = calibration.load(args.calibration, seed=args.seed, overrides=args.overrides)
+    result = calibration.calibrate(spec, args.output, workers=args.workers,
+                                   scheduler=args.scheduler, keep_runs=args.keep_runs)
+    if result.best is None:
+        print("tumorsim: no parameter set completed; see", Path(args.output) / "store.jsonl",
+              file=sys.stderr)
+        return 1
+    print(f"best fit: {Path(args.output) / 'best_fit.toml'}; accepted sets: "
+          f"{Path(args.output) / 'accepted.csv'} ({len(result.accepted)})")
+    print((Path(args.output) / "check.md").read_text().strip())
+    return 0
+
+
+def _notify(line: str) -> None:
+    print(f"tumorsim: note: {line}", file=sys.stderr)
+
+
+def _check_threads(threads):
+    if threads is not None and threads < 0:
+        raise ScenarioError(f"must be >= 0, got {threads}", "--threads")
+
+
+def _interrupted(exc, output) -> int:
+    from simulator.output import partial
+    where = f" at {exc.where}" if getattr(exc, "where", "") else ""
+    held = partial.partials_of(output)
+    kept = (f"{held[-1]} holds the run so far (incomplete); `tumorsim resume {output}` "
+            "continues it" if held else "nothing was recorded")
+    print(f"tumorsim: interrupted ({getattr(exc, 'signal_name', 'SIGINT')}){where}; {kept}",
+          file=sys.stderr)
+    return getattr(exc, "exit_status", EXIT_INTERRUPTED)
+
+
+def _stoppable(work, output, quiet: bool) -> int:
+    """Run ``work()`` (a run or a resume) so that SIGINT / SIGTERM stop it with one line
+    and exit 130 / 143; print its summary unless ``quiet``."""
+    from simulator.output.recorder import stop_on_signals
+    try:
+        with stop_on_signals():
+            result = work()
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc, output)
+    if not quiet:
+        print(result.summary_text())
+    return 0
+
+
 def cmd_run(args) -> int:
     from simulator import scenario as scenario_mod
     from simulator.study import runner
-    scenario = scenario_mod.load(args.scenario, _overrides(args))
+    _check_threads(args.threads)
     output = Path(args.output) if args.output else Path(
         (Path(args.scenario).stem if args.scenario else "default") + ".h5")
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        result = runner.run_to_file(scenario, output, threads=args.threads,
-                                    progress=not args.quiet and sys.stderr.isatty())
-    except KeyboardInterrupt:
-        print(f"tumorsim: interrupted; {output} holds the records so far and is marked "
-              "incomplete", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if not args.quiet:
-        print(result.summary_text())
+    progress = not args.quiet and sys.stderr.isatty()
+
+    def work():
+        scenario = scenario_mod.load(args.scenario, _overrides(args))
+        start = runner.run_or_resume if args.resume else runner.run_to_file
+        return start(scenario, output, threads=args.threads, progress=progress,
+                     overwrite=args.overwrite, notify=_notify)
+
+    return _stoppable(work, output, args.quiet)
+
+
+def cmd_resume(args) -> int:
+    from simulator.output.recorder import locate
+    from simulator.study import runner
+    _check_threads(args.threads)
+    target, _ = locate(args.run)
+    return _stoppable(lambda: runner.resume_to_file(
+        args.run, threads=args.threads, progress=not args.quiet and sys.stderr.isatty(),
+        notify=_notify), target, args.quiet)
+
+
+def cmd_recover(args) -> int:
+    from simulator.output.runfile import recover
+    out, contents, replaced = recover(args.run, args.output, overwrite=args.overwrite)
+    print(f"wrote {out}{' (replacing the run file there)' if replaced else ''}: "
+          f"{contents.n_records} records"
+          + (f" to day {contents.last_time_days:g}" if contents.n_records else "") + ", "
+          f"{len(contents.frames)} snapshots, status incomplete")
     return 0
 
 
@@ -223,19 +316,25 @@ def cmd_validate(args) -> int:
 
 def cmd_inspect(args) -> int:
     from simulator.output import inspect as inspect_mod
+    from simulator.output import partial
     target = args.target
     if target and inspect_mod.is_study(target):
         print(inspect_mod.describe_study(target))
-    elif target and Path(target).suffix in (".h5", ".hdf5", ".nc"):
-        from simulator.output.runfile import describe_run
-        print(describe_run(target))
+    elif target and (Path(target).suffix in (".h5", ".hdf5", ".nc") or partial.is_partial(target)):
+        from simulator.output.runfile import describe_run, find_partial
+        shown = target
+        if not Path(target).exists() and partial.partials_of(target):
+            shown = find_partial(target)  # not finished yet: show the run so far
+        print(describe_run(shown))
     else:
         print(inspect_mod.describe_scenario(target, _overrides(args)))
     return 0
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep,
-            "plot": cmd_plot, "animate": cmd_animate, "validate": cmd_validate, "inspect": cmd_inspect,
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "recover": cmd_recover, "compare": cmd_compare,
+            "sweep": cmd_sweep, "calibrate": cmd_calibrate, "plot": cmd_plot,
+            "animate": cmd_animate,
+            "validate": cmd_validate, "inspect": cmd_inspect,
             "explore": cmd_explore, "report": cmd_report}
 
 

@@ -67,11 +67,13 @@ class Table:
     items: tuple[Item, ...]
 
     def find(self, name: str) -> Item | None:
-        """The declaration of ``name`` (exact names before placeholder patterns)."""
+        """The declaration of ``name``: an exact name, else the matching pattern with the
+        most literal text (``pfs_<months>_months_low`` before ``pfs_<months>_months``)."""
         for it in self.items:
             if it.name == name:
                 return it
-        return next((it for it in self.items if it.matches(name)), None)
+        matches = [it for it in self.items if it.matches(name)]
+        return max(matches, key=lambda it: len(re.sub(r"<[^>]+>", "", it.name)), default=None)
 
     def undeclared(self, names) -> list[str]:
         return [n for n in names if self.find(n) is None]
@@ -100,18 +102,23 @@ ENDPOINTS = (
     item("nadir_tumor_cells", "cells", "smallest tumour burden at a scan",
          "NaN without scans"),
     item("nadir_day", "day", "first scan reaching the nadir (simulation clock)"),
-    item("best_response", "1", "fractional change of burden at the nadir",
-         "nadir / baseline - 1 (cells); -1 = complete response; NaN without scans or "
-         "baseline"),
-    item("best_diameter_change", "1", "fractional change of the equivalent diameter at the "
-                                      "nadir", "D_nadir / D0 - 1"),
+    item("best_response", "1", "best response percent / 100: smallest change of the "
+                               "equivalent diameter from baseline",
+         "min D / D0 - 1 over the scans up to and including the first PD (the waterfall "
+         "plot's bar); -1 = complete response; NaN without scans or baseline"),
+    item("best_tumor_cells_change", "1", "the same on the cell count",
+         "min N / N0 - 1 over the same scans"),
+    item("first_scan_change", "1", "change of the equivalent diameter at the first scan "
+                                   "(early tumour shrinkage)", "D / D0 - 1"),
     item("response_class", "", "best overall response: CR, PR, SD, PD or NE",
          "RECIST 1.1 on the equivalent diameter: PR <= -30% from baseline, PD >= +20% over "
-         "the nadir (and + endpoints.progression_min_mm); best of CR > PR > SD before the "
-         "first PD"),
-    item("objective_response", "", "response_class is CR or PR (true/false)"),
-    item("time_to_response_days", "day", "first PR/CR scan, from treatment start",
-         "NaN if no response"),
+         "the nadir (and + endpoints.progression_min_mm); PR/CR confirmed by a later scan "
+         "(endpoints.confirmation_min_days), SD only after endpoints.stable_disease_min_days; "
+         "see simulator/analysis/endpoints.py"),
+    item("objective_response", "", "a confirmed response: response_class is CR or PR "
+                                   "(true/false)"),
+    item("time_to_response_days", "day", "first scan of the first confirmed response, from "
+                                         "treatment start", "NaN if no response"),
     item("duration_of_response_days", "day", "first PR/CR scan to first PD scan (or to the "
                                              "last scan: censored)", "NaN if no response"),
     item("response_ongoing", "", "responder without progression by the last scan "
@@ -284,31 +291,49 @@ ARMS_COLUMNS = Table("arms-csv", "arms.csv: one row per arm", (
     item("response_rate", "1", "share of runs with an objective response (CR or PR)"),
     item("response_rate_low", "1", "lower end of its 95% interval", "Wilson score interval"),
     item("response_rate_high", "1", "upper end of its 95% interval", "Wilson score interval"),
+    item("complete_response_rate", "1", "share of runs whose best overall response is CR"),
+    item("complete_response_rate_low", "1", "lower end of its 95% interval", "Wilson"),
+    item("complete_response_rate_high", "1", "upper end of its 95% interval", "Wilson"),
     item("median_time_to_response_days", "day", "median time to response over responders",
          "NaN without responders"),
-    item("median_ttp_days", "day", "Kaplan-Meier median progression-free time",
-         "from progression_free_days and progression_observed; NaN when the curve stays "
-         "above 0.5 (not reached)"),
+    item("median_ttp_days", "day", "Kaplan-Meier median progression-free time (PFS)",
+         "from progression_free_days and progression_observed; inf when the curve stays "
+         "above 0.5 (not reached), NaN when undefined"),
     item("median_ttp_low", "day", "lower end of its 95% interval",
-         "lifelines' Kaplan-Meier interval; NaN if lifelines is missing or not reached"),
+         "Brookmeyer-Crowley (simulator.analysis.statistics.km_median); inf = not reached"),
     item("median_ttp_high", "day", "upper end of its 95% interval", "as median_ttp_low"),
+    item("pfs_<months>_months", "1", "landmark progression-free probability at <months> "
+                                     "months (endpoints.landmark_months)",
+         "Kaplan-Meier S(t), 1 month = 30.4375 days; NaN when every run is censored before"),
+    item("pfs_<months>_months_low", "1", "lower end of its 95% interval",
+         "log-log interval (Wilson where S is 0 or 1)"),
+    item("pfs_<months>_months_high", "1", "upper end of its 95% interval", "as above"),
     item("durable_fraction", "1", "share of runs with a durable response"),
     item("durable_fraction_low", "1", "lower end of its 95% interval", "Wilson"),
     item("durable_fraction_high", "1", "upper end of its 95% interval", "Wilson"),
     item("vs_<reference>_pairs", "", "replicates finished in both this arm and the reference"),
-    item("vs_<reference>_objective_response_difference", "1",
-         "paired difference of response rates (this arm - reference)",
-         "(b - c) / n, b and c the discordant pairs"),
-    item("vs_<reference>_objective_response_difference_low", "1", "lower end of its 95% "
-         "interval", "paired (McNemar) standard error sqrt(b + c - (b - c)^2/n) / n"),
-    item("vs_<reference>_objective_response_difference_high", "1", "upper end of its 95% "
-         "interval", "as above"),
-    item("vs_<reference>_durable_response_difference", "1",
-         "paired difference of durable-response rates", "(b - c) / n"),
-    item("vs_<reference>_durable_response_difference_low", "1", "lower end of its 95% "
-         "interval", "paired (McNemar) standard error"),
-    item("vs_<reference>_durable_response_difference_high", "1", "upper end of its 95% "
-         "interval", "as above"),
+    *[line for name, what in (("objective_response", "response rates"),
+                              ("durable_response", "durable-response rates"))
+      for line in (
+        item(f"vs_<reference>_{name}_difference", "1",
+             f"paired difference of {what} (this arm - reference)",
+             "(b - c) / n, b and c the discordant pairs"),
+        item(f"vs_<reference>_{name}_difference_low", "1", "lower end of its 95% interval",
+             "Newcombe's interval for paired proportions"),
+        item(f"vs_<reference>_{name}_difference_high", "1", "upper end of its 95% interval",
+             "Newcombe"),
+        item(f"vs_<reference>_{name}_difference_p", "1", "two-sided p-value",
+             "exact McNemar test on the discordant pairs"))],
+    item("vs_<reference>_progression_free_net_benefit", "1",
+         "paired net benefit on progression-free time: (pairs where this arm is certainly "
+         "longer - pairs where the reference is) / pairs", "a pair counts only when the "
+         "shorter time is an observed progression"),
+    item("vs_<reference>_progression_free_net_benefit_low", "1", "lower end of its 95% "
+         "interval", "Newcombe"),
+    item("vs_<reference>_progression_free_net_benefit_high", "1", "upper end of its 95% "
+         "interval", "Newcombe"),
+    item("vs_<reference>_progression_free_net_benefit_p", "1", "two-sided p-value",
+         "sign test (exact McNemar) on the decided pairs"),
     item("vs_<reference>_best_response_mean_difference", "1", "mean paired difference of "
          "best_response (this arm - reference)", "over pairs where both are defined"),
 ))

@@ -53,6 +53,11 @@ class Output:
     snapshot_fields: list[str] = param([], doc="fields saved with each snapshot "
                                                "(names from the [fields] table)")
     compression: int = param(4, low=0, high=9, doc="gzip level of snapshots")
+    checkpoint_every_seconds: float = param(
+        10.0, unit="s", low=0.0,
+        doc="wall time between checkpoints of the whole run state, from which `tumorsim "
+            "resume` continues a killed run (at most this much work is lost; a checkpoint "
+            "that takes c seconds defers the next to >= 10 c); 0 = no checkpoints")
     margin_width_um: float = param(100.0, unit="um", low=0.0, low_open=True,
                                    doc="half-width of the invasive-margin band around the "
                                        "tumour's equivalent radius, for the T-cell density "

@@ -23,7 +23,6 @@ What each dataset and column means: :mod:`simulator.output.catalog` (docs/output
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -135,32 +134,20 @@ def run_replicate(arms: list[Arm], replicate: int, directory: str, threads: int 
             todo.append(arm)
     if not todo:
         return outcomes
-    first = scenarios[arms[0].name]
-    scratch = Path(directory) / "runs" / f".pretreatment-{replicate:03d}-{os.getpid()}.h5"
+    pretreatment = runner.Pretreatment(scenarios[arms[0].name], Path(directory) / "runs")
     try:
-        base = runner.grow_pretreatment(first, scratch)
-    except Exception as exc:  # noqa: BLE001
         for arm in todo:
-            outcomes.append(RunOutcome(arm.name, replicate, first.simulation.seed,
-                                       str(run_path(directory, arm.name, replicate)), "failed",
-                                       error_line(exc)))
-        scratch.unlink(missing_ok=True)
-        return outcomes
-    for arm in todo:
-        path = run_path(directory, arm.name, replicate)
-        scenario = scenarios[arm.name]
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".h5.partial")
-            shutil.copyfile(scratch, partial)
-            runner.continue_fork(base, scenario, partial, arm=arm.name, cohort=shared)
-            os.replace(partial, path)
-            outcomes.append(RunOutcome(arm.name, replicate, scenario.simulation.seed, str(path),
-                                       "complete"))
-        except Exception as exc:  # noqa: BLE001
-            outcomes.append(RunOutcome(arm.name, replicate, scenario.simulation.seed, str(path),
-                                       "failed", error_line(exc)))
-    scratch.unlink(missing_ok=True)
+            path = run_path(directory, arm.name, replicate)
+            scenario = scenarios[arm.name]
+            try:
+                runner.run_arm(pretreatment, scenario, path, arm=arm.name, cohort=shared)
+                outcomes.append(RunOutcome(arm.name, replicate, scenario.simulation.seed,
+                                           str(path), "complete"))
+            except Exception as exc:  # noqa: BLE001
+                outcomes.append(RunOutcome(arm.name, replicate, scenario.simulation.seed,
+                                           str(path), "failed", error_line(exc)))
+    finally:
+        pretreatment.discard()
     return outcomes
 
 

@@ -19,9 +19,9 @@ import h5py
 import numpy as np
 
 from simulator import scenario as scenario_mod
-from simulator.analysis.statistics import median_ttp, paired_differences, wilson_interval
+from simulator.analysis.statistics import arm_summary, paired_differences
 from simulator.output import catalog
-from simulator.output.runfile import _library_versions, git_commit, read_run, software_version
+from simulator.output.runfile import git_commit, library_versions, read_run, software_version
 from simulator.study.layout import is_complete, run_path
 from simulator.study.runner import assess_run
 
@@ -100,29 +100,17 @@ def _write_csv(path: Path, rows: list[dict]):
 
 
 def arm_statistics(arms, rows) -> list[dict]:
-    """Per arm: response rate (Wilson 95%), KM median TTP (95%), durable fraction, and
-    paired differences against the first (reference) arm over shared replicates."""
+    """Per arm: ``analysis.statistics.arm_summary`` (landmarks from the reference arm's
+    ``endpoints.landmark_months``) and paired comparisons with the first (reference) arm
+    over shared replicates (``analysis.statistics.paired_differences``)."""
     by_arm = {arm.name: {row["replicate"]: row for row in rows if row["arm"] == arm.name}
               for arm in arms}
     reference = arms[0].name
+    landmarks = scenario_mod.from_toml(arms[0].toml).endpoints.landmark_months
     out = []
     for arm in arms:
         runs = by_arm[arm.name]
-        n = len(runs)
-        responders = sum(bool(r["objective_response"]) for r in runs.values())
-        durable = sum(bool(r["durable_response"]) for r in runs.values())
-        lo, hi = wilson_interval(responders, n)
-        dlo, dhi = wilson_interval(durable, n)
-        median, mlo, mhi = median_ttp([r["progression_free_days"] for r in runs.values()],
-                                      [r["progression_observed"] for r in runs.values()])
-        ttr = [r["time_to_response_days"] for r in runs.values()
-               if not math.isnan(r["time_to_response_days"])]
-        row = dict(arm=arm.name, replicates=n, response_rate=responders / n if n else math.nan,
-                   response_rate_low=lo, response_rate_high=hi,
-                   median_time_to_response_days=float(np.median(ttr)) if ttr else math.nan,
-                   median_ttp_days=median, median_ttp_low=mlo, median_ttp_high=mhi,
-                   durable_fraction=durable / n if n else math.nan,
-                   durable_fraction_low=dlo, durable_fraction_high=dhi)
+        row = dict(arm=arm.name, **arm_summary(list(runs.values()), landmarks))
         row.update(paired_differences(by_arm[reference], runs, prefix=f"vs_{reference}_"))
         out.append(row)
     return out
@@ -163,7 +151,7 @@ def _write_study_h5(path: Path, arms, replicates, series, time_axis, rows,
             title="tumorsim study", Conventions=catalog.CONVENTIONS, arms=names_of_arms,
             reference_arm=arms[0].name, replicates=replicates,
             software_version=software_version(), git_commit=git_commit(),
-            library_versions=_library_versions(),
+            library_versions=library_versions(),
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             command_line=" ".join(sys.argv), wall_seconds=float(wall_seconds))
         _string_scale(f, "arm", names_of_arms, "arm name")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from simulator.output import partial
 from simulator.output.runfile import OutputError
 from simulator.output.plotting.data import (RunData, StudyData, _is_study_file,
                                      default_snapshot_days, load_run, load_study, read_doses,
@@ -81,8 +82,11 @@ __all__ = [
 
 
 def plot(target, out_dir=None, formats=FORMATS) -> list[Path]:
-    """``tumorsim plot``: a study directory (or its study.h5) or a run file."""
+    """``tumorsim plot``: a study directory (or its study.h5), a run file, or a run that
+    has not finished (its partial directory, ``OUT.h5.partial-<pid>-<n>``)."""
     target = Path(target)
+    if partial.is_partial(target):
+        return run_figures(target, out_dir, formats)
     if target.is_dir():
         return study_figures(target, formats, out_dir=out_dir)
     if not target.exists():
