@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -199,7 +198,7 @@ def test_saved_scenario_runs_in_the_cli_to_the_numbers_on_screen(page, server, t
         toml = save_dir / f"lesson_{arm}.toml"
         assert toml.exists()
         out = tmp_path / f"cli_{arm}.h5"
-        result = subprocess.run([sys.executable, "-m", "simulator", "run", str(toml), "-o",
+        result = subprocess.run(cwd=ROOT, args=[sys.executable, "-m", "simulator", "run", str(toml), "-o",
                                  str(out), "--quiet", "--threads", "1"], capture_output=True,
                                 text=True, timeout=300)
         assert result.returncode == 0, result.stderr
@@ -221,7 +220,7 @@ def test_bad_value_gets_the_clis_one_line_message(page):
     wait_until(lambda: "error" in message(page), 30, "the error message")
     shown = message(page)
     source = library_dir() / "targeted_continuous.toml"
-    cli = subprocess.run([sys.executable, "-m", "simulator", "run", str(source), "--set",
+    cli = subprocess.run(cwd=ROOT, args=[sys.executable, "-m", "simulator", "run", str(source), "--set",
                           "simulation.duration_days=56", "--set",
                           "simulation.treatment_start_day=20", "--set",
                           "initial.resistant_fraction=1.5"], capture_output=True, text=True,

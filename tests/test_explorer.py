@@ -9,12 +9,12 @@ import matplotlib.colors as mc
 import numpy as np
 import pytest
 
-from conftest import needs_jit
+from conftest import ROOT, needs_jit
 from kernels.lattice import KIND_NAMES
 from simulator import engine as engine_mod
 from simulator import scenario as scenario_mod
 from simulator.app import render
-from simulator.app.form import DrugForm, Form, error_line
+from simulator.app.form import Form, error_line
 from simulator.app.lessons import LESSONS
 from simulator.app.session import Exploration, Player
 from simulator.output.plotting import KIND_COLOURS
@@ -35,7 +35,7 @@ def _cli_error(source, overrides):
     args = [sys.executable, "-m", "simulator", "run", str(source)]
     for o in overrides:
         args += ["--set", o]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(cwd=ROOT, args=args, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     return result.stderr.strip()
 
@@ -205,7 +205,7 @@ def _explore(*args, hide_bokeh=False):
                  "importlib.util.find_spec = lambda n, *a: None if n == 'bokeh' "
                  "else real(n, *a)\n")
     code += f"import simulator.cli as c\nsys.exit(c.main(['explore', *{list(args)!r}]))"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    return subprocess.run(cwd=ROOT, args=[sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
 
 

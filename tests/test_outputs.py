@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import TINY_STUDY_ARMS, needs_jit
+from conftest import ROOT, TINY_STUDY_ARMS, needs_jit
 from simulator.analysis.endpoints import SCAN_FIELDS, Endpoints
 from simulator.output import catalog
 from simulator.study.outputs import csv_number
@@ -51,9 +51,9 @@ def test_every_endpoint_field_is_declared():
 
 def test_undeclared_column_is_named_with_where_to_declare_it():
     message = catalog.undeclared_message(catalog.table("arms-csv"),
-                                         ["arm", "vs_untreated_pairs", "pfs_rate_6_months"])
+                                         ["arm", "vs_untreated_pairs", "ttnt_median_days"])
     assert message.count("\n") == 0
-    assert "'pfs_rate_6_months' is not declared" in message
+    assert "'ttnt_median_days' is not declared" in message
     assert "simulator/output/catalog.py" in message and "arms-csv" in message
 
 
@@ -168,7 +168,7 @@ def test_run_file_is_declared(tiny_study):
 
 
 def _tumorsim(*args):
-    return subprocess.run([sys.executable, "-m", "simulator", *args], capture_output=True,
+    return subprocess.run(cwd=ROOT, args=[sys.executable, "-m", "simulator", *args], capture_output=True,
                           text=True, timeout=300)
 
 
@@ -198,7 +198,7 @@ def test_animate_without_imageio_names_the_extra_before_rendering(tmp_path):
             "real = importlib.util.find_spec\n"
             "importlib.util.find_spec = lambda n, *a: None if n == 'imageio' else real(n, *a)\n"
             f"sys.exit(c.main(['animate', {str(tmp_path / 'missing.h5')!r}]))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    result = subprocess.run(cwd=ROOT, args=[sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == ("tumorsim: error: tumorsim animate needs the 'movies' "

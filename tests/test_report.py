@@ -4,14 +4,13 @@ import re
 import subprocess
 import sys
 
-import pytest
 
-from conftest import CHROMIUM_ARGS, TINY_STUDY_ARMS, chromium_or_skip, needs_jit
+from conftest import CHROMIUM_ARGS, ROOT, TINY_STUDY_ARMS, chromium_or_skip, needs_jit
 from simulator.output.plotting import STUDY_FIGURES
 
 
 def _tumorsim(*args):
-    return subprocess.run([sys.executable, "-m", "simulator", *args], capture_output=True,
+    return subprocess.run(cwd=ROOT, args=[sys.executable, "-m", "simulator", *args], capture_output=True,
                           text=True, timeout=300)
 
 
