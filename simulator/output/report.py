@@ -18,6 +18,7 @@ import base64
 import csv
 import html
 import math
+import re
 from pathlib import Path
 
 import h5py
@@ -90,30 +91,48 @@ def _signed_pct(value) -> str:
 
 
 # ------------------------------------------------------------------------- sections
+def _estimate(row: dict, name: str, fmt) -> str:
+    """``name`` with its ``_low`` / ``_high`` interval, formatted."""
+    return _interval(row.get(name), row.get(f"{name}_low"), row.get(f"{name}_high"), fmt)
+
+
 def _arms_table(arms: list[dict], reference: str) -> str:
+    """The main per-arm figures; every column of arms.csv is in the raw table below it."""
     pre = f"vs_{reference}_"
-    head = ("<tr><th>arm</th><th>runs</th><th>response rate (95% CI)</th>"
-            "<th>median time to response (days)</th><th>median TTP, days (95% CI)</th>"
-            "<th>durable (95% CI)</th><th>pairs</th>"
-            "<th>response difference vs reference (95% CI)</th>"
-            "<th>durable difference vs reference (95% CI)</th>"
-            "<th>mean best-response difference</th></tr>")
+    landmarks = [c for c in (arms[0] if arms else {})
+                 if re.fullmatch(r"pfs_[0-9.]+_months", c)]
+    columns = [  # (header, cell of an arm row, cell of the reference row or None)
+        ("runs", lambda r: _esc(r.get("replicates", ""))),
+        ("response rate (95% CI)", lambda r: _estimate(r, "response_rate", _pct)),
+        ("complete responses (95% CI)", lambda r: _estimate(r, "complete_response_rate", _pct)),
+        ("median time to response (days)",
+         lambda r: _days(r.get("median_time_to_response_days"))),
+        ("median PFS, days (95% CI)", lambda r: _interval(
+            r.get("median_ttp_days"), r.get("median_ttp_low"), r.get("median_ttp_high"), _days)),
+        *[(f"PFS at {c[4:-7]} months (95% CI)", lambda r, c=c: _estimate(r, c, _pct))
+          for c in landmarks],
+        ("durable (95% CI)", lambda r: _estimate(r, "durable_fraction", _pct)),
+        ("pairs", lambda r: _esc(r.get(pre + "pairs", ""))),
+        ("response difference vs reference (95% CI)",
+         lambda r: _estimate(r, pre + "objective_response_difference", _signed_pct)),
+        ("durable difference vs reference (95% CI)",
+         lambda r: _estimate(r, pre + "durable_response_difference", _signed_pct)),
+        ("PFS net benefit vs reference (95% CI)",
+         lambda r: _estimate(r, pre + "progression_free_net_benefit", _signed_pct)),
+        ("mean best-response difference",
+         lambda r: _signed_pct(r.get(pre + "best_response_mean_difference"))),
+    ]
+    paired = {"response difference vs reference (95% CI)",
+              "durable difference vs reference (95% CI)",
+              "PFS net benefit vs reference (95% CI)", "mean best-response difference"}
+    head = "<tr><th>arm</th>" + "".join(f"<th>{_esc(h)}</th>" for h, _ in columns) + "</tr>"
     rows = []
     for r in arms:
         is_ref = r["arm"] == reference
-        rows.append(
-            "<tr>" + f"<td>{_esc(r['arm'])}{' (reference)' if is_ref else ''}</td>"
-            f"<td>{_esc(r.get('replicates', ''))}</td>"
-            f"<td>{_interval(r.get('response_rate'), r.get('response_rate_low'), r.get('response_rate_high'), _pct)}</td>"
-            f"<td>{_days(r.get('median_time_to_response_days'))}</td>"
-            f"<td>{_interval(r.get('median_ttp_days'), r.get('median_ttp_low'), r.get('median_ttp_high'), _days)}</td>"
-            f"<td>{_interval(r.get('durable_fraction'), r.get('durable_fraction_low'), r.get('durable_fraction_high'), _pct)}</td>"
-            f"<td>{_esc(r.get(pre + 'pairs', ''))}</td>"
-            + ("<td>–</td><td>–</td><td>–</td>" if is_ref else
-               f"<td>{_interval(r.get(pre + 'objective_response_difference'), r.get(pre + 'objective_response_difference_low'), r.get(pre + 'objective_response_difference_high'), _signed_pct)}</td>"
-               f"<td>{_interval(r.get(pre + 'durable_response_difference'), r.get(pre + 'durable_response_difference_low'), r.get(pre + 'durable_response_difference_high'), _signed_pct)}</td>"
-               f"<td>{_signed_pct(r.get(pre + 'best_response_mean_difference'))}</td>")
-            + "</tr>")
+        cells = "".join(f"<td>{'–' if is_ref and h in paired else cell(r)}</td>"
+                        for h, cell in columns)
+        rows.append(f"<tr><td>{_esc(r['arm'])}{' (reference)' if is_ref else ''}</td>"
+                    f"{cells}</tr>")
     return f"<table id='arms-table'>{head}{''.join(rows)}</table>"
 
 
@@ -294,9 +313,11 @@ common random numbers; {n_figures} figures. Self-contained: no script, no extern
 definitions</a><a href="#provenance">Provenance</a></nav>
 <h2 id="arms">Arms</h2>
 {_arms_table(arms_rows, reference)}
-<p class="muted">Rates with 95% Wilson intervals; median time to progression (TTP) from the
-Kaplan-Meier curve with its 95% interval; differences are this arm minus the reference arm
-({_esc(reference)}) over paired replicates, in percentage points.</p>
+<p class="muted">Rates with 95% Wilson intervals; median and landmark progression-free
+survival (PFS) from the Kaplan-Meier curve with 95% intervals; differences are this arm minus
+the reference arm ({_esc(reference)}) over paired replicates, in percentage points (Newcombe
+intervals); the PFS net benefit is the share of pairs where this arm is certainly longer
+progression-free minus the share where the reference is.</p>
 <details><summary>arms.csv as written (every column)</summary>{_raw_table(arms_rows, 'arms-csv', 'arms-csv')}</details>
 <details><summary>summary.csv as written (one row per run)</summary>{_raw_table(summary, 'summary-csv', 'summary-csv')}</details>
 <h2 id="figures">Figures</h2>

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 
 from simulator.output.runfile import open_run
 from simulator.output.plotting.data import StudyData, _snapshot_indices, load_study, read_snapshot
-from simulator.output.plotting.lattice import (KIND_COLOURS, _kind_legend_handles, _show_rgb,
+from simulator.output.plotting.lattice import (_kind_legend_handles, _show_rgb,
                                         _snapshot_rgb, _title_day)
 from simulator.output.plotting.markers import (_TREATMENT_START_STYLE, _drugs_in,
                                                mark_treatment_start)
