@@ -348,13 +348,18 @@ class ExplorerView:
         self.regimen_tabs.tabs[1].disabled = len(self.form.arms) < 2
         self._form_changed()
 
-    def _form_changed(self):
-        """Validate; a valid form is prepared (built) at once, so Run starts without delay."""
+    def _scenarios(self):
+        """The form's scenarios, or None after showing the CLI's line for a bad value."""
         try:
-            self.form.scenarios()
+            return self.form.scenarios()
         except ScenarioError as exc:
             self._say(form_mod.error_line(exc), error=True)
             self.command.text = ""
+            return None
+
+    def _form_changed(self):
+        """Validate; a valid form is prepared (built) at once, so Run starts without delay."""
+        if self._scenarios() is None:
             return
         commands = "<br>".join(f"<code>{_html(self.form.command_line(a))}</code>"
                                for a in range(len(self.form.arms)))
@@ -491,12 +496,8 @@ class ExplorerView:
         elif self.build is not None and self.build[0] == self.form:
             self.play_when_ready = True
         else:
-            try:
-                self.form.scenarios()
-            except ScenarioError as exc:
-                self._say(form_mod.error_line(exc), error=True)
-                return
-            self._prepare(play=True)
+            if self._scenarios() is not None:
+                self._prepare(play=True)
 
     def _on_step(self):
         self.replay_day = None
@@ -531,10 +532,8 @@ class ExplorerView:
         self._show_replay(float(value))
 
     def _on_save_scenario(self):
-        try:
-            scenarios = self.form.scenarios()
-        except ScenarioError as exc:
-            self._say(form_mod.error_line(exc), error=True)
+        scenarios = self._scenarios()
+        if scenarios is None:
             return
         written = []
         for a, s in enumerate(scenarios):
@@ -551,10 +550,8 @@ class ExplorerView:
 
     def _on_save_run(self):
         from simulator.study import runner
-        try:
-            scenarios = self.form.scenarios()
-        except ScenarioError as exc:
-            self._say(form_mod.error_line(exc), error=True)
+        scenarios = self._scenarios()
+        if scenarios is None:
             return
         threads = self.threads
         for a, s in enumerate(scenarios):

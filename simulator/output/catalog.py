@@ -23,7 +23,6 @@ The run file's time series are declared beside their writer (``SCALAR_SERIES``,
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass
@@ -392,23 +391,9 @@ def outputs_markdown() -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulator.output.catalog",
-                                     description="write docs/outputs.md from the catalogue")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if docs/outputs.md is out of date")
-    parser.add_argument("-o", "--output", type=Path, default=DOCS)
-    args = parser.parse_args(argv)
-    text = outputs_markdown()
-    if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is out of date: run python -m simulator.output.catalog",
-                  file=sys.stderr)
-            return 1
-        return 0
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
-    return 0
+    from simulator.output.docs import generated_doc_main
+    return generated_doc_main(argv, prog="python -m simulator.output.catalog", path=DOCS,
+                              text=outputs_markdown())
 
 
 if __name__ == "__main__":
