@@ -66,6 +66,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from simulator.output import plotting
 from simulator import scenario as scenario_mod
@@ -177,6 +178,8 @@ HINTS = {
 #: Window (days after the treatment start) over which T-cell densities are averaged: the
 #: first eight weeks, while the targeted drug's immune effects are at work and most
 #: tumours still have a core and a margin to measure.
+#: Core / margin densities are averaged only while the tumour has at least this many cells.
+MIN_TUMOUR_CELLS = 100
 T_CELL_WINDOW_DAYS = 56.0
 
 
@@ -331,8 +334,10 @@ def plot_progression_free(study, *, ax=None) -> Figure:
     axis.set_ylim(-0.02, 1.04)
     axis.set_xlabel("days since treatment start")
     axis.set_ylabel("progression-free probability")
-    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
-                title=f"| censored; p vs {REFERENCE}", title_fontsize=7)
+    handles = axis.get_legend_handles_labels()[0] + [
+        Line2D([], [], ls="none", marker="|", ms=7, color="0.3", label="censored replicate")]
+    axis.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                title=f"log-rank p vs {REFERENCE}", title_fontsize=7)
     axis.set_title(f"Progression-free survival (Kaplan-Meier), {study.replicates} paired "
                    "replicates per arm; identical curves overlap")
     return fig
@@ -341,8 +346,10 @@ def plot_progression_free(study, *, ax=None) -> Figure:
 # ------------------------------------------------------ figure 3: core vs margin
 def t_cell_densities(study, window_days: float = T_CELL_WINDOW_DAYS) -> dict:
     """Per arm, per replicate: mean T-cell density in the tumour core and in its invasive
-    margin over the first ``window_days`` of treatment (from each run file; records
-    without a core, e.g. after the tumour is gone, are skipped)."""
+    margin over the first ``window_days`` of treatment, counting only records where the
+    tumour still has at least MIN_TUMOUR_CELLS cells (a vanishing tumour has no core or
+    margin worth the name; a replicate cleared sooner is averaged over fewer days, one
+    cleared before treatment is left out)."""
     start = study.treatment_start_day
     out = {}
     for arm in study.arms:
@@ -352,7 +359,9 @@ def t_cell_densities(study, window_days: float = T_CELL_WINDOW_DAYS) -> dict:
                 continue
             ts = read_timeseries(path)
             t = ts["time_days"] - start
-            window = (t >= 0) & (t <= window_days)
+            window = (t >= 0) & (t <= window_days) & (ts["tumor_cells"] >= MIN_TUMOUR_CELLS)
+            if not window.any():
+                continue
             core.append(np.nanmean(ts["t_cell_density_core"][window]))
             margin.append(np.nanmean(ts["t_cell_density_margin"][window]))
         out[arm] = (np.array(core), np.array(margin))
@@ -384,10 +393,12 @@ def plot_core_margin(study, *, ax=None, window_days: float = T_CELL_WINDOW_DAYS)
     axis.set_xticks(x, [arm.replace("combination_", "comb. ").replace("_", " ")
                         for arm in study.arms], rotation=25, ha="right")
     unit = "mm^2" if study.dimensions == 2 else "mm^3"     # density series: cells per area
-    axis.set_ylabel(f"T cells per {unit}\n(mean over days 0-{window_days:g})")
+    axis.set_ylabel(f"T-cell density (cells/{unit})\nmean over treatment days "
+                    f"0-{window_days:g}")
     axis.legend(loc="upper right")
-    axis.set_title("Where are the T cells? Core vs invasive margin during the first "
-                   f"{window_days:g} days of treatment (bars: median; dots: replicates)")
+    axis.set_title(f"Where are the T cells? Core vs invasive margin, first {window_days:g} "
+                   "days of treatment\n(bars: median; dots: replicates; only while the "
+                   f"tumour has >= {MIN_TUMOUR_CELLS} cells)", fontsize=8)
     return fig
 
 

@@ -129,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = sub.add_parser("inspect", help="print a resolved scenario with its per-step "
                                              "probabilities, or summarise an output file")
-    inspect.add_argument("target", nargs="?", help="SCENARIO.toml or OUT.h5 (default: the "
-                                                   "built-in scenario)")
+    inspect.add_argument("target", nargs="?", help="SCENARIO.toml, OUT.h5, a study directory "
+                                                   "or its study.h5 (default: the built-in "
+                                                   "scenario)")
     _add_scenario_options(inspect)
     compare = sub.add_parser("compare", help="paired comparison of regimen arms x replicates "
                                               "(common random numbers)")
@@ -188,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--keep-runs", action="store_true",
                            help="keep every run file (default: only the store's endpoints)")
     _add_scenario_options(calibrate)
+
+    explore = sub.add_parser("explore", help="the browser explorer (a local web app on "
+                                              "127.0.0.1; needs the 'explore' extra)")
+    explore.add_argument("--port", type=int, default=None,
+                         help="port on 127.0.0.1 (default 5006; 0 = any free port)")
+    explore.add_argument("--save-dir", default=".",
+                         help="where 'save scenario' and 'save run' write (default: here)")
+    explore.add_argument("--threads", type=int, default=1,
+                         help="Numba threads stepping the runs (default 1)")
+    explore.add_argument("--open", action="store_true", help="open it in the web browser")
+
+    report = sub.add_parser("report", help="write DIR/report.html: one self-contained page "
+                                            "of a study (tables, figures, provenance)")
+    report.add_argument("study", help="a `tumorsim compare` output directory (or its study.h5)")
     return parser
 
 
@@ -205,6 +220,26 @@ def cmd_plot(args) -> int:
         where = exc.filename or args.output or args.target
         raise OutputError(f"{where}: cannot write figures ({exc.strerror})") from None
     print(f"wrote {len(paths)} figures" + (f" to {Path(paths[0]).parent}" if paths else ""))
+    return 0
+
+
+def cmd_explore(args) -> int:
+    from simulator.app import server
+    server.check_extra()
+    port = server.DEFAULT_PORT if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise ScenarioError(f"must be 0-65535, got {port}", "--port")
+    if args.threads < 1:
+        raise ScenarioError(f"must be >= 1, got {args.threads}", "--threads")
+    return server.serve(port, open_browser=args.open, save_dir=args.save_dir,
+                        threads=args.threads)
+
+
+def cmd_report(args) -> int:
+    from simulator.output.report import write_report
+    target = Path(args.study)
+    directory = target.parent if target.suffix in (".h5", ".hdf5") else target
+    print(f"wrote {write_report(directory, draw_missing_figures=True)}")
     return 0
 
 
@@ -360,7 +395,9 @@ def cmd_inspect(args) -> int:
     from simulator.output import inspect as inspect_mod
     from simulator.output import partial
     target = args.target
-    if target and (Path(target).suffix in (".h5", ".hdf5", ".nc") or partial.is_partial(target)):
+    if target and inspect_mod.is_study(target):
+        print(inspect_mod.describe_study(target))
+    elif target and (Path(target).suffix in (".h5", ".hdf5", ".nc") or partial.is_partial(target)):
         from simulator.output.runfile import describe_run, find_partial
         shown = target
         if not Path(target).exists() and partial.partials_of(target):
@@ -376,7 +413,8 @@ def cmd_inspect(args) -> int:
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "recover": cmd_recover, "compare": cmd_compare,
             "sweep": cmd_sweep, "calibrate": cmd_calibrate, "plot": cmd_plot,
             "animate": cmd_animate,
-            "validate": cmd_validate, "inspect": cmd_inspect}
+            "validate": cmd_validate, "inspect": cmd_inspect,
+            "explore": cmd_explore, "report": cmd_report}
 
 
 def main(argv=None) -> int:

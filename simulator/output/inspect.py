@@ -82,3 +82,93 @@ def describe_scenario(path, overrides=()) -> str:
     width = max(len(k) for k, _ in derived_quantities(scenario))
     lines += [f"#   {k:<{width}}  {v}" for k, v in derived_quantities(scenario)]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ studies (inspect DIR)
+def is_study(target) -> bool:
+    """A `tumorsim compare` directory, or a study.h5 file."""
+    from pathlib import Path
+    path = Path(target)
+    if path.is_dir():
+        return True
+    if path.suffix not in (".h5", ".hdf5") or not path.exists():
+        return False
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("title") == "tumorsim study"
+    except OSError:
+        return False
+
+
+def describe_study(target) -> str:
+    """A short summary of a study directory or its study.h5 (``tumorsim inspect DIR``):
+    arms and runs, provenance, the stacked series with units, the endpoint columns and the
+    per-arm table."""
+    import csv
+    import math
+    from pathlib import Path
+
+    import h5py
+
+    from simulator.output.runfile import OutputError
+    path = Path(target)
+    directory = path if path.is_dir() else path.parent
+    study = directory / "study.h5"
+    if not study.exists():
+        raise OutputError(f"{directory}: not a tumorsim study directory (no study.h5; run "
+                          "`tumorsim compare` first)")
+    try:
+        f = h5py.File(study, "r")
+    except OSError as exc:
+        raise OutputError(f"{study}: not a readable HDF5 file ({exc})") from None
+
+    def text(v):
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    with f:
+        a = f.attrs
+        arms = [text(x) for x in a.get("arms", [])]
+        ts, ep = f.get("timeseries"), f.get("endpoints")
+        t = ts["time_days"][()] if ts is not None and "time_days" in ts else []
+        wall = float(a.get("wall_seconds", math.nan))
+        lines = [f"{directory}  (tumorsim study)",
+                 f"  arms ({len(arms)}; reference {text(a.get('reference_arm', ''))}): "
+                 + ", ".join(arms),
+                 f"  replicates per arm: {a.get('replicates')}  finished runs: "
+                 f"{len(ep['run']) if ep is not None and 'run' in ep else '?'}",
+                 f"  software {text(a.get('software_version', '?'))}  commit "
+                 f"{text(a.get('git_commit', '')) or '-'}  written {text(a.get('created', '?'))}"
+                 + ("" if math.isnan(wall) else f"  wall time {wall:.0f} s"),
+                 f"  time axis: {len(t)} records, day {t[0]:g} to {t[-1]:g}" if len(t) else
+                 "  time axis: empty"]
+        if ts is not None:
+            series = [f"{n} ({text(ts[n].attrs.get('units', '-'))})" for n in ts
+                      if isinstance(ts[n], h5py.Dataset) and ts[n].ndim == 3]
+            lines.append("  series (arm x replicate x time): " + ", ".join(series))
+        if ep is not None:
+            lines.append(f"  endpoint columns: {len([n for n in ep if n != 'run'])} "
+                         "(see summary.csv; meanings in docs/outputs.md)")
+    arms_csv = directory / "arms.csv"
+    if arms_csv.exists():
+        with open(arms_csv, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+
+        def pct(v):
+            try:
+                return f"{100 * float(v):.0f}%"
+            except (TypeError, ValueError):
+                return "-"
+
+        width = max([len(r["arm"]) for r in rows] + [3])
+        lines.append(f"  {'arm':<{width}}  runs  response  durable  median TTP (days)")
+        for r in rows:
+            lines.append(f"  {r['arm']:<{width}}  {r.get('replicates', ''):>4}  "
+                         f"{pct(r.get('response_rate')):>8}  {pct(r.get('durable_fraction')):>7}"
+                         f"  {r.get('median_ttp_days', '')}")
+    extras = [name for name in ("summary.csv", "arms.csv", "report.html")
+              if (directory / name).exists()]
+    figures = sorted(p.name for p in (directory / "figures").glob("*.png")) \
+        if (directory / "figures").is_dir() else []
+    lines.append(f"  files: {', '.join(extras) or '-'}; figures: {', '.join(figures) or '-'}")
+    return "\n".join(lines)

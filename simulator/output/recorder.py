@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.model.penetration import penetrating
+from simulator.treatment.regimen import day_to_step
 from simulator.output import atomic, checkpoint, journal as journal_mod, partial
 from simulator.output.atomic import OutputError, TargetLock
 from simulator.output.journal import Journal, JournalWriter
@@ -121,7 +122,8 @@ def header_attrs(scenario, arm: str, extra: dict) -> dict:
 
 def snapshot_steps(scenario) -> set[int]:
     sim, every = scenario.simulation, scenario.output.snapshot_every_days
-    steps = {0, sim.steps}
+    # the treatment start too: the figures show each arm's lattice from the day it forks
+    steps = {0, sim.steps, min(sim.steps, day_to_step(sim.treatment_start_day, sim.dt_hours))}
     if every > 0:
         per = max(1, int(round(every * 24.0 / sim.dt_hours)))
         steps.update(range(0, sim.steps + 1, per))

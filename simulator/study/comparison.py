@@ -18,9 +18,13 @@ Output directory::
     DIR/summary.csv                   one row per arm x replicate
     DIR/arms.csv                      per arm: response rate, median TTP, durable fraction,
                                       paired differences against the reference arm
+    DIR/figures/, DIR/report.html     study figures and the self-contained report
+
+What each dataset and column means: :mod:`simulator.output.catalog` (docs/outputs.md).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,6 +175,7 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
     run made by another command stops the study with one line)."""
     from simulator.study import outputs as study_outputs
 
+    started = time.perf_counter()
     arms = load_arms(arm_paths, overrides)
     concurrent = 1 if scheduler else min(workers, replicates)
     for arm in arms:  # each worker holds a pre-treatment engine and one arm's copy
@@ -204,10 +209,13 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
         report.outcomes.sort(key=lambda o: (o.replicate, names.index(o.arm)))
         study_outputs.write_study(directory, arms, replicates,
                                   runs={(o.arm, o.replicate) for o in report.outcomes
-                                        if o.status != "failed"})
+                                        if o.status != "failed"},
+                                  wall_seconds=time.perf_counter() - started)
         if figures and any(o.status != "failed" for o in report.outcomes):
             from simulator.output import plotting
             plotting.study_figures(directory)
+        from simulator.output import report as report_mod
+        report_mod.write_report(directory)
     return report
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator import scenario as scenario_mod
+from simulator.output import catalog
 from simulator.scenario import bounds
 from simulator.schema import ScenarioError
 from simulator.study import layout
@@ -254,21 +255,33 @@ def heatmap(rows, keys, endpoint, path, ax=None):
     image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(xs)), xs)
     ax.set_yticks(range(len(ys)), ys)
-    ax.set_xlabel(keys[0])
-    ax.set_ylabel(keys[1] if len(keys) > 1 else "")
+    ax.set_xlabel(_with_unit(keys[0]))
+    ax.set_ylabel(_with_unit(keys[1]) if len(keys) > 1 else "")
     middle = np.nanmean([np.nanmin(grid), np.nanmax(grid)]) if np.isfinite(grid).any() else 0
     for j in range(len(ys)):
         for i in range(len(xs)):
             if np.isfinite(grid[j, i]):
                 ax.text(i, j, f"{grid[j, i]:.3g}", ha="center", va="center", fontsize=8,
                         color="k" if grid[j, i] > middle else "w")
-    fig.colorbar(image, ax=ax, label=f"mean {endpoint}")
-    ax.set_title(f"{endpoint} (mean over replicates)")
+    declared = catalog.endpoint(endpoint)
+    unit = "" if declared is None or not declared.units else (
+        " (fraction)" if declared.units == "1" else f" ({declared.units})")
+    fig.colorbar(image, ax=ax, label=f"mean {endpoint}{unit}")
+    ax.set_title(f"{endpoint}{unit}, mean over replicates"
+                 + (f"\n{declared.meaning}" if declared is not None else ""), fontsize=9)
     fig.tight_layout()
     with layout.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, format="png")
     plt.close(fig)
     return path
+
+
+def _with_unit(key: str) -> str:
+    """A swept scenario key with its unit from the schema: ``tumor.antigenicity`` or
+    ``t_cells.recruitment_rate_per_day (cells/day)``."""
+    from simulator.schema import describe
+    units = {k: u for k, _d, u, _doc, _s in describe(scenario_mod.Scenario)}
+    return f"{key} ({units[key]})" if units.get(key) else key
 
 
 def _sort_key(text: str):
