@@ -53,52 +53,100 @@ def _key(stream, step=3, seed=11):
     return naive.step_key(naive.stream_key(seed, 0, stream), step)
 
 
+def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, agent_kind,
+             stop_kind=TUMOR, first_tag=1, proposal=None):
+    """The kernel on a padded grid (changed in place); returns the arrival substeps."""
+    flat = kind.reshape(-1)
+    if proposal is None:
+        proposal = np.zeros(flat.size, np.int32)
+    arrived = np.full(sites.size, -7, np.int64)
+    agents_k.migrate(flat, np.empty(0) if field is None else field.reshape(-1), proposal, sites,
+                     sites.size, stops, first, last, stop_kind, _offsets(kind.shape),
+                     moore_inverse_lengths(kind.ndim), bias, first_tag, np.uint64(move_key),
+                     np.uint64(prio_key), agent_kind, arrived)
+    return arrived
+
+
+def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key,
+                   agent_kind, stop_kind=TUMOR):
+    """The reference, substep by substep: agent a moves in substeps first[a] <= s < last[a]
+    (mobility 0 outside that window, 2 if it stops next to ``stop_kind``, else 1)."""
+    sites = [int(i) for i in sites]
+    arrived = [0] * len(sites)
+    for s in range(int(max(last, default=0))):
+        mobility = [0 if not first[a] <= s < last[a] else (2 if stops[a] else 1)
+                    for a in range(len(sites))]
+        before = sites
+        sites = ref.migrate_substep(kind, sites, mobility, field, stop_kind, bias,
+                                    ref.substep_key(move_key, s), ref.substep_key(prio_key, s),
+                                    agent_kind)
+        arrived = [s + 1 if new != old else was for new, old, was in zip(sites, before, arrived)]
+    return sites, arrived
+
+
 @pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("bias, with_field", [(0.0, False), (0.6, True), (1.0, True)])
 def test_migration_matches_naive(dims, bias, with_field):
+    """Random stopping rules and per-agent move windows (some agents never move, some start
+    late, some stop early): same sites, lattice and arrival substeps as the reference."""
     kind, _, g = _lattice(dims, 1, tumour=0.2)
     sites = _agents(kind, g, 25, T_CELL)
-    mobility = g.integers(0, 3, sites.size).astype(np.uint8)
+    n = sites.size
+    stops = g.random(n) < 0.5
+    first = np.where(g.random(n) < 0.3, g.integers(0, 4, n), 0)
+    last = np.where(g.random(n) < 0.2, 0, np.where(g.random(n) < 0.5, g.integers(1, 6, n), 6))
     field = g.random(kind.shape) if with_field else None
-    n_sub = 4
     move_key, prio_key = _key(rng.STREAM_T_CELL_MOVE), _key(rng.STREAM_MOVE_PRIORITY)
     expected_kind = kind.copy()
-    expected_sites = list(sites)
-    for s in range(n_sub):
-        expected_sites = ref.migrate_substep(
-            expected_kind, expected_sites, mobility, field, TUMOR, bias,
-            ref.substep_key(move_key, s), ref.substep_key(prio_key, s), T_CELL)
-    flat = kind.reshape(-1)
+    expected_sites, expected_arrived = _naive_migrate(expected_kind, field, sites, stops, first,
+                                                      last, bias, move_key, prio_key, T_CELL)
     initial = sites.copy()
-    proposal = np.zeros(flat.size, np.int32)
-    agents_k.migrate(flat, np.empty(0) if field is None else field.reshape(-1), proposal, sites,
-                     sites.size, mobility, TUMOR, _offsets(kind.shape),
-                     moore_inverse_lengths(len(dims)), bias, 1, n_sub, np.uint64(move_key),
-                     np.uint64(prio_key), T_CELL)
+    arrived = _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, T_CELL)
     np.testing.assert_array_equal(sites, expected_sites)
     np.testing.assert_array_equal(kind, expected_kind)
+    np.testing.assert_array_equal(arrived, expected_arrived)
     assert np.any(sites != initial)  # the comparison exercised moves
 
 
 @pytest.mark.parametrize("dims", SHAPES)
+def test_crowded_migration_matches_naive(dims):
+    """A crowd (agents on 70% of the empty sites): most proposals meet rivals, many agents
+    are boxed in until a neighbour leaves, so claims, NO_MOVE and INERT all occur."""
+    kind, _, g = _lattice(dims, 11, tumour=0.15, dead=0.1, vessel=0.0)
+    sites = _agents(kind, g, int(0.7 * np.count_nonzero(kind == EMPTY)), T_CELL)
+    n = sites.size
+    stops = g.random(n) < 0.5
+    first, last = np.zeros(n, np.int64), np.full(n, 8)
+    field = g.random(kind.shape)
+    move_key, prio_key = _key(rng.STREAM_T_CELL_MOVE), _key(rng.STREAM_MOVE_PRIORITY)
+    expected_kind = kind.copy()
+    expected_sites, expected_arrived = _naive_migrate(expected_kind, field, sites, stops, first,
+                                                      last, 0.5, move_key, prio_key, T_CELL)
+    arrived = _migrate(kind, field, sites, stops, first, last, 0.5, move_key, prio_key, T_CELL)
+    np.testing.assert_array_equal(sites, expected_sites)
+    np.testing.assert_array_equal(kind, expected_kind)
+    np.testing.assert_array_equal(arrived, expected_arrived)
+    assert 0 < np.count_nonzero(arrived) < n
+
+
+@pytest.mark.parametrize("dims", SHAPES)
 def test_stale_proposals_are_ignored(dims):
-    """Tags make earlier substeps' proposals invisible: a second call with later tags gives
+    """Tags make earlier substeps' claims invisible: a second call with later tags gives
     the same result as a call on a cleared proposal array."""
     kind, _, g = _lattice(dims, 2, tumour=0.1)
     sites = _agents(kind, g, 20, SUPPRESSIVE)
-    mobility = np.ones(sites.size, np.uint8)
-    args = (np.empty(0), None, None, sites.size, mobility, -1, _offsets(kind.shape),
-            moore_inverse_lengths(len(dims)), 0.0)
+    n = sites.size
+    no_stop, first = np.zeros(n, np.bool_), np.zeros(n, np.int64)
     results = []
     for first_tag, prefill in ((1, 0), (500, 1)):
-        k = kind.reshape(-1).copy()
+        k = kind.copy()
         s = sites.copy()
         proposal = np.zeros(k.size, np.int32)
         if prefill:  # leave junk from a previous phase (all with older tags)
-            agents_k.migrate(k.copy(), args[0], proposal, s.copy(), *args[3:], 1, 5,
-                             np.uint64(5), np.uint64(6), SUPPRESSIVE)
-        agents_k.migrate(k, args[0], proposal, s, *args[3:], first_tag, 3, np.uint64(7),
-                         np.uint64(8), SUPPRESSIVE)
+            _migrate(k.copy(), None, s.copy(), no_stop, first, np.full(n, 5), 0.0, 5, 6,
+                     SUPPRESSIVE, -1, 1, proposal)
+        _migrate(k, None, s, no_stop, first, np.full(n, 3), 0.0, 7, 8, SUPPRESSIVE, -1,
+                 first_tag, proposal)
         results.append((k, s))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])

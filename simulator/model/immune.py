@@ -473,16 +473,11 @@ class ImmuneSystem:
             return 0
         t = self.scenario.t_cells
         flags = tc.live("flags")
-        mobility = np.where(tc.live("engaged") > 0, agents_k.IMMOBILE,
-                            np.where(((flags & t_cells_k.EXHAUSTED) == 0)
-                                     & (tc.live("kills_left") > 0),
-                                     agents_k.STOP_NEAR, agents_k.MOBILE)).astype(np.uint8)
-        if self.t_moves:
-            first = self._tags(self.t_moves)
-            agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, tc["sites"], tc.n,
-                             mobility, TUMOR, geo.offsets, self.inv_length, t.chemotaxis_bias,
-                             first, self.t_moves, self._key(rng.STREAM_T_CELL_MOVE, step),
-                             self._key(rng.STREAM_MOVE_PRIORITY, step), T_CELL)
+        # a T cell that can still kill stops next to a tumour cell; an engaged one stays
+        stops = ((flags & t_cells_k.EXHAUSTED) == 0) & (tc.live("kills_left") > 0)
+        last = np.where(tc.live("engaged") > 0, 0, self.t_moves)
+        self._migrate(tc, stops, last, TUMOR, t.chemotaxis_bias, rng.STREAM_T_CELL_MOVE,
+                      rng.STREAM_MOVE_PRIORITY, step, T_CELL)
         s = self.scenario.suppressive
         antigenicity = self.base_antigenicity * np.broadcast_to(
             np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
@@ -511,12 +506,25 @@ class ImmuneSystem:
         if sc.n == 0 or self.s_moves == 0:
             return
         s = self.scenario.suppressive
-        mobility = np.full(sc.n, agents_k.MOBILE, np.uint8)
-        first = self._tags(self.s_moves)
-        agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, sc["sites"], sc.n,
-                         mobility, -1, geo.offsets, self.inv_length, s.chemotaxis_bias, first,
-                         self.s_moves, self._key(rng.STREAM_SUPPRESSIVE_MOVE, step),
-                         self._key(rng.STREAM_SUPPRESSIVE_PRIORITY, step), SUPPRESSIVE)
+        self._migrate(sc, np.zeros(sc.n, np.bool_), np.full(sc.n, self.s_moves), -1,
+                      s.chemotaxis_bias, rng.STREAM_SUPPRESSIVE_MOVE,
+                      rng.STREAM_SUPPRESSIVE_PRIORITY, step, SUPPRESSIVE)
+
+    def _migrate(self, agents, stops, last, stop_kind, bias, move_stream, priority_stream,
+                 step, agent_kind):
+        """Move substeps of one population (``kernels.immune.migrate``): agent a moves in
+        substeps [0, last[a]); returns the substep after each agent's last move."""
+        st, geo = self.state, self.state.geometry
+        arrived = np.empty(agents.n, np.int64)
+        first = np.zeros(agents.n, np.int64)
+        last = np.ascontiguousarray(last, dtype=np.int64)
+        tag = self._tags(int(last.max(initial=0)))
+        agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, agents["sites"],
+                         agents.n, np.ascontiguousarray(stops, dtype=np.bool_), first, last,
+                         stop_kind, geo.offsets, self.inv_length, bias, tag,
+                         self._key(move_stream, step), self._key(priority_stream, step),
+                         agent_kind, arrived)
+        return arrived
 
     def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,
                     necrotic: int, tumor_by_clone: np.ndarray):
