@@ -33,6 +33,8 @@ site): each parent draws ``u`` keyed by its site and, with ``u < p[parent]``, pl
 cell on a uniformly chosen EMPTY neighbour (using the rest of the same draw). Counts are
 small (hundreds per step), so the serial pass costs little and needs no conflict rule.
 """
+import math
+
 import numpy as np
 
 from kernels.jit import jit, parallel_jit, prange
@@ -126,28 +128,6 @@ def migrate_propose(kind, attractant, active, n_active, stops, first, last, subs
             r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
             best = nth_set_bit(free, min(int(r * n_free), n_free - 1))
         direction[k] = best
-
-
-@jit
-def wins_target(proposal, i, j, base, offsets, priority_key):
-    """True iff site i's proposal for target j has the highest hash priority among all
-    proposals for j carrying this tag (``base`` = tag * TAG_UNIT), proposals written at the
-    proposers' sites; ties: larger site. (Killing; migration claims targets instead.)"""
-    n_neighbours = offsets.shape[0]
-    mine = hash_index(priority_key, i)
-    for d in range(n_neighbours):
-        m = j + offsets[d]
-        if m == i:
-            continue
-        code = proposal[m] - base
-        if code < 1 or code > n_neighbours:
-            continue
-        if m + offsets[code - 1] != j:
-            continue
-        other = hash_index(priority_key, m)
-        if other > mine or (other == mine and m > i):
-            return False
-    return True
 
 
 @jit
@@ -288,55 +268,109 @@ def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind,
 
 
 @jit
-def place_beside(kind, parent_sites, probability, offsets, key, agent_kind, new_sites,
-                 new_parent):
-    """Serial: parent p (in the given order) places one new ``agent_kind`` cell on an EMPTY
-    neighbour with probability ``probability[p]``. Writes the new sites and the index of
-    each new cell's parent; returns how many were placed (at most ``new_sites.shape[0]``).
-    """
+def poisson_count(mean, u, cap):
+    """Inverse-CDF Poisson(mean) draw from one uniform ``u``, at most ``cap``."""
+    k = 0
+    p = math.exp(-mean)
+    total = p
+    while u >= total and k < cap:
+        k += 1
+        p *= mean / k
+        total += p
+    return k
+
+
+@jit
+def entry_counts(means, sites, key, cap, out):
+    """out[p] = a Poisson(means[p]) number of entries at site ``sites[p]`` (at most cap),
+    one draw keyed by the site."""
+    for p in range(sites.shape[0]):
+        out[p] = poisson_count(means[p], uniform(key, sites[p]), cap) if means[p] > 0.0 else 0
+
+
+@jit
+def bernoulli_counts(trials, probability, sites, key, out):
+    """out[p] = successes in ``trials[p]`` independent trials of ``probability``, trial t
+    keyed by ``step_key(key, t)`` and the site."""
+    for p in range(sites.shape[0]):
+        n = 0
+        for t in range(trials[p]):
+            if uniform(step_key(key, t), sites[p]) < probability:
+                n += 1
+        out[p] = n
+
+
+@jit
+def place_beside(kind, parent_sites, counts, offsets, key, agent_kind, new_sites, new_parent):
+    """Serial, parents in the given order: parent p places ``counts[p]`` new ``agent_kind``
+    cells, the m-th on a uniformly chosen EMPTY neighbour (draw keyed by
+    ``step_key(key, m)`` and the parent's site), while EMPTY neighbours remain. Writes the
+    new sites and the index of each new cell's parent; returns how many were placed (at
+    most ``new_sites.shape[0]``)."""
     n_neighbours = offsets.shape[0]
     n_new = 0
     for p in range(parent_sites.shape[0]):
-        if n_new >= new_sites.shape[0]:
-            break
         i = parent_sites[p]
-        prob = probability[p]
-        if prob <= 0.0:
-            continue
-        u = uniform(key, i)
-        if u >= prob:
-            continue
-        n_free = 0
-        for d in range(n_neighbours):
-            if kind[i + offsets[d]] == EMPTY:
-                n_free += 1
-        if n_free == 0:
-            continue
-        pick = min(int(u / prob * n_free), n_free - 1)
-        for d in range(n_neighbours):
-            j = i + offsets[d]
-            if kind[j] == EMPTY:
-                if pick == 0:
-                    kind[j] = agent_kind
-                    new_sites[n_new] = j
-                    new_parent[n_new] = p
-                    n_new += 1
-                    break
-                pick -= 1
+        for m in range(counts[p]):
+            if n_new >= new_sites.shape[0]:
+                return n_new
+            n_free = 0
+            for d in range(n_neighbours):
+                if kind[i + offsets[d]] == EMPTY:
+                    n_free += 1
+            if n_free == 0:
+                break
+            pick = min(int(uniform(step_key(key, m), i) * n_free), n_free - 1)
+            for d in range(n_neighbours):
+                j = i + offsets[d]
+                if kind[j] == EMPTY:
+                    if pick == 0:
+                        kind[j] = agent_kind
+                        new_sites[n_new] = j
+                        new_parent[n_new] = p
+                        n_new += 1
+                        break
+                    pick -= 1
     return n_new
 
 
-@parallel_jit
-def agent_deaths(kind, sites, n, p_death, fate_key, alive):
-    """Each agent dies with probability ``p_death`` (draw keyed by its site); a dead agent's
-    site becomes EMPTY and ``alive[a]`` is 0."""
-    for a in prange(n):
+@jit
+def move_counts(sites, n, moves_per_step, key, out):
+    """Stochastic rounding of the moves per step: out[a] = floor(m) + 1 with probability
+    frac(m) (draw keyed by the agent's site), so E[out] = m exactly at any dt."""
+    whole = math.floor(moves_per_step)
+    extra = moves_per_step - whole
+    for a in range(n):
+        out[a] = int(whole) + (1 if uniform(key, sites[a]) < extra else 0)
+
+
+@jit
+def uniform_times(sites, n, key, span, out):
+    """out[a] = span * u keyed by the site: entry times uniform within the step."""
+    for a in range(n):
+        out[a] = span * uniform(key, sites[a])
+
+
+@jit
+def agent_deaths(kind, sites, n, death_rate, dt, entry, fate_key, alive):
+    """Agent a, present from ``entry[a]`` (same unit as dt), dies within the step with
+    probability 1 - exp(-death_rate (dt - entry[a])) (draw keyed by its site); a dead
+    agent's site becomes EMPTY and ``alive[a]`` is 0."""
+    for a in range(n):
         i = sites[a]
-        if uniform(fate_key, i) < p_death:
+        if uniform(fate_key, i) < -math.expm1(-death_rate * (dt - entry[a])):
             kind[i] = EMPTY
             alive[a] = 0
         else:
             alive[a] = 1
+
+
+@jit
+def clear_dead(kind, sites, n, alive):
+    """The sites of agents with ``alive[a] == 0`` become EMPTY."""
+    for a in range(n):
+        if alive[a] == 0:
+            kind[sites[a]] = EMPTY
 
 
 @parallel_jit

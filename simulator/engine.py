@@ -64,8 +64,7 @@ KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_k
            drug_response.local_tumor_probabilities)
 IMMUNE_KERNELS = (fields.quasi_steady_state, micro.kind_sources, micro.oxygen_division_factor,
                   micro.tumor_response, micro.census, immune_k.migrate, immune_k.place_beside,
-                  immune_k.agent_deaths, t_cells_k.attack_propose, t_cells_k.attack_resolve,
-                  t_cells_k.fate, t_cells_k.secretion)
+                  immune_k.agent_deaths, t_cells_k.attack, t_cells_k.secretion)
 
 
 @dataclass(frozen=True)
