@@ -29,9 +29,12 @@ substep see the lattice as the previous substep left it, then each target goes t
 highest-priority proposer); the active list only skips agents that would propose nothing.
 
 Entry of new cells (:func:`place_beside`) is serial in a fixed order (parents sorted by
-site): each parent draws ``u`` keyed by its site and, with ``u < p[parent]``, places one new
-cell on a uniformly chosen EMPTY neighbour (using the rest of the same draw). Counts are
-small (hundreds per step), so the serial pass costs little and needs no conflict rule.
+site): parent p places ``counts[p]`` new cells, the m-th on a uniformly chosen EMPTY
+neighbour (draw keyed by the parent's site and m), while free neighbours last. The counts
+are drawn separately: Poisson entries per vessel (:func:`entry_counts`, one inverse-CDF
+draw) for recruitment, one Bernoulli per kill (:func:`bernoulli_counts`) for expansion.
+Counts are small (hundreds per step), so the serial pass costs little and needs no
+conflict rule.
 """
 import math
 

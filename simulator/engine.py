@@ -21,11 +21,12 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
 5. ``recruitment`` — T cells (rate rising with antigen release) and suppressive cells
    (rate proportional to burden) enter beside vessels.
 6. ``t_cells`` — T cells migrate (several substeps, up the chemokine gradient, stopping
-   next to a tumour cell), then attack adjacent tumour cells once (``kernels.t_cells``).
+   next to a tumour cell), then each runs its continuous-time timeline over the step:
+   attacks, kills, handling, exhaustion, the time of death (``kernels.t_cells``).
 7. ``suppressive_cells`` — suppressive cells migrate; they suppress through the cytokine
    they secrete, which the next ``fields`` phase spreads.
-8. ``immune_state`` — T-cell exhaustion, handling countdown, death and expansion after a
-   kill; suppressive-cell death; the antigen signal for the next recruitment.
+8. ``immune_state`` — T cells that died within the step leave the lattice; expansion
+   after kills; suppressive-cell death; the antigen signal for the next recruitment.
 9. ``record`` — the end-of-step state is counted and handed to the recorder.
 
 Phases 2 and 4-8 exist only when the immune / tissue model is on (any T-cell or

@@ -89,8 +89,9 @@ class TCells:
                                               doc="extravasation weight of a vessel without "
                                                   "chemokine (weight = basal + C / (C + K))")
     speed_um_per_min: float = param(4.0, unit="um/min", low=0.0,
-                                    doc="migration speed; moves per step = round(speed * "
-                                        "dt / spacing), one site per move",
+                                    doc="migration speed; speed * dt / spacing one-site "
+                                        "moves per step on average (stochastically "
+                                        "rounded per cell)",
                                     source="effector CTLs in tumours ~ 4-10 um/min "
                                            "(Boissonnas 2007 J Exp Med 204:345; check)")
     chemotaxis_bias: float = param(0.5, low=0.0, high=1.0,
@@ -100,15 +101,16 @@ class TCells:
                                    source=f"{KATHER}: random-walk share of lymphocyte moves "
                                           "(check)")
     kill_rate_per_day: float = param(1.0, unit="1/day", low=0.0,
-                                     doc="k of p_kill = 1 - exp(-k dt)^(q (1 - S)) for a T "
-                                         "cell next to a tumour cell",
+                                     doc="k of the kill rate k q (1 - S) of a T cell "
+                                         "attacking a tumour cell (kill within t with "
+                                         "probability 1 - exp(-k q (1 - S) t))",
                                      source=f"{GONG} (form); {KATHER} (kill probability "
                                             "per contact); calibrated")
     kill_capacity: int = param(5, low=1, doc="kills before a T cell is exhausted",
                                source=f"{KATHER}: 5")
     handling_hours: float = param(6.0, unit="hour", low=0.0,
                                   doc="engagement after a kill: no moves or attacks for "
-                                      "round(handling / dt) steps",
+                                      "this long (carried across steps in hours)",
                                   source=f"{KATHER}: engagement ~ 6 h")
     pd1_max_inhibition: float = param(0.9, low=0.0, high=1.0,
                                       doc="maximal PD-1/PD-L1 inhibition of killing (S_pd "
@@ -133,7 +135,8 @@ class TCells:
     expansion_probability_per_kill: float = param(0.2, low=0.0, high=1.0,
                                                   doc="probability that a kill makes the T "
                                                       "cell divide into a free neighbour "
-                                                      "(the daughter inherits its state)",
+                                                      "(the daughter inherits its state; "
+                                                      "each kill draws once)",
                                                   source=f"{KATHER}: lymphocyte "
                                                          "proliferation after killing")
 
