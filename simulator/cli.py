@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="output HDF5 file (default: <scenario>.h5 in the "
                                             "current directory)")
     run.add_argument("--threads", type=int, default=None,
-                     help="Numba threads (default: the scenario's simulation.threads, "
-                          "else all cores)")
+                     help="Numba threads; 0 = automatic, chosen step by step by timing "
+                          "one vs all cores (default: the scenario's simulation.threads, "
+                          "itself 0 by default)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _add_scenario_options(run)
 

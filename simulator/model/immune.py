@@ -402,7 +402,7 @@ class ImmuneSystem:
     def add_secretions(self, ifn_source: np.ndarray):
         """IFN-gamma secretion by T cells, in proportion to the hours of the last step they
         spent attacking or handling, into the (already built) source array."""
-        if self.tissue is not None and self.tissue.has("ifn_gamma") and self.t.n:
+        if self.tissue is not None and self.tissue.has("ifn_gamma"):
             t_cells_k.secretion(self.t["sites"], self.t.n, self.t["engaged_hours"],
                                 self.t["flags"], self.tissue.t_cell_ifn_source / self.dt_hours,
                                 ifn_source)
@@ -447,27 +447,26 @@ class ImmuneSystem:
         a = self.antigen_per_day
         drive = t.basal_recruitment_fraction + (1.0 - t.basal_recruitment_fraction) * (
             a / (a + t.antigen_half_saturation_per_day))
+        # the kernels run even when no cell is expected: what a scenario uses is compiled
+        # and cached by its first run (``simulator.engine.kernels_for``)
         expected = t.recruitment_rate_per_day * effects.t_cell_recruitment_factor * drive \
             * self.dt_days
-        if expected > 0:
-            means = self._vessel_means(expected, "chemokine",
-                                       t.extravasation_chemokine_half_saturation_ng_per_ml,
-                                       t.extravasation_basal_weight)
-            new = self._enter(means, rng.STREAM_T_CELL_RECRUIT, rng.STREAM_T_CELL_ENTRY_SITE,
-                              step, T_CELL)
-            self.t.append(new, kills_left=t.kill_capacity,
-                          entry_hours=self._entry_times(new, step))
-            self.totals["t_recruited"] += new.size
+        means = self._vessel_means(expected, "chemokine",
+                                   t.extravasation_chemokine_half_saturation_ng_per_ml,
+                                   t.extravasation_basal_weight)
+        new = self._enter(means, rng.STREAM_T_CELL_RECRUIT, rng.STREAM_T_CELL_ENTRY_SITE,
+                          step, T_CELL)
+        self.t.append(new, kills_left=t.kill_capacity, entry_hours=self._entry_times(new, step))
+        self.totals["t_recruited"] += new.size
         expected = (s.recruitment_rate_per_day_per_1000_tumor_cells * tumor_cells / 1000.0
                     * effects.suppressive_recruitment_factor * self.dt_days)
-        if expected > 0:
-            means = self._vessel_means(expected, "suppressive_cytokine",
-                                       s.extravasation_cytokine_half_saturation_ng_per_ml,
-                                       s.extravasation_basal_weight)
-            new = self._enter(means, rng.STREAM_SUPPRESSIVE_RECRUIT,
-                              rng.STREAM_SUPPRESSIVE_ENTRY_SITE, step, SUPPRESSIVE)
-            self.s.append(new, entry_hours=self._entry_times(new, step))
-            self.totals["s_recruited"] += new.size
+        means = self._vessel_means(expected, "suppressive_cytokine",
+                                   s.extravasation_cytokine_half_saturation_ng_per_ml,
+                                   s.extravasation_basal_weight)
+        new = self._enter(means, rng.STREAM_SUPPRESSIVE_RECRUIT,
+                          rng.STREAM_SUPPRESSIVE_ENTRY_SITE, step, SUPPRESSIVE)
+        self.s.append(new, entry_hours=self._entry_times(new, step))
+        self.totals["s_recruited"] += new.size
 
     def _enter(self, means, count_stream, site_stream, step, agent_kind):
         counts = np.empty(self.vessel_sites.size, np.int64)
@@ -495,8 +494,6 @@ class ImmuneSystem:
         exhaustion, death: ``kernels.t_cells``); returns kills this step."""
         tc, st, geo = self.t, self.state, self.state.geometry
         self._t_alive = self._t_kills = None
-        if tc.n == 0:
-            return 0
         t, s = self.scenario.t_cells, self.scenario.suppressive
         flags = tc.live("flags")
         # a T cell that can still kill stops next to a tumour cell; one handling a kill or
@@ -551,8 +548,6 @@ class ImmuneSystem:
     def suppressive_phase(self, step, effects: ImmuneEffects):
         """Suppressive cells migrate (their suppression acts through the cytokine field)."""
         sc = self.s
-        if sc.n == 0 or self.s_moves == 0:
-            return
         self._migrate(sc, np.zeros(sc.n, np.bool_), sc.live("entry_hours"), self.s_moves, -1,
                       self.scenario.suppressive.chemotaxis_bias, rng.STREAM_SUPPRESSIVE_MOVE,
                       rng.STREAM_SUPPRESSIVE_PRIORITY, step, SUPPRESSIVE)
@@ -566,13 +561,12 @@ class ImmuneSystem:
         st, geo = self.state, self.state.geometry
         n = agents.n
         arrived = np.zeros(n, np.int64)
-        if moves <= 0:
-            return arrived, 0.0
-        hours_per_move = self.dt_hours / moves
+        hours_per_move = self.dt_hours / moves if moves > 0 else 0.0
         last = np.empty(n, np.int64)
         agents_k.move_counts(agents["sites"], n, moves, self._key(rng.STREAM_MOVE_COUNT, step),
                              last)
-        first = np.ceil(np.asarray(free_from_hours) / hours_per_move - 1e-9).astype(np.int64)
+        first = (np.ceil(np.asarray(free_from_hours) / hours_per_move - 1e-9).astype(np.int64)
+                 if moves > 0 else np.zeros(n, np.int64))
         tag = self._tags(int(last.max(initial=0)))
         agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, agents["sites"], n,
                          np.ascontiguousarray(stops, dtype=np.bool_), first, last, stop_kind,
@@ -589,39 +583,36 @@ class ImmuneSystem:
         well as on recognition)."""
         t, s = self.scenario.t_cells, self.scenario.suppressive
         tc, st, dt_h = self.t, self.state, self.scenario.simulation.dt_hours
-        if tc.n and self._t_alive is not None:
+        if self._t_alive is not None:
             alive, kills_now = self._t_alive, self._t_kills
             agents_k.clear_dead(st.kind, tc["sites"], tc.n, alive)
             # expansion: each kill divides the T cell with the given probability (at the
             # kill, so a cell that died later in the step still leaves its daughters)
+            sites = tc.live("sites")
             parents = np.flatnonzero(kills_now > 0)
-            daughters = None
-            if parents.size and t.expansion_probability_per_kill > 0:
-                sites = tc.live("sites")
-                parents = parents[np.argsort(sites[parents], kind="stable")]
-                counts = np.empty(parents.size, np.int64)
-                agents_k.bernoulli_counts(kills_now[parents].astype(np.int64),
-                                          t.expansion_probability_per_kill, sites[parents],
-                                          self._key(rng.STREAM_T_CELL_EXPAND, step), counts)
-                new, which = self._place(counts, sites[parents], rng.STREAM_EXPANSION_SITE,
-                                         step, T_CELL)
-                src = parents[which]
-                daughters = (new, {name: tc.live(name)[src].copy() for name in self.T_ATTRIBUTES})
+            parents = parents[np.argsort(sites[parents], kind="stable")]
+            counts = np.empty(parents.size, np.int64)
+            agents_k.bernoulli_counts(kills_now[parents].astype(np.int64),
+                                      t.expansion_probability_per_kill, sites[parents],
+                                      self._key(rng.STREAM_T_CELL_EXPAND, step), counts)
+            new, which = self._place(counts, sites[parents], rng.STREAM_EXPANSION_SITE, step,
+                                     T_CELL)
+            src = parents[which]
+            daughters = (new, {name: tc.live(name)[src].copy() for name in self.T_ATTRIBUTES})
             tc.keep(alive)
-            if daughters is not None and daughters[0].size:
+            if daughters[0].size:
                 values = daughters[1]
                 values["flags"] = values["flags"] & t_cells_k.EXHAUSTED
                 tc.append(daughters[0], **values)
                 self.totals["t_expanded"] += daughters[0].size
             self._t_alive = self._t_kills = None
-        if self.s.n:
-            alive = np.empty(self.s.n, np.uint8)
-            agents_k.agent_deaths(st.kind, self.s["sites"], self.s.n,
-                                  (s.death_rate_per_day + effects.suppressive_death_rate_per_day)
-                                  / 24.0, self.dt_hours, self.s["entry_hours"],
-                                  self._key(rng.STREAM_SUPPRESSIVE_FATE, step), alive)
-            self.s.keep(alive)
-            self.s.live("entry_hours")[:] = 0.0
+        alive = np.empty(self.s.n, np.uint8)
+        agents_k.agent_deaths(st.kind, self.s["sites"], self.s.n,
+                              (s.death_rate_per_day + effects.suppressive_death_rate_per_day)
+                              / 24.0, self.dt_hours, self.s["entry_hours"],
+                              self._key(rng.STREAM_SUPPRESSIVE_FATE, step), alive)
+        self.s.keep(alive)
+        self.s.live("entry_hours")[:] = 0.0
         counts = tumor_by_clone.sum(axis=0)
         antigenicity = self.base_antigenicity * np.broadcast_to(
             np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))

@@ -57,8 +57,9 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
                 engine: engine_mod.Engine | None = None) -> RunResult:
     """Run ``scenario`` (or continue ``engine``) and write ``output``; the file says
     "complete" only if the run finished, "incomplete" if anything interrupted it."""
-    engine_mod.set_threads(scenario.simulation.threads if threads is None else threads)
-    engine_mod.announce_compilation()
+    threads = scenario.simulation.threads if threads is None else threads
+    engine_mod.set_threads(threads)
+    engine_mod.announce_compilation(scenario)
     engine = engine or engine_mod.Engine(scenario)
     output = Path(output)
     try:
@@ -68,7 +69,7 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
     except OSError as exc:
         raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
     with recorder:
-        engine_mod.run(scenario, recorder, progress=progress, engine=engine)
+        engine_mod.run(scenario, recorder, progress=progress, engine=engine, threads=threads)
         result = _finish(recorder, engine, scenario)
     return RunResult(output, scenario, result, engine.wall_seconds, engine.state.step)
 
