@@ -4,7 +4,7 @@ An immune population (T cells, suppressive cells) is a set of agent arrays — `
 (flat padded index) plus per-population attributes — while the lattice holds the cell's
 kind at that site. Kernels here serve any population; ``kernels.t_cells`` adds killing.
 
-Migration (:func:`migrate`): each move substep is three passes over the *active* agents
+Migration (:func:`migrate`): each move substep is two passes over the *active* agents
 only, a compact list of the agents that may still move in this call:
 
 1. :func:`migrate_propose` (agent-parallel; reads the lattice, writes only the agent's own
@@ -15,14 +15,15 @@ only, a compact list of the agents that may still move in this call:
    picks an empty neighbour uniformly, using the rest of the same draw. An agent that can
    never move again in this call (it stops next to a target, or is walled in by cells that
    do not move) is marked INERT and dropped from the list.
-2. :func:`migrate_claim` (serial, cheap): every proposal claims its target; the claim left
-   at a target is the proposer with the highest hash priority (keyed by its site; ties by
-   the larger site index) - a maximum, so independent of the visiting order. It is written
-   as ``tag * TAG_UNIT + direction + 1`` at the target: a fresh ``tag`` per substep makes
-   every older entry stale without clearing the array.
-3. :func:`migrate_resolve` (agent-parallel): an agent whose claim holds moves; winners write
-   only their own source (EMPTY) and target (their kind), targets of distinct winners are
-   distinct and were empty, so there are no write conflicts. Losers stay.
+2. :func:`migrate_resolve` (serial, cheap: a load and a store per proposal): every
+   proposal claims its target; the claim left at a target is the proposer with the highest
+   hash priority (keyed by its site; ties by the larger site index) - a maximum, so
+   independent of the visiting order. It is written as ``tag * TAG_UNIT + direction + 1``
+   at the target: a fresh ``tag`` per substep makes every older entry stale without
+   clearing the array. Then each agent whose claim holds moves; winners write only their
+   own source (EMPTY) and target (their kind). Losers stay.
+
+One parallel region per substep.
 
 The rule is the synchronous one of ``tests/naive.py::migrate_substep`` (all proposals of a
 substep see the lattice as the previous substep left it, then each target goes to its
@@ -134,12 +135,15 @@ def migrate_propose(kind, attractant, active, n_active, stops, first, last, subs
 
 
 @jit
-def migrate_claim(proposal, active, n_active, direction, offsets, tag, priority_key):
-    """Serial: each proposal claims its target site, ``proposal[j] = tag * TAG_UNIT + d + 1``
-    naming the direction d it came from; a later proposer takes the claim over iff its hash
-    priority is higher (ties: larger site). The claim left at j is the maximum over all
-    proposers of j, whatever the visiting order. One load and store per proposal instead
-    of a scan of the target's neighbours by every proposer."""
+def migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag, priority_key,
+                    agent_kind, arrived, substep):
+    """Serial, two short passes over the proposals. Claims: each proposal claims its target
+    site, ``proposal[j] = tag * TAG_UNIT + d + 1`` naming the direction d it came from, and
+    a later proposer takes the claim over iff its hash priority is higher (ties: larger
+    site), so the claim left at j is the maximum over all proposers of j, whatever the
+    visiting order - one load and store per proposal instead of a scan of the target's
+    neighbours by every proposer. Moves: an agent whose claim holds moves there and notes
+    ``arrived[k] = substep + 1``; targets of distinct winners are distinct and were empty."""
     base = tag * TAG_UNIT
     for k in range(n_active):
         d = direction[k]
@@ -156,16 +160,7 @@ def migrate_claim(proposal, active, n_active, direction, offsets, tag, priority_
         other = hash_index(priority_key, rival)
         if mine > other or (mine == other and i > rival):
             proposal[j] = base + d + 1
-
-
-@parallel_jit
-def migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag, agent_kind,
-                    arrived, substep):
-    """Apply this substep's claims: an agent whose claim holds its target moves there and
-    notes ``arrived[k] = substep + 1``. Targets of distinct winners are distinct and were
-    empty, so writes never conflict."""
-    base = tag * TAG_UNIT
-    for k in prange(n_active):
+    for k in range(n_active):
         d = direction[k]
         if d < 0:
             continue
@@ -200,6 +195,26 @@ def by_site_bucket(sites, n, n_sites):
 
 
 @jit
+def drop_inert(active, agent, halt, start, stop, moved, direction, n_active, sites, arrived):
+    """Remove the INERT entries from the active list (writing their final site and arrival
+    back to the agent arrays), keeping the order; returns the new count."""
+    kept = 0
+    for k in range(n_active):
+        if direction[k] == INERT:
+            sites[agent[k]] = active[k]
+            arrived[agent[k]] = moved[k]
+        else:
+            active[kept] = active[k]
+            agent[kept] = agent[k]
+            halt[kept] = halt[k]
+            start[kept] = start[k]
+            stop[kept] = stop[k]
+            moved[kept] = moved[k]
+            kept += 1
+    return kept
+
+
+@jit
 def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind, offsets,
             inv_length, bias, first_tag, move_step_key, priority_step_key, agent_kind,
             arrived):
@@ -219,50 +234,37 @@ def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind,
     target it wins; the claims are a maximum over proposers, so neither the visiting
     order nor the thread count changes the result."""
     order = by_site_bucket(sites, n, kind.shape[0])
-    n_active = np.count_nonzero(first[:n] < last[:n])
-    active = np.empty(n_active, np.int64)
-    agent = np.empty(n_active, np.int64)
-    halt = np.empty(n_active, np.bool_)
-    start = np.empty(n_active, np.int64)
-    stop = np.empty(n_active, np.int64)
-    moved = np.zeros(n_active, np.int64)
-    direction = np.empty(n_active, np.int64)
+    active = np.empty(n, np.int64)
+    agent = np.empty(n, np.int64)
+    halt = np.empty(n, np.bool_)
+    start = np.empty(n, np.int64)
+    stop = np.empty(n, np.int64)
+    moved = np.zeros(n, np.int64)
+    direction = np.full(n, INERT, np.int64)
     n_substeps = 0
-    k = 0
-    for a in order:
+    for k in range(n):
+        a = order[k]
         arrived[a] = 0
+        active[k] = sites[a]
+        agent[k] = a
+        halt[k] = stops[a]
+        start[k] = first[a]
+        stop[k] = last[a]
         if first[a] < last[a]:
-            active[k] = sites[a]
-            agent[k] = a
-            halt[k] = stops[a]
-            start[k] = first[a]
-            stop[k] = last[a]
+            direction[k] = NO_MOVE
             n_substeps = max(n_substeps, last[a])
-            k += 1
+    # agents with no substep to move in leave before the first
+    n_active = drop_inert(active, agent, halt, start, stop, moved, direction, n, sites, arrived)
     s = 0
     while s < n_substeps and n_active > 0:
         tag = first_tag + s
         migrate_propose(kind, attractant, active, n_active, halt, start, stop, s, stop_kind,
                         agent_kind, offsets, inv_length, bias, step_key(move_step_key, s),
                         direction)
-        migrate_claim(proposal, active, n_active, direction, offsets, tag,
-                      step_key(priority_step_key, s))
-        migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag, agent_kind,
-                        moved, s)
-        kept = 0
-        for k in range(n_active):
-            if direction[k] == INERT:
-                sites[agent[k]] = active[k]
-                arrived[agent[k]] = moved[k]
-            else:
-                active[kept] = active[k]
-                agent[kept] = agent[k]
-                halt[kept] = halt[k]
-                start[kept] = start[k]
-                stop[kept] = stop[k]
-                moved[kept] = moved[k]
-                kept += 1
-        n_active = kept
+        migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag,
+                        step_key(priority_step_key, s), agent_kind, moved, s)
+        n_active = drop_inert(active, agent, halt, start, stop, moved, direction, n_active,
+                              sites, arrived)
         s += 1
     for k in range(n_active):
         sites[agent[k]] = active[k]
@@ -374,16 +376,3 @@ def clear_dead(kind, sites, n, alive):
     for a in range(n):
         if alive[a] == 0:
             kind[sites[a]] = EMPTY
-
-
-@parallel_jit
-def gather(values, sites, n, out):
-    """out[a] = values[sites[a]] (a field or attribute read at each agent's site)."""
-    for a in prange(n):
-        out[a] = values[sites[a]]
-
-
-def substep_key(key_of_step, substep):
-    """Key of one substep (or one sub-decision) of a step's stream: the step key mixed
-    once more with the substep number, like every key a pure function of its coordinates."""
-    return np.uint64(step_key(np.uint64(key_of_step), substep))

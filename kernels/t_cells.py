@@ -184,7 +184,7 @@ def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, params, kills
         if kind[i + offsets[d]] == TUMOR:
             n_targets += 1
     if n_targets == 0:
-        tired, died = advance(timeline, a, dt, passive, params, False)
+        tired, died = advance(timeline, a, dt, passive, params, tired)
         exhausted[a] = 1 if tired else 0
         status[a] = DIED if died else DONE
         return
@@ -215,18 +215,18 @@ def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, params, kills
         status[a] = PROPOSING
         return
     timeline[a, ENGAGED] += window_end - start
-    tired, died = advance(timeline, a, window_end, rate, params, False)
-    if not died and window_end < dt:
-        tired, died = advance(timeline, a, dt, passive, params, True)
+    tired, died = advance(timeline, a, window_end, rate, params, tired)
+    if not died and window_end < dt:  # exhausted at window_end
+        tired, died = advance(timeline, a, dt, passive, params, window_end < dt)
     exhausted[a] = 1 if tired else 0
     status[a] = DIED if died else DONE
 
 
-@parallel_jit
+@jit
 def timeline_start(sites, n, busy_hours, exhaustion, flags, entry_hours, ready_hours, cytokine,
                    params, fate_key, timeline, status, exhausted):
     """Open every T cell's timeline for this step (columns and params: module constants)."""
-    for a in prange(n):
+    for a in range(n):
         i = sites[a]
         entry = entry_hours[a]
         timeline[a, CLOCK] = entry
@@ -273,8 +273,15 @@ def resolve_kills(kind, sites, proposers, target, timeline, status, kills_left, 
     its killer spends a kill and starts handling, the other proposers resume from that
     time. Appends the killed sites to ``killed_sites`` from ``n_killed``; returns the new
     count."""
-    order = proposers[np.argsort(target[proposers], kind="mergesort")]
+    order = proposers.copy()
     m = order.shape[0]
+    for k in range(1, m):  # few proposers per round: an insertion sort by target
+        a = order[k]
+        q = k - 1
+        while q >= 0 and target[order[q]] > target[a]:
+            order[q + 1] = order[q]
+            q -= 1
+        order[q + 1] = a
     k = 0
     while k < m:
         j = target[order[k]]
@@ -293,7 +300,7 @@ def resolve_kills(kind, sites, proposers, target, timeline, status, kills_left, 
             until = max(t_kill, timeline[a, ATTACK_START])  # its target died at t_kill
             timeline[a, ENGAGED] += until - timeline[a, ATTACK_START]
             timeline[a, CLOCK] = timeline[a, ATTACK_START]
-            advance(timeline, a, until, timeline[a, ATTACK_RATE], params, False)
+            advance(timeline, a, until, timeline[a, ATTACK_RATE], params, exhausted[a] != 0)
             status[a] = RUNNING
         kills_left[winner] -= 1
         kills_now[winner] += 1
@@ -322,7 +329,7 @@ def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaus
     for a in range(n):
         kills_now[a] = 0
     todo = np.arange(n)
-    n_killed = 0
+    n_killed = np.int64(0)
     r = 0
     while todo.shape[0] > 0:
         attack_round(kind, clone, pdl1, sites, todo, todo.shape[0], offsets, antigenicity,
@@ -351,10 +358,10 @@ def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaus
     return n_killed
 
 
-@parallel_jit
+@jit
 def secretion(sites, n, engaged_hours, flags, rate_per_hour, source):
     """source[site] += rate * (hours attacking or handling in the last step) for every T
     cell that is not exhausted: the step's mean IFN-gamma secretion (rate per hour)."""
-    for a in prange(n):
+    for a in range(n):
         if (flags[a] & EXHAUSTED) == 0 and engaged_hours[a] > 0.0:
             source[sites[a]] += rate_per_hour * engaged_hours[a]
