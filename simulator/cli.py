@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="output HDF5 file (default: <scenario>.h5 in the "
                                             "current directory)")
     run.add_argument("--threads", type=_count(0), default=None,
-                     help="Numba threads (default: the scenario's simulation.threads, "
-                          "else all cores)")
+                     help="Numba threads; 0 = automatic, chosen step by step by timing "
+                          "one vs all cores (default: the scenario's simulation.threads, "
+                          "itself 0 by default)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.add_argument("--resume", action="store_true",
                      help="continue the interrupted run of this output from its checkpoint "
@@ -112,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(bit-identical to an uninterrupted run)")
     resume.add_argument("run", help="OUT.h5 (its unfinished OUT.h5.partial-* beside it) or "
                                     "the partial directory")
-    resume.add_argument("--threads", type=int, default=None, help="Numba threads")
+    resume.add_argument("--threads", type=_count(0), default=None,
+                        help="Numba threads (0 = automatic; default: the run's scenario's)")
     resume.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     recover = sub.add_parser("recover", help="write the run file of an interrupted run as it "

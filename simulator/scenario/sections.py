@@ -27,7 +27,9 @@ class Simulation:
     treatment_start_day: float = param(0.0, unit="day", low=0.0,
                                        doc="baseline for response endpoints; the day "
                                            "`tumorsim compare` forks each arm")
-    threads: int = param(0, low=0, doc="Numba threads; 0 = Numba's default (all cores)")
+    threads: int = param(0, low=0, doc="Numba threads; 0 = automatic: one or all cores, "
+                                       "chosen step by step by timing (README, \"Threads "
+                                       "and performance\")")
 
     def check(self):
         if len(self.dimensions) not in (2, 3):

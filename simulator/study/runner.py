@@ -95,8 +95,9 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
         raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
     try:
         check_replaceable(output, is_run_file, overwrite, "tumorsim run file")  # before work
-        engine_mod.set_threads(scenario.simulation.threads if threads is None else threads)
-        engine_mod.announce_compilation()
+        threads = scenario.simulation.threads if threads is None else threads
+        engine_mod.set_threads(threads)
+        engine_mod.announce_compilation(scenario)
         engine = engine or engine_mod.Engine(scenario)
         recorder = Recorder(output, scenario, arm=arm, extra_attrs=extra_attrs,
                             n_clones=1 << engine.n_targets,
@@ -108,7 +109,7 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
     except BaseException:
         lock.release()
         raise
-    return _run(recorder, engine, scenario, output, progress)
+    return _run(recorder, engine, scenario, output, progress, threads=threads)
 
 
 def resume_to_file(source, *, threads: int | None = None, progress: bool = False,
@@ -120,16 +121,18 @@ def resume_to_file(source, *, threads: int | None = None, progress: bool = False
     line) when it cannot be continued."""
     if threads is not None:
         engine_mod.set_threads(threads)
-    engine_mod.announce_compilation()
     resumption = recorder_mod.open_for_resume(source, expect=expect, notify=notify, lock=lock)
     scenario = resumption.scenario
+    engine_mod.announce_compilation(scenario)
     if resumption.finished:
         series, _, _ = read_run(resumption.target)
         return RunResult(resumption.target, scenario, assess_run(scenario, series), 0.0,
                          resumption.step)
     if threads is None:
-        engine_mod.set_threads(scenario.simulation.threads)
-    return _run(resumption.recorder, resumption.engine, scenario, resumption.target, progress)
+        threads = scenario.simulation.threads
+        engine_mod.set_threads(threads)
+    return _run(resumption.recorder, resumption.engine, scenario, resumption.target, progress,
+                threads=threads)
 
 
 def run_or_resume(scenario: Scenario, output, *, threads: int | None = None,
@@ -155,12 +158,15 @@ def run_or_resume(scenario: Scenario, output, *, threads: int | None = None,
 
 
 def _run(recorder: Recorder, engine, scenario: Scenario, output: Path, progress: bool,
-         cohort: dict | None = None) -> RunResult:
+         cohort: dict | None = None, threads: int | None = None) -> RunResult:
+    """``threads``: as ``engine.run`` (None keeps the current count, 0 chooses step by
+    step)."""
     try:
         with recorder:
             if cohort:
                 recorder.write_cohort(cohort)
-            engine_mod.run(scenario, recorder, progress=progress, engine=engine)
+            engine_mod.run(scenario, recorder, progress=progress, engine=engine,
+                           threads=threads)
             result = _finish(recorder, engine, scenario)
     except OSError as exc:  # a full disk, a vanished directory: the partial run stays
         raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
