@@ -8,9 +8,11 @@
   probability (``kernels.tumor``'s ``division_factor``): 0 at or below the proliferation
   threshold, rising linearly to 1 at the saturation level (PhysiCell's oxygen-dependent
   proliferation; Ghaffarizadeh et al. 2018 PLoS Comput Biol 14:e1005991).
-* :func:`tumor_response` — anoxic tumour cells turn NECROTIC with a probability that ramps
-  linearly from 0 at the necrosis threshold to ``p_necrosis_max`` at ``necrosis_full``
-  (PhysiCell: 5 and 2.5 mmHg); every other tumour cell's PD-L1 relaxes towards its
+* :func:`tumor_response` — anoxic tumour cells turn NECROTIC at a rate that ramps linearly
+  from 0 at the necrosis threshold to the full rate at ``necrosis_full`` (PhysiCell: 5 and
+  2.5 mmHg): the per-step probability is ``1 - exp(-ramp * necrosis_hazard)`` with
+  ``necrosis_hazard`` = full rate x dt, so the rate, not the step's probability, is what
+  ramps (a ramped probability would make the rate depend on dt); every other tumour cell's PD-L1 relaxes towards its
   IFN-gamma-driven level ``baseline + induced * I^h / (I^h + K^h)`` (Gong 2017) with the
   per-step keep factor ``exp(-decay dt)``. PD-L1 lives in a per-site array whose value is
   NaN wherever no tumour cell is (documented meaning: "no tumour cell here"); a newborn cell
@@ -68,7 +70,7 @@ def oxygen_division_factor(kind, oxygen, lo, hi, line_length, threshold, saturat
 
 @parallel_jit
 def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
-                   necrosis_threshold, necrosis_full, p_necrosis_max, necrosis_key,
+                   necrosis_threshold, necrosis_full, necrosis_hazard, necrosis_key,
                    pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
                    necrotic_by_clone):
     """Necrosis under anoxia and PD-L1 relaxation (module docstring), over the union of the
@@ -96,7 +98,7 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
                 level = oxygen[i]
                 if level < necrosis_threshold:
                     x = (necrosis_threshold - level) / ramp
-                    p = p_necrosis_max * (1.0 if x >= 1.0 else x)
+                    p = -math.expm1(-necrosis_hazard * (1.0 if x >= 1.0 else x))
                     if uniform(necrosis_key, i) < p:
                         kind[i] = NECROTIC
                         pdl1[i] = np.nan

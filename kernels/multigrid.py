@@ -843,18 +843,20 @@ def fine_tables(kind, k_tab, s_tab, bb, kk):
 
 
 @jit
-def _coarse_reactions_2d(kk, geo, std, axf):
+def coarse_reactions_2d(kk, geo, std, axf):
+    """Reaction of the coarse levels of a 2D field from the fine level's (set it first)."""
     _coarse_reactions(kk[:0], kk, geo, std, axf, False)
 
 
 @jit
-def _coarse_reactions_3d(kk, geo, std, axf):
+def coarse_reactions_3d(kk, geo, std, axf):
+    """As :func:`coarse_reactions_2d`, 3D."""
     _coarse_reactions(kk[:0], kk, geo, std, axf, True)
 
 
 def coarse_reactions(kk, geo, std, axf, three):
     """Reaction of the coarse levels from the fine level's (set it first)."""
-    (_coarse_reactions_3d if three else _coarse_reactions_2d)(kk, geo, std, axf)
+    (coarse_reactions_3d if three else coarse_reactions_2d)(kk, geo, std, axf)
 
 
 # --------------------------------------------------------------------------- cycle
@@ -910,13 +912,21 @@ def _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, th
 # 2D and 3D compile separately (``three`` a literal): the other dimension's loops drop
 # out, and a runtime flag in the row loops costs ~30%
 @jit
-def _solve_2d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats):
+def solve_2d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats):
+    """:func:`solve` of a 2D field (``threads``: chunks per parallel pass)."""
     _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, False, tol, max_cycles, threads, stats)
 
 
 @jit
-def _solve_3d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats):
+def solve_3d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats):
+    """:func:`solve` of a 3D field."""
     _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, True, tol, max_cycles, threads, stats)
+
+
+def solver_kernels(ndim):
+    """The compiled entry points a field solve of this dimension calls (what a run
+    announces and caches)."""
+    return (solve_3d, coarse_reactions_3d) if ndim == 3 else (solve_2d, coarse_reactions_2d)
 
 
 def solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, stats,
@@ -927,6 +937,6 @@ def solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, sta
     every level (:func:`fine_tables`, :func:`coarse_reactions`), ``bx`` the coarse
     corrections' buffer (:func:`buffer_sizes`); geo ... axi: :func:`hierarchy`. Threads:
     Numba's current count unless given (the result does not depend on it)."""
-    entry = _solve_3d if three else _solve_2d
+    entry = solve_3d if three else solve_2d
     entry(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles,
           numba.get_num_threads() if threads is None else threads, stats)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from kernels import multigrid as field_kernels
@@ -315,11 +316,16 @@ class FieldSolver:
         A solve from scratch that does not converge (only non-finite or float32-overflowing
         rates or levels can do that) raises a ScenarioError on ``key``."""
         geo, std, _, _, axf, _ = levels
-        field_kernels.coarse_reactions(self.reaction, geo, std, axf, self.three)
+        # the compiled entry points, looked up per call (an object holding a function
+        # would not checkpoint)
+        if self.three:
+            coarse, solve = field_kernels.coarse_reactions_3d, field_kernels.solve_3d
+        else:
+            coarse, solve = field_kernels.coarse_reactions_2d, field_kernels.solve_2d
+        coarse(self.reaction, geo, std, axf)
         stats = np.zeros(2)
-        field_kernels.solve(c.reshape(-1), self.rhs, self.reaction, self.correction, *levels,
-                            self.three, tolerance, COLD_START_CYCLES if cold else max_cycles,
-                            stats)
+        solve(c.reshape(-1), self.rhs, self.reaction, self.correction, *levels, tolerance,
+              COLD_START_CYCLES if cold else max_cycles, numba.get_num_threads(), stats)
         if cold and not stats[1] <= tolerance:
             raise ScenarioError(
                 f"the quasi-steady field solve did not converge in {COLD_START_CYCLES} "
