@@ -39,7 +39,9 @@ class RunResult:
                if math.isnan(e.time_to_progression_days)
                and e.progression_scans_blocked_by_min_mm else ""),
             f"  durable response: {'yes' if e.durable_response else 'no'}",
-        ])
+        ] + ([f"  note: the tumour reached the lattice edge on day {e.edge_contact_day:g}; "
+              "later burden and progression are limited by the box (enlarge "
+              "simulation.dimensions)"] if e.box_limited else []))
 
 
 def assess_run(scenario: Scenario, series: dict) -> endpoints_mod.Endpoints:
