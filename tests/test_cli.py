@@ -126,4 +126,4 @@ def test_sigterm_leaves_a_valid_incomplete_file(tmp_path):
 def test_inspect_scenario_shows_step_probabilities(capsys):
     assert main(["inspect"]) == 0
     out = capsys.readouterr().out
-    assert "[simulation]" in out and "p_die / p_divide per step" in out
+    assert "[simulation]" in out and "death / division hazard per step" in out
