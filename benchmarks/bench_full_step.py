@@ -351,6 +351,27 @@ def thread_ratio(rows):
     return {stat: by_t[1][f"{stat}_s"] / by_t[2][f"{stat}_s"] for stat in ("best", "median")}
 
 
+def tumor_only_step(cfg, threads_list) -> dict:
+    """The tumour-only model (``scenarios/tumor_only.toml``) on the same lattice and disc:
+    ``Engine.step()`` timed like the full step, for the ratio full / tumour-only."""
+    scenario = scenario_mod.load(scenario_mod.library_dir() / "tumor_only.toml",
+                                 [f"simulation.dimensions={list(cfg['dimensions'])}",
+                                  f"initial.tumor_radius_sites={cfg['radius']}",
+                                  "simulation.duration_days=1000"])
+    engine_mod.set_threads(1)
+    start = engine_mod.Engine(scenario)
+    for _ in range(cfg["warm_steps"] + 1):
+        start.step()
+    out = {}
+    for t in threads_list:
+        walls = []
+        for _ in range(cfg["repeats"]):
+            wall, updates, counts, _ = timed_steps(start, cfg["steps"], t)
+            walls.append(wall)
+        out[t] = dict(tumor_cells=counts[0][0], **summarise(walls, updates, cfg["steps"]))
+    return out
+
+
 # ---------------------------------------------------------------------- report
 def build_targets(res):
     out = []
@@ -436,6 +457,11 @@ def print_report(res):
     if fs.get("foreign_cpu_cores") is not None:
         print(f"  CPU used by other processes meanwhile: {fs['foreign_cpu_cores']:.2f} cores")
     print("")
+    for t, row in res["tumor_only"].items():
+        print(f"  tumour-only model, same lattice, {t} thr: {row['ms_per_step_best']:.2f} ms/step "
+              f"({row['tumor_cells']} cells); full / tumour-only = "
+              f"{res['full_over_tumor_only'][t]:.1f}x")
+    print("")
     print("Per-phase breakdown (ms per step, one pass of the same steps per thread count)")
     print_phase_table(fs["phases_ms_per_step"], fs["rows"])
     common.print_targets(res["targets"])
@@ -451,6 +477,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, help="repeats per thread count")
     ap.add_argument("--radius", type=int,
                     help="initial tumour disc radius in sites (default 309; --quick 124)")
+    ap.add_argument("--threads", type=int, nargs="+",
+                    help="thread counts to time (default: 1 and 2); on a busy machine time 1 only")
     ap.add_argument("--vessels", choices=("throughout", "outside"), default="throughout",
                     help="vessel placement: over the whole lattice, inside the tumour too "
                          "(default), or the engine's own (outside the initial tumour only)")
@@ -464,7 +492,7 @@ def main(argv=None):
         if getattr(args, key):
             cfg[key] = getattr(args, key)
     res = common.new_result("full_step", mode, cfg)
-    threads_list = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
+    threads_list = [t for t in (args.threads or (1, 2)) if t <= numba.config.NUMBA_NUM_THREADS]
     if 2 not in threads_list:
         common.warn(res, "only 1 Numba thread available: no 2-thread rows")
 
@@ -472,6 +500,11 @@ def main(argv=None):
     start, res["start"] = build_start_engine(cfg, args.vessels)
     log("timing the full step ...")
     res["full_step"] = bench(start, cfg, threads_list)
+    log("timing the tumour-only step on the same lattice ...")
+    res["tumor_only"] = tumor_only_step(cfg, threads_list)
+    res["full_over_tumor_only"] = {
+        t: row["ms_per_step_best"] / res["tumor_only"][t]["ms_per_step_best"]
+        for t in threads_list for row in res["full_step"]["rows"] if row["threads"] == t}
     res["threading_layer"] = numba.threading_layer()
     common.check_foreign(res, res["full_step"]["foreign_cpu_cores"], "the timed steps")
     common.finish_result(res)

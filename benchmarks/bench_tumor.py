@@ -17,7 +17,7 @@ step with the immune compartment and fields is ``bench_full_step.py``'s.
        simulator.engine.run(scenario, recorder, engine=engine, until_step=start + STEPS)
        recorder.close("complete")
 
-   with a real ``simulator.output.runfile.Recorder`` writing an HDF5 file in a temporary directory:
+   with a real ``simulator.output.recorder.Recorder`` writing an HDF5 file in a temporary directory:
    every step is recorded (``Engine.observe`` + the buffered time-series append, flushed
    every ``simulator.output.runfile.FLUSH_EVERY`` = 64 records and at close); no lattice snapshot falls
    inside the timed region (``output.snapshot_every_days = 0`` and the scenario's last step
@@ -60,6 +60,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from simulator import engine as engine_mod  # noqa: E402
+from simulator.output import recorder as recorder_mod  # noqa: E402
 from simulator.output import runfile as io_mod  # noqa: E402
 from simulator.scenario import library_dir, load  # noqa: E402
 from simulator.model.state import LatticeState  # noqa: E402
@@ -115,7 +116,7 @@ def timed_recorded(scenario, state, steps, path):
     engine = engine_mod.Engine(scenario, state=state.copy())
     start_cells = engine.observe()["tumor_cells"]
     start_step = engine.state.step
-    recorder = io_mod.Recorder(path, scenario, n_clones=1 << engine.n_targets)
+    recorder = recorder_mod.Recorder(path, scenario, n_clones=1 << engine.n_targets)
     gc.collect()
     t0 = time.perf_counter()
     engine_mod.run(scenario, recorder, engine=engine, until_step=start_step + steps)
@@ -194,7 +195,7 @@ t0 = time.perf_counter()
 import json, sys, tempfile
 from pathlib import Path
 from simulator import engine as E
-from simulator.output.runfile import Recorder
+from simulator.output.recorder import Recorder
 from simulator.scenario import load
 t_import = time.perf_counter()
 scenario = load(None)   # the built-in default (immune + fields): what `tumorsim run` starts
@@ -249,7 +250,7 @@ CHILD_MEMORY = r"""
 import json, resource, sys, tempfile
 from pathlib import Path
 from simulator import engine as E
-from simulator.output.runfile import Recorder
+from simulator.output.recorder import Recorder
 from simulator.scenario import library_dir, load
 
 TUMOR_ONLY = library_dir() / "tumor_only.toml"

@@ -21,13 +21,16 @@ and draws two figures into OUTDIR:
 
 Run it from the repository root (after ``pip install -e .``)::
 
-    python examples/why_targeted_therapy_relapses.py               # ~2 min on 2 cores
+    python examples/why_targeted_therapy_relapses.py               # ~4 min on 2 cores
     python examples/why_targeted_therapy_relapses.py --quick       # ~15 s: tiny lattice
     python examples/why_targeted_therapy_relapses.py --replicates 20 --workers 4
 
-Run time: the defaults (6 replicates on the library's own lattice and horizon, 2 worker
-processes) took about 2 minutes on a busy 2-core machine once the Numba kernels were
-compiled (the very first tumorsim run of a checkout compiles them: add about a minute).
+Run time: the defaults (10 replicates on the library's own lattice and horizon, 2 worker
+processes) take about 4 minutes on a busy 2-core machine once the Numba kernels are
+compiled (6 replicates took 2; the very first tumorsim run of a checkout compiles them:
+add about a minute). Ten replicates is the fewest at which a lesson can be supported
+with one replicate disagreeing (sign test: 9 of 10 gives p = 0.021; 6 of 6 is needed at
+six).
 If a recalibrated, bigger scenario makes that too slow, pass ``--replicates 4`` or shrink
 the lattice with ``--override "simulation.dimensions=[120,120]"``. ``--quick``
 swaps in an 80 x 80 lattice, a 20-day pre-treatment phase and 80 days of follow-up, for
@@ -39,7 +42,10 @@ figures from the same runs. Changing the scenario files or the options starts th
 afresh.
 
 What to look for is written out in the comments below; the numbers depend on the
-calibration of ``scenarios/melanoma.toml``, so read them off the figures, not off this file.
+calibration of ``scenarios/melanoma.toml``, so read them off the figures and off the
+"Lessons" lines the script prints: each gives the lesson's number with its 95% interval and
+an exact test, says whether the model supports the lesson at these parameters, and if not,
+which parameters the mechanism needs.
 """
 from __future__ import annotations
 
@@ -63,6 +69,7 @@ from matplotlib.patches import Circle, Patch
 from simulator.output import plotting
 from simulator import scenario as scenario_mod
 from simulator.schema import ScenarioError
+from simulator.study import claims
 from simulator.study.comparison import compare, load_arms
 
 NAME = "why_targeted_therapy_relapses"
@@ -110,7 +117,32 @@ QUICK_OVERRIDES = [
     "simulation.duration_days=100",        # 80 days of follow-up
     "endpoints.scan_interval_days=14",     # enough scans to see a response and a relapse
 ]
-DEFAULT_REPLICATES, QUICK_REPLICATES = 6, 2
+DEFAULT_REPLICATES, QUICK_REPLICATES = 10, 2
+
+#: The lessons as tested statements (the same statistics as docs/calibration.md's claims):
+#: paired replicates of two arms, or one arm against one half; a lesson is supported only
+#: when its exact test gives p < 0.05 with the effect pointing the stated way.
+LESSONS = (
+    claims.Claim("Continuous dosing relapses with resistant cells", (
+        claims.Comparison("continuous-dosing progressions with a resistant majority at the "
+                          "progression scan (vs 1/2)", "one_arm", "targeted_continuous",
+                          "resistant_at_progression", +1),)),
+    claims.Claim("Adaptive dosing delays progression", (
+        claims.Comparison("progression-free time, adaptive vs continuous dosing",
+                          "times", "targeted_adaptive", "progression_free", +1,
+                          "targeted_continuous"),)),
+)
+#: What to try when the model does not support a lesson at the defaults (the mechanism).
+HINTS = {
+    "Continuous dosing relapses with resistant cells":
+        "relapse needs resistant cells to start from: raise initial.resistant_fraction or "
+        "tumor.mutation_rate_per_division, or follow up longer (simulation.duration_days)",
+    "Adaptive dosing delays progression":
+        "adaptive therapy works when resistance costs fitness and sensitive cells hold the "
+        "space (Gatenby 2009): try --override tumor.resistance_fitness_cost=0.3 and a smaller "
+        "initial.resistant_fraction (e.g. 0.005); with no cost "
+        "(tumor.resistance_fitness_cost=0) it should not help",
+}
 
 SENSITIVE_COLOUR = plotting.KIND_COLOURS["tumor"]
 RESISTANT_COLOUR = plotting.KIND_COLOURS["tumor_resistant"]
@@ -381,6 +413,11 @@ def print_summary(study_dir: Path):
               f"{share:>21s}")
 
 
+def lessons(study_dir: Path) -> list:
+    """The lessons' comparisons over the study's replicates (``claims.Result`` objects)."""
+    return claims.evaluate_study(study_dir, LESSONS)
+
+
 def main(argv=None) -> list[Path]:
     args = parse_args(argv)
     overrides = (QUICK_OVERRIDES if args.quick else []) + list(args.override)
@@ -395,6 +432,7 @@ def main(argv=None) -> list[Path]:
         print(f"error: {exc.line()}", file=sys.stderr)
         raise SystemExit(2) from None
     print_summary(study_dir)
+    claims.print_lessons(lessons(study_dir), HINTS)
     figures = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN medians after a cure

@@ -24,17 +24,19 @@ and draws four figures into OUTDIR:
 
 Run it from the repository root (after ``pip install -e .``)::
 
-    python examples/why_the_combination_lasts.py               # ~3 min on 2 cores
+    python examples/why_the_combination_lasts.py               # ~5 min on 2 cores
     python examples/why_the_combination_lasts.py --quick       # ~15-40 s: tiny lattice
     python examples/why_the_combination_lasts.py --replicates 30 --workers 8
 
-Run time: the defaults (6 replicates on the library's own lattice and horizon, 2 worker
-processes) took about 3 minutes on a busy 2-core machine once the Numba kernels were
-compiled (the very first tumorsim run of a checkout compiles them: add about a minute).
-If a recalibrated, bigger scenario makes that too slow, pass ``--replicates 4`` or shrink
-the lattice with ``--override "simulation.dimensions=[120,120]"``. Six
-replicates give only a rough durable fraction (a 95% interval about +-30 points wide): use
-``--replicates 30`` or more, and more workers, for numbers you want to compare. ``--quick``
+Run time: the defaults (10 replicates on the library's own lattice and horizon, 2 worker
+processes) take about 5 minutes on a busy 2-core machine once the Numba kernels are
+compiled (6 replicates took 3; the very first tumorsim run of a checkout compiles them:
+add about a minute). If a recalibrated, bigger scenario makes that too slow, shrink the
+lattice with ``--override "simulation.dimensions=[120,120]"``. Ten replicates is the
+fewest at which a lesson can be supported with one replicate disagreeing (sign test: 9 of
+10 gives p = 0.021); they give only a rough durable fraction (a 95% interval about +-30
+points wide): use ``--replicates 30`` or more, and more workers, for numbers you want to
+compare. ``--quick``
 swaps in an 80 x 80 lattice, a 20-day pre-treatment phase, 80 days of follow-up and a
 42-day "durable" threshold (instead of 180 days), for tests and a first look; its numbers are
 not meant to be read.
@@ -45,7 +47,9 @@ figures from the same runs. Changing the scenario files or the options starts th
 afresh.
 
 The numbers depend on the calibration of ``scenarios/melanoma.toml``: read them off the
-figures, not off this file.
+figures and off the "Lessons" lines the script prints (each lesson's number with its 95%
+interval and a sign test; whether the model supports it at these parameters, and if not,
+what the mechanism needs).
 """
 from __future__ import annotations
 
@@ -62,11 +66,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from simulator.output import plotting
 from simulator import scenario as scenario_mod
 from simulator.output.runfile import read_timeseries
 from simulator.schema import ScenarioError
+from simulator.study import claims
 from simulator.study.comparison import compare, load_arms
 
 NAME = "why_the_combination_lasts"
@@ -110,7 +116,7 @@ NAME = "why_the_combination_lasts"
 # "Durable response" follows the clinical definition the endpoints module uses: an objective
 # response (>= 30% smaller diameter) lasting at least `endpoints.durable_min_days` (by
 # default 180 days, Andtbacka 2015). Arms share their replicates' starting tumours, so the difference between
-# two arms is a paired comparison (McNemar-type interval in DIR/arms.csv).
+# two arms is a paired comparison (Newcombe interval and exact McNemar p in DIR/arms.csv).
 # ---------------------------------------------------------------------------------------
 
 REFERENCE = "combination_concurrent"
@@ -142,10 +148,38 @@ QUICK_OVERRIDES = [
     "endpoints.scan_interval_days=14",
     "endpoints.durable_min_days=42",       # 180 days cannot be seen in 80
 ]
-DEFAULT_REPLICATES, QUICK_REPLICATES = 6, 2
+DEFAULT_REPLICATES, QUICK_REPLICATES = 10, 2
+#: The lessons as tested statements (the statistics of docs/calibration.md's claims): each
+#: a paired comparison of progression-free time (net benefit = (wins - losses) / pairs,
+#: sign test); supported only when p < 0.05 with the combination ahead.
+LESSONS = tuple(
+    claims.Claim(name, (claims.Comparison(f"progression-free time, combination vs {other}",
+                                          "times", REFERENCE, "progression_free", +1, other),))
+    for name, other in (
+        ("The combination lasts longer than targeted therapy alone", "targeted_continuous"),
+        ("The combination lasts longer than anti-PD-1 alone", "anti_pd1"),
+        ("The targeted drug's immune channels make it last", "combination_no_immune_channels"),
+        ("A T-cell-toxic partner costs durability", "combination_t_cell_toxic")))
+#: What to try when the model does not support a lesson at the defaults (the mechanism).
+HINTS = {
+    "The combination lasts longer than targeted therapy alone":
+        "the T cells must reach and kill the resistant cells the drug spares: raise "
+        "t_cells.kill_rate_per_day or lower t_cells.pd1_max_inhibition",
+    "The combination lasts longer than anti-PD-1 alone":
+        "the drug must shrink the tumour before resistance takes over: raise "
+        "drugs.braf_inhibitor.kill.emax or lower initial.resistant_fraction",
+    "The targeted drug's immune channels make it last":
+        "the channels must matter for killing: raise drugs.braf_inhibitor.antigenicity.emax "
+        "or drugs.braf_inhibitor.infiltration.emax, or weaken the T cells without the drug",
+    "A T-cell-toxic partner costs durability":
+        "the toxicity must outweigh the extra tumour kill: raise "
+        "drugs.mek_inhibitor.t_cell_toxicity.emax or lower drugs.mek_inhibitor.kill.emax",
+}
 #: Window (days after the treatment start) over which T-cell densities are averaged: the
 #: first eight weeks, while the targeted drug's immune effects are at work and most
 #: tumours still have a core and a margin to measure.
+#: Core / margin densities are averaged only while the tumour has at least this many cells.
+MIN_TUMOUR_CELLS = 100
 T_CELL_WINDOW_DAYS = 56.0
 
 
@@ -300,8 +334,10 @@ def plot_progression_free(study, *, ax=None) -> Figure:
     axis.set_ylim(-0.02, 1.04)
     axis.set_xlabel("days since treatment start")
     axis.set_ylabel("progression-free probability")
-    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
-                title=f"| censored; p vs {REFERENCE}", title_fontsize=7)
+    handles = axis.get_legend_handles_labels()[0] + [
+        Line2D([], [], ls="none", marker="|", ms=7, color="0.3", label="censored replicate")]
+    axis.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                title=f"log-rank p vs {REFERENCE}", title_fontsize=7)
     axis.set_title(f"Progression-free survival (Kaplan-Meier), {study.replicates} paired "
                    "replicates per arm; identical curves overlap")
     return fig
@@ -310,8 +346,10 @@ def plot_progression_free(study, *, ax=None) -> Figure:
 # ------------------------------------------------------ figure 3: core vs margin
 def t_cell_densities(study, window_days: float = T_CELL_WINDOW_DAYS) -> dict:
     """Per arm, per replicate: mean T-cell density in the tumour core and in its invasive
-    margin over the first ``window_days`` of treatment (from each run file; records
-    without a core, e.g. after the tumour is gone, are skipped)."""
+    margin over the first ``window_days`` of treatment, counting only records where the
+    tumour still has at least MIN_TUMOUR_CELLS cells (a vanishing tumour has no core or
+    margin worth the name; a replicate cleared sooner is averaged over fewer days, one
+    cleared before treatment is left out)."""
     start = study.treatment_start_day
     out = {}
     for arm in study.arms:
@@ -321,7 +359,9 @@ def t_cell_densities(study, window_days: float = T_CELL_WINDOW_DAYS) -> dict:
                 continue
             ts = read_timeseries(path)
             t = ts["time_days"] - start
-            window = (t >= 0) & (t <= window_days)
+            window = (t >= 0) & (t <= window_days) & (ts["tumor_cells"] >= MIN_TUMOUR_CELLS)
+            if not window.any():
+                continue
             core.append(np.nanmean(ts["t_cell_density_core"][window]))
             margin.append(np.nanmean(ts["t_cell_density_margin"][window]))
         out[arm] = (np.array(core), np.array(margin))
@@ -353,10 +393,12 @@ def plot_core_margin(study, *, ax=None, window_days: float = T_CELL_WINDOW_DAYS)
     axis.set_xticks(x, [arm.replace("combination_", "comb. ").replace("_", " ")
                         for arm in study.arms], rotation=25, ha="right")
     unit = "mm^2" if study.dimensions == 2 else "mm^3"     # density series: cells per area
-    axis.set_ylabel(f"T cells per {unit}\n(mean over days 0-{window_days:g})")
+    axis.set_ylabel(f"T-cell density (cells/{unit})\nmean over treatment days "
+                    f"0-{window_days:g}")
     axis.legend(loc="upper right")
-    axis.set_title("Where are the T cells? Core vs invasive margin during the first "
-                   f"{window_days:g} days of treatment (bars: median; dots: replicates)")
+    axis.set_title(f"Where are the T cells? Core vs invasive margin, first {window_days:g} "
+                   "days of treatment\n(bars: median; dots: replicates; only while the "
+                   f"tumour has >= {MIN_TUMOUR_CELLS} cells)", fontsize=8)
     return fig
 
 
@@ -434,6 +476,11 @@ def print_summary(arms_table: dict):
               f"{row['durable_fraction']:8.0%} {diff:+15.0%}")
 
 
+def lessons(study_dir: Path) -> list:
+    """The lessons' comparisons over the study's replicates (``claims.Result`` objects)."""
+    return claims.evaluate_study(study_dir, LESSONS)
+
+
 def main(argv=None) -> list[Path]:
     args = parse_args(argv)
     overrides = (QUICK_OVERRIDES if args.quick else []) + list(args.override)
@@ -449,6 +496,7 @@ def main(argv=None) -> list[Path]:
         raise SystemExit(2) from None
     arms_table = read_arms_csv(study_dir)
     print_summary(arms_table)
+    claims.print_lessons(lessons(study_dir), HINTS)
     figures = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN means after a cure

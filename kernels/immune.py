@@ -4,28 +4,41 @@ An immune population (T cells, suppressive cells) is a set of agent arrays — `
 (flat padded index) plus per-population attributes — while the lattice holds the cell's
 kind at that site. Kernels here serve any population; ``kernels.t_cells`` adds killing.
 
-Migration: one move substep is two conflict-free passes (propose/resolve):
+Migration (:func:`migrate`): each move substep is two passes over the *active* agents
+only, a compact list of the agents that may still move in this call:
 
 1. :func:`migrate_propose` (agent-parallel; reads the lattice, writes only the agent's own
-   site of ``proposal``): a mobile agent with at least one EMPTY Moore neighbour draws one
-   uniform ``u`` keyed by (step key, substep, its site). With ``u < bias`` it heads for the
-   empty neighbour with the steepest rise of the attractant field, ``(c_j - c_i) / |j - i|``
+   list entry): a mobile agent with at least one EMPTY Moore neighbour draws one uniform
+   ``u`` keyed by (step key, substep, its site). With ``u < bias`` it heads for the empty
+   neighbour with the steepest rise of the attractant field, ``(c_j - c_i) / |j - i|``
    (first in neighbour order on a tie), if any rises; otherwise (and for ``u >= bias``) it
-   picks an empty neighbour uniformly, using the rest of the same draw. The proposal is
-   written as ``tag * TAG_UNIT + direction + 1``: a fresh ``tag`` per substep makes every
-   older entry stale without clearing the array.
-2. :func:`migrate_resolve` (agent-parallel): an agent wins its target iff its hash priority
-   (keyed by its site) is the highest among all agents proposing that target this substep
-   (ties by the larger site index); each agent checks the target's neighbours itself, so no
-   agent needs another's result. Winners write only their own source (EMPTY) and target
-   (their kind); targets of distinct winners are distinct and were empty, so there are no
-   write conflicts. Losers stay.
+   picks an empty neighbour uniformly, using the rest of the same draw. An agent that can
+   never move again in this call (it stops next to a target, or is walled in by cells that
+   do not move) is marked INERT and dropped from the list.
+2. :func:`migrate_resolve` (serial, cheap: a load and a store per proposal): every
+   proposal claims its target; the claim left at a target is the proposer with the highest
+   hash priority (keyed by its site; ties by the larger site index) - a maximum, so
+   independent of the visiting order. It is written as ``tag * TAG_UNIT + direction + 1``
+   at the target: a fresh ``tag`` per substep makes every older entry stale without
+   clearing the array. Then each agent whose claim holds moves; winners write only their
+   own source (EMPTY) and target (their kind). Losers stay.
+
+One parallel region per substep.
+
+The rule is the synchronous one of ``tests/naive.py::migrate_substep`` (all proposals of a
+substep see the lattice as the previous substep left it, then each target goes to its
+highest-priority proposer); the active list only skips agents that would propose nothing.
 
 Entry of new cells (:func:`place_beside`) is serial in a fixed order (parents sorted by
-site): each parent draws ``u`` keyed by its site and, with ``u < p[parent]``, places one new
-cell on a uniformly chosen EMPTY neighbour (using the rest of the same draw). Counts are
-small (hundreds per step), so the serial pass costs little and needs no conflict rule.
+site): parent p places ``counts[p]`` new cells, the m-th on a uniformly chosen EMPTY
+neighbour (draw keyed by the parent's site and m), while free neighbours last. The counts
+are drawn separately: Poisson entries per vessel (:func:`entry_counts`, one inverse-CDF
+draw) for recruitment, one Bernoulli per kill (:func:`bernoulli_counts`) for expansion.
+Counts are small (hundreds per step), so the serial pass costs little and needs no
+conflict rule.
 """
+import math
+
 import numpy as np
 
 from kernels.jit import jit, parallel_jit, prange
@@ -35,188 +48,331 @@ from kernels.rng import hash_index, step_key, uniform
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
 MAX_TAG = 2 ** 25    # int32 proposals: callers clear the array and restart tags below this
 
-# ``mobility`` codes per agent
-IMMOBILE = 0         # engaged (handling a kill): does not move this substep
-MOBILE = 1           # moves
-STOP_NEAR = 2        # moves unless a neighbour has ``stop_kind`` (a T cell next to a target)
+# ``direction`` codes written by :func:`migrate_propose` besides a neighbour index 0..25
+NO_MOVE = -1         # no proposal this substep (no free neighbour now; one may free up)
+INERT = -2           # can never move again in this call: dropped from the active list
+
+BUCKETS = 4096       # at most this many site buckets in the locality sort of :func:`migrate`
+
+
+@jit
+def nth_set_bit(mask, pick):
+    """Index of the ``pick``-th (from 0) set bit of ``mask``, counted from bit 0."""
+    d = 0
+    while True:
+        if (mask >> d) & 1:
+            if pick == 0:
+                return d
+            pick -= 1
+        d += 1
 
 
 @parallel_jit
-def migrate_propose(kind, attractant, proposal, sites, order, mobility, stop_kind, offsets,
-                    inv_length, bias, tag, move_key):
-    """Each mobile agent writes one move proposal at its own site (see module docstring).
+def migrate_propose(kind, attractant, active, n_active, stops, first, last, substep,
+                    stop_kind, agent_kind, offsets, inv_length, bias, move_key, direction):
+    """Each active agent decides its move of this substep (see module docstring) and writes
+    its direction, NO_MOVE or INERT at its own entry of ``direction``.
 
+    active      int64 sites of the active agents (entries [0, n_active))
+    stops       bool per active agent: stays put next to a ``stop_kind`` cell
+    first, last the agent moves in substeps first <= substep < last (NO_MOVE before, INERT
+                from ``last`` on)
     attractant  float64 per site (the chemokine field, flat padded) or an empty array for
                 an unbiased walk
-    mobility    uint8 per agent: IMMOBILE, MOBILE or STOP_NEAR (stop next to ``stop_kind``)
     inv_length  float64 per Moore direction: 1 / length of the offset in sites
     bias        probability that a move follows the attractant gradient
     move_key    key of this substep (stream, step, substep already mixed in)
-    order       the agents to visit, in this order (see :func:`migrate`)
-    """
+
+    INERT also marks an agent that stops next to ``stop_kind`` and one whose neighbours are
+    neither EMPTY nor ``agent_kind``: only a moving ``agent_kind`` cell empties a site during
+    a call, so neither can move again in it."""
     n_neighbours = offsets.shape[0]
     use_field = attractant.shape[0] > 0
-    base = tag * TAG_UNIT
-    for k in prange(order.shape[0]):
-        a = order[k]
-        m = mobility[a]
-        if m == IMMOBILE:
+    for k in prange(n_active):
+        if substep >= last[k]:
+            direction[k] = INERT
             continue
-        i = sites[a]
+        if substep < first[k]:
+            direction[k] = NO_MOVE
+            continue
+        i = active[k]
+        halt = stops[k]
+        free = 0
         n_free = 0
+        crowded = False
         stop = False
-        best = -1
-        best_rise = 0.0
-        here = attractant[i] if use_field else 0.0
         for d in range(n_neighbours):
-            k = kind[i + offsets[d]]
-            if k == EMPTY:
+            c = kind[i + offsets[d]]
+            if c == EMPTY:
+                free |= 1 << d
                 n_free += 1
-                if use_field:
+            elif c == agent_kind:
+                crowded = True
+            elif halt and c == stop_kind:
+                stop = True
+                break
+        if stop or (n_free == 0 and not crowded):
+            direction[k] = INERT
+            continue
+        if n_free == 0:
+            direction[k] = NO_MOVE
+            continue
+        u = uniform(move_key, i)
+        best = -1
+        if u < bias and use_field:
+            here = attractant[i]
+            best_rise = 0.0
+            for d in range(n_neighbours):
+                if (free >> d) & 1:
                     rise = (attractant[i + offsets[d]] - here) * inv_length[d]
                     if rise > best_rise:
                         best_rise = rise
                         best = d
-            elif m == STOP_NEAR and k == stop_kind:
-                stop = True
-        if stop or n_free == 0:
-            continue
-        u = uniform(move_key, i)
-        if u < bias and best >= 0:
-            proposal[i] = base + best + 1
-            continue
-        r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
-        pick = min(int(r * n_free), n_free - 1)
-        for d in range(n_neighbours):
-            if kind[i + offsets[d]] == EMPTY:
-                if pick == 0:
-                    proposal[i] = base + d + 1
-                    break
-                pick -= 1
+        if best < 0:
+            r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
+            best = nth_set_bit(free, min(int(r * n_free), n_free - 1))
+        direction[k] = best
 
 
 @jit
-def wins_target(proposal, i, j, base, offsets, priority_key):
-    """True iff site i's proposal for target j has the highest hash priority among all
-    proposals for j carrying this tag (``base`` = tag * TAG_UNIT); ties: larger site."""
-    n_neighbours = offsets.shape[0]
-    mine = hash_index(priority_key, i)
-    for d in range(n_neighbours):
-        m = j + offsets[d]
-        if m == i:
-            continue
-        code = proposal[m] - base
-        if code < 1 or code > n_neighbours:
-            continue
-        if m + offsets[code - 1] != j:
-            continue
-        other = hash_index(priority_key, m)
-        if other > mine or (other == mine and m > i):
-            return False
-    return True
-
-
-@parallel_jit
-def migrate_resolve(kind, proposal, sites, order, offsets, tag, priority_key, agent_kind):
-    """Apply this substep's proposals: each target goes to its highest-priority proposer."""
-    n_neighbours = offsets.shape[0]
+def migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag, priority_key,
+                    agent_kind, arrived, substep):
+    """Serial, two short passes over the proposals. Claims: each proposal claims its target
+    site, ``proposal[j] = tag * TAG_UNIT + d + 1`` naming the direction d it came from, and
+    a later proposer takes the claim over iff its hash priority is higher (ties: larger
+    site), so the claim left at j is the maximum over all proposers of j, whatever the
+    visiting order - one load and store per proposal instead of a scan of the target's
+    neighbours by every proposer. Moves: an agent whose claim holds moves there and notes
+    ``arrived[k] = substep + 1``; targets of distinct winners are distinct and were empty."""
     base = tag * TAG_UNIT
-    for k in prange(order.shape[0]):
-        a = order[k]
-        i = sites[a]
-        code = proposal[i] - base
-        if code < 1 or code > n_neighbours:
+    for k in range(n_active):
+        d = direction[k]
+        if d < 0:
             continue
-        j = i + offsets[code - 1]
-        if wins_target(proposal, i, j, base, offsets, priority_key):
+        i = active[k]
+        j = i + offsets[d]
+        code = proposal[j] - base
+        if code < 1:
+            proposal[j] = base + d + 1
+            continue
+        rival = j - offsets[code - 1]
+        mine = hash_index(priority_key, i)
+        other = hash_index(priority_key, rival)
+        if mine > other or (mine == other and i > rival):
+            proposal[j] = base + d + 1
+    for k in range(n_active):
+        d = direction[k]
+        if d < 0:
+            continue
+        i = active[k]
+        j = i + offsets[d]
+        if proposal[j] == base + d + 1:
             kind[j] = agent_kind
             kind[i] = EMPTY
-            sites[a] = j
+            active[k] = j
+            arrived[k] = substep + 1
 
 
 @jit
-def migrate(kind, attractant, proposal, sites, n, mobility, stop_kind, offsets, inv_length,
-            bias, first_tag, n_substeps, move_step_key, priority_step_key, agent_kind):
-    """``n_substeps`` move substeps (propose, then resolve), substep s using tag
-    ``first_tag + s`` and the keys ``step_key(move_step_key, s)`` /
-    ``step_key(priority_step_key, s)``. The caller keeps ``first_tag + n_substeps`` below
-    MAX_TAG (clearing ``proposal`` and restarting the tags when it would not be).
+def by_site_bucket(sites, n, n_sites):
+    """Agent indices [0, n) ordered by site bucket (a stable counting sort on
+    ``site >> shift``, at most BUCKETS buckets): each thread then works on its own stretch
+    of the lattice in memory order. The order is a pure function of ``sites``."""
+    shift = 0
+    while (n_sites - 1) >> shift >= BUCKETS:
+        shift += 1
+    counts = np.zeros(BUCKETS + 1, np.int64)
+    for a in range(n):
+        counts[(sites[a] >> shift) + 1] += 1
+    for b in range(BUCKETS):
+        counts[b + 1] += counts[b]
+    order = np.empty(n, np.int64)
+    for a in range(n):
+        b = sites[a] >> shift
+        order[counts[b]] = a
+        counts[b] += 1
+    return order
 
-    Agents are visited in site order (agents move only locally, so one sort per call
-    serves every substep): each thread then works on its own stretch of the lattice, in
-    memory order, instead of agents in arrival order scattered over the whole lattice
-    (measured on bench_full_step.py: 2-thread speed-up of the migration ~1.3x -> ~2x). Each
-    agent writes only its own site's proposal and the target it wins, so the visiting order
-    does not change the result."""
-    order = np.argsort(sites[:n])
-    for s in range(n_substeps):
+
+@jit
+def drop_inert(active, agent, halt, start, stop, moved, direction, n_active, sites, arrived):
+    """Remove the INERT entries from the active list (writing their final site and arrival
+    back to the agent arrays), keeping the order; returns the new count."""
+    kept = 0
+    for k in range(n_active):
+        if direction[k] == INERT:
+            sites[agent[k]] = active[k]
+            arrived[agent[k]] = moved[k]
+        else:
+            active[kept] = active[k]
+            agent[kept] = agent[k]
+            halt[kept] = halt[k]
+            start[kept] = start[k]
+            stop[kept] = stop[k]
+            moved[kept] = moved[k]
+            kept += 1
+    return kept
+
+
+@jit
+def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind, offsets,
+            inv_length, bias, first_tag, move_step_key, priority_step_key, agent_kind,
+            arrived):
+    """Move substeps (propose, claim, resolve) until no agent can move: agent a moves in
+    substeps ``first[a] <= s < last[a]``, substep s using tag ``first_tag + s`` and the
+    keys ``step_key(move_step_key, s)`` / ``step_key(priority_step_key, s)``. Returns the
+    number of substeps run; ``arrived[a]`` = 1 + the substep of agent a's last move (0 if
+    it did not move). The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing
+    ``proposal`` and restarting the tags when it would not be).
+
+    Cost follows the agents that can still move, not the population: agents with no
+    substep to move in are left out from the start, and an agent found INERT is dropped
+    (a T cell that stops next to a tumour cell stays stopped: tumour cells do not move
+    during migration). The active agents are a compact list of sites, visited in
+    site-bucket order (:func:`by_site_bucket`; one sort per call serves every substep,
+    agents moving only locally). Each agent writes only its own list entries and the
+    target it wins; the claims are a maximum over proposers, so neither the visiting
+    order nor the thread count changes the result."""
+    order = by_site_bucket(sites, n, kind.shape[0])
+    active = np.empty(n, np.int64)
+    agent = np.empty(n, np.int64)
+    halt = np.empty(n, np.bool_)
+    start = np.empty(n, np.int64)
+    stop = np.empty(n, np.int64)
+    moved = np.zeros(n, np.int64)
+    direction = np.full(n, INERT, np.int64)
+    n_substeps = 0
+    for k in range(n):
+        a = order[k]
+        arrived[a] = 0
+        active[k] = sites[a]
+        agent[k] = a
+        halt[k] = stops[a]
+        start[k] = first[a]
+        stop[k] = last[a]
+        if first[a] < last[a]:
+            direction[k] = NO_MOVE
+            n_substeps = max(n_substeps, last[a])
+    # agents with no substep to move in leave before the first
+    n_active = drop_inert(active, agent, halt, start, stop, moved, direction, n, sites, arrived)
+    s = 0
+    while s < n_substeps and n_active > 0:
         tag = first_tag + s
-        migrate_propose(kind, attractant, proposal, sites, order, mobility, stop_kind,
-                        offsets, inv_length, bias, tag, step_key(move_step_key, s))
-        migrate_resolve(kind, proposal, sites, order, offsets, tag,
-                        step_key(priority_step_key, s), agent_kind)
+        migrate_propose(kind, attractant, active, n_active, halt, start, stop, s, stop_kind,
+                        agent_kind, offsets, inv_length, bias, step_key(move_step_key, s),
+                        direction)
+        migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag,
+                        step_key(priority_step_key, s), agent_kind, moved, s)
+        n_active = drop_inert(active, agent, halt, start, stop, moved, direction, n_active,
+                              sites, arrived)
+        s += 1
+    for k in range(n_active):
+        sites[agent[k]] = active[k]
+        arrived[agent[k]] = moved[k]
+    return s
 
 
 @jit
-def place_beside(kind, parent_sites, probability, offsets, key, agent_kind, new_sites,
-                 new_parent):
-    """Serial: parent p (in the given order) places one new ``agent_kind`` cell on an EMPTY
-    neighbour with probability ``probability[p]``. Writes the new sites and the index of
-    each new cell's parent; returns how many were placed (at most ``new_sites.shape[0]``).
-    """
+def poisson_count(mean, u, cap):
+    """Inverse-CDF Poisson(mean) draw from one uniform ``u``, at most ``cap``."""
+    k = 0
+    p = math.exp(-mean)
+    total = p
+    while u >= total and k < cap:
+        k += 1
+        p *= mean / k
+        total += p
+    return k
+
+
+@jit
+def entry_counts(means, sites, key, cap, out):
+    """out[p] = a Poisson(means[p]) number of entries at site ``sites[p]`` (at most cap),
+    one draw keyed by the site."""
+    for p in range(sites.shape[0]):
+        out[p] = poisson_count(means[p], uniform(key, sites[p]), cap) if means[p] > 0.0 else 0
+
+
+@jit
+def bernoulli_counts(trials, probability, sites, key, out):
+    """out[p] = successes in ``trials[p]`` independent trials of ``probability``, trial t
+    keyed by ``step_key(key, t)`` and the site."""
+    for p in range(sites.shape[0]):
+        n = 0
+        for t in range(trials[p]):
+            if uniform(step_key(key, t), sites[p]) < probability:
+                n += 1
+        out[p] = n
+
+
+@jit
+def place_beside(kind, parent_sites, counts, offsets, key, agent_kind, new_sites, new_parent):
+    """Serial, parents in the given order: parent p places ``counts[p]`` new ``agent_kind``
+    cells, the m-th on a uniformly chosen EMPTY neighbour (draw keyed by
+    ``step_key(key, m)`` and the parent's site), while EMPTY neighbours remain. Writes the
+    new sites and the index of each new cell's parent; returns how many were placed (at
+    most ``new_sites.shape[0]``)."""
     n_neighbours = offsets.shape[0]
     n_new = 0
     for p in range(parent_sites.shape[0]):
-        if n_new >= new_sites.shape[0]:
-            break
         i = parent_sites[p]
-        prob = probability[p]
-        if prob <= 0.0:
-            continue
-        u = uniform(key, i)
-        if u >= prob:
-            continue
-        n_free = 0
-        for d in range(n_neighbours):
-            if kind[i + offsets[d]] == EMPTY:
-                n_free += 1
-        if n_free == 0:
-            continue
-        pick = min(int(u / prob * n_free), n_free - 1)
-        for d in range(n_neighbours):
-            j = i + offsets[d]
-            if kind[j] == EMPTY:
-                if pick == 0:
-                    kind[j] = agent_kind
-                    new_sites[n_new] = j
-                    new_parent[n_new] = p
-                    n_new += 1
-                    break
-                pick -= 1
+        for m in range(counts[p]):
+            if n_new >= new_sites.shape[0]:
+                return n_new
+            n_free = 0
+            for d in range(n_neighbours):
+                if kind[i + offsets[d]] == EMPTY:
+                    n_free += 1
+            if n_free == 0:
+                break
+            pick = min(int(uniform(step_key(key, m), i) * n_free), n_free - 1)
+            for d in range(n_neighbours):
+                j = i + offsets[d]
+                if kind[j] == EMPTY:
+                    if pick == 0:
+                        kind[j] = agent_kind
+                        new_sites[n_new] = j
+                        new_parent[n_new] = p
+                        n_new += 1
+                        break
+                    pick -= 1
     return n_new
 
 
-@parallel_jit
-def agent_deaths(kind, sites, n, p_death, fate_key, alive):
-    """Each agent dies with probability ``p_death`` (draw keyed by its site); a dead agent's
-    site becomes EMPTY and ``alive[a]`` is 0."""
-    for a in prange(n):
+@jit
+def move_counts(sites, n, moves_per_step, key, out):
+    """Stochastic rounding of the moves per step: out[a] = floor(m) + 1 with probability
+    frac(m) (draw keyed by the agent's site), so E[out] = m exactly at any dt."""
+    whole = math.floor(moves_per_step)
+    extra = moves_per_step - whole
+    for a in range(n):
+        out[a] = int(whole) + (1 if uniform(key, sites[a]) < extra else 0)
+
+
+@jit
+def uniform_times(sites, n, key, span, out):
+    """out[a] = span * u keyed by the site: entry times uniform within the step."""
+    for a in range(n):
+        out[a] = span * uniform(key, sites[a])
+
+
+@jit
+def agent_deaths(kind, sites, n, death_rate, dt, entry, fate_key, alive):
+    """Agent a, present from ``entry[a]`` (same unit as dt), dies within the step with
+    probability 1 - exp(-death_rate (dt - entry[a])) (draw keyed by its site); a dead
+    agent's site becomes EMPTY and ``alive[a]`` is 0."""
+    for a in range(n):
         i = sites[a]
-        if uniform(fate_key, i) < p_death:
+        if uniform(fate_key, i) < -math.expm1(-death_rate * (dt - entry[a])):
             kind[i] = EMPTY
             alive[a] = 0
         else:
             alive[a] = 1
 
 
-@parallel_jit
-def gather(values, sites, n, out):
-    """out[a] = values[sites[a]] (a field or attribute read at each agent's site)."""
-    for a in prange(n):
-        out[a] = values[sites[a]]
-
-
-def substep_key(key_of_step, substep):
-    """Key of one substep (or one sub-decision) of a step's stream: the step key mixed
-    once more with the substep number, like every key a pure function of its coordinates."""
-    return np.uint64(step_key(np.uint64(key_of_step), substep))
+@jit
+def clear_dead(kind, sites, n, alive):
+    """The sites of agents with ``alive[a] == 0`` become EMPTY."""
+    for a in range(n):
+        if alive[a] == 0:
+            kind[sites[a]] = EMPTY

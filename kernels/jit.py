@@ -32,3 +32,90 @@ def needs_compiling(kernels) -> list[str]:
         except Exception:  # noqa: BLE001 - jit disabled or Numba internals changed
             pass
     return names
+
+
+# ----------------------------------------------------------------------------- threads
+class AdaptiveThreads:
+    """The Numba thread count, chosen step by step by timing (the default, "auto").
+
+    A parallel region waits for its slowest thread: on a machine whose cores are busy with
+    other processes, one descheduled thread stalls every region, and a step of a few
+    hundred regions ran 5-30x slower with all cores than with one. Results are bit-identical
+    for any thread count, so the count may change between any two steps: run a few steps
+    with each count, keep the faster, and check again later, rarely when the answer holds.
+
+    Protocol: ``threads_for_next_step()`` before each step, ``record(seconds)`` after it.
+    The first ``WARMUP`` steps (compilation, pool start) are not compared. A comparison
+    times ``PROBE`` steps with the current count and ``PROBE`` with the other; all cores
+    must be ``MARGIN`` faster to win (a tie goes to one thread, fairer to the machine).
+    The choice then holds for ``hold_factor`` times the wall time the probe of the losing
+    count cost (at least ``MIN_HOLD_S``), doubling each time the same count wins again, so
+    on a busy machine the slow probes cost a few per cent of the run at most.
+    """
+
+    WARMUP = 2
+    PROBE = 2
+    MARGIN = 0.9
+    MIN_HOLD_S = 1.0
+    HOLD_FACTOR = 20.0
+    MAX_HOLD_FACTOR = 640.0
+
+    def __init__(self, most: int, start: int | None = None):
+        self.most = max(1, most)
+        self.current = self.most if start is None else start
+        self.history = []          # (threads, seconds) of every step, for reports and tests
+        self._warm = 0
+        self._times = {}           # threads -> seconds of the steps of the running comparison
+        self._probing = None       # the count under probe, or None while holding
+        self._hold_left = 0.0
+        self._factor = self.HOLD_FACTOR
+        self._last_winner = None
+        if self.most > 1:
+            self._begin_comparison()
+
+    def _begin_comparison(self):
+        self._times = {self.current: []}
+        self._probing = self.current
+
+    def threads_for_next_step(self) -> int:
+        return self.current
+
+    def record(self, seconds: float) -> None:
+        self.history.append((self.current, seconds))
+        if self.most == 1:
+            return
+        if self._warm < self.WARMUP:
+            self._warm += 1
+            return
+        if self._probing is None:
+            self._hold_left -= seconds
+            if self._hold_left <= 0.0:
+                self._begin_comparison()
+            return
+        self._times.setdefault(self.current, []).append(seconds)
+        if len(self._times[self.current]) < self.PROBE:
+            return
+        other = 1 if self.current == self.most else self.most
+        if other not in self._times:
+            self.current = self._probing = other
+            self._times[other] = []
+            return
+        mean = {t: sum(v) / len(v) for t, v in self._times.items()}
+        winner = self.most if mean[self.most] < self.MARGIN * mean[1] else 1
+        loser = 1 if winner == self.most else self.most
+        self._factor = (min(2.0 * self._factor, self.MAX_HOLD_FACTOR)
+                        if winner == self._last_winner else self.HOLD_FACTOR)
+        self._last_winner = winner
+        self._hold_left = max(self.MIN_HOLD_S, self._factor * sum(self._times[loser]))
+        self.current = winner
+        self._probing = None
+
+
+def configure_openmp() -> None:
+    """Environment for the OpenMP runtime (Numba's ``omp`` threading layer), read once when
+    the layer starts, so this must run before the first parallel kernel; a value the user
+    set wins. ``OMP_WAIT_POLICY=passive`` (idle pool threads sleep instead of spinning for
+    ~0.3 M iterations) keeps a pool that :class:`AdaptiveThreads` has parked at one thread
+    from taking CPU from the machine's other processes."""
+    import os
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")

@@ -46,7 +46,12 @@ STREAM_T_CELL_EXPAND = 18         # expansion of a T cell after a kill (and the 
 STREAM_KILL_PRIORITY = 19         # kill credit when several T cells kill one tumour cell
 STREAM_T_CELL_TARGET = 20         # which adjacent tumour cell a T cell attacks
 STREAM_SUPPRESSIVE_PRIORITY = 21  # who wins when suppressive cells propose the same site
-STREAM_TUMOR_ATTEMPT = 22         # division-attempt clocks of tumour cells (continuous time)
+STREAM_MOVE_COUNT = 22           # stochastic rounding of an immune cell's moves per step
+STREAM_T_CELL_ENTRY_SITE = 23    # which free neighbour of its vessel a new T cell takes
+STREAM_SUPPRESSIVE_ENTRY_SITE = 24  # the same for a new suppressive cell
+STREAM_EXPANSION_SITE = 25       # which free neighbour a T cell's daughter takes
+STREAM_ENTRY_TIME = 26           # when in the step a recruited cell enters
+STREAM_TUMOR_ATTEMPT = 27         # division-attempt clocks of tumour cells (continuous time)
 
 
 @jit

@@ -1,41 +1,91 @@
-"""Cytotoxic T cells: attack, kill credit, exhaustion, handling time, death.
+"""Cytotoxic T cells in continuous time within a step: attack, kill credit, handling,
+exhaustion, death, IFN-gamma secretion.
 
-Agent arrays (one entry per T cell, kept by ``simulator.immune``): ``sites`` (flat padded
-index), ``kills_left`` (int32), ``engaged`` (int32 steps of handling left after a kill),
-``exhaustion`` (float64, exhausted at >= 1), ``flags`` (uint8 bits below).
+Agent arrays (one entry per T cell, kept by ``simulator.model.immune``): ``sites`` (flat
+padded index), ``kills_left`` (int32), ``busy_hours`` (float64: handling of a kill still to
+run at the start of the step), ``exhaustion`` (float64, exhausted at >= 1), ``flags``
+(uint8 bits below), ``engaged_hours`` (float64: hours of the last step spent attacking or
+handling, for the IFN-gamma source) and ``entry_hours`` (float64: when in the step a new
+cell entered; 0 otherwise).
 
-Killing (Kather et al. 2017 Cancer Res 77:6442; Gong et al. 2017 J R Soc Interface
-14:20170320) is two conflict-free passes per step:
+Every process follows its continuous-time rate, so the step length dt changes only how
+the step is cut, not the rates (``docs/model.md``, "dt convergence"). After migration each
+T cell runs a timeline over the step ``[0, dt)`` hours (Kather et al. 2017 Cancer Res
+77:6442; Gong et al. 2017 J R Soc Interface 14:20170320):
 
-1. :func:`attack_propose` (agent-parallel; writes only the agent's own entries and its own
-   site of ``proposal``): a T cell that is neither exhausted nor engaged and has at least
-   one tumour neighbour picks one uniformly (draw keyed by its site) and succeeds with
+* It is *present* from ``entry_hours``, *handling* until ``busy_hours``, and *in contact*
+  from the time it arrived beside a tumour cell (the caller passes ``ready_hours`` =
+  max(entry, arrival after its last move)); it attacks from max(handling end, ready).
+* An attack picks a tumour neighbour uniformly and kills it at the first event of a Poisson
+  process of rate ``lambda = k q (1 - S)`` per hour, S = 1 - (1 - S_pd)(1 - S_sup),
+  S_pd = s_pd_max P / (P + K_pd) (1 - blockade) for the target's PD-L1 P, S_sup = s_sup_max
+  C / (C + K_sup) for the suppressive cytokine C at the T cell: the kill time is
+  ``start - log(1 - u) / lambda`` for one uniform u, and the attack succeeds if that falls
+  before the attack window ends (step end, exhaustion or death).
+* A kill costs one of ``kills_left`` and starts ``handling_hours`` of handling; if handling
+  ends within the step the cell attacks again (a new *round*). Several T cells killing one
+  target in the same round: the earliest kill time wins (ties: hash priority keyed by the
+  attacker's site, then the larger site); the others resume from that time with the tumour
+  neighbours left.
+* Exhaustion grows at ``e_sup S_sup`` per hour while present, plus ``e_pd P`` while
+  attacking (times 1 - relief); the cell is exhausted once it reaches 1 (at that time) or
+  when it has no kills left (at its last kill).
+* Death is one event of hazard d (active) or d_exhausted (from the exhaustion time on):
+  the cell dies at the time its cumulative hazard reaches ``-log(1 - u_fate)``; an attack
+  window ends there. The death is applied at the end of the step.
 
-       p_kill = 1 - exp(-k dt) ** (q (1 - S)),   S = 1 - (1 - S_pd) (1 - S_sup)
-
-   where q is the target's antigenicity (per clone), S_pd = s_pd_max * P / (P + K_pd) *
-   (1 - blockade) the PD-1/PD-L1 inhibition by the target's PD-L1 level P, and S_sup =
-   s_sup_max * C / (C + K_sup) the local suppression by the suppressive cytokine C at the
-   T cell's site. The caller passes ``log_survival = -k dt`` (converted once). Every T cell
-   that is not exhausted accumulates exhaustion ``(e_sup * S_sup + e_pd * P [if in contact])
-   * (1 - relief)`` per step (rates per step, converted once).
-2. :func:`attack_resolve`: a successful attack whose target is claimed by several T cells
-   kills it once; the credit (kill count, handling time, expansion) goes to the attacker
-   with the highest hash priority, exactly as in :func:`kernels.immune.migrate_resolve`.
-
-:func:`fate` then marks exhaustion (exhaustion >= 1 or no kills left), counts down handling
-and removes dying cells (higher death probability when exhausted).
+One draw per decision, keyed by (stream, step, round, site). The rounds are propose /
+resolve passes: :func:`attack_round` (agent-parallel, each cell writes only its own
+entries) and :func:`resolve_kills` (serial over the few cells that proposed a kill), so the
+result does not depend on the number of threads.
 """
 import math
 
-from kernels.immune import TAG_UNIT, wins_target
+import numpy as np
+
 from kernels.jit import jit, parallel_jit, prange
-from kernels.lattice import DEAD, EMPTY, TUMOR
-from kernels.rng import uniform
+from kernels.lattice import DEAD, TUMOR
+from kernels.rng import hash_index, step_key, uniform
 
 EXHAUSTED = 1   # cannot kill or secrete; dies at the exhausted rate
-CONTACT = 2     # attacked a tumour cell this step (secretes IFN-gamma next field solve)
-KILLED = 4      # got the credit for a kill this step (may expand)
+CONTACT = 2     # attacked a tumour cell or handled a kill this step
+KILLED = 4      # killed at least once this step (may expand)
+
+# Columns of the per-step ``timeline`` (float64, one row per T cell).
+CLOCK = 0            # hours: the cell's timeline is settled up to here
+EXHAUSTION = 1       # exhaustion at CLOCK
+HAZARD = 2           # cumulative death hazard at CLOCK
+DEATH_HAZARD = 3     # the cell dies when HAZARD reaches this (-log(1 - u_fate))
+BUSY_UNTIL = 4       # handling ends (hours from the start of the step)
+READY = 5            # earliest attack: present and beside its place after migration
+SUPPRESSION = 6      # S_sup at the cell's site
+KILL_TIME = 7        # proposed kill time (status PROPOSING)
+ATTACK_START = 8     # start of the proposed attack
+ATTACK_RATE = 9      # exhaustion rate during that attack (per hour)
+ENGAGED = 10         # hours attacking or handling so far
+N_COLUMNS = 11
+
+# ``status`` per T cell
+RUNNING = 0          # timeline continues in the next round
+PROPOSING = 1        # proposes a kill (``target``, KILL_TIME): resolve_kills decides
+DONE = 2             # settled up to the end of the step (or its death)
+DIED = 3             # died within the step (at CLOCK)
+
+# Entries of the ``params`` array (float64): rates per hour, times in hours.
+P_DT = 0
+P_KILL_RATE = 1
+P_HANDLING = 2
+P_EXHAUSTION_PDL1 = 3
+P_EXHAUSTION_SUPPRESSION = 4
+P_DEATH = 5
+P_DEATH_EXHAUSTED = 6
+P_PD1_MAX = 7
+P_PD1_HALF = 8
+P_PD1_BLOCKADE = 9
+P_SUPPRESSION_MAX = 10
+P_SUPPRESSION_HALF = 11
+P_EXHAUSTION_RELIEF = 12
+N_PARAMS = 13
 
 
 @jit
@@ -49,99 +99,269 @@ def suppression_at(cytokine, i, suppression_max, half_saturation):
     return suppression_max * c / (c + half_saturation)
 
 
-@parallel_jit
-def attack_propose(kind, clone, pdl1, cytokine, proposal, sites, n, engaged, kills_left,
-                   exhaustion, flags, offsets, antigenicity, log_survival, pd1_max_inhibition,
-                   pd1_half_saturation, pd1_blockade, suppression_max,
-                   suppression_half_saturation, exhaustion_pdl1, exhaustion_suppression,
-                   exhaustion_relief, tag, pick_key, kill_key):
-    """Propose this step's kills (see module docstring); clears CONTACT and KILLED bits."""
+@jit
+def exhaustion_time(clock, exhaustion, rate):
+    """When exhaustion, growing at ``rate`` per hour from ``clock``, reaches 1 (inf: never)."""
+    if exhaustion >= 1.0:
+        return clock
+    if rate <= 0.0:
+        return math.inf
+    return clock + (1.0 - exhaustion) / rate
+
+
+@jit
+def death_time(clock, hazard, death_hazard, t_exhausted, rate, rate_exhausted):
+    """When the cumulative hazard, ``hazard`` at ``clock`` and growing at ``rate`` per hour
+    until ``t_exhausted`` and at ``rate_exhausted`` after, reaches ``death_hazard``."""
+    left = death_hazard - hazard
+    if t_exhausted > clock:
+        if rate > 0.0:
+            reach = clock + left / rate
+            if reach <= t_exhausted:
+                return reach
+            left -= rate * (t_exhausted - clock)
+        if t_exhausted == math.inf:
+            return math.inf
+        clock = t_exhausted
+    return clock + left / rate_exhausted if rate_exhausted > 0.0 else math.inf
+
+
+@jit
+def advance(timeline, a, until, rate, params, exhausted):
+    """Settle T cell a's timeline from CLOCK to ``until`` (at the latest its death) with
+    exhaustion growing at ``rate`` per hour. Returns (exhausted, died)."""
+    clock = timeline[a, CLOCK]
+    if until <= clock:
+        return exhausted, False
+    d1 = params[P_DEATH]
+    d2 = params[P_DEATH_EXHAUSTED]
+    e = timeline[a, EXHAUSTION]
+    t_x = clock if exhausted else exhaustion_time(clock, e, rate)
+    t_d = death_time(clock, timeline[a, HAZARD], timeline[a, DEATH_HAZARD], t_x, d1, d2)
+    end = min(until, t_d)
+    if t_x < end:
+        first = max(t_x - clock, 0.0)
+        hazard = timeline[a, HAZARD] + d1 * first + d2 * (end - clock - first)
+        exhausted = True
+    else:
+        hazard = timeline[a, HAZARD] + d1 * (end - clock)
+    timeline[a, EXHAUSTION] = e + rate * (end - clock)
+    timeline[a, HAZARD] = hazard
+    timeline[a, CLOCK] = end
+    return exhausted, t_d <= until
+
+
+@jit
+def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, params, kills_left,
+               exhausted, timeline, status, target, target_key, kill_key):
+    """One round of T cell a's timeline (module docstring): the passive part (entry,
+    handling, moving) up to its attack start, then one attack, which ends the step for the
+    cell or proposes a kill (status PROPOSING)."""
+    dt = params[P_DT]
+    relief = 1.0 - params[P_EXHAUSTION_RELIEF]
+    passive = params[P_EXHAUSTION_SUPPRESSION] * timeline[a, SUPPRESSION] * relief
+    clock = timeline[a, CLOCK]
+    can_attack = exhausted[a] == 0 and kills_left[a] > 0
+    start = max(clock, timeline[a, BUSY_UNTIL], timeline[a, READY]) if can_attack else dt
+    start = min(start, dt)
+    handled = min(timeline[a, BUSY_UNTIL], start) - clock
+    if handled > 0.0:
+        timeline[a, ENGAGED] += handled
+    tired, died = advance(timeline, a, start, passive, params, exhausted[a] != 0)
+    exhausted[a] = 1 if tired else 0
+    if died:
+        status[a] = DIED
+        return
+    if start >= dt or tired:
+        tired, died = advance(timeline, a, dt, passive, params, tired)
+        exhausted[a] = 1 if tired else 0
+        status[a] = DIED if died else DONE
+        return
+    i = sites[a]
     n_neighbours = offsets.shape[0]
-    base = tag * TAG_UNIT
-    for a in prange(n):
+    n_targets = 0
+    for d in range(n_neighbours):
+        if kind[i + offsets[d]] == TUMOR:
+            n_targets += 1
+    if n_targets == 0:
+        tired, died = advance(timeline, a, dt, passive, params, tired)
+        exhausted[a] = 1 if tired else 0
+        status[a] = DIED if died else DONE
+        return
+    pick = min(int(uniform(target_key, i) * n_targets), n_targets - 1)
+    j = -1
+    for d in range(n_neighbours):
+        if kind[i + offsets[d]] == TUMOR:
+            if pick == 0:
+                j = i + offsets[d]
+                break
+            pick -= 1
+    level = pdl1[j]
+    s_pd = params[P_PD1_MAX] * level / (level + params[P_PD1_HALF]) * (1.0 - params[P_PD1_BLOCKADE])
+    s = 1.0 - (1.0 - s_pd) * (1.0 - timeline[a, SUPPRESSION])
+    kill_rate = params[P_KILL_RATE] * antigenicity[clone[j]] * (1.0 - s)
+    rate = passive + params[P_EXHAUSTION_PDL1] * level * relief
+    t_x = exhaustion_time(start, timeline[a, EXHAUSTION], rate)
+    t_d = death_time(start, timeline[a, HAZARD], timeline[a, DEATH_HAZARD], t_x,
+                     params[P_DEATH], params[P_DEATH_EXHAUSTED])
+    window_end = min(dt, t_x, t_d)
+    u = uniform(kill_key, i)
+    kill_time = start - math.log1p(-u) / kill_rate if kill_rate > 0.0 else math.inf
+    if kill_time < window_end:
+        target[a] = j
+        timeline[a, KILL_TIME] = kill_time
+        timeline[a, ATTACK_START] = start
+        timeline[a, ATTACK_RATE] = rate
+        status[a] = PROPOSING
+        return
+    timeline[a, ENGAGED] += window_end - start
+    tired, died = advance(timeline, a, window_end, rate, params, tired)
+    if not died and window_end < dt:  # exhausted at window_end
+        tired, died = advance(timeline, a, dt, passive, params, window_end < dt)
+    exhausted[a] = 1 if tired else 0
+    status[a] = DIED if died else DONE
+
+
+@jit
+def timeline_start(sites, n, busy_hours, exhaustion, flags, entry_hours, ready_hours, cytokine,
+                   params, fate_key, timeline, status, exhausted):
+    """Open every T cell's timeline for this step (columns and params: module constants)."""
+    for a in range(n):
         i = sites[a]
-        f = flags[a] & EXHAUSTED
-        if f != 0:
-            flags[a] = f
-            continue
-        s_sup = suppression_at(cytokine, i, suppression_max, suppression_half_saturation)
-        drive = exhaustion_suppression * s_sup
-        n_targets = 0
-        if engaged[a] == 0 and kills_left[a] > 0:
-            for d in range(n_neighbours):
-                if kind[i + offsets[d]] == TUMOR:
-                    n_targets += 1
-        if n_targets > 0:
-            pick = min(int(uniform(pick_key, i) * n_targets), n_targets - 1)
-            target = -1
-            for d in range(n_neighbours):
-                if kind[i + offsets[d]] == TUMOR:
-                    if pick == 0:
-                        target = d
-                        break
-                    pick -= 1
-            j = i + offsets[target]
-            level = pdl1[j]
-            s_pd = pd1_max_inhibition * level / (level + pd1_half_saturation) * (1.0 - pd1_blockade)
-            s = 1.0 - (1.0 - s_pd) * (1.0 - s_sup)
-            p_kill = -math.expm1(log_survival * antigenicity[clone[j]] * (1.0 - s))
-            drive += exhaustion_pdl1 * level
+        entry = entry_hours[a]
+        timeline[a, CLOCK] = entry
+        timeline[a, EXHAUSTION] = exhaustion[a]
+        timeline[a, HAZARD] = 0.0
+        timeline[a, DEATH_HAZARD] = -math.log1p(-uniform(fate_key, i))
+        timeline[a, BUSY_UNTIL] = max(busy_hours[a], entry)
+        timeline[a, READY] = max(ready_hours[a], entry)
+        timeline[a, SUPPRESSION] = suppression_at(cytokine, i, params[P_SUPPRESSION_MAX],
+                                                  params[P_SUPPRESSION_HALF])
+        timeline[a, ENGAGED] = 0.0
+        exhausted[a] = flags[a] & EXHAUSTED
+        status[a] = RUNNING
+
+
+@parallel_jit
+def attack_round(kind, clone, pdl1, sites, todo, n_todo, offsets, antigenicity, params,
+                 kills_left, exhausted, timeline, status, target, target_key, kill_key):
+    """One round for the T cells ``todo[:n_todo]`` (each writes only its own entries)."""
+    for k in prange(n_todo):
+        cell_round(todo[k], kind, clone, pdl1, sites, offsets, antigenicity, params, kills_left,
+                   exhausted, timeline, status, target, target_key, kill_key)
+
+
+@jit
+def earlier(timeline, a, b, sites, priority_key):
+    """True iff T cell a's proposed kill comes before b's (time, then hash priority, then
+    the larger site)."""
+    ta = timeline[a, KILL_TIME]
+    tb = timeline[b, KILL_TIME]
+    if ta != tb:
+        return ta < tb
+    pa = hash_index(priority_key, sites[a])
+    pb = hash_index(priority_key, sites[b])
+    if pa != pb:
+        return pa > pb
+    return sites[a] > sites[b]
+
+
+@jit
+def resolve_kills(kind, sites, proposers, target, timeline, status, kills_left, exhausted,
+                  kills_now, params, priority_key, killed_sites, n_killed):
+    """Serial: every target proposed this round dies once, at the earliest proposed time;
+    its killer spends a kill and starts handling, the other proposers resume from that
+    time. Appends the killed sites to ``killed_sites`` from ``n_killed``; returns the new
+    count."""
+    order = proposers.copy()
+    m = order.shape[0]
+    for k in range(1, m):  # few proposers per round: an insertion sort by target
+        a = order[k]
+        q = k - 1
+        while q >= 0 and target[order[q]] > target[a]:
+            order[q + 1] = order[q]
+            q -= 1
+        order[q + 1] = a
+    k = 0
+    while k < m:
+        j = target[order[k]]
+        winner = order[k]
+        e = k + 1
+        while e < m and target[order[e]] == j:
+            if earlier(timeline, order[e], winner, sites, priority_key):
+                winner = order[e]
+            e += 1
+        t_kill = timeline[winner, KILL_TIME]
+        kind[j] = DEAD
+        killed_sites[n_killed] = j
+        n_killed += 1
+        for q in range(k, e):
+            a = order[q]
+            until = max(t_kill, timeline[a, ATTACK_START])  # its target died at t_kill
+            timeline[a, ENGAGED] += until - timeline[a, ATTACK_START]
+            timeline[a, CLOCK] = timeline[a, ATTACK_START]
+            advance(timeline, a, until, timeline[a, ATTACK_RATE], params, exhausted[a] != 0)
+            status[a] = RUNNING
+        kills_left[winner] -= 1
+        kills_now[winner] += 1
+        timeline[winner, BUSY_UNTIL] = t_kill + params[P_HANDLING]
+        if kills_left[winner] <= 0:
+            exhausted[winner] = 1
+        k = e
+    return n_killed
+
+
+@jit
+def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaustion, flags,
+           engaged_hours, entry_hours, ready_hours, offsets, antigenicity, params, fate_key,
+           target_step_key, kill_step_key, priority_step_key, alive, kills_now, killed_sites):
+    """Every T cell's timeline over this step (module docstring); round r draws with the
+    keys ``step_key(target_step_key, r)`` / ``step_key(kill_step_key, r)`` /
+    ``step_key(priority_step_key, r)``. Updates the agent attributes for the next step and
+    writes ``alive[a]`` (0: died within the step; the caller removes it), ``kills_now[a]``
+    and the killed sites (``killed_sites[:return value]``)."""
+    timeline = np.empty((n, N_COLUMNS))
+    status = np.empty(n, np.int8)
+    exhausted = np.empty(n, np.uint8)
+    target = np.full(n, -1, np.int64)
+    timeline_start(sites, n, busy_hours, exhaustion, flags, entry_hours, ready_hours, cytokine,
+                   params, fate_key, timeline, status, exhausted)
+    for a in range(n):
+        kills_now[a] = 0
+    todo = np.arange(n)
+    n_killed = np.int64(0)
+    r = 0
+    while todo.shape[0] > 0:
+        attack_round(kind, clone, pdl1, sites, todo, todo.shape[0], offsets, antigenicity,
+                     params, kills_left, exhausted, timeline, status, target,
+                     step_key(target_step_key, r), step_key(kill_step_key, r))
+        proposers = todo[status[todo] == PROPOSING]
+        if proposers.shape[0] > 0:
+            n_killed = resolve_kills(kind, sites, proposers, target, timeline, status,
+                                     kills_left, exhausted, kills_now, params,
+                                     step_key(priority_step_key, r), killed_sites, n_killed)
+        todo = todo[status[todo] == RUNNING]
+        r += 1
+    dt = params[P_DT]
+    for a in range(n):
+        alive[a] = 0 if status[a] == DIED else 1
+        f = EXHAUSTED if exhausted[a] != 0 or timeline[a, EXHAUSTION] >= 1.0 else 0
+        if timeline[a, ENGAGED] > 0.0:
             f |= CONTACT
-            if uniform(kill_key, i) < p_kill:
-                proposal[i] = base + target + 1
-        exhaustion[a] += drive * (1.0 - exhaustion_relief)
+        if kills_now[a] > 0:
+            f |= KILLED
         flags[a] = f
+        exhaustion[a] = timeline[a, EXHAUSTION]
+        busy_hours[a] = max(timeline[a, BUSY_UNTIL] - dt, 0.0)
+        engaged_hours[a] = timeline[a, ENGAGED]
+        entry_hours[a] = 0.0
+    return n_killed
 
 
-@parallel_jit
-def attack_resolve(kind, proposal, sites, n, offsets, tag, priority_key, kills_left, engaged,
-                   flags, handling_steps, killed_site):
-    """Apply the kills: the credited attacker turns its target into DEAD debris, spends one
-    kill and becomes engaged for ``handling_steps`` steps. ``killed_site[a]`` = the site
-    killed by agent a this step, or -1."""
-    n_neighbours = offsets.shape[0]
-    base = tag * TAG_UNIT
-    for a in prange(n):
-        killed_site[a] = -1
-        i = sites[a]
-        code = proposal[i] - base
-        if code < 1 or code > n_neighbours:
-            continue
-        j = i + offsets[code - 1]
-        if wins_target(proposal, i, j, base, offsets, priority_key):
-            kind[j] = DEAD
-            kills_left[a] -= 1
-            engaged[a] = handling_steps
-            flags[a] |= KILLED
-            killed_site[a] = j
-
-
-@parallel_jit
-def fate(kind, sites, n, kills_left, engaged, exhaustion, flags, p_death, p_death_exhausted,
-         fate_key, alive):
-    """End of step: mark exhaustion, count down handling (not on the step of the kill),
-    and remove dying T cells (their site becomes EMPTY; ``alive[a]`` = 0)."""
-    for a in prange(n):
-        i = sites[a]
-        f = flags[a]
-        if (f & EXHAUSTED) == 0 and (exhaustion[a] >= 1.0 or kills_left[a] <= 0):
-            f |= EXHAUSTED
-        if engaged[a] > 0 and (f & KILLED) == 0:
-            engaged[a] -= 1
-        flags[a] = f
-        p = p_death_exhausted if (f & EXHAUSTED) != 0 else p_death
-        if uniform(fate_key, i) < p:
-            kind[i] = EMPTY
-            alive[a] = 0
-        else:
-            alive[a] = 1
-
-
-@parallel_jit
-def secretion(sites, n, engaged, flags, rate, source):
-    """source[site] += rate for every T cell that is engaged or attacked last step and is
-    not exhausted (IFN-gamma secretion while engaged)."""
-    for a in prange(n):
-        f = flags[a]
-        if (f & EXHAUSTED) == 0 and ((f & CONTACT) != 0 or engaged[a] > 0):
-            source[sites[a]] += rate
+@jit
+def secretion(sites, n, engaged_hours, flags, rate_per_hour, source):
+    """source[site] += rate * (hours attacking or handling in the last step) for every T
+    cell that is not exhausted: the step's mean IFN-gamma secretion (rate per hour)."""
+    for a in range(n):
+        if (flags[a] & EXHAUSTED) == 0 and engaged_hours[a] > 0.0:
+            source[sites[a]] += rate_per_hour * engaged_hours[a]

@@ -22,11 +22,12 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
 5. ``recruitment`` — T cells (rate rising with antigen release) and suppressive cells
    (rate proportional to burden) enter beside vessels.
 6. ``t_cells`` — T cells migrate (several substeps, up the chemokine gradient, stopping
-   next to a tumour cell), then attack adjacent tumour cells once (``kernels.t_cells``).
+   next to a tumour cell), then each runs its continuous-time timeline over the step:
+   attacks, kills, handling, exhaustion, the time of death (``kernels.t_cells``).
 7. ``suppressive_cells`` — suppressive cells migrate; they suppress through the cytokine
    they secrete, which the next ``fields`` phase spreads.
-8. ``immune_state`` — T-cell exhaustion, handling countdown, death and expansion after a
-   kill; suppressive-cell death; the antigen signal for the next recruitment.
+8. ``immune_state`` — T cells that died within the step leave the lattice; expansion
+   after kills; suppressive-cell death; the antigen signal for the next recruitment.
 9. ``record`` — the end-of-step state is counted and handed to the recorder.
 
 Phases 2 and 4-8 exist only when the immune / tissue model is on (any T-cell or
@@ -38,6 +39,7 @@ Step s covers simulated time [s dt, (s + 1) dt); the record made at its end is s
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -52,7 +54,7 @@ from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import DrugPenetration, penetrating
-from simulator.model.rates import per_step_probability, step_hazard
+from simulator.model.rates import step_hazard
 from simulator.scenario import Scenario
 from simulator.model.state import LatticeState, seed_tumor
 from simulator.treatment.effects import clone_modifiers
@@ -61,11 +63,33 @@ from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observati
 from simulator.model.tissue import TissueFields, fields_enabled, place_vessels
 from simulator.treatment.course import Treatment
 
-KERNELS = (tumor.schedule, tumor.run_events, lattice.tissue_extents, lattice.count_kinds)
-IMMUNE_KERNELS = (fields.quasi_steady_state, micro.kind_sources,
-                  micro.tumor_response, micro.census, immune_k.migrate, immune_k.place_beside,
-                  immune_k.agent_deaths, t_cells_k.attack_propose, t_cells_k.attack_resolve,
-                  t_cells_k.fate, t_cells_k.secretion)
+# The kernels each part of the model calls from Python (their callees compile with them):
+# what a scenario announces before its first, compiling, run (``kernels_for``).
+TUMOR_KERNELS = (tumor.schedule, tumor.run_events, lattice.tissue_extents, lattice.count_kinds)
+FIELD_KERNELS = (fields.quasi_steady_state, micro.kind_sources)
+IMMUNE_KERNELS = (micro.tumor_response, micro.census, immune_k.migrate, immune_k.move_counts,
+                  immune_k.place_beside, immune_k.bernoulli_counts, immune_k.clear_dead,
+                  immune_k.agent_deaths, t_cells_k.attack)
+ENTRY_KERNELS = (immune_k.entry_counts, immune_k.uniform_times)  # with vessels
+SECRETION_KERNELS = (t_cells_k.secretion,)                        # with fields.ifn_gamma
+PENETRATION_KERNELS = (fields.quasi_steady_state,)  # local hazards: in tumor.schedule
+
+
+def kernels_for(scenario: Scenario) -> tuple:
+    """The kernels a run of ``scenario`` calls: the tumour's always, the fields', immune
+    compartment's and drug penetration's when the scenario has them."""
+    found = list(TUMOR_KERNELS)
+    if fields_enabled(scenario):
+        found += FIELD_KERNELS
+    if immune_enabled(scenario):
+        found += IMMUNE_KERNELS
+        if scenario.vessels.density > 0 or scenario.vessels.positions:
+            found += ENTRY_KERNELS
+        if "ifn_gamma" in scenario.fields.enabled_names():
+            found += SECRETION_KERNELS
+    if penetrating(scenario.drugs):
+        found += PENETRATION_KERNELS
+    return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -331,26 +355,48 @@ class Engine:
         )
 
 
-def announce_compilation(stream=sys.stderr) -> None:
-    missing = kernel_jit.needs_compiling(KERNELS + IMMUNE_KERNELS)
+def announce_compilation(scenario: Scenario, stream=sys.stderr) -> None:
+    """Say "compiling" before a first run that will compile: only the kernels this
+    scenario uses are checked, so a kernel that only other scenarios use (and so is never
+    cached by this one) does not make every run say it."""
+    missing = kernel_jit.needs_compiling(kernels_for(scenario))
     if missing:
         print(f"tumorsim: compiling {len(missing)} Numba kernels (first use only; "
               "cached afterwards)...", file=stream, flush=True)
 
 
 def set_threads(threads: int) -> int:
-    """Use ``threads`` Numba threads (0 = leave Numba's default); returns the count in use."""
+    """Use ``threads`` Numba threads (0 = automatic: all cores until :func:`run` chooses step
+    by step, see ``kernels.jit.AdaptiveThreads``); returns the count in use."""
+    kernel_jit.configure_openmp()
     if threads:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     return numba.get_num_threads()
 
 
+def adaptive_threads() -> kernel_jit.AdaptiveThreads:
+    """The automatic thread choice for one run: all cores, or one to start with when the
+    machine's load average already fills its cores."""
+    most = numba.config.NUMBA_NUM_THREADS
+    try:
+        busy = os.getloadavg()[0] >= most - 0.5
+    except OSError:
+        busy = False
+    return kernel_jit.AdaptiveThreads(most, start=1 if busy and most > 1 else most)
+
+
 def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engine | None = None,
-        until_step: int | None = None) -> Engine:
-    """Advance a run to ``until_step`` (default: the scenario's end), recording as it goes."""
+        until_step: int | None = None, threads: int | None = None) -> Engine:
+    """Advance a run to ``until_step`` (default: the scenario's end), recording as it goes.
+    ``threads``: None keeps the current Numba thread count, 0 chooses it step by step
+    (``engine.threads`` then holds the chooser and its history), N uses N."""
     engine = engine or Engine(scenario)
     every = scenario.output.record_every_steps
     last = scenario.simulation.steps if until_step is None else until_step
+    chooser = adaptive_threads() if threads == 0 else None
+    if threads:
+        set_threads(threads)
+    engine.threads = chooser
     if recorder is not None and engine.state.step == 0:
         recorder.record(engine)
     bar = None
@@ -362,7 +408,13 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
             bar = None
     started = time.perf_counter()
     while engine.state.step < last:
-        engine.step()
+        if chooser is None:
+            engine.step()
+        else:
+            numba.set_num_threads(chooser.threads_for_next_step())
+            t0 = time.perf_counter()
+            engine.step()
+            chooser.record(time.perf_counter() - t0)
         if recorder is not None and (engine.state.step % every == 0 or engine.state.step == last):
             recorder.record(engine)
         if bar is not None:

@@ -17,6 +17,12 @@ import types
 import typing
 from typing import Any
 
+# An integer key without its own ``high`` fits a signed 32-bit integer: the engine keeps
+# counts such as a T cell's remaining kills in int32 arrays, and no count a scenario sets
+# needs more. Keys that do (``simulation.seed``) declare their own bound.
+INT_HIGH = 2**31 - 1
+INT_LOW = -(2**63)
+
 
 class ScenarioError(ValueError):
     """Bad input, reported as one line: ``FILE: key.path: what is wrong``."""
@@ -29,10 +35,18 @@ class ScenarioError(ValueError):
 
     def line(self) -> str:
         parts = [p for p in (self.source, self.key) if p]
-        return ": ".join(parts + [self.message])
+        return one_line(": ".join(parts + [self.message]))
 
     def located(self, source: str) -> "ScenarioError":
         return ScenarioError(self.message, self.key, self.source or source)
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so an error that
+    quotes user input (a key, a path, a value) stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def param(default, *, unit: str = "", doc: str = "", source: str = "", low=None, high=None,
@@ -103,6 +117,12 @@ def _convert(value: Any, tp, path: str):
     if tp is str:
         if not isinstance(value, str):
             raise ScenarioError(f"expected a string, got {value!r}", path)
+        if "\x00" in value:  # HDF5 attributes and C strings end at the first NUL
+            raise ScenarioError("must not contain a NUL character", path)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # e.g. undecodable bytes of a --set argument
+            raise ScenarioError(f"is not valid Unicode text: {value!r}", path) from None
         return value
     if origin in (list, tuple):
         if not isinstance(value, list):
@@ -138,6 +158,10 @@ def _check_range(value, meta, path: str):
             raise ScenarioError(f"must be {rel} {low}, got {v!r}", path)
         if high is not None and v > high:
             raise ScenarioError(f"must be <= {high}, got {v!r}", path)
+        if isinstance(v, int) and high is None and v > INT_HIGH:
+            raise ScenarioError(f"must be <= {INT_HIGH}, got {v!r}", path)
+        if isinstance(v, int) and v < INT_LOW:
+            raise ScenarioError(f"must be >= {INT_LOW}, got {v!r}", path)
         if isinstance(v, float) and math.isinf(v):
             raise ScenarioError(f"must be finite, got {v!r}", path)
 
@@ -228,3 +252,36 @@ def describe(cls, path: str = ""):
             continue
         m = f.metadata
         yield key_path, default, m.get("unit", ""), m.get("doc", ""), m.get("source", "")
+
+
+def key_type(cls, key_path: str, table: dict):
+    """The declared type of the scalar key ``key_path`` (``"tumor.antigenicity"``) in a
+    section ``cls`` whose resolved table is ``table``, or ScenarioError naming the first
+    unknown part (with a suggestion). Named tables (``drugs.<name>``) must exist in
+    ``table``; an optional sub-table (``X | None``) is looked up in X."""
+    parts = key_path.split(".")
+    tp, here = cls, table
+    for i, part in enumerate(parts):
+        done = ".".join(parts[:i])
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            if part not in hints:
+                close = difflib.get_close_matches(part, list(hints), n=1, cutoff=0.6)
+                hint = f" (did you mean '{_join(done, close[0])}'?)" if close else ""
+                raise ScenarioError(f"{key_path!r} is not a scenario key: no "
+                                    f"'{_join(done, part)}'{hint}")
+            tp = hints[part]
+        elif typing.get_origin(tp) is dict:
+            if not isinstance(here, dict) or part not in here:
+                names = ", ".join(sorted(here)) if isinstance(here, dict) else ""
+                raise ScenarioError(f"{key_path!r} is not a scenario key: no "
+                                    f"'{_join(done, part)}' (defined: {names or 'none'})")
+            tp = typing.get_args(tp)[1]
+        else:
+            raise ScenarioError(f"{key_path!r} is not a scenario key: '{done}' is a value, "
+                                "not a table")
+        here = here.get(part) if isinstance(here, dict) else None
+        section = _optional_section(tp)
+        if section is not None:
+            tp = section
+    return tp

@@ -511,101 +511,188 @@ def migrate_substep(kind, sites, mobility, attractant, stop_kind, bias, move_key
 
 
 # --------------------------------------------------------------------------- entry
-def place_beside(kind, parents, probability, key, agent_kind):
-    """Serial entry of new cells beside ``parents`` (flat sites) in the given order."""
+def poisson_count(mean, u, cap):
+    """The smallest k with P(N <= k) > u for N ~ Poisson(mean), at most cap."""
+    k, term = 0, math.exp(-mean)
+    total = term
+    while u >= total and k < cap:
+        k += 1
+        term *= mean / k
+        total += term
+    return k
+
+
+def place_beside(kind, parents, counts, key, agent_kind):
+    """Serial entry of new cells beside ``parents`` (flat sites) in the given order: parent
+    p places up to counts[p] cells, the m-th on a uniform free neighbour drawn with
+    ``step_key(key, m)``."""
     shape = kind.shape
     new, which = [], []
     for p, i in enumerate(int(i) for i in parents):
-        prob = probability[p]
-        if prob <= 0.0:
-            continue
-        u = uniform(key, i)
-        if u >= prob:
-            continue
-        free = [n for n in neighbours(shape, _coord(shape, i)) if kind[n] == EMPTY]
-        if not free:
-            continue
-        target = free[min(int(u / prob * len(free)), len(free) - 1)]
-        kind[target] = agent_kind
-        new.append(_flat(shape, target))
-        which.append(p)
+        for m in range(int(counts[p])):
+            free = [n for n in neighbours(shape, _coord(shape, i)) if kind[n] == EMPTY]
+            if not free:
+                break
+            target = free[min(int(uniform(step_key(key, m), i) * len(free)), len(free) - 1)]
+            kind[target] = agent_kind
+            new.append(_flat(shape, target))
+            which.append(p)
     return new, which
 
 
 # --------------------------------------------------------------------------- T cells
-def attack(kind, clone, pdl1, cytokine, t, params, keys):
-    """One round of attacks. ``t``: dict of per-agent lists ``sites``, ``kills_left``,
-    ``engaged``, ``exhaustion``, ``flags`` (updated in place); grids ``kind``, ``clone``,
-    ``pdl1`` and ``cytokine`` (or None) are padded. ``params``: dict with the kernel's
-    scalars; ``keys``: 'target', 'kill', 'priority'. Returns the killed flat sites."""
-    shape = kind.shape
-    succeeded = {}
-    for a, i in enumerate(int(i) for i in t["sites"]):
-        f = t["flags"][a] & EXHAUSTED
-        if f:
-            t["flags"][a] = f
-            continue
+class _Timeline:
+    """One T cell's step, settled piece by piece: exhaustion grows linearly, the death
+    hazard at ``death`` (``death_exhausted`` once exhausted); the cell dies when the hazard
+    reaches ``-log(1 - u_fate)``."""
+
+    def __init__(self, entry, exhaustion, exhausted, death_hazard, busy, ready, s_sup,
+                 kills_left):
+        self.clock, self.e, self.h, self.hd = entry, exhaustion, 0.0, death_hazard
+        self.exhausted, self.dead = exhausted, False
+        self.busy, self.ready, self.s_sup = max(busy, entry), max(ready, entry), s_sup
+        self.kills_left, self.kills_now, self.engaged = kills_left, 0, 0.0
+
+    def settle(self, until, rate, p):
+        while self.clock < until and not self.dead:
+            d = p["death_exhausted"] if self.exhausted else p["death"]
+            if self.exhausted:
+                t_x = math.inf
+            elif self.e >= 1.0:
+                t_x = self.clock
+            else:
+                t_x = self.clock + (1.0 - self.e) / rate if rate > 0 else math.inf
+            end = min(until, t_x)
+            t_d = self.clock + (self.hd - self.h) / d if d > 0 else math.inf
+            if t_d <= end:
+                self.e += rate * (t_d - self.clock)
+                self.h, self.clock, self.dead = self.hd, t_d, True
+                return
+            self.e += rate * (end - self.clock)
+            self.h += d * (end - self.clock)
+            self.clock = end
+            if end == t_x:
+                self.exhausted = True
+
+    def death_time(self, rate, p):
+        """When the cell would die if it went on at exhaustion rate ``rate``."""
+        probe = _Timeline(self.clock, self.e, self.exhausted, self.hd, 0.0, 0.0, 0.0, 0)
+        probe.h = self.h
+        probe.settle(math.inf, rate, p)
+        return probe.clock
+
+
+def t_cell_step(kind, clone, pdl1, cytokine, t, p, keys):
+    """Every T cell's timeline over one step, stated event by event (``kernels.t_cells``).
+
+    ``t``: dict of per-agent lists ``sites``, ``kills_left``, ``busy_hours``, ``exhaustion``,
+    ``flags``, ``engaged_hours``, ``entry_hours`` (updated in place) and ``ready_hours``;
+    padded grids ``kind`` (changed), ``clone``, ``pdl1``, ``cytokine`` (or None); ``p``:
+    rates per hour and times in hours (``dt``, ``kill_rate``, ``handling``, ``e_pd``,
+    ``e_sup``, ``death``, ``death_exhausted``, ``pd1_max``, ``pd1_half``, ``blockade``,
+    ``sup_max``, ``sup_half``, ``relief``, ``antigenicity``); ``keys``: step keys ``fate``,
+    ``target``, ``kill``, ``priority``. Returns (alive, kills this step, killed sites)."""
+    shape, dt = kind.shape, p["dt"]
+    cells = []
+    sites = [int(i) for i in t["sites"]]
+    for a, i in enumerate(sites):
         c = _coord(shape, i)
         s_sup = 0.0
         if cytokine is not None and cytokine[c] > 0.0:
-            s_sup = params["suppression_max"] * cytokine[c] / (
-                cytokine[c] + params["suppression_half_saturation"])
-        drive = params["exhaustion_suppression"] * s_sup
-        targets = []
-        if t["engaged"][a] == 0 and t["kills_left"][a] > 0:
-            targets = [n for n in neighbours(shape, c) if kind[n] == TUMOR]
-        if targets:
-            j = targets[min(int(uniform(keys["target"], i) * len(targets)), len(targets) - 1)]
-            level = pdl1[j]
-            s_pd = (params["pd1_max_inhibition"] * level
-                    / (level + params["pd1_half_saturation"]) * (1.0 - params["pd1_blockade"]))
-            s = 1.0 - (1.0 - s_pd) * (1.0 - s_sup)
-            p_kill = -math.expm1(params["log_survival"] * params["antigenicity"][clone[j]]
-                                 * (1.0 - s))
-            drive += params["exhaustion_pdl1"] * level
-            f |= CONTACT
-            if uniform(keys["kill"], i) < p_kill:
-                succeeded[i] = (a, _flat(shape, j))
-        t["exhaustion"][a] += drive * (1.0 - params["exhaustion_relief"])
-        t["flags"][a] = f
-    by_target = {}
-    for i, (a, j) in succeeded.items():
-        by_target.setdefault(j, []).append((i, a))
+            s_sup = p["sup_max"] * cytokine[c] / (cytokine[c] + p["sup_half"])
+        cells.append(_Timeline(t["entry_hours"][a], t["exhaustion"][a],
+                               bool(t["flags"][a] & EXHAUSTED),
+                               -math.log1p(-uniform(keys["fate"], i)), t["busy_hours"][a],
+                               t["ready_hours"][a], s_sup, t["kills_left"][a]))
     killed = []
-    for j, attackers in by_target.items():
-        i, a = max(attackers, key=lambda x: (hash_index(keys["priority"], x[0]), x[0]))
-        kind[_coord(shape, j)] = DEAD
-        t["kills_left"][a] -= 1
-        t["engaged"][a] = params["handling_steps"]
-        t["flags"][a] |= KILLED
-        killed.append(j)
-    return sorted(killed)
-
-
-def t_cell_fate(kind, t, p_death, p_death_exhausted, fate_key):
-    """Exhaustion, handling countdown, deaths; returns the alive flags."""
-    shape = kind.shape
+    running = list(range(len(cells)))
+    r = 0
+    while running:
+        proposals = {}   # target site -> [(kill time, -priority, -site, a, start, rate)]
+        for a in running:
+            x, i = cells[a], sites[a]
+            passive = p["e_sup"] * x.s_sup * (1.0 - p["relief"])
+            can = not x.exhausted and x.kills_left > 0
+            start = min(max(x.clock, x.busy, x.ready) if can else dt, dt)
+            x.engaged += max(min(x.busy, start) - x.clock, 0.0)
+            x.settle(start, passive, p)
+            if x.dead:
+                continue
+            if start >= dt or x.exhausted:
+                x.settle(dt, passive, p)
+                continue
+            targets = [n for n in neighbours(shape, _coord(shape, i)) if kind[n] == TUMOR]
+            if not targets:
+                x.settle(dt, passive, p)
+                continue
+            j = targets[min(int(uniform(step_key(keys["target"], r), i) * len(targets)),
+                            len(targets) - 1)]
+            level = pdl1[j]
+            s_pd = p["pd1_max"] * level / (level + p["pd1_half"]) * (1.0 - p["blockade"])
+            s = 1.0 - (1.0 - s_pd) * (1.0 - x.s_sup)
+            kill_rate = p["kill_rate"] * p["antigenicity"][clone[j]] * (1.0 - s)
+            rate = passive + p["e_pd"] * level * (1.0 - p["relief"])
+            if x.e >= 1.0:
+                t_x = start
+            else:
+                t_x = start + (1.0 - x.e) / rate if rate > 0 else math.inf
+            window_end = min(dt, t_x, x.death_time(rate, p))
+            u = uniform(step_key(keys["kill"], r), i)
+            kill_time = start - math.log1p(-u) / kill_rate if kill_rate > 0 else math.inf
+            if kill_time < window_end:
+                priority = hash_index(step_key(keys["priority"], r), i)
+                proposals.setdefault(_flat(shape, j), []).append(
+                    (kill_time, -priority, -i, a, start, rate))
+                continue
+            x.engaged += window_end - start
+            x.settle(window_end, rate, p)
+            if not x.dead:
+                x.settle(dt, passive, p)
+        nxt = []
+        for j, attackers in proposals.items():
+            attackers.sort()
+            t_kill, winner = attackers[0][0], attackers[0][3]
+            kind[_coord(shape, j)] = DEAD
+            killed.append(j)
+            for _, _, _, a, start, rate in attackers:
+                x = cells[a]
+                until = max(t_kill, start)
+                x.engaged += until - start
+                x.clock = start
+                x.settle(until, rate, p)
+                nxt.append(a)
+            w = cells[winner]
+            w.kills_left -= 1
+            w.kills_now += 1
+            w.busy = t_kill + p["handling"]
+            if w.kills_left <= 0:
+                w.exhausted = True
+        running = sorted(nxt)
+        r += 1
     alive = []
-    for a, i in enumerate(int(i) for i in t["sites"]):
-        f = t["flags"][a]
-        if not f & EXHAUSTED and (t["exhaustion"][a] >= 1.0 or t["kills_left"][a] <= 0):
-            f |= EXHAUSTED
-        if t["engaged"][a] > 0 and not f & KILLED:
-            t["engaged"][a] -= 1
+    for a, x in enumerate(cells):
+        alive.append(not x.dead)
+        f = EXHAUSTED if x.exhausted or x.e >= 1.0 else 0
+        if x.engaged > 0:
+            f |= CONTACT
+        if x.kills_now:
+            f |= KILLED
         t["flags"][a] = f
-        p = p_death_exhausted if f & EXHAUSTED else p_death
-        dies = uniform(fate_key, i) < p
-        if dies:
-            kind[_coord(shape, i)] = EMPTY
-        alive.append(not dies)
-    return alive
+        t["kills_left"][a] = x.kills_left
+        t["exhaustion"][a] = x.e
+        t["busy_hours"][a] = max(x.busy - dt, 0.0)
+        t["engaged_hours"][a] = x.engaged
+        t["entry_hours"][a] = 0.0
+    return alive, [x.kills_now for x in cells], killed
 
 
-def deaths(kind, sites, p_death, fate_key):
+def deaths(kind, sites, death_rate, dt, entry, fate_key):
+    """Agents present from entry[a] die within the step with probability
+    1 - exp(-death_rate (dt - entry[a]))."""
     shape = kind.shape
     alive = []
-    for i in (int(i) for i in sites):
-        dies = uniform(fate_key, i) < p_death
+    for a, i in enumerate(int(i) for i in sites):
+        dies = uniform(fate_key, i) < -math.expm1(-death_rate * (dt - entry[a]))
         if dies:
             kind[_coord(shape, i)] = EMPTY
         alive.append(not dies)
@@ -637,15 +724,6 @@ def kind_sources(kind, uptake_by_kind, source_by_kind, ifn, induced_field, induc
     return uptake, source
 
 
-def division_factor(kind, oxygen, threshold, saturation):
-    """Per tumour site: clip((O - threshold) / (saturation - threshold), 0, 1)."""
-    out = {}
-    for c in zip(*np.nonzero(kind == TUMOR)):
-        x = (oxygen[c] - threshold) / (saturation - threshold)
-        out[tuple(int(v) for v in c)] = min(max(x, 0.0), 1.0)
-    return out
-
-
 def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
     """Necrosis and PD-L1 at the sites in ``visit`` (coordinate tuples); returns a dict
     clone -> cells turned necrotic."""
@@ -659,7 +737,7 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
         if oxygen is not None and oxygen[c] < params["necrosis_threshold"]:
             x = (params["necrosis_threshold"] - oxygen[c]) / (
                 params["necrosis_threshold"] - params["necrosis_full"])
-            p = params["p_necrosis_max"] * min(x, 1.0)
+            p = -math.expm1(-params["necrosis_hazard"] * min(x, 1.0))  # the rate ramps
             if uniform(necrosis_key, i) < p:
                 kind[c] = NECROTIC
                 pdl1[c] = np.nan
@@ -676,5 +754,5 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
 
 
 __all__ = ["CONTACT", "DEAD", "EXHAUSTED", "KILLED", "SUPPRESSIVE", "T_CELL", "VESSEL",
-           "attack", "deaths", "deltas", "division_factor", "hill", "kind_sources",
-           "migrate_substep", "place_beside", "substep_key", "t_cell_fate", "tumor_response"]
+           "deaths", "deltas", "hill", "kind_sources", "migrate_substep",
+           "place_beside", "poisson_count", "substep_key", "t_cell_step", "tumor_response"]

@@ -1,5 +1,4 @@
 """The command line as a user meets it: outputs, one-line errors, interruption."""
-import os
 import signal
 import subprocess
 import sys
@@ -73,10 +72,10 @@ def test_xarray_reads_the_timeseries(tmp_path):
     (["validate", "--set", "simulation.seed=-1", "DEFAULT"], "simulation.seed: must be >= 0"),
     (["inspect", "missing.h5"], "missing.h5: no such file"),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, words):
     from simulator.scenario import library_dir
     args = [str(library_dir() / "default.toml") if a == "DEFAULT" else a for a in args]
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     result = _tumorsim(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -99,28 +98,61 @@ def test_corrupt_output_file_is_one_line(tmp_path):
 
 
 @needs_jit
-def test_sigterm_leaves_a_valid_incomplete_file(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_the_run_after_a_checkpoint(tmp_path, signum, status):
+    """SIGTERM / Ctrl-C: one line, exit 128 + the signal; the run is left as a partial run
+    marked incomplete, with a checkpoint of the very step it stopped at (nothing lost), and
+    the target is not touched."""
+    from simulator.output import checkpoint, partial
+    from simulator.output.runfile import describe_run, find_partial
     out = tmp_path / "long.h5"
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator", "run", "--quiet", "-o", str(out),
          "--set", "simulation.dimensions=[200,200]", "--set", "simulation.duration_days=100000",
          "--set", "simulation.dt_hours=1"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not out.exists() and time.time() < deadline:
+    while not partial.partials_of(out) and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(2.0)
-    proc.send_signal(signal.SIGTERM)
+    live = describe_run(find_partial(out))   # read while the run writes it
+    assert "status: running" in live and "its process is running" in live, live
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "incomplete" in err and "Traceback" not in err
-    with h5py.File(out, "r") as f:
+    assert proc.returncode == status, err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) == 1, err
+    name = signal.Signals(signum).name
+    assert lines[0].startswith(f"tumorsim: interrupted ({name}) at day ") and \
+        f"(incomplete); `tumorsim resume {out}` continues it" in lines[0], lines[0]
+    assert not out.exists()
+    part, = partial.partials_of(out)
+    with h5py.File(_recovered(part, tmp_path), "r") as f:
         assert f.attrs["status"] == "incomplete"
         ts = f["timeseries"]
         n = ts["time_days"].shape[0]
-        assert n > 1
-        assert ts["tumor_cells"].shape == (n,)
-        assert f.attrs["steps_completed"] == round(ts["time_days"][-1] * 24)
-    assert _tumorsim("inspect", str(out)).stdout.count("incomplete") == 1
+        assert n > 1 and ts["tumor_cells"].shape == (n,)
+        assert f.attrs["steps_completed"] == round(ts["time_days"][-1] * 24) == n - 1
+    assert checkpoint.read_attrs(partial.checkpoint_path(part))["step"] == n - 1
+    shown = _tumorsim("inspect", str(out)).stdout
+    assert shown.count("status: incomplete") == 1 and f"checkpoint: step {n - 1}" in shown
+
+
+def _recovered(part, tmp_path):
+    result = _tumorsim("recover", str(part), "-o", str(tmp_path / "recovered.h5"))
+    assert result.returncode == 0 and "status incomplete" in result.stdout, result.stderr
+    return tmp_path / "recovered.h5"
+
+
+def test_output_that_is_not_a_run_file_is_not_replaced(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    result = _tumorsim("run", "-o", str(notes), "--set", "simulation.dimensions=[24,24]",
+                       "--set", "simulation.duration_days=1")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "notes.txt: exists and is not a tumorsim run file; refusing to replace it " \
+           "(--overwrite replaces it)" in result.stderr
+    assert notes.read_text() == "my notes\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_inspect_scenario_shows_step_probabilities(capsys):

@@ -2,7 +2,10 @@
 
 Thresholds (REFERENCES.md, "Response criteria on a lattice"): PR <=> N/N0 <= 0.49 (2D) or
 0.343 (3D); PD <=> N/N_nadir >= 1.44 (2D) or 1.728 (3D), and the absolute rise in equivalent
-diameter >= progression_min_mm.
+diameter >= progression_min_mm. Best overall response (RECIST 1.1): PR/CR confirmed by
+PR/CR scans up to one >= 28 days later, SD only at a scan >= 56 days after the start.
+Unless a test says otherwise scans are every 28 days, so a response is confirmed by the
+next scan and SD needs the second scan.
 """
 import csv
 import io
@@ -108,8 +111,9 @@ def test_complete_response():
     e = assess(t, n, np.zeros_like(n), 0.0, criteria(scan_interval_days=28.0))
     assert e.scan_response_classes[:2] == ("PR", "CR")  # 0.3 N0 at day 28, 0 at day 56
     assert set(e.scan_response_classes[1:]) == {"CR"}
+    # PR at 28 confirmed (as PR) by the CR at 56; the CR at 56 confirmed by the CR at 84
     assert e.response_class == "CR" and e.objective_response
-    assert e.best_response == -1.0 and e.best_diameter_change == -1.0
+    assert e.best_response == -1.0 and e.best_tumor_cells_change == -1.0
     assert e.nadir_tumor_cells == 0.0 and e.nadir_day == 56.0
     assert e.time_to_response_days == 28.0
     assert not e.progression_observed and math.isnan(e.time_to_progression_days)
@@ -137,8 +141,9 @@ def test_targeted_like_fast_response_then_resistant_relapse():
     assert e.scan_response_classes[:3] == ("PR", "PR", "PD")
     assert e.response_class == "PR"
     assert e.nadir_day == 56.0 and e.nadir_tumor_cells == 2014.0
-    assert e.best_response == pytest.approx(2014.0 / 100100.0 - 1.0)
-    assert e.best_diameter_change == pytest.approx(math.sqrt(2014.0 / 100100.0) - 1.0)
+    # best response is on the equivalent diameter, the measure the class uses
+    assert e.best_response == pytest.approx(math.sqrt(2014.0 / 100100.0) - 1.0)
+    assert e.best_tumor_cells_change == pytest.approx(2014.0 / 100100.0 - 1.0)
     assert e.time_to_response_days == 28.0
     assert e.progression_observed and e.time_to_progression_days == 84.0
     assert e.progression_free_days == 84.0
@@ -189,7 +194,8 @@ def test_stable_disease():
     assert not e.durable_response and not e.response_ongoing
     assert not e.progression_observed and e.progression_free_days == 4 * 28.0
     assert e.nadir_tumor_cells == 900.0 and e.nadir_day == 56.0
-    assert e.best_response == pytest.approx(-0.1)
+    assert e.best_response == pytest.approx(math.sqrt(0.9) - 1.0)  # -5.1% in diameter
+    assert e.best_tumor_cells_change == pytest.approx(-0.1)
 
 
 def test_immediate_progression_is_best_response_pd():
@@ -197,22 +203,94 @@ def test_immediate_progression_is_best_response_pd():
     assert e.scan_response_classes[0] == "PD"
     assert e.response_class == "PD"
     assert e.time_to_progression_days == 28.0
-    assert e.best_response == pytest.approx(0.5)  # the nadir over scans is the first scan
+    # the assessment window ends at the first PD scan, whose diameter is sqrt(1.5) D0
+    assert e.best_response == pytest.approx(math.sqrt(1.5) - 1.0)
 
 
 def test_response_after_progression_does_not_count():
     e = classes_of([1000, 900, 1500, 300])
     assert e.scan_response_classes == ("SD", "PD", "PR")
-    assert e.response_class == "SD"
+    # the only scan before PD is at day 28, before the 56-day minimum for SD: PD
+    assert e.response_class == "PD"
     assert math.isnan(e.time_to_response_days)
     assert e.time_to_progression_days == 56.0
 
 
-def test_best_overall_response_ordering():
-    assert best_overall_response(["SD", "PR", "CR", "PD"]) == "CR"
-    assert best_overall_response(["PR", "SD", "PD", "CR"]) == "PR"
-    assert best_overall_response(["PD", "CR"]) == "PD"
-    assert best_overall_response([]) == "NE"
+@pytest.mark.parametrize("classes, days, expected, first", [
+    (["SD", "PR", "CR", "CR", "PD"], [28, 56, 84, 112, 140], "CR", 1),  # PR->CR is PR; CR->CR
+    (["PR", "SD", "PD", "CR"], [28, 56, 84, 112], "SD", None),  # unconfirmed PR; SD at 56
+    (["PR", "PD"], [28, 56], "PD", None),          # unconfirmed, no SD by day 56
+    (["PR", "PR"], [28, 56], "PR", 0),             # confirmed 28 days later
+    (["CR", "PR"], [28, 56], "PR", 0),             # CR then PR confirms a PR
+    (["PR", "CR"], [28, 56], "PR", 0),             # PR then CR is PR (RECIST 1.1 Table 3)
+    (["CR"], [28], "NE", None),                    # nothing to confirm it, no SD time
+    (["CR"], [56], "SD", None),                    # unconfirmed CR at >= 56 days counts as SD
+    (["PD", "CR"], [28, 56], "PD", None),
+    ([], [], "NE", None),
+    (["PR", "PR", "PR"], [14, 28, 42], "PR", 0),   # 14-day scans: confirmed at day 42
+    (["PR", "PR", "SD", "SD"], [14, 28, 42, 56], "SD", None),  # broken before 28 days
+])
+def test_best_overall_response_confirmation_and_sd_minimum(classes, days, expected, first):
+    overall = best_overall_response(classes, days, criteria())
+    assert overall.response_class == expected
+    assert overall.first_response_scan == first
+
+
+def test_unconfirmed_responses_count_when_confirmation_is_off():
+    loose = criteria(confirm_responses=False)
+    assert best_overall_response(["PR", "PD"], [28, 56], loose).response_class == "PR"
+    e = classes_of([1000, 400, 2000], confirm_responses=False)
+    assert e.response_class == "PR" and e.time_to_response_days == 28.0
+    strict = classes_of([1000, 400, 2000])
+    assert strict.response_class == "PD" and math.isnan(strict.time_to_response_days)
+
+
+def test_confirmation_interval_with_frequent_scans():
+    # scans every 14 days, confirmation needs 28: PR at 14 is confirmed by day 42
+    t, n, r = scan_series([1000, 400, 400, 400], interval=14.0)
+    e = assess(t, n, r, 0.0, criteria(scan_interval_days=14.0))
+    assert e.response_class == "PR" and e.time_to_response_days == 14.0
+    # 550 / 400 = 1.375 x nadir (< 1.44, not PD) and 0.55 N0 (> 0.49, not PR): SD at 42
+    t, n, r = scan_series([1000, 400, 400, 550, 550], interval=14.0)
+    e = assess(t, n, r, 0.0, criteria(scan_interval_days=14.0))
+    assert e.scan_response_classes == ("PR", "PR", "SD", "SD")
+    assert e.response_class == "SD" and not e.objective_response
+
+
+def test_response_then_stable_is_stable_disease():
+    e = classes_of([1000, 450, 600, 600])  # 600 / 450 = 1.33 x nadir: SD, not PD
+    assert e.scan_response_classes == ("PR", "SD", "SD")
+    assert e.response_class == "SD" and math.isnan(e.time_to_response_days)
+    assert e.best_response == pytest.approx(math.sqrt(0.45) - 1.0)  # -32.9%, unconfirmed
+    assert e.first_scan_change == e.best_response  # the first scan was the best
+
+
+def test_complete_response_then_regrowth_is_progression():
+    # a vanished lesion that reappears has grown by more than 20% over its nadir (0)
+    e = classes_of([1000, 0, 10])
+    assert e.scan_response_classes == ("CR", "PD")
+    assert e.response_class == "PD"  # the CR was never confirmed
+    e = classes_of([1000, 400, 0, 0])
+    assert e.scan_response_classes == ("PR", "CR", "CR")
+    assert e.response_class == "CR" and e.time_to_response_days == 28.0
+
+
+@pytest.mark.parametrize("fold", [4.0, 6.0])
+def test_untreated_lattice_growth_is_progression_not_stable_disease(fold):
+    """A compact lattice tumour grows with a linear radius (REFERENCES.md, Eden growth), so
+    D(t) = D0 (1 + t / T). Growing ``fold``-fold in cells over 240 days gives D(240) =
+    sqrt(fold) D0: T = 240 / (sqrt(fold) - 1). Scanned every 14 days, the diameter first
+    rises >= 20% at day 56 for fold 4 (D/D0 = 1.175 at 42, 1.233 at 56) and at day 42 for
+    fold 6 (1.169 at 28, 1.254 at 42), so no SD scan falls at or after the 56-day minimum:
+    best overall response PD. (Without the minimum the first scan, SD, made it SD.)"""
+    t = np.arange(0.0, 241.0)
+    radius_t = 240.0 / (math.sqrt(fold) - 1.0)
+    n = np.round(1e4 * (1.0 + t / radius_t) ** 2)
+    e = assess(t, n, np.zeros_like(n), 0.0, criteria(scan_interval_days=14.0))
+    assert n[-1] / n[0] == pytest.approx(fold, rel=1e-3)
+    assert e.scan_response_classes[0] == "SD"
+    assert e.response_class == "PD"
+    assert e.best_response > 0.0  # the best the tumour did was grow least
 
 
 # ---------------------------------------------------------------- absolute mm rule
@@ -264,7 +342,8 @@ def test_baseline_is_last_record_at_or_before_start_and_scans_from_start():
     assert e.scan_days == (38.0,)  # 10 + 28; the run ends before 66
     assert e.scan_tumor_cells == (400.0,)  # the record at 38, not the later 100
     assert e.scan_response_classes == ("PR",)
-    assert e.time_to_response_days == 28.0
+    # one PR scan 28 days in: unconfirmed, and too early for SD: not evaluable
+    assert e.response_class == "NE" and math.isnan(e.time_to_response_days)
 
 
 def test_floating_point_step_times_still_hit_scans():
@@ -305,7 +384,8 @@ def test_no_scan_before_the_end_is_not_evaluable():
     n = np.full(t.shape, 500.0)
     e = assess(t, n, np.zeros_like(n), 0.0, criteria(scan_interval_days=28.0))
     assert e.n_scans == 0 and e.response_class == "NE" and not e.objective_response
-    for name in ("nadir_tumor_cells", "nadir_day", "best_response", "best_diameter_change",
+    for name in ("nadir_tumor_cells", "nadir_day", "best_response", "best_tumor_cells_change",
+                 "first_scan_change",
                  "time_to_progression_days", "follow_up_days", "progression_free_days",
                  "time_to_response_days", "resistant_fraction_at_progression"):
         assert math.isnan(getattr(e, name)), name
@@ -369,7 +449,7 @@ def test_infiltration_and_cd8_ratios_are_time_averaged_over_treatment():
     t_cells = np.array([50.0, 10.0, 20.0, 30.0])
     supp = np.array([1.0, 5.0, 5.0, 10.0])
     e = assess(t, n, np.zeros(4), 10.0, criteria(scan_interval_days=10.0),
-               t_cells_core=core, t_cells_margin=margin, t_cells=t_cells,
+               t_cell_density_core=core, t_cell_density_margin=margin, t_cells=t_cells,
                suppressive_cells=supp)
     # trapezoid over days 10..30: core mean = (2*10 + 2*10)/20 = 2; margin mean = 4
     assert e.infiltration_core_to_margin == pytest.approx(0.5)
@@ -382,7 +462,7 @@ def test_time_average_places_the_baseline_record_at_treatment_start():
     t = np.array([0.0, 20.0, 30.0])
     core = np.array([2.0, 6.0, 6.0])
     e = assess(t, np.full(3, 100.0), np.zeros(3), 10.0, criteria(scan_interval_days=10.0),
-               t_cells_core=core, t_cells_margin=np.ones(3))
+               t_cell_density_core=core, t_cell_density_margin=np.ones(3))
     # window [10, 20, 30]: (4 * 10 + 6 * 10) / 20 = 5 (over [0, 30] it would be 4.67)
     assert e.infiltration_core_to_margin == pytest.approx(5.0)
 
@@ -392,18 +472,32 @@ def test_ratio_with_no_suppressive_cells_is_inf_and_zero_over_zero_is_nan():
     n = np.full(2, 100.0)
     e = assess(t, n, np.zeros(2), 0.0, criteria(scan_interval_days=10.0),
                t_cells=[5.0, 5.0], suppressive_cells=[0.0, 0.0],
-               t_cells_core=[0.0, 0.0], t_cells_margin=[0.0, 0.0])
+               t_cell_density_core=[0.0, 0.0], t_cell_density_margin=[0.0, 0.0])
     assert e.cd8_to_suppressive_final == math.inf and e.cd8_to_suppressive_mean == math.inf
     assert math.isnan(e.infiltration_core_to_margin)
+
+
+def test_infiltration_skips_records_where_a_density_is_undefined():
+    # the recorder writes NaN density when there is no tumour or no core yet
+    t = np.array([0.0, 10.0, 20.0, 30.0])
+    core = np.array([np.nan, 2.0, np.nan, 4.0])
+    margin = np.array([1.0, 4.0, 4.0, 4.0])
+    e = assess(t, np.full(4, 100.0), np.zeros(4), 0.0, criteria(scan_interval_days=10.0),
+               t_cell_density_core=core, t_cell_density_margin=margin)
+    # defined records at days 10 and 30: core mean 3, margin mean 4
+    assert e.infiltration_core_to_margin == pytest.approx(0.75)
+    none = assess(t, np.full(4, 100.0), np.zeros(4), 0.0, criteria(scan_interval_days=10.0),
+                  t_cell_density_core=np.full(4, np.nan), t_cell_density_margin=margin)
+    assert math.isnan(none.infiltration_core_to_margin)
 
 
 # ---------------------------------------------------------------- validation
 def test_mismatched_lengths_raise_with_names():
     with pytest.raises(ValueError, match="tumor_resistant has 2 records but time_days has 3"):
         assess([0.0, 1.0, 2.0], [1.0, 1.0, 1.0], [0.0, 0.0], 0.0, criteria())
-    with pytest.raises(ValueError, match="t_cells_core has 1 records"):
+    with pytest.raises(ValueError, match="t_cell_density_core has 1 records"):
         assess([0.0, 1.0], [1.0, 1.0], [0.0, 0.0], 0.0, criteria(),
-               t_cells_core=[1.0], t_cells_margin=[1.0, 1.0])
+               t_cell_density_core=[1.0], t_cell_density_margin=[1.0, 1.0])
 
 
 @pytest.mark.parametrize("time, n, r, start, message", [
@@ -423,7 +517,7 @@ def test_bad_series_raise_value_error(time, n, r, start, message):
 
 def test_immune_series_must_come_in_pairs():
     with pytest.raises(ValueError, match="together"):
-        assess([0.0, 1.0], [1, 1], [0, 0], 0.0, criteria(), t_cells_core=[1, 1])
+        assess([0.0, 1.0], [1, 1], [0, 0], 0.0, criteria(), t_cell_density_core=[1, 1])
     with pytest.raises(ValueError, match="together"):
         assess([0.0, 1.0], [1, 1], [0, 0], 0.0, criteria(), t_cells=[1, 1])
 
@@ -437,6 +531,8 @@ def test_immune_series_must_come_in_pairs():
     (dict(scan_interval_days=math.inf), "scan_interval_days must be > 0"),
     (dict(resistance_share_threshold=0.0), "resistance_share_threshold"),
     (dict(durable_min_days="long"), "durable_min_days must be a number"),
+    (dict(stable_disease_min_days=-1.0), "stable_disease_min_days must be >= 0"),
+    (dict(confirm_responses="yes"), "confirm_responses must be true or false"),
 ])
 def test_bad_criteria_raise(overrides, message):
     kwargs = dict(dimensions=2, spacing_um=20.0)
@@ -468,7 +564,8 @@ def test_equivalent_diameter_rejects_bad_input():
 def test_to_dict_scalars_and_optional_scans():
     e = classes_of([1000, 400, 2000])
     d = e.to_dict()
-    assert d["response_class"] == "PR" and d["time_to_progression_days"] == 56.0
+    # the PR at 28 is not confirmed before PD at 56, and 28 days is too early for SD
+    assert d["response_class"] == "PD" and d["time_to_progression_days"] == 56.0
     assert "scan_response_classes" not in d
     assert all(not isinstance(v, (list, tuple, np.ndarray)) for v in d.values())
     full = e.to_dict(scans=True)
@@ -486,7 +583,7 @@ def test_endpoint_table_columns_and_csv_without_pandas():
                                                 "replicate": [0, 0]})
     assert list(table)[:2] == ["arm", "replicate"]
     assert all(len(col) == 2 for col in table.values())
-    assert table["response_class"].tolist() == ["PR", "SD"]
+    assert table["response_class"].tolist() == ["PD", "SD"]
     assert table["progression_observed"].dtype == np.bool_
     assert table["n_scans"].dtype == np.int64
     assert np.isnan(table["time_to_progression_days"][1])
@@ -512,7 +609,7 @@ def test_endpoint_table_empty_and_errors():
 
 def test_endpoint_table_loads_into_pandas_when_available():
     pd = pytest.importorskip("pandas")
-    frame = pd.DataFrame(endpoint_table([classes_of([1000, 400])]))
+    frame = pd.DataFrame(endpoint_table([classes_of([1000, 400, 400])]))
     assert frame.loc[0, "response_class"] == "PR"
 
 
@@ -520,12 +617,17 @@ def test_assess_timeseries_uses_hdf5_names():
     t, n, r = targeted_like_run()
     series = {"time_days": t, "tumor_cells": n, "tumor_resistant": r,
               "t_cells": np.full(t.shape, 4.0), "suppressive_cells": np.full(t.shape, 2.0),
+              "t_cell_density_core": np.full(t.shape, 3.0),
+              "t_cell_density_margin": np.full(t.shape, 6.0),
               "divisions_total": np.zeros(t.shape)}
     crit = criteria(scan_interval_days=28.0)
     e = assess_timeseries(series, 0.0, crit)
     assert e == assess(t, n, r, 0.0, crit, t_cells=series["t_cells"],
-                       suppressive_cells=series["suppressive_cells"])
+                       suppressive_cells=series["suppressive_cells"],
+                       t_cell_density_core=series["t_cell_density_core"],
+                       t_cell_density_margin=series["t_cell_density_margin"])
     assert e.cd8_to_suppressive_mean == 2.0
+    assert e.infiltration_core_to_margin == 0.5  # read from the recorded density names
     with pytest.raises(ValueError, match="lacks tumor_resistant"):
         assess_timeseries({"time_days": t, "tumor_cells": n}, 0.0, crit)
 

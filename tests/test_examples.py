@@ -1,8 +1,10 @@
-"""The student examples (examples/*.py) run end to end in --quick mode and draw their
-figures. They are scripts, not a package, so each is imported from its file."""
+"""The student examples (examples/*.py) run end to end in --quick mode, draw their figures
+and print their lessons; at their defaults (slow) the model supports each lesson. They are
+scripts, not a package, so each is imported from its file."""
 import importlib.util
 
 import pytest
+from scipy.stats import binom
 
 from conftest import ROOT, needs_jit
 
@@ -38,6 +40,37 @@ def test_example_runs_quick_and_draws_its_figures(name, tmp_path, capsys):
     for path in figures:
         assert str(path) in printed               # the script says where its figures are
     assert (out / "study" / "arms.csv").exists()  # the paired study behind the figures
+    module = _load(name)
+    lines = [x.strip() for x in printed.splitlines()]
+    for lesson in module.LESSONS:                 # each lesson: a number, an interval, a verdict
+        line = lines[lines.index(lesson.name) + 1]
+        assert ("(" in line and " to " in line and "p = " in line and "SUPPORTED" in line) \
+            or "not testable" in line
+
+
+def critical_count(n: int, alpha: float = 0.05) -> int:
+    """Fewest of n paired replicates that must favour one side for the two-sided exact
+    sign test to reach p < alpha (binomial(n, 1/2)); n + 1 if none can."""
+    return next((k for k in range(n // 2 + 1, n + 1) if 2 * binom.sf(k - 1, n, 0.5) < alpha),
+                n + 1)
+
+
+@pytest.mark.slow
+@needs_jit
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_teaches_its_lesson_at_its_defaults(name, tmp_path):
+    """At the default replicate count n the exact sign/binomial test needs critical_count(m)
+    of the m replicates that differ (m <= n; n = 10 with no tie: 9) on the lesson's side;
+    the example's verdict is that test."""
+    module = _load(name)
+    n = module.DEFAULT_REPLICATES
+    assert critical_count(n) <= n  # the default replicate count can support a lesson
+    module.main(["-o", str(tmp_path)])
+    for result in module.lessons(tmp_path / "study"):
+        assert result.holds, (f"{name}: {result.claim}: effect {result.effect:+.2f} "
+                              f"({result.low:+.2f} to {result.high:+.2f}) over {result.n} "
+                              f"replicates, p = {result.p_value:.3f}")
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

@@ -53,52 +53,100 @@ def _key(stream, step=3, seed=11):
     return naive.step_key(naive.stream_key(seed, 0, stream), step)
 
 
+def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, agent_kind,
+             stop_kind=TUMOR, first_tag=1, proposal=None):
+    """The kernel on a padded grid (changed in place); returns the arrival substeps."""
+    flat = kind.reshape(-1)
+    if proposal is None:
+        proposal = np.zeros(flat.size, np.int32)
+    arrived = np.full(sites.size, -7, np.int64)
+    agents_k.migrate(flat, np.empty(0) if field is None else field.reshape(-1), proposal, sites,
+                     sites.size, stops, first, last, stop_kind, _offsets(kind.shape),
+                     moore_inverse_lengths(kind.ndim), bias, first_tag, np.uint64(move_key),
+                     np.uint64(prio_key), agent_kind, arrived)
+    return arrived
+
+
+def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key,
+                   agent_kind, stop_kind=TUMOR):
+    """The reference, substep by substep: agent a moves in substeps first[a] <= s < last[a]
+    (mobility 0 outside that window, 2 if it stops next to ``stop_kind``, else 1)."""
+    sites = [int(i) for i in sites]
+    arrived = [0] * len(sites)
+    for s in range(int(max(last, default=0))):
+        mobility = [0 if not first[a] <= s < last[a] else (2 if stops[a] else 1)
+                    for a in range(len(sites))]
+        before = sites
+        sites = ref.migrate_substep(kind, sites, mobility, field, stop_kind, bias,
+                                    ref.substep_key(move_key, s), ref.substep_key(prio_key, s),
+                                    agent_kind)
+        arrived = [s + 1 if new != old else was for new, old, was in zip(sites, before, arrived)]
+    return sites, arrived
+
+
 @pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("bias, with_field", [(0.0, False), (0.6, True), (1.0, True)])
 def test_migration_matches_naive(dims, bias, with_field):
+    """Random stopping rules and per-agent move windows (some agents never move, some start
+    late, some stop early): same sites, lattice and arrival substeps as the reference."""
     kind, _, g = _lattice(dims, 1, tumour=0.2)
     sites = _agents(kind, g, 25, T_CELL)
-    mobility = g.integers(0, 3, sites.size).astype(np.uint8)
+    n = sites.size
+    stops = g.random(n) < 0.5
+    first = np.where(g.random(n) < 0.3, g.integers(0, 4, n), 0)
+    last = np.where(g.random(n) < 0.2, 0, np.where(g.random(n) < 0.5, g.integers(1, 6, n), 6))
     field = g.random(kind.shape) if with_field else None
-    n_sub = 4
     move_key, prio_key = _key(rng.STREAM_T_CELL_MOVE), _key(rng.STREAM_MOVE_PRIORITY)
     expected_kind = kind.copy()
-    expected_sites = list(sites)
-    for s in range(n_sub):
-        expected_sites = ref.migrate_substep(
-            expected_kind, expected_sites, mobility, field, TUMOR, bias,
-            ref.substep_key(move_key, s), ref.substep_key(prio_key, s), T_CELL)
-    flat = kind.reshape(-1)
+    expected_sites, expected_arrived = _naive_migrate(expected_kind, field, sites, stops, first,
+                                                      last, bias, move_key, prio_key, T_CELL)
     initial = sites.copy()
-    proposal = np.zeros(flat.size, np.int32)
-    agents_k.migrate(flat, np.empty(0) if field is None else field.reshape(-1), proposal, sites,
-                     sites.size, mobility, TUMOR, _offsets(kind.shape),
-                     moore_inverse_lengths(len(dims)), bias, 1, n_sub, np.uint64(move_key),
-                     np.uint64(prio_key), T_CELL)
+    arrived = _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, T_CELL)
     np.testing.assert_array_equal(sites, expected_sites)
     np.testing.assert_array_equal(kind, expected_kind)
+    np.testing.assert_array_equal(arrived, expected_arrived)
     assert np.any(sites != initial)  # the comparison exercised moves
 
 
 @pytest.mark.parametrize("dims", SHAPES)
+def test_crowded_migration_matches_naive(dims):
+    """A crowd (agents on 70% of the empty sites): most proposals meet rivals, many agents
+    are boxed in until a neighbour leaves, so claims, NO_MOVE and INERT all occur."""
+    kind, _, g = _lattice(dims, 11, tumour=0.15, dead=0.1, vessel=0.0)
+    sites = _agents(kind, g, int(0.7 * np.count_nonzero(kind == EMPTY)), T_CELL)
+    n = sites.size
+    stops = g.random(n) < 0.5
+    first, last = np.zeros(n, np.int64), np.full(n, 8)
+    field = g.random(kind.shape)
+    move_key, prio_key = _key(rng.STREAM_T_CELL_MOVE), _key(rng.STREAM_MOVE_PRIORITY)
+    expected_kind = kind.copy()
+    expected_sites, expected_arrived = _naive_migrate(expected_kind, field, sites, stops, first,
+                                                      last, 0.5, move_key, prio_key, T_CELL)
+    arrived = _migrate(kind, field, sites, stops, first, last, 0.5, move_key, prio_key, T_CELL)
+    np.testing.assert_array_equal(sites, expected_sites)
+    np.testing.assert_array_equal(kind, expected_kind)
+    np.testing.assert_array_equal(arrived, expected_arrived)
+    assert 0 < np.count_nonzero(arrived) < n
+
+
+@pytest.mark.parametrize("dims", SHAPES)
 def test_stale_proposals_are_ignored(dims):
-    """Tags make earlier substeps' proposals invisible: a second call with later tags gives
+    """Tags make earlier substeps' claims invisible: a second call with later tags gives
     the same result as a call on a cleared proposal array."""
     kind, _, g = _lattice(dims, 2, tumour=0.1)
     sites = _agents(kind, g, 20, SUPPRESSIVE)
-    mobility = np.ones(sites.size, np.uint8)
-    args = (np.empty(0), None, None, sites.size, mobility, -1, _offsets(kind.shape),
-            moore_inverse_lengths(len(dims)), 0.0)
+    n = sites.size
+    no_stop, first = np.zeros(n, np.bool_), np.zeros(n, np.int64)
     results = []
     for first_tag, prefill in ((1, 0), (500, 1)):
-        k = kind.reshape(-1).copy()
+        k = kind.copy()
         s = sites.copy()
         proposal = np.zeros(k.size, np.int32)
         if prefill:  # leave junk from a previous phase (all with older tags)
-            agents_k.migrate(k.copy(), args[0], proposal, s.copy(), *args[3:], 1, 5,
-                             np.uint64(5), np.uint64(6), SUPPRESSIVE)
-        agents_k.migrate(k, args[0], proposal, s, *args[3:], first_tag, 3, np.uint64(7),
-                         np.uint64(8), SUPPRESSIVE)
+            _migrate(k.copy(), None, s.copy(), no_stop, first, np.full(n, 5), 0.0, 5, 6,
+                     SUPPRESSIVE, -1, 1, proposal)
+        _migrate(k, None, s, no_stop, first, np.full(n, 3), 0.0, 7, 8, SUPPRESSIVE, -1,
+                 first_tag, proposal)
         results.append((k, s))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
@@ -106,127 +154,180 @@ def test_stale_proposals_are_ignored(dims):
 
 @pytest.mark.parametrize("dims", SHAPES)
 def test_place_beside_matches_naive(dims):
+    """Several new cells per parent (counts up to more than the free neighbours)."""
     kind, _, g = _lattice(dims, 3)
     parents = np.sort(np.flatnonzero(kind.ravel() == VESSEL)).astype(np.int64)
     assert parents.size >= 2
-    probability = g.random(parents.size)
-    key = _key(rng.STREAM_T_CELL_RECRUIT)
+    counts = g.integers(0, 6, parents.size)
+    key = _key(rng.STREAM_T_CELL_ENTRY_SITE)
     expected_kind = kind.copy()
-    new, which = ref.place_beside(expected_kind, list(parents), probability, key, T_CELL)
-    out, out_parent = np.empty(parents.size, np.int64), np.empty(parents.size, np.int64)
-    k = agents_k.place_beside(kind.reshape(-1), parents, probability, _offsets(kind.shape),
+    new, which = ref.place_beside(expected_kind, list(parents), counts, key, T_CELL)
+    out, out_parent = np.empty(counts.sum(), np.int64), np.empty(counts.sum(), np.int64)
+    k = agents_k.place_beside(kind.reshape(-1), parents, counts, _offsets(kind.shape),
                               np.uint64(key), T_CELL, out, out_parent)
     assert k == len(new) > 0
+    assert max(np.bincount(which)) > 1  # some parent placed several
     np.testing.assert_array_equal(out[:k], new)
     np.testing.assert_array_equal(out_parent[:k], which)
     np.testing.assert_array_equal(kind, expected_kind)
+
+
+def test_entry_and_expansion_counts_match_naive():
+    """Poisson entry counts (inverse CDF of one draw, capped) and per-kill Bernoulli
+    expansion counts, against the reference draws."""
+    g = np.random.default_rng(4)
+    sites = np.sort(g.choice(10_000, 300, replace=False)).astype(np.int64)
+    means = g.random(300) * 4.0
+    key = _key(rng.STREAM_T_CELL_RECRUIT)
+    out = np.empty(300, np.int64)
+    agents_k.entry_counts(means, sites, np.uint64(key), 8, out)
+    assert list(out) == [ref.poisson_count(m, ref.uniform(key, i), 8)
+                         for m, i in zip(means, sites.tolist())]
+    trials = g.integers(0, 4, 300)
+    agents_k.bernoulli_counts(trials, 0.3, sites, np.uint64(key), out)
+    assert list(out) == [sum(ref.uniform(ref.step_key(key, t), i) < 0.3 for t in range(n))
+                         for n, i in zip(trials, sites.tolist())]
+
+
+def test_stochastic_rounding_keeps_the_mean():
+    """Moves per step: floor(m) or floor(m) + 1, the latter with probability frac(m)
+    (binomial over 20000 agents: 5 sd)."""
+    sites = np.arange(1, 20_001, dtype=np.int64) * 7
+    out = np.empty(sites.size, np.int64)
+    agents_k.move_counts(sites, sites.size, 4.3, np.uint64(_key(rng.STREAM_MOVE_COUNT)), out)
+    assert set(out) == {4, 5}
+    assert abs(out.mean() - 4.3) < 5 * math.sqrt(0.3 * 0.7 / sites.size)
 
 
 def _t_cells(kind, g, count):
     sites = _agents(kind, g, count, T_CELL)
     n = sites.size
     return dict(sites=sites, kills_left=g.integers(0, 4, n).astype(np.int32),
-                engaged=np.where(g.random(n) < 0.2, 1, 0).astype(np.int32),
+                busy_hours=np.where(g.random(n) < 0.3, g.random(n) * 14.0, 0.0),
                 exhaustion=g.random(n) * 1.1,
-                flags=np.where(g.random(n) < 0.15, ref.EXHAUSTED, 0).astype(np.uint8))
+                flags=np.where(g.random(n) < 0.15, ref.EXHAUSTED, 0).astype(np.uint8),
+                engaged_hours=g.random(n), entry_hours=np.where(g.random(n) < 0.2,
+                                                                g.random(n) * 6.0, 0.0),
+                ready_hours=np.where(g.random(n) < 0.4, g.random(n) * 6.0, 0.0))
 
 
-def _attack_params(n_clones=2):
-    return dict(suppression_max=0.7, suppression_half_saturation=0.2, exhaustion_suppression=0.05,
-                exhaustion_pdl1=0.04, pd1_max_inhibition=0.8, pd1_half_saturation=0.5,
-                pd1_blockade=0.25, log_survival=-3.0, antigenicity=np.array([1.0, 0.6])[:n_clones],
-                exhaustion_relief=0.1, handling_steps=2)
+def _t_cell_params(dt=6.0, handling=2.0, kill_rate=0.9, n_clones=2):
+    return dict(dt=dt, kill_rate=kill_rate, handling=handling, e_pd=0.03, e_sup=0.05,
+                death=0.02, death_exhausted=0.15, pd1_max=0.8, pd1_half=0.5, blockade=0.25,
+                sup_max=0.7, sup_half=0.2, relief=0.1,
+                antigenicity=np.array([1.0, 0.6])[:n_clones])
+
+
+def _param_array(p):
+    k = t_cells_k
+    out = np.empty(k.N_PARAMS)
+    for index, name in ((k.P_DT, "dt"), (k.P_KILL_RATE, "kill_rate"),
+                        (k.P_HANDLING, "handling"), (k.P_EXHAUSTION_PDL1, "e_pd"),
+                        (k.P_EXHAUSTION_SUPPRESSION, "e_sup"), (k.P_DEATH, "death"),
+                        (k.P_DEATH_EXHAUSTED, "death_exhausted"), (k.P_PD1_MAX, "pd1_max"),
+                        (k.P_PD1_HALF, "pd1_half"), (k.P_PD1_BLOCKADE, "blockade"),
+                        (k.P_SUPPRESSION_MAX, "sup_max"), (k.P_SUPPRESSION_HALF, "sup_half"),
+                        (k.P_EXHAUSTION_RELIEF, "relief")):
+        out[index] = p[name]
+    return out
+
+
+def _attack(kind, clone, pdl1, cytokine, t, p, keys):
+    """The kernel on padded grids; updates ``t`` in place, returns (alive, kills, killed)."""
+    flat = kind.reshape(-1)
+    n = t["sites"].size
+    alive, kills = np.empty(n, np.uint8), np.empty(n, np.int32)
+    killed = np.empty(max(int(t["kills_left"].clip(min=0).sum()), 1), np.int64)
+    n_killed = t_cells_k.attack(
+        flat, clone.reshape(-1), pdl1.reshape(-1),
+        np.empty(0) if cytokine is None else cytokine.reshape(-1), t["sites"], n,
+        t["kills_left"], t["busy_hours"], t["exhaustion"], t["flags"], t["engaged_hours"],
+        t["entry_hours"], t["ready_hours"], _offsets(kind.shape), p["antigenicity"],
+        _param_array(p), *(np.uint64(keys[k]) for k in ("fate", "target", "kill", "priority")),
+        alive, kills, killed)
+    return alive, kills, killed[:n_killed]
+
+
+def _t_keys():
+    return dict(fate=_key(rng.STREAM_T_CELL_FATE), target=_key(rng.STREAM_T_CELL_TARGET),
+                kill=_key(rng.STREAM_T_CELL_KILL), priority=_key(rng.STREAM_KILL_PRIORITY))
 
 
 @pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("with_cytokine", [False, True])
-def test_attack_matches_naive(dims, with_cytokine):
+@pytest.mark.parametrize("dt, handling", [(6.0, 2.0), (12.0, 0.5)])
+def test_attack_matches_naive(dims, with_cytokine, dt, handling):
+    """Timelines with entry, handling, arrival, exhaustion, death and several rounds (short
+    handling, a high kill rate): same lattice, kills, deaths and attributes."""
     kind, clone, g = _lattice(dims, 4, tumour=0.5)
     t = _t_cells(kind, g, 30)
     pdl1 = np.where(kind == TUMOR, g.random(kind.shape) * 1.2, np.nan)
     cytokine = g.random(kind.shape) * 0.5 if with_cytokine else None
-    p = _attack_params()
-    keys = dict(target=_key(rng.STREAM_T_CELL_TARGET), kill=_key(rng.STREAM_T_CELL_KILL),
-                priority=_key(rng.STREAM_KILL_PRIORITY))
+    p = _t_cell_params(dt, handling, kill_rate=0.9)
+    keys = _t_keys()
     expected_kind = kind.copy()
     expected = {name: list(v.copy()) for name, v in t.items()}
-    expected_killed = ref.attack(expected_kind, clone, pdl1, cytokine, expected, p, keys)
-    flat = kind.reshape(-1)
-    proposal = np.zeros(flat.size, np.int32)
-    n = t["sites"].size
-    t_cells_k.attack_propose(
-        flat, clone.reshape(-1), pdl1.reshape(-1),
-        np.empty(0) if cytokine is None else cytokine.reshape(-1), proposal, t["sites"], n,
-        t["engaged"], t["kills_left"], t["exhaustion"], t["flags"], _offsets(kind.shape),
-        p["antigenicity"], p["log_survival"], p["pd1_max_inhibition"], p["pd1_half_saturation"],
-        p["pd1_blockade"], p["suppression_max"], p["suppression_half_saturation"],
-        p["exhaustion_pdl1"], p["exhaustion_suppression"], p["exhaustion_relief"], 7,
-        np.uint64(keys["target"]), np.uint64(keys["kill"]))
-    killed = np.empty(n, np.int64)
-    t_cells_k.attack_resolve(flat, proposal, t["sites"], n, _offsets(kind.shape), 7,
-                             np.uint64(keys["priority"]), t["kills_left"], t["engaged"],
-                             t["flags"], p["handling_steps"], killed)
-    assert sorted(killed[killed >= 0]) == expected_killed
-    assert len(expected_killed) > 0
+    e_alive, e_kills, e_killed = ref.t_cell_step(expected_kind, clone, pdl1, cytokine, expected,
+                                                 p, keys)
+    alive, kills, killed = _attack(kind, clone, pdl1, cytokine, t, p, keys)
+    assert sorted(killed) == sorted(e_killed) and len(e_killed) > 0
     np.testing.assert_array_equal(kind, expected_kind)
-    for name in ("kills_left", "engaged", "flags"):
+    np.testing.assert_array_equal(alive.astype(bool), e_alive)
+    np.testing.assert_array_equal(kills, e_kills)
+    for name in ("kills_left", "flags"):
         np.testing.assert_array_equal(t[name], expected[name], err_msg=name)
-    np.testing.assert_allclose(t["exhaustion"], expected["exhaustion"], rtol=1e-15, atol=0)
+    for name in ("exhaustion", "busy_hours", "engaged_hours", "entry_hours"):
+        np.testing.assert_allclose(t[name], expected[name], rtol=1e-12, atol=1e-12,
+                                   err_msg=name)
+    if dt == 12.0:
+        assert max(kills) > 1  # a cell killed twice within one step
+    assert 0 < alive.sum() < alive.size
 
 
-def test_shared_target_is_killed_once():
-    """Two T cells that both succeed against one tumour cell: one kill, credited once."""
+def test_shared_target_dies_once_at_the_earliest_kill():
+    """Two T cells certain to kill one tumour cell within the step: it dies once, credited
+    to the earlier kill time; the other resumes at that time and has no target left."""
     kind = np.full((5, 5), WALL, np.uint8)
     kind[1:-1, 1:-1] = EMPTY
     kind[2, 2] = TUMOR
     kind[2, 1] = kind[2, 3] = T_CELL
-    flat = kind.reshape(-1)
     sites = np.array([np.ravel_multi_index((2, 1), (5, 5)), np.ravel_multi_index((2, 3), (5, 5))])
-    kills = np.array([3, 3], np.int32)
-    engaged = np.zeros(2, np.int32)
-    exhaustion = np.zeros(2)
-    flags = np.zeros(2, np.uint8)
-    proposal = np.zeros(flat.size, np.int32)
-    pdl1 = np.zeros(flat.size)
-    t_cells_k.attack_propose(flat, np.zeros(flat.size, np.uint8), pdl1, np.empty(0), proposal,
-                             sites, 2, engaged, kills, exhaustion, flags,
-                             _offsets((5, 5)), np.ones(1), -1e9, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0,
-                             0.0, 0.0, 1, np.uint64(1), np.uint64(2))
-    killed = np.empty(2, np.int64)
-    t_cells_k.attack_resolve(flat, proposal, sites, 2, _offsets((5, 5)), 1, np.uint64(3), kills,
-                             engaged, flags, 1, killed)
-    assert kind[2, 2] == DEAD
-    assert sorted(kills) == [2, 3] and (killed >= 0).sum() == 1
-    assert sorted(flags & t_cells_k.KILLED) == [0, t_cells_k.KILLED]
-    assert all(flags & t_cells_k.CONTACT)
+    t = dict(sites=sites, kills_left=np.array([3, 3], np.int32), busy_hours=np.zeros(2),
+             exhaustion=np.zeros(2), flags=np.zeros(2, np.uint8), engaged_hours=np.zeros(2),
+             entry_hours=np.zeros(2), ready_hours=np.zeros(2))
+    p = dict(_t_cell_params(6.0, 10.0, kill_rate=50.0, n_clones=1), death=0.0,
+             death_exhausted=0.0, e_pd=0.0, e_sup=0.0, pd1_max=0.0)
+    alive, kills, killed = _attack(kind, np.zeros((5, 5), np.uint8), np.zeros((5, 5)), None, t,
+                                   p, _t_keys())
+    assert kind[2, 2] == DEAD and list(killed) == [12]
+    assert sorted(kills) == [0, 1] and sorted(t["kills_left"]) == [2, 3]
+    winner, loser = (0, 1) if kills[0] else (1, 0)
+    keys = _t_keys()
+    times = [-math.log1p(-ref.uniform(ref.step_key(keys["kill"], 0), int(i))) / 50.0
+             for i in sites]
+    assert times[winner] < times[loser]
+    t_kill = times[winner]
+    # the loser attacked until the kill, then found no target; the winner handles 10 h
+    assert t["engaged_hours"][loser] == pytest.approx(t_kill, abs=1e-12)
+    assert t["engaged_hours"][winner] == pytest.approx(6.0, abs=1e-12)
+    assert t["busy_hours"][winner] == pytest.approx(t_kill + 10.0 - 6.0, abs=1e-12)
+    assert t["busy_hours"][loser] == 0.0
+    assert all(t["flags"] & t_cells_k.CONTACT) and list(alive) == [1, 1]
 
 
 @pytest.mark.parametrize("dims", SHAPES)
-def test_fate_and_deaths_match_naive(dims):
+def test_deaths_match_naive(dims):
     kind, _, g = _lattice(dims, 5)
-    t = _t_cells(kind, g, 30)
-    t["flags"] |= np.where(g.random(t["sites"].size) < 0.3, ref.KILLED, 0).astype(np.uint8)
-    key = _key(rng.STREAM_T_CELL_FATE)
-    expected_kind = kind.copy()
-    expected = {name: list(v.copy()) for name, v in t.items()}
-    expected_alive = ref.t_cell_fate(expected_kind, expected, 0.2, 0.6, key)
-    alive = np.empty(t["sites"].size, np.uint8)
-    t_cells_k.fate(kind.reshape(-1), t["sites"], t["sites"].size, t["kills_left"], t["engaged"],
-                   t["exhaustion"], t["flags"], 0.2, 0.6, np.uint64(key), alive)
-    np.testing.assert_array_equal(alive.astype(bool), expected_alive)
-    np.testing.assert_array_equal(kind, expected_kind)
-    for name in ("engaged", "flags"):
-        np.testing.assert_array_equal(t[name], expected[name], err_msg=name)
-    assert 0 < alive.sum() < alive.size
-
-    s = _agents(kind, g, 15, SUPPRESSIVE)
+    s = _agents(kind, g, 25, SUPPRESSIVE)
+    entry = np.where(g.random(s.size) < 0.5, g.random(s.size) * 6.0, 0.0)
     key = _key(rng.STREAM_SUPPRESSIVE_FATE)
     expected_kind = kind.copy()
-    expected_alive = ref.deaths(expected_kind, list(s), 0.4, key)
+    expected_alive = ref.deaths(expected_kind, list(s), 0.1, 6.0, entry, key)
     alive = np.empty(s.size, np.uint8)
-    agents_k.agent_deaths(kind.reshape(-1), s, s.size, 0.4, np.uint64(key), alive)
+    agents_k.agent_deaths(kind.reshape(-1), s, s.size, 0.1, 6.0, entry, np.uint64(key), alive)
     np.testing.assert_array_equal(alive.astype(bool), expected_alive)
     np.testing.assert_array_equal(kind, expected_kind)
+    assert 0 < alive.sum() < alive.size
 
 
 @pytest.mark.parametrize("dims", SHAPES)
@@ -254,18 +355,6 @@ def _extents(kind):
 
 
 @pytest.mark.parametrize("dims", SHAPES)
-def test_division_factor_matches_naive(dims):
-    kind, _, g = _lattice(dims, 7)
-    oxygen = g.random(kind.shape) * 45.0
-    lo, hi = _extents(kind)
-    out = np.full(kind.size, -1.0)
-    micro.oxygen_division_factor(kind.reshape(-1), oxygen.reshape(-1), lo, hi, kind.shape[-1],
-                                 5.0, 38.0, out)
-    for c, value in ref.division_factor(kind, oxygen, 5.0, 38.0).items():
-        assert out[np.ravel_multi_index(c, kind.shape)] == value
-
-
-@pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("with_fields", [False, True])
 def test_tumor_response_matches_naive(dims, with_fields):
     kind, clone, g = _lattice(dims, 8, tumour=0.6)
@@ -275,7 +364,7 @@ def test_tumor_response_matches_naive(dims, with_fields):
     pdl1[(kind == DEAD)] = 0.3  # a stale value at a site whose cell died
     oxygen = g.random(kind.shape) * 8.0 if with_fields else None
     ifn = g.random(kind.shape) * 0.3 if with_fields else None
-    params = dict(necrosis_threshold=5.0, necrosis_full=2.5, p_necrosis_max=0.6, baseline=0.1,
+    params = dict(necrosis_threshold=5.0, necrosis_full=2.5, necrosis_hazard=0.9, baseline=0.1,
                   induced=1.0, half=0.11, hill=1.26, keep=math.exp(-0.6))
     key = _key(rng.STREAM_NECROSIS)
     lo, hi = _extents(kind)
@@ -290,7 +379,7 @@ def test_tumor_response_matches_naive(dims, with_fields):
                          np.empty(0) if oxygen is None else oxygen.reshape(-1),
                          np.empty(0) if ifn is None else ifn.reshape(-1), lo, hi, lo, hi,
                          kind.shape[-1], params["necrosis_threshold"], params["necrosis_full"],
-                         params["p_necrosis_max"], np.uint64(key), params["baseline"],
+                         params["necrosis_hazard"], np.uint64(key), params["baseline"],
                          params["induced"], params["half"], params["hill"], params["keep"],
                          necrotic)
     np.testing.assert_array_equal(kind, expected_kind)
@@ -352,26 +441,33 @@ def _step_keys(engine, step):
 def test_engine_immune_phases_match_naive(dims):
     """Drive the engine phase by phase; before each immune phase, predict its outcome with
     the references from the scenario's own numbers (rates converted here independently),
-    the documented mobility rule and the documented stream keys."""
+    the documented move windows and the documented stream keys."""
     engine = _engine_scenario(dims)
     from simulator.engine import Engine
     e = Engine(engine)
     sc, im = e.scenario, e.immune
-    dt_d = sc.simulation.dt_hours / 24.0
-    t_sc = sc.t_cells
-    params = dict(suppression_max=sc.suppressive.suppression_max,
-                  suppression_half_saturation=sc.suppressive.cytokine_half_saturation_ng_per_ml,
-                  exhaustion_suppression=t_sc.exhaustion_rate_per_day_suppression * dt_d,
-                  exhaustion_pdl1=t_sc.exhaustion_rate_per_day_pdl1 * dt_d,
-                  pd1_max_inhibition=t_sc.pd1_max_inhibition,
-                  pd1_half_saturation=t_sc.pd1_half_saturation, pd1_blockade=0.0,
-                  log_survival=-t_sc.kill_rate_per_day * dt_d,
-                  antigenicity=np.full(2, sc.tumor.antigenicity), exhaustion_relief=0.0,
-                  handling_steps=round(t_sc.handling_hours / sc.simulation.dt_hours))
-    moves = round(t_sc.speed_um_per_min * sc.simulation.dt_hours * 60 / sc.simulation.spacing_um)
-    s_moves = round(sc.suppressive.speed_um_per_min * sc.simulation.dt_hours * 60
-                    / sc.simulation.spacing_um)
-    totals = dict(kills=0, born=0, died=0)
+    dt = sc.simulation.dt_hours
+    t_sc, s_sc = sc.t_cells, sc.suppressive
+    params = dict(dt=dt, kill_rate=t_sc.kill_rate_per_day / 24, handling=t_sc.handling_hours,
+                  e_pd=t_sc.exhaustion_rate_per_day_pdl1 / 24,
+                  e_sup=t_sc.exhaustion_rate_per_day_suppression / 24,
+                  death=t_sc.death_rate_per_day / 24,
+                  death_exhausted=t_sc.exhausted_death_rate_per_day / 24,
+                  pd1_max=t_sc.pd1_max_inhibition, pd1_half=t_sc.pd1_half_saturation,
+                  blockade=0.0, sup_max=s_sc.suppression_max,
+                  sup_half=s_sc.cytokine_half_saturation_ng_per_ml, relief=0.0,
+                  antigenicity=np.full(2, sc.tumor.antigenicity))
+    spacing = sc.simulation.spacing_um
+    moves = t_sc.speed_um_per_min * dt * 60 / spacing
+    s_moves = s_sc.speed_um_per_min * dt * 60 / spacing
+    totals = dict(kills=0, born=0, died=0, rounds=0)
+
+    def windows(sites, moves, free_from, key):
+        last = [math.floor(moves) + (ref.uniform(key, int(i)) < moves - math.floor(moves))
+                for i in sites]
+        first = [math.ceil(f / (dt / moves) - 1e-9) for f in free_from]
+        return first, last
+
     for _ in range(8):
         step = e.state.step
         key = _step_keys(e, step)
@@ -381,58 +477,61 @@ def test_engine_immune_phases_match_naive(dims):
         clone = _grid(e, e.state.clone)
         chem, cyt = (_grid(e, e.tissue.flat(n)) for n in ("chemokine", "suppressive_cytokine"))
         pdl1 = _grid(e, im.pdl1).copy()
-        t = {name: list(im.t.live(name).copy()) for name in ("sites", "kills_left", "engaged",
-                                                               "exhaustion", "flags")}
-        mobility = [0 if eng > 0 else (2 if not f & ref.EXHAUSTED and k > 0 else 1)
-                    for eng, f, k in zip(t["engaged"], t["flags"], t["kills_left"])]
-        sites = t["sites"]
-        for s in range(moves):
-            sites = ref.migrate_substep(kind, sites, mobility, chem, TUMOR, t_sc.chemotaxis_bias,
-                                        ref.substep_key(key(rng.STREAM_T_CELL_MOVE), s),
-                                        ref.substep_key(key(rng.STREAM_MOVE_PRIORITY), s), T_CELL)
-        t["sites"] = sites
-        killed = ref.attack(kind, clone, pdl1, cyt, t, params,
-                            dict(target=key(rng.STREAM_T_CELL_TARGET),
-                                 kill=key(rng.STREAM_T_CELL_KILL),
-                                 priority=key(rng.STREAM_KILL_PRIORITY)))
+        names = ("sites", "kills_left", "busy_hours", "exhaustion", "flags", "engaged_hours",
+                 "entry_hours")
+        t = {name: list(im.t.live(name).copy()) for name in names}
+        stops = [not f & ref.EXHAUSTED and k > 0 for f, k in zip(t["flags"], t["kills_left"])]
+        free_from = [max(b, en) for b, en in zip(t["busy_hours"], t["entry_hours"])]
+        first, last = windows(t["sites"], moves, free_from, key(rng.STREAM_MOVE_COUNT))
+        t["sites"], arrived = _naive_migrate(kind, chem, np.array(t["sites"]), stops, first, last,
+                                             t_sc.chemotaxis_bias, key(rng.STREAM_T_CELL_MOVE),
+                                             key(rng.STREAM_MOVE_PRIORITY), T_CELL)
+        t["ready_hours"] = [min(a * dt / moves, dt) for a in arrived]
+        alive, kills_now, killed = ref.t_cell_step(
+            kind, clone, pdl1, cyt, t, params,
+            dict(fate=key(rng.STREAM_T_CELL_FATE), target=key(rng.STREAM_T_CELL_TARGET),
+                 kill=key(rng.STREAM_T_CELL_KILL), priority=key(rng.STREAM_KILL_PRIORITY)))
         e._t_cell_phase()
         np.testing.assert_array_equal(_grid(e, e.state.kind), kind)
-        for name in t:
-            np.testing.assert_array_equal(im.t.live(name), t[name], err_msg=name)
+        for name in names:
+            np.testing.assert_allclose(im.t.live(name), t[name], rtol=1e-12, atol=1e-12,
+                                       err_msg=name)
         totals["kills"] += len(killed)
 
         s_sites = list(im.s.live("sites"))
-        for s in range(s_moves):
-            s_sites = ref.migrate_substep(kind, s_sites, [1] * len(s_sites), chem, -1,
-                                          sc.suppressive.chemotaxis_bias,
-                                          ref.substep_key(key(rng.STREAM_SUPPRESSIVE_MOVE), s),
-                                          ref.substep_key(key(rng.STREAM_SUPPRESSIVE_PRIORITY), s),
-                                          SUPPRESSIVE)
+        s_first, s_last = windows(s_sites, s_moves, list(im.s.live("entry_hours")),
+                                  key(rng.STREAM_MOVE_COUNT))
+        s_sites, _ = _naive_migrate(kind, chem, np.array(s_sites), [False] * len(s_sites),
+                                    s_first, s_last, s_sc.chemotaxis_bias,
+                                    key(rng.STREAM_SUPPRESSIVE_MOVE),
+                                    key(rng.STREAM_SUPPRESSIVE_PRIORITY), SUPPRESSIVE, -1)
         e._suppressive_phase()
         np.testing.assert_array_equal(_grid(e, e.state.kind), kind)
         np.testing.assert_array_equal(im.s.live("sites"), s_sites)
 
-        p_death = -math.expm1(-t_sc.death_rate_per_day * dt_d)
-        p_exh = -math.expm1(-t_sc.exhausted_death_rate_per_day * dt_d)
-        alive = ref.t_cell_fate(kind, t, p_death, p_exh, key(rng.STREAM_T_CELL_FATE))
-        parents = sorted((t["sites"][a], a) for a in range(len(alive))
-                         if alive[a] and t["flags"][a] & ref.KILLED)
-        new, which = ref.place_beside(kind, [s for s, _ in parents],
-                                      [t_sc.expansion_probability_per_kill] * len(parents),
-                                      key(rng.STREAM_T_CELL_EXPAND), T_CELL)
-        expected = {name: [v for v, ok in zip(t[name], alive) if ok] for name in t}
+        for a, ok in enumerate(alive):
+            if not ok:
+                kind[np.unravel_index(t["sites"][a], kind.shape)] = EMPTY
+        parents = sorted((t["sites"][a], a) for a in range(len(alive)) if kills_now[a])
+        counts = [sum(ref.uniform(ref.step_key(key(rng.STREAM_T_CELL_EXPAND), k), int(site))
+                      < t_sc.expansion_probability_per_kill for k in range(kills_now[a]))
+                  for site, a in parents]
+        new, which = ref.place_beside(kind, [site for site, _ in parents], counts,
+                                      key(rng.STREAM_EXPANSION_SITE), T_CELL)
+        expected = {name: [v for v, ok in zip(t[name], alive) if ok] for name in names}
         for site, p in zip(new, which):
             a = parents[p][1]
             expected["sites"].append(site)
-            for name in ("kills_left", "engaged", "exhaustion"):
-                expected[name].append(t[name][a])
-            expected["flags"].append(t["flags"][a] & ref.EXHAUSTED)
-        s_alive = ref.deaths(kind, s_sites, -math.expm1(-sc.suppressive.death_rate_per_day * dt_d),
-                             key(rng.STREAM_SUPPRESSIVE_FATE))
+            for name in names[1:]:
+                expected[name].append(t[name][a] if name != "flags"
+                                      else t["flags"][a] & ref.EXHAUSTED)
+        s_alive = ref.deaths(kind, s_sites, s_sc.death_rate_per_day / 24, dt,
+                             list(im.s.live("entry_hours")), key(rng.STREAM_SUPPRESSIVE_FATE))
         e._immune_state_phase()
         np.testing.assert_array_equal(_grid(e, e.state.kind), kind)
         for name in expected:
-            np.testing.assert_array_equal(im.t.live(name), expected[name], err_msg=name)
+            np.testing.assert_allclose(im.t.live(name), expected[name], rtol=1e-12, atol=1e-12,
+                                       err_msg=name)
         np.testing.assert_array_equal(im.s.live("sites"),
                                       [s for s, ok in zip(s_sites, s_alive) if ok])
         totals["born"] += len(new)

@@ -25,7 +25,8 @@ def test_base_inheritance_and_overrides(tmp_path):
     _write(tmp_path, "base.toml", "[simulation]\nseed = 5\ndimensions = [50, 40]\n"
                                   "[tumor]\ndeath_rate_per_day = 0.2\n")
     child = _write(tmp_path, "child.toml", 'base = "base.toml"\n[simulation]\nseed = 9\n')
-    s = scenario_mod.load(child, ["tumor.division_rate_per_day=2", "simulation.dimensions=[7,8,9]"])
+    s = scenario_mod.load(child, ["tumor.division_rate_per_day=2", "simulation.dimensions=[7,8,9]",
+                                  "initial.tumor_radius_sites=2"])
     assert s.simulation.seed == 9                      # child overrides base
     assert s.tumor.death_rate_per_day == 0.2            # inherited
     assert s.tumor.division_rate_per_day == 2.0         # --set, int accepted for float
@@ -103,3 +104,31 @@ def test_every_library_scenario_loads_and_steps(name):
     if any(d.doses and not d.waits_for_rule and d.doses[0].start_day == 0
            for d in small.drugs.values()):
         assert engine.treatment.dose_log
+
+
+def test_resolved_text_of_any_accepted_string_reads_back(tmp_path):
+    """Run files and studies read the resolved scenario back from its text: a description
+    with control characters and non-ASCII text must survive (TOML forbids them raw)."""
+    path = _write(tmp_path, "s.toml", 'description = "tab\\there, bell\\u0007, \\u00e9, \\u007f"\n')
+    s = scenario_mod.load(path)
+    assert scenario_mod.from_toml(s.to_toml()) == s
+
+
+@pytest.mark.parametrize("text, words", [
+    ('description = "a\\u0000b"', "NUL"),
+    ('[[cohort]]\nkey = "tumor.antigenicty"\ndistribution = "normal"\nmean = 1.0\nsd = 0.1',
+     "did you mean 'tumor.antigenicity'"),
+    ('[simulation]\ndimensions = [20, 20]\n[initial]\ntumor_radius_sites = 10', "does not fit"),
+    ('[drugs."a/b"]\npreset = "vemurafenib"', "is not a name"),
+])
+def test_values_no_run_survives_are_refused_by_validation(tmp_path, text, words):
+    with pytest.raises(ScenarioError, match=words):
+        scenario_mod.load(_write(tmp_path, "bad.toml", text))
+
+
+def test_scenario_file_must_be_a_small_regular_file(tmp_path):
+    big = _write(tmp_path, "big.toml", "#" * (2 << 20))
+    with pytest.raises(ScenarioError, match="larger than"):
+        scenario_mod.load(big)
+    with pytest.raises(ScenarioError, match="not a regular file"):
+        scenario_mod.load(_write(tmp_path, "s.toml", 'base = "/dev/zero"\n'))

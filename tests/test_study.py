@@ -1,6 +1,7 @@
 """Paired comparison: common random numbers, resume, failure reporting, Dask execution."""
 import csv
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import needs_jit
+from conftest import ROOT, needs_jit
 from simulator import study
 from simulator.scenario import library_dir
 
@@ -124,7 +125,9 @@ def test_study_runs_on_a_real_dask_cluster(tmp_path):
             procs.append(subprocess.Popen(
                 [dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
                  "--no-dashboard", "--host", "127.0.0.1"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                # the workers import this checkout, not whichever tumorsim is installed
+                env={**os.environ, "PYTHONPATH": str(ROOT)}))
         from distributed import Client
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)

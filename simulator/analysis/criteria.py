@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.analysis.endpoints import ResponseCriteria
-from simulator.schema import param
+from simulator.schema import ScenarioError, param
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,31 @@ class EndpointSettings:
     resistance_share_threshold: float = param(0.5, low=0.0, high=1.0,
                                               doc="time to resistance: resistant share "
                                                   "passes this")
+    stable_disease_min_days: float = param(56.0, unit="day", low=0.0,
+                                           doc="SD counts as best response only at a scan at "
+                                               "least this long after treatment start (8 "
+                                               "weeks: a trial's usual first scan)",
+                                           source="RECIST 1.1: in general not less than 6-8 "
+                                                  "weeks (Eisenhauer 2009)")
+    confirmation_min_days: float = param(28.0, unit="day", low=0.0,
+                                         doc="a PR/CR is confirmed by PR/CR scans up to one at "
+                                             "least this long later (0: the next scan)",
+                                         source="RECIST 1.1: no less than 4 weeks")
+    confirm_responses: bool = param(True, doc="best overall response counts only confirmed "
+                                              "PR/CR (RECIST 1.1 for non-randomised trials)")
+    landmark_months: list[float] = param([12.0, 24.0], unit="month", low=0.0, low_open=True,
+                                         doc="landmark PFS reported per arm (Kaplan-Meier, "
+                                             "1 month = 30.4375 days)")
+
+    def check(self):
+        """The rules of ResponseCriteria itself (open intervals the declarations above
+        cannot say), so that validate refuses what the endpoints would."""
+        try:
+            self.criteria(2, 1.0)
+        except ValueError as exc:
+            key, _, rest = str(exc).removeprefix("endpoints.").partition(" ")
+            raise ScenarioError(rest, key) from None
 
     def criteria(self, dimensions: int, spacing_um: float):
         return ResponseCriteria(dimensions=dimensions, spacing_um=spacing_um,
-                                **{k: getattr(self, k) for k in self.__dataclass_fields__})
+                                **{k: getattr(self, k) for k in ResponseCriteria.TABLE_KEYS})

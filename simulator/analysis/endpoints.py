@@ -6,58 +6,77 @@ of them into columns (a dict of numpy arrays) that the study layer writes as CSV
 
 Definitions (RECIST 1.1, Eisenhauer et al. 2009 Eur J Cancer 45:228, applied to one lesion)
 ------------------------------------------------------------------------------------------
-Scale. One lattice site holds one simulated cell of edge ``spacing_um``. A simulated cell may
-stand for ``real_cells_per_site`` real cells (default 1); the site then covers that many real
-cells' area (2D) or volume (3D), so its real edge is
-``mm_per_site = spacing_um / 1000 * real_cells_per_site ** (1 / dimensions)``.
-The scale only matters for the absolute progression rule (``progression_min_mm``); every
-relative rule is scale-free. At the default scale a 200 x 200 lattice of 20 um cells is at
-most ~4.5 mm across, so the 5 mm rule can never be met: either state a scale or set
-``progression_min_mm = 0``. ``Endpoints.progression_scans_blocked_by_min_mm`` counts the
-scans where only the absolute rule stopped a PD call, so the problem is visible.
+Measure. The modelled lesion is one target lesion; its "sum of diameters" is its equivalent
+diameter: the diameter of the disc (2D) or ball (3D) holding its N tumour cells, sites of
+edge a = ``mm_per_site``: 2D ``D = 2 a sqrt(N / pi)``; 3D ``D = 2 a (3 N / (4 pi)) ** (1/3)``.
+Every response figure (per-scan class, best overall response, best response percent) uses
+this one measure. Hence PR (D/D0 <= 0.70) is N/N0 <= 0.49 in 2D and <= 0.343 in 3D; PD
+(D/D_nadir >= 1.20) is N/N_nadir >= 1.44 in 2D and >= 1.728 in 3D. Boundaries are
+inclusive; comparisons allow a relative rounding slack of ``BOUNDARY_RELATIVE_TOLERANCE``
+so that exact boundaries (N = 0.49 N0) classify as RECIST intends despite sqrt/cbrt rounding.
 
-Equivalent diameter of N cells (sites of edge a = mm_per_site):
-2D ``D = 2 a sqrt(N / pi)``; 3D ``D = 2 a (3 N / (4 pi)) ** (1/3)``. Hence PR (D/D0 <= 0.70)
-is N/N0 <= 0.49 in 2D and <= 0.343 in 3D; PD (D/D_nadir >= 1.20) is N/N_nadir >= 1.44 in 2D
-and >= 1.728 in 3D. Boundaries are inclusive; comparisons allow a relative rounding slack of
-``BOUNDARY_RELATIVE_TOLERANCE`` so that exact boundaries (N = 0.49 N0) classify as RECIST
-intends despite sqrt/cbrt rounding.
+Scale. A simulated cell may stand for ``real_cells_per_site`` real cells (default 1); the
+site then covers that many real cells' area (2D) or volume (3D), so its real edge is
+``mm_per_site = spacing_um / 1000 * real_cells_per_site ** (1 / dimensions)``. The scale only
+matters for the absolute progression rule (``progression_min_mm``); every relative rule is
+scale-free. At the default scale a 200 x 200 lattice of 20 um cells is at most ~4.5 mm
+across, so the 5 mm rule can never be met: either state a scale or lower
+``progression_min_mm``. ``Endpoints.progression_scans_blocked_by_min_mm`` counts the scans
+where only the absolute rule stopped a PD call, so the problem is visible.
 
 Baseline: the last record at or before the treatment start.
 Scans: at ``treatment_start_day + k * scan_interval_days`` for k = 1, 2, ... while a record
 exists at or after the scan time; each scan reads the last record at or before its time
 (a dip between scans is not seen, as in a trial). Slack ``TIME_TOLERANCE_DAYS`` absorbs
 floating-point step times.
-Per-scan class, checked in this order:
-- CR: no tumour cells at the scan (all cells gone; no confirmation scan is required, as in
-  randomised trials under RECIST 1.1).
+
+Time-point response of each scan, checked in this order:
+- CR: no tumour cells at the scan (the lesion has disappeared).
 - PD: D >= (1 + progression_rise) * D_nadir and D - D_nadir >= progression_min_mm, where
   D_nadir is the smallest diameter at baseline and at all earlier scans. PD wins over PR: a
   tumour still 40% below baseline but 20% above its nadir has progressed.
 - PR: D <= (1 - partial_response_drop) * D0.
 - SD otherwise.
-Best overall response (``response_class``): the best of CR > PR > SD over the scans before the
-first PD; PD if the first scan is PD; ``"NE"`` (not evaluable) if there is no scan or the
-baseline burden is zero (nothing to respond; then every scan is ``"NE"`` too).
-RECIST's minimum duration for SD and confirmation of PR/CR are not applied.
 
-Time to response: first PR/CR scan before the first PD, from treatment start.
-Duration of response: from that scan to the first PD scan, or to the last scan if there is
-none (then ``response_ongoing`` is True and the duration is censored).
-Durable response: an objective response whose duration (as above, censored or not) is at
-least ``durable_min_days`` (default 180 days, the "objective response lasting continuously
->= 6 months" of Andtbacka et al. 2015 JCO 33:2780). A response still ongoing but observed for
-less than that is not durable (too little follow-up to say).
-Time to progression: first PD scan, from treatment start. Kaplan-Meier inputs:
-``progression_observed`` (event) and ``progression_free_days`` (TTP if observed, else the
-follow-up to the last scan: censored).
+Best overall response (``response_class``), from the scans before the first PD:
+- A PR or CR at scan k is *confirmed* when every scan from k up to a later scan j is PR or
+  CR and scan j is at least ``confirmation_min_days`` after scan k (RECIST 1.1: repeat
+  assessment no less than 4 weeks later; with scans >= 4 weeks apart this is the next
+  scan). The confirmed class is CR only if all those scans are CR, else PR (PR then CR is
+  PR, as in RECIST 1.1 Table 3). The response must be confirmed before the first PD.
+  With ``confirm_responses = false`` a single PR/CR scan counts.
+- The best overall response is the best confirmed response (CR > PR); else SD if some scan
+  before the first PD (unconfirmed PR/CR included) is at least ``stable_disease_min_days``
+  after the treatment start (RECIST 1.1: "in general not less than 6-8 weeks"); else PD if
+  a PD scan exists; else ``"NE"`` (not evaluable: follow-up too short). A tumour that grows
+  into PD before the minimum SD time is PD, never SD. Zero baseline burden: NE, and every
+  scan is NE.
+
+Best response percent (``best_response``): the smallest D / D0 - 1 over the assessment
+window, i.e. the scans up to and including the first PD (the waterfall plot's "best change
+from baseline in the sum of diameters"); the same window gives the nadir.
+``best_tumor_cells_change`` is the same on the cell count; ``first_scan_change`` is D / D0 - 1
+at the first scan (early tumour shrinkage).
+
+Time to response: the first scan of the first confirmed response (RECIST: first documented
+PR/CR), from treatment start. Duration of response: from that scan to the first PD scan, or
+to the last scan if there is none (then ``response_ongoing`` is True and the duration is
+censored). Durable response: a confirmed objective response whose duration (censored or
+not) is at least ``durable_min_days`` (default 180 days, the "objective response lasting
+continuously >= 6 months" of Andtbacka et al. 2015 JCO 33:2780).
+Progression-free survival: the model has no deaths, so PFS is time to the first PD scan
+(``time_to_progression_days``); Kaplan-Meier inputs ``progression_observed`` (event) and
+``progression_free_days`` (TTP if observed, else the follow-up to the last scan: censored).
+Arm-level medians and landmark PFS are in :mod:`simulator.analysis.statistics`.
 Resistance: resistant share = tumor_resistant / tumor_cells (undefined where there are no
 tumour cells). Time to resistance: first record from baseline on whose share is >= the
 threshold, measured from treatment start (0 if already so at baseline).
 Immune readouts: trapezoidal time averages over the records from baseline to the end (the
 baseline record placed at the treatment start); ratios are ratios of those averages (robust
-when a count touches zero at one record). Core and margin series should be densities (per
-site) if the two regions differ in size. x / 0 is inf for x > 0 and NaN for 0 / 0.
+when a count touches zero at one record). Infiltration uses the recorded densities
+``t_cell_density_core`` / ``t_cell_density_margin`` (per mm^2 or mm^3); records where a
+density is undefined (NaN: no tumour, or no core yet) are left out of both averages.
+x / 0 is inf for x > 0 and NaN for 0 / 0.
 
 NaN meanings: a NaN float endpoint means "undefined for this run" (no scan, no response, no
 progression, no resistant takeover, no immune series given, or zero baseline burden), never a
@@ -77,6 +96,7 @@ __all__ = [
     "RESPONSE_CLASSES",
     "TIME_TOLERANCE_DAYS",
     "Endpoints",
+    "OverallResponse",
     "ResponseCriteria",
     "assess",
     "assess_timeseries",
@@ -121,8 +141,9 @@ class ResponseCriteria:
     ``dimensions`` and ``spacing_um`` come from the simulation itself (``simulation.dimensions``
     length, lattice spacing). ``real_cells_per_site`` states how many real cells one simulated
     cell stands for (sets ``mm_per_site``, needed only by the absolute PD rule).
-    Defaults: RECIST 1.1 thresholds, scans every 8 weeks (56 days), durable = response lasting
-    >= 180 days, resistance when the resistant share reaches one half.
+    Defaults: RECIST 1.1 thresholds, scans every 8 weeks (56 days), PR/CR confirmed >= 4
+    weeks later, SD only from 8 weeks on, durable = response lasting >= 180 days,
+    resistance when the resistant share reaches one half.
     """
 
     dimensions: int
@@ -134,6 +155,9 @@ class ResponseCriteria:
     progression_min_mm: float = 5.0
     durable_min_days: float = 180.0
     resistance_share_threshold: float = 0.5
+    stable_disease_min_days: float = 56.0
+    confirmation_min_days: float = 28.0
+    confirm_responses: bool = True
 
     #: Keys an ``[endpoints]`` table may set (the rest come from the simulation).
     TABLE_KEYS = (
@@ -144,6 +168,9 @@ class ResponseCriteria:
         "progression_min_mm",
         "durable_min_days",
         "resistance_share_threshold",
+        "stable_disease_min_days",
+        "confirmation_min_days",
+        "confirm_responses",
     )
 
     def __post_init__(self) -> None:
@@ -160,7 +187,12 @@ class ResponseCriteria:
             ("durable_min_days", self.durable_min_days, lambda v: v >= 0, ">= 0"),
             ("resistance_share_threshold", self.resistance_share_threshold,
              lambda v: 0 < v <= 1, "in (0, 1]"),
+            ("stable_disease_min_days", self.stable_disease_min_days, lambda v: v >= 0, ">= 0"),
+            ("confirmation_min_days", self.confirmation_min_days, lambda v: v >= 0, ">= 0"),
         )
+        if not isinstance(self.confirm_responses, (bool, np.bool_)):
+            raise ValueError(f"endpoints.confirm_responses must be true or false, got "
+                             f"{self.confirm_responses!r}")
         for name, value, ok, rule in checks:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
                 raise ValueError(f"endpoints.{name} must be a number, got {value!r}")
@@ -244,15 +276,58 @@ def classify_scans(baseline_diameter_mm: float, scan_diameter_mm: Sequence[float
     return tuple(classes), blocked
 
 
-def best_overall_response(scan_classes: Sequence[str]) -> str:
-    """Best of CR > PR > SD before the first PD; PD if the first scan is PD; NE if none."""
-    best = "NE"
-    for cls in scan_classes:
-        if cls == "PD":
-            return "PD" if best == "NE" else best
-        if cls in _RANK and (best == "NE" or _RANK[cls] < _RANK[best]):
-            best = cls
-    return best
+@dataclass(frozen=True)
+class OverallResponse:
+    """Best overall response of one run and where its confirmed response starts."""
+    response_class: str          # CR / PR / SD / PD / NE
+    first_response_scan: int | None   # index of the first scan of the first confirmed response
+    first_progression_scan: int | None
+
+
+def _confirmed_response(classes: Sequence[str], days: Sequence[float], k: int,
+                        criteria: ResponseCriteria) -> str | None:
+    """The class a PR/CR at scan ``k`` is confirmed as (CR only if CR throughout), or None:
+    every scan from k to the first one >= confirmation_min_days later must be PR or CR."""
+    if not criteria.confirm_responses:
+        return classes[k]
+    seen = set()
+    for j in range(k, len(classes)):
+        if classes[j] not in ("CR", "PR"):
+            return None
+        seen.add(classes[j])
+        if j > k and days[j] - days[k] >= criteria.confirmation_min_days - TIME_TOLERANCE_DAYS:
+            return "CR" if seen == {"CR"} else "PR"
+    return None
+
+
+def best_overall_response(scan_classes: Sequence[str], scan_days_from_start: Sequence[float],
+                          criteria: ResponseCriteria) -> OverallResponse:
+    """RECIST 1.1 best overall response with confirmation and a minimum time for SD (see
+    the module docstring). ``scan_days_from_start``: each scan's time from treatment start."""
+    classes, days = list(scan_classes), [float(d) for d in scan_days_from_start]
+    if len(classes) != len(days):
+        raise ValueError("best_overall_response: one time per scan class")
+    if any(c == "NE" for c in classes):
+        return OverallResponse("NE", None, None)
+    first_pd = classes.index("PD") if "PD" in classes else None
+    window = classes[:first_pd] if first_pd is not None else classes
+    best, first_response = None, None
+    for k, cls in enumerate(window):
+        if cls not in ("CR", "PR"):
+            continue
+        confirmed = _confirmed_response(window, days, k, criteria)
+        if confirmed is None:
+            continue
+        if first_response is None:
+            first_response = k
+        if best is None or _RANK[confirmed] < _RANK[best]:
+            best = confirmed
+    if best is not None:
+        return OverallResponse(best, first_response, first_pd)
+    sd_from = criteria.stable_disease_min_days - TIME_TOLERANCE_DAYS
+    if any(days[k] >= sd_from for k in range(len(window))):
+        return OverallResponse("SD", None, first_pd)
+    return OverallResponse("PD" if first_pd is not None else "NE", None, first_pd)
 
 
 # --------------------------------------------------------------------------------------
@@ -269,13 +344,14 @@ class Endpoints:
     baseline_diameter_mm: float
     final_tumor_cells: float
     n_scans: int
-    nadir_tumor_cells: float            # smallest burden at a scan; NaN if no scan
+    nadir_tumor_cells: float            # smallest burden at a scan up to the first PD
     nadir_day: float                    # first scan reaching it; NaN if no scan
-    best_response: float                # nadir / baseline - 1 (burden); NaN if no scan / N0 = 0
-    best_diameter_change: float         # same on the equivalent diameter
+    best_response: float                # best D / D0 - 1 (sum of diameters); NaN if no scan
+    best_tumor_cells_change: float      # the same on the cell count
+    first_scan_change: float            # D / D0 - 1 at the first scan (early shrinkage)
     response_class: str                 # best overall response: CR / PR / SD / PD / NE
-    objective_response: bool            # response_class in (CR, PR)
-    time_to_response_days: float        # NaN if no response
+    objective_response: bool            # response_class in (CR, PR): a confirmed response
+    time_to_response_days: float        # NaN if no (confirmed) response
     duration_of_response_days: float    # NaN if no response; censored if response_ongoing
     response_ongoing: bool
     durable_response: bool
@@ -288,7 +364,7 @@ class Endpoints:
     resistant_fraction_at_progression: float  # at the first PD scan; NaN if no PD
     resistant_fraction_final: float     # NaN if no tumour at the end
     time_to_resistance_days: float      # NaN if the share never reaches the threshold
-    infiltration_core_to_margin: float  # mean core / mean margin T cells; NaN if not given
+    infiltration_core_to_margin: float  # mean core / mean margin T-cell density; NaN if none
     cd8_to_suppressive_final: float     # NaN if not given
     cd8_to_suppressive_mean: float      # mean T / mean suppressive over treatment
     edge_contact_day: float = math.nan  # first record with tumour on the lattice's faces
@@ -317,15 +393,16 @@ SCAN_FIELDS = ("scan_days", "scan_tumor_cells", "scan_diameter_mm", "scan_respon
 _COLUMN_DTYPES = {"float": np.float64, "int": np.int64, "bool": np.bool_, "str": np.str_}
 
 
-def _as_series(name: str, values, length: int | None) -> np.ndarray:
+def _as_series(name: str, values, length: int | None, allow_nan: bool = False) -> np.ndarray:
     a = np.asarray(values, dtype=np.float64)
     if a.ndim != 1:
         raise ValueError(f"endpoints: {name} must be one-dimensional, got shape {a.shape}")
     if length is not None and a.shape[0] != length:
         raise ValueError(f"endpoints: {name} has {a.shape[0]} records but time_days has "
                          f"{length}; every series must share the time axis")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"endpoints: {name} contains NaN or inf")
+    bad = np.isinf(a) if allow_nan else ~np.isfinite(a)
+    if np.any(bad):
+        raise ValueError(f"endpoints: {name} contains {'inf' if allow_nan else 'NaN or inf'}")
     return a
 
 
@@ -337,15 +414,23 @@ def _time_average(values: np.ndarray, times: np.ndarray) -> float:
     return float(np.sum(widths * 0.5 * (values[1:] + values[:-1])) / (times[-1] - times[0]))
 
 
+def _scan_schedule(t: np.ndarray, start: float, interval: float):
+    """Scan times and, for each, the index of the last record at or before it."""
+    n_scans = max(0, int(math.floor((t[-1] - start + TIME_TOLERANCE_DAYS) / interval)))
+    scan_days = start + interval * np.arange(1, n_scans + 1)
+    return scan_days, np.searchsorted(t, scan_days + TIME_TOLERANCE_DAYS, side="right") - 1
+
+
 def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
-           criteria: ResponseCriteria, *, t_cells_core=None, t_cells_margin=None,
+           criteria: ResponseCriteria, *, t_cell_density_core=None, t_cell_density_margin=None,
            t_cells=None, suppressive_cells=None) -> Endpoints:
     """Endpoints of one run from its time series (all on the ``time_days`` axis).
 
     ``tumor_cells`` counts live tumour cells (sensitive + resistant), ``tumor_resistant`` the
-    resistant ones. Immune series are optional; ``t_cells_core`` and ``t_cells_margin`` go
-    together. Raises ValueError on mismatched lengths, non-increasing time, negative or
-    non-finite counts, resistant > total, or a treatment start before the first record.
+    resistant ones. Immune series are optional; the two T-cell densities go together and may
+    hold NaN where undefined. Raises ValueError on mismatched lengths, non-increasing time,
+    negative or non-finite counts, resistant > total, or a treatment start before the first
+    record.
     """
     if not isinstance(criteria, ResponseCriteria):
         raise TypeError(f"endpoints: criteria must be a ResponseCriteria, got "
@@ -372,34 +457,31 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     if start < t[0] - TIME_TOLERANCE_DAYS:
         raise ValueError(f"endpoints: treatment_start_day {start} is before the first record "
                          f"(day {t[0]}); no baseline")
-    if (t_cells_core is None) != (t_cells_margin is None):
-        raise ValueError("endpoints: t_cells_core and t_cells_margin must be given together")
+    if (t_cell_density_core is None) != (t_cell_density_margin is None):
+        raise ValueError("endpoints: t_cell_density_core and t_cell_density_margin must be "
+                         "given together")
 
-    # baseline and scans ---------------------------------------------------------------
+    # baseline, scans and the best overall response ------------------------------------
     base_i = int(np.searchsorted(t, start + TIME_TOLERANCE_DAYS, side="right") - 1)
-    n_scans = max(0, int(math.floor((t[-1] - start + TIME_TOLERANCE_DAYS)
-                                    / criteria.scan_interval_days)))
-    scan_days = start + criteria.scan_interval_days * np.arange(1, n_scans + 1)
-    scan_i = np.searchsorted(t, scan_days + TIME_TOLERANCE_DAYS, side="right") - 1
+    scan_days, scan_i = _scan_schedule(t, start, criteria.scan_interval_days)
     diam = equivalent_diameter_mm(n, criteria.dimensions, criteria.mm_per_site)
     n0, d0 = float(n[base_i]), float(diam[base_i])
     scan_n, scan_d = n[scan_i], diam[scan_i]
     classes, blocked = classify_scans(d0, scan_d, criteria)
-    bor = best_overall_response(classes)
-    evaluable = n0 > 0 and len(classes) > 0
+    overall = best_overall_response(classes, scan_days - start, criteria)
+    first_pd, first_resp = overall.first_progression_scan, overall.first_response_scan
 
-    nadir_n = nadir_day = best_resp = best_dchange = math.nan
+    # nadir and best response over the assessment window (scans up to the first PD) -------
+    nadir_n = nadir_day = best_resp = best_cells = math.nan
     if len(classes) > 0:
-        k = int(np.argmin(scan_n))
+        window = len(classes) if first_pd is None else first_pd + 1
+        k = int(np.argmin(scan_n[:window]))
         nadir_n, nadir_day = float(scan_n[k]), float(scan_days[k])
-        if evaluable:
-            best_resp = nadir_n / n0 - 1.0
-            best_dchange = float(scan_d[k]) / d0 - 1.0
+        if n0 > 0:
+            best_resp = float(scan_d[k]) / d0 - 1.0
+            best_cells = nadir_n / n0 - 1.0
 
     # response and progression -----------------------------------------------------------
-    first_pd = classes.index("PD") if "PD" in classes else None
-    before_pd = classes[:first_pd] if first_pd is not None else classes
-    first_resp = next((j for j, c in enumerate(before_pd) if c in ("CR", "PR")), None)
     follow_up = float(scan_days[-1] - start) if len(classes) else math.nan
     ttr = dor = math.nan
     ongoing = durable = False
@@ -409,8 +491,7 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
         dor = float(end_day - scan_days[first_resp])
         ongoing = first_pd is None
         durable = _at_least(dor, criteria.durable_min_days)
-    ttp = math.nan
-    res_at_pd = math.nan
+    ttp = res_at_pd = math.nan
     if first_pd is not None:
         ttp = float(scan_days[first_pd] - start)
         res_at_pd = _ratio(r[scan_i[first_pd]], n[scan_i[first_pd]])
@@ -427,21 +508,25 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     window_t = t[base_i:].copy()
     window_t[0] = max(window_t[0], start)  # the baseline record stands for the start
 
-    def mean_over_treatment(name, series):
-        a = _as_series(name, series, n_records)
+    def treatment_series(name, series, allow_nan=False):
+        a = _as_series(name, series, n_records, allow_nan)
         if np.any(a < 0):
             raise ValueError(f"endpoints: {name} must be >= 0")
-        return _time_average(a[base_i:], window_t), float(a[-1])
+        return a[base_i:]
 
     infiltration = cd8_final = cd8_mean = math.nan
-    if t_cells_core is not None:
-        core_mean, _ = mean_over_treatment("t_cells_core", t_cells_core)
-        margin_mean, _ = mean_over_treatment("t_cells_margin", t_cells_margin)
-        infiltration = _ratio(core_mean, margin_mean)
+    if t_cell_density_core is not None:
+        core = treatment_series("t_cell_density_core", t_cell_density_core, True)
+        margin = treatment_series("t_cell_density_margin", t_cell_density_margin, True)
+        defined = np.isfinite(core) & np.isfinite(margin)
+        if defined.any():
+            infiltration = _ratio(_time_average(core[defined], window_t[defined]),
+                                  _time_average(margin[defined], window_t[defined]))
     if t_cells is not None and suppressive_cells is not None:
-        t_mean, t_end = mean_over_treatment("t_cells", t_cells)
-        s_mean, s_end = mean_over_treatment("suppressive_cells", suppressive_cells)
-        cd8_final, cd8_mean = _ratio(t_end, s_end), _ratio(t_mean, s_mean)
+        t_series = treatment_series("t_cells", t_cells)
+        s_series = treatment_series("suppressive_cells", suppressive_cells)
+        cd8_final = _ratio(t_series[-1], s_series[-1])
+        cd8_mean = _ratio(_time_average(t_series, window_t), _time_average(s_series, window_t))
     elif (t_cells is None) != (suppressive_cells is None):
         raise ValueError("endpoints: t_cells and suppressive_cells must be given together")
 
@@ -456,9 +541,10 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
         nadir_tumor_cells=nadir_n,
         nadir_day=nadir_day,
         best_response=best_resp,
-        best_diameter_change=best_dchange,
-        response_class=bor,
-        objective_response=bor in ("CR", "PR"),
+        best_tumor_cells_change=best_cells,
+        first_scan_change=float(scan_d[0]) / d0 - 1.0 if len(classes) and d0 > 0 else math.nan,
+        response_class=overall.response_class,
+        objective_response=overall.response_class in ("CR", "PR"),
         time_to_response_days=ttr,
         duration_of_response_days=dor,
         response_ongoing=ongoing,
@@ -482,24 +568,22 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     )
 
 
-#: ``/timeseries`` names read by ``assess_timeseries`` beyond the three required ones.
-_OPTIONAL_SERIES = ("t_cells_core", "t_cells_margin", "t_cells", "suppressive_cells")
+#: ``/timeseries`` names read by ``assess_timeseries`` beyond the three required ones, in
+#: pairs that go together.
+_OPTIONAL_PAIRS = (("t_cell_density_core", "t_cell_density_margin"),
+                   ("t_cells", "suppressive_cells"))
 
 
 def assess_timeseries(series: Mapping[str, object], treatment_start_day: float,
                       criteria: ResponseCriteria) -> Endpoints:
     """``assess`` on a mapping named as the HDF5 ``/timeseries`` group (``time_days``,
-    ``tumor_cells``, ``tumor_resistant``; immune series used when present)."""
+    ``tumor_cells``, ``tumor_resistant``; immune series used when both of a pair are
+    present)."""
     missing = [k for k in ("time_days", "tumor_cells", "tumor_resistant") if k not in series]
     if missing:
         raise ValueError(f"endpoints: timeseries lacks {', '.join(missing)}")
-    extra = {k: np.asarray(series[k]) for k in _OPTIONAL_SERIES if k in series}
-    if ("t_cells_core" in extra) != ("t_cells_margin" in extra):
-        extra.pop("t_cells_core", None)
-        extra.pop("t_cells_margin", None)
-    if ("t_cells" in extra) != ("suppressive_cells" in extra):
-        extra.pop("t_cells", None)
-        extra.pop("suppressive_cells", None)
+    extra = {k: np.asarray(series[k]) for pair in _OPTIONAL_PAIRS
+             if all(name in series for name in pair) for k in pair}
     result = assess(np.asarray(series["time_days"]), np.asarray(series["tumor_cells"]),
                     np.asarray(series["tumor_resistant"]), treatment_start_day, criteria,
                     **extra)

@@ -22,7 +22,7 @@ from kernels import lattice, rng
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from kernels.lattice import SUPPRESSIVE, T_CELL, TUMOR
-from simulator.model.rates import per_step_probability, per_step_probability_hours
+from simulator.model.rates import per_step_probability_hours, step_hazard
 from simulator.schema import ScenarioError, param
 
 KATHER = "Kather 2017 Cancer Res 77:6442"
@@ -89,8 +89,9 @@ class TCells:
                                               doc="extravasation weight of a vessel without "
                                                   "chemokine (weight = basal + C / (C + K))")
     speed_um_per_min: float = param(4.0, unit="um/min", low=0.0,
-                                    doc="migration speed; moves per step = round(speed * "
-                                        "dt / spacing), one site per move",
+                                    doc="migration speed; speed * dt / spacing one-site "
+                                        "moves per step on average (stochastically "
+                                        "rounded per cell)",
                                     source="effector CTLs in tumours ~ 4-10 um/min "
                                            "(Boissonnas 2007 J Exp Med 204:345; check)")
     chemotaxis_bias: float = param(0.5, low=0.0, high=1.0,
@@ -100,15 +101,16 @@ class TCells:
                                    source=f"{KATHER}: random-walk share of lymphocyte moves "
                                           "(check)")
     kill_rate_per_day: float = param(1.0, unit="1/day", low=0.0,
-                                     doc="k of p_kill = 1 - exp(-k dt)^(q (1 - S)) for a T "
-                                         "cell next to a tumour cell",
+                                     doc="k of the kill rate k q (1 - S) of a T cell "
+                                         "attacking a tumour cell (kill within t with "
+                                         "probability 1 - exp(-k q (1 - S) t))",
                                      source=f"{GONG} (form); {KATHER} (kill probability "
                                             "per contact); calibrated")
     kill_capacity: int = param(5, low=1, doc="kills before a T cell is exhausted",
                                source=f"{KATHER}: 5")
     handling_hours: float = param(6.0, unit="hour", low=0.0,
                                   doc="engagement after a kill: no moves or attacks for "
-                                      "round(handling / dt) steps",
+                                      "this long (carried across steps in hours)",
                                   source=f"{KATHER}: engagement ~ 6 h")
     pd1_max_inhibition: float = param(0.9, low=0.0, high=1.0,
                                       doc="maximal PD-1/PD-L1 inhibition of killing (S_pd "
@@ -133,7 +135,8 @@ class TCells:
     expansion_probability_per_kill: float = param(0.2, low=0.0, high=1.0,
                                                   doc="probability that a kill makes the T "
                                                       "cell divide into a free neighbour "
-                                                      "(the daughter inherits its state)",
+                                                      "(the daughter inherits its state; "
+                                                      "each kill draws once)",
                                                   source=f"{KATHER}: lymphocyte "
                                                          "proliferation after killing")
 
@@ -307,8 +310,9 @@ def moore_inverse_lengths(ndim: int) -> np.ndarray:
     return np.array([1.0 / math.sqrt(sum(x * x for x in d)) for d in deltas])
 
 
-def moves_per_step(speed_um_per_min: float, dt_hours: float, spacing_um: float) -> int:
-    return int(round(speed_um_per_min * dt_hours * 60.0 / spacing_um))
+def moves_per_step(speed_um_per_min: float, dt_hours: float, spacing_um: float) -> float:
+    """Expected one-site moves per step (real: each agent rounds it stochastically)."""
+    return speed_um_per_min * dt_hours * 60.0 / spacing_um
 
 
 # ----------------------------------------------------------------------------- runtime
@@ -323,8 +327,9 @@ class ImmuneSystem:
     the totals.
     """
 
-    T_ATTRIBUTES = dict(kills_left=np.int32, engaged=np.int32, exhaustion=np.float64,
-                        flags=np.uint8)
+    T_ATTRIBUTES = dict(kills_left=np.int32, busy_hours=np.float64, exhaustion=np.float64,
+                        flags=np.uint8, engaged_hours=np.float64, entry_hours=np.float64)
+    S_ATTRIBUTES = dict(entry_hours=np.float64)
 
     def __init__(self, scenario, state, tissue, n_clones: int):
         self.state = state
@@ -336,11 +341,12 @@ class ImmuneSystem:
         self.proposal = np.zeros(geo.n_sites, np.int32)
         self.tag = 1
         self.t = Agents(self.T_ATTRIBUTES)
-        self.s = Agents({})
+        self.s = Agents(self.S_ATTRIBUTES)
         self.vessel_sites = np.flatnonzero(state.kind == lattice.VESSEL).astype(np.int64)
         self.inv_length = moore_inverse_lengths(geo.ndim)
         self.antigen_per_day = 0.0
         self.totals = dict(kills=0, necrotic=0, t_recruited=0, t_expanded=0, s_recruited=0)
+        self._t_alive = self._t_kills = None  # the T-cell timelines' outcome, phase 6 -> 8
         self._necrotic_by_clone = np.zeros((geo.n_lines, n_clones), np.int64)
         self._census = (np.zeros(geo.n_lines, np.int64), np.zeros(geo.n_lines, np.int64),
                         np.zeros(geo.n_lines, np.float64))
@@ -352,7 +358,9 @@ class ImmuneSystem:
             rng.STREAM_MOVE_PRIORITY, rng.STREAM_T_CELL_TARGET, rng.STREAM_T_CELL_KILL,
             rng.STREAM_KILL_PRIORITY, rng.STREAM_T_CELL_FATE, rng.STREAM_T_CELL_EXPAND,
             rng.STREAM_SUPPRESSIVE_RECRUIT, rng.STREAM_SUPPRESSIVE_MOVE,
-            rng.STREAM_SUPPRESSIVE_PRIORITY, rng.STREAM_SUPPRESSIVE_FATE)}
+            rng.STREAM_SUPPRESSIVE_PRIORITY, rng.STREAM_SUPPRESSIVE_FATE, rng.STREAM_MOVE_COUNT,
+            rng.STREAM_T_CELL_ENTRY_SITE, rng.STREAM_SUPPRESSIVE_ENTRY_SITE,
+            rng.STREAM_EXPANSION_SITE, rng.STREAM_ENTRY_TIME)}
         self.configure(scenario)
 
     def configure(self, scenario):
@@ -362,17 +370,14 @@ class ImmuneSystem:
         dt_h, dt_d = sim.dt_hours, sim.dt_hours / 24.0
         t, s, p, hyp = scenario.t_cells, scenario.suppressive, scenario.pd_l1, scenario.hypoxia
         self.dt_days = dt_d
+        self.dt_hours = dt_h
         self.t_moves = moves_per_step(t.speed_um_per_min, dt_h, sim.spacing_um)
         self.s_moves = moves_per_step(s.speed_um_per_min, dt_h, sim.spacing_um)
-        self.handling_steps = int(round(t.handling_hours / dt_h))
-        self.log_survival = -t.kill_rate_per_day * dt_d
-        self.exhaustion_pdl1 = t.exhaustion_rate_per_day_pdl1 * dt_d
-        self.exhaustion_suppression = t.exhaustion_rate_per_day_suppression * dt_d
         self.antigen_keep = math.exp(-dt_d / t.priming_delay_days) if t.priming_delay_days > 0 \
             else 0.0
         self.pdl1_keep = 1.0 - float(per_step_probability_hours(p.decay_rate_per_hour, dt_h))
         has_oxygen = self.tissue is not None and self.tissue.has("oxygen")
-        self.p_necrosis = float(per_step_probability(hyp.necrosis_rate_per_day, dt_h)) \
+        self.necrosis_hazard = float(step_hazard(hyp.necrosis_rate_per_day, dt_h)) \
             if has_oxygen else 0.0
         self.base_antigenicity = np.full(self.n_clones, scenario.tumor.antigenicity)
 
@@ -395,10 +400,12 @@ class ImmuneSystem:
         return first
 
     def add_secretions(self, ifn_source: np.ndarray):
-        """IFN-gamma secretion by engaged T cells into the (already built) source array."""
-        if self.tissue is not None and self.tissue.has("ifn_gamma") and self.t.n:
-            t_cells_k.secretion(self.t["sites"], self.t.n, self.t["engaged"], self.t["flags"],
-                                self.tissue.t_cell_ifn_source, ifn_source)
+        """IFN-gamma secretion by T cells, in proportion to the hours of the last step they
+        spent attacking or handling, into the (already built) source array."""
+        if self.tissue is not None and self.tissue.has("ifn_gamma"):
+            t_cells_k.secretion(self.t["sites"], self.t.n, self.t["engaged_hours"],
+                                self.t["flags"], self.tissue.t_cell_ifn_source / self.dt_hours,
+                                ifn_source)
 
     # -------------------------------------------------------------- phases
     def tumor_response(self, step, tissue_lo, tissue_hi, tumor_by_clone) -> int:
@@ -408,7 +415,7 @@ class ImmuneSystem:
         micro.tumor_response(st.kind, st.clone, self.pdl1, self._field("oxygen"),
                              self._field("ifn_gamma"), st.lo, st.hi, tissue_lo, tissue_hi,
                              geo.line_length, hyp.necrosis_threshold_mmhg,
-                             hyp.necrosis_full_mmhg, self.p_necrosis,
+                             hyp.necrosis_full_mmhg, self.necrosis_hazard,
                              self._key(rng.STREAM_NECROSIS, step), p.baseline, p.ifn_induced,
                              p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
                              self.pdl1_keep, self._necrotic_by_clone)
@@ -417,9 +424,10 @@ class ImmuneSystem:
         self.totals["necrotic"] += n
         return n
 
-    def _vessel_probabilities(self, expected: float, field_name: str, half: float,
-                              basal: float) -> np.ndarray:
-        """P(one entry at vessel v) with expected entries split by extravasation weight."""
+    def _vessel_means(self, expected: float, field_name: str, half: float,
+                      basal: float) -> np.ndarray:
+        """Expected entries at each vessel this step: ``expected`` split by extravasation
+        weight basal + C / (C + K) of the field C at the vessel."""
         c = self._field(field_name)
         level = c[self.vessel_sites] if c.shape[0] else np.zeros(self.vessel_sites.size)
         level = np.maximum(level, 0.0)
@@ -427,96 +435,144 @@ class ImmuneSystem:
         total = weight.sum()
         if total <= 0 or expected <= 0:
             return np.zeros(self.vessel_sites.size)
-        return per_step_probability(expected * weight / total / self.dt_days,
-                                    self.dt_days * 24.0)
+        return expected * weight / total
 
     def recruit(self, step, effects: ImmuneEffects, tumor_cells: int):
-        """T cells and suppressive cells enter beside vessels (serial, vessel order)."""
+        """T cells and suppressive cells enter beside vessels (serial, vessel order): a
+        Poisson number per vessel (up to its free neighbours), each at a uniform time
+        within the step."""
         if self.vessel_sites.size == 0:
             return
         t, s = self.scenario.t_cells, self.scenario.suppressive
         a = self.antigen_per_day
         drive = t.basal_recruitment_fraction + (1.0 - t.basal_recruitment_fraction) * (
             a / (a + t.antigen_half_saturation_per_day))
+        # the kernels run even when no cell is expected: what a scenario uses is compiled
+        # and cached by its first run (``simulator.engine.kernels_for``)
         expected = t.recruitment_rate_per_day * effects.t_cell_recruitment_factor * drive \
             * self.dt_days
-        if expected > 0:
-            p = self._vessel_probabilities(
-                expected, "chemokine", t.extravasation_chemokine_half_saturation_ng_per_ml,
-                t.extravasation_basal_weight)
-            new = self._place(p, self.vessel_sites, rng.STREAM_T_CELL_RECRUIT, step, T_CELL)[0]
-            self.t.append(new, kills_left=t.kill_capacity)
-            self.totals["t_recruited"] += new.size
+        means = self._vessel_means(expected, "chemokine",
+                                   t.extravasation_chemokine_half_saturation_ng_per_ml,
+                                   t.extravasation_basal_weight)
+        new = self._enter(means, rng.STREAM_T_CELL_RECRUIT, rng.STREAM_T_CELL_ENTRY_SITE,
+                          step, T_CELL)
+        self.t.append(new, kills_left=t.kill_capacity, entry_hours=self._entry_times(new, step))
+        self.totals["t_recruited"] += new.size
         expected = (s.recruitment_rate_per_day_per_1000_tumor_cells * tumor_cells / 1000.0
                     * effects.suppressive_recruitment_factor * self.dt_days)
-        if expected > 0:
-            p = self._vessel_probabilities(
-                expected, "suppressive_cytokine",
-                s.extravasation_cytokine_half_saturation_ng_per_ml, s.extravasation_basal_weight)
-            new = self._place(p, self.vessel_sites, rng.STREAM_SUPPRESSIVE_RECRUIT, step,
-                              SUPPRESSIVE)[0]
-            self.s.append(new)
-            self.totals["s_recruited"] += new.size
+        means = self._vessel_means(expected, "suppressive_cytokine",
+                                   s.extravasation_cytokine_half_saturation_ng_per_ml,
+                                   s.extravasation_basal_weight)
+        new = self._enter(means, rng.STREAM_SUPPRESSIVE_RECRUIT,
+                          rng.STREAM_SUPPRESSIVE_ENTRY_SITE, step, SUPPRESSIVE)
+        self.s.append(new, entry_hours=self._entry_times(new, step))
+        self.totals["s_recruited"] += new.size
 
-    def _place(self, probability, parents, stream, step, agent_kind):
-        out = np.empty(parents.size, np.int64)
-        parent = np.empty(parents.size, np.int64)
-        k = agents_k.place_beside(self.state.kind, parents, np.ascontiguousarray(probability),
-                                  self.state.geometry.offsets, self._key(stream, step),
-                                  agent_kind, out, parent)
+    def _enter(self, means, count_stream, site_stream, step, agent_kind):
+        counts = np.empty(self.vessel_sites.size, np.int64)
+        cap = self.state.geometry.offsets.size
+        agents_k.entry_counts(np.ascontiguousarray(means), self.vessel_sites,
+                              self._key(count_stream, step), cap, counts)
+        return self._place(counts, self.vessel_sites, site_stream, step, agent_kind)[0]
+
+    def _entry_times(self, sites, step):
+        out = np.empty(sites.size)
+        agents_k.uniform_times(sites, sites.size, self._key(rng.STREAM_ENTRY_TIME, step),
+                               self.dt_hours, out)
+        return out
+
+    def _place(self, counts, parents, stream, step, agent_kind):
+        total = int(counts.sum())
+        out = np.empty(total, np.int64)
+        parent = np.empty(total, np.int64)
+        k = agents_k.place_beside(self.state.kind, parents, counts, self.state.geometry.offsets,
+                                  self._key(stream, step), agent_kind, out, parent)
         return out[:k], parent[:k]
 
     def t_cell_phase(self, step, effects: ImmuneEffects, tumor_by_clone) -> int:
-        """Migration substeps, then one round of attacks; returns kills this step."""
+        """Migration substeps, then each T cell's timeline over the step (attacks, handling,
+        exhaustion, death: ``kernels.t_cells``); returns kills this step."""
         tc, st, geo = self.t, self.state, self.state.geometry
-        if tc.n == 0:
-            return 0
+        self._t_alive = self._t_kills = None
         t = self.scenario.t_cells
         flags = tc.live("flags")
-        mobility = np.where(tc.live("engaged") > 0, agents_k.IMMOBILE,
-                            np.where(((flags & t_cells_k.EXHAUSTED) == 0)
-                                     & (tc.live("kills_left") > 0),
-                                     agents_k.STOP_NEAR, agents_k.MOBILE)).astype(np.uint8)
-        if self.t_moves:
-            first = self._tags(self.t_moves)
-            agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, tc["sites"], tc.n,
-                             mobility, TUMOR, geo.offsets, self.inv_length, t.chemotaxis_bias,
-                             first, self.t_moves, self._key(rng.STREAM_T_CELL_MOVE, step),
-                             self._key(rng.STREAM_MOVE_PRIORITY, step), T_CELL)
-        s = self.scenario.suppressive
+        # a T cell that can still kill stops next to a tumour cell; one handling a kill or
+        # not yet entered starts moving once free
+        stops = ((flags & t_cells_k.EXHAUSTED) == 0) & (tc.live("kills_left") > 0)
+        free_from = np.maximum(tc.live("busy_hours"), tc.live("entry_hours"))
+        arrived, hours_per_move = self._migrate(tc, stops, free_from, self.t_moves, TUMOR,
+                                                t.chemotaxis_bias, rng.STREAM_T_CELL_MOVE,
+                                                rng.STREAM_MOVE_PRIORITY, step, T_CELL)
+        ready = np.minimum(arrived * hours_per_move, self.dt_hours)
         antigenicity = self.base_antigenicity * np.broadcast_to(
             np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
-        tag = self._tags(1)
-        t_cells_k.attack_propose(
-            st.kind, st.clone, self.pdl1, self._field("suppressive_cytokine"), self.proposal,
-            tc["sites"], tc.n, tc["engaged"], tc["kills_left"], tc["exhaustion"], tc["flags"],
-            geo.offsets, np.ascontiguousarray(antigenicity), self.log_survival,
-            t.pd1_max_inhibition, t.pd1_half_saturation, effects.pd1_blockade,
-            s.suppression_max, s.cytokine_half_saturation_ng_per_ml, self.exhaustion_pdl1,
-            self.exhaustion_suppression, effects.exhaustion_relief, tag,
-            self._key(rng.STREAM_T_CELL_TARGET, step), self._key(rng.STREAM_T_CELL_KILL, step))
-        killed = np.empty(tc.n, np.int64)
-        t_cells_k.attack_resolve(st.kind, self.proposal, tc["sites"], tc.n, geo.offsets, tag,
-                                 self._key(rng.STREAM_KILL_PRIORITY, step), tc["kills_left"],
-                                 tc["engaged"], tc["flags"], self.handling_steps, killed)
-        killed = killed[killed >= 0]
+        params = self._t_cell_params(effects)
+        alive = np.empty(tc.n, np.uint8)
+        kills_now = np.empty(tc.n, np.int32)
+        killed = np.empty(int(tc.live("kills_left").clip(min=0).sum()), np.int64)
+        n_killed = t_cells_k.attack(
+            st.kind, st.clone, self.pdl1, self._field("suppressive_cytokine"), tc["sites"], tc.n,
+            tc["kills_left"], tc["busy_hours"], tc["exhaustion"], tc["flags"],
+            tc["engaged_hours"], tc["entry_hours"], ready, geo.offsets,
+            np.ascontiguousarray(antigenicity), params,
+            self._key(rng.STREAM_T_CELL_FATE, step), self._key(rng.STREAM_T_CELL_TARGET, step),
+            self._key(rng.STREAM_T_CELL_KILL, step), self._key(rng.STREAM_KILL_PRIORITY, step),
+            alive, kills_now, killed)
+        killed = killed[:n_killed]
         if killed.size:
             np.subtract.at(tumor_by_clone, (killed // geo.line_length, st.clone[killed]), 1)
         self.totals["kills"] += int(killed.size)
+        self._t_alive, self._t_kills = alive, kills_now
         return int(killed.size)
+
+    def _t_cell_params(self, effects: ImmuneEffects) -> np.ndarray:
+        """The ``kernels.t_cells`` parameter array: rates per hour, times in hours."""
+        t, s, k = self.scenario.t_cells, self.scenario.suppressive, t_cells_k
+        extra = effects.t_cell_death_rate_per_day
+        params = np.empty(k.N_PARAMS)
+        params[k.P_DT] = self.dt_hours
+        params[k.P_KILL_RATE] = t.kill_rate_per_day / 24.0
+        params[k.P_HANDLING] = t.handling_hours
+        params[k.P_EXHAUSTION_PDL1] = t.exhaustion_rate_per_day_pdl1 / 24.0
+        params[k.P_EXHAUSTION_SUPPRESSION] = t.exhaustion_rate_per_day_suppression / 24.0
+        params[k.P_DEATH] = (t.death_rate_per_day + extra) / 24.0
+        params[k.P_DEATH_EXHAUSTED] = (t.exhausted_death_rate_per_day + extra) / 24.0
+        params[k.P_PD1_MAX] = t.pd1_max_inhibition
+        params[k.P_PD1_HALF] = t.pd1_half_saturation
+        params[k.P_PD1_BLOCKADE] = effects.pd1_blockade
+        params[k.P_SUPPRESSION_MAX] = s.suppression_max
+        params[k.P_SUPPRESSION_HALF] = s.cytokine_half_saturation_ng_per_ml
+        params[k.P_EXHAUSTION_RELIEF] = effects.exhaustion_relief
+        return params
 
     def suppressive_phase(self, step, effects: ImmuneEffects):
         """Suppressive cells migrate (their suppression acts through the cytokine field)."""
-        sc, st, geo = self.s, self.state, self.state.geometry
-        if sc.n == 0 or self.s_moves == 0:
-            return
-        s = self.scenario.suppressive
-        mobility = np.full(sc.n, agents_k.MOBILE, np.uint8)
-        first = self._tags(self.s_moves)
-        agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, sc["sites"], sc.n,
-                         mobility, -1, geo.offsets, self.inv_length, s.chemotaxis_bias, first,
-                         self.s_moves, self._key(rng.STREAM_SUPPRESSIVE_MOVE, step),
-                         self._key(rng.STREAM_SUPPRESSIVE_PRIORITY, step), SUPPRESSIVE)
+        sc = self.s
+        self._migrate(sc, np.zeros(sc.n, np.bool_), sc.live("entry_hours"), self.s_moves, -1,
+                      self.scenario.suppressive.chemotaxis_bias, rng.STREAM_SUPPRESSIVE_MOVE,
+                      rng.STREAM_SUPPRESSIVE_PRIORITY, step, SUPPRESSIVE)
+
+    def _migrate(self, agents, stops, free_from_hours, moves, stop_kind, bias, move_stream,
+                 priority_stream, step, agent_kind):
+        """Move substeps of one population (``kernels.immune.migrate``). ``moves`` (real)
+        moves per step, stochastically rounded per agent; a move takes dt / moves hours,
+        and an agent busy until ``free_from_hours`` starts with the first substep after
+        that. Returns (the substep after each agent's last move, hours per move)."""
+        st, geo = self.state, self.state.geometry
+        n = agents.n
+        arrived = np.zeros(n, np.int64)
+        hours_per_move = self.dt_hours / moves if moves > 0 else 0.0
+        last = np.empty(n, np.int64)
+        agents_k.move_counts(agents["sites"], n, moves, self._key(rng.STREAM_MOVE_COUNT, step),
+                             last)
+        first = (np.ceil(np.asarray(free_from_hours) / hours_per_move - 1e-9).astype(np.int64)
+                 if moves > 0 else np.zeros(n, np.int64))
+        tag = self._tags(int(last.max(initial=0)))
+        agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, agents["sites"], n,
+                         np.ascontiguousarray(stops, dtype=np.bool_), first, last, stop_kind,
+                         geo.offsets, self.inv_length, bias, tag, self._key(move_stream, step),
+                         self._key(priority_stream, step), agent_kind, arrived)
+        return arrived, hours_per_move
 
     def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,
                     necrotic: int, tumor_by_clone: np.ndarray):
@@ -526,39 +582,37 @@ class ImmuneSystem:
         targeted drugs' antigenicity channel and patients' antigenicity act on priming as
         well as on recognition)."""
         t, s = self.scenario.t_cells, self.scenario.suppressive
-        tc, st, dt_h = self.t, self.state, self.scenario.simulation.dt_hours
-        if tc.n:
-            alive = np.empty(tc.n, np.uint8)
-            extra = effects.t_cell_death_rate_per_day
-            t_cells_k.fate(st.kind, tc["sites"], tc.n, tc["kills_left"], tc["engaged"],
-                           tc["exhaustion"], tc["flags"],
-                           float(per_step_probability(t.death_rate_per_day + extra, dt_h)),
-                           float(per_step_probability(t.exhausted_death_rate_per_day + extra,
-                                                      dt_h)),
-                           self._key(rng.STREAM_T_CELL_FATE, step), alive)
-            parents = np.flatnonzero((alive == 1) & ((tc.live("flags") & t_cells_k.KILLED) != 0))
-            daughters = None
-            if parents.size and t.expansion_probability_per_kill > 0:
-                parents = parents[np.argsort(tc.live("sites")[parents], kind="stable")]
-                p = np.full(parents.size, t.expansion_probability_per_kill)
-                new, which = self._place(p, tc.live("sites")[parents], rng.STREAM_T_CELL_EXPAND,
-                                         step, T_CELL)
-                src = parents[which]
-                daughters = (new, {name: tc.live(name)[src].copy() for name in self.T_ATTRIBUTES})
+        tc, st = self.t, self.state
+        if self._t_alive is not None:
+            alive, kills_now = self._t_alive, self._t_kills
+            agents_k.clear_dead(st.kind, tc["sites"], tc.n, alive)
+            # expansion: each kill divides the T cell with the given probability (at the
+            # kill, so a cell that died later in the step still leaves its daughters)
+            sites = tc.live("sites")
+            parents = np.flatnonzero(kills_now > 0)
+            parents = parents[np.argsort(sites[parents], kind="stable")]
+            counts = np.empty(parents.size, np.int64)
+            agents_k.bernoulli_counts(kills_now[parents].astype(np.int64),
+                                      t.expansion_probability_per_kill, sites[parents],
+                                      self._key(rng.STREAM_T_CELL_EXPAND, step), counts)
+            new, which = self._place(counts, sites[parents], rng.STREAM_EXPANSION_SITE, step,
+                                     T_CELL)
+            src = parents[which]
+            daughters = (new, {name: tc.live(name)[src].copy() for name in self.T_ATTRIBUTES})
             tc.keep(alive)
-            if daughters is not None and daughters[0].size:
+            if daughters[0].size:
                 values = daughters[1]
                 values["flags"] = values["flags"] & t_cells_k.EXHAUSTED
                 tc.append(daughters[0], **values)
                 self.totals["t_expanded"] += daughters[0].size
-        if self.s.n:
-            alive = np.empty(self.s.n, np.uint8)
-            agents_k.agent_deaths(st.kind, self.s["sites"], self.s.n,
-                                  float(per_step_probability(
-                                      s.death_rate_per_day + effects.suppressive_death_rate_per_day,
-                                      dt_h)),
-                                  self._key(rng.STREAM_SUPPRESSIVE_FATE, step), alive)
-            self.s.keep(alive)
+            self._t_alive = self._t_kills = None
+        alive = np.empty(self.s.n, np.uint8)
+        agents_k.agent_deaths(st.kind, self.s["sites"], self.s.n,
+                              (s.death_rate_per_day + effects.suppressive_death_rate_per_day)
+                              / 24.0, self.dt_hours, self.s["entry_hours"],
+                              self._key(rng.STREAM_SUPPRESSIVE_FATE, step), alive)
+        self.s.keep(alive)
+        self.s.live("entry_hours")[:] = 0.0
         counts = tumor_by_clone.sum(axis=0)
         antigenicity = self.base_antigenicity * np.broadcast_to(
             np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))

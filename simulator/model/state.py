@@ -61,6 +61,12 @@ class Geometry:
         return np.flatnonzero(mask & ~inner)
 
 
+# Per-site arrays of a LatticeState and their dtypes (read by ``model.memory``); per-line
+# arrays: lo and hi, int64.
+SITE_ARRAYS = dict(kind=np.uint8, clone=np.uint8, proposal=np.uint8)
+LINE_ARRAYS = dict(lo=np.int64, hi=np.int64)
+
+
 @dataclass
 class LatticeState:
     """Per-site arrays (flat, padded) and per-line tissue extents."""
@@ -77,11 +83,13 @@ class LatticeState:
     @classmethod
     def empty(cls, dimensions) -> "LatticeState":
         geo = Geometry.of(dimensions)
-        kind = np.full(geo.padded, WALL, dtype=np.uint8)
+        kind = np.full(geo.padded, WALL, dtype=SITE_ARRAYS["kind"])
         kind[tuple(slice(1, -1) for _ in geo.padded)] = EMPTY
         kind = kind.ravel()
-        state = cls(geo, kind, np.zeros(geo.n_sites, np.uint8), np.zeros(geo.n_sites, np.uint8),
-                    np.empty(geo.n_lines, np.int64), np.empty(geo.n_lines, np.int64))
+        state = cls(geo, kind, np.zeros(geo.n_sites, SITE_ARRAYS["clone"]),
+                    np.zeros(geo.n_sites, SITE_ARRAYS["proposal"]),
+                    np.empty(geo.n_lines, LINE_ARRAYS["lo"]),
+                    np.empty(geo.n_lines, LINE_ARRAYS["hi"]))
         state.refresh_extents()
         return state
 

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from simulator.output import plotting
+from simulator.output.plotting.run import _dose_lanes, given_drugs
 from simulator.output.runfile import OutputError
 
 __all__ = ["animate"]
@@ -23,7 +24,16 @@ __all__ = ["animate"]
 _MOVIE_SUFFIXES = (".mp4", ".m4v", ".mov")
 
 
+#: The optional dependency movies need, and how to get it.
+MISSING_EXTRA = ("tumorsim animate needs the 'movies' extra (imageio): "
+                 "pip install 'tumorsim[movies]'")
+
+
 def _writer_for(out: Path) -> str:
+    """The movie writer for ``out``'s suffix; OutputError, before anything is rendered, when
+    its library is missing."""
+    if importlib.util.find_spec("imageio") is None:
+        raise OutputError(MISSING_EXTRA)
     suffix = out.suffix.lower()
     if suffix == ".gif":
         return "gif"
@@ -63,7 +73,10 @@ def _render(run, indices) -> list[np.ndarray]:
     import matplotlib
     with matplotlib.rc_context(plotting._STYLE):
         fig = Figure(figsize=(10.0, 4.0), dpi=100, layout="constrained")
-        lattice_ax, curve_ax = fig.subplots(1, 2, width_ratios=(1.0, 1.25))
+        axes = fig.subplot_mosaic([["lattice", "curves"], ["lattice", "doses"]],
+                                  width_ratios=(1.0, 1.25), height_ratios=(5, 1))
+        lattice_ax, curve_ax, dose_ax = axes["lattice"], axes["curves"], axes["doses"]
+        curve_ax.sharex(dose_ax)
         first = plotting.read_snapshot(run.path, indices[0])
         rgb, present = plotting.lattice_rgb(first["cell_type"], first["clone"],
                                             first["flag_values"], first["flag_meanings"])
@@ -71,7 +84,7 @@ def _render(run, indices) -> list[np.ndarray]:
         lattice_ax.set_xlabel("x (mm)")
         lattice_ax.set_ylabel("y (mm)")
         title = lattice_ax.set_title("")
-        _draw_curves(curve_ax, run)
+        _draw_curves(curve_ax, dose_ax, run)
         marker = curve_ax.axvline(first["day"], color="0.45", lw=1.0, zorder=5)
         (dot,) = curve_ax.plot([], [], ls="none", marker="o", ms=5, color="k", zorder=6)
         # every kind a frame may show, so the legend does not jump between frames
@@ -108,7 +121,7 @@ def _grab(fig) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def _draw_curves(ax, run):
+def _draw_curves(ax, dose_ax, run):
     t, s = run.time_days, run.series
     ax.plot(t, s["tumor_cells"], color="k", lw=1.6, label="tumour (total)")
     if "tumor_resistant" in s:
@@ -123,10 +136,10 @@ def _draw_curves(ax, run):
     if len(t):
         ax.set_xlim(t[0], t[-1])
     plotting.mark_treatment_start(ax, run.treatment_start_day)
-    drugs, colours = plotting.run_drug_colours(run)
-    rows = plotting.mark_doses(ax, run.doses, drugs=drugs, drug_colours=colours)
-    plotting._headroom(ax, rows)
-    ax.set_xlabel("time (days)")
+    _, colours = plotting.run_drug_colours(run)
+    _dose_lanes(dose_ax, [run.doses] if len(run.doses) else [], given_drugs(run), colours)
+    dose_ax.set_xlabel("time (days)")
+    ax.tick_params(labelbottom=False)
     ax.set_ylabel("cells")
     ax.legend(handles=ax.get_legend_handles_labels()[0]
               + [Line2D([], [], color="0.45", lw=1.0, label="now")],

@@ -65,24 +65,28 @@ def parameters_markdown() -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulator.output.docs",
-                                     description="write docs/parameters.md from the schema")
+def generated_doc_main(argv, *, prog: str, path: Path, text: str) -> int:
+    """The command line of a generated document: write ``text`` to ``path`` (``-o``), or with
+    ``--check`` exit 1 when the committed file differs (the docs tests use the same text)."""
+    parser = argparse.ArgumentParser(prog=prog, description=f"write {path.name}")
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 if docs/parameters.md is out of date")
-    parser.add_argument("-o", "--output", type=Path, default=DOCS)
+                        help=f"exit 1 if {path.name} is out of date")
+    parser.add_argument("-o", "--output", type=Path, default=path)
     args = parser.parse_args(argv)
-    text = parameters_markdown()
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != text:
-            print(f"{args.output} is out of date: run python -m simulator.output.docs",
-                  file=sys.stderr)
+            print(f"{args.output} is out of date: run {prog}", file=sys.stderr)
             return 1
         return 0
     args.output.write_text(text)
     print(f"wrote {args.output}")
     return 0
+
+
+def main(argv=None) -> int:
+    return generated_doc_main(argv, prog="python -m simulator.output.docs", path=DOCS,
+                              text=parameters_markdown())
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
-"""One self-describing HDF5 file per run, written incrementally.
+"""One self-describing HDF5 file per run: its layout, writing it, reading it.
 
 Layout (the contract in DESIGN.md; netCDF-4 compatible through HDF5 dimension scales, so
 ``xarray.open_dataset(path, engine="h5netcdf", group="timeseries")`` works):
 
 - root attributes: software_version, seed, replicate, arm, scenario_sha256, created,
-  status ("running" -> "complete", or "incomplete" after an interruption), steps_completed,
-  git_commit, command_line and library versions; ``/provenance/scenario_toml``.
+  status ("complete" in a finished run file; "incomplete" in one recovered from an
+  interrupted run, "running" while a partial run is read as it goes), steps_completed,
+  git_commit, command_line and library versions; ``/provenance/scenario_toml``. With
+  checkpoint/restart also ``resumed_at_steps`` (int64 array; only in a run continued from
+  a checkpoint: the steps it was resumed at — ``created`` and ``command_line`` stay those
+  of the first start).
 - ``/timeseries``: ``time_days`` (the time dimension) and one 1-D series per counter,
   ``tumor_by_clone`` (time x clone); ``/timeseries/drug/<name>`` per drug (plasma) and
   ``/timeseries/drug_tissue/<name>`` per drug with spatial penetration (mean tissue
@@ -14,21 +18,23 @@ Layout (the contract in DESIGN.md; netCDF-4 compatible through HDF5 dimension sc
   um, ``cell_type`` (snapshot x lattice, uint8, gzip, one frame per chunk) with
   ``flag_values``/``flag_meanings``, ``clone`` (resistance mask of tumour cells), and
   ``fields/<name>`` (snapshot x lattice, float32) for each name in
-  ``output.snapshot_fields``.
-- ``/summary`` attributes: endpoints of the run.
+  ``output.snapshot_fields`` (NaN in frames that did not record it: a compare arm's
+  frames from before the fork; 0 for a drug's field there, as no drug was given).
+- ``/doses/table``, ``/cohort`` attributes, ``/summary`` attributes: endpoints of the run.
 
-Records are buffered and flushed every ``FLUSH_SECONDS`` of wall time (or ``FLUSH_EVERY``
-records), at every snapshot and on close — Ctrl-C and SIGTERM close the file — so only a
-hard kill loses records, at most a couple of seconds' worth; each flush rewrites some 20
-datasets and the file's metadata, which per record would cost as much as a small step. The
-status attribute tells a reader whether the file is finished.
+A run file is written once, complete: while the run goes, its records live in the journal
+of its partial directory (``OUT.h5.partial-<pid>-<n>/``, :mod:`simulator.output.partial`;
+why: :mod:`simulator.output.journal`), and :class:`RunContents` turns a journal into this
+layout — at the end of the run (then renamed onto ``OUT.h5``), for ``tumorsim recover``, and
+for :func:`open_run` of a partial run (in memory). The recorder that writes the journal is
+:mod:`simulator.output.recorder`.
 """
 from __future__ import annotations
 
-import datetime
-import time
+import math
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import h5py
@@ -36,7 +42,13 @@ import numpy as np
 
 from kernels.lattice import KIND_NAMES
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
-from simulator.model.penetration import penetrating
+from simulator.output import atomic, checkpoint, partial
+from simulator.output.atomic import OutputError
+from simulator.output.journal import Journal, JournalError
+
+__all__ = ["OutputError", "RunContents", "open_run", "timeseries_of", "read_timeseries",
+           "read_run", "describe_run", "is_run_file", "recover", "software_version",
+           "git_commit"]
 
 FLUSH_EVERY = 4096
 FLUSH_SECONDS = 2.0
@@ -75,8 +87,7 @@ FIELD_UNITS = {"oxygen": "mmHg", "chemokine": "ng/mL", "ifn_gamma": "ng/mL",
                "suppressive_cytokine": "ng/mL"}
 
 
-class OutputError(ValueError):
-    """A missing, corrupt or foreign output file: one line naming the file."""
+TITLE = "tumorsim run"
 
 
 def software_version() -> str:
@@ -97,7 +108,7 @@ def git_commit() -> str:
         return ""
 
 
-def _library_versions() -> str:
+def library_versions() -> str:
     import numba
     import scipy
     return (f"python {sys.version.split()[0]}; numpy {np.__version__}; numba {numba.__version__}; "
@@ -108,274 +119,331 @@ def _string_dataset(group, name, text):
     group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
 
 
-class Recorder:
-    """Writes one run's HDF5 file as the run goes; use as a context manager."""
+def _series_dataset(group, name, data, units, long_name, scales):
+    data = np.asarray(data)
+    ds = group.create_dataset(name, data=data, maxshape=(None, *data.shape[1:]),
+                              chunks=(1024,) if data.ndim == 1 else (256, *data.shape[1:]))
+    ds.attrs.update(units=units, long_name=long_name)
+    for axis, scale in enumerate(scales):
+        ds.dims[axis].attach_scale(scale)
+    return ds
 
-    def __init__(self, path, scenario, *, arm: str = "", extra_attrs: dict | None = None,
-                 n_clones: int = 2, drug_names=(), snapshot_days=None):
-        sim = scenario.simulation
-        self._start(path, scenario, n_clones, drug_names,
-                    _snapshot_steps(scenario) if snapshot_days is None else
-                    {int(round(d * 24.0 / sim.dt_hours)) for d in snapshot_days})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = h5py.File(self.path, "w", libver="latest")
-        self._write_header(arm, extra_attrs or {})
 
-    def _start(self, path, scenario, n_clones, drug_names, snapshot_steps):
-        self.path = Path(path)
-        self.scenario = scenario
-        self.n_clones = n_clones
-        self.drug_names = list(drug_names)
-        self.tissue_drug_names = penetrating(scenario.drugs)
-        self._snapshot_steps = snapshot_steps
-        self._buffer: list[dict] = []
-        self._written = 0
-        self._last_flush = time.monotonic()
+# ------------------------------------------------------------------ journal -> run file
+class RunContents:
+    """What a run's journal says, in the run-file layout.
 
-    @classmethod
-    def resume(cls, path, scenario, *, arm: str = "", n_clones: int = 2, drug_names=()):
-        """Reopen a run file (e.g. a copy of a pre-treatment history) to continue it under
-        ``scenario``: provenance and arm are replaced, records are appended."""
-        self = cls.__new__(cls)
-        self._start(path, scenario, n_clones, drug_names, _snapshot_steps(scenario))
-        self.file = h5py.File(self.path, "r+")
-        f = self.file
-        f.attrs.update(arm=arm, scenario_sha256=scenario.sha256, status="running",
-                       stage="treatment")
-        del f["provenance/scenario_toml"]
-        _string_dataset(f["provenance"], "scenario_toml", scenario.to_toml())
-        ts = f["timeseries"]
-        n = ts["time_days"].shape[0]
-        for group, names in self._concentration_groups():
-            for name in names:  # no drug was given before the treatment start
-                if group in ts and name in ts[group]:
-                    del ts[group][name]
-                ds = self._concentration_series(group, name)
-                ds.resize(n, axis=0)
-                ds[:] = 0.0
-        n_snapshots = f["snapshots/time_days"].shape[0]
-        for name in self.scenario.output.snapshot_fields:
-            if "fields" in f["snapshots"] and name in f["snapshots/fields"]:
-                continue
-            # a field the arm saves and the pre-treatment run did not: its earlier frames
-            # are NaN (not recorded), or 0 for a drug's field (no drug before the treatment)
-            ds = self._field_snapshots(name)
-            ds.resize(n_snapshots, axis=0)
-            ds[:] = 0.0 if name.startswith(PENETRATION_FIELD_PREFIX) else np.nan
-        return self
+    Journal entries (``simulator.output.recorder`` writes them): ``header`` (root ``attrs``,
+    ``scenario_toml``, ``layout``), ``records`` (a batch of rows: one blob per series,
+    ``drug/<name>`` and ``drug_tissue/<name>`` per drug), ``snapshot`` (``time_days``; one
+    compressed frame per dataset), ``fork`` (a compare arm continues a pre-treatment
+    history: new ``attrs``, ``scenario_toml``, ``layout``), ``cohort``, ``doses``,
+    ``summary``, ``resumed`` (a run continued from its checkpoint), ``stopped`` (why it
+    stopped early) and ``finished`` (everything recorded; only the run file is left to
+    write).
+    """
 
-    def _concentration_groups(self):
-        """(``/timeseries`` group, drug names) of the per-drug series; the group name is also
-        the key of the observation that carries their values."""
-        return [(group, names) for group, names in (("drug", self.drug_names),
-                                                    ("drug_tissue", self.tissue_drug_names))
-                if names]
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self.attrs: dict = {}
+        self.scenario_toml = ""
+        self.layout: dict = {}
+        self.columns: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self.n_records = 0
+        self.last_time_days = math.nan
+        self.frames: list[tuple[float, dict]] = []   # (time, name -> Blob)
+        self.cohort: dict = {}
+        self.doses: list | None = None
+        self.summary: dict = {}
+        self.resumed_at_steps: list[int] = []
+        self.stopped = ""
+        self.finished = False
+        for entry in journal.entries:
+            getattr(self, f"_on_{entry.kind}", self._on_unknown)(entry)
+        if not self.attrs:
+            raise JournalError(f"{journal.path}: no header (the run stopped before recording)")
 
-    def _concentration_series(self, group, name):
-        ts = self.file["timeseries"]
-        ds = ts.require_group(group).create_dataset(name, shape=(0,), maxshape=(None,),
-                                                    dtype="f8", chunks=(1024,))
-        ds.attrs.update(units="mg/L", long_name=CONCENTRATION_SERIES[group].format(name=name))
-        ds.dims[0].attach_scale(ts["time_days"])
-        return ds
+    def _on_unknown(self, entry):
+        pass  # written by a newer version; what this version knows still reads
 
-    def write_cohort(self, values: dict):
-        g = self.file.require_group("cohort")
-        g.attrs["description"] = "per-patient parameters drawn for this replicate ([[cohort]])"
-        for key, value in values.items():
-            g.attrs[key] = value
+    def _on_header(self, entry):
+        self.attrs = dict(entry.meta["attrs"])
+        self.scenario_toml = entry.meta["scenario_toml"]
+        self.layout = entry.meta["layout"]
 
-    # ------------------------------------------------------------------ layout
-    def _write_header(self, arm, extra):
-        f, sim = self.file, self.scenario.simulation
-        f.attrs.update(dict(
-            software_version=software_version(), seed=sim.seed, replicate=sim.replicate,
-            arm=arm, scenario_sha256=self.scenario.sha256,
-            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            status="running", steps_completed=0, git_commit=git_commit(),
-            command_line=" ".join(sys.argv), library_versions=_library_versions(),
-            dimensions=np.array(sim.dimensions, dtype=np.int64), dt_hours=sim.dt_hours,
-            spacing_um=sim.spacing_um, treatment_start_day=sim.treatment_start_day,
-            Conventions="CF-1.8",
-            title="tumorsim run",
-        ))
-        for key, value in extra.items():
-            f.attrs[key] = value
-        prov = f.create_group("provenance")
-        _string_dataset(prov, "scenario_toml", self.scenario.to_toml())
-        ts = f.create_group("timeseries")
-        time_ds = ts.create_dataset("time_days", shape=(0,), maxshape=(None,), dtype="f8",
+    def _on_fork(self, entry):
+        self.attrs.update(entry.meta["attrs"])
+        self.scenario_toml = entry.meta["scenario_toml"]
+        self.layout = entry.meta["layout"]
+        for name in [n for n in self.columns if n.startswith(("drug/", "drug_tissue/"))]:
+            del self.columns[name]  # no drug was given before the treatment start: zeros
+        self.stopped = ""
+
+    def _on_records(self, entry):
+        first = self.n_records
+        for name in entry.blobs:
+            self.columns.setdefault(name, []).append((first, self.journal.array(entry, name)))
+        self.n_records += entry.meta["n"]
+        if entry.meta["n"]:
+            self.last_time_days = float(self.columns["time_days"][-1][1][-1])
+
+    def _on_snapshot(self, entry):
+        self.frames.append((entry.meta["time_days"], dict(entry.blobs)))
+
+    def _on_cohort(self, entry):
+        self.cohort.update(entry.meta["values"])
+
+    def _on_doses(self, entry):
+        self.doses = entry.meta["rows"]
+
+    def _on_summary(self, entry):
+        self.summary.update(entry.meta["values"])
+
+    def _on_resumed(self, entry):
+        self.resumed_at_steps.append(int(entry.meta["step"]))
+        self.stopped = ""
+
+    def _on_stopped(self, entry):
+        self.stopped = entry.meta.get("reason", "")
+
+    def _on_finished(self, entry):
+        self.finished = True
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def steps_completed(self) -> int:
+        if not self.n_records:
+            return 0
+        return int(round(self.last_time_days * 24.0 / self.layout["dt_hours"]))
+
+    @property
+    def snapshot_times(self) -> list[float]:
+        return [t for t, _ in self.frames]
+
+    def column(self, name: str, dtype, fill=0.0) -> np.ndarray:
+        """One series over every record (``fill`` where a record lacks it)."""
+        pieces = self.columns.get(name, [])
+        shape = pieces[0][1].shape[1:] if pieces else ()
+        out = np.full((self.n_records, *shape), fill, dtype=dtype)
+        for first, values in pieces:
+            out[first:first + len(values)] = values
+        return out
+
+    def drug_groups(self) -> list[tuple[str, list[str]]]:
+        """(``/timeseries`` group, drug names) of the per-drug series."""
+        return [(group, names) for group, names in (
+            ("drug", self.layout["drug_names"]),
+            ("drug_tissue", self.layout["tissue_drug_names"])) if names]
+
+    def series(self) -> dict:
+        """Every record, named as ``/timeseries`` (drug series under "drug" and
+        "drug_tissue"), like :func:`timeseries_of` of the finished file."""
+        out = {"time_days": self.column("time_days", np.float64),
+               "clone": np.arange(self.layout["n_clones"], dtype=np.int64)}
+        for name in SCALAR_SERIES:
+            out[name] = self.column(name, np.int64, 0)
+        for name in FLOAT_SERIES:
+            out[name] = self.column(name, np.float64, math.nan)
+        out["tumor_by_clone"] = self.column("tumor_by_clone", np.int64, 0).reshape(
+            self.n_records, self.layout["n_clones"])
+        for group, names in self.drug_groups():
+            out[group] = {name: self.column(f"{group}/{name}", np.float64) for name in names}
+        return out
+
+    # ------------------------------------------------------------------ writing
+    def write(self, f: h5py.File, status: str) -> None:
+        """Write the whole run file into the open (empty) HDF5 file ``f``."""
+        f.attrs.update(self.attrs)
+        f.attrs.update(status=status, steps_completed=self.steps_completed,
+                       dimensions=np.array(self.layout["dimensions"], dtype=np.int64))
+        if self.resumed_at_steps:
+            f.attrs["resumed_at_steps"] = np.array(self.resumed_at_steps, dtype=np.int64)
+        _string_dataset(f.create_group("provenance"), "scenario_toml", self.scenario_toml)
+        self._write_timeseries(f.create_group("timeseries"))
+        if self.cohort:
+            g = f.create_group("cohort")
+            g.attrs["description"] = "per-patient parameters drawn for this replicate ([[cohort]])"
+            g.attrs.update(self.cohort)
+        self._write_snapshots(f.create_group("snapshots"))
+        if self.doses is not None:
+            self._write_doses(f)
+        if self.summary:
+            f.create_group("summary").attrs.update(self.summary)
+
+    def _write_timeseries(self, ts):
+        series = self.series()
+        time_ds = ts.create_dataset("time_days", data=series["time_days"], maxshape=(None,),
                                     chunks=(1024,))
         time_ds.attrs.update(units="day", long_name="simulated time")
         time_ds.make_scale("time_days")
-        clone_ds = ts.create_dataset("clone", data=np.arange(self.n_clones, dtype=np.int64))
+        clone_ds = ts.create_dataset("clone", data=series["clone"])
         clone_ds.attrs.update(long_name="resistance bit mask (bit t: resistant to target t)",
-                              targets=", ".join(self.scenario.tumor.resistance_targets))
+                              targets=", ".join(self.layout["resistance_targets"]))
         clone_ds.make_scale("clone")
         for name, (units, long_name) in SCALAR_SERIES.items():
-            ds = ts.create_dataset(name, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
-            ds.attrs.update(units=units, long_name=long_name)
-            ds.dims[0].attach_scale(time_ds)
-        density = f"cells/mm^{len(self.scenario.simulation.dimensions)}"
+            _series_dataset(ts, name, series[name], units, long_name, [time_ds])
+        density = f"cells/mm^{len(self.layout['dimensions'])}"
         for name, (units, long_name) in FLOAT_SERIES.items():
-            ds = ts.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
-            ds.attrs.update(units=units.format(density=density), long_name=long_name)
-            ds.dims[0].attach_scale(time_ds)
-        by_clone = ts.create_dataset("tumor_by_clone", shape=(0, self.n_clones),
-                                     maxshape=(None, self.n_clones), dtype="i8",
-                                     chunks=(256, self.n_clones))
-        by_clone.attrs.update(units="cells", long_name="tumour cells per clone")
-        by_clone.dims[0].attach_scale(time_ds)
-        by_clone.dims[1].attach_scale(clone_ds)
-        for group, names in self._concentration_groups():
+            _series_dataset(ts, name, series[name], units.format(density=density), long_name,
+                            [time_ds])
+        _series_dataset(ts, "tumor_by_clone", series["tumor_by_clone"], "cells",
+                        "tumour cells per clone", [time_ds, clone_ds])
+        for group, names in self.drug_groups():
+            g = ts.create_group(group)
             for name in names:
-                self._concentration_series(group, name)
-        self._init_snapshots()
+                _series_dataset(g, name, series[group][name], "mg/L",
+                                CONCENTRATION_SERIES[group].format(name=name), [time_ds])
 
-    def _init_snapshots(self):
-        sim = self.scenario.simulation
-        snap = self.file.create_group("snapshots")
-        t = snap.create_dataset("time_days", shape=(0,), maxshape=(None,), dtype="f8", chunks=(64,))
+    def _write_snapshots(self, snap):
+        lay = self.layout
+        dims = tuple(lay["dimensions"])
+        n = len(self.frames)
+        t = snap.create_dataset("time_days", data=np.array(self.snapshot_times, dtype=np.float64),
+                                maxshape=(None,), chunks=(64,))
         t.attrs.update(units="day", long_name="time of the snapshot")
         t.make_scale("time_days")
         scales = [t]
-        for axis, n in zip("xyz", sim.dimensions):
-            c = snap.create_dataset(axis, data=(np.arange(n) + 0.5) * sim.spacing_um)
+        for axis, size in zip("xyz", dims):
+            c = snap.create_dataset(axis, data=(np.arange(size) + 0.5) * lay["spacing_um"])
             c.attrs.update(units="um", long_name=f"{axis} of the site centre")
             c.make_scale(axis)
             scales.append(c)
-        level = self.scenario.output.compression
+        datasets = {}
         for name, long_name in (("cell_type", "cell kind at each site"),
                                 ("clone", "resistance bit mask of the tumour cell at each site")):
-            ds = snap.create_dataset(name, shape=(0, *sim.dimensions),
-                                     maxshape=(None, *sim.dimensions), dtype="u1",
-                                     chunks=(1, *sim.dimensions), compression="gzip",
-                                     compression_opts=level, shuffle=False)
+            ds = self._frames_dataset(snap, name, n, dims, "u1", False)
             ds.attrs["long_name"] = long_name
+            datasets[name] = ds
+        snap["cell_type"].attrs.update(flag_values=np.arange(len(KIND_NAMES), dtype=np.uint8),
+                                       flag_meanings=" ".join(KIND_NAMES))
+        field_names = list(dict.fromkeys(
+            [*lay["snapshot_fields"],
+             *(k.removeprefix("fields/") for _, blobs in self.frames for k in blobs
+               if k.startswith("fields/"))]))
+        for name in field_names:
+            ds = self._frames_dataset(snap.require_group("fields"), name, n, dims, "f4", True)
+            units = ("mg/L" if name.startswith(PENETRATION_FIELD_PREFIX)
+                     else FIELD_UNITS.get(name, ""))
+            ds.attrs.update(units=units, long_name=f"{name.replace('_', ' ')} at each site "
+                                                   "(quasi-steady field of the step that ended here)")
+            datasets[f"fields/{name}"] = ds
+        for axis_datasets in datasets.values():
             for axis, scale in enumerate(scales):
-                ds.dims[axis].attach_scale(scale)
-        snap["cell_type"].attrs.update(
-            flag_values=np.arange(len(KIND_NAMES), dtype=np.uint8),
-            flag_meanings=" ".join(KIND_NAMES))
-        for name in self.scenario.output.snapshot_fields:
-            self._field_snapshots(name)
+                axis_datasets.dims[axis].attach_scale(scale)
+        for i, (_, blobs) in enumerate(self.frames):
+            for key, ds in datasets.items():
+                self._write_frame(ds, i, key, blobs.get(key), dims)
 
-    def _field_snapshots(self, name):
-        """The dataset ``/snapshots/fields/<name>`` (snapshot x lattice, float32)."""
-        sim, snap = self.scenario.simulation, self.file["snapshots"]
-        group = snap.require_group("fields")
-        ds = group.create_dataset(name, shape=(0, *sim.dimensions),
-                                  maxshape=(None, *sim.dimensions), dtype="f4",
-                                  chunks=(1, *sim.dimensions), compression="gzip",
-                                  compression_opts=self.scenario.output.compression, shuffle=True)
-        units = "mg/L" if name.startswith(PENETRATION_FIELD_PREFIX) else FIELD_UNITS.get(name, "")
-        ds.attrs.update(units=units, long_name=f"{name.replace('_', ' ')} at each site (quasi-"
-                                               "steady field of the step that ended here)")
-        for axis, scale in enumerate(["time_days", *"xyz"[:len(sim.dimensions)]]):
-            ds.dims[axis].attach_scale(snap[scale])
-        return ds
+    def _frames_dataset(self, group, name, n, dims, dtype, shuffle):
+        return group.create_dataset(name, shape=(n, *dims), maxshape=(None, *dims), dtype=dtype,
+                                    chunks=(1, *dims), compression="gzip",
+                                    compression_opts=self.layout["compression"], shuffle=shuffle)
 
-    # ------------------------------------------------------------------ writing
-    def record(self, engine):
-        self._buffer.append(engine.observe())
-        step = engine.state.step
-        if step in self._snapshot_steps or step >= self.scenario.simulation.steps:
-            self._flush()
-            self._snapshot(engine)
-        elif (len(self._buffer) >= FLUSH_EVERY
-              or time.monotonic() - self._last_flush >= FLUSH_SECONDS):
-            self._flush()
-
-    def _append(self, ds, values):
-        n = ds.shape[0]
-        ds.resize(n + len(values), axis=0)
-        ds[n:] = values
-
-    def _flush(self):
-        if not self._buffer:
+    def _write_frame(self, ds, i, key, blob, dims):
+        if blob is None:  # a field this frame did not record
+            fill = 0.0 if key.startswith("fields/" + PENETRATION_FIELD_PREFIX) else np.nan
+            ds[i] = np.full(dims, fill, dtype=ds.dtype)
             return
-        ts = self.file["timeseries"]
-        rows = self._buffer
-        self._append(ts["time_days"], np.array([r["time_days"] for r in rows]))
-        for name in SCALAR_SERIES:
-            self._append(ts[name], np.array([r[name] for r in rows], dtype=np.int64))
-        for name in FLOAT_SERIES:
-            self._append(ts[name], np.array([r[name] for r in rows], dtype=np.float64))
-        self._append(ts["tumor_by_clone"], np.stack([r["tumor_by_clone"] for r in rows]))
-        for group, names in self._concentration_groups():
-            for name in names:
-                self._append(ts[group][name], np.array([r[group][name] for r in rows]))
-        self._written += len(rows)
-        self._buffer = []
-        self._last_flush = time.monotonic()
-        self.file.attrs["steps_completed"] = int(round(rows[-1]["time_days"] * 24.0
-                                                       / self.scenario.simulation.dt_hours))
-        self.file.flush()
+        wanted = "shuffle+deflate" if ds.shuffle and ds.dtype.itemsize > 1 else "deflate"
+        if blob.codec == wanted and tuple(blob.shape) == dims \
+                and np.dtype(blob.dtype) == ds.dtype:
+            ds.id.write_direct_chunk((i,) + (0,) * len(dims), self.journal.raw(blob))
+        else:
+            ds[i] = self.journal.array(_Single(blob), blob.name).astype(ds.dtype)
 
-    def series(self) -> dict:
-        """Every record so far (buffer flushed), named as ``/timeseries``."""
-        self._flush()
-        return timeseries_of(self.file)
-
-    def _snapshot(self, engine):
-        snap = self.file["snapshots"]
-        if snap["time_days"].shape[0] and snap["time_days"][-1] == engine.time_days:
-            return
-        self._append(snap["time_days"], np.array([engine.time_days]))
-        self._append(snap["cell_type"], engine.state.grid()[None])
-        self._append(snap["clone"], engine.state.grid(engine.state.clone)[None])
-        for name in self.scenario.output.snapshot_fields:
-            self._append(snap["fields"][name], engine.field(name).astype(np.float32)[None])
-        self.file.flush()
-
-    def write_doses(self, doses):
-        """``doses``: the regimen's dose log (step, day, drug, amount_mg, reason): the doses
-        actually given, rules included."""
-        g = self.file.require_group("doses")
+    def _write_doses(self, f):
         dtype = np.dtype([("step", "i8"), ("day", "f8"), ("drug", h5py.string_dtype()),
                           ("amount_mg", "f8"), ("reason", h5py.string_dtype())])
-        table = np.array([(d.step, d.day, d.drug, d.amount_mg, d.reason) for d in doses],
-                         dtype=dtype)
-        if "table" in g:
-            del g["table"]
-        g.create_dataset("table", data=table)
+        table = np.array([tuple(row) for row in self.doses], dtype=dtype)
+        f.create_group("doses").create_dataset("table", data=table)
 
-    def write_summary(self, values: dict):
-        g = self.file.require_group("summary")
-        for key, value in values.items():
-            g.attrs[key] = value
 
-    def close(self, status: str):
-        if self.file:
-            self._flush()
-            self.file.attrs["status"] = status
-            self.file.close()
-            self.file = None
+class _Single:
+    """An entry-like holder of one blob (for :meth:`Journal.array`)."""
 
-    def __enter__(self):
-        return self
+    def __init__(self, blob):
+        self.blobs = {blob.name: blob}
 
-    def __exit__(self, exc_type, exc, tb):
-        if self.file:
-            self.close("complete" if exc_type is None else "incomplete")
+
+def contents_of(partial_dir) -> tuple[Journal, RunContents]:
+    """The journal (open: close it) and contents of a partial run; OutputError if none."""
+    path = partial.journal_path(partial_dir)
+    try:
+        journal = Journal(path)
+    except JournalError as exc:
+        raise OutputError(str(exc)) from None
+    try:
+        return journal, RunContents(journal)
+    except (JournalError, KeyError) as exc:
+        journal.close()
+        raise OutputError(f"{partial_dir}: unreadable journal ({exc})") from None
+
+
+def write_run_file(contents: RunContents, path, status: str) -> None:
+    with h5py.File(path, "w", libver="latest") as f:
+        contents.write(f, status)
+
+
+def is_run_file(path) -> bool:
+    """A tumorsim run file (HDF5 with /provenance and /timeseries)?"""
+    try:
+        if not h5py.is_hdf5(path):
+            return False
+        with h5py.File(path, "r") as f:
+            return "provenance" in f and "timeseries" in f
+    except OSError:
         return False
 
 
-def _snapshot_steps(scenario) -> set[int]:
-    sim, every = scenario.simulation, scenario.output.snapshot_every_days
-    steps = {0, sim.steps}
-    if every > 0:
-        per = max(1, int(round(every * 24.0 / sim.dt_hours)))
-        steps.update(range(0, sim.steps + 1, per))
-    return steps
+def recover(source, out=None, *, overwrite: bool = False) -> tuple[Path, RunContents, bool]:
+    """``tumorsim recover``: write the run file of an interrupted run (status
+    "incomplete"): ``source`` is its partial directory or its target (with one partial run
+    beside it). Default ``out``: the target's name with ``.incomplete.h5``. Returns the
+    path written, the contents and whether an existing run file was replaced."""
+    part = find_partial(source)
+    target = partial.target_of(part)
+    out = Path(out) if out else target.with_name(target.stem + ".incomplete.h5")
+    journal, contents = contents_of(part)
+    with journal:
+        with atomic.writing(out, owned=is_run_file, overwrite=overwrite,
+                            what="tumorsim run file") as work:
+            write_run_file(contents, work.tmp, "running" if partial.running(part)
+                           else "incomplete")
+    return out, contents, work.replacing
+
+
+def find_partial(source) -> Path:
+    """The partial run named by ``source``: a partial directory, or a target with exactly
+    one partial run beside it (the most advanced one when several)."""
+    source = Path(source)
+    if partial.is_partial(source):
+        return source
+    found = partial.partials_of(source)
+    if not found:
+        what = "is a finished run file" if source.exists() else "no such file"
+        raise OutputError(f"{source}: {what}, and no interrupted run of it "
+                          f"({source.name}.partial-*) is beside it")
+    return found[-1]
 
 
 # ---------------------------------------------------------------------- reading
 def open_run(path) -> h5py.File:
-    """Open a run file for reading, or raise OutputError with one clear line."""
+    """Open a run file for reading, or raise OutputError with one clear line. A partial
+    run directory opens too: its run file is built in memory from its journal."""
     path = Path(path)
+    if partial.is_partial(path):
+        journal, contents = contents_of(path)
+        with journal:
+            f = h5py.File(f"{path}-{uuid.uuid4().hex}", "w", driver="core",
+                          backing_store=False)
+            contents.write(f, "running" if partial.running(path) else "incomplete")
+        return f
     if not path.exists():
-        raise OutputError(f"{path}: no such file")
+        hint = ""
+        if partial.partials_of(path):
+            hint = (f" ({partial.partials_of(path)[-1].name} holds a run of it that has not "
+                    "finished: tumorsim inspect, resume or recover it)")
+        raise OutputError(f"{path}: no such file{hint}")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -412,7 +480,8 @@ def read_run(path) -> tuple[dict, str, dict]:
 
 
 def describe_run(path) -> str:
-    """A short human summary of a run file (``tumorsim inspect OUT.h5``)."""
+    """A short human summary of a run file or a partial run (``tumorsim inspect``)."""
+    path = Path(path)
     with open_run(path) as f:
         a = f.attrs
         ts = f["timeseries"]
@@ -425,6 +494,8 @@ def describe_run(path) -> str:
                  f"  scenario sha256 {str(a.get('scenario_sha256'))[:12]}",
                  f"  lattice {[int(n) for n in a.get('dimensions')]}  dt {a.get('dt_hours')} h",
                  f"  records: {n}  snapshots: {f['snapshots/time_days'].shape[0]}"]
+        if "resumed_at_steps" in a:
+            lines.append(f"  resumed at steps: {', '.join(map(str, a['resumed_at_steps']))}")
         if n:
             t = ts["time_days"][-1]
             lines.append(f"  last record: day {t:g}: tumour {ts['tumor_cells'][-1]} "
@@ -433,4 +504,26 @@ def describe_run(path) -> str:
         if "summary" in f:
             for key, value in f["summary"].attrs.items():
                 lines.append(f"  {key}: {value}")
-        return "\n".join(lines)
+    if partial.is_partial(path):
+        lines += _describe_partial(path)
+    else:
+        lines += [f"  also beside it: {p.name} (a run of it that has not finished)"
+                  for p in partial.partials_of(path)]
+    return "\n".join(lines)
+
+
+def _describe_partial(path: Path) -> list[str]:
+    target = partial.target_of(path)
+    lines = [f"  a run of {target} that has not finished"
+             + ("; its process is running" if partial.running(path) else "")]
+    ckpt = partial.checkpoint_path(path)
+    if ckpt.exists():
+        try:
+            at = checkpoint.read_attrs(ckpt)
+            lines.append(f"  checkpoint: step {at['step']} (day {at['time_days']:g}); "
+                         f"`tumorsim resume {target}` continues from there")
+        except (OSError, checkpoint.CheckpointError):
+            lines.append("  checkpoint: unreadable")
+    else:
+        lines.append(f"  no checkpoint yet: `tumorsim resume {target}` starts it again")
+    return lines

@@ -16,7 +16,8 @@ from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import penetrating
 from simulator.model.tissue import FIELD_NAMES, Fields, Hypoxia, Vessels
 from simulator.model.tumor import Initial, Tumor
-from simulator.scenario.cohort import CohortParameter
+from simulator.scenario import bounds
+from simulator.scenario.cohort import CohortParameter, check_keys as check_cohort_keys
 from simulator.scenario.sections import Output, Simulation
 from simulator.scenario.toml_writer import dumps_toml
 from simulator.schema import ScenarioError, param
@@ -62,6 +63,8 @@ class Scenario:
                                 "(vessels.density > 0 or vessels.positions)",
                                 f"drugs.{name}.penetration")
         check_immune(self)
+        bounds.check_scenario(self)
+        check_cohort_keys(self)
 
     def to_toml(self) -> str:
         """The resolved scenario as TOML text (stored in every output file)."""

@@ -14,6 +14,8 @@ draws the same cohort. The drawn values are stored with each run (``/cohort`` at
 """
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +69,27 @@ class CohortParameter:
             value = np.clip(value, -np.inf if self.low is None else self.low,
                             np.inf if self.high is None else self.high)
         return float(value)
+
+
+def check_keys(scenario):
+    """Every ``[[cohort]]`` key names a number-valued key of this scenario (so a misspelt
+    key fails validation, not every run of a study), and no two entries draw one key."""
+    table = schema.to_table(scenario)
+    seen = set()
+    for i, entry in enumerate(scenario.cohort):
+        where = f"cohort[{i}].key"
+        try:
+            tp = schema.key_type(type(scenario), entry.key, table)
+        except ScenarioError as exc:
+            raise ScenarioError(exc.message, where) from None
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        if tp is not float:
+            raise ScenarioError(f"{entry.key!r} does not take a number (a cohort draws "
+                                "real numbers)", where)
+        if entry.key in seen:
+            raise ScenarioError(f"{entry.key!r} is drawn twice", where)
+        seen.add(entry.key)
 
 
 def draw(scenario, replicate: int) -> dict[str, float]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simulator.scenario.bounds import check_simulation
 from simulator.schema import ScenarioError, param
 
 
@@ -26,7 +27,9 @@ class Simulation:
     treatment_start_day: float = param(0.0, unit="day", low=0.0,
                                        doc="baseline for response endpoints; the day "
                                            "`tumorsim compare` forks each arm")
-    threads: int = param(0, low=0, doc="Numba threads; 0 = Numba's default (all cores)")
+    threads: int = param(0, low=0, doc="Numba threads; 0 = automatic: one or all cores, "
+                                       "chosen step by step by timing (README, \"Threads "
+                                       "and performance\")")
 
     def check(self):
         if len(self.dimensions) not in (2, 3):
@@ -35,6 +38,7 @@ class Simulation:
         if self.treatment_start_day > self.duration_days:
             raise ScenarioError("is after the end of the run (simulation.duration_days = "
                                 f"{self.duration_days:g})", "treatment_start_day")
+        check_simulation(self)
 
     @property
     def ndim(self) -> int:
@@ -53,6 +57,11 @@ class Output:
     snapshot_fields: list[str] = param([], doc="fields saved with each snapshot "
                                                "(names from the [fields] table)")
     compression: int = param(4, low=0, high=9, doc="gzip level of snapshots")
+    checkpoint_every_seconds: float = param(
+        10.0, unit="s", low=0.0,
+        doc="wall time between checkpoints of the whole run state, from which `tumorsim "
+            "resume` continues a killed run (at most this much work is lost; a checkpoint "
+            "that takes c seconds defers the next to >= 10 c); 0 = no checkpoints")
     margin_width_um: float = param(100.0, unit="um", low=0.0, low_open=True,
                                    doc="half-width of the invasive-margin band around the "
                                        "tumour's equivalent radius, for the T-cell density "

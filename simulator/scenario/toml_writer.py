@@ -14,7 +14,7 @@ def toml_value(value) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + "".join(_char(c) for c in value) + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -22,8 +22,23 @@ def toml_value(value) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+def _char(c: str) -> str:
+    """One character of a TOML basic string: quotes, backslashes and control characters
+    escaped (TOML forbids them raw), everything else as it is."""
+    if c in '"\\':
+        return "\\" + c
+    if c == "\n":
+        return "\\n"
+    if c == "\t":
+        return "\\t"
+    if ord(c) < 0x20 or ord(c) == 0x7F:
+        return f"\\u{ord(c):04x}"
+    return c
+
+
 def _key(name: str) -> str:
-    return name if name.replace("_", "").replace("-", "").isalnum() else toml_value(name)
+    bare = name and name.isascii() and name.replace("_", "").replace("-", "").isalnum()
+    return name if bare else toml_value(name)
 
 
 def _is_table_array(value) -> bool:

@@ -1,7 +1,8 @@
 """Parameter sweeps: a grid over scenario keys, or a Sobol design (SALib), with replicates.
 
 Every point x replicate is an independent run written to ``DIR/runs/point-PPP/replicate-RRR.h5``
-(finished files are kept and skipped on a rerun). Replicate r uses the same random key at
+(a finished file is kept and skipped on a rerun of the same command; one made by another
+command stops the sweep with one line, see ``study.layout``). Replicate r uses the same random key at
 every point (common random numbers), so differences between points come from the swept
 values. Results: ``DIR/sweep.csv`` (one tidy row per point x replicate: swept values and
 endpoints), for a grid a heatmap of the mean of one endpoint over the first two keys, and
@@ -12,15 +13,16 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from simulator import scenario as scenario_mod
+from simulator.output import catalog
+from simulator.scenario import bounds
 from simulator.schema import ScenarioError
+from simulator.study import layout
 
 
 @dataclass(frozen=True)
@@ -87,23 +89,27 @@ def _point_path(directory, point: int, replicate: int) -> Path:
     return Path(directory) / "runs" / f"point-{point:04d}" / f"replicate-{replicate:03d}.h5"
 
 
+def _point_scenario(scenario_path, overrides, point: Point, replicate: int):
+    """The scenario of one point x replicate, as its run file records it."""
+    sets = list(overrides) + [f"simulation.replicate={replicate}"]
+    sets += [f"{k}={_toml(v)}" for k, v in point.values.items()]
+    return scenario_mod.load(scenario_path, sets, check_memory=False)
+
+
 def _run_one(scenario_path, overrides, point: Point, replicate: int, directory: str, threads: int):
     from simulator import engine as engine_mod
-    from simulator.study.runner import run_to_file
-    from simulator.study.layout import is_complete
+    from simulator.study.runner import run_or_resume
     from simulator.study.workers import error_line
     engine_mod.set_threads(threads)
     path = _point_path(directory, point.index, replicate)
-    if is_complete(path):
-        return point.index, replicate, str(path), "skipped", ""
     try:
-        sets = list(overrides) + [f"simulation.replicate={replicate}"]
-        sets += [f"{k}={_toml(v)}" for k, v in point.values.items()]
-        scenario = scenario_mod.load(scenario_path, sets)
+        scenario = _point_scenario(scenario_path, overrides, point, replicate)
+        if layout.matches(path, scenario):
+            return point.index, replicate, str(path), "skipped", ""
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".h5.partial")
-        run_to_file(scenario, partial, threads=threads)
-        os.replace(partial, path)
+        # an interrupted run of this very point continues from its checkpoint; any other
+        # partial run there is superseded when this one completes
+        run_or_resume(scenario, path, threads=threads, restart=True)
         return point.index, replicate, str(path), "complete", ""
     except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
         return point.index, replicate, str(path), "failed", error_line(exc)
@@ -115,45 +121,82 @@ def _toml(value) -> str:
 
 
 def run_points(scenario_path, points, replicates, directory, overrides=(), workers=1):
-    from simulator.study.workers import threads_per_worker, worker_context, worker_init
+    from simulator.study.workers import execute, threads_per_worker
     threads = threads_per_worker(workers)
     jobs = [(scenario_path, tuple(overrides), p, r, str(directory), threads)
             for p in points for r in range(replicates)]
-    if workers <= 1:
-        return [_run_one(*job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
-                             initializer=worker_init, initargs=(threads,)) as pool:
-        return list(pool.map(_run_one, *zip(*jobs)))
+    outcomes = []
+    execute(_run_one, jobs, lambda result: outcomes.append(result), workers, None, directory)
+    order = {(p.index, r): i for i, (_, _, p, r, _, _) in enumerate(jobs)}
+    return sorted(outcomes, key=lambda o: order[(o[0], o[1])])
+
+
+def numeric_endpoints() -> list[str]:
+    """Endpoints a heatmap or Sobol analysis can average (numbers and flags)."""
+    import dataclasses
+    import typing
+    from simulator.analysis.endpoints import SCAN_FIELDS, Endpoints
+    hints = typing.get_type_hints(Endpoints)
+    return [f.name for f in dataclasses.fields(Endpoints)
+            if f.name not in SCAN_FIELDS and hints[f.name] in (float, int, bool)]
+
+
+def check_endpoint(endpoint: str):
+    names = numeric_endpoints()
+    if endpoint not in names:
+        import difflib
+        close = difflib.get_close_matches(endpoint, names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ScenarioError(f"unknown endpoint {endpoint!r}{hint}; valid: {', '.join(names)}",
+                            source="--endpoint")
 
 
 def sweep(scenario_path, directory, *, grid=None, sobol=None, base_samples=8, replicates=1,
-          endpoint="best_response", overrides=(), workers=1):
-    """Validate first (every point's scenario), then run, tabulate and plot."""
+          endpoint="best_response", overrides=(), workers=1, fresh=False):
+    """Validate first (the endpoint, every point's scenario, finished runs on disk), then
+    run, tabulate and plot. ``fresh``: move earlier outputs aside (see ``study.layout``)."""
     from simulator.study.runner import assess_run
     from simulator.output.runfile import read_run
     if bool(grid) == bool(sobol):
         raise ScenarioError("give either --grid or --sobol", source="sweep")
+    check_endpoint(endpoint)
+    if replicates < 1:
+        raise ScenarioError(f"must be >= 1, got {replicates}", source="--replicates")
     points = grid_points(grid) if grid else sobol_points(sobol, base_samples)
     for point in points:  # every bad value is reported before anything runs
-        scenario_mod.load(scenario_path, list(overrides) +
-                          [f"{k}={_toml(v)}" for k, v in point.values.items()])
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    outcomes = run_points(scenario_path, points, replicates, directory, overrides, workers)
-    rows = []
-    for index, replicate, path, status, error in outcomes:
-        row = dict(point=index, replicate=replicate, **points[index].values, status=status,
-                   error=error)
-        if status != "failed":
-            series, scenario_text, _ = read_run(path)
-            row.update(assess_run(scenario_mod.from_toml(scenario_text, path), series).to_dict())
-        rows.append(row)
-    _write_rows(directory / "sweep.csv", rows)
-    figures = []
-    if grid:
-        figures.append(heatmap(rows, list(grid), endpoint, directory / f"heatmap_{endpoint}.png"))
-    else:
-        _write_rows(directory / "sobol.csv", sobol_indices(sobol, points, rows, endpoint))
+        scenario = scenario_mod.load(scenario_path, list(overrides) +
+                                     [f"{k}={_toml(v)}" for k, v in point.values.items()])
+        bounds.check_memory(scenario, copies=min(workers, len(points) * replicates),
+                            source=str(scenario_path))
+    directory = layout.prepare(directory)
+    with layout.StudyLock(directory):
+        if fresh:
+            layout.move_aside(directory)
+        layout.remove_scratch(directory)
+        for point in points:
+            for r in range(replicates):
+                path = _point_path(directory, point.index, r)
+                if path.exists():
+                    layout.check_reusable(path, _point_scenario(scenario_path, overrides,
+                                                                point, r),
+                                          f"point {point.index} replicate {r}")
+        outcomes = run_points(scenario_path, points, replicates, directory, overrides, workers)
+        rows = []
+        for index, replicate, path, status, error in outcomes:
+            row = dict(point=index, replicate=replicate, **points[index].values, status=status,
+                       error=error)
+            if status != "failed":
+                series, scenario_text, _ = read_run(path)
+                row.update(assess_run(scenario_mod.from_toml(scenario_text, path),
+                                      series).to_dict())
+            rows.append(row)
+        _write_rows(directory / "sweep.csv", rows)
+        figures = []
+        if grid:
+            figures.append(heatmap(rows, list(grid), endpoint,
+                                   directory / f"heatmap_{endpoint}.png"))
+        else:
+            _write_rows(directory / "sobol.csv", sobol_indices(sobol, points, rows, endpoint))
     return rows, figures
 
 
@@ -161,7 +204,7 @@ def _write_rows(path, rows):
     columns = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    with open(path, "w", newline="") as fh:
+    with layout.atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -212,20 +255,33 @@ def heatmap(rows, keys, endpoint, path, ax=None):
     image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(xs)), xs)
     ax.set_yticks(range(len(ys)), ys)
-    ax.set_xlabel(keys[0])
-    ax.set_ylabel(keys[1] if len(keys) > 1 else "")
+    ax.set_xlabel(_with_unit(keys[0]))
+    ax.set_ylabel(_with_unit(keys[1]) if len(keys) > 1 else "")
     middle = np.nanmean([np.nanmin(grid), np.nanmax(grid)]) if np.isfinite(grid).any() else 0
     for j in range(len(ys)):
         for i in range(len(xs)):
             if np.isfinite(grid[j, i]):
                 ax.text(i, j, f"{grid[j, i]:.3g}", ha="center", va="center", fontsize=8,
                         color="k" if grid[j, i] > middle else "w")
-    fig.colorbar(image, ax=ax, label=f"mean {endpoint}")
-    ax.set_title(f"{endpoint} (mean over replicates)")
+    declared = catalog.endpoint(endpoint)
+    unit = "" if declared is None or not declared.units else (
+        " (fraction)" if declared.units == "1" else f" ({declared.units})")
+    fig.colorbar(image, ax=ax, label=f"mean {endpoint}{unit}")
+    ax.set_title(f"{endpoint}{unit}, mean over replicates"
+                 + (f"\n{declared.meaning}" if declared is not None else ""), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    with layout.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, format="png")
     plt.close(fig)
     return path
+
+
+def _with_unit(key: str) -> str:
+    """A swept scenario key with its unit from the schema: ``tumor.antigenicity`` or
+    ``t_cells.recruitment_rate_per_day (cells/day)``."""
+    from simulator.schema import describe
+    units = {k: u for k, _d, u, _doc, _s in describe(scenario_mod.Scenario)}
+    return f"{key} ({units[key]})" if units.get(key) else key
 
 
 def _sort_key(text: str):

@@ -1,12 +1,36 @@
-"""Worker processes for studies and sweeps, and the one-line report of a failed run."""
+"""Worker processes for studies and sweeps, how they stop, and the one-line report of a
+failed run.
+
+Workers are spawned (see :func:`worker_context`) and follow their coordinator:
+
+- a worker ignores Ctrl-C (the terminal sends it to the whole process group; the
+  coordinator decides what stops) and dies at SIGTERM (the default action). A worker's
+  run is written under a partial name and its scratch files carry its pid, so a stopped
+  worker leaves nothing that looks finished: the coordinator removes its scratch files
+  (:func:`stop_pool`), and the next command on the directory removes or resumes partial
+  runs;
+- a watcher thread checks every ``PARENT_POLL_SECONDS`` that the coordinator is still its
+  parent; when it is not (the coordinator died, even by SIGKILL), the worker exits at once,
+  so no orphan finishes the queue, holds the coordinator's stdout open, or writes into a
+  directory a new command is using;
+- a worker holds a shared lock on its study directory while it lives
+  (``layout.hold_for_worker``), which a new coordinator waits on.
+"""
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 import traceback
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from simulator.schema import ScenarioError
 
+PARENT_POLL_SECONDS = 0.5
+EXIT_TERMINATED = 128 + signal.SIGTERM
+SCHEDULER_TIMEOUT_SECONDS = 5
 
 def error_line(exc: BaseException) -> str:
     if isinstance(exc, ScenarioError):
@@ -24,8 +48,114 @@ def worker_context():
     return multiprocessing.get_context("spawn")
 
 
-def worker_init(threads: int):
-    os.environ["NUMBA_NUM_THREADS"] = str(threads)
+def worker_init(parent_pid: int, directory: str | None = None):
+    """Initializer of every pool worker. It does not touch NUMBA_NUM_THREADS: Numba reads
+    that variable again at every compilation, and changing it once Numba's threads exist
+    fails every run that compiles a kernel (an empty cache); the thread count is set per
+    task with ``numba.set_num_threads`` (``engine.set_threads``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if directory is not None:
+        from simulator.study.layout import hold_for_worker
+        hold_for_worker(directory)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="tumorsim-parent-watch").start()
+
+
+def _watch_parent(parent_pid: int):
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(EXIT_TERMINATED)
+
+
+def start_pool(workers: int, directory=None):
+    from concurrent.futures import ProcessPoolExecutor
+    return ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                               initializer=worker_init,
+                               initargs=(os.getpid(), None if directory is None
+                                         else str(directory)))
+
+
+def stop_pool(pool, directory=None, timeout: float = 5.0):
+    """Stop a pool now: cancel queued tasks, SIGTERM the workers, SIGKILL any still alive
+    after ``timeout``, then remove the scratch files they leave (``*-<pid>.h5``)."""
+    # the executor keeps its processes in a private dict (stable since Python 3.2)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + timeout
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+    if directory is not None:
+        for p in processes:
+            for scratch in (Path(directory) / "runs").glob(f".*-{p.pid}.h5"):
+                scratch.unlink(missing_ok=True)
+
+
+def execute(fn, jobs, collect, workers: int, scheduler: str | None, directory):
+    """Run ``fn(*job)`` for every job: here (one worker), on a local pool of spawned
+    workers, or on a Dask cluster; ``collect`` gets each result as it arrives. An
+    interruption (Ctrl-C, SIGTERM) stops the workers before it propagates."""
+    if scheduler:
+        _execute_dask(fn, jobs, collect, scheduler, directory)
+    elif workers <= 1:
+        for job in jobs:
+            collect(fn(*job))
+    else:
+        pool = start_pool(workers, directory)
+        try:
+            futures = [pool.submit(fn, *job) for job in jobs]
+            for future in as_completed(futures):
+                collect(future.result())
+        except BaseException:
+            stop_pool(pool, directory)
+            raise
+        pool.shutdown()
+
+
+def _execute_dask(fn, jobs, collect, scheduler: str, directory):
+    from distributed import Client, as_completed as dask_completed
+    try:
+        client = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_SECONDS}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ScenarioError(f"cannot reach the Dask scheduler {scheduler!r} "
+                            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                            source="--scheduler") from None
+    with client:
+        futures = [client.submit(fn, *job, pure=False,
+                                 key=f"tumorsim-{Path(directory).name}-{i}-{os.getpid()}")
+                   for i, job in enumerate(jobs)]
+        try:
+            for future in dask_completed(futures):
+                collect(future.result())
+        except BaseException:
+            client.cancel(futures)
+            raise
+
+
+def check_scheduler(address: str) -> str:
+    """A Dask scheduler address ``PROTOCOL://HOST:PORT`` that accepts a connection, or
+    one line (within SCHEDULER_TIMEOUT_SECONDS) saying why not."""
+    import socket
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+        parts = None
+    if parts is None or parts.scheme not in ("tcp", "tls") or not host or not port:
+        raise ScenarioError(f"expected tcp://HOST:PORT, got {address!r}", source="--scheduler")
+    try:
+        socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT_SECONDS).close()
+    except OSError as exc:
+        raise ScenarioError(f"cannot reach the Dask scheduler at {address} "
+                            f"({exc.strerror or exc})", source="--scheduler") from None
+    return address
 
 
 def threads_per_worker(workers: int) -> int:

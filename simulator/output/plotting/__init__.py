@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from simulator.output import partial
 from simulator.output.runfile import OutputError
 from simulator.output.plotting.data import (RunData, StudyData, _is_study_file,
                                      default_snapshot_days, load_run, load_study, read_doses,
@@ -50,10 +51,12 @@ from simulator.output.plotting.markers import mark_doses, mark_treatment_start
 from simulator.output.plotting.response import (PARTIAL_RESPONSE_DROP, PROGRESSION_RISE,
                                          RESPONSE_COLOURS, RESPONSE_LABELS, plot_spider,
                                          plot_study_waterfall, plot_swimmer, plot_waterfall)
-from simulator.output.plotting.run import (plot_run_snapshots, plot_run_timecourse, run_drug_colours,
-                                    run_figures)
-from simulator.output.plotting.study import (STUDY_FIGURES, plot_burden, plot_composition,
-                                      plot_study_snapshots, study_figures)
+from simulator.output.plotting.run import (given_drugs, plot_run_snapshots, plot_run_timecourse,
+                                           run_drug_colours, run_figures)
+from simulator.output.plotting.study import (OUTCOME_COLOURS, STUDY_FIGURE_CAPTIONS, STUDY_FIGURES,
+                                             outcome_groups, plot_burden, plot_composition,
+                                             plot_study_snapshots, representatives,
+                                             study_figures)
 from simulator.output.plotting.style import DPI, FORMATS
 from simulator.output.plotting.survival import (logrank_pvalues, plot_kaplan_meier,
                                          plot_study_kaplan_meier)
@@ -69,17 +72,21 @@ __all__ = [
     "KIND_COLOURS", "RESPONSE_COLOURS", "StudyData", "RunData",
     "plot", "study_figures", "run_figures",
     "load_study", "load_run", "read_doses", "read_snapshot", "lattice_rgb", "logrank_pvalues",
-    "default_snapshot_days", "STUDY_FIGURES",
+    "default_snapshot_days", "STUDY_FIGURES", "STUDY_FIGURE_CAPTIONS", "OUTCOME_COLOURS",
+    "outcome_groups", "representatives",
     "mark_doses", "mark_treatment_start",
     "plot_burden", "plot_spider", "plot_waterfall", "plot_swimmer", "plot_kaplan_meier",
     "plot_composition", "plot_lattice", "plot_study_snapshots", "plot_run_timecourse",
-    "plot_run_snapshots",
+    "plot_run_snapshots", "given_drugs",
 ]
 
 
 def plot(target, out_dir=None, formats=FORMATS) -> list[Path]:
-    """``tumorsim plot``: a study directory (or its study.h5) or a run file."""
+    """``tumorsim plot``: a study directory (or its study.h5), a run file, or a run that
+    has not finished (its partial directory, ``OUT.h5.partial-<pid>-<n>``)."""
     target = Path(target)
+    if partial.is_partial(target):
+        return run_figures(target, out_dir, formats)
     if target.is_dir():
         return study_figures(target, formats, out_dir=out_dir)
     if not target.exists():

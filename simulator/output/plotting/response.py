@@ -110,13 +110,11 @@ def plot_study_waterfall(study: StudyData, *, ax=None):
     """One waterfall panel per arm (shared y axis) with a legend of response classes."""
     fig, axes = _panel_axes(len(study.arms), ax, panel_size=(2.8, 2.8), sharex=False)
     ep = study.endpoints
-    column = "best_diameter_change" if "best_diameter_change" in ep else "best_response"
     for arm, axis in zip(study.arms, axes):
         rows = study.rows(arm)
-        plot_waterfall(ep[column][rows], ep["response_class"][rows], ax=axis,
+        plot_waterfall(ep["best_response"][rows], ep["response_class"][rows], ax=axis,
                        title=f"{arm} (n={len(rows)})", reference_labels=False,
-                       ylabel="best change in equivalent diameter (%)"
-                       if column == "best_diameter_change" else "best change in tumour cells (%)")
+                       ylabel="best change in equivalent diameter (%)")
         if axis is not axes[0]:
             axis.set_ylabel("")
     present = set(ep["response_class"])

@@ -12,8 +12,7 @@ from matplotlib.lines import Line2D
 from simulator.output.plotting.data import RunData, _snapshot_indices, _text, load_run, read_snapshot
 from simulator.output.plotting.lattice import (KIND_COLOURS, _kind_legend_handles, _show_frame,
                                         _show_rgb, _snapshot_rgb, _title_day)
-from simulator.output.plotting.markers import (_TREATMENT_START_STYLE, _headroom, mark_doses,
-                                        mark_treatment_start)
+from simulator.output.plotting.markers import _TREATMENT_START_STYLE, mark_treatment_start
 from simulator.output.plotting.style import (FORMATS, _STYLE, _check_formats, _new_axes, _save,
                                       _styled)
 
@@ -26,19 +25,47 @@ def run_drug_colours(run: RunData):
     return names, {name: _DRUG_COLOURS[k % len(_DRUG_COLOURS)] for k, name in enumerate(names)}
 
 
+def given_drugs(run: RunData) -> list[str]:
+    """Drugs actually given in the run: dosed (``/doses``) or with a non-zero plasma level.
+    A scenario may declare drugs an arm never gives; those are not drawn."""
+    dosed = set(run.doses["drug"]) if len(run.doses) else set()
+    present = {n for n, c in run.drugs.items() if np.nanmax(np.abs(c), initial=0.0) > 0}
+    return sorted(dosed | present)
+
+
+def _daily_envelope(t, conc):
+    """Per simulated day: mean, min and max of a concentration (a twice-daily oscillation
+    over months would otherwise fill the panel as a solid band)."""
+    day = np.floor(t[:len(conc)] + 1e-9)
+    days, index = np.unique(day, return_inverse=True)
+    counts = np.bincount(index)
+    mean = np.bincount(index, weights=conc) / counts
+    low = np.full(len(days), np.inf)
+    high = np.full(len(days), -np.inf)
+    np.minimum.at(low, index, conc)
+    np.maximum.at(high, index, conc)
+    return days + 0.5, mean, low, high
+
+
 @_styled
 def plot_run_timecourse(run: RunData, *, ax=None):
-    """Two stacked panels sharing time: tumour cells (total, sensitive, resistant) with the
-    drug concentrations on a twin axis; immune cells (T cells, suppressive cells, core /
-    margin T cells when recorded). Treatment start and dose days on both."""
+    """Stacked panels sharing time: tumour cells (total, sensitive, resistant); immune
+    cells; plasma concentrations of the drugs given (own axis, mg/L: daily mean, band =
+    daily trough to peak; log scale when they span more than two decades); dose days on
+    their own strip. Treatment start dashed on every panel."""
+    drugs = given_drugs(run)
+    n_panels = 2 + bool(drugs)
     if ax is None:
-        fig = Figure(figsize=(7.0, 5.2), layout="constrained")
-        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        fig = Figure(figsize=(7.2, 2.0 + 1.6 * n_panels), layout="constrained")
+        ratios = [3, 2] + ([2] if drugs else []) + [0.6 + 0.25 * max(len(drugs), 1)]
+        axes = list(fig.subplots(len(ratios), 1, sharex=True, height_ratios=ratios))
     else:
-        top, bottom = list(np.ravel(ax))[:2]
-        fig = top.figure
+        axes = list(np.ravel(ax))
+        fig = axes[0].figure
+    top, bottom, strip = axes[0], axes[1], axes[-1]
+    conc_ax = axes[2] if drugs else None
     t, s = run.time_days, run.series
-    top.plot(t, s["tumor_cells"], color="k", lw=2.2, label="tumour cells (total)")
+    top.plot(t, s["tumor_cells"], color="k", lw=2.0, label="all tumour cells")
     if "tumor_sensitive" in s:
         top.plot(t, s["tumor_sensitive"], color=KIND_COLOURS["tumor"], lw=1.2, label="sensitive")
     if "tumor_resistant" in s:
@@ -46,20 +73,6 @@ def plot_run_timecourse(run: RunData, *, ax=None):
                  label="resistant")
     top.set_ylabel("tumour cells")
     top.set_ylim(bottom=0)
-    handles, labels = top.get_legend_handles_labels()
-    drug_names, drug_colours = run_drug_colours(run)
-    if run.drugs:
-        twin = top.twinx()
-        twin.spines["right"].set_visible(True)
-        for name, conc in sorted(run.drugs.items()):
-            twin.plot(t[:len(conc)], conc, lw=0.7, alpha=0.6, color=drug_colours[name],
-                      label=f"{name} (plasma)")
-        twin.set_ylabel("drug concentration (mg/L)")
-        twin.set_ylim(bottom=0)
-        top.set_zorder(twin.get_zorder() + 1)  # cell counts in front of concentrations
-        top.patch.set_visible(False)
-        h2, l2 = twin.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
     immune = [("t_cells", "T cells", KIND_COLOURS["t_cell"], "-"),
               ("t_cells_core", "T cells (core)", KIND_COLOURS["t_cell"], "--"),
               ("t_cells_margin", "T cells (margin)", KIND_COLOURS["t_cell"], ":"),
@@ -68,28 +81,65 @@ def plot_run_timecourse(run: RunData, *, ax=None):
         if name in s:
             bottom.plot(t, s[name], color=colour, ls=ls, lw=1.2, label=label)
     bottom.set_ylabel("immune cells")
-    bottom.set_xlabel("time (days)")
     if not any(np.any(line.get_ydata()) for line in bottom.lines):
         bottom.text(0.5, 0.5, "no T cells or suppressive cells in this run", ha="center",
                     va="center", transform=bottom.transAxes, color="0.4")
         bottom.set_ylim(0, 1)
     bottom.set_ylim(bottom=0)
-    for axis in (top, bottom):
+    _, drug_colours = run_drug_colours(run)
+    if conc_ax is not None:
+        peaks = []
+        for name in drugs:
+            conc = run.drugs.get(name)
+            if conc is None:
+                continue
+            mid, mean, low, high = _daily_envelope(t, conc)
+            colour = drug_colours[name]
+            conc_ax.fill_between(mid, low, high, color=colour, alpha=0.25, lw=0)
+            conc_ax.plot(mid, mean, color=colour, lw=1.1, label=name)
+            peaks.append(float(np.nanmax(high)) if len(high) else 0.0)
+        positive = [p for p in peaks if p > 0]
+        if len(positive) > 1 and max(positive) / min(positive) > 100:
+            conc_ax.set_yscale("log")
+        else:
+            conc_ax.set_ylim(bottom=0)
+        conc_ax.set_ylabel("plasma (mg/L)")
+        conc_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                       title="daily mean;\nband: trough-peak", title_fontsize=7)
+    tables = [run.doses] if len(run.doses) else []
+    _dose_lanes(strip, tables, drugs, drug_colours)
+    strip.set_xlabel("time (days)")
+    for axis in axes[:-1]:
         mark_treatment_start(axis, run.treatment_start_day, label=None)
-        rows = mark_doses(axis, run.doses, drugs=drug_names, drug_colours=drug_colours)
-        _headroom(axis, rows)
-        if len(t):
-            axis.set_xlim(t[0], t[-1])
-    dose_handles = [h for h in top.collections if h.get_gid() == "dose-markers"]
+    if len(t):
+        top.set_xlim(t[0], t[-1])
     extra = [Line2D([], [], **_TREATMENT_START_STYLE, label="treatment start")] \
         if run.treatment_start_day is not None else []
-    gap = 1.12 if run.drugs else 1.01   # clear of the twin axis' labels
-    top.legend(handles=handles + extra + dose_handles, loc="upper left", bbox_to_anchor=(gap, 1.0))
+    top.legend(handles=top.get_legend_handles_labels()[0] + extra, loc="upper left",
+               bbox_to_anchor=(1.01, 1.0))
     if bottom.lines:
-        bottom.legend(loc="upper left", bbox_to_anchor=(gap, 1.0))
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     name = f"{run.arm} replicate {run.replicate}" if run.arm else run.path.name
     top.set_title(f"Tumour and immune cells over time: {name}")
     return fig
+
+
+def _dose_lanes(ax, tables, drugs, colours):
+    """Dose days on their own axes: one lane per drug given."""
+    for spine in ("top", "right", "left"):
+        ax.spines[spine].set_visible(False)
+    ax.tick_params(axis="y", length=0, labelsize=6.5)
+    if not drugs or not tables:
+        ax.set_yticks([])
+        ax.text(0.01, 0.5, "no doses given", transform=ax.transAxes, fontsize=7,
+                color="0.45", va="center")
+        return
+    for lane, drug in enumerate(drugs):
+        days = np.unique(np.concatenate([t["day"][t["drug"] == drug] for t in tables]))
+        ax.scatter(days, np.full(len(days), lane), s=10, marker="|", lw=0.9,
+                   color=colours.get(drug, "0.25"), gid="dose-markers", label=f"{drug} dose")
+    ax.set_yticks(range(len(drugs)), [f"{d} dose" for d in drugs])
+    ax.set_ylim(-0.7, len(drugs) - 0.3)
 
 
 @_styled

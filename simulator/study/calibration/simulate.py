@@ -1,0 +1,91 @@
+"""Simulating parameter sets: each task is one parameter set x one replicate, every arm from
+one shared pre-treatment tumour (``comparison.run_replicate``: common random numbers, the
+same virtual patient in every arm and, because every point uses the same seed, at every
+parameter set). Tasks run serially, on a local process pool or on Dask, and each finished
+task is appended to the store at once.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator import scenario as scenario_mod
+from simulator.output.runfile import read_run, software_version
+from simulator.study.calibration.store import Store, task_key
+from simulator.study.layout import Arm
+
+
+@dataclass(frozen=True)
+class Task:
+    wave: int | str               # a wave number, or "check" for the predictive check
+    point: int
+    replicate: int
+    values: dict                  # {parameter key: value}
+    arms: tuple[Arm, ...]         # resolved arms with the values (and seed) in place
+    key: str = field(default="")
+
+    @classmethod
+    def make(cls, wave, point, replicate, values, arms):
+        key = task_key([a.toml for a in arms], replicate, software_version())
+        return cls(wave, point, replicate, dict(values), tuple(arms), key)
+
+
+def run_task(task: Task, directory: str, threads: int = 1, keep_runs: bool = False) -> dict:
+    """Run one task and return its store record (never raises: a failure is recorded)."""
+    from simulator.study.comparison import run_replicate
+    from simulator.study.runner import assess_run
+    scratch = Path(directory) / "runs" / f"{task.wave}-{task.point:04d}"
+    record = dict(key=task.key, wave=task.wave, point=task.point, replicate=task.replicate,
+                  values=task.values, status="complete", error="", arms={})
+    for outcome in run_replicate(list(task.arms), task.replicate, str(scratch), threads):
+        if outcome.status == "failed":
+            record.update(status="failed", error=f"arm {outcome.arm}: {outcome.error}")
+            continue
+        series, text, _ = read_run(outcome.path)
+        endpoints = assess_run(scenario_mod.from_toml(text, outcome.path), series)
+        record["arms"][outcome.arm] = endpoints.to_dict()
+    if not keep_runs:
+        for arm in task.arms:
+            path = scratch / "runs" / arm.name / f"replicate-{task.replicate:03d}.h5"
+            path.unlink(missing_ok=True)
+    return record
+
+
+def execute(tasks: list[Task], store: Store, directory, *, workers: int = 1,
+            scheduler: str | None = None, keep_runs: bool = False, progress=None) -> list[dict]:
+    """Records of ``tasks`` in task order: stored ones reused, the rest run and appended.
+    Each task runs on one Numba thread: many small tasks parallelise across workers, and a
+    multi-thread parallel region stalls whenever another process holds a core (DESIGN.md)."""
+    from simulator.study.workers import worker_context, worker_init
+    todo = [t for t in tasks if t.key not in store]
+    threads = 1
+    directory = str(directory)
+
+    def finished(record):
+        store.append(record)
+        if progress is not None:
+            progress(record)
+
+    if scheduler:
+        from distributed import Client, as_completed as dask_completed
+        with Client(scheduler, timeout="30s") as client:
+            futures = [client.submit(run_task, t, directory, threads, keep_runs, pure=False,
+                                     key=f"tumorsim-calibrate-{t.key[:16]}-{os.getpid()}")
+                       for t in todo]
+            for future in dask_completed(futures):
+                finished(future.result())
+    elif workers <= 1 or len(todo) <= 1:
+        for t in todo:
+            finished(run_task(t, directory, threads, keep_runs))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                                 initializer=worker_init, initargs=(threads,)) as pool:
+            futures = [pool.submit(run_task, t, directory, threads, keep_runs) for t in todo]
+            for future in as_completed(futures):
+                finished(future.result())
+    if not keep_runs:
+        shutil.rmtree(Path(directory) / "runs", ignore_errors=True)
+    return [store.get(t.key) for t in tasks]
