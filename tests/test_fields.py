@@ -16,7 +16,6 @@ ghost-site centre, so with a fixed -x face interior site i (padded index) is at 
 observed convergence orders. Analytic tests are skipped when NUMBA_DISABLE_JIT=1 (too slow
 in pure Python); every kernel keeps a small-lattice test that runs without JIT.
 """
-import hashlib
 import os
 import subprocess
 import sys

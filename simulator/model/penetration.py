@@ -22,8 +22,8 @@ keeps spatially uniform.
 Phase: ``drug_penetration``, after ``fields`` (or after ``doses`` without the immune model)
 and before ``tumor``: uptake and the vessel source are built from the lattice as the previous
 step left it and this step's mean plasma level, the field is solved, then
-:func:`kernels.drug_response.local_tumor_probabilities` writes every tumour cell's per-step
-death and division probabilities for the tumour kernel.
+:func:`kernels.drug_response.local_hazards` gives every tumour cell its death and division
+hazards at its own site, inside the tumour kernel.
 """
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import drug_response
 from kernels import fields as field_kernels
 from kernels import lattice
 from simulator.schema import param
@@ -87,11 +86,12 @@ def penetrating(drugs) -> list[str]:
 
 
 class DrugPenetration:
-    """The tissue fields of a run's penetrating drugs and the per-site tumour probabilities.
+    """The tissue fields of a run's penetrating drugs.
 
     ``concentration[d]`` is drug d's field as a flat array indexed by lattice site (the
-    padded lattice's indexing, ghosts included); ``site_p_die`` / ``site_p_divide`` are the
-    tumour kernel's per-site probabilities, valid at the tumour sites after :meth:`update`.
+    padded lattice's indexing, ghosts included); with ``target_bit``, ``kill``, ``arrest``
+    and ``dt_days`` it is what the tumour kernel needs to evaluate each cell's local
+    hazards (:func:`kernels.drug_response.local_hazards`).
     """
 
     def __init__(self, scenario, state):
@@ -134,8 +134,6 @@ class DrugPenetration:
         self.uptake = np.zeros(geo.n_sites)
         self.source = np.zeros(geo.n_sites)
         self.work = np.zeros(geo.padded)
-        self.site_p_die = np.zeros(geo.n_sites)
-        self.site_p_divide = np.zeros(geo.n_sites)
         self._cold = np.ones(n, bool)
 
     @property
@@ -164,13 +162,6 @@ class DrugPenetration:
                   self.bc_kind, self.bc_value, TOLERANCE, self.max_cycles[d], self._cold[d],
                   f"drugs.{self.names[d]}.penetration")
             self._cold[d] = False
-
-    def update(self, state, death_hazard, division_hazard):
-        """Per-site probabilities of every tumour cell at the current fields."""
-        drug_response.local_tumor_probabilities(
-            state.kind, state.clone, state.lo, state.hi, self.line_length, self.concentration,
-            self.target_bit, self.kill, self.arrest, death_hazard, division_hazard,
-            self.dt_days, self.site_p_die, self.site_p_divide)
 
     def tumor_means(self, kind) -> dict[str, float]:
         """Mean tissue concentration over the tumour cells, per penetrating drug (mg/L)."""
