@@ -4,15 +4,13 @@
   function of the local IFN-gamma, Gong 2017), added to the chemokine's source. The rest of
   every field's uptake and secretion is a function of the cell kind alone, looked up by
   the field solver (``kernels.multigrid.fine_tables``).
-* :func:`oxygen_division_factor` — the per-site multiplier of the tumour division
-  probability (``kernels.tumor``'s ``division_factor``): 0 at or below the proliferation
-  threshold, rising linearly to 1 at the saturation level (PhysiCell's oxygen-dependent
-  proliferation; Ghaffarizadeh et al. 2018 PLoS Comput Biol 14:e1005991).
+  (Oxygen-limited division is applied by ``kernels.tumor`` itself, at each cell's site.)
 * :func:`tumor_response` — anoxic tumour cells turn NECROTIC at a rate that ramps linearly
   from 0 at the necrosis threshold to the full rate at ``necrosis_full`` (PhysiCell: 5 and
   2.5 mmHg): the per-step probability is ``1 - exp(-ramp * necrosis_hazard)`` with
   ``necrosis_hazard`` = full rate x dt, so the rate, not the step's probability, is what
-  ramps (a ramped probability would make the rate depend on dt); every other tumour cell's PD-L1 relaxes towards its
+  ramps (a ramped probability would make the rate depend on dt); every other tumour cell's
+  PD-L1 relaxes towards its
   IFN-gamma-driven level ``baseline + induced * I^h / (I^h + K^h)`` (Gong 2017) with the
   per-step keep factor ``exp(-decay dt)``. PD-L1 lives in a per-site array whose value is
   NaN wherever no tumour cell is (documented meaning: "no tumour cell here"); a newborn cell
@@ -51,21 +49,6 @@ def induced_secretion(kind, ifn, lo, hi, line_length, rate, half, coefficient, s
             i = base + col
             if kind[i] == TUMOR:
                 source[i] += rate * hill(ifn[i], half, coefficient)
-
-
-@parallel_jit
-def oxygen_division_factor(kind, oxygen, lo, hi, line_length, threshold, saturation, out):
-    """out[i] at tumour sites within the extents = clip((O - threshold) / (saturation -
-    threshold), 0, 1); other entries are left alone (the tumour kernel reads tumour sites
-    only)."""
-    span = saturation - threshold
-    for line in prange(lo.shape[0]):
-        base = line * line_length
-        for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
-            i = base + col
-            if kind[i] == TUMOR:
-                x = (oxygen[i] - threshold) / span
-                out[i] = 0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x)
 
 
 @parallel_jit

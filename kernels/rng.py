@@ -25,9 +25,9 @@ _S11 = np.uint64(11)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 # One stream per kind of decision. Never renumber: stored results depend on these values.
-STREAM_TUMOR_EVENT = 1        # death vs division vs nothing, one draw per tumour cell
+STREAM_TUMOR_EVENT = 1        # death clocks of tumour cells
 STREAM_DIVISION_TARGET = 2    # which free neighbour receives the daughter
-STREAM_DIVISION_PRIORITY = 3  # who wins when two cells propose the same empty site
+STREAM_DIVISION_PRIORITY = 3  # (retired with the synchronous tumour step; kept, never reused)
 STREAM_MUTATION = 4           # resistance mutation of the daughter
 STREAM_CLEARANCE = 5          # removal of dead-cell debris
 STREAM_INITIAL = 6            # initial resistant clones
@@ -51,6 +51,7 @@ STREAM_T_CELL_ENTRY_SITE = 23    # which free neighbour of its vessel a new T ce
 STREAM_SUPPRESSIVE_ENTRY_SITE = 24  # the same for a new suppressive cell
 STREAM_EXPANSION_SITE = 25       # which free neighbour a T cell's daughter takes
 STREAM_ENTRY_TIME = 26           # when in the step a recruited cell enters
+STREAM_TUMOR_ATTEMPT = 27         # division-attempt clocks of tumour cells (continuous time)
 
 
 @jit
@@ -86,6 +87,15 @@ def hash_index(key, index):
 def uniform(key, index):
     """A uniform double in [0, 1) with 53 random bits."""
     return np.float64(hash_index(key, index) >> _S11) * _TO_UNIT
+
+
+@jit
+def uniform_at(key, index, time):
+    """A uniform double for one site at one event time within a step (``time`` in [0, 1),
+    in units of the step): draws made by events of a continuous-time process are keyed by
+    the event's time as well as the site, so a site can draw again later in the same step."""
+    salt = mix64(np.uint64(time * 9007199254740992.0) + GOLDEN)
+    return uniform(np.uint64(key) ^ salt, index)
 
 
 @jit

@@ -44,7 +44,7 @@ import math
 import numpy as np
 
 from kernels.jit import jit, parallel_jit, prange
-from kernels.lattice import DEAD, EMPTY, TUMOR
+from kernels.lattice import DEAD, TUMOR
 from kernels.rng import hash_index, step_key, uniform
 
 EXHAUSTED = 1   # cannot kill or secrete; dies at the exhausted rate

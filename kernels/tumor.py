@@ -1,175 +1,381 @@
-"""Tumour cell turnover: death, division into a free neighbour, resistance mutation.
+"""Tumour cell turnover in continuous time: death, division into a free neighbour, mutation,
+and clearance of debris — exact within each step, so results do not depend on the step.
 
-One step is two conflict-free passes over the lines that hold tissue:
+The process (Eden-type growth with turnover; Bozic 2013 for the mutation convention): a
+tumour cell of clone c at site x dies at rate d_c(x) and attempts to divide at rate
+b_c(x); an attempt succeeds if the cell has at least one EMPTY Moore neighbour *at that
+moment*, and the daughter goes to one of them chosen uniformly; the daughter inherits the
+clone and, with probability ``mutation_probability``, gains resistance to one target the
+parent lacks (chosen uniformly). A dying cell becomes DEAD debris, which clears (becomes
+EMPTY) at its own rate; NECROTIC debris likewise. Rates are constant within a step (they
+come from the drugs, oxygen and drug fields of the step) and are passed as hazards per
+step, h = rate x dt, so event times are in units of the step, t in [0, 1).
 
-1. ``propose`` (reads the lattice, writes only its own site's proposal): each tumour cell
-   draws one uniform ``u``. ``u < p_die`` marks death; otherwise ``u < p_die + (1 - p_die)
-   * p_divide`` makes it pick one free Moore neighbour uniformly (a second draw) and propose
-   to divide into it. Cells with no free neighbour do not divide (contact inhibition).
-2. ``resolve`` (each site writes only itself): an empty site proposed by several parents
-   takes the one with the highest hash priority; the daughter inherits the parent's clone
-   and, with probability ``mutation_probability``, gains resistance to one target the parent
-   lacks (chosen uniformly). Marked cells become DEAD debris; debris clears with its own
-   probability. Losing proposers simply do not divide this step.
+A synchronous step (one event per cell, conflicts lost) makes growth depend on dt: at
+dt = 6 h and b = 1/day the front was 28% slow. Instead each step simulates this
+continuous-time Markov process *exactly*, by processing its events in time order:
 
-Clone id = resistance bit mask (bit t set: resistant to target t), so per-clone
-probabilities arrive as small arrays indexed by the clone id. ``division_factor`` is a
-per-site multiplier of the division probability (oxygen); pass an empty array for none.
-``site_p_die`` / ``site_p_divide`` replace the clone's probabilities by per-site ones (drugs
-with spatial penetration, :mod:`kernels.drug_response`); empty arrays for none.
+1. :func:`schedule` (parallel over lattice lines, each line writes only its own sites):
+   every tumour cell draws its death time; a cell with an EMPTY neighbour is *active* and
+   draws its first division attempt; DEAD / NECROTIC sites draw their clearance time.
+   Times beyond the step are dropped (the Poisson clocks are memoryless). Cells with no
+   free neighbour are *dormant*: their attempts could only fail until a neighbour frees.
+   Per-site flags (``flags``) mark what was scheduled; per-line counts size the queue.
+2. :func:`run_events` (serial, in time order): the scheduled events go into a binary heap
+   and are applied one by one. DEATH: the cell becomes DEAD and draws its clearance time.
+   CLEAR: the site becomes EMPTY, and every dormant tumour neighbour becomes active with a
+   fresh attempt clock from now (exact by memorylessness: its earlier attempts would all
+   have failed). ATTEMPT: with no EMPTY neighbour the cell turns dormant; otherwise it
+   divides, the daughter draws its death and attempt times, and the parent its next
+   attempt. An ATTEMPT scheduled before the site's current occupant was born is stale
+   (its cell died) and is skipped.
+
+Every draw is a pure function of (seed, replicate, stream, step, site, event time): the
+first draws of a step are keyed by site, later ones also by the time of the event that
+makes them. The order of events is their time order, which is unique, so the result does
+not depend on threads or on how the queue breaks ties (none occur but by a measure-zero
+coincidence, and those are broken by event kind, then site).
+
+Cost: the parallel pass touches every tissue site once (as the old synchronous step did);
+the serial loop costs O(events log events), where events ~ deaths + clearances + the
+divisions at the tumour's free surface and around holes — a few per cent of the cells.
+
+Clone id = resistance bit mask (bit t set: resistant to target t); per-clone hazards arrive
+as small arrays indexed by it. ``oxygen`` (or an empty array) scales each cell's division
+hazard by clip((O - threshold) / span, 0, 1) at its site (PhysiCell's linear oxygen-limited
+proliferation). ``concentration`` (n_drugs x n_sites; shape (0, 0) for none) makes the
+``kill`` and ``arrest`` channels of penetrating drugs act at each site's own tissue
+concentration (:mod:`kernels.drug_response`).
 """
+import math
+
 import numpy as np
+from numba import types
+from numba.typed import Dict
 
-from kernels.jit import parallel_jit, prange
+from kernels.drug_response import local_hazards
+from kernels.jit import jit, parallel_jit, prange
 from kernels.lattice import DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR
-from kernels.rng import hash_index, uniform
+from kernels.rng import uniform, uniform_at
 
-DIE = 255  # proposal code of a cell that dies this step; 1..n_neighbours = divide there
+# per-site flags written by ``schedule`` (scratch, valid for the step)
+F_DEATH = 1        # the cell's death falls within the step
+F_ATTEMPT = 2      # the cell's first division attempt falls within the step
+F_CLEAR = 4        # the debris clears within the step
+F_ACTIVE = 8       # the cell's attempt clock runs (it had a free neighbour, or was born)
+NOT_ACTIVE = 0xFF ^ F_ACTIVE
+
+# event kinds, in the order that breaks (measure-zero) ties
+EV_DEATH = 0
+EV_CLEAR = 1
+EV_ATTEMPT = 2
+
+_NO_BIRTH = -1.0
+
+
+@jit
+def event_time(u, hazard):
+    """Time to the first event of a Poisson clock of ``hazard`` per step, from the uniform
+    ``u`` (inverse CDF); inf for a zero hazard."""
+    return -math.log1p(-u) / hazard
+
+
+@jit
+def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, oxygen_span,
+                 concentration, target_bit, kill, arrest, dt_days):
+    """(death, division) hazard per step of a cell of clone ``c`` at site ``i``."""
+    h_die = death_hazard[c]
+    h_divide = division_hazard[c]
+    if concentration.shape[0] > 0:
+        h_die, h_divide = local_hazards(i, c, h_die, h_divide, concentration, target_bit,
+                                        kill, arrest, dt_days)
+    if oxygen.shape[0] > 0:
+        x = (oxygen[i] - oxygen_threshold) / oxygen_span
+        h_divide *= 0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x)
+    return h_die, h_divide
+
+
+@jit
+def has_free_neighbour(kind, i, offsets):
+    for n in range(offsets.shape[0]):
+        if kind[i + offsets[n]] == EMPTY:
+            return True
+    return False
 
 
 @parallel_jit
-def propose(kind, clone, proposal, lo, hi, line_length, offsets,
-            p_die, p_divide, division_factor, site_p_die, site_p_divide, event_key,
-            target_key, tissue_lo, tissue_hi, proposer_lo, proposer_hi):
-    n_neighbours = offsets.shape[0]
-    use_factor = division_factor.shape[0] > 0
-    use_site = site_p_die.shape[0] > 0
+def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, division_hazard,
+             oxygen, oxygen_threshold, oxygen_span, concentration, target_bit, kill, arrest,
+             dt_days, clear_dead_hazard, clear_necrotic_hazard, death_key, attempt_key,
+             clearance_key, tissue_lo, tissue_hi, events_per_line, tumor_by_clone):
+    """Pass 1 (module docstring). Writes ``flags`` at every tissue site, the tissue extents
+    at the start of the step (``tissue_lo``/``tissue_hi``, also copied to ``lo``/``hi``),
+    the number of events scheduled per line and the tumour cells per line and clone."""
     for line in prange(lo.shape[0]):
         base = line * line_length
-        t_first = NO_EXTENT_LO
-        t_last = NO_EXTENT_HI
-        p_first = NO_EXTENT_LO
-        p_last = NO_EXTENT_HI
+        first = NO_EXTENT_LO
+        last = NO_EXTENT_HI
+        count = 0
+        for c in range(tumor_by_clone.shape[1]):
+            tumor_by_clone[line, c] = 0
         for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
             i = base + col
             k = kind[i]
-            code = 0
+            f = 0
             if k == TUMOR:
                 c = clone[i]
-                u = uniform(event_key, i)
-                die = site_p_die[i] if use_site else p_die[c]
-                if u < die:
-                    code = DIE
-                else:
-                    divide = site_p_divide[i] if use_site else p_divide[c]
-                    if use_factor:
-                        divide *= division_factor[i]
-                    if u < die + (1.0 - die) * divide:
-                        n_free = 0
-                        for n in range(n_neighbours):
-                            if kind[i + offsets[n]] == EMPTY:
-                                n_free += 1
-                        if n_free > 0:
-                            pick = int(uniform(target_key, i) * n_free)
-                            for n in range(n_neighbours):
-                                if kind[i + offsets[n]] == EMPTY:
-                                    if pick == 0:
-                                        code = n + 1
-                                        break
-                                    pick -= 1
-                if code != 0:
-                    if p_first == NO_EXTENT_LO:
-                        p_first = col
-                    p_last = col
-            if k == TUMOR or k == DEAD or k == NECROTIC:
-                if t_first == NO_EXTENT_LO:
-                    t_first = col
-                t_last = col
-            proposal[i] = code
-        tissue_lo[line] = t_first
-        tissue_hi[line] = t_last
-        proposer_lo[line] = p_first
-        proposer_hi[line] = p_last
-
-
-@parallel_jit
-def resolve(kind, clone, proposal, lo, hi, line_length, offsets, line_offsets,
-            tissue_lo, tissue_hi, proposer_lo, proposer_hi,
-            mutation_probability, n_targets, p_clear_dead, p_clear_necrotic,
-            priority_key, mutation_key, clearance_key,
-            births, deaths, mutations, mutable_divisions, tumor_by_clone):
-    """Apply the proposals. Per-line outputs: births, deaths, mutation events, divisions of
-    parents that could still mutate (the D of Binomial(D, u)), tumour cells per clone."""
-    n_neighbours = offsets.shape[0]
-    n_lines = lo.shape[0]
-    full_mask = (1 << n_targets) - 1
-    for line in prange(n_lines):
-        first = tissue_lo[line]
-        last = tissue_hi[line]
-        for d in range(line_offsets.shape[0]):
-            other = line + line_offsets[d]
-            if other < 0 or other >= n_lines:
+                tumor_by_clone[line, c] += 1
+                h_die, h_divide = cell_hazards(i, c, death_hazard, division_hazard, oxygen,
+                                               oxygen_threshold, oxygen_span, concentration,
+                                               target_bit, kill, arrest, dt_days)
+                if event_time(uniform(death_key, i), h_die) < 1.0:
+                    f |= F_DEATH
+                    count += 1
+                if has_free_neighbour(kind, i, offsets):
+                    f |= F_ACTIVE
+                    if event_time(uniform(attempt_key, i), h_divide) < 1.0:
+                        f |= F_ATTEMPT
+                        count += 1
+            elif k == DEAD or k == NECROTIC:
+                h = clear_dead_hazard if k == DEAD else clear_necrotic_hazard
+                if event_time(uniform(clearance_key, i), h) < 1.0:
+                    f |= F_CLEAR
+                    count += 1
+            else:
                 continue
-            if proposer_lo[other] != NO_EXTENT_LO:
-                first = min(first, proposer_lo[other] - 1)
-                last = max(last, proposer_hi[other] + 1)
-        for c in range(tumor_by_clone.shape[1]):
-            tumor_by_clone[line, c] = 0
-        n_births = 0
-        n_deaths = 0
-        n_mutations = 0
-        n_mutable = 0
-        new_first = NO_EXTENT_LO
-        new_last = NO_EXTENT_HI
+            flags[i] = f
+            if first == NO_EXTENT_LO:
+                first = col
+            last = col
+        tissue_lo[line] = first
+        tissue_hi[line] = last
+        lo[line] = first
+        hi[line] = last
+        events_per_line[line] = count
+
+
+# ------------------------------------------------------------------ the event queue
+# Four parallel arrays (time, event kind, site, time the event was scheduled) kept as a
+# binary min-heap in ``run_events``.
+@jit
+def _before(times, kinds, sites, a, b):
+    """Heap order: time, then event kind, then site."""
+    if times[a] != times[b]:
+        return times[a] < times[b]
+    if kinds[a] != kinds[b]:
+        return kinds[a] < kinds[b]
+    return sites[a] < sites[b]
+
+
+@jit
+def _swap(times, kinds, sites, scheduled, a, b):
+    times[a], times[b] = times[b], times[a]
+    kinds[a], kinds[b] = kinds[b], kinds[a]
+    sites[a], sites[b] = sites[b], sites[a]
+    scheduled[a], scheduled[b] = scheduled[b], scheduled[a]
+
+
+@jit
+def _sift_down(times, kinds, sites, scheduled, n, j):
+    while True:
+        left = 2 * j + 1
+        if left >= n:
+            return
+        best = left
+        if left + 1 < n and _before(times, kinds, sites, left + 1, left):
+            best = left + 1
+        if not _before(times, kinds, sites, best, j):
+            return
+        _swap(times, kinds, sites, scheduled, best, j)
+        j = best
+
+
+@jit
+def _sift_up(times, kinds, sites, scheduled, j):
+    while j > 0:
+        parent = (j - 1) // 2
+        if not _before(times, kinds, sites, j, parent):
+            return
+        _swap(times, kinds, sites, scheduled, j, parent)
+        j = parent
+
+
+@jit
+def _grow(a, size):
+    out = np.empty(size, a.dtype)
+    out[:a.shape[0]] = a
+    return out
+
+
+@jit
+def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, offsets,
+               events_per_line, death_hazard, division_hazard, oxygen, oxygen_threshold,
+               oxygen_span, concentration, target_bit, kill, arrest, dt_days,
+               clear_dead_hazard, clear_necrotic_hazard, mutation_probability, n_targets,
+               death_key, attempt_key, clearance_key, target_key, mutation_key,
+               births, deaths, mutations, mutable_divisions, tumor_by_clone):
+    """Pass 2 (module docstring): queue the events ``schedule`` flagged and apply every
+    event of the step in time order. Per-line outputs: births, deaths, mutation events,
+    divisions of parents that could still mutate (the D of Binomial(D, u)); tumour cells
+    per line and clone are kept up to date; ``lo``/``hi`` widen to take in daughters."""
+    n_lines = lo.shape[0]
+    n_neighbours = offsets.shape[0]
+    full_mask = (1 << n_targets) - 1
+    for line in range(n_lines):
+        births[line] = 0
+        deaths[line] = 0
+        mutations[line] = 0
+        mutable_divisions[line] = 0
+    capacity = max(1024, 2 * int(events_per_line.sum()))
+    times = np.empty(capacity, np.float64)
+    kinds = np.empty(capacity, np.int8)
+    sites = np.empty(capacity, np.int64)
+    scheduled = np.empty(capacity, np.float64)
+    n = 0
+    # the events drawn by ``schedule``, recomputed from the same keys (line, column order)
+    for line in range(n_lines):
+        if events_per_line[line] == 0:
+            continue
         base = line * line_length
-        for col in range(max(first, 0), min(last + 1, line_length)):
-            j = base + col
-            k = kind[j]
-            if k == EMPTY:
-                parent = -1
-                best = np.uint64(0)
-                for n in range(n_neighbours):
-                    i = j - offsets[n]
-                    if proposal[i] == n + 1:
-                        priority = hash_index(priority_key, i)
-                        if parent < 0 or priority > best:
-                            parent = i
-                            best = priority
-                if parent >= 0:
-                    daughter = clone[parent]
-                    lacking = full_mask & ~daughter
-                    if lacking != 0:
-                        n_mutable += 1
-                        u = uniform(mutation_key, j)
-                        if u < mutation_probability:
-                            n_lacking = 0
-                            for t in range(n_targets):
-                                if lacking & (1 << t):
-                                    n_lacking += 1
-                            pick = min(int(u / mutation_probability * n_lacking), n_lacking - 1)
-                            for t in range(n_targets):
-                                if lacking & (1 << t):
-                                    if pick == 0:
-                                        daughter = daughter | (1 << t)
-                                        break
-                                    pick -= 1
-                            n_mutations += 1
-                    kind[j] = TUMOR
-                    clone[j] = daughter
-                    k = TUMOR
-                    n_births += 1
-            elif k == TUMOR:
-                if proposal[j] == DIE:
-                    kind[j] = DEAD
-                    k = DEAD
-                    n_deaths += 1
-            elif k == DEAD:
-                if uniform(clearance_key, j) < p_clear_dead:
-                    kind[j] = EMPTY
-                    k = EMPTY
-            elif k == NECROTIC:
-                if uniform(clearance_key, j) < p_clear_necrotic:
-                    kind[j] = EMPTY
-                    k = EMPTY
-            if k == TUMOR:
-                tumor_by_clone[line, clone[j]] += 1
-            if k == TUMOR or k == DEAD or k == NECROTIC:
-                if new_first == NO_EXTENT_LO:
-                    new_first = col
-                new_last = col
-        lo[line] = new_first
-        hi[line] = new_last
-        births[line] = n_births
-        deaths[line] = n_deaths
-        mutations[line] = n_mutations
-        mutable_divisions[line] = n_mutable
+        for col in range(max(tissue_lo[line], 0), min(tissue_hi[line] + 1, line_length)):
+            i = base + col
+            k = kind[i]
+            f = flags[i]
+            if k == TUMOR and (f & (F_DEATH | F_ATTEMPT)) != 0:
+                h_die, h_divide = cell_hazards(i, clone[i], death_hazard, division_hazard,
+                                               oxygen, oxygen_threshold, oxygen_span,
+                                               concentration, target_bit, kill, arrest,
+                                               dt_days)
+                if f & F_DEATH:
+                    times[n] = event_time(uniform(death_key, i), h_die)
+                    kinds[n] = EV_DEATH
+                    sites[n] = i
+                    scheduled[n] = 0.0
+                    n += 1
+                if f & F_ATTEMPT:
+                    times[n] = event_time(uniform(attempt_key, i), h_divide)
+                    kinds[n] = EV_ATTEMPT
+                    sites[n] = i
+                    scheduled[n] = 0.0
+                    n += 1
+            elif (k == DEAD or k == NECROTIC) and (f & F_CLEAR) != 0:
+                h = clear_dead_hazard if k == DEAD else clear_necrotic_hazard
+                times[n] = event_time(uniform(clearance_key, i), h)
+                kinds[n] = EV_CLEAR
+                sites[n] = i
+                scheduled[n] = 0.0
+                n += 1
+    for j in range(n // 2 - 1, -1, -1):
+        _sift_down(times, kinds, sites, scheduled, n, j)
+
+    born = Dict.empty(key_type=types.int64, value_type=types.float64)
+    while n > 0:
+        t = times[0]
+        ev = kinds[0]
+        i = sites[0]
+        since = scheduled[0]
+        n -= 1
+        if n > 0:
+            _swap(times, kinds, sites, scheduled, 0, n)
+            _sift_down(times, kinds, sites, scheduled, n, 0)
+        if n + 3 + n_neighbours >= times.shape[0]:
+            size = 2 * times.shape[0]
+            times = _grow(times, size)
+            kinds = _grow(kinds, size)
+            sites = _grow(sites, size)
+            scheduled = _grow(scheduled, size)
+        line = i // line_length
+        if ev == EV_DEATH:
+            kind[i] = DEAD
+            flags[i] = 0
+            deaths[line] += 1
+            tumor_by_clone[line, clone[i]] -= 1
+            tc = t + event_time(uniform_at(clearance_key, i, t), clear_dead_hazard)
+            if tc < 1.0:
+                n = _push(times, kinds, sites, scheduled, n, tc, EV_CLEAR, i, t)
+        elif ev == EV_CLEAR:
+            kind[i] = EMPTY
+            for d in range(n_neighbours):
+                y = i + offsets[d]
+                if kind[y] == TUMOR and (flags[y] & F_ACTIVE) == 0:
+                    flags[y] |= F_ACTIVE
+                    _, h_divide = cell_hazards(y, clone[y], death_hazard, division_hazard,
+                                               oxygen, oxygen_threshold, oxygen_span,
+                                               concentration, target_bit, kill, arrest,
+                                               dt_days)
+                    ta = t + event_time(uniform_at(attempt_key, y, t), h_divide)
+                    if ta < 1.0:
+                        n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, y, t)
+        else:  # EV_ATTEMPT
+            if kind[i] != TUMOR or born.get(i, _NO_BIRTH) > since:
+                continue  # stale: the cell that scheduled it has died
+            n_free = 0
+            for d in range(n_neighbours):
+                if kind[i + offsets[d]] == EMPTY:
+                    n_free += 1
+            if n_free == 0:
+                flags[i] &= NOT_ACTIVE  # dormant until a neighbour clears
+                continue
+            pick = min(int(uniform_at(target_key, i, t) * n_free), n_free - 1)
+            z = i
+            for d in range(n_neighbours):
+                if kind[i + offsets[d]] == EMPTY:
+                    if pick == 0:
+                        z = i + offsets[d]
+                        break
+                    pick -= 1
+            daughter = clone[i]
+            lacking = full_mask & ~daughter
+            zline = z // line_length
+            if lacking != 0:
+                mutable_divisions[zline] += 1
+                u = uniform_at(mutation_key, z, t)
+                if u < mutation_probability:
+                    n_lacking = 0
+                    for b in range(n_targets):
+                        if lacking & (1 << b):
+                            n_lacking += 1
+                    choice = min(int(u / mutation_probability * n_lacking), n_lacking - 1)
+                    for b in range(n_targets):
+                        if lacking & (1 << b):
+                            if choice == 0:
+                                daughter = daughter | (1 << b)
+                                break
+                            choice -= 1
+                    mutations[zline] += 1
+            kind[z] = TUMOR
+            clone[z] = daughter
+            flags[z] = F_ACTIVE
+            born[z] = t
+            births[zline] += 1
+            tumor_by_clone[zline, daughter] += 1
+            col = z - zline * line_length
+            if col < lo[zline]:
+                lo[zline] = col
+            if col > hi[zline]:
+                hi[zline] = col
+            h_die, h_divide = cell_hazards(z, daughter, death_hazard, division_hazard, oxygen,
+                                           oxygen_threshold, oxygen_span, concentration,
+                                           target_bit, kill, arrest, dt_days)
+            td = t + event_time(uniform_at(death_key, z, t), h_die)
+            if td < 1.0:
+                n = _push(times, kinds, sites, scheduled, n, td, EV_DEATH, z, t)
+            ta = t + event_time(uniform_at(attempt_key, z, t), h_divide)
+            if ta < 1.0:
+                n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, z, t)
+            _, h_parent = cell_hazards(i, clone[i], death_hazard, division_hazard, oxygen,
+                                       oxygen_threshold, oxygen_span, concentration,
+                                       target_bit, kill, arrest, dt_days)
+            ta = t + event_time(uniform_at(attempt_key, i, t), h_parent)
+            if ta < 1.0:
+                n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i, t)
+
+
+@jit
+def _push(times, kinds, sites, scheduled, n, t, ev, site, since):
+    times[n] = t
+    kinds[n] = ev
+    sites[n] = site
+    scheduled[n] = since
+    _sift_up(times, kinds, sites, scheduled, n)
+    return n + 1

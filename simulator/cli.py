@@ -292,6 +292,7 @@ def _compare(args) -> int:
     print(f"{done} of {len(report.outcomes)} runs on disk ({skipped} made by this same "
           f"command before) in {report.directory}; see {report.directory / 'arms.csv'}")
     print(Path(report.directory / "arms.csv").read_text().strip())
+    _note_box_limited(report.directory / "summary.csv")
     for o in report.failed:
         print(f"tumorsim: run failed: arm {o.arm} replicate {o.replicate} seed {o.seed}: "
               f"{o.error}", file=sys.stderr)
@@ -347,6 +348,20 @@ def _stoppable(work, output, quiet: bool) -> int:
     if not quiet:
         print(result.summary_text())
     return 0
+
+
+def _note_box_limited(summary_csv: Path) -> None:
+    """One line when some runs' tumours reached the lattice edge before their end."""
+    import csv
+    if not summary_csv.exists():
+        return
+    with open(summary_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    limited = [r for r in rows if r.get("box_limited") in ("True", "true", "1")]
+    if limited:
+        print(f"tumorsim: note: in {len(limited)} of {len(rows)} runs the tumour reached the "
+              "lattice edge before the end (summary.csv: edge_contact_day, box_limited); "
+              "enlarge simulation.dimensions", file=sys.stderr)
 
 
 def cmd_run(args) -> int:

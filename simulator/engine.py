@@ -15,7 +15,8 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
    gets its own death and division probabilities from its local concentration
    (``simulator.model.penetration``, ``kernels.drug_response``).
 3. ``tumor``  — tumour cells die, divide into free neighbours at a rate scaled by oxygen
-   (with resistance mutation), and dead / necrotic debris clears (``kernels.tumor``).
+   (with resistance mutation), and dead / necrotic debris clears: the continuous-time
+   process simulated exactly over the step, events in time order (``kernels.tumor``).
 4. ``tumor_response`` — anoxic tumour cells turn necrotic; every tumour cell's PD-L1 relaxes
    towards its IFN-gamma-driven level (newborn cells start there).
 5. ``recruitment`` — T cells (rate rising with antigen release) and suppressive cells
@@ -47,14 +48,14 @@ import numba
 import numpy as np
 
 from kernels import jit as kernel_jit
-from kernels import drug_response, lattice, rng, tumor
+from kernels import lattice, rng, tumor
 from kernels import multigrid as fields
 from kernels import immune as immune_k
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import DrugPenetration, penetrating
-from simulator.model.rates import per_step_probability, step_hazard
+from simulator.model.rates import step_hazard
 from simulator.scenario import Scenario
 from simulator.model.state import LatticeState, seed_tumor
 from simulator.treatment.effects import clone_modifiers
@@ -65,14 +66,14 @@ from simulator.treatment.course import Treatment
 
 # The kernels each part of the model calls from Python (their callees compile with them):
 # what a scenario announces before its first, compiling, run (``kernels_for``).
-TUMOR_KERNELS = (tumor.propose, tumor.resolve, lattice.tissue_extents, lattice.count_kinds)
-FIELD_KERNELS = (fields.fine_tables, micro.oxygen_division_factor)
+TUMOR_KERNELS = (tumor.schedule, tumor.run_events, lattice.tissue_extents, lattice.count_kinds)
+FIELD_KERNELS = (fields.fine_tables,)
 IMMUNE_KERNELS = (micro.tumor_response, micro.census, immune_k.migrate, immune_k.move_counts,
                   immune_k.place_beside, immune_k.bernoulli_counts, immune_k.clear_dead,
                   immune_k.agent_deaths, t_cells_k.attack)
 ENTRY_KERNELS = (immune_k.entry_counts, immune_k.uniform_times)  # with vessels
 SECRETION_KERNELS = (t_cells_k.secretion,)                        # with fields.ifn_gamma
-PENETRATION_KERNELS = (fields.fine_tables, drug_response.local_tumor_probabilities)
+PENETRATION_KERNELS = (fields.fine_tables,)  # local hazards: in tumor.schedule
 SOLVER_KERNELS = {ndim: fields.solver_kernels(ndim) for ndim in (2, 3)}  # fields, penetration
 INDUCED_KERNELS = (micro.induced_secretion,)    # chemokine secretion induced by IFN-gamma
 
@@ -101,15 +102,27 @@ def kernels_for(scenario: Scenario) -> tuple:
 
 @dataclass(frozen=True)
 class TumorRates:
-    """Per-step probabilities per clone (index = resistance mask), and the hazards (rate x
-    dt) they come from, p = 1 - exp(-hazard), for per-site adjustments."""
-    p_die: np.ndarray
-    p_divide: np.ndarray
-    mutation_probability: float
-    p_clear_dead: float
-    p_clear_necrotic: float
+    """Per-clone hazards per step (rate x dt; index = resistance mask) of the tumour
+    kernel's continuous-time process, and the per-division mutation probability."""
     death_hazard: np.ndarray
     division_hazard: np.ndarray
+    mutation_probability: float
+    clear_dead_hazard: float
+    clear_necrotic_hazard: float
+
+    @property
+    def p_die(self) -> np.ndarray:
+        """P(a cell dies within one step) = 1 - exp(-hazard), per clone."""
+        return -np.expm1(-self.death_hazard)
+
+    @property
+    def p_divide(self) -> np.ndarray:
+        """P(at least one division attempt within one step), per clone."""
+        return -np.expm1(-self.division_hazard)
+
+    @property
+    def p_clear_dead(self) -> float:
+        return float(-np.expm1(-self.clear_dead_hazard))
 
 
 def clone_resistance_counts(n_targets: int) -> np.ndarray:
@@ -119,21 +132,17 @@ def clone_resistance_counts(n_targets: int) -> np.ndarray:
 
 
 def tumor_rates(scenario: Scenario, extra_death_per_day=0.0, division_factor=1.0) -> TumorRates:
-    """Per-clone per-step probabilities: the fitness cost compounds per resistance held."""
+    """Per-clone hazards per step: the fitness cost compounds per resistance held."""
     t, dt = scenario.tumor, scenario.simulation.dt_hours
     n_resisted = clone_resistance_counts(len(t.resistance_targets))
     division = t.division_rate_per_day * (1.0 - t.resistance_fitness_cost) ** n_resisted
-    death_hazard = step_hazard(t.death_rate_per_day + extra_death_per_day, dt) \
-        * np.ones(len(n_resisted))
-    division_hazard = step_hazard(division * division_factor, dt)
     return TumorRates(
-        p_die=-np.expm1(-death_hazard),
-        p_divide=-np.expm1(-division_hazard),
-        death_hazard=death_hazard,
-        division_hazard=division_hazard,
+        death_hazard=step_hazard(t.death_rate_per_day + extra_death_per_day, dt)
+        * np.ones(len(n_resisted)),
+        division_hazard=step_hazard(division * division_factor, dt),
         mutation_probability=t.mutation_rate_per_division,
-        p_clear_dead=float(per_step_probability(t.dead_clearance_rate_per_day, dt)),
-        p_clear_necrotic=float(per_step_probability(
+        clear_dead_hazard=float(step_hazard(t.dead_clearance_rate_per_day, dt)),
+        clear_necrotic_hazard=float(step_hazard(
             scenario.hypoxia.necrotic_clearance_rate_per_day, dt)),
     )
 
@@ -156,30 +165,28 @@ class Engine:
         self.treatment = Treatment(scenario)
         self.effects = self.treatment.none
         self._keys = {s: np.uint64(rng.stream_key(sim.seed, sim.replicate, s)) for s in (
-            rng.STREAM_TUMOR_EVENT, rng.STREAM_DIVISION_TARGET, rng.STREAM_DIVISION_PRIORITY,
+            rng.STREAM_TUMOR_EVENT, rng.STREAM_TUMOR_ATTEMPT, rng.STREAM_DIVISION_TARGET,
             rng.STREAM_MUTATION, rng.STREAM_CLEARANCE)}
         geo = state.geometry
         n_lines = geo.n_lines
         self._tissue_lo = np.empty(n_lines, np.int64)
         self._tissue_hi = np.empty(n_lines, np.int64)
-        self._proposer_lo = np.empty(n_lines, np.int64)
-        self._proposer_hi = np.empty(n_lines, np.int64)
+        self._events_per_line = np.zeros(n_lines, np.int64)
         self._births = np.zeros(n_lines, np.int64)
         self._deaths = np.zeros(n_lines, np.int64)
         self._mutations = np.zeros(n_lines, np.int64)
         self._mutable = np.zeros(n_lines, np.int64)
         self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
         self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
-        self._no_factor = np.empty(0, np.float64)
+        self._no_oxygen = np.empty(0, np.float64)
+        self._no_drug_field = np.empty((0, 0), np.float64)
         self._count_tumor_by_clone()
+        self._edge_sites = geo.edge_sites()
         # the immune compartment and tissue fields (None in tumour-only mode)
         self.immune_effects = ImmuneEffects()
         self.tissue = TissueFields(scenario, state) if fields_enabled(scenario) else None
         self.immune = (ImmuneSystem(scenario, state, self.tissue, 1 << self.n_targets)
                        if immune_enabled(scenario) else None)
-        self._division_factor = self._no_factor
-        if self.tissue is not None and self.tissue.has("oxygen"):
-            self._division_factor = np.ones(geo.n_sites)
         self._step_events = dict(necrotic=0, kills=0)
         self._set_penetration(scenario)
         if self.tissue is not None:
@@ -190,7 +197,6 @@ class Engine:
         everywhere), and the phase list that goes with them."""
         self.penetration = (DrugPenetration(scenario, self.state)
                             if penetrating(scenario.drugs) else None)
-        self._site_p_die = self._site_p_divide = self._no_factor
         phases = [("doses", self._doses_phase)]
         if self.immune is not None:
             phases.append(("fields", self._fields_phase))
@@ -235,18 +241,32 @@ class Engine:
 
     def _tumor_phase(self):
         s, geo, r = self.state, self.state.geometry, self.rates
-        tumor.propose(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
-                      r.p_die, r.p_divide, self._division_factor, self._site_p_die,
-                      self._site_p_divide,
-                      self._key(rng.STREAM_TUMOR_EVENT), self._key(rng.STREAM_DIVISION_TARGET),
-                      self._tissue_lo, self._tissue_hi, self._proposer_lo, self._proposer_hi)
-        tumor.resolve(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
-                      geo.line_offsets, self._tissue_lo, self._tissue_hi, self._proposer_lo,
-                      self._proposer_hi, r.mutation_probability, self.n_targets,
-                      r.p_clear_dead, r.p_clear_necrotic,
-                      self._key(rng.STREAM_DIVISION_PRIORITY), self._key(rng.STREAM_MUTATION),
-                      self._key(rng.STREAM_CLEARANCE), self._births, self._deaths,
-                      self._mutations, self._mutable, self._tumor_by_clone)
+        oxygen = (self.tissue.flat("oxygen") if self.tissue is not None
+                  and self.tissue.has("oxygen") else self._no_oxygen)
+        hypoxia = self.scenario.hypoxia
+        threshold = hypoxia.proliferation_threshold_mmhg
+        span = hypoxia.proliferation_saturation_mmhg - threshold
+        pen = self.penetration
+        local = pen is not None and pen.active
+        drug_field = pen.concentration if local else self._no_drug_field
+        target_bit = pen.target_bit if local else np.empty(0, np.int64)
+        kill = pen.kill if local else self._no_drug_field
+        arrest = pen.arrest if local else self._no_drug_field
+        keys = [self._key(k) for k in (rng.STREAM_TUMOR_EVENT, rng.STREAM_TUMOR_ATTEMPT,
+                                       rng.STREAM_CLEARANCE)]
+        tumor.schedule(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
+                       r.death_hazard, r.division_hazard, oxygen, threshold, span, drug_field,
+                       target_bit, kill, arrest, self.dt_days, r.clear_dead_hazard,
+                       r.clear_necrotic_hazard, *keys, self._tissue_lo, self._tissue_hi,
+                       self._events_per_line, self._tumor_by_clone)
+        tumor.run_events(s.kind, s.clone, s.proposal, s.lo, s.hi, self._tissue_lo,
+                         self._tissue_hi, geo.line_length, geo.offsets, self._events_per_line,
+                         r.death_hazard, r.division_hazard, oxygen, threshold, span,
+                         drug_field, target_bit, kill, arrest, self.dt_days,
+                         r.clear_dead_hazard, r.clear_necrotic_hazard, r.mutation_probability,
+                         self.n_targets, *keys, self._key(rng.STREAM_DIVISION_TARGET),
+                         self._key(rng.STREAM_MUTATION), self._births, self._deaths,
+                         self._mutations, self._mutable, self._tumor_by_clone)
         t = s.totals
         t["divisions"] += int(self._births.sum())
         t["deaths"] += int(self._deaths.sum())
@@ -259,18 +279,11 @@ class Engine:
         s = self.state
         self.tissue.solve(s, self.immune_effects.suppressive_cytokine_factor,
                           self.immune.add_secretions if self.immune is not None else None)
-        if self._division_factor.shape[0]:
-            self.tissue.division_factor(s.kind, s.lo, s.hi, self.scenario.hypoxia,
-                                        self._division_factor)
 
     def _penetration_phase(self):
-        s, pen = self.state, self.penetration
-        pen.solve(s.kind, self.treatment.mean_concentration)
-        if not pen.active:  # no drug in any tissue field: the clone's probabilities hold
-            self._site_p_die = self._site_p_divide = self._no_factor
-            return
-        pen.update(s, self.rates.death_hazard, self.rates.division_hazard)
-        self._site_p_die, self._site_p_divide = pen.site_p_die, pen.site_p_divide
+        """Tissue concentration of each penetrating drug; the tumour kernel reads it at each
+        cell's site (no drug in any field: the clones' systemic hazards hold)."""
+        self.penetration.solve(self.state.kind, self.treatment.mean_concentration)
 
     def _tumor_response_phase(self):
         self._step_events["necrotic"] = self.immune.tumor_response(
@@ -330,6 +343,8 @@ class Engine:
             tumor_sensitive=int(by_clone[0]),
             tumor_resistant=int(by_clone[1:].sum()),
             tumor_by_clone=by_clone.copy(),
+            tumor_cells_on_edge=int(np.count_nonzero(
+                self.state.kind[self._edge_sites] == lattice.TUMOR)),
             t_cells=int(kinds[lattice.T_CELL]),
             suppressive_cells=int(kinds[lattice.SUPPRESSIVE]),
             dead_cells=int(kinds[lattice.DEAD]),

@@ -6,6 +6,7 @@ a test that finds them equal checks the fast version's bookkeeping, not a copy o
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 
@@ -51,86 +52,244 @@ def neighbours(shape, coord):
             yield tuple(c + d for c, d in zip(coord, delta))
 
 
-def tumor_step(kind, clone, shape, p_die, p_divide, mutation_probability, n_targets,
-               p_clear_dead, p_clear_necrotic, keys, division_factor=None, site_p_die=None,
-               site_p_divide=None):
-    """One tumour step on padded grids ``kind``/``clone`` (modified in place).
+def local_hazards(c, conc_at_site, drugs, death_hazard, division_hazard, dt_days):
+    """(h_die, h_divide) per step of a clone-``c`` cell whose site holds the concentrations
+    ``conc_at_site`` (one per penetrating drug; ``drugs`` as in :func:`tumor_events`)."""
+    def effect(x, emax, ec50, h):
+        return emax * x ** h / (ec50 ** h + x ** h) if x > 0 and emax > 0 else 0.0
 
-    ``site_p_die`` / ``site_p_divide`` (padded grids), when given, replace the clone's
-    probabilities at each site (drugs with spatial penetration).
+    kill_rate, division = 0.0, division_hazard
+    for drug, x in zip(drugs, conc_at_site):
+        if (c >> drug["target_bit"]) & 1:
+            continue
+        kill_rate += effect(x, *drug["kill"])
+        division *= 1.0 - effect(x, *drug["arrest"])
+    return death_hazard + kill_rate * dt_days, division
 
-    ``keys``: dict of step keys 'event', 'target', 'priority', 'mutation', 'clearance'.
-    Returns (births, deaths, mutations, mutable_divisions).
+
+def uniform_at(key: int, index: int, time: float) -> float:
+    """The draw of one site at one event time within a step (kernels.rng.uniform_at)."""
+    salt = mix64(int(time * 9007199254740992.0) + GOLDEN)
+    return uniform(key ^ salt, index)
+
+
+def drug_hill(c, emax, ec50, h):
+    return emax / (1.0 + (ec50 / c) ** h) if c > 0 and emax != 0 else 0.0
+
+
+def tumor_events(kind, clone, shape, death_hazard, division_hazard, mutation_probability,
+                 n_targets, clear_dead_hazard, clear_necrotic_hazard, keys, oxygen=None,
+                 oxygen_threshold=0.0, oxygen_span=1.0, drug_fields=(), drugs=(),
+                 dt_days=0.25):
+    """One step of the tumour's continuous-time process (kernels.tumor), event by event.
+
+    Grids are padded; hazards per step. ``keys``: step keys 'death', 'attempt', 'clearance',
+    'target', 'mutation'. ``drug_fields``: one padded grid per penetrating drug, ``drugs``
+    one dict each with target_bit, kill and arrest as (emax, ec50, hill). Returns (births,
+    deaths, mutations, mutable_divisions); ``kind``/``clone`` are modified in place.
     """
     flat = lambda c: int(np.ravel_multi_index(c, shape))  # noqa: E731 - index of a site
-    before = kind.copy()
-    targets = {}   # empty site -> list of parent coordinates proposing it
-    dying = []
-    for coord in itertools.product(*(range(n) for n in shape)):
-        if before[coord] != TUMOR:
-            continue
-        i = flat(coord)
-        c = int(clone[coord])
-        u = uniform(keys["event"], i)
-        die = p_die[c] if site_p_die is None else site_p_die[coord]
-        if u < die:
-            dying.append(coord)
-            continue
-        divide = p_divide[c] if site_p_divide is None else site_p_divide[coord]
-        divide *= 1.0 if division_factor is None else division_factor[coord]
-        if u < die + (1.0 - die) * divide:
-            free = [n for n in neighbours(shape, coord) if before[n] == EMPTY]
-            if free:
-                target = free[int(uniform(keys["target"], i) * len(free))]
-                targets.setdefault(target, []).append(coord)
-    births = mutations = mutable = 0
-    for target, parents in targets.items():
-        parent = max(parents, key=lambda p: (hash_index(keys["priority"], flat(p)), -flat(p)))
-        daughter = int(clone[parent])
-        lacking = [t for t in range(n_targets) if not (daughter >> t) & 1]
-        if lacking:
-            mutable += 1
-            u = uniform(keys["mutation"], flat(target))
-            if u < mutation_probability:
-                pick = min(int(u / mutation_probability * len(lacking)), len(lacking) - 1)
-                daughter |= 1 << lacking[pick]
-                mutations += 1
-        kind[target] = TUMOR
-        clone[target] = daughter
-        births += 1
-    for coord in dying:
-        kind[coord] = DEAD
-    for coord in itertools.product(*(range(n) for n in shape)):
-        rate = {DEAD: p_clear_dead, NECROTIC: p_clear_necrotic}.get(int(before[coord]))
-        if rate is not None and uniform(keys["clearance"], flat(coord)) < rate:
-            kind[coord] = EMPTY
-    return births, len(dying), mutations, mutable
+    coord_of = lambda i: tuple(int(x) for x in np.unravel_index(i, shape))  # noqa: E731
 
-
-def local_tumor_probabilities(kind, clone, concentration, drugs, death_hazard,
-                              division_hazard, dt_days):
-    """Per-site (p_die, p_divide) of every tumour site under penetrating drugs.
-
-    ``concentration``: one padded grid per drug; ``drugs``: one dict per drug with
-    ``target_bit``, ``kill`` and ``arrest`` as (emax, ec50, hill). Returns {coord: (p_die,
-    p_divide)}.
-    """
-    def effect(c, emax, ec50, h):
-        return emax * c ** h / (ec50 ** h + c ** h) if c > 0 and emax > 0 else 0.0
-
-    out = {}
-    for coord in zip(*np.nonzero(kind == TUMOR)):
-        c = int(clone[coord])
+    def hazards(coord, c):
+        h_die, h_divide = death_hazard[c], division_hazard[c]
         kill_rate = 0.0
-        division = division_hazard[c]
-        for drug, field in zip(drugs, concentration):
+        for drug, field in zip(drugs, drug_fields):
             if (c >> drug["target_bit"]) & 1:
                 continue
-            kill_rate += effect(field[coord], *drug["kill"])
-            division *= 1.0 - effect(field[coord], *drug["arrest"])
-        out[coord] = (-math.expm1(-(death_hazard[c] + kill_rate * dt_days)),
-                      -math.expm1(-division))
-    return out
+            kill_rate += drug_hill(field[coord], *drug["kill"])
+            h_divide *= 1.0 - drug_hill(field[coord], *drug["arrest"])
+        h_die += dt_days * kill_rate
+        if oxygen is not None:
+            x = (oxygen[coord] - oxygen_threshold) / oxygen_span
+            h_divide *= min(max(x, 0.0), 1.0)
+        return h_die, h_divide
+
+    def wait(u, h):
+        return -math.log1p(-u) / h if h > 0 else math.inf
+
+    def free_neighbours(coord):
+        return [n for n in neighbours(shape, coord) if kind[n] == EMPTY]
+
+    queue, active, born = [], set(), {}
+    for coord in itertools.product(*(range(n) for n in shape)):
+        i, k = flat(coord), int(kind[coord])
+        if k == TUMOR:
+            h_die, h_divide = hazards(coord, int(clone[coord]))
+            t = wait(uniform(keys["death"], i), h_die)
+            if t < 1.0:
+                queue.append((t, 0, i, 0.0))
+            if free_neighbours(coord):
+                active.add(i)
+                t = wait(uniform(keys["attempt"], i), h_divide)
+                if t < 1.0:
+                    queue.append((t, 2, i, 0.0))
+        elif k in (DEAD, NECROTIC):
+            h = clear_dead_hazard if k == DEAD else clear_necrotic_hazard
+            t = wait(uniform(keys["clearance"], i), h)
+            if t < 1.0:
+                queue.append((t, 1, i, 0.0))
+    heapq.heapify(queue)
+    births = deaths = mutations = mutable = 0
+    while queue:
+        t, event, i, since = heapq.heappop(queue)
+        coord = coord_of(i)
+        if event == 0:  # death
+            kind[coord] = DEAD
+            active.discard(i)
+            deaths += 1
+            tc = t + wait(uniform_at(keys["clearance"], i, t), clear_dead_hazard)
+            if tc < 1.0:
+                heapq.heappush(queue, (tc, 1, i, t))
+        elif event == 1:  # debris clears
+            kind[coord] = EMPTY
+            for n in neighbours(shape, coord):
+                j = flat(n)
+                if kind[n] == TUMOR and j not in active:
+                    active.add(j)
+                    ta = t + wait(uniform_at(keys["attempt"], j, t),
+                                  hazards(n, int(clone[n]))[1])
+                    if ta < 1.0:
+                        heapq.heappush(queue, (ta, 2, j, t))
+        else:  # division attempt
+            if kind[coord] != TUMOR or born.get(i, -1.0) > since:
+                continue
+            free = free_neighbours(coord)
+            if not free:
+                active.discard(i)
+                continue
+            pick = min(int(uniform_at(keys["target"], i, t) * len(free)), len(free) - 1)
+            target = free[pick]
+            z = flat(target)
+            daughter = int(clone[coord])
+            lacking = [b for b in range(n_targets) if not (daughter >> b) & 1]
+            if lacking:
+                mutable += 1
+                u = uniform_at(keys["mutation"], z, t)
+                if u < mutation_probability:
+                    choice = min(int(u / mutation_probability * len(lacking)), len(lacking) - 1)
+                    daughter |= 1 << lacking[choice]
+                    mutations += 1
+            kind[target] = TUMOR
+            clone[target] = daughter
+            active.add(z)
+            born[z] = t
+            births += 1
+            h_die, h_divide = hazards(target, daughter)
+            for key, event_kind, h in (("death", 0, h_die), ("attempt", 2, h_divide)):
+                tn = t + wait(uniform_at(keys[key], z, t), h)
+                if tn < 1.0:
+                    heapq.heappush(queue, (tn, event_kind, z, t))
+            tn = t + wait(uniform_at(keys["attempt"], i, t), hazards(coord, int(clone[coord]))[1])
+            if tn < 1.0:
+                heapq.heappush(queue, (tn, 2, i, t))
+    return births, deaths, mutations, mutable
+
+
+class _IndexedSet:
+    """A list with O(1) add, remove and uniform choice (swap-remove)."""
+
+    def __init__(self):
+        self.items, self.index = [], {}
+
+    def __len__(self):
+        return len(self.items)
+
+    def __contains__(self, item):
+        return item in self.index
+
+    def add(self, item):
+        if item not in self.index:
+            self.index[item] = len(self.items)
+            self.items.append(item)
+
+    def discard(self, item):
+        k = self.index.pop(item, None)
+        if k is None:
+            return
+        last = self.items.pop()
+        if k < len(self.items):
+            self.items[k] = last
+            self.index[last] = k
+
+    def choice(self, rng):
+        return self.items[int(rng.integers(len(self.items)))]
+
+
+def continuous_time_growth(shape, division_rate, death_rate, clearance_rate, days, seed,
+                           radius=0, record_every=1.0):
+    """An independent continuous-time (Gillespie) simulation of the same tumour process on an
+    unpadded lattice with walls — no steps at all. A tumour cell with at least one EMPTY
+    Moore neighbour divides at ``division_rate`` into one of them chosen uniformly (cells
+    without one cannot divide); every tumour cell dies at ``death_rate``; dead debris clears
+    at ``clearance_rate``. Starts from a disc/ball of ``radius`` (0: one cell) at the centre.
+    Returns arrays (times, tumour cells, cumulative divisions, cumulative deaths) sampled
+    every ``record_every`` days."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    kind = np.zeros(shape, np.uint8)
+    deltas = [d for d in itertools.product((-1, 0, 1), repeat=len(shape)) if any(d)]
+
+    def around(c):
+        for d in deltas:
+            n = tuple(x + y for x, y in zip(c, d))
+            if all(0 <= x < m for x, m in zip(n, shape)):
+                yield n
+
+    def refresh(c):
+        """Put tumour cell c in the frontier iff it has an empty neighbour."""
+        if kind[c] == TUMOR and any(kind[n] == EMPTY for n in around(c)):
+            frontier.add(c)
+        else:
+            frontier.discard(c)
+
+    centre = [n // 2 for n in shape]
+    cells, frontier, debris = _IndexedSet(), _IndexedSet(), _IndexedSet()
+    for d in itertools.product(range(-radius, radius + 1), repeat=len(shape)):
+        if sum(x * x for x in d) <= radius * radius:
+            c = tuple(x + y for x, y in zip(centre, d))
+            kind[c] = TUMOR
+            cells.add(c)
+    for c in list(cells.items):
+        refresh(c)
+    t, births, deaths = 0.0, 0, 0
+    samples, next_sample = [], 0.0
+    while True:
+        rates = (len(frontier) * division_rate, len(cells) * death_rate,
+                 len(debris) * clearance_rate)
+        total = sum(rates)
+        wait = rng.exponential(1.0 / total) if total > 0 else math.inf
+        while next_sample <= min(t + wait, days):
+            samples.append((next_sample, len(cells), births, deaths))
+            next_sample += record_every
+        t += wait
+        if t > days:
+            break
+        r = rng.random() * total
+        if r < rates[0]:
+            c = frontier.choice(rng)
+            free = [n for n in around(c) if kind[n] == EMPTY]
+            n = free[int(rng.integers(len(free)))]
+            kind[n] = TUMOR
+            cells.add(n)
+            births += 1
+            changed = n
+        elif r < rates[0] + rates[1]:
+            c = cells.choice(rng)
+            cells.discard(c)
+            kind[c] = DEAD
+            debris.add(c)
+            deaths += 1
+            changed = c
+        else:
+            c = debris.choice(rng)
+            debris.discard(c)
+            kind[c] = EMPTY
+            changed = c
+        refresh(changed)
+        for n in around(changed):
+            refresh(n)
+    return tuple(np.array(column) for column in zip(*samples))
 
 
 def count_kinds(kind, n_kinds=8):
@@ -513,15 +672,6 @@ def induced_secretion(kind, ifn, rate, half, h):
     return out
 
 
-def division_factor(kind, oxygen, threshold, saturation):
-    """Per tumour site: clip((O - threshold) / (saturation - threshold), 0, 1)."""
-    out = {}
-    for c in zip(*np.nonzero(kind == TUMOR)):
-        x = (oxygen[c] - threshold) / (saturation - threshold)
-        out[tuple(int(v) for v in c)] = min(max(x, 0.0), 1.0)
-    return out
-
-
 def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
     """Necrosis and PD-L1 at the sites in ``visit`` (coordinate tuples); returns a dict
     clone -> cells turned necrotic."""
@@ -552,5 +702,5 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
 
 
 __all__ = ["CONTACT", "DEAD", "EXHAUSTED", "KILLED", "SUPPRESSIVE", "T_CELL", "VESSEL",
-           "deaths", "deltas", "division_factor", "hill", "induced_secretion", "migrate_substep",
+           "deaths", "deltas", "hill", "induced_secretion", "migrate_substep",
            "place_beside", "poisson_count", "substep_key", "t_cell_step", "tumor_response"]

@@ -158,4 +158,4 @@ def test_output_that_is_not_a_run_file_is_not_replaced(tmp_path):
 def test_inspect_scenario_shows_step_probabilities(capsys):
     assert main(["inspect"]) == 0
     out = capsys.readouterr().out
-    assert "[simulation]" in out and "p_die / p_divide per step" in out
+    assert "[simulation]" in out and "death / division hazard per step" in out

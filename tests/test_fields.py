@@ -22,7 +22,6 @@ field's maximum (its rounding is 6e-8; the iteration stops at 1e-7).
 observed convergence orders. Analytic tests are skipped when NUMBA_DISABLE_JIT=1 (too slow
 in pure Python); every kernel keeps a small-lattice test that runs without JIT.
 """
-import hashlib
 import os
 import subprocess
 import sys

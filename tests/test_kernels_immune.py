@@ -355,18 +355,6 @@ def _extents(kind):
 
 
 @pytest.mark.parametrize("dims", SHAPES)
-def test_division_factor_matches_naive(dims):
-    kind, _, g = _lattice(dims, 7)
-    oxygen = g.random(kind.shape) * 45.0
-    lo, hi = _extents(kind)
-    out = np.full(kind.size, -1.0)
-    micro.oxygen_division_factor(kind.reshape(-1), oxygen.reshape(-1), lo, hi, kind.shape[-1],
-                                 5.0, 38.0, out)
-    for c, value in ref.division_factor(kind, oxygen, 5.0, 38.0).items():
-        assert out[np.ravel_multi_index(c, kind.shape)] == value
-
-
-@pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("with_fields", [False, True])
 def test_tumor_response_matches_naive(dims, with_fields):
     kind, clone, g = _lattice(dims, 8, tumour=0.6)

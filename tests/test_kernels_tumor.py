@@ -5,7 +5,7 @@ import pytest
 import naive
 from kernels import lattice, rng
 from simulator.engine import Engine
-from simulator.scenario import library_dir, load
+from simulator.scenario import library_dir, load, replace
 
 
 def _scenario(dimensions, radius, **tumor):
@@ -17,31 +17,29 @@ def _scenario(dimensions, radius, **tumor):
 
 
 def _keys(engine):
-    names = dict(event=rng.STREAM_TUMOR_EVENT, target=rng.STREAM_DIVISION_TARGET,
-                 priority=rng.STREAM_DIVISION_PRIORITY, mutation=rng.STREAM_MUTATION,
+    names = dict(death=rng.STREAM_TUMOR_EVENT, attempt=rng.STREAM_TUMOR_ATTEMPT,
+                 target=rng.STREAM_DIVISION_TARGET, mutation=rng.STREAM_MUTATION,
                  clearance=rng.STREAM_CLEARANCE)
     sim = engine.scenario.simulation
     return {name: naive.step_key(naive.stream_key(sim.seed, sim.replicate, s), engine.state.step)
             for name, s in names.items()}
 
 
-@pytest.mark.parametrize("dimensions, radius, targets", [
-    ((14, 12), 3, ["BRAF"]),
-    ((9, 8, 7), 2, ["BRAF", "MEK"]),
-])
-def test_tumor_step_matches_naive(dimensions, radius, targets):
-    scenario = _scenario(dimensions, radius, division_rate_per_day=3.0,
-                         death_rate_per_day=0.8, mutation_rate_per_division=0.2,
-                         dead_clearance_rate_per_day=1.5, resistance_targets=targets)
-    engine = Engine(scenario)
+def _compare_steps(engine, steps, **naive_extra):
+    """Step the engine and the naive event-by-event reference side by side; returns the
+    summed (births, deaths, mutations, mutable divisions)."""
     geo = engine.state.geometry
     kind = engine.state.kind.reshape(geo.padded).copy()
     clone = engine.state.clone.reshape(geo.padded).copy()
     r = engine.rates
-    for _ in range(12):
-        expected = naive.tumor_step(kind, clone, geo.padded, r.p_die, r.p_divide,
-                                    r.mutation_probability, len(targets), r.p_clear_dead,
-                                    r.p_clear_necrotic, _keys(engine))
+    n_targets = len(engine.scenario.tumor.resistance_targets)
+    total = np.zeros(4, np.int64)
+    for _ in range(steps):
+        extra = {k: (v(engine) if callable(v) else v) for k, v in naive_extra.items()}
+        expected = naive.tumor_events(kind, clone, geo.padded, r.death_hazard,
+                                      r.division_hazard, r.mutation_probability, n_targets,
+                                      r.clear_dead_hazard, r.clear_necrotic_hazard,
+                                      _keys(engine), dt_days=engine.dt_days, **extra)
         before = engine.state.totals.copy()
         engine.step()
         got = tuple(engine.state.totals[k] - before[k]
@@ -50,7 +48,25 @@ def test_tumor_step_matches_naive(dimensions, radius, targets):
         np.testing.assert_array_equal(engine.state.kind, kind.ravel())
         np.testing.assert_array_equal(engine.state.clone[kind.ravel() == naive.TUMOR],
                                       clone.ravel()[kind.ravel() == naive.TUMOR])
-    assert sum(expected) > 0  # the comparison exercised births and deaths
+        total += expected
+    return total
+
+
+@pytest.mark.parametrize("dimensions, radius, targets, dt_hours", [
+    ((14, 12), 3, ["BRAF"], 6.0),
+    ((14, 12), 3, ["BRAF"], 30.0),
+    ((9, 8, 7), 2, ["BRAF", "MEK"], 6.0),
+])
+def test_tumor_step_matches_naive(dimensions, radius, targets, dt_hours):
+    """Event by event against the plain-Python reference: births, deaths, mutations and the
+    lattice after every step; with long steps (30 h, several events per cell) too."""
+    scenario = _scenario(dimensions, radius, division_rate_per_day=3.0,
+                         death_rate_per_day=0.8, mutation_rate_per_division=0.2,
+                         dead_clearance_rate_per_day=1.5, resistance_targets=targets)
+    scenario = replace(scenario, simulation={"dt_hours": dt_hours})
+    engine = Engine(scenario)
+    total = _compare_steps(engine, 12)
+    assert total[0] > 0 and total[1] > 0 and total[2] > 0  # births, deaths, mutations seen
 
 
 def test_extents_and_counts_match_naive():
@@ -81,3 +97,46 @@ def test_rng_matches_naive():
         assert int(k) == nk
         for index in (0, 1, 999, 10**7):
             assert rng.uniform(k, index) == naive.uniform(nk, index)
+
+
+def test_tumor_phase_with_oxygen_matches_naive():
+    """With the oxygen field on, each cell's division hazard is scaled by the linear
+    oxygen factor at its own site (daughters at theirs): the tumour phase of the immune
+    model, event by event against naive.py."""
+    scenario = load(None, ["simulation.dimensions=[30,30]", "initial.tumor_radius_sites=6",
+                           "tumor.division_rate_per_day=2.0", "tumor.death_rate_per_day=0.3",
+                           "hypoxia.proliferation_saturation_mmhg=26",
+                           "hypoxia.proliferation_threshold_mmhg=18"])
+    engine = Engine(scenario)
+    geo = engine.state.geometry
+    hyp = scenario.hypoxia
+    compared = 0
+    for _ in range(8):
+        before = engine.state.totals.copy()
+        for name, phase in engine.phases:
+            if name == "tumor":
+                kind = engine.state.kind.reshape(geo.padded).copy()
+                clone = engine.state.clone.reshape(geo.padded).copy()
+                oxygen = engine.tissue.flat("oxygen").reshape(geo.padded)
+                r = engine.rates
+                expected = naive.tumor_events(
+                    kind, clone, geo.padded, r.death_hazard, r.division_hazard,
+                    r.mutation_probability, 1, r.clear_dead_hazard, r.clear_necrotic_hazard,
+                    _keys(engine), oxygen=oxygen,
+                    oxygen_threshold=hyp.proliferation_threshold_mmhg,
+                    oxygen_span=hyp.proliferation_saturation_mmhg
+                    - hyp.proliferation_threshold_mmhg, dt_days=engine.dt_days)
+                phase()
+                np.testing.assert_array_equal(engine.state.kind, kind.ravel())
+                got = tuple(engine.state.totals[k] - before[k] for k in
+                            ("divisions", "deaths", "mutations", "mutable_divisions"))
+                assert got == expected
+                compared += 1
+                # the oxygen factor is strictly between 0 and 1 somewhere in the tumour
+                tumour = kind == naive.TUMOR
+                factor = (oxygen[tumour] - hyp.proliferation_threshold_mmhg) / 8.0
+                assert np.any((factor > 0) & (factor < 1))
+            else:
+                phase()
+        engine.state.step += 1
+    assert compared == 8

@@ -47,44 +47,31 @@ def _scenario(tmp_path, penetration="penetration = {}", kill=1.0, dose=100.0, ex
 
 # ------------------------------------------------------------------ kernel vs reference
 @pytest.mark.parametrize("shape, n_targets", [((13, 11), 1), ((7, 6, 5), 2)])
-def test_local_probabilities_match_naive(shape, n_targets):
+def test_local_hazards_match_naive(shape, n_targets):
     r = np.random.default_rng(3)
-    padded = tuple(n + 2 for n in shape)
-    kind = np.full(padded, lattice.WALL, np.uint8)
-    inner = tuple(slice(1, -1) for _ in shape)
-    kind[inner] = r.choice([lattice.EMPTY, lattice.TUMOR, lattice.VESSEL, lattice.DEAD],
-                           size=shape, p=[0.2, 0.6, 0.1, 0.1])
-    clone = r.integers(0, 1 << n_targets, size=padded).astype(np.uint8)
+    n_sites = int(np.prod(shape))
+    clone = r.integers(0, 1 << n_targets, size=n_sites)
     drugs = [dict(target_bit=0, kill=(2.0, 5.0, 1.5), arrest=(0.7, 3.0, 1.0)),
              dict(target_bit=n_targets - 1, kill=(0.5, 1.0, 2.0), arrest=(0.0, 1.0, 1.0))]
-    conc = r.uniform(0.0, 20.0, size=(2, *padded))
-    conc[0][r.random(padded) < 0.2] = 0.0      # no drug at some sites
+    conc = r.uniform(0.0, 20.0, size=(2, n_sites))
+    conc[0][r.random(n_sites) < 0.2] = 0.0      # no drug at some sites
     death_hazard = r.uniform(0.001, 0.05, 1 << n_targets)
     division_hazard = r.uniform(0.01, 0.1, 1 << n_targets)
     dt_days = 0.25
-    n_lines = int(np.prod(padded[:-1]))
-    lo = np.zeros(n_lines, np.int64)
-    hi = np.full(n_lines, padded[-1] - 1, np.int64)
-    site_die = np.full(kind.size, -1.0)
-    site_divide = np.full(kind.size, -1.0)
-    drug_response.local_tumor_probabilities(
-        kind.reshape(-1), clone.reshape(-1), lo, hi, padded[-1], conc.reshape(2, -1),
-        np.array([d["target_bit"] for d in drugs], np.int64),
-        np.array([d["kill"] for d in drugs]), np.array([d["arrest"] for d in drugs]),
-        death_hazard, division_hazard, dt_days, site_die, site_divide)
-    expected = naive.local_tumor_probabilities(kind, clone, conc, drugs, death_hazard,
-                                               division_hazard, dt_days)
-    assert len(expected) > 20
-    for coord, (p_die, p_divide) in expected.items():
-        i = int(np.ravel_multi_index(coord, padded))
-        assert site_die[i] == pytest.approx(p_die, rel=1e-12)
-        assert site_divide[i] == pytest.approx(p_divide, rel=1e-12)
-    untouched = (kind != lattice.TUMOR).reshape(-1)
-    assert np.all(site_die[untouched] == -1.0) and np.all(site_divide[untouched] == -1.0)
+    target_bit = np.array([d["target_bit"] for d in drugs], np.int64)
+    kill = np.array([d["kill"] for d in drugs])
+    arrest = np.array([d["arrest"] for d in drugs])
+    for i in range(n_sites):
+        c = int(clone[i])
+        got = drug_response.local_hazards(i, c, death_hazard[c], division_hazard[c], conc,
+                                          target_bit, kill, arrest, dt_days)
+        expected = naive.local_hazards(c, conc[:, i], drugs, death_hazard[c],
+                                       division_hazard[c], dt_days)
+        assert got == pytest.approx(expected, rel=1e-12)
 
 
 @needs_jit
-def test_field_at_plasma_level_everywhere_gives_the_systemic_probabilities(tmp_path):
+def test_field_at_plasma_level_everywhere_gives_the_systemic_hazards(tmp_path):
     """Kill rates add and arrest scales the division rate per site exactly as the clone-wide
     rules do, so C(x) = C_plasma everywhere reproduces plasma exposure (to rounding)."""
     scenario = _scenario(tmp_path)
@@ -99,25 +86,32 @@ def test_field_at_plasma_level_everywhere_gives_the_systemic_probabilities(tmp_p
     base = tumor_rates(scenario)
     pen = engine.penetration
     pen.concentration[:] = plasma
-    pen.update(engine.state, base.death_hazard, base.division_hazard)
-    tumour = engine.state.kind == lattice.TUMOR
+    tumour = np.flatnonzero(engine.state.kind == lattice.TUMOR)
     clones = engine.state.clone[tumour]
     assert set(np.unique(clones)) == {0, 1}
-    np.testing.assert_allclose(pen.site_p_die[tumour], expected.p_die[clones], rtol=1e-13)
-    np.testing.assert_allclose(pen.site_p_divide[tumour], expected.p_divide[clones], rtol=1e-13)
-    assert expected.p_die[0] > 5 * expected.p_die[1]  # the drug does kill sensitive cells
+    got = np.array([drug_response.local_hazards(
+        i, c, base.death_hazard[c], base.division_hazard[c], pen.concentration,
+        pen.target_bit, pen.kill, pen.arrest, engine.dt_days) for i, c in zip(tumour, clones)])
+    np.testing.assert_allclose(got[:, 0], expected.death_hazard[clones], rtol=1e-13)
+    np.testing.assert_allclose(got[:, 1], expected.division_hazard[clones], rtol=1e-13)
+    assert expected.death_hazard[0] > 5 * expected.death_hazard[1]  # the drug kills
 
 
 @needs_jit
-def test_tumor_step_with_site_probabilities_matches_naive(tmp_path):
+def test_tumor_step_with_local_hazards_matches_naive(tmp_path):
+    """The tumour phase under a penetrating drug, event by event against naive.py, with each
+    cell's hazards taken at its own site's concentration (daughters included)."""
     engine = Engine(_scenario(tmp_path, kill=3.0))
     geo = engine.state.geometry
     kind = engine.state.kind.reshape(geo.padded).copy()
     clone = engine.state.clone.reshape(geo.padded).copy()
-    names = dict(event=rng.STREAM_TUMOR_EVENT, target=rng.STREAM_DIVISION_TARGET,
-                 priority=rng.STREAM_DIVISION_PRIORITY, mutation=rng.STREAM_MUTATION,
+    names = dict(death=rng.STREAM_TUMOR_EVENT, attempt=rng.STREAM_TUMOR_ATTEMPT,
+                 target=rng.STREAM_DIVISION_TARGET, mutation=rng.STREAM_MUTATION,
                  clearance=rng.STREAM_CLEARANCE)
     sim = engine.scenario.simulation
+    pen = engine.penetration
+    drugs = [dict(target_bit=int(pen.target_bit[d]), kill=tuple(pen.kill[d]),
+                  arrest=tuple(pen.arrest[d])) for d in range(len(pen.names))]
     compared = 0
     for _ in range(6):
         before = engine.state.totals.copy()
@@ -126,14 +120,15 @@ def test_tumor_step_with_site_probabilities_matches_naive(tmp_path):
                 keys = {k: naive.step_key(naive.stream_key(sim.seed, sim.replicate, s),
                                           engine.state.step) for k, s in names.items()}
                 r = engine.rates
-                site = engine.penetration.active
-                expected = naive.tumor_step(
-                    kind, clone, geo.padded, r.p_die, r.p_divide, r.mutation_probability, 1,
-                    r.p_clear_dead, r.p_clear_necrotic, keys,
-                    site_p_die=engine.penetration.site_p_die.reshape(geo.padded) if site else None,
-                    site_p_divide=(engine.penetration.site_p_divide.reshape(geo.padded)
-                                   if site else None))
-                compared += site
+                local = pen.active
+                expected = naive.tumor_events(
+                    kind, clone, geo.padded, r.death_hazard, r.division_hazard,
+                    r.mutation_probability, 1, r.clear_dead_hazard, r.clear_necrotic_hazard,
+                    keys, dt_days=engine.dt_days,
+                    drug_fields=[pen.concentration[d].reshape(geo.padded)
+                                 for d in range(len(drugs))] if local else (),
+                    drugs=drugs if local else ())
+                compared += local
             phase()
         engine.state.step += 1
         got = tuple(engine.state.totals[k] - before[k]

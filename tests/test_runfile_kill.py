@@ -26,7 +26,6 @@ import textwrap
 import time
 
 import h5py
-import numpy as np
 import pytest
 
 from conftest import ROOT, needs_jit

@@ -86,7 +86,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -367,6 +367,9 @@ class Endpoints:
     infiltration_core_to_margin: float  # mean core / mean margin T-cell density; NaN if none
     cd8_to_suppressive_final: float     # NaN if not given
     cd8_to_suppressive_mean: float      # mean T / mean suppressive over treatment
+    edge_contact_day: float = math.nan  # first record with tumour on the lattice's faces
+    box_limited: bool = False           # that contact came before the end of the run: later
+    #                                     burden, progression and resistant share feel the box
     scan_days: tuple[float, ...] = ()
     scan_tumor_cells: tuple[float, ...] = ()
     scan_diameter_mm: tuple[float, ...] = ()
@@ -581,9 +584,20 @@ def assess_timeseries(series: Mapping[str, object], treatment_start_day: float,
         raise ValueError(f"endpoints: timeseries lacks {', '.join(missing)}")
     extra = {k: np.asarray(series[k]) for pair in _OPTIONAL_PAIRS
              if all(name in series for name in pair) for k in pair}
-    return assess(np.asarray(series["time_days"]), np.asarray(series["tumor_cells"]),
-                  np.asarray(series["tumor_resistant"]), treatment_start_day, criteria,
-                  **extra)
+    result = assess(np.asarray(series["time_days"]), np.asarray(series["tumor_cells"]),
+                    np.asarray(series["tumor_resistant"]), treatment_start_day, criteria,
+                    **extra)
+    if "tumor_cells_on_edge" in series:
+        day = edge_contact_day(series["time_days"], series["tumor_cells_on_edge"])
+        result = replace(result, edge_contact_day=day,
+                         box_limited=bool(day < float(np.asarray(series["time_days"])[-1])))
+    return result
+
+
+def edge_contact_day(time_days, tumor_cells_on_edge) -> float:
+    """Day of the first record with tumour cells on the lattice's faces (NaN if none)."""
+    touching = np.flatnonzero(np.asarray(tumor_cells_on_edge) > 0)
+    return float(np.asarray(time_days)[touching[0]]) if touching.size else math.nan
 
 
 def endpoint_table(endpoints: Sequence[Endpoints],

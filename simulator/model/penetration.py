@@ -24,8 +24,8 @@ and before ``tumor``: uptake and the vessel source are built from the lattice as
 step left it and this step's mean plasma level, the field is solved (multigrid V-cycles,
 warm-started from the previous step's field scaled by the change of the plasma level: the
 steady state is proportional to it on a fixed lattice), then
-:func:`kernels.drug_response.local_tumor_probabilities` writes every tumour cell's per-step
-death and division probabilities for the tumour kernel.
+:func:`kernels.drug_response.local_hazards` gives every tumour cell its death and division
+hazards at its own site, inside the tumour kernel.
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import drug_response
 from kernels import multigrid as field_kernels
 from kernels import lattice
 from simulator.schema import param
@@ -89,11 +88,12 @@ def penetrating(drugs) -> list[str]:
 
 
 class DrugPenetration:
-    """The tissue fields of a run's penetrating drugs and the per-site tumour probabilities.
+    """The tissue fields of a run's penetrating drugs.
 
     ``concentration[d]`` is drug d's field as a flat array indexed by lattice site (the
-    padded lattice's indexing, ghosts included); ``site_p_die`` / ``site_p_divide`` are the
-    tumour kernel's per-site probabilities, valid at the tumour sites after :meth:`update`.
+    padded lattice's indexing, ghosts included); with ``target_bit``, ``kill``, ``arrest``
+    and ``dt_days`` it is what the tumour kernel needs to evaluate each cell's local
+    hazards (:func:`kernels.drug_response.local_hazards`).
     """
 
     def __init__(self, scenario, state):
@@ -135,8 +135,6 @@ class DrugPenetration:
         self.levels = [self.solver.levels(a, self.bc_kind, self.bc_value) for a in self.alpha]
         self.reaction_by_kind = (self.decay_dt[:, None] + self.uptake_by_kind).astype(np.float32)
         self.concentration = np.zeros((n, geo.n_sites), np.float32)
-        self.site_p_die = np.zeros(geo.n_sites)
-        self.site_p_divide = np.zeros(geo.n_sites)
         self._level = np.zeros(n)   # the plasma level each field was last solved for
         self._cold = np.ones(n, bool)
 
@@ -168,13 +166,6 @@ class DrugPenetration:
                               f"drugs.{self.names[d]}.penetration")
             self._level[d] = level
             self._cold[d] = False
-
-    def update(self, state, death_hazard, division_hazard):
-        """Per-site probabilities of every tumour cell at the current fields."""
-        drug_response.local_tumor_probabilities(
-            state.kind, state.clone, state.lo, state.hi, self.line_length, self.concentration,
-            self.target_bit, self.kill, self.arrest, death_hazard, division_hazard,
-            self.dt_days, self.site_p_die, self.site_p_divide)
 
     def tumor_means(self, kind) -> dict[str, float]:
         """Mean tissue concentration over the tumour cells, per penetrating drug (mg/L)."""

@@ -53,6 +53,13 @@ class Geometry:
         mask[tuple(slice(1, -1) for _ in self.padded)] = True
         return mask.ravel()
 
+    def edge_sites(self) -> np.ndarray:
+        """Flat indices of the interior sites on the domain's faces (next to the wall)."""
+        mask = self.interior_mask().reshape(self.padded)
+        inner = np.zeros_like(mask)
+        inner[tuple(slice(2, -2) for _ in self.padded)] = True
+        return np.flatnonzero(mask & ~inner)
+
 
 # Per-site arrays of a LatticeState and their dtypes (read by ``model.memory``); per-line
 # arrays: lo and hi, int64.

@@ -436,11 +436,6 @@ class TissueFields:
                               not self.solved, f"fields.{name}")
         self.solved = True
 
-    def division_factor(self, kind, lo, hi, hypoxia, out):
-        micro.oxygen_division_factor(kind, self.flat("oxygen"), lo, hi, self.line_length,
-                                     hypoxia.proliferation_threshold_mmhg,
-                                     hypoxia.proliferation_saturation_mmhg, out)
-
 
 def necrosis_probability(hypoxia: Hypoxia, dt_hours: float) -> float:
     return float(per_step_probability(hypoxia.necrosis_rate_per_day, dt_hours))

@@ -146,6 +146,12 @@ ENDPOINTS = (
     item("cd8_to_suppressive_final", "1", "T cells / suppressive cells at the last record"),
     item("cd8_to_suppressive_mean", "1", "mean T cells / mean suppressive cells over "
                                          "treatment", "trapezoidal time averages"),
+    item("edge_contact_day", "day", "first record with tumour cells on the lattice's outer "
+                                    "faces (simulation clock)",
+         "from timeseries/tumor_cells_on_edge; NaN if the tumour never reached the edge"),
+    item("box_limited", "", "the tumour reached the lattice edge before the run's end, so "
+                            "later burden and progression are limited by the box (true/false)",
+         "edge_contact_day < the last record's day"),
 )
 
 # ----------------------------------------------------------------------------- run file

@@ -30,12 +30,12 @@ def derived_quantities(scenario) -> list[tuple[str, str]]:
         ("lattice sites", f"{n_sites} ({len(sim.dimensions)}D, "
                           f"{' x '.join(f'{n * sim.spacing_um / 1000:g}' for n in sim.dimensions)} mm)"),
     ]
-    for clone in range(len(rates.p_die)):
+    for clone in range(len(rates.death_hazard)):
         rows.append((f"clone {clone:#0{2 + len(scenario.tumor.resistance_targets)}b} "
-                     "p_die / p_divide per step",
-                     f"{rates.p_die[clone]:.6g} / {rates.p_divide[clone]:.6g}"))
+                     "death / division hazard per step",
+                     f"{rates.death_hazard[clone]:.6g} / {rates.division_hazard[clone]:.6g}"))
     rows.append(("mutation probability per division", f"{rates.mutation_probability:.3g}"))
-    rows.append(("debris clearance probability per step", f"{rates.p_clear_dead:.6g}"))
+    rows.append(("debris clearance hazard per step", f"{rates.clear_dead_hazard:.6g}"))
     return rows + memory_rows(scenario)
 
 

@@ -66,6 +66,8 @@ SCALAR_SERIES = {
     "mutable_divisions_total": ("divisions", "cumulative divisions whose daughter could "
                                 "gain a resistance (parent lacks one)"),
     "t_cells_exhausted": ("cells", "exhausted cytotoxic T cells"),
+    "tumor_cells_on_edge": ("cells", "tumour cells on the lattice's outer faces (the box "
+                            "limits the tumour from the first record where this is > 0)"),
     "kills_total": ("cells", "cumulative tumour cells killed by T cells"),
 }
 # Float series: (units, long_name); "{density}" becomes cells/mm^2 (2D) or cells/mm^3 (3D).

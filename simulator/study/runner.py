@@ -66,6 +66,10 @@ class RunResult:
                          f"response: {e.duration_of_response_days:g} days"
                          + (" (ongoing)" if e.response_ongoing else "")
                          + ("; durable" if e.durable_response else ""))
+        if e.box_limited:
+            lines.append(f"  note: the tumour reached the lattice edge on day "
+                         f"{e.edge_contact_day:g}; later burden and progression are limited "
+                         "by the box (enlarge simulation.dimensions)")
         return "\n".join(lines)
 
 

@@ -6,9 +6,7 @@ task is appended to the store at once.
 """
 from __future__ import annotations
 
-import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +57,7 @@ def execute(tasks: list[Task], store: Store, directory, *, workers: int = 1,
     """Records of ``tasks`` in task order: stored ones reused, the rest run and appended.
     Each task runs on one Numba thread: many small tasks parallelise across workers, and a
     multi-thread parallel region stalls whenever another process holds a core (DESIGN.md)."""
-    from simulator.study.workers import worker_context, worker_init
+    from simulator.study.workers import execute as execute_jobs
     todo = [t for t in tasks if t.key not in store]
     threads = 1
     directory = str(directory)
@@ -69,23 +67,12 @@ def execute(tasks: list[Task], store: Store, directory, *, workers: int = 1,
         if progress is not None:
             progress(record)
 
-    if scheduler:
-        from distributed import Client, as_completed as dask_completed
-        with Client(scheduler, timeout="30s") as client:
-            futures = [client.submit(run_task, t, directory, threads, keep_runs, pure=False,
-                                     key=f"tumorsim-calibrate-{t.key[:16]}-{os.getpid()}")
-                       for t in todo]
-            for future in dask_completed(futures):
-                finished(future.result())
-    elif workers <= 1 or len(todo) <= 1:
-        for t in todo:
-            finished(run_task(t, directory, threads, keep_runs))
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
-                                 initializer=worker_init, initargs=(threads,)) as pool:
-            futures = [pool.submit(run_task, t, directory, threads, keep_runs) for t in todo]
-            for future in as_completed(futures):
-                finished(future.result())
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    jobs = [(t, directory, threads, keep_runs) for t in todo]
+    # one path for every executor: workers follow this coordinator, hold the directory
+    # and stop with it (``study.workers``)
+    execute_jobs(run_task, jobs, finished, workers if len(todo) > 1 else 1, scheduler,
+                 directory)
     if not keep_runs:
         shutil.rmtree(Path(directory) / "runs", ignore_errors=True)
     return [store.get(t.key) for t in tasks]
