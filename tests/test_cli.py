@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import needs_jit
+from conftest import ROOT, needs_jit
 from simulator.cli import main
 
 SMALL = ["--set", "simulation.dimensions=[60,50]", "--set", "simulation.duration_days=10",
@@ -159,3 +159,25 @@ def test_inspect_scenario_shows_step_probabilities(capsys):
     assert main(["inspect"]) == 0
     out = capsys.readouterr().out
     assert "[simulation]" in out and "death / division hazard per step" in out
+
+
+def test_inspect_run_reports_turnover_and_edge_contact(tmp_path, capsys):
+    """The root attribute edge_contact_day is the first record with tumour cells on the
+    lattice's faces, and inspect reports it with the realised deaths / divisions."""
+    out = tmp_path / "t.h5"
+    assert main(["run", "--quiet", "-o", str(out), str(ROOT / "scenarios" / "tumor_only.toml"),
+                 "--set", "simulation.dimensions=[30,30]",
+                 "--set", "simulation.duration_days=30",
+                 "--set", "initial.tumor_radius_sites=5"]) == 0
+    with h5py.File(out) as f:
+        t = f["timeseries/time_days"][:]
+        on_edge = f["timeseries/tumor_cells_on_edge"][:]
+        day = f.attrs["edge_contact_day"]
+        divisions = f["timeseries/divisions_total"][-1]
+        deaths = f["timeseries/deaths_total"][-1]
+    assert on_edge.any() and day == t[np.flatnonzero(on_edge)[0]]
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"deaths / divisions = {deaths / divisions:.3f} (parameters: d / b = 0.100)" in text
+    assert f"reached the lattice edge on day {day:g}" in text

@@ -174,6 +174,10 @@ RUN_ATTRIBUTES = Table("run-attributes", "Run file: root attributes", (
     item("library_versions", "", "python, numpy, numba, scipy, h5py and HDF5 versions"),
     item("dimensions", "site", "lattice size per axis (simulation.dimensions)"),
     item("dt_hours", "hour", "step length (simulation.dt_hours)"),
+    item("edge_contact_day", "day", "first record with tumour cells on the lattice's outer "
+                                    "faces; NaN if the tumour never reached them",
+         "from timeseries/tumor_cells_on_edge; burden and progression after it are limited "
+         "by the box"),
     item("spacing_um", "um", "lattice spacing (simulation.spacing_um)"),
     item("treatment_start_day", "day", "simulation.treatment_start_day"),
     item("Conventions", "", f"metadata conventions ({CONVENTIONS})"),

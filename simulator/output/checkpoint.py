@@ -60,7 +60,8 @@ import numpy as np
 
 FORMAT = "tumorsim checkpoint"
 FORMAT_VERSION = 1
-TRANSIENT = frozenset({"wall_seconds"})       # wall-clock, not state
+TRANSIENT = frozenset({"wall_seconds",   # wall-clock, not state
+                       "threads"})       # the automatic thread choice: timing, not state
 OWN_MODULES = ("simulator.", "kernels.")
 GLOBAL_MODULES = OWN_MODULES + ("numpy", "builtins", "math")
 _MISSING = object()

@@ -41,6 +41,7 @@ import h5py
 import numpy as np
 
 from kernels.lattice import KIND_NAMES
+from simulator.analysis.endpoints import edge_contact_day
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.output import atomic, checkpoint, partial
 from simulator.output.atomic import OutputError
@@ -258,6 +259,8 @@ class RunContents:
                        dimensions=np.array(self.layout["dimensions"], dtype=np.int64))
         if self.resumed_at_steps:
             f.attrs["resumed_at_steps"] = np.array(self.resumed_at_steps, dtype=np.int64)
+        f.attrs["edge_contact_day"] = edge_contact_day(
+            self.column("time_days", np.float64), self.column("tumor_cells_on_edge", np.int64))
         _string_dataset(f.create_group("provenance"), "scenario_toml", self.scenario_toml)
         self._write_timeseries(f.create_group("timeseries"))
         if self.cohort:
@@ -501,6 +504,11 @@ def describe_run(path) -> str:
             lines.append(f"  last record: day {t:g}: tumour {ts['tumor_cells'][-1]} "
                          f"(resistant {ts['tumor_resistant'][-1]}), T cells {ts['t_cells'][-1]}, "
                          f"suppressive {ts['suppressive_cells'][-1]}")
+            lines += _turnover_lines(ts, _scenario_rates(f))
+        day = a.get("edge_contact_day", math.nan)
+        if not math.isnan(day):
+            lines.append(f"  the tumour reached the lattice edge on day {day:g}: later burden "
+                         "is limited by the box (enlarge simulation.dimensions)")
         if "summary" in f:
             for key, value in f["summary"].attrs.items():
                 lines.append(f"  {key}: {value}")
@@ -510,6 +518,34 @@ def describe_run(path) -> str:
         lines += [f"  also beside it: {p.name} (a run of it that has not finished)"
                   for p in partial.partials_of(path)]
     return "\n".join(lines)
+
+
+def _scenario_rates(f) -> tuple[float, float] | None:
+    """(death, division) rates per day of the run's scenario, if its text reads."""
+    import tomllib
+    try:
+        text = f["provenance/scenario_toml"][()]
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        tumor = tomllib.loads(text).get("tumor", {})
+        return float(tumor["death_rate_per_day"]), float(tumor["division_rate_per_day"])
+    except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _turnover_lines(ts, rates) -> list[str]:
+    """The realised tumour turnover: with contact inhibition only cells beside free space
+    divide while every cell can die, so deaths / divisions exceeds the parameters' d / b
+    (docs/model.md, "Effective turnover")."""
+    if "divisions_total" not in ts or "deaths_total" not in ts:
+        return []
+    divisions, deaths = int(ts["divisions_total"][-1]), int(ts["deaths_total"][-1])
+    kills = int(ts["kills_total"][-1]) if "kills_total" in ts else 0
+    ratio = f"{deaths / divisions:.3f}" if divisions else "n/a"
+    line = (f"  tumour turnover: {divisions} divisions, {deaths} deaths (+ {kills} killed by "
+            f"T cells); deaths / divisions = {ratio}")
+    if rates is not None and rates[1] > 0:
+        line += f" (parameters: d / b = {rates[0] / rates[1]:.3f})"
+    return [line]
 
 
 def _describe_partial(path: Path) -> list[str]:

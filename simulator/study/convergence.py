@@ -1,0 +1,245 @@
+"""dt convergence study: do the library's endpoints depend on the step?
+
+``python -m simulator.study.convergence [--replicates 20] [--workers 2] [--dt 6,3,1.5,0.75]
+[--arms untreated,...] [--set KEY=VALUE ...] [-o convergence-study] [--doc docs/convergence.md]``
+
+Runs the default scenario and a set of melanoma arms at every step length with the same
+seeds (replicate r of every dt draws the same patient, vessels and initial tumour), then
+tabulates, for each endpoint, the paired difference between successive step lengths (coarse
+minus fine) with its 95% interval:
+
+- continuous endpoints (burden and T cells at fixed days, best response, progression-free
+  days, resistant share at the end): mean of the paired differences, t interval;
+- binary endpoints (objective response, durable response): difference of paired
+  proportions, Newcombe's interval (``simulator.analysis.statistics.paired_proportions``).
+
+Every study directory is a ``tumorsim compare`` study, so an interrupted run resumes with the
+same command. The markdown it writes is ``docs/convergence.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from simulator.analysis.statistics import paired_proportions
+from simulator.output.runfile import read_timeseries
+from simulator.scenario import library_dir
+from simulator.study.comparison import compare
+from simulator.study.layout import run_path
+
+DTS = (6.0, 3.0, 1.5, 0.75)
+GROUPS = {
+    "default": ("default",),
+    "melanoma": ("untreated", "targeted_continuous", "targeted_intermittent",
+                 "targeted_adaptive", "anti_pd1", "combination_concurrent",
+                 "anti_pd1_then_targeted"),
+}
+# box_limited: the share of runs whose tumour reached the lattice edge (issue 10)
+
+CONTINUOUS = ("best_response", "progression_free_days", "resistant_fraction_final")
+BINARY = ("objective_response", "durable_response", "box_limited")
+
+
+@dataclass
+class Difference:
+    arm: str
+    endpoint: str
+    coarse: float
+    fine: float
+    mean_coarse: float
+    mean_fine: float
+    difference: float
+    low: float
+    high: float
+    pairs: int
+
+    @property
+    def covers_zero(self) -> bool:
+        return self.low <= 0.0 <= self.high
+
+
+def study_dir(root: Path, group: str, dt: float) -> Path:
+    return root / f"dt-{dt:g}" / group
+
+
+def run_group(root: Path, group: str, arms, dt: float, replicates: int, workers: int,
+              overrides=()) -> None:
+    paths = [str(library_dir() / f"{name}.toml") for name in arms]
+    compare(paths, replicates, study_dir(root, group, dt), workers=workers,
+            overrides=[*overrides, f"simulation.dt_hours={dt!r}"], figures=False)
+
+
+def _rows(directory: Path) -> dict[tuple[str, int], dict]:
+    with open(directory / "summary.csv", newline="") as f:
+        return {(r["arm"], int(r["replicate"])): r for r in csv.DictReader(f)}
+
+
+def _number(value) -> float:
+    if value in ("True", "False", "true", "false"):
+        return float(value in ("True", "true"))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def fixed_days(directory: Path, arm: str, replicate: int, days) -> dict[str, float]:
+    """Burden and T cells at the given days (records fall on them: every dt divides 24 h)."""
+    series = read_timeseries(run_path(directory, arm, replicate))
+    t = series["time_days"]
+    out = {}
+    for day in days:
+        k = int(np.argmin(np.abs(t - day)))
+        ok = abs(t[k] - day) < 1e-6
+        out[f"tumor_cells_day_{day:g}"] = float(series["tumor_cells"][k]) if ok else math.nan
+        out[f"t_cells_day_{day:g}"] = float(series["t_cells"][k]) if ok else math.nan
+    return out
+
+
+def endpoint_values(directory: Path, arm: str, replicates: int, days) -> dict[str, np.ndarray]:
+    rows = _rows(directory)
+    values: dict[str, list] = {}
+    for r in range(replicates):
+        row = rows.get((arm, r), {})
+        for name in CONTINUOUS + BINARY:
+            values.setdefault(name, []).append(_number(row.get(name)))
+        for name, value in fixed_days(directory, arm, r, days).items():
+            values.setdefault(name, []).append(value)
+    return {k: np.array(v, float) for k, v in values.items()}
+
+
+def paired_difference(coarse: np.ndarray, fine: np.ndarray, binary: bool):
+    """(difference, low, high, pairs) of coarse - fine over replicates where both are finite."""
+    keep = np.isfinite(coarse) & np.isfinite(fine)
+    x, y = coarse[keep], fine[keep]
+    n = int(keep.sum())
+    if n < 2:
+        return math.nan, math.nan, math.nan, n
+    if binary:
+        cmp = paired_proportions(x.astype(bool), y.astype(bool))
+        return cmp.difference, cmp.low, cmp.high, n
+    d = x - y
+    half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half), n
+
+
+def differences(root: Path, group: str, arms, dts, replicates: int, days) -> list[Difference]:
+    out = []
+    for arm in arms:
+        per_dt = {dt: endpoint_values(study_dir(root, group, dt), arm, replicates, days)
+                  for dt in dts}
+        for coarse, fine in zip(dts[:-1], dts[1:]):
+            for name in per_dt[coarse]:
+                a, b = per_dt[coarse][name], per_dt[fine][name]
+                if not (np.isfinite(a).any() and np.isfinite(b).any()):
+                    continue  # a day past this group's horizon
+                diff, low, high, n = paired_difference(a, b, name in BINARY)
+                out.append(Difference(arm, name, coarse, fine, float(np.nanmean(a)),
+                                      float(np.nanmean(b)), diff, low, high, n))
+    return out
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def markdown(results: dict[str, list[Difference]], dts, replicates, seconds, command) -> str:
+    lines = ["# dt convergence of the library", "",
+             f"Made by `{command}` in {seconds / 60:.0f} min. Each cell: mean at the coarser "
+             "step, then the paired difference coarse - fine with its 95% interval "
+             f"({replicates} replicates; the same seeds at every step, so replicate r has "
+             "the same patient, vessels and initial tumour). An interval that excludes 0 "
+             "is marked **bold**.", ""]
+    for group, diffs in results.items():
+        for arm in dict.fromkeys(d.arm for d in diffs):
+            rows = [d for d in diffs if d.arm == arm]
+            pairs = list(dict.fromkeys((d.coarse, d.fine) for d in rows))
+            lines += [f"## {group}: {arm}", "",
+                      "| endpoint | " + " | ".join(f"{c:g} h vs {f:g} h" for c, f in pairs)
+                      + " |", "|---|" + "---|" * len(pairs)]
+            for name in dict.fromkeys(d.endpoint for d in rows):
+                cells = []
+                for c, f in pairs:
+                    d = next(x for x in rows if x.endpoint == name and (x.coarse, x.fine)
+                             == (c, f))
+                    text = (f"{_fmt(d.mean_coarse)}: {_fmt(d.difference)} "
+                            f"[{_fmt(d.low)}, {_fmt(d.high)}]")
+                    cells.append(text if d.covers_zero or not math.isfinite(d.low)
+                                 else f"**{text}**")
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def recommendation(results: dict[str, list[Difference]], dts) -> str:
+    """The coarsest step whose differences to every finer step of the study cover zero for
+    every endpoint of every arm (the rule the library's default dt follows)."""
+    everything = [d for diffs in results.values() for d in diffs]
+    lines = ["## Which step", ""]
+    for i, dt in enumerate(dts):
+        finer = set(dts[i + 1:])
+        failing = [d for d in everything if d.coarse in finer | {dt} and d.fine in finer
+                   and not d.covers_zero and math.isfinite(d.low)]
+        if not failing:
+            lines.append(f"Every difference between {dt:g} h and the finer steps covers zero: "
+                         f"{dt:g} h is the coarsest step whose endpoints match the finer "
+                         "steps' within these intervals.")
+            return "\n".join(lines) + "\n"
+        worst = sorted(failing, key=lambda d: -abs(d.difference))[:3]
+        lines.append(f"- {dt:g} h differs from a finer step in {len(failing)} comparison(s), "
+                     "e.g. " + "; ".join(f"{d.arm} {d.endpoint} ({d.coarse:g} vs {d.fine:g} h: "
+                                         f"{_fmt(d.difference)} [{_fmt(d.low)}, "
+                                         f"{_fmt(d.high)}])" for d in worst))
+    lines.append("")
+    lines.append("No step of this study is converged on every endpoint; the finest is the "
+                 "best estimate.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicates", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--dt", default=",".join(f"{d:g}" for d in DTS),
+                        help="step lengths in hours, coarse to fine")
+    parser.add_argument("--groups", default=",".join(GROUPS))
+    parser.add_argument("--arms", help="melanoma arms to run (default: all of GROUPS)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a key of every scenario")
+    parser.add_argument("-o", "--output", default="convergence-study")
+    parser.add_argument("--doc", default=str(Path(__file__).resolve().parents[2] / "docs"
+                                             / "convergence.md"))
+    args = parser.parse_args(argv)
+    dts = tuple(float(x) for x in args.dt.split(","))
+    root = Path(args.output)
+    started = time.perf_counter()
+    results = {}
+    for group in args.groups.split(","):
+        arms = GROUPS[group]
+        if group == "melanoma" and args.arms:
+            arms = tuple(args.arms.split(","))
+        for dt in dts:
+            print(f"convergence: {group} at dt = {dt:g} h", file=sys.stderr, flush=True)
+            run_group(root, group, arms, dt, args.replicates, args.workers, args.overrides)
+        days = (30, 60, 90, 120) if group == "default" else (60, 88, 116, 172, 228, 300)
+        results[group] = differences(root, group, arms, dts, args.replicates, days)
+    command = "python -m simulator.study.convergence " + " ".join(argv or sys.argv[1:])
+    text = markdown(results, dts, args.replicates, time.perf_counter() - started, command)
+    text += "\n" + recommendation(results, dts)
+    Path(args.doc).write_text(text + "\n")
+    print(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
