@@ -735,7 +735,9 @@ LONG_RUN = ["run", "--quiet", "-o", "o.h5", "--set", "simulation.dimensions=[200
 def _killed_run(after_seconds: float, recover: bool):
     def action(tmp: Path) -> Result:
         proc = start(LONG_RUN, tmp)
-        _wait_for(lambda: (tmp / "o.h5").exists() or any(tmp.glob("*o.h5*")), 120)
+        # from when the run has started recording (its partial run exists; the lock
+        # file .o.h5.lock comes first and holds nothing to recover)
+        _wait_for(lambda: any(tmp.glob("o.h5.partial-*")), 120)
         time.sleep(after_seconds)
         proc.kill()
         proc.communicate()

@@ -169,7 +169,7 @@ def _short_run(path, sets, out):
     `tumorsim run`, cut short). A ScenarioError here is a one-line error, not a crash."""
     from simulator import engine as engine_mod
     from simulator import scenario as scenario_mod
-    from simulator.output.runfile import Recorder
+    from simulator.output.recorder import Recorder
     from simulator.study.runner import assess_run
     scenario = scenario_mod.load(path, sets)
     sim = scenario.simulation
