@@ -5,9 +5,10 @@ The estimate counts, for the padded lattice of ``simulation.dimensions`` (each a
 
 - per site: the lattice (``model.state.SITE_ARRAYS``); the oxygen division factor (float64,
   with an oxygen field); the immune compartment's PD-L1 (float64) and move proposals
-  (int32); per enabled tissue field its concentration, uptake and source (float64) plus one
-  shared work array; per penetrating drug its tissue field (float64) plus the shared
-  uptake, source, work and two per-site probability arrays (float64) and a vessel mask;
+  (int32); per enabled tissue field its concentration (float32) plus one shared multigrid
+  workspace (``model.tissue.FieldSolver``: right-hand side and reaction on every level, the
+  coarse levels' correction, float32; ~12 B per site in 2D, ~10 in 3D); per penetrating
+  drug its tissue field (float32) plus a workspace of its own;
 - per line of the lattice (the last axis): extents and per-line counters (int64);
 - agents (``ImmuneSystem.T_ATTRIBUTES`` + site, and suppressive sites), room for one immune
   cell per ``SITES_PER_AGENT`` sites, doubled as the arrays grow by doubling;
@@ -33,8 +34,10 @@ from kernels.lattice import KIND_NAMES
 from simulator.model.immune import ImmuneSystem, immune_enabled
 from simulator.model.penetration import penetrating
 from simulator.model.state import LINE_ARRAYS, SITE_ARRAYS
+from simulator.model.tissue import FieldSolver
 
 F8 = np.dtype(np.float64).itemsize
+F4 = np.dtype(np.float32).itemsize
 I8 = np.dtype(np.int64).itemsize
 SITES_PER_AGENT = 8
 TRANSIENT_FLOAT64_PER_SITE = 2
@@ -64,11 +67,15 @@ def estimate_bytes(scenario) -> dict[str, int]:
     if immune:
         per_site += F8 + np.dtype(np.int32).itemsize    # PD-L1, move proposals
         per_line += I8 * (n_clones + 3 + len(padded) - 1)
+    solver = FieldSolver.nbytes(padded)                  # multigrid workspace
+    fixed = 0
     if fields:
-        per_site += 3 * F8 * len(fields) + F8            # field, uptake, source + work
+        per_site += F4 * len(fields)
+        fixed += solver
     if drugs:
-        per_site += F8 * len(drugs) + 5 * F8 + 1         # fields + shared arrays + mask
-    parts = {"lattice and fields": sites * per_site + lines * per_line}
+        per_site += F4 * len(drugs)
+        fixed += solver
+    parts = {"lattice and fields": sites * per_site + lines * per_line + fixed}
     if immune:
         per_agent = _bytes(ImmuneSystem.T_ATTRIBUTES.values()) + 2 * I8  # + T and S sites
         parts["immune cells"] = 2 * (sites // SITES_PER_AGENT) * per_agent

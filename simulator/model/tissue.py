@@ -287,12 +287,25 @@ class FieldSolver:
         self.padded = tuple(int(n) for n in padded)
         self.three = len(self.padded) == 3
         self.n_sites = int(np.prod(self.padded))
-        geo = self.levels(1.0, np.zeros(2 * len(self.padded), np.int64),
-                          np.zeros(2 * len(self.padded)))[0]
-        n_levels, n_coarse = field_kernels.buffer_sizes(geo, self.three)
+        n_levels, n_coarse = self.buffer_sizes(self.padded)
         self.rhs = np.zeros(n_levels, np.float32)
         self.reaction = np.zeros(n_levels, np.float32)
         self.correction = np.zeros(n_coarse, np.float32)
+
+    @staticmethod
+    def buffer_sizes(padded) -> tuple[int, int]:
+        """(entries of the right-hand-side and reaction buffers: every level; entries of
+        the correction buffer: the coarse levels) for a padded lattice shape."""
+        bc = np.zeros(2 * len(padded))
+        geo = field_kernels.hierarchy(np.array(padded, np.int64), 1.0, bc.astype(np.int64),
+                                      bc)[0]
+        return field_kernels.buffer_sizes(geo, len(padded) == 3)
+
+    @staticmethod
+    def nbytes(padded) -> int:
+        """Bytes of a solver's buffers (float32) for a padded lattice shape."""
+        n_levels, n_coarse = FieldSolver.buffer_sizes(padded)
+        return 4 * (2 * int(n_levels) + int(n_coarse))
 
     def levels(self, alpha, bc_kind, bc_value):
         """The level tables of a field with diffusion number alpha and these faces."""
