@@ -32,11 +32,26 @@ def shots(tmp_path_factory):
     return tmp_path_factory.mktemp("explorer-screenshots")
 
 
+def _warm_kernel_cache(directory):
+    """Compile (and cache) the kernels the default scenario and a drug arm use, on tiny
+    lattices, before the clock starts: these tests measure the explorer with a warm cache
+    (docs/explorer.md), and on a fresh checkout the first Run would otherwise compile."""
+    for scenario in ("default.toml", "targeted_continuous.toml"):
+        subprocess.run([sys.executable, "-m", "simulator", "run", "--quiet", "--threads", "1",
+                        str(library_dir() / scenario), "-o", str(directory / f"{scenario}.h5"),
+                        "--set", "simulation.dimensions=[40,40]",
+                        "--set", "initial.tumor_radius_sites=4",
+                        "--set", "simulation.treatment_start_day=1",
+                        "--set", "simulation.duration_days=2"],
+                       cwd=ROOT, check=True, timeout=600, capture_output=True)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("bokeh")
     exe = chromium_or_skip()
     save_dir = tmp_path_factory.mktemp("explorer-saves")
+    _warm_kernel_cache(tmp_path_factory.mktemp("warm-up"))
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "simulator", "explore", "--port", "0",
                              "--save-dir", str(save_dir)], cwd=ROOT, stdout=subprocess.PIPE,
