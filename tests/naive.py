@@ -116,9 +116,9 @@ def tumor_events(kind, clone, shape, death_hazard, division_hazard, mutation_pro
         i, k = flat(coord), int(kind[coord])
         if k == TUMOR:
             h_die, h_divide = hazards(coord, int(clone[coord]))
-            t = wait(uniform(keys["death"], i), h_die)
-            if t < 1.0:
-                queue.append((t, 0, i, 0.0))
+            u = uniform(keys["death"], i)
+            if u < -math.expm1(-h_die):   # dies within the step (kernels.tumor.schedule)
+                queue.append((wait(u, h_die), 0, i, 0.0))
             if free_neighbours(coord):
                 active.add(i)
                 t = wait(uniform(keys["attempt"], i), h_divide)
