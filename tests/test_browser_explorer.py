@@ -256,6 +256,10 @@ def test_opens_the_users_own_file(page, tmp_path, shots):
     page.set_input_files(".ts-upload input", str(own))
     wait_until(lambda: page.input_value(".ts-scenario select") == "my_tumour.toml", 30,
                "the file to open")
+    # the select changes before the form is rebuilt from the file; until then the page
+    # still shows the previous scenario's "ok: press Run"
+    wait_until(lambda: "my_tumour.toml" in page.inner_text(".ts-command div"), 30,
+               "the form of the file")
     wait_ready(page)
     assert page.is_checked(".ts-a-anti-pd1-given input")
     assert page.input_value(".ts-a-anti-pd1-every-days input") == "21"
