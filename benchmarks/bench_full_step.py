@@ -220,7 +220,7 @@ def fingerprint(engine) -> dict:
     s = engine.state
     for name in ("kind", "clone", "proposal", "lo", "hi", "step", "totals"):
         add(f"state.{name}", getattr(s, name))
-    for name in ("_tumor_by_clone", "_division_factor", "_births", "_deaths", "_mutations",
+    for name in ("_tumor_by_clone", "_events_per_line", "_births", "_deaths", "_mutations",
                  "_tissue_lo", "_tissue_hi"):
         add(f"engine.{name}", getattr(engine, name))
     im = engine.immune
