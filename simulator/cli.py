@@ -69,8 +69,12 @@ def _add_fresh_option(p):
 
 def _interruptible(work, what: str) -> int:
     """Run ``work()``; Ctrl-C -> one line and exit 130, SIGTERM -> one line and 143 (the
-    workers are stopped and scratch files removed on the way out)."""
+    workers are stopped and scratch files removed on the way out). SIGINT is handled
+    explicitly, as ``run`` does: a process started in the background by a shell inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt, so a `kill -INT` of a
+    background study would go unheeded."""
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return work()
     except Terminated:
@@ -81,6 +85,7 @@ def _interruptible(work, what: str) -> int:
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _overrides(args) -> list[str]:
