@@ -630,15 +630,12 @@ def kill_coordinator(sig: int, command: str = "compare", group: bool = False,
     that no worker is alive 10 s later (and, for Ctrl-C/SIGTERM, that scratch files are
     gone); with ``rerun``, the same command then finishes the study."""
     def action(tmp: Path) -> Result:
-        # runs long enough (160 days each) that the study cannot finish between the
-        # first run file appearing and the signal, however fast the machine
-        longer = [*MEDIUM, "--set", "simulation.duration_days=160"]
         if command == "compare":
             args = ["compare", *ARMS, "--replicates", "4", "--workers", "2", "--no-figures",
-                    "-o", "s", *longer]
+                    "-o", "s", *MEDIUM]
         else:
             args = ["sweep", "{lib}/untreated.toml", "--grid",
-                    "tumor.antigenicity=0.5,1,1.5,2", "--workers", "2", "-o", "s", *longer]
+                    "tumor.antigenicity=0.5,1,1.5,2", "--workers", "2", "-o", "s", *MEDIUM]
         proc = start(args, tmp, start_new_session=True)
         problems = []
         ready = _wait_for(lambda: len(_children(proc.pid)) >= 2 and any(
