@@ -182,27 +182,38 @@ def markdown(results: dict[str, list[Difference]], dts, replicates, seconds, com
 
 
 def recommendation(results: dict[str, list[Difference]], dts) -> str:
-    """The coarsest step whose differences to every finer step of the study cover zero for
-    every endpoint of every arm (the rule the library's default dt follows)."""
-    everything = [d for diffs in results.values() for d in diffs]
-    lines = ["## Which step", ""]
-    for i, dt in enumerate(dts):
-        finer = set(dts[i + 1:])
-        failing = [d for d in everything if d.coarse in finer | {dt} and d.fine in finer
-                   and not d.covers_zero and math.isfinite(d.low)]
-        if not failing:
-            lines.append(f"Every difference between {dt:g} h and the finer steps covers zero: "
-                         f"{dt:g} h is the coarsest step whose endpoints match the finer "
-                         "steps' within these intervals.")
-            return "\n".join(lines) + "\n"
-        worst = sorted(failing, key=lambda d: -abs(d.difference))[:3]
-        lines.append(f"- {dt:g} h differs from a finer step in {len(failing)} comparison(s), "
-                     "e.g. " + "; ".join(f"{d.arm} {d.endpoint} ({d.coarse:g} vs {d.fine:g} h: "
-                                         f"{_fmt(d.difference)} [{_fmt(d.low)}, "
-                                         f"{_fmt(d.high)}])" for d in worst))
+    """Which step the library can use. Each pair of successive steps is judged by how many
+    of its 95% intervals exclude zero: with m comparisons and no effect of the step, that
+    count is Binomial(m, 0.05), so the pair is consistent with no effect unless the count
+    is improbably high (upper tail p < 0.05). The default is the coarsest step from which
+    every finer pair is consistent."""
+    everything = [d for diffs in results.values() for d in diffs if math.isfinite(d.low)]
+    lines = ["## Which step", "",
+             "Each pair of successive steps, all arms and endpoints together: how many 95% "
+             "intervals exclude zero, against the number expected by chance alone "
+             "(Binomial(m, 0.05); upper-tail p).", "",
+             "| steps | comparisons | excluding zero | expected by chance | p |",
+             "|---|---|---|---|---|"]
+    consistent = {}
+    for coarse, fine in zip(dts[:-1], dts[1:]):
+        pair = [d for d in everything if (d.coarse, d.fine) == (coarse, fine)]
+        m, k = len(pair), sum(not d.covers_zero for d in pair)
+        p = float(stats.binom.sf(k - 1, m, 0.05)) if m else math.nan
+        consistent[coarse] = m > 0 and p >= 0.05
+        lines.append(f"| {coarse:g} h vs {fine:g} h | {m} | {k} | {0.05 * m:.1f} | {p:.2g} |")
     lines.append("")
-    lines.append("No step of this study is converged on every endpoint; the finest is the "
-                 "best estimate.")
+    choice = dts[-1]
+    for dt in reversed(dts[:-1]):
+        if not consistent[dt]:
+            break
+        choice = dt
+    if choice == dts[-1]:
+        lines.append(f"No step coarser than {dts[-1]:g} h is consistent with the finer ones "
+                     "here; the finest is the best estimate.")
+    else:
+        lines.append(f"From {choice:g} h down to {dts[-1]:g} h no pair differs more often than "
+                     f"chance: {choice:g} h is the coarsest step whose endpoints agree with the "
+                     "finer steps' within Monte Carlo noise at this replicate count.")
     return "\n".join(lines) + "\n"
 
 
