@@ -42,7 +42,7 @@ import math
 import numpy as np
 
 from kernels.jit import jit, parallel_jit, prange
-from kernels.lattice import EMPTY
+from kernels.lattice import EMPTY, nth_set_bit
 from kernels.rng import hash_index, step_key, uniform
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
@@ -53,18 +53,6 @@ NO_MOVE = -1         # no proposal this substep (no free neighbour now; one may 
 INERT = -2           # can never move again in this call: dropped from the active list
 
 BUCKETS = 4096       # at most this many site buckets in the locality sort of :func:`migrate`
-
-
-@jit
-def nth_set_bit(mask, pick):
-    """Index of the ``pick``-th (from 0) set bit of ``mask``, counted from bit 0."""
-    d = 0
-    while True:
-        if (mask >> d) & 1:
-            if pick == 0:
-                return d
-            pick -= 1
-        d += 1
 
 
 @parallel_jit

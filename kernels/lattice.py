@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from kernels.jit import parallel_jit, prange
+from kernels.jit import jit, parallel_jit, prange
 
 # Cell kinds (one uint8 per site). Never renumber: stored files carry these values.
 EMPTY = 0
@@ -50,6 +50,31 @@ def interior(flat, padded):
     """The unpadded lattice view of a flat padded array."""
     grid = flat.reshape(padded)
     return grid[tuple(slice(1, -1) for _ in padded)]
+
+
+@jit
+def nth_set_bit(mask, pick):
+    """Index of the ``pick``-th (from 0) set bit of ``mask``, counted from bit 0."""
+    d = 0
+    while True:
+        if (mask >> d) & 1:
+            if pick == 0:
+                return d
+            pick -= 1
+        d += 1
+
+
+@jit
+def nth_neighbour_of_kind(kind, i, offsets, wanted, pick):
+    """The ``pick``-th (from 0, in ``offsets`` order) neighbour of site ``i`` holding
+    ``wanted``; -1 if there are not that many."""
+    for d in range(offsets.shape[0]):
+        j = i + offsets[d]
+        if kind[j] == wanted:
+            if pick == 0:
+                return j
+            pick -= 1
+    return -1
 
 
 @parallel_jit

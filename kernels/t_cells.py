@@ -44,7 +44,7 @@ import math
 import numpy as np
 
 from kernels.jit import jit, parallel_jit, prange
-from kernels.lattice import DEAD, TUMOR
+from kernels.lattice import DEAD, TUMOR, nth_neighbour_of_kind
 from kernels.rng import hash_index, step_key, uniform
 
 EXHAUSTED = 1   # cannot kill or secrete; dies at the exhausted rate
@@ -188,14 +188,8 @@ def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, params, kills
         exhausted[a] = 1 if tired else 0
         status[a] = DIED if died else DONE
         return
-    pick = min(int(uniform(target_key, i) * n_targets), n_targets - 1)
-    j = -1
-    for d in range(n_neighbours):
-        if kind[i + offsets[d]] == TUMOR:
-            if pick == 0:
-                j = i + offsets[d]
-                break
-            pick -= 1
+    j = nth_neighbour_of_kind(kind, i, offsets, TUMOR,
+                              min(int(uniform(target_key, i) * n_targets), n_targets - 1))
     level = pdl1[j]
     s_pd = params[P_PD1_MAX] * level / (level + params[P_PD1_HALF]) * (1.0 - params[P_PD1_BLOCKADE])
     s = 1.0 - (1.0 - s_pd) * (1.0 - timeline[a, SUPPRESSION])

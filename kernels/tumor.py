@@ -55,7 +55,8 @@ from numba.typed import Dict
 
 from kernels.drug_response import local_hazards
 from kernels.jit import jit, parallel_jit, prange
-from kernels.lattice import DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR
+from kernels.lattice import (DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR,
+                             nth_neighbour_of_kind, nth_set_bit)
 from kernels.rng import uniform, uniform_at
 
 # per-site flags written by ``schedule`` (scratch, valid for the step)
@@ -323,14 +324,8 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
             if n_free == 0:
                 flags[i] &= NOT_ACTIVE  # dormant until a neighbour clears
                 continue
-            pick = min(int(uniform_at(target_key, i, t) * n_free), n_free - 1)
-            z = i
-            for d in range(n_neighbours):
-                if kind[i + offsets[d]] == EMPTY:
-                    if pick == 0:
-                        z = i + offsets[d]
-                        break
-                    pick -= 1
+            z = nth_neighbour_of_kind(kind, i, offsets, EMPTY,
+                                      min(int(uniform_at(target_key, i, t) * n_free), n_free - 1))
             daughter = clone[i]
             lacking = full_mask & ~daughter
             zline = z // line_length
@@ -343,12 +338,7 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
                         if lacking & (1 << b):
                             n_lacking += 1
                     choice = min(int(u / mutation_probability * n_lacking), n_lacking - 1)
-                    for b in range(n_targets):
-                        if lacking & (1 << b):
-                            if choice == 0:
-                                daughter = daughter | (1 << b)
-                                break
-                            choice -= 1
+                    daughter = daughter | (1 << nth_set_bit(lacking, choice))
                     mutations[zline] += 1
             kind[z] = TUMOR
             clone[z] = daughter
