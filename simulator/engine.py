@@ -414,8 +414,10 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
             bar = tqdm(total=last - engine.state.step, unit="step", leave=False)
         except ImportError:
             bar = None
+    # off study at progression: runs that write a run file (the explorer's in-memory
+    # history shows the whole course)
     watch = (watch_for(scenario, engine.treatment)
-             if recorder is not None and hasattr(recorder, "series") else None)
+             if hasattr(recorder, "record_final") else None)
     started = time.perf_counter()
     while engine.state.step < last:
         if chooser is None:
