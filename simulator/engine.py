@@ -419,7 +419,13 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
     watch = (watch_for(scenario, engine.treatment)
              if hasattr(recorder, "record_final") else None)
     started = time.perf_counter()
-    while engine.state.step < last:
+    # a run resumed from a checkpoint taken at the record of the scan that ends it
+    step = engine.state.step
+    off_study = (watch is not None and 0 < step < last and step % every == 0
+                 and _goes_off_study(watch, recorder, engine, step, every, last))
+    if off_study:
+        recorder.record_final(engine)
+    while not off_study and engine.state.step < last:
         if chooser is None:
             engine.step()
         else:

@@ -146,3 +146,23 @@ def test_the_followed_line_starts_with_the_last_drug_a_rule_started():
     assert watch.is_scan_record(114.0, 115.0)     # b's first scan: 100 + 14
     restartable = _Regimen({"a": "stopped"}, {"a": [_Rule(restart=True)]})
     assert not ProgressionWatch(CRITERIA, 60.0, restartable).is_scan_record(74.0, 75.0)
+
+
+def test_a_run_resumed_at_the_scan_that_ends_it_stops_there(tmp_path, monkeypatch):
+    """A checkpoint taken at the record of the progression scan: the resumed run ends
+    there too, and its file equals the uninterrupted off-study run's."""
+    from runfile_compare import assert_same_run_file
+    from test_checkpoint import crash
+    from simulator.study import runner
+    scenario = load(ROOT / "scenarios" / "tumor_only.toml",
+                    SMALL + ["endpoints.off_study_at_progression=true"])
+    reference = tmp_path / "reference.h5"
+    result = runner.run_to_file(scenario, reference, threads=1)
+    stop_step = result.steps
+    assert stop_step < scenario.simulation.steps
+    out = tmp_path / "run.h5"
+    with crash(monkeypatch, stop_step, after=0):
+        runner.run_to_file(scenario, out, threads=1)
+    resumed = runner.resume_to_file(out, threads=1)
+    assert resumed.steps == stop_step
+    assert_same_run_file(reference, out, [stop_step])
