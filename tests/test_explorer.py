@@ -41,13 +41,20 @@ def _cli_error(source, overrides):
 
 
 def test_an_untouched_form_is_the_file():
+    """... but for going off study at progression: the explorer follows every arm to the
+    horizon, and says so in its overrides and command line."""
     source = library_dir() / "targeted_adaptive.toml"
     form = Form.of_file(source)
-    assert form.overrides() == []
-    assert form.scenario().to_toml() == scenario_mod.load(source).to_toml()
+    assert form.overrides() == ["endpoints.off_study_at_progression=false"]
+    followed = scenario_mod.load(source, ["endpoints.off_study_at_progression=false"])
+    assert form.scenario().to_toml() == followed.to_toml()
     drug = form.arms[0]["braf_inhibitor"]
     assert drug.given and drug.every_days == "0.5" and drug.rule == "adaptive"
-    assert form.command_line() == "tumorsim run scenarios/targeted_adaptive.toml"
+    assert form.command_line() == ("tumorsim run scenarios/targeted_adaptive.toml "
+                                   "--set endpoints.off_study_at_progression=false")
+    untouched = Form.of_file(library_dir() / "default.toml")
+    assert untouched.overrides() == []
+    assert untouched.command_line() == "tumorsim run scenarios/default.toml"
 
 
 @pytest.mark.parametrize("key, text", [("initial.resistant_fraction", "1.5"),

@@ -144,6 +144,10 @@ class Form:
     arms: tuple[dict[str, DrugForm], ...] = ()      # regimen per arm (1 or 2)
     file_values: dict[str, str] = field(default_factory=dict)
     file_regimen: dict[str, DrugForm] = field(default_factory=dict)
+    # the explorer follows every arm to the horizon, relapse and all: a file that ends runs
+    # at progression (endpoints.off_study_at_progression) gets that switched off, visibly,
+    # so a saved scenario or command line gives the numbers on screen
+    file_goes_off_study: bool = False
 
     @classmethod
     def of_file(cls, source, arm_b_source=None) -> "Form":
@@ -156,7 +160,8 @@ class Form:
         if arm_b_source is not None:
             b = regimen_form(scenario_mod.load(arm_b_source))
             arms += ({name: b.get(name, DrugForm()) for name in regimen},)
-        return cls(str(source), values, arms, dict(values), dict(regimen))
+        return cls(str(source), values, arms, dict(values), dict(regimen),
+                   bool(s.endpoints.off_study_at_progression))
 
     def with_value(self, key: str, text: str) -> "Form":
         return replace(self, values={**self.values, key: text})
@@ -175,6 +180,8 @@ class Form:
         """The ``--set`` overrides that make arm ``arm`` from the file."""
         out = [f"{k}={v.strip()}" for k, v in self.values.items()
                if v.strip() != self.file_values.get(k, "").strip()]
+        if self.file_goes_off_study:
+            out.append("endpoints.off_study_at_progression=false")
         for name, form in self.arms[arm].items():
             if form != self.file_regimen.get(name):
                 out += _regimen_overrides(name, form)
