@@ -50,11 +50,8 @@ concentration (:mod:`kernels.drug_response`).
 import math
 
 import numpy as np
-from numba import types
-from numba.typed import Dict
-
 from kernels.drug_response import local_hazards
-from kernels.jit import jit, parallel_jit, prange
+from kernels.jit import inline_jit, jit, parallel_jit, prange
 from kernels.lattice import (DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR,
                              nth_neighbour_of_kind, nth_set_bit)
 from kernels.rng import uniform, uniform_at
@@ -64,6 +61,7 @@ F_DEATH = 1        # the cell's death falls within the step
 F_ATTEMPT = 2      # the cell's first division attempt falls within the step
 F_CLEAR = 4        # the debris clears within the step
 F_ACTIVE = 8       # the cell's attempt clock runs (it had a free neighbour, or was born)
+F_BORN = 16        # the cell was born within the step; ``birth_time`` holds when
 NOT_ACTIVE = 0xFF ^ F_ACTIVE
 
 # event kinds, in the order that breaks (measure-zero) ties
@@ -71,17 +69,15 @@ EV_DEATH = 0
 EV_CLEAR = 1
 EV_ATTEMPT = 2
 
-_NO_BIRTH = -1.0
 
-
-@jit
+@inline_jit
 def event_time(u, hazard):
     """Time to the first event of a Poisson clock of ``hazard`` per step, from the uniform
     ``u`` (inverse CDF); inf for a zero hazard."""
     return -math.log1p(-u) / hazard
 
 
-@jit
+@inline_jit
 def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, oxygen_span,
                  concentration, target_bit, kill, arrest, dt_days):
     """(death, division) hazard per step of a cell of clone ``c`` at site ``i``."""
@@ -96,7 +92,7 @@ def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, 
     return h_die, h_divide
 
 
-@jit
+@inline_jit
 def has_free_neighbour(kind, i, offsets):
     for n in range(offsets.shape[0]):
         if kind[i + offsets[n]] == EMPTY:
@@ -165,7 +161,7 @@ def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, dea
 # ------------------------------------------------------------------ the event queue
 # Four parallel arrays (time, event kind, site, time the event was scheduled) kept as a
 # binary min-heap in ``run_events``.
-@jit
+@inline_jit
 def _before(times, kinds, sites, a, b):
     """Heap order: time, then event kind, then site."""
     if times[a] != times[b]:
@@ -175,7 +171,7 @@ def _before(times, kinds, sites, a, b):
     return sites[a] < sites[b]
 
 
-@jit
+@inline_jit
 def _swap(times, kinds, sites, scheduled, a, b):
     times[a], times[b] = times[b], times[a]
     kinds[a], kinds[b] = kinds[b], kinds[a]
@@ -183,7 +179,7 @@ def _swap(times, kinds, sites, scheduled, a, b):
     scheduled[a], scheduled[b] = scheduled[b], scheduled[a]
 
 
-@jit
+@inline_jit
 def _sift_down(times, kinds, sites, scheduled, n, j):
     while True:
         left = 2 * j + 1
@@ -198,7 +194,7 @@ def _sift_down(times, kinds, sites, scheduled, n, j):
         j = best
 
 
-@jit
+@inline_jit
 def _sift_up(times, kinds, sites, scheduled, j):
     while j > 0:
         parent = (j - 1) // 2
@@ -216,8 +212,8 @@ def _grow(a, size):
 
 
 @jit
-def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, offsets,
-               events_per_line, death_hazard, division_hazard, oxygen, oxygen_threshold,
+def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, line_length,
+               offsets, events_per_line, death_hazard, division_hazard, oxygen, oxygen_threshold,
                oxygen_span, concentration, target_bit, kill, arrest, dt_days,
                clear_dead_hazard, clear_necrotic_hazard, mutation_probability, n_targets,
                death_key, attempt_key, clearance_key, target_key, mutation_key,
@@ -225,7 +221,11 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
     """Pass 2 (module docstring): queue the events ``schedule`` flagged and apply every
     event of the step in time order. Per-line outputs: births, deaths, mutation events,
     divisions of parents that could still mutate (the D of Binomial(D, u)); tumour cells
-    per line and clone are kept up to date; ``lo``/``hi`` widen to take in daughters."""
+    per line and clone are kept up to date; ``lo``/``hi`` widen to take in daughters.
+
+    ``birth_time`` (float64 per site, scratch) is read only where ``flags`` has F_BORN,
+    which a birth sets together with it and ``schedule`` clears at every tumour cell, so
+    it needs no reset between steps."""
     n_lines = lo.shape[0]
     n_neighbours = offsets.shape[0]
     full_mask = (1 << n_targets) - 1
@@ -276,7 +276,6 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
     for j in range(n // 2 - 1, -1, -1):
         _sift_down(times, kinds, sites, scheduled, n, j)
 
-    born = Dict.empty(key_type=types.int64, value_type=types.float64)
     while n > 0:
         t = times[0]
         ev = kinds[0]
@@ -315,7 +314,7 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
                     if ta < 1.0:
                         n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, y, t)
         else:  # EV_ATTEMPT
-            if kind[i] != TUMOR or born.get(i, _NO_BIRTH) > since:
+            if kind[i] != TUMOR or ((flags[i] & F_BORN) != 0 and birth_time[i] > since):
                 continue  # stale: the cell that scheduled it has died
             n_free = 0
             for d in range(n_neighbours):
@@ -342,8 +341,8 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
                     mutations[zline] += 1
             kind[z] = TUMOR
             clone[z] = daughter
-            flags[z] = F_ACTIVE
-            born[z] = t
+            flags[z] = F_ACTIVE | F_BORN
+            birth_time[z] = t
             births[zline] += 1
             tumor_by_clone[zline, daughter] += 1
             col = z - zline * line_length
@@ -368,7 +367,7 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
                 n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i, t)
 
 
-@jit
+@inline_jit
 def _push(times, kinds, sites, scheduled, n, t, ev, site, since):
     times[n] = t
     kinds[n] = ev

@@ -172,6 +172,7 @@ class Engine:
         self._tissue_lo = np.empty(n_lines, np.int64)
         self._tissue_hi = np.empty(n_lines, np.int64)
         self._events_per_line = np.zeros(n_lines, np.int64)
+        self._birth_time = np.empty(geo.n_sites, np.float64)  # tumour kernel scratch
         self._births = np.zeros(n_lines, np.int64)
         self._deaths = np.zeros(n_lines, np.int64)
         self._mutations = np.zeros(n_lines, np.int64)
@@ -259,10 +260,10 @@ class Engine:
                        drug_field, target_bit, kill, arrest, self.dt_days, r.clear_dead_hazard,
                        r.clear_necrotic_hazard, *keys, self._tissue_lo, self._tissue_hi,
                        self._events_per_line, self._tumor_by_clone)
-        tumor.run_events(s.kind, s.clone, s.proposal, s.lo, s.hi, self._tissue_lo,
-                         self._tissue_hi, geo.line_length, geo.offsets, self._events_per_line,
-                         r.death_hazard, r.division_hazard, oxygen, threshold, span,
-                         drug_field, target_bit, kill, arrest, self.dt_days,
+        tumor.run_events(s.kind, s.clone, s.proposal, self._birth_time, s.lo, s.hi,
+                         self._tissue_lo, self._tissue_hi, geo.line_length, geo.offsets,
+                         self._events_per_line, r.death_hazard, r.division_hazard, oxygen,
+                         threshold, span, drug_field, target_bit, kill, arrest, self.dt_days,
                          r.clear_dead_hazard, r.clear_necrotic_hazard, r.mutation_probability,
                          self.n_targets, *keys, self._key(rng.STREAM_DIVISION_TARGET),
                          self._key(rng.STREAM_MUTATION), self._births, self._deaths,
