@@ -77,6 +77,29 @@ def event_time(u, hazard):
     return -math.log1p(-u) / hazard
 
 
+# ``fires_within_step`` decides ``event_time(u, h) < 1`` without the logarithm, for a hazard
+# h >= 0 (model.rates.step_hazard refuses negative rates). Exactly,
+# T(u) = -ln(1 - u) / h < 1 iff u < p = 1 - exp(-h). The computed T has a relative error of
+# a few ulp (log1p, one division) and the computed p = -expm1(-h) one ulp; for u below
+# p (1 - BAND), T(u) <= 1 - ln(1 + BAND' (e^h - 1)) / h <= 1 - BAND' (BAND' ~ BAND, the
+# bound's minimum being at h -> 0), and for u above p (1 + BAND), T(u) >= 1 + BAND', both
+# far outside 2^-49 of 1, so the computed T falls on the same side of 1. Only draws within
+# the band (a fraction ~2^-30 of them) pay for the logarithm, and the decision is the
+# computed ``event_time(u, h) < 1.0`` bit for bit (zero, infinite and NaN hazards included:
+# their draws land in the band or agree at its edges; tests/test_kernels_tumor.py).
+BAND = 2.0 ** -30
+
+
+@inline_jit
+def fires_within_step(u, hazard, probability):
+    """``event_time(u, hazard) < 1.0``, given ``probability`` = ``-expm1(-hazard)``."""
+    if u < probability * (1.0 - BAND):
+        return True
+    if u > probability * (1.0 + BAND):
+        return False
+    return event_time(u, hazard) < 1.0
+
+
 @inline_jit
 def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, oxygen_span,
                  concentration, target_bit, kill, arrest, dt_days):
@@ -93,18 +116,21 @@ def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, 
 
 
 @inline_jit
-def has_free_neighbour(kind, i, offsets):
-    for n in range(offsets.shape[0]):
-        if kind[i + offsets[n]] == EMPTY:
-            return True
-    return False
+def empty_in_column(kind, base, col, line_steps):
+    """Whether column ``col`` of the lines around the line starting at ``base`` (itself
+    included; ``line_steps`` = their offsets in sites) holds an EMPTY site."""
+    found = False
+    for d in range(line_steps.shape[0]):
+        found |= kind[base + line_steps[d] + col] == EMPTY
+    return found
 
 
 @parallel_jit
-def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, death_probability,
-             division_hazard, oxygen, oxygen_threshold, oxygen_span, concentration, target_bit,
-             kill, arrest, dt_days, clear_dead_hazard, clear_necrotic_hazard, death_key,
-             attempt_key, clearance_key, tissue_lo, tissue_hi, events_per_line, tumor_by_clone):
+def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard,
+             death_probability, division_hazard, oxygen, oxygen_threshold, oxygen_span,
+             concentration, target_bit, kill, arrest, dt_days, clear_dead_hazard,
+             clear_necrotic_hazard, death_key, attempt_key, clearance_key, tissue_lo,
+             tissue_hi, events_per_line, tumor_by_clone):
     """Pass 1 (module docstring). Writes ``flags`` at every tissue site, the tissue extents
     at the start of the step (``tissue_lo``/``tissue_hi``, also copied to ``lo``/``hi``),
     the number of events scheduled per line and the tumour cells per line and clone.
@@ -112,7 +138,21 @@ def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, dea
     A cell dies within the step when its uniform is below ``1 - exp(-hazard)``
     (``death_probability`` per clone, = ``-expm1(-death_hazard)``, unless drug fields make
     the hazard local): the same event as a death time below one step, decided without a
-    logarithm per cell, which was half the cost of this pass."""
+    logarithm per cell, which was half the cost of this pass. First attempts and
+    clearances are decided likewise by :func:`fires_within_step` (bit-identical to
+    comparing their event times with one step), except where oxygen or drug fields make
+    the division hazard local.
+
+    A cell's Moore neighbours are the columns ``col - 1 .. col + 1`` of the lines around
+    its own (``line_offsets``, lattice.neighbour_line_offsets), the cell itself aside,
+    which is not EMPTY: so "has an EMPTY neighbour" is an OR of three per-column flags,
+    each computed once per column as the line is swept (3 loads per site in 2D, 9 in 3D,
+    instead of 8 or 26 per cell)."""
+    line_steps = line_offsets * line_length
+    plain = concentration.shape[0] == 0 and oxygen.shape[0] == 0
+    attempt_probability = -np.expm1(-division_hazard)
+    clear_dead_probability = -math.expm1(-clear_dead_hazard)
+    clear_necrotic_probability = -math.expm1(-clear_necrotic_hazard)
     for line in prange(lo.shape[0]):
         base = line * line_length
         first = NO_EXTENT_LO
@@ -120,32 +160,54 @@ def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, dea
         count = 0
         for c in range(tumor_by_clone.shape[1]):
             tumor_by_clone[line, c] = 0
-        for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
+        start = max(lo[line], 1)
+        stop = min(hi[line] + 1, line_length - 1)
+        empty_before = empty_here = False
+        if start < stop:  # tissue never lies in the ghost columns 0 and line_length - 1
+            empty_before = empty_in_column(kind, base, start - 1, line_steps)
+            empty_here = empty_in_column(kind, base, start, line_steps)
+        for col in range(start, stop):
+            empty_after = empty_in_column(kind, base, col + 1, line_steps)
             i = base + col
             k = kind[i]
             f = 0
             if k == TUMOR:
                 c = clone[i]
                 tumor_by_clone[line, c] += 1
-                h_die, h_divide = cell_hazards(i, c, death_hazard, division_hazard, oxygen,
-                                               oxygen_threshold, oxygen_span, concentration,
-                                               target_bit, kill, arrest, dt_days)
-                p_die = (death_probability[c] if concentration.shape[0] == 0
-                         else -math.expm1(-h_die))
+                if plain:
+                    h_die = death_hazard[c]
+                    h_divide = division_hazard[c]
+                    p_die = death_probability[c]
+                else:
+                    h_die, h_divide = cell_hazards(i, c, death_hazard, division_hazard,
+                                                   oxygen, oxygen_threshold, oxygen_span,
+                                                   concentration, target_bit, kill, arrest,
+                                                   dt_days)
+                    p_die = (death_probability[c] if concentration.shape[0] == 0
+                             else -math.expm1(-h_die))
                 if uniform(death_key, i) < p_die:
                     f |= F_DEATH
                     count += 1
-                if has_free_neighbour(kind, i, offsets):
+                if empty_before or empty_here or empty_after:
                     f |= F_ACTIVE
-                    if event_time(uniform(attempt_key, i), h_divide) < 1.0:
+                    u = uniform(attempt_key, i)
+                    if (fires_within_step(u, h_divide, attempt_probability[c]) if plain
+                            else event_time(u, h_divide) < 1.0):
                         f |= F_ATTEMPT
                         count += 1
-            elif k == DEAD or k == NECROTIC:
-                h = clear_dead_hazard if k == DEAD else clear_necrotic_hazard
-                if event_time(uniform(clearance_key, i), h) < 1.0:
+            elif k == DEAD:
+                if fires_within_step(uniform(clearance_key, i), clear_dead_hazard,
+                                     clear_dead_probability):
                     f |= F_CLEAR
                     count += 1
-            else:
+            elif k == NECROTIC:
+                if fires_within_step(uniform(clearance_key, i), clear_necrotic_hazard,
+                                     clear_necrotic_probability):
+                    f |= F_CLEAR
+                    count += 1
+            empty_before = empty_here
+            empty_here = empty_after
+            if k != TUMOR and k != DEAD and k != NECROTIC:
                 continue
             flags[i] = f
             if first == NO_EXTENT_LO:

@@ -255,7 +255,8 @@ class Engine:
         arrest = pen.arrest if local else self._no_drug_field
         keys = [self._key(k) for k in (rng.STREAM_TUMOR_EVENT, rng.STREAM_TUMOR_ATTEMPT,
                                        rng.STREAM_CLEARANCE)]
-        tumor.schedule(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
+        tumor.schedule(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length,
+                       geo.line_offsets,
                        r.death_hazard, r.p_die, r.division_hazard, oxygen, threshold, span,
                        drug_field, target_bit, kill, arrest, self.dt_days, r.clear_dead_hazard,
                        r.clear_necrotic_hazard, *keys, self._tissue_lo, self._tissue_hi,
