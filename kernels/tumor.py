@@ -266,6 +266,47 @@ def _sift_up(times, kinds, sites, scheduled, j):
         j = parent
 
 
+RADIX_BITS = 11
+
+
+@jit
+def time_order(times, kinds):
+    """The permutation that sorts events given in (site, kind) order by (time, kind, site):
+    a stable counting sort by kind, then a stable least-significant-digit radix sort by the
+    bit pattern of the time (times are finite and non-negative, whose bit patterns order as
+    the numbers do). O(n), where a comparison sort or a heap of the ~10^4 events a step
+    starts with cost most of the event loop."""
+    n = times.shape[0]
+    order = np.empty(n, np.int64)
+    spare = np.empty(n, np.int64)
+    start = np.zeros(EV_ATTEMPT + 2, np.int64)
+    for j in range(n):
+        start[kinds[j] + 1] += 1
+    for k in range(EV_ATTEMPT + 1):
+        start[k + 1] += start[k]
+    for j in range(n):
+        order[start[kinds[j]]] = j
+        start[kinds[j]] += 1
+    bits = times.view(np.uint64)
+    n_buckets = 1 << RADIX_BITS
+    mask = np.uint64(n_buckets - 1)
+    count = np.empty(n_buckets + 1, np.int64)
+    for shift in range(0, 64, RADIX_BITS):
+        count[:] = 0
+        for j in range(n):
+            count[np.int64((bits[order[j]] >> np.uint64(shift)) & mask) + 1] += 1
+        if count.max() == n:
+            continue  # every key has this digit: the pass would not move anything
+        for d in range(n_buckets):
+            count[d + 1] += count[d]
+        for j in range(n):
+            digit = np.int64((bits[order[j]] >> np.uint64(shift)) & mask)
+            spare[count[digit]] = order[j]
+            count[digit] += 1
+        order, spare = spare, order
+    return order
+
+
 @jit
 def _grow(a, size):
     out = np.empty(size, a.dtype)
@@ -296,57 +337,71 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
         deaths[line] = 0
         mutations[line] = 0
         mutable_divisions[line] = 0
-    capacity = max(1024, 2 * int(events_per_line.sum()))
-    times = np.empty(capacity, np.float64)
-    kinds = np.empty(capacity, np.int8)
-    sites = np.empty(capacity, np.int64)
-    scheduled = np.empty(capacity, np.float64)
-    n = 0
-    # the events drawn by ``schedule``, recomputed from the same keys (line, column order)
+    # the events drawn by ``schedule``, recomputed from the same keys, in (site, kind) order
+    n_initial = int(events_per_line.sum())
+    initial_time = np.empty(n_initial, np.float64)
+    initial_kind = np.empty(n_initial, np.int8)
+    initial_site = np.empty(n_initial, np.int64)
+    m = 0
     for line in range(n_lines):
         if events_per_line[line] == 0:
             continue
         base = line * line_length
         for col in range(max(tissue_lo[line], 0), min(tissue_hi[line] + 1, line_length)):
             i = base + col
-            k = kind[i]
             f = flags[i]
+            if (f & (F_DEATH | F_ATTEMPT | F_CLEAR)) == 0:
+                continue  # most sites: nothing this step (flags of non-tissue are stale)
+            k = kind[i]
             if k == TUMOR and (f & (F_DEATH | F_ATTEMPT)) != 0:
                 h_die, h_divide = cell_hazards(i, clone[i], death_hazard, division_hazard,
                                                oxygen, oxygen_threshold, oxygen_span,
                                                concentration, target_bit, kill, arrest,
                                                dt_days)
                 if f & F_DEATH:
-                    times[n] = event_time(uniform(death_key, i), h_die)
-                    kinds[n] = EV_DEATH
-                    sites[n] = i
-                    scheduled[n] = 0.0
-                    n += 1
+                    initial_time[m] = event_time(uniform(death_key, i), h_die)
+                    initial_kind[m] = EV_DEATH
+                    initial_site[m] = i
+                    m += 1
                 if f & F_ATTEMPT:
-                    times[n] = event_time(uniform(attempt_key, i), h_divide)
-                    kinds[n] = EV_ATTEMPT
-                    sites[n] = i
-                    scheduled[n] = 0.0
-                    n += 1
+                    initial_time[m] = event_time(uniform(attempt_key, i), h_divide)
+                    initial_kind[m] = EV_ATTEMPT
+                    initial_site[m] = i
+                    m += 1
             elif (k == DEAD or k == NECROTIC) and (f & F_CLEAR) != 0:
                 h = clear_dead_hazard if k == DEAD else clear_necrotic_hazard
-                times[n] = event_time(uniform(clearance_key, i), h)
-                kinds[n] = EV_CLEAR
-                sites[n] = i
-                scheduled[n] = 0.0
-                n += 1
-    for j in range(n // 2 - 1, -1, -1):
-        _sift_down(times, kinds, sites, scheduled, n, j)
-
-    while n > 0:
-        t = times[0]
-        ev = kinds[0]
-        i = sites[0]
-        since = scheduled[0]
-        n -= 1
-        if n > 0:
-            _swap(times, kinds, sites, scheduled, 0, n)
-            _sift_down(times, kinds, sites, scheduled, n, 0)
+                initial_time[m] = event_time(uniform(clearance_key, i), h)
+                initial_kind[m] = EV_CLEAR
+                initial_site[m] = i
+                m += 1
+    order = time_order(initial_time, initial_kind)
+    # events drawn during the step: a binary heap, merged with the sorted initial ones
+    capacity = max(1024, n_initial)
+    times = np.empty(capacity, np.float64)
+    kinds = np.empty(capacity, np.int8)
+    sites = np.empty(capacity, np.int64)
+    scheduled = np.empty(capacity, np.float64)
+    n = 0
+    q = 0
+    while q < n_initial or n > 0:
+        if q < n_initial:
+            j = order[q]
+            t = initial_time[j]
+            ev = initial_kind[j]
+            i = initial_site[j]
+        if q == n_initial or (n > 0 and (times[0] < t or (times[0] == t and (
+                kinds[0] < ev or (kinds[0] == ev and sites[0] < i))))):
+            t = times[0]
+            ev = kinds[0]
+            i = sites[0]
+            since = scheduled[0]
+            n -= 1
+            if n > 0:
+                _swap(times, kinds, sites, scheduled, 0, n)
+                _sift_down(times, kinds, sites, scheduled, n, 0)
+        else:
+            since = 0.0
+            q += 1
         if n + 3 + n_neighbours >= times.shape[0]:
             size = 2 * times.shape[0]
             times = _grow(times, size)

@@ -152,8 +152,8 @@ def test_fires_within_step_is_the_event_time_test():
                36.0, 37.5, 40.0, 700.0, 1e10, np.inf]
     draws = np.random.default_rng(3).random(2000)
     checked = 0
-    for h in hazards:
-        p = -np.expm1(-h)
+    for h in map(np.float64, hazards):  # as the kernel gets them (and without the JIT,
+        p = -np.expm1(-h)                # NumPy's division by zero, not Python's, applies)
         u = np.concatenate([draws, np.linspace(0.0, 1.0, 2001)[:-1]]
                            + [_ulp_walk(x, 2000) for x in
                               (p, p * (1.0 - tumor.BAND), p * (1.0 + tumor.BAND))])
