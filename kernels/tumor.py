@@ -101,6 +101,26 @@ def fires_within_step(u, hazard, probability):
 
 
 @inline_jit
+def rest_probability(hazard, t):
+    """P(a clock of ``hazard`` per step started at ``t`` fires before the step ends),
+    -expm1(-hazard (1 - t)), for :func:`surely_after_step`; 2.0 (no shortcut) where
+    hazard (1 - t) is below the normal range, whose rounding the bound does not cover."""
+    x = hazard * (1.0 - t)
+    return -math.expm1(-x) if x > 1e-300 else 2.0
+
+
+@inline_jit
+def surely_after_step(u, p_rest):
+    """True only if ``t + event_time(u, hazard) < 1.0`` is false, given ``p_rest`` =
+    ``rest_probability(hazard, t)``: as for :func:`fires_within_step`, u above
+    p_rest (1 + BAND) makes the exact time exceed 1 - t by a relative BAND / 8 at least
+    (with 1 - t, hazard (1 - t) and expm1 rounded), far beyond the rounding of the
+    computed time and of the sum, so the computed ``t + event_time`` is >= 1 as well. When
+    it returns False the caller computes the time (and the same comparison) as before."""
+    return u > p_rest * (1.0 + BAND)
+
+
+@inline_jit
 def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, oxygen_span,
                  concentration, target_bit, kill, arrest, dt_days):
     """(death, division) hazard per step of a cell of clone ``c`` at site ``i``."""
@@ -118,10 +138,21 @@ def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, 
 @inline_jit
 def empty_in_column(kind, base, col, line_steps):
     """Whether column ``col`` of the lines around the line starting at ``base`` (itself
-    included; ``line_steps`` = their offsets in sites) holds an EMPTY site."""
+    included; ``line_steps`` = their offsets in sites) holds an EMPTY site. Unrolled for
+    2D and 3D lattices (3 and 9 lines): the loop cost as much again as the loads."""
+    j = base + col
+    s = line_steps
+    if s.shape[0] == 3:
+        return (kind[j + s[0]] == EMPTY) | (kind[j + s[1]] == EMPTY) | (kind[j + s[2]] == EMPTY)
+    if s.shape[0] == 9:
+        return ((kind[j + s[0]] == EMPTY) | (kind[j + s[1]] == EMPTY)
+                | (kind[j + s[2]] == EMPTY) | (kind[j + s[3]] == EMPTY)
+                | (kind[j + s[4]] == EMPTY) | (kind[j + s[5]] == EMPTY)
+                | (kind[j + s[6]] == EMPTY) | (kind[j + s[7]] == EMPTY)
+                | (kind[j + s[8]] == EMPTY))
     found = False
-    for d in range(line_steps.shape[0]):
-        found |= kind[base + line_steps[d] + col] == EMPTY
+    for d in range(s.shape[0]):
+        found |= kind[j + s[d]] == EMPTY
     return found
 
 
@@ -320,11 +351,12 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
                oxygen_span, concentration, target_bit, kill, arrest, dt_days,
                clear_dead_hazard, clear_necrotic_hazard, mutation_probability, n_targets,
                death_key, attempt_key, clearance_key, target_key, mutation_key,
-               births, deaths, mutations, mutable_divisions, tumor_by_clone):
+               counts, tumor_by_clone):
     """Pass 2 (module docstring): queue the events ``schedule`` flagged and apply every
-    event of the step in time order. Per-line outputs: births, deaths, mutation events,
-    divisions of parents that could still mutate (the D of Binomial(D, u)); tumour cells
-    per line and clone are kept up to date; ``lo``/``hi`` widen to take in daughters.
+    event of the step in time order. ``counts`` (int64[4]) receives the step's births,
+    deaths, mutation events and divisions of parents that could still mutate (the D of
+    Binomial(D, u)); tumour cells per line and clone are kept up to date; ``lo``/``hi``
+    widen to take in daughters.
 
     ``birth_time`` (float64 per site, scratch) is read only where ``flags`` has F_BORN,
     which a birth sets together with it and ``schedule`` clears at every tumour cell, so
@@ -332,11 +364,11 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
     n_lines = lo.shape[0]
     n_neighbours = offsets.shape[0]
     full_mask = (1 << n_targets) - 1
-    for line in range(n_lines):
-        births[line] = 0
-        deaths[line] = 0
-        mutations[line] = 0
-        mutable_divisions[line] = 0
+    plain = concentration.shape[0] == 0 and oxygen.shape[0] == 0
+    n_births = 0
+    n_deaths = 0
+    n_mutations = 0
+    n_mutable = 0
     # the events drawn by ``schedule``, recomputed from the same keys, in (site, kind) order
     n_initial = int(events_per_line.sum())
     initial_time = np.empty(n_initial, np.float64)
@@ -412,22 +444,36 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
         if ev == EV_DEATH:
             kind[i] = DEAD
             flags[i] = 0
-            deaths[line] += 1
+            n_deaths += 1
             tumor_by_clone[line, clone[i]] -= 1
             tc = t + event_time(uniform_at(clearance_key, i, t), clear_dead_hazard)
             if tc < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, tc, EV_CLEAR, i, t)
         elif ev == EV_CLEAR:
             kind[i] = EMPTY
+            known = -1  # the clone whose rest_probability at t is in p_rest
+            p_rest = 2.0
             for d in range(n_neighbours):
                 y = i + offsets[d]
                 if kind[y] == TUMOR and (flags[y] & F_ACTIVE) == 0:
                     flags[y] |= F_ACTIVE
-                    _, h_divide = cell_hazards(y, clone[y], death_hazard, division_hazard,
-                                               oxygen, oxygen_threshold, oxygen_span,
-                                               concentration, target_bit, kill, arrest,
-                                               dt_days)
-                    ta = t + event_time(uniform_at(attempt_key, y, t), h_divide)
+                    u = uniform_at(attempt_key, y, t)
+                    c = clone[y]
+                    if plain:
+                        # most activated clocks do not fire before the step ends: skip their
+                        # logarithm (one expm1 per clone and clearance instead)
+                        h_divide = division_hazard[c]
+                        if c != known:
+                            known = c
+                            p_rest = rest_probability(h_divide, t)
+                        if surely_after_step(u, p_rest):
+                            continue
+                    else:
+                        _, h_divide = cell_hazards(y, c, death_hazard, division_hazard,
+                                                   oxygen, oxygen_threshold, oxygen_span,
+                                                   concentration, target_bit, kill, arrest,
+                                                   dt_days)
+                    ta = t + event_time(u, h_divide)
                     if ta < 1.0:
                         n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, y, t)
         else:  # EV_ATTEMPT
@@ -446,7 +492,7 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
             lacking = full_mask & ~daughter
             zline = z // line_length
             if lacking != 0:
-                mutable_divisions[zline] += 1
+                n_mutable += 1
                 u = uniform_at(mutation_key, z, t)
                 if u < mutation_probability:
                     n_lacking = 0
@@ -455,12 +501,12 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
                             n_lacking += 1
                     choice = min(int(u / mutation_probability * n_lacking), n_lacking - 1)
                     daughter = daughter | (1 << nth_set_bit(lacking, choice))
-                    mutations[zline] += 1
+                    n_mutations += 1
             kind[z] = TUMOR
             clone[z] = daughter
             flags[z] = F_ACTIVE | F_BORN
             birth_time[z] = t
-            births[zline] += 1
+            n_births += 1
             tumor_by_clone[zline, daughter] += 1
             col = z - zline * line_length
             if col < lo[zline]:
@@ -482,6 +528,10 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
             ta = t + event_time(uniform_at(attempt_key, i, t), h_parent)
             if ta < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i, t)
+    counts[0] = n_births
+    counts[1] = n_deaths
+    counts[2] = n_mutations
+    counts[3] = n_mutable
 
 
 @inline_jit

@@ -173,10 +173,8 @@ class Engine:
         self._tissue_hi = np.empty(n_lines, np.int64)
         self._events_per_line = np.zeros(n_lines, np.int64)
         self._birth_time = np.empty(geo.n_sites, np.float64)  # tumour kernel scratch
-        self._births = np.zeros(n_lines, np.int64)
-        self._deaths = np.zeros(n_lines, np.int64)
-        self._mutations = np.zeros(n_lines, np.int64)
-        self._mutable = np.zeros(n_lines, np.int64)
+        # births, deaths, mutations, mutable divisions of the step's tumour phase
+        self._tumor_events = np.zeros(4, np.int64)
         self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
         self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
         self._no_oxygen = np.empty(0, np.float64)
@@ -267,13 +265,14 @@ class Engine:
                          threshold, span, drug_field, target_bit, kill, arrest, self.dt_days,
                          r.clear_dead_hazard, r.clear_necrotic_hazard, r.mutation_probability,
                          self.n_targets, *keys, self._key(rng.STREAM_DIVISION_TARGET),
-                         self._key(rng.STREAM_MUTATION), self._births, self._deaths,
-                         self._mutations, self._mutable, self._tumor_by_clone)
+                         self._key(rng.STREAM_MUTATION), self._tumor_events,
+                         self._tumor_by_clone)
+        births, deaths, mutations, mutable = (int(n) for n in self._tumor_events)
         t = s.totals
-        t["divisions"] += int(self._births.sum())
-        t["deaths"] += int(self._deaths.sum())
-        t["mutations"] += int(self._mutations.sum())
-        t["mutable_divisions"] += int(self._mutable.sum())
+        t["divisions"] += births
+        t["deaths"] += deaths
+        t["mutations"] += mutations
+        t["mutable_divisions"] += mutable
 
     def _fields_phase(self):
         if self.tissue is None:
@@ -303,7 +302,8 @@ class Engine:
         self.immune.suppressive_phase(self.state.step, self.immune_effects)
 
     def _immune_state_phase(self):
-        self.immune.state_phase(self.state.step, self.immune_effects, int(self._deaths.sum()),
+        tumor_deaths = int(self._tumor_events[1])
+        self.immune.state_phase(self.state.step, self.immune_effects, tumor_deaths,
                                 self._step_events["kills"], self._step_events["necrotic"],
                                 self._tumor_by_clone)
 

@@ -63,7 +63,7 @@ def estimate_bytes(scenario) -> dict[str, int]:
 
     per_site = _bytes(SITE_ARRAYS.values())
     per_site += F8                                       # engine: tumour birth times
-    per_line = _bytes(LINE_ARRAYS.values()) + I8 * (8 + n_clones + len(KIND_NAMES))
+    per_line = _bytes(LINE_ARRAYS.values()) + I8 * (4 + n_clones + len(KIND_NAMES))
     if "oxygen" in fields:
         per_site += F8                                   # engine: division factor
     if immune:
