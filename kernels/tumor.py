@@ -54,7 +54,7 @@ from kernels.drug_response import local_hazards
 from kernels.jit import inline_jit, jit, parallel_jit, prange
 from kernels.lattice import (DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR,
                              nth_neighbour_of_kind, nth_set_bit)
-from kernels.rng import uniform, uniform_at
+from kernels.rng import time_salt, uniform
 
 # per-site flags written by ``schedule`` (scratch, valid for the step)
 F_DEATH = 1        # the cell's death falls within the step
@@ -373,6 +373,11 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
     n_neighbours = offsets.shape[0]
     full_mask = (1 << n_targets) - 1
     plain = concentration.shape[0] == 0 and oxygen.shape[0] == 0
+    death_key = np.uint64(death_key)  # keys from Python may arrive as int64; XORed below
+    attempt_key = np.uint64(attempt_key)
+    clearance_key = np.uint64(clearance_key)
+    target_key = np.uint64(target_key)
+    mutation_key = np.uint64(mutation_key)
     n_births = 0
     n_deaths = 0
     n_mutations = 0
@@ -454,18 +459,20 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
             flags[i] = 0
             n_deaths += 1
             tumor_by_clone[line, clone[i]] -= 1
-            tc = t + event_time(uniform_at(clearance_key, i, t), clear_dead_hazard)
+            salt = time_salt(t)  # this event's draws are uniform_at(key, site, t)
+            tc = t + event_time(uniform(clearance_key ^ salt, i), clear_dead_hazard)
             if tc < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, tc, EV_CLEAR, i, t)
         elif ev == EV_CLEAR:
             kind[i] = EMPTY
+            attempt_salted = attempt_key ^ time_salt(t)
             known = -1  # the clone whose rest_probability at t is in p_rest
             p_rest = 2.0
             for d in range(n_neighbours):
                 y = i + offsets[d]
                 if kind[y] == TUMOR and (flags[y] & F_ACTIVE) == 0:
                     flags[y] |= F_ACTIVE
-                    u = uniform_at(attempt_key, y, t)
+                    u = uniform(attempt_salted, y)
                     c = clone[y]
                     if plain:
                         # most activated clocks do not fire before the step ends: skip their
@@ -489,19 +496,20 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
                 continue  # stale: the cell that scheduled it has died
             n_free = 0
             for d in range(n_neighbours):
-                if kind[i + offsets[d]] == EMPTY:
-                    n_free += 1
+                n_free += _empty_at(kind, i + offsets[d])
             if n_free == 0:
                 flags[i] &= NOT_ACTIVE  # dormant until a neighbour clears
                 continue
+            salt = time_salt(t)
             z = nth_neighbour_of_kind(kind, i, offsets, EMPTY,
-                                      min(int(uniform_at(target_key, i, t) * n_free), n_free - 1))
+                                      min(int(uniform(target_key ^ salt, i) * n_free),
+                                          n_free - 1))
             daughter = clone[i]
             lacking = full_mask & ~daughter
             zline = z // line_length
             if lacking != 0:
                 n_mutable += 1
-                u = uniform_at(mutation_key, z, t)
+                u = uniform(mutation_key ^ salt, z)
                 if u < mutation_probability:
                     n_lacking = 0
                     for b in range(n_targets):
@@ -524,16 +532,16 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
             h_die, h_divide = cell_hazards(z, daughter, death_hazard, division_hazard, oxygen,
                                            oxygen_threshold, oxygen_span, concentration,
                                            target_bit, kill, arrest, dt_days)
-            td = t + event_time(uniform_at(death_key, z, t), h_die)
+            td = t + event_time(uniform(death_key ^ salt, z), h_die)
             if td < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, td, EV_DEATH, z, t)
-            ta = t + event_time(uniform_at(attempt_key, z, t), h_divide)
+            ta = t + event_time(uniform(attempt_key ^ salt, z), h_divide)
             if ta < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, z, t)
             _, h_parent = cell_hazards(i, clone[i], death_hazard, division_hazard, oxygen,
                                        oxygen_threshold, oxygen_span, concentration,
                                        target_bit, kill, arrest, dt_days)
-            ta = t + event_time(uniform_at(attempt_key, i, t), h_parent)
+            ta = t + event_time(uniform(attempt_key ^ salt, i), h_parent)
             if ta < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i, t)
     counts[0] = n_births
