@@ -78,6 +78,10 @@ MODES = dict(
     # ~300k tumour cells, 15k T cells, 5k suppressive cells on 10^6 sites
     full=dict(dimensions=[1000, 1000], radius=309, t_cells=15000, suppressive=5000,
               steps=16, repeats=3, warm_steps=2),
+    # 3D at size (issue 13 item 5): 200^3 = 8M sites, a ball of ~1M tumour cells and the
+    # 2D case's immune cells per tumour cell (5% T, 1.7% suppressive)
+    threeD=dict(dimensions=[200, 200, 200], radius=62, t_cells=50000, suppressive=17000,
+                steps=4, repeats=1, warm_steps=1),
     # the same densities on 400x400 (0.16 of the sites), for a smoke test
     quick=dict(dimensions=[400, 400], radius=124, t_cells=2400, suppressive=800,
                steps=3, repeats=1, warm_steps=1),
@@ -188,6 +192,7 @@ def build_start_engine(cfg, vessels: str, extra=()):
         targets=dict(t_cells=cfg["t_cells"], suppressive_cells=cfg["suppressive"]),
         populate_steps=len(rows), populate_log=rows, warm_steps=cfg["warm_steps"],
         start_step=engine.state.step, build_s=time.perf_counter() - t0,
+        bytes_per_site=array_bytes(engine) / engine.state.kind.size,
         start_counts={k: counts[k] for k in ("tumor_cells", "t_cells", "suppressive_cells",
                                              "necrotic_cells", "dead_cells")},
         dt_hours=scenario.simulation.dt_hours,
@@ -200,6 +205,29 @@ def build_start_engine(cfg, vessels: str, extra=()):
                   f"({len(rows)} steps, forked each step), forked back into the default "
                   f"rates, then {cfg['warm_steps']} warm-up step(s)"))
     return engine, info
+
+
+def array_bytes(root) -> int:
+    """Bytes of every distinct numpy array reachable from ``root`` through attributes,
+    dicts, lists and tuples (the engine's whole state and scratch; the scenario excluded)."""
+    seen, total, stack = set(), 0, [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, (str, bytes, int, float, scenario_mod.Scenario)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, np.ndarray):
+            base = obj if obj.base is None else obj.base
+            if id(base) not in seen or base is obj:
+                seen.add(id(base))
+                total += base.nbytes if isinstance(base, np.ndarray) else obj.nbytes
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set)):
+            stack.extend(obj)
+        elif hasattr(obj, "__dict__"):
+            stack.extend(vars(obj).values())
+    return total
 
 
 # ---------------------------------------------------------------------- identity
@@ -416,6 +444,8 @@ def print_report(res):
           f"({st['tumor_cells_seeded']} tumour cells seeded), {st['vessel_sites']} vessels "
           f"({st['vessels']}); built in {st['build_s']:.1f} s")
     print(f"  {st['method']}")
+    print(f"  arrays held by the engine (state, fields, solver levels, scratch): "
+          f"{st['bytes_per_site']:.1f} bytes per site")
     print(f"  at step {st['start_step']}: {c['tumor_cells']} tumour, {c['t_cells']} T, "
           f"{c['suppressive_cells']} suppressive, {c['necrotic_cells']} necrotic, "
           f"{c['dead_cells']} dead; T cells move {st['t_moves_per_step']} sites/step, "
@@ -475,6 +505,9 @@ def main(argv=None):
                     help="where to write the results (default benchmarks/results/full_step.json)")
     ap.add_argument("--steps", type=int, help="timed steps per repeat")
     ap.add_argument("--repeats", type=int, help="repeats per thread count")
+    ap.add_argument("--3d", dest="three_d", action="store_true",
+                    help="3D 200^3 with a ~1M-cell ball and proportional immune cells "
+                         "(4 steps, 1 repeat; the tumour-only comparison is skipped)")
     ap.add_argument("--radius", type=int,
                     help="initial tumour disc radius in sites (default 309; --quick 124)")
     ap.add_argument("--threads", type=int, nargs="+",
@@ -484,7 +517,7 @@ def main(argv=None):
                          "(default), or the engine's own (outside the initial tumour only)")
     args = ap.parse_args(argv)
 
-    mode = "quick" if args.quick else "full"
+    mode = "quick" if args.quick else "threeD" if args.three_d else "full"
     cfg = dict(MODES[mode], vessels=args.vessels)
     if args.radius is not None:
         cfg["radius"] = args.radius
@@ -501,8 +534,8 @@ def main(argv=None):
     log("timing the full step ...")
     res["full_step"] = bench(start, cfg, threads_list)
     log("timing the tumour-only step on the same lattice ...")
-    res["tumor_only"] = tumor_only_step(cfg, threads_list)
-    res["full_over_tumor_only"] = {
+    res["tumor_only"] = {} if args.three_d else tumor_only_step(cfg, threads_list)
+    res["full_over_tumor_only"] = {} if args.three_d else {
         t: row["ms_per_step_best"] / res["tumor_only"][t]["ms_per_step_best"]
         for t in threads_list for row in res["full_step"]["rows"] if row["threads"] == t}
     res["threading_layer"] = numba.threading_layer()

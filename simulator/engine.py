@@ -53,6 +53,7 @@ from kernels import multigrid as fields
 from kernels import immune as immune_k
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
+from simulator.analysis.follow_up import watch_for
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import DrugPenetration, penetrating
 from simulator.model.rates import step_hazard
@@ -164,6 +165,7 @@ class Engine:
         self.rates = tumor_rates(scenario)
         self.treatment = Treatment(scenario)
         self.effects = self.treatment.none
+        self.off_study_day = float("nan")  # set when the run ends at progression
         self._keys = {s: np.uint64(rng.stream_key(sim.seed, sim.replicate, s)) for s in (
             rng.STREAM_TUMOR_EVENT, rng.STREAM_TUMOR_ATTEMPT, rng.STREAM_DIVISION_TARGET,
             rng.STREAM_MUTATION, rng.STREAM_CLEARANCE)}
@@ -414,8 +416,18 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
             bar = tqdm(total=last - engine.state.step, unit="step", leave=False)
         except ImportError:
             bar = None
+    # off study at progression: runs that write a run file (the explorer's in-memory
+    # history shows the whole course)
+    watch = (watch_for(scenario, engine.treatment)
+             if hasattr(recorder, "record_final") else None)
     started = time.perf_counter()
-    while engine.state.step < last:
+    # a run resumed from a checkpoint taken at the record of the scan that ends it
+    step = engine.state.step
+    off_study = (watch is not None and 0 < step < last and step % every == 0
+                 and _goes_off_study(watch, recorder, engine, step, every, last))
+    if off_study:
+        recorder.record_final(engine)
+    while not off_study and engine.state.step < last:
         if chooser is None:
             engine.step()
         else:
@@ -423,14 +435,31 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
             t0 = time.perf_counter()
             engine.step()
             chooser.record(time.perf_counter() - t0)
-        if recorder is not None and (engine.state.step % every == 0 or engine.state.step == last):
+        step = engine.state.step
+        if recorder is not None and (step % every == 0 or step == last):
             recorder.record(engine)
+            if watch is not None and step < last and _goes_off_study(watch, recorder, engine,
+                                                                     step, every, last):
+                recorder.record_final(engine)
+                break
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     engine.wall_seconds = time.perf_counter() - started
     return engine
+
+
+def _goes_off_study(watch, recorder, engine: Engine, step: int, every: int, last: int) -> bool:
+    """At a scan's record: has the followed line progressed (``simulator.analysis.follow_up``)?
+    The run then ends here (``engine.off_study_day``)."""
+    next_day = min(step + every, last) * engine.dt_days
+    if not watch.is_scan_record(engine.time_days, next_day):
+        return False
+    if not watch.progressed(recorder.series()):
+        return False
+    engine.off_study_day = engine.time_days
+    return True
 
 
 def fork(engine: Engine, scenario: Scenario) -> Engine:

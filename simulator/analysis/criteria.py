@@ -43,6 +43,11 @@ class EndpointSettings:
                                          source="RECIST 1.1: no less than 4 weeks")
     confirm_responses: bool = param(True, doc="best overall response counts only confirmed "
                                               "PR/CR (RECIST 1.1 for non-randomised trials)")
+    off_study_at_progression: bool = param(
+        False, doc="the run ends at the scan that calls RECIST progression (as trials stop "
+                   "following PFS there), or, with a drug waiting for a progression rule, at "
+                   "the first progression after the last such drug started; endpoints are "
+                   "unchanged, later burden is not simulated (simulator.analysis.follow_up)")
     landmark_months: list[float] = param([12.0, 24.0], unit="month", low=0.0, low_open=True,
                                          doc="landmark PFS reported per arm (Kaplan-Meier, "
                                              "1 month = 30.4375 days)")

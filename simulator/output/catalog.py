@@ -178,6 +178,9 @@ RUN_ATTRIBUTES = Table("run-attributes", "Run file: root attributes", (
                                     "faces; NaN if the tumour never reached them",
          "from timeseries/tumor_cells_on_edge; burden and progression after it are limited "
          "by the box"),
+    item("off_study_day", "day", "the run ended here, at the scan that called "
+                                 "progression, before its horizon; NaN if it ran to the end",
+         "endpoints.off_study_at_progression (simulator.analysis.follow_up)"),
     item("spacing_um", "um", "lattice spacing (simulation.spacing_um)"),
     item("treatment_start_day", "day", "simulation.treatment_start_day"),
     item("Conventions", "", f"metadata conventions ({CONVENTIONS})"),

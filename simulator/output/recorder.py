@@ -272,6 +272,13 @@ class Recorder:
         if stop is not None:
             raise Interrupted(stop, f"day {engine.time_days:g}")
 
+    def record_final(self, engine):
+        """The run ends here, before its horizon (off study): the last snapshot, as
+        :meth:`record` writes at the horizon."""
+        self._flush()
+        self._snapshot(engine)
+        self.journal.append("off_study", {"day": float(engine.time_days)})
+
     def _flush(self):
         if not self._buffer:
             return

@@ -9,7 +9,9 @@ Layout (the contract in DESIGN.md; netCDF-4 compatible through HDF5 dimension sc
   git_commit, command_line and library versions; ``/provenance/scenario_toml``. With
   checkpoint/restart also ``resumed_at_steps`` (int64 array; only in a run continued from
   a checkpoint: the steps it was resumed at — ``created`` and ``command_line`` stay those
-  of the first start).
+  of the first start). ``edge_contact_day`` (first record with tumour on the lattice's
+  faces) and ``off_study_day`` (the run ended there, at progression, before its horizon:
+  ``endpoints.off_study_at_progression``), each NaN when it did not happen.
 - ``/timeseries``: ``time_days`` (the time dimension) and one 1-D series per counter,
   ``tumor_by_clone`` (time x clone); ``/timeseries/drug/<name>`` per drug (plasma) and
   ``/timeseries/drug_tissue/<name>`` per drug with spatial penetration (mean tissue
@@ -139,7 +141,8 @@ class RunContents:
     ``drug/<name>`` and ``drug_tissue/<name>`` per drug), ``snapshot`` (``time_days``; one
     compressed frame per dataset), ``fork`` (a compare arm continues a pre-treatment
     history: new ``attrs``, ``scenario_toml``, ``layout``), ``cohort``, ``doses``,
-    ``summary``, ``resumed`` (a run continued from its checkpoint), ``stopped`` (why it
+    ``summary``, ``resumed`` (a run continued from its checkpoint), ``off_study`` (the run
+    ended at progression, ``endpoints.off_study_at_progression``), ``stopped`` (why it
     stopped early) and ``finished`` (everything recorded; only the run file is left to
     write).
     """
@@ -157,6 +160,7 @@ class RunContents:
         self.doses: list | None = None
         self.summary: dict = {}
         self.resumed_at_steps: list[int] = []
+        self.off_study_day = math.nan
         self.stopped = ""
         self.finished = False
         for entry in journal.entries:
@@ -203,6 +207,9 @@ class RunContents:
     def _on_resumed(self, entry):
         self.resumed_at_steps.append(int(entry.meta["step"]))
         self.stopped = ""
+
+    def _on_off_study(self, entry):
+        self.off_study_day = float(entry.meta["day"])
 
     def _on_stopped(self, entry):
         self.stopped = entry.meta.get("reason", "")
@@ -261,6 +268,7 @@ class RunContents:
             f.attrs["resumed_at_steps"] = np.array(self.resumed_at_steps, dtype=np.int64)
         f.attrs["edge_contact_day"] = edge_contact_day(
             self.column("time_days", np.float64), self.column("tumor_cells_on_edge", np.int64))
+        f.attrs["off_study_day"] = self.off_study_day
         _string_dataset(f.create_group("provenance"), "scenario_toml", self.scenario_toml)
         self._write_timeseries(f.create_group("timeseries"))
         if self.cohort:
@@ -505,6 +513,10 @@ def describe_run(path) -> str:
                          f"(resistant {ts['tumor_resistant'][-1]}), T cells {ts['t_cells'][-1]}, "
                          f"suppressive {ts['suppressive_cells'][-1]}")
             lines += _turnover_lines(ts, _scenario_rates(f))
+        off = a.get("off_study_day", math.nan)
+        if not math.isnan(off):
+            lines.append(f"  off study at progression on day {off:g} (the run ends there: "
+                         "endpoints.off_study_at_progression)")
         day = a.get("edge_contact_day", math.nan)
         if not math.isnan(day):
             lines.append(f"  the tumour reached the lattice edge on day {day:g}: later burden "

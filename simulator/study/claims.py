@@ -288,8 +288,9 @@ def arms_markdown(rows: list[dict], landmark_months) -> str:
         by_arm.setdefault(row["arm"], []).append({k: _cast(v) for k, v in row.items()})
     names = [f"PFS at {m:g} months" for m in landmark_months]
     lines = ["| arm | n | response (95% CI) | CR | median PFS, days (95% CI) | "
-             + " | ".join(names) + " | median time to response, days | durable |",
-             "|---|---|---|---|---|" + "---|" * len(names) + "---|---|"]
+             + " | ".join(names) + " | median time to response, days | durable | "
+             "reached the edge |",
+             "|---|---|---|---|---|" + "---|" * len(names) + "---|---|---|"]
     for arm, runs in by_arm.items():
         s = stats.arm_summary(runs, landmark_months)
         landmarks = [stats.format_estimate(s[f"pfs_{m:g}_months"], s[f"pfs_{m:g}_months_low"],
@@ -304,8 +305,16 @@ def arms_markdown(rows: list[dict], landmark_months) -> str:
                                     s["median_ttp_high"], digits=0)
             + " | " + " | ".join(landmarks) + " | "
             + stats.format_time(s["median_time_to_response_days"], "", 0).strip()
-            + f" | {_pct(s['durable_fraction'])} |")
+            + f" | {_pct(s['durable_fraction'])} | {_edge_share(runs)} |")
     return "\n".join(lines)
+
+
+def _edge_share(runs) -> str:
+    """Runs whose tumour touched the lattice edge before their last record (box_limited)."""
+    flags = [bool(r.get("box_limited")) for r in runs if "box_limited" in r]
+    if not flags:
+        return "-"
+    return f"{sum(flags)}/{len(flags)}"
 
 
 def _cast(value):
@@ -326,7 +335,13 @@ def markdown(rows, results, command: str, seconds: float, scenario) -> str:
         f"Base scenario `scenarios/melanoma.toml`: {'x'.join(map(str, sim.dimensions))} "
         f"lattice, dt {sim.dt_hours:g} h, treatment from day {sim.treatment_start_day:g} to "
         f"day {sim.duration_days:g}, scans every {ep.scan_interval_days:g} days, seed "
-        f"{sim.seed} (held out from calibration). Wall time {seconds / 60:.1f} min. Response "
+        f"{sim.seed} (held out from calibration). Wall time {seconds / 60:.1f} min. "
+        + ("Each run ends at the scan that calls progression, as a trial patient goes off "
+           "study (`endpoints.off_study_at_progression`; a regimen that switches at "
+           "progression is followed to the next line's progression). "
+           if ep.off_study_at_progression else "")
+        + "`reached the edge`: runs whose tumour touched the lattice edge before their last "
+        "record (then later burden is the box's). Response "
         "= confirmed best overall response PR/CR (RECIST 1.1 on the equivalent diameter); "
         f"durable = a response lasting >= {ep.durable_min_days:g} days. Arms share one "
         "pre-treatment tumour per replicate (common random numbers).", "",

@@ -61,6 +61,10 @@ class RunResult:
                                                   settings.confirm_responses else "") + ")",
             f"  progression-free: {pfs}",
         ]
+        if self.steps < self.scenario.simulation.steps:
+            day = self.steps * self.scenario.simulation.dt_hours / 24.0
+            lines.append(f"  off study at progression on day {day:g}: the run ends there "
+                         "(endpoints.off_study_at_progression)")
         if e.objective_response:
             lines.append(f"  time to response: {e.time_to_response_days:g} days; duration of "
                          f"response: {e.duration_of_response_days:g} days"

@@ -1,0 +1,95 @@
+"""When a run's follow-up ends: at the horizon, or "off study" at RECIST progression.
+
+Trials stop following a patient's tumour for progression-free survival once progression
+is called; what the tumour does afterwards is not an endpoint. With
+``endpoints.off_study_at_progression = true`` a run does the same: it ends after the
+record of the scan at which :func:`simulator.analysis.endpoints.assess` calls progression,
+so every endpoint is what it would have been had the run gone on (they are computed from
+the scans up to the first PD), and a progressing tumour no longer grows on, at full cost,
+into the edge of its lattice, where it would set late burden and resistant share by the
+size of the box.
+
+A regimen that switches at progression (a drug waiting for a ``when = "progression"`` rule)
+keeps the patient on study until the last such drug has started; from then on the watch
+follows the new line of treatment as a trial's second-line follow-up would: scans every
+``scan_interval_days`` from the day the line started, progression against its own
+baseline and nadir.
+
+The decision is :func:`assess` itself applied to the records so far, at the record that
+stands for each scan (the last record at or before the scan day, as ``assess`` picks it),
+so the stop and the endpoints cannot disagree.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulator.analysis.endpoints import TIME_TOLERANCE_DAYS, ResponseCriteria, assess
+from simulator.treatment.regimen import STOPPED, WAITING
+
+
+class ProgressionWatch:
+    """Decides, record by record, whether a run goes off study (see the module docstring).
+
+    ``criteria``: the run's :class:`ResponseCriteria`; ``treatment_start_day``: the first
+    line's baseline day; ``regimen``: the run's regimen (or None when no drug is given)."""
+
+    def __init__(self, criteria: ResponseCriteria, treatment_start_day: float, regimen=None):
+        self.criteria = criteria
+        self.first_line_start = float(treatment_start_day)
+        self.regimen = regimen
+
+    # ------------------------------------------------------------------ the line followed
+    def _line_start(self) -> float | None:
+        """Baseline day of the line of treatment followed now; None while a drug still
+        waits for progression (the patient stays on study)."""
+        regimen = self.regimen
+        if regimen is None:
+            return self.first_line_start
+        if any(_waits_for_progression(drug, regimen.courses[name].state)
+               for name, drug in regimen.drugs.items()):
+            return None
+        starts = [e.day for e in regimen.events
+                  if e.action == "start" and e.reason.startswith("rule:")]
+        return max([self.first_line_start, *starts])
+
+    def is_scan_record(self, day: float, next_record_day: float) -> bool:
+        """True when the record at ``day`` is the one a scan of the followed line reads:
+        the last record at or before a scan day (the next record comes after it)."""
+        start = self._line_start()
+        if start is None or day < start - TIME_TOLERANCE_DAYS:
+            return False
+        interval = self.criteria.scan_interval_days
+        k = max(1, math.ceil((day - TIME_TOLERANCE_DAYS - start) / interval))
+        scan_day = start + k * interval
+        return day <= scan_day + TIME_TOLERANCE_DAYS < next_record_day
+
+    def progressed(self, series) -> bool:
+        """Whether the followed line has progressed by the last record of ``series`` (named
+        as ``/timeseries``); call it at a scan record."""
+        start = self._line_start()
+        if start is None:
+            return False
+        t = np.asarray(series["time_days"], dtype=np.float64)
+        if t.size == 0 or t[-1] < start + self.criteria.scan_interval_days - TIME_TOLERANCE_DAYS:
+            return False
+        return assess(t, series["tumor_cells"], series["tumor_resistant"], start,
+                      self.criteria).progression_observed
+
+
+def _waits_for_progression(drug, state: str) -> bool:
+    """A drug that a progression rule can still start (or re-start)."""
+    return any(rule.kind == "progression"
+               and state == (STOPPED if rule.restart else WAITING) for rule in drug.rules)
+
+
+def watch_for(scenario, treatment) -> ProgressionWatch | None:
+    """The watch of a run of ``scenario`` (None unless it goes off study at progression)."""
+    settings = scenario.endpoints
+    if not settings.off_study_at_progression:
+        return None
+    sim = scenario.simulation
+    return ProgressionWatch(settings.criteria(sim.ndim, sim.spacing_um),
+                            sim.treatment_start_day,
+                            treatment.regimen if treatment.active else None)
