@@ -77,17 +77,26 @@ def event_time(u, hazard):
     return -math.log1p(-u) / hazard
 
 
-# ``fires_within_step`` decides ``event_time(u, h) < 1`` without the logarithm, for a hazard
-# h >= 0 (model.rates.step_hazard refuses negative rates). Exactly,
+# ``fires_within_step`` and ``surely_late`` decide ``event_time(u, h) < 1`` without the
+# logarithm, for a hazard h >= 0 (model.rates.step_hazard refuses negative rates). Exactly,
 # T(u) = -ln(1 - u) / h < 1 iff u < p = 1 - exp(-h). The computed T has a relative error of
 # a few ulp (log1p, one division) and the computed p = -expm1(-h) one ulp; for u below
 # p (1 - BAND), T(u) <= 1 - ln(1 + BAND' (e^h - 1)) / h <= 1 - BAND' (BAND' ~ BAND, the
 # bound's minimum being at h -> 0), and for u above p (1 + BAND), T(u) >= 1 + BAND', both
-# far outside 2^-49 of 1, so the computed T falls on the same side of 1. Only draws within
-# the band (a fraction ~2^-30 of them) pay for the logarithm, and the decision is the
-# computed ``event_time(u, h) < 1.0`` bit for bit (zero, infinite and NaN hazards included:
-# their draws land in the band or agree at its edges; tests/test_kernels_tumor.py).
+# far outside 2^-49 of 1, so the computed T falls on the same side of 1 (and above it, so
+# does t + T for a clock started at any t >= 0 of the step). Only draws within the band (a
+# fraction ~2^-30 of them) pay for the logarithm, and every decision is the computed
+# comparison bit for bit (zero, infinite and NaN hazards included: their draws land in
+# the band or agree at its edges; tests/test_kernels_tumor.py).
 BAND = 2.0 ** -30
+
+
+@inline_jit
+def surely_late(u, probability):
+    """True only if ``event_time(u, hazard) >= 1`` (computed), given ``probability`` =
+    ``-expm1(-hazard)`` (module comment above): then no clock started at a time t >= 0 of
+    the step with this draw fires within it either (t + event_time >= 1)."""
+    return u > probability * (1.0 + BAND)
 
 
 @inline_jit
@@ -95,29 +104,19 @@ def fires_within_step(u, hazard, probability):
     """``event_time(u, hazard) < 1.0``, given ``probability`` = ``-expm1(-hazard)``."""
     if u < probability * (1.0 - BAND):
         return True
-    if u > probability * (1.0 + BAND):
+    if surely_late(u, probability):
         return False
     return event_time(u, hazard) < 1.0
 
 
 @inline_jit
-def rest_probability(hazard, t):
-    """P(a clock of ``hazard`` per step started at ``t`` fires before the step ends),
-    -expm1(-hazard (1 - t)), for :func:`surely_after_step`; 2.0 (no shortcut) where
-    hazard (1 - t) is below the normal range, whose rounding the bound does not cover."""
-    x = hazard * (1.0 - t)
-    return -math.expm1(-x) if x > 1e-300 else 2.0
-
-
-@inline_jit
-def surely_after_step(u, p_rest):
-    """True only if ``t + event_time(u, hazard) < 1.0`` is false, given ``p_rest`` =
-    ``rest_probability(hazard, t)``: as for :func:`fires_within_step`, u above
-    p_rest (1 + BAND) makes the exact time exceed 1 - t by a relative BAND / 8 at least
-    (with 1 - t, hazard (1 - t) and expm1 rounded), far beyond the rounding of the
-    computed time and of the sum, so the computed ``t + event_time`` is >= 1 as well. When
-    it returns False the caller computes the time (and the same comparison) as before."""
-    return u > p_rest * (1.0 + BAND)
+def next_event(t, u, hazard, probability):
+    """``t + event_time(u, hazard)``, the time of a clock started at ``t``, or 2.0 (past
+    the step: not queued) without the logarithm when ``surely_late``; ``probability`` =
+    ``-expm1(-hazard)``, or 2.0 where it is not known (then the time is computed)."""
+    if surely_late(u, probability):
+        return 2.0
+    return t + event_time(u, hazard)
 
 
 @inline_jit
@@ -373,6 +372,11 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
     n_neighbours = offsets.shape[0]
     full_mask = (1 << n_targets) - 1
     plain = concentration.shape[0] == 0 and oxygen.shape[0] == 0
+    # per-clone probabilities of an event within a step, for ``next_event`` (2.0: hazards
+    # are local to the site, computed per cell)
+    p_die = -np.expm1(-death_hazard) if plain else np.full(death_hazard.shape[0], 2.0)
+    p_divide = -np.expm1(-division_hazard) if plain else np.full(division_hazard.shape[0], 2.0)
+    p_clear_dead = -math.expm1(-clear_dead_hazard)
     death_key = np.uint64(death_key)  # keys from Python may arrive as int64; XORed below
     attempt_key = np.uint64(attempt_key)
     clearance_key = np.uint64(clearance_key)
@@ -460,34 +464,24 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
             n_deaths += 1
             tumor_by_clone[line, clone[i]] -= 1
             salt = time_salt(t)  # this event's draws are uniform_at(key, site, t)
-            tc = t + event_time(uniform(clearance_key ^ salt, i), clear_dead_hazard)
+            tc = next_event(t, uniform(clearance_key ^ salt, i), clear_dead_hazard,
+                            p_clear_dead)
             if tc < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, tc, EV_CLEAR, i, t)
         elif ev == EV_CLEAR:
             kind[i] = EMPTY
             attempt_salted = attempt_key ^ time_salt(t)
-            known = -1  # the clone whose rest_probability at t is in p_rest
-            p_rest = 2.0
             for d in range(n_neighbours):
                 y = i + offsets[d]
                 if kind[y] == TUMOR and (flags[y] & F_ACTIVE) == 0:
                     flags[y] |= F_ACTIVE
-                    u = uniform(attempt_salted, y)
                     c = clone[y]
-                    if plain:
-                        # most activated clocks do not fire before the step ends: skip their
-                        # logarithm (one expm1 per clone and clearance instead)
-                        h_divide = division_hazard[c]
-                        if c != known:
-                            known = c
-                            p_rest = rest_probability(h_divide, t)
-                        if surely_after_step(u, p_rest):
-                            continue
-                    else:
-                        _, h_divide = cell_hazards(y, c, death_hazard, division_hazard,
-                                                   oxygen, oxygen_threshold, oxygen_span,
-                                                   concentration, target_bit, kill, arrest,
-                                                   dt_days)
+                    u = uniform(attempt_salted, y)
+                    if surely_late(u, p_divide[c]):
+                        continue  # most activated clocks: not within the step
+                    _, h_divide = cell_hazards(y, c, death_hazard, division_hazard, oxygen,
+                                               oxygen_threshold, oxygen_span, concentration,
+                                               target_bit, kill, arrest, dt_days)
                     ta = t + event_time(u, h_divide)
                     if ta < 1.0:
                         n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, y, t)
@@ -532,16 +526,16 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
             h_die, h_divide = cell_hazards(z, daughter, death_hazard, division_hazard, oxygen,
                                            oxygen_threshold, oxygen_span, concentration,
                                            target_bit, kill, arrest, dt_days)
-            td = t + event_time(uniform(death_key ^ salt, z), h_die)
+            td = next_event(t, uniform(death_key ^ salt, z), h_die, p_die[daughter])
             if td < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, td, EV_DEATH, z, t)
-            ta = t + event_time(uniform(attempt_key ^ salt, z), h_divide)
+            ta = next_event(t, uniform(attempt_key ^ salt, z), h_divide, p_divide[daughter])
             if ta < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, z, t)
             _, h_parent = cell_hazards(i, clone[i], death_hazard, division_hazard, oxygen,
                                        oxygen_threshold, oxygen_span, concentration,
                                        target_bit, kill, arrest, dt_days)
-            ta = t + event_time(uniform(attempt_key ^ salt, i), h_parent)
+            ta = next_event(t, uniform(attempt_key ^ salt, i), h_parent, p_divide[clone[i]])
             if ta < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i, t)
     counts[0] = n_births

@@ -163,25 +163,28 @@ def test_fires_within_step_is_the_event_time_test():
     assert checked > 150_000
 
 
-def test_surely_after_step_never_skips_a_clock_that_fires():
-    """The shortcut of clearance-activated clocks: whenever it says "after the step", the
-    computed ``t + event_time(u, h) < 1.0`` is false, for draws within 2000 ulp of the
-    boundary and of the band's edge, at start times t across the step (near its end too)."""
+def test_next_event_never_skips_a_clock_that_fires():
+    """The shortcut of the event loop: ``next_event`` returns the computed
+    ``t + event_time(u, h)`` or, without computing it, 2.0 only where that time is not
+    below 1 either, for draws within 2000 ulp of the boundary and of the band's edge, at
+    start times t across the step (near its end too)."""
     from kernels import tumor
     hazards = [0.0, 1e-300, 1e-12, 0.01, 0.125, 0.5, 1.0, 2.5, 20.0, 700.0, np.inf]
     starts = [0.0, 1e-9, 0.25, 0.5, 0.7, 0.999, 1.0 - 2.0 ** -40, 1.0 - 2.0 ** -53]
     skipped = 0
     for h in map(np.float64, hazards):
-        for t in starts:
-            p_rest = tumor.rest_probability(h, t)
-            u = np.concatenate([np.linspace(0.0, 1.0, 201)[:-1]]
-                               + [_ulp_walk(x, 2000) for x in
-                                  (-np.expm1(-h * (1.0 - t)), p_rest * (1.0 + tumor.BAND))
-                                  if np.isfinite(x)])
-            for x in u[(u >= 0.0) & (u < 1.0)]:
-                if tumor.surely_after_step(x, p_rest):
-                    assert not t + tumor.event_time(x, h) < 1.0, (x, h, t)
+        p = -np.expm1(-h)
+        u = np.concatenate([np.linspace(0.0, 1.0, 201)[:-1]]
+                           + [_ulp_walk(x, 2000) for x in (p, p * (1.0 + tumor.BAND))])
+        for x in u[(u >= 0.0) & (u < 1.0)]:
+            for t in starts:
+                exact = t + tumor.event_time(x, h)
+                got = tumor.next_event(t, x, h, p)
+                if tumor.surely_late(x, p):
+                    assert got == 2.0 and not exact < 1.0, (x, h, t)
                     skipped += 1
+                else:
+                    assert got == exact or (np.isnan(got) and np.isnan(exact)), (x, h, t)
     assert skipped > 50_000  # the shortcut does apply
 
 
