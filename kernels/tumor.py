@@ -21,14 +21,15 @@ continuous-time Markov process *exactly*, by processing its events in time order
    Times beyond the step are dropped (the Poisson clocks are memoryless). Cells with no
    free neighbour are *dormant*: their attempts could only fail until a neighbour frees.
    Per-site flags (``flags``) mark what was scheduled; per-line counts size the queue.
-2. :func:`run_events` (serial, in time order): the scheduled events go into a binary heap
-   and are applied one by one. DEATH: the cell becomes DEAD and draws its clearance time.
-   CLEAR: the site becomes EMPTY, and every dormant tumour neighbour becomes active with a
-   fresh attempt clock from now (exact by memorylessness: its earlier attempts would all
-   have failed). ATTEMPT: with no EMPTY neighbour the cell turns dormant; otherwise it
-   divides, the daughter draws its death and attempt times, and the parent its next
-   attempt. An ATTEMPT scheduled before the site's current occupant was born is stale
-   (its cell died) and is skipped.
+2. :func:`run_events` (serial, in time order): the scheduled events are sorted by time
+   (:func:`time_order`, a radix sort) and merged with a binary heap of the events drawn
+   during the step, and applied one by one. DEATH: the cell becomes DEAD and draws its
+   clearance time. CLEAR: the site becomes EMPTY, and every dormant tumour neighbour
+   becomes active with a fresh attempt clock from now (exact by memorylessness: its
+   earlier attempts would all have failed). ATTEMPT: with no EMPTY neighbour the cell
+   turns dormant; otherwise it divides, the daughter draws its death and attempt times,
+   and the parent its next attempt. An ATTEMPT scheduled before the site's current
+   occupant was born is stale (its cell died) and is skipped.
 
 Every draw is a pure function of (seed, replicate, stream, step, site, event time): the
 first draws of a step are keyed by site, later ones also by the time of the event that
@@ -37,8 +38,16 @@ not depend on threads or on how the queue breaks ties (none occur but by a measu
 coincidence, and those are broken by event kind, then site).
 
 Cost: the parallel pass touches every tissue site once (as the old synchronous step did);
-the serial loop costs O(events log events), where events ~ deaths + clearances + the
-divisions at the tumour's free surface and around holes — a few per cent of the cells.
+the serial loop costs O(events) for the events a step starts with plus O(log) per event
+drawn during it, where events ~ deaths + clearances + the divisions at the tumour's free
+surface and around holes — a few per cent of the cells. What keeps it within 2x of the
+synchronous step (benchmarks/bench_tumor_kernel.py; the figures in benchmarks/README.md):
+the per-cell helpers are inlined (``kernels.jit.inline_jit``); the EMPTY-neighbour test
+is an OR of per-column flags swept along the line; a clock's firing within the step is
+decided without a logarithm except within ~2^-30 of the boundary (:func:`fires_within_step`,
+:func:`surely_late`, bit-identical); the starting events are radix-sorted instead of
+heaped; birth times live in a per-site scratch array (8 bytes per site) read only behind a
+flag bit. Per event, the loop's cost is mostly cache misses at random sites.
 
 Clone id = resistance bit mask (bit t set: resistant to target t); per-clone hazards arrive
 as small arrays indexed by it. ``oxygen`` (or an empty array) scales each cell's division
