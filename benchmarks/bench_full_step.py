@@ -248,8 +248,8 @@ def fingerprint(engine) -> dict:
     s = engine.state
     for name in ("kind", "clone", "proposal", "lo", "hi", "step", "totals"):
         add(f"state.{name}", getattr(s, name))
-    for name in ("_tumor_by_clone", "_events_per_line", "_births", "_deaths", "_mutations",
-                 "_tissue_lo", "_tissue_hi"):
+    for name in ("_tumor_by_clone", "_events_per_line", "_tumor_events", "_tissue_lo",
+                 "_tissue_hi"):
         add(f"engine.{name}", getattr(engine, name))
     im = engine.immune
     if im is not None:

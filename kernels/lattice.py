@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from kernels.jit import jit, parallel_jit, prange
+from kernels.jit import inline_jit, jit, parallel_jit, prange
 
 # Cell kinds (one uint8 per site). Never renumber: stored files carry these values.
 EMPTY = 0
@@ -64,7 +64,7 @@ def nth_set_bit(mask, pick):
         d += 1
 
 
-@jit
+@inline_jit
 def nth_neighbour_of_kind(kind, i, offsets, wanted, pick):
     """The ``pick``-th (from 0, in ``offsets`` order) neighbour of site ``i`` holding
     ``wanted``; -1 if there are not that many."""

@@ -90,12 +90,19 @@ def uniform(key, index):
 
 
 @jit
+def time_salt(time):
+    """What ``uniform_at`` mixes into a key for an event at ``time``: one hash per event
+    time, so a kernel drawing for several sites or streams at one time computes it once
+    (``uniform(key ^ time_salt(t), i)`` is ``uniform_at(key, i, t)``)."""
+    return mix64(np.uint64(time * 9007199254740992.0) + GOLDEN)
+
+
+@jit
 def uniform_at(key, index, time):
     """A uniform double for one site at one event time within a step (``time`` in [0, 1),
     in units of the step): draws made by events of a continuous-time process are keyed by
     the event's time as well as the site, so a site can draw again later in the same step."""
-    salt = mix64(np.uint64(time * 9007199254740992.0) + GOLDEN)
-    return uniform(np.uint64(key) ^ salt, index)
+    return uniform(np.uint64(key) ^ time_salt(time), index)
 
 
 @jit

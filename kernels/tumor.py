@@ -21,14 +21,15 @@ continuous-time Markov process *exactly*, by processing its events in time order
    Times beyond the step are dropped (the Poisson clocks are memoryless). Cells with no
    free neighbour are *dormant*: their attempts could only fail until a neighbour frees.
    Per-site flags (``flags``) mark what was scheduled; per-line counts size the queue.
-2. :func:`run_events` (serial, in time order): the scheduled events go into a binary heap
-   and are applied one by one. DEATH: the cell becomes DEAD and draws its clearance time.
-   CLEAR: the site becomes EMPTY, and every dormant tumour neighbour becomes active with a
-   fresh attempt clock from now (exact by memorylessness: its earlier attempts would all
-   have failed). ATTEMPT: with no EMPTY neighbour the cell turns dormant; otherwise it
-   divides, the daughter draws its death and attempt times, and the parent its next
-   attempt. An ATTEMPT scheduled before the site's current occupant was born is stale
-   (its cell died) and is skipped.
+2. :func:`run_events` (serial, in time order): the scheduled events are sorted by time
+   (:func:`time_order`, a radix sort) and merged with a binary heap of the events drawn
+   during the step, and applied one by one. DEATH: the cell becomes DEAD and draws its
+   clearance time. CLEAR: the site becomes EMPTY, and every dormant tumour neighbour
+   becomes active with a fresh attempt clock from now (exact by memorylessness: its
+   earlier attempts would all have failed). ATTEMPT: with no EMPTY neighbour the cell
+   turns dormant; otherwise it divides, the daughter draws its death and attempt times,
+   and the parent its next attempt. An ATTEMPT scheduled before the site's current
+   occupant was born is stale (its cell died) and is skipped.
 
 Every draw is a pure function of (seed, replicate, stream, step, site, event time): the
 first draws of a step are keyed by site, later ones also by the time of the event that
@@ -37,8 +38,16 @@ not depend on threads or on how the queue breaks ties (none occur but by a measu
 coincidence, and those are broken by event kind, then site).
 
 Cost: the parallel pass touches every tissue site once (as the old synchronous step did);
-the serial loop costs O(events log events), where events ~ deaths + clearances + the
-divisions at the tumour's free surface and around holes — a few per cent of the cells.
+the serial loop costs O(events) for the events a step starts with plus O(log) per event
+drawn during it, where events ~ deaths + clearances + the divisions at the tumour's free
+surface and around holes — a few per cent of the cells. What keeps it within 2x of the
+synchronous step (benchmarks/bench_tumor_kernel.py; the figures in benchmarks/README.md):
+the per-cell helpers are inlined (``kernels.jit.inline_jit``); the EMPTY-neighbour test
+is an OR of per-column flags swept along the line; a clock's firing within the step is
+decided without a logarithm except within ~2^-30 of the boundary (:func:`fires_within_step`,
+:func:`surely_late`, bit-identical); the starting events are radix-sorted instead of
+heaped; birth times live in a per-site scratch array (8 bytes per site) read only behind a
+flag bit. Per event, the loop's cost is mostly cache misses at random sites.
 
 Clone id = resistance bit mask (bit t set: resistant to target t); per-clone hazards arrive
 as small arrays indexed by it. ``oxygen`` (or an empty array) scales each cell's division
@@ -50,20 +59,18 @@ concentration (:mod:`kernels.drug_response`).
 import math
 
 import numpy as np
-from numba import types
-from numba.typed import Dict
-
 from kernels.drug_response import local_hazards
-from kernels.jit import jit, parallel_jit, prange
+from kernels.jit import inline_jit, jit, parallel_jit, prange
 from kernels.lattice import (DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR,
                              nth_neighbour_of_kind, nth_set_bit)
-from kernels.rng import uniform, uniform_at
+from kernels.rng import time_salt, uniform
 
 # per-site flags written by ``schedule`` (scratch, valid for the step)
 F_DEATH = 1        # the cell's death falls within the step
 F_ATTEMPT = 2      # the cell's first division attempt falls within the step
 F_CLEAR = 4        # the debris clears within the step
 F_ACTIVE = 8       # the cell's attempt clock runs (it had a free neighbour, or was born)
+F_BORN = 16        # the cell was born within the step; ``birth_time`` holds when
 NOT_ACTIVE = 0xFF ^ F_ACTIVE
 
 # event kinds, in the order that breaks (measure-zero) ties
@@ -71,17 +78,57 @@ EV_DEATH = 0
 EV_CLEAR = 1
 EV_ATTEMPT = 2
 
-_NO_BIRTH = -1.0
 
-
-@jit
+@inline_jit
 def event_time(u, hazard):
     """Time to the first event of a Poisson clock of ``hazard`` per step, from the uniform
     ``u`` (inverse CDF); inf for a zero hazard."""
     return -math.log1p(-u) / hazard
 
 
-@jit
+# ``fires_within_step`` and ``surely_late`` decide ``event_time(u, h) < 1`` without the
+# logarithm, for a hazard h >= 0 (model.rates.step_hazard refuses negative rates). Exactly,
+# T(u) = -ln(1 - u) / h < 1 iff u < p = 1 - exp(-h). The computed T has a relative error of
+# a few ulp (log1p, one division) and the computed p = -expm1(-h) one ulp; for u below
+# p (1 - BAND), T(u) <= 1 - ln(1 + BAND' (e^h - 1)) / h <= 1 - BAND' (BAND' ~ BAND, the
+# bound's minimum being at h -> 0), and for u above p (1 + BAND), T(u) >= 1 + BAND', both
+# far outside 2^-49 of 1, so the computed T falls on the same side of 1 (and above it, so
+# does t + T for a clock started at any t >= 0 of the step). Only draws within the band (a
+# fraction ~2^-30 of them) pay for the logarithm, and every decision is the computed
+# comparison bit for bit (zero, infinite and NaN hazards included: their draws land in
+# the band or agree at its edges; tests/test_kernels_tumor.py).
+BAND = 2.0 ** -30
+
+
+@inline_jit
+def surely_late(u, probability):
+    """True only if ``event_time(u, hazard) >= 1`` (computed), given ``probability`` =
+    ``-expm1(-hazard)`` (module comment above): then no clock started at a time t >= 0 of
+    the step with this draw fires within it either (t + event_time >= 1)."""
+    return u > probability * (1.0 + BAND)
+
+
+@inline_jit
+def fires_within_step(u, hazard, probability):
+    """``event_time(u, hazard) < 1.0``, given ``probability`` = ``-expm1(-hazard)``."""
+    if u < probability * (1.0 - BAND):
+        return True
+    if surely_late(u, probability):
+        return False
+    return event_time(u, hazard) < 1.0
+
+
+@inline_jit
+def next_event(t, u, hazard, probability):
+    """``t + event_time(u, hazard)``, the time of a clock started at ``t``, or 2.0 (past
+    the step: not queued) without the logarithm when ``surely_late``; ``probability`` =
+    ``-expm1(-hazard)``, or 2.0 where it is not known (then the time is computed)."""
+    if surely_late(u, probability):
+        return 2.0
+    return t + event_time(u, hazard)
+
+
+@inline_jit
 def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, oxygen_span,
                  concentration, target_bit, kill, arrest, dt_days):
     """(death, division) hazard per step of a cell of clone ``c`` at site ``i``."""
@@ -96,19 +143,40 @@ def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, 
     return h_die, h_divide
 
 
-@jit
-def has_free_neighbour(kind, i, offsets):
-    for n in range(offsets.shape[0]):
-        if kind[i + offsets[n]] == EMPTY:
-            return True
-    return False
+@inline_jit
+def _empty_at(kind, index):
+    """kind[index] == EMPTY for an index known to be >= 0: an unsigned index spares the
+    check for negative (from-the-end) indices, a fifth of the schedule pass in 3D."""
+    return kind[np.uint64(index)] == EMPTY
+
+
+@inline_jit
+def empty_in_column(kind, base, col, line_steps):
+    """Whether column ``col`` of the lines around the line starting at ``base`` (itself
+    included; ``line_steps`` = their offsets in sites) holds an EMPTY site. Unrolled for
+    2D and 3D lattices (3 and 9 lines): the loop cost as much again as the loads."""
+    j = base + col
+    s = line_steps
+    if s.shape[0] == 3:
+        return _empty_at(kind, j + s[0]) | _empty_at(kind, j + s[1]) | _empty_at(kind, j + s[2])
+    if s.shape[0] == 9:
+        return (_empty_at(kind, j + s[0]) | _empty_at(kind, j + s[1])
+                | _empty_at(kind, j + s[2]) | _empty_at(kind, j + s[3])
+                | _empty_at(kind, j + s[4]) | _empty_at(kind, j + s[5])
+                | _empty_at(kind, j + s[6]) | _empty_at(kind, j + s[7])
+                | _empty_at(kind, j + s[8]))
+    found = False
+    for d in range(s.shape[0]):
+        found |= _empty_at(kind, j + s[d])
+    return found
 
 
 @parallel_jit
-def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, death_probability,
-             division_hazard, oxygen, oxygen_threshold, oxygen_span, concentration, target_bit,
-             kill, arrest, dt_days, clear_dead_hazard, clear_necrotic_hazard, death_key,
-             attempt_key, clearance_key, tissue_lo, tissue_hi, events_per_line, tumor_by_clone):
+def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard,
+             death_probability, division_hazard, oxygen, oxygen_threshold, oxygen_span,
+             concentration, target_bit, kill, arrest, dt_days, clear_dead_hazard,
+             clear_necrotic_hazard, death_key, attempt_key, clearance_key, tissue_lo,
+             tissue_hi, events_per_line, tumor_by_clone):
     """Pass 1 (module docstring). Writes ``flags`` at every tissue site, the tissue extents
     at the start of the step (``tissue_lo``/``tissue_hi``, also copied to ``lo``/``hi``),
     the number of events scheduled per line and the tumour cells per line and clone.
@@ -116,7 +184,21 @@ def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, dea
     A cell dies within the step when its uniform is below ``1 - exp(-hazard)``
     (``death_probability`` per clone, = ``-expm1(-death_hazard)``, unless drug fields make
     the hazard local): the same event as a death time below one step, decided without a
-    logarithm per cell, which was half the cost of this pass."""
+    logarithm per cell, which was half the cost of this pass. First attempts and
+    clearances are decided likewise by :func:`fires_within_step` (bit-identical to
+    comparing their event times with one step), except where oxygen or drug fields make
+    the division hazard local.
+
+    A cell's Moore neighbours are the columns ``col - 1 .. col + 1`` of the lines around
+    its own (``line_offsets``, lattice.neighbour_line_offsets), the cell itself aside,
+    which is not EMPTY: so "has an EMPTY neighbour" is an OR of three per-column flags,
+    each computed once per column as the line is swept (3 loads per site in 2D, 9 in 3D,
+    instead of 8 or 26 per cell)."""
+    line_steps = line_offsets * line_length
+    plain = concentration.shape[0] == 0 and oxygen.shape[0] == 0
+    attempt_probability = -np.expm1(-division_hazard)
+    clear_dead_probability = -math.expm1(-clear_dead_hazard)
+    clear_necrotic_probability = -math.expm1(-clear_necrotic_hazard)
     for line in prange(lo.shape[0]):
         base = line * line_length
         first = NO_EXTENT_LO
@@ -124,34 +206,57 @@ def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, dea
         count = 0
         for c in range(tumor_by_clone.shape[1]):
             tumor_by_clone[line, c] = 0
-        for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
+        start = max(lo[line], 1)
+        stop = min(hi[line] + 1, line_length - 1)
+        empty_before = empty_here = False
+        if start < stop:  # tissue never lies in the ghost columns 0 and line_length - 1
+            empty_before = empty_in_column(kind, base, start - 1, line_steps)
+            empty_here = empty_in_column(kind, base, start, line_steps)
+        for col in range(start, stop):
+            empty_after = empty_in_column(kind, base, col + 1, line_steps)
             i = base + col
-            k = kind[i]
+            ui = np.uint64(i)  # unsigned: no negative-index check (as _empty_at)
+            k = kind[ui]
             f = 0
             if k == TUMOR:
-                c = clone[i]
+                c = clone[ui]
                 tumor_by_clone[line, c] += 1
-                h_die, h_divide = cell_hazards(i, c, death_hazard, division_hazard, oxygen,
-                                               oxygen_threshold, oxygen_span, concentration,
-                                               target_bit, kill, arrest, dt_days)
-                p_die = (death_probability[c] if concentration.shape[0] == 0
-                         else -math.expm1(-h_die))
+                if plain:
+                    h_die = death_hazard[c]
+                    h_divide = division_hazard[c]
+                    p_die = death_probability[c]
+                else:
+                    h_die, h_divide = cell_hazards(i, c, death_hazard, division_hazard,
+                                                   oxygen, oxygen_threshold, oxygen_span,
+                                                   concentration, target_bit, kill, arrest,
+                                                   dt_days)
+                    p_die = (death_probability[c] if concentration.shape[0] == 0
+                             else -math.expm1(-h_die))
                 if uniform(death_key, i) < p_die:
                     f |= F_DEATH
                     count += 1
-                if has_free_neighbour(kind, i, offsets):
+                if empty_before or empty_here or empty_after:
                     f |= F_ACTIVE
-                    if event_time(uniform(attempt_key, i), h_divide) < 1.0:
+                    u = uniform(attempt_key, i)
+                    if (fires_within_step(u, h_divide, attempt_probability[c]) if plain
+                            else event_time(u, h_divide) < 1.0):
                         f |= F_ATTEMPT
                         count += 1
-            elif k == DEAD or k == NECROTIC:
-                h = clear_dead_hazard if k == DEAD else clear_necrotic_hazard
-                if event_time(uniform(clearance_key, i), h) < 1.0:
+            elif k == DEAD:
+                if fires_within_step(uniform(clearance_key, i), clear_dead_hazard,
+                                     clear_dead_probability):
                     f |= F_CLEAR
                     count += 1
-            else:
+            elif k == NECROTIC:
+                if fires_within_step(uniform(clearance_key, i), clear_necrotic_hazard,
+                                     clear_necrotic_probability):
+                    f |= F_CLEAR
+                    count += 1
+            empty_before = empty_here
+            empty_here = empty_after
+            if k != TUMOR and k != DEAD and k != NECROTIC:
                 continue
-            flags[i] = f
+            flags[ui] = f
             if first == NO_EXTENT_LO:
                 first = col
             last = col
@@ -165,7 +270,7 @@ def schedule(kind, clone, flags, lo, hi, line_length, offsets, death_hazard, dea
 # ------------------------------------------------------------------ the event queue
 # Four parallel arrays (time, event kind, site, time the event was scheduled) kept as a
 # binary min-heap in ``run_events``.
-@jit
+@inline_jit
 def _before(times, kinds, sites, a, b):
     """Heap order: time, then event kind, then site."""
     if times[a] != times[b]:
@@ -175,7 +280,7 @@ def _before(times, kinds, sites, a, b):
     return sites[a] < sites[b]
 
 
-@jit
+@inline_jit
 def _swap(times, kinds, sites, scheduled, a, b):
     times[a], times[b] = times[b], times[a]
     kinds[a], kinds[b] = kinds[b], kinds[a]
@@ -183,7 +288,7 @@ def _swap(times, kinds, sites, scheduled, a, b):
     scheduled[a], scheduled[b] = scheduled[b], scheduled[a]
 
 
-@jit
+@inline_jit
 def _sift_down(times, kinds, sites, scheduled, n, j):
     while True:
         left = 2 * j + 1
@@ -198,7 +303,7 @@ def _sift_down(times, kinds, sites, scheduled, n, j):
         j = best
 
 
-@jit
+@inline_jit
 def _sift_up(times, kinds, sites, scheduled, j):
     while j > 0:
         parent = (j - 1) // 2
@@ -206,6 +311,47 @@ def _sift_up(times, kinds, sites, scheduled, j):
             return
         _swap(times, kinds, sites, scheduled, j, parent)
         j = parent
+
+
+RADIX_BITS = 11
+
+
+@jit
+def time_order(times, kinds):
+    """The permutation that sorts events given in (site, kind) order by (time, kind, site):
+    a stable counting sort by kind, then a stable least-significant-digit radix sort by the
+    bit pattern of the time (times are finite and non-negative, whose bit patterns order as
+    the numbers do). O(n), where a comparison sort or a heap of the ~10^4 events a step
+    starts with cost most of the event loop."""
+    n = times.shape[0]
+    order = np.empty(n, np.int64)
+    spare = np.empty(n, np.int64)
+    start = np.zeros(EV_ATTEMPT + 2, np.int64)
+    for j in range(n):
+        start[kinds[j] + 1] += 1
+    for k in range(EV_ATTEMPT + 1):
+        start[k + 1] += start[k]
+    for j in range(n):
+        order[start[kinds[j]]] = j
+        start[kinds[j]] += 1
+    bits = times.view(np.uint64)
+    n_buckets = 1 << RADIX_BITS
+    mask = np.uint64(n_buckets - 1)
+    count = np.empty(n_buckets + 1, np.int64)
+    for shift in range(0, 64, RADIX_BITS):
+        count[:] = 0
+        for j in range(n):
+            count[np.int64((bits[order[j]] >> np.uint64(shift)) & mask) + 1] += 1
+        if count.max() == n:
+            continue  # every key has this digit: the pass would not move anything
+        for d in range(n_buckets):
+            count[d + 1] += count[d]
+        for j in range(n):
+            digit = np.int64((bits[order[j]] >> np.uint64(shift)) & mask)
+            spare[count[digit]] = order[j]
+            count[digit] += 1
+        order, spare = spare, order
+    return order
 
 
 @jit
@@ -216,76 +362,104 @@ def _grow(a, size):
 
 
 @jit
-def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, offsets,
-               events_per_line, death_hazard, division_hazard, oxygen, oxygen_threshold,
+def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, line_length,
+               offsets, events_per_line, death_hazard, division_hazard, oxygen, oxygen_threshold,
                oxygen_span, concentration, target_bit, kill, arrest, dt_days,
                clear_dead_hazard, clear_necrotic_hazard, mutation_probability, n_targets,
                death_key, attempt_key, clearance_key, target_key, mutation_key,
-               births, deaths, mutations, mutable_divisions, tumor_by_clone):
+               counts, tumor_by_clone):
     """Pass 2 (module docstring): queue the events ``schedule`` flagged and apply every
-    event of the step in time order. Per-line outputs: births, deaths, mutation events,
-    divisions of parents that could still mutate (the D of Binomial(D, u)); tumour cells
-    per line and clone are kept up to date; ``lo``/``hi`` widen to take in daughters."""
+    event of the step in time order. ``counts`` (int64[4]) receives the step's births,
+    deaths, mutation events and divisions of parents that could still mutate (the D of
+    Binomial(D, u)); tumour cells per line and clone are kept up to date; ``lo``/``hi``
+    widen to take in daughters.
+
+    ``birth_time`` (float64 per site, scratch) is read only where ``flags`` has F_BORN,
+    which a birth sets together with it and ``schedule`` clears at every tumour cell, so
+    it needs no reset between steps."""
     n_lines = lo.shape[0]
     n_neighbours = offsets.shape[0]
     full_mask = (1 << n_targets) - 1
-    for line in range(n_lines):
-        births[line] = 0
-        deaths[line] = 0
-        mutations[line] = 0
-        mutable_divisions[line] = 0
-    capacity = max(1024, 2 * int(events_per_line.sum()))
-    times = np.empty(capacity, np.float64)
-    kinds = np.empty(capacity, np.int8)
-    sites = np.empty(capacity, np.int64)
-    scheduled = np.empty(capacity, np.float64)
-    n = 0
-    # the events drawn by ``schedule``, recomputed from the same keys (line, column order)
+    plain = concentration.shape[0] == 0 and oxygen.shape[0] == 0
+    # per-clone probabilities of an event within a step, for ``next_event`` (2.0: hazards
+    # are local to the site, computed per cell)
+    p_die = -np.expm1(-death_hazard) if plain else np.full(death_hazard.shape[0], 2.0)
+    p_divide = -np.expm1(-division_hazard) if plain else np.full(division_hazard.shape[0], 2.0)
+    p_clear_dead = -math.expm1(-clear_dead_hazard)
+    death_key = np.uint64(death_key)  # keys from Python may arrive as int64; XORed below
+    attempt_key = np.uint64(attempt_key)
+    clearance_key = np.uint64(clearance_key)
+    target_key = np.uint64(target_key)
+    mutation_key = np.uint64(mutation_key)
+    n_births = 0
+    n_deaths = 0
+    n_mutations = 0
+    n_mutable = 0
+    # the events drawn by ``schedule``, recomputed from the same keys, in (site, kind) order
+    n_initial = int(events_per_line.sum())
+    initial_time = np.empty(n_initial, np.float64)
+    initial_kind = np.empty(n_initial, np.int8)
+    initial_site = np.empty(n_initial, np.int64)
+    m = 0
     for line in range(n_lines):
         if events_per_line[line] == 0:
             continue
         base = line * line_length
         for col in range(max(tissue_lo[line], 0), min(tissue_hi[line] + 1, line_length)):
             i = base + col
-            k = kind[i]
             f = flags[i]
+            if (f & (F_DEATH | F_ATTEMPT | F_CLEAR)) == 0:
+                continue  # most sites: nothing this step (flags of non-tissue are stale)
+            k = kind[i]
             if k == TUMOR and (f & (F_DEATH | F_ATTEMPT)) != 0:
                 h_die, h_divide = cell_hazards(i, clone[i], death_hazard, division_hazard,
                                                oxygen, oxygen_threshold, oxygen_span,
                                                concentration, target_bit, kill, arrest,
                                                dt_days)
                 if f & F_DEATH:
-                    times[n] = event_time(uniform(death_key, i), h_die)
-                    kinds[n] = EV_DEATH
-                    sites[n] = i
-                    scheduled[n] = 0.0
-                    n += 1
+                    initial_time[m] = event_time(uniform(death_key, i), h_die)
+                    initial_kind[m] = EV_DEATH
+                    initial_site[m] = i
+                    m += 1
                 if f & F_ATTEMPT:
-                    times[n] = event_time(uniform(attempt_key, i), h_divide)
-                    kinds[n] = EV_ATTEMPT
-                    sites[n] = i
-                    scheduled[n] = 0.0
-                    n += 1
+                    initial_time[m] = event_time(uniform(attempt_key, i), h_divide)
+                    initial_kind[m] = EV_ATTEMPT
+                    initial_site[m] = i
+                    m += 1
             elif (k == DEAD or k == NECROTIC) and (f & F_CLEAR) != 0:
                 h = clear_dead_hazard if k == DEAD else clear_necrotic_hazard
-                times[n] = event_time(uniform(clearance_key, i), h)
-                kinds[n] = EV_CLEAR
-                sites[n] = i
-                scheduled[n] = 0.0
-                n += 1
-    for j in range(n // 2 - 1, -1, -1):
-        _sift_down(times, kinds, sites, scheduled, n, j)
-
-    born = Dict.empty(key_type=types.int64, value_type=types.float64)
-    while n > 0:
-        t = times[0]
-        ev = kinds[0]
-        i = sites[0]
-        since = scheduled[0]
-        n -= 1
-        if n > 0:
-            _swap(times, kinds, sites, scheduled, 0, n)
-            _sift_down(times, kinds, sites, scheduled, n, 0)
+                initial_time[m] = event_time(uniform(clearance_key, i), h)
+                initial_kind[m] = EV_CLEAR
+                initial_site[m] = i
+                m += 1
+    order = time_order(initial_time, initial_kind)
+    # events drawn during the step: a binary heap, merged with the sorted initial ones
+    capacity = max(1024, n_initial)
+    times = np.empty(capacity, np.float64)
+    kinds = np.empty(capacity, np.int8)
+    sites = np.empty(capacity, np.int64)
+    scheduled = np.empty(capacity, np.float64)
+    n = 0
+    q = 0
+    while q < n_initial or n > 0:
+        if q < n_initial:
+            j = order[q]
+            t = initial_time[j]
+            ev = initial_kind[j]
+            i = initial_site[j]
+        if q == n_initial or (n > 0 and (times[0] < t or (times[0] == t and (
+                kinds[0] < ev or (kinds[0] == ev and sites[0] < i))))):
+            t = times[0]
+            ev = kinds[0]
+            i = sites[0]
+            since = scheduled[0]
+            n -= 1
+            if n > 0:
+                _swap(times, kinds, sites, scheduled, 0, n)
+                _sift_down(times, kinds, sites, scheduled, n, 0)
+        else:
+            since = 0.0
+            q += 1
         if n + 3 + n_neighbours >= times.shape[0]:
             size = 2 * times.shape[0]
             times = _grow(times, size)
@@ -296,42 +470,49 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
         if ev == EV_DEATH:
             kind[i] = DEAD
             flags[i] = 0
-            deaths[line] += 1
+            n_deaths += 1
             tumor_by_clone[line, clone[i]] -= 1
-            tc = t + event_time(uniform_at(clearance_key, i, t), clear_dead_hazard)
+            salt = time_salt(t)  # this event's draws are uniform_at(key, site, t)
+            tc = next_event(t, uniform(clearance_key ^ salt, i), clear_dead_hazard,
+                            p_clear_dead)
             if tc < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, tc, EV_CLEAR, i, t)
         elif ev == EV_CLEAR:
             kind[i] = EMPTY
+            attempt_salted = attempt_key ^ time_salt(t)
             for d in range(n_neighbours):
                 y = i + offsets[d]
                 if kind[y] == TUMOR and (flags[y] & F_ACTIVE) == 0:
                     flags[y] |= F_ACTIVE
-                    _, h_divide = cell_hazards(y, clone[y], death_hazard, division_hazard,
-                                               oxygen, oxygen_threshold, oxygen_span,
-                                               concentration, target_bit, kill, arrest,
-                                               dt_days)
-                    ta = t + event_time(uniform_at(attempt_key, y, t), h_divide)
+                    c = clone[y]
+                    u = uniform(attempt_salted, y)
+                    if surely_late(u, p_divide[c]):
+                        continue  # most activated clocks: not within the step
+                    _, h_divide = cell_hazards(y, c, death_hazard, division_hazard, oxygen,
+                                               oxygen_threshold, oxygen_span, concentration,
+                                               target_bit, kill, arrest, dt_days)
+                    ta = t + event_time(u, h_divide)
                     if ta < 1.0:
                         n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, y, t)
         else:  # EV_ATTEMPT
-            if kind[i] != TUMOR or born.get(i, _NO_BIRTH) > since:
+            if kind[i] != TUMOR or ((flags[i] & F_BORN) != 0 and birth_time[i] > since):
                 continue  # stale: the cell that scheduled it has died
             n_free = 0
             for d in range(n_neighbours):
-                if kind[i + offsets[d]] == EMPTY:
-                    n_free += 1
+                n_free += _empty_at(kind, i + offsets[d])
             if n_free == 0:
                 flags[i] &= NOT_ACTIVE  # dormant until a neighbour clears
                 continue
+            salt = time_salt(t)
             z = nth_neighbour_of_kind(kind, i, offsets, EMPTY,
-                                      min(int(uniform_at(target_key, i, t) * n_free), n_free - 1))
+                                      min(int(uniform(target_key ^ salt, i) * n_free),
+                                          n_free - 1))
             daughter = clone[i]
             lacking = full_mask & ~daughter
             zline = z // line_length
             if lacking != 0:
-                mutable_divisions[zline] += 1
-                u = uniform_at(mutation_key, z, t)
+                n_mutable += 1
+                u = uniform(mutation_key ^ salt, z)
                 if u < mutation_probability:
                     n_lacking = 0
                     for b in range(n_targets):
@@ -339,12 +520,12 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
                             n_lacking += 1
                     choice = min(int(u / mutation_probability * n_lacking), n_lacking - 1)
                     daughter = daughter | (1 << nth_set_bit(lacking, choice))
-                    mutations[zline] += 1
+                    n_mutations += 1
             kind[z] = TUMOR
             clone[z] = daughter
-            flags[z] = F_ACTIVE
-            born[z] = t
-            births[zline] += 1
+            flags[z] = F_ACTIVE | F_BORN
+            birth_time[z] = t
+            n_births += 1
             tumor_by_clone[zline, daughter] += 1
             col = z - zline * line_length
             if col < lo[zline]:
@@ -354,21 +535,25 @@ def run_events(kind, clone, flags, lo, hi, tissue_lo, tissue_hi, line_length, of
             h_die, h_divide = cell_hazards(z, daughter, death_hazard, division_hazard, oxygen,
                                            oxygen_threshold, oxygen_span, concentration,
                                            target_bit, kill, arrest, dt_days)
-            td = t + event_time(uniform_at(death_key, z, t), h_die)
+            td = next_event(t, uniform(death_key ^ salt, z), h_die, p_die[daughter])
             if td < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, td, EV_DEATH, z, t)
-            ta = t + event_time(uniform_at(attempt_key, z, t), h_divide)
+            ta = next_event(t, uniform(attempt_key ^ salt, z), h_divide, p_divide[daughter])
             if ta < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, z, t)
             _, h_parent = cell_hazards(i, clone[i], death_hazard, division_hazard, oxygen,
                                        oxygen_threshold, oxygen_span, concentration,
                                        target_bit, kill, arrest, dt_days)
-            ta = t + event_time(uniform_at(attempt_key, i, t), h_parent)
+            ta = next_event(t, uniform(attempt_key ^ salt, i), h_parent, p_divide[clone[i]])
             if ta < 1.0:
                 n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i, t)
+    counts[0] = n_births
+    counts[1] = n_deaths
+    counts[2] = n_mutations
+    counts[3] = n_mutable
 
 
-@jit
+@inline_jit
 def _push(times, kinds, sites, scheduled, n, t, ev, site, since):
     times[n] = t
     kinds[n] = ev

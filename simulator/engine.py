@@ -174,10 +174,9 @@ class Engine:
         self._tissue_lo = np.empty(n_lines, np.int64)
         self._tissue_hi = np.empty(n_lines, np.int64)
         self._events_per_line = np.zeros(n_lines, np.int64)
-        self._births = np.zeros(n_lines, np.int64)
-        self._deaths = np.zeros(n_lines, np.int64)
-        self._mutations = np.zeros(n_lines, np.int64)
-        self._mutable = np.zeros(n_lines, np.int64)
+        self._birth_time = np.empty(geo.n_sites, np.float64)  # tumour kernel scratch
+        # births, deaths, mutations, mutable divisions of the step's tumour phase
+        self._tumor_events = np.zeros(4, np.int64)
         self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
         self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
         self._no_oxygen = np.empty(0, np.float64)
@@ -256,24 +255,26 @@ class Engine:
         arrest = pen.arrest if local else self._no_drug_field
         keys = [self._key(k) for k in (rng.STREAM_TUMOR_EVENT, rng.STREAM_TUMOR_ATTEMPT,
                                        rng.STREAM_CLEARANCE)]
-        tumor.schedule(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length, geo.offsets,
+        tumor.schedule(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length,
+                       geo.line_offsets,
                        r.death_hazard, r.p_die, r.division_hazard, oxygen, threshold, span,
                        drug_field, target_bit, kill, arrest, self.dt_days, r.clear_dead_hazard,
                        r.clear_necrotic_hazard, *keys, self._tissue_lo, self._tissue_hi,
                        self._events_per_line, self._tumor_by_clone)
-        tumor.run_events(s.kind, s.clone, s.proposal, s.lo, s.hi, self._tissue_lo,
-                         self._tissue_hi, geo.line_length, geo.offsets, self._events_per_line,
-                         r.death_hazard, r.division_hazard, oxygen, threshold, span,
-                         drug_field, target_bit, kill, arrest, self.dt_days,
+        tumor.run_events(s.kind, s.clone, s.proposal, self._birth_time, s.lo, s.hi,
+                         self._tissue_lo, self._tissue_hi, geo.line_length, geo.offsets,
+                         self._events_per_line, r.death_hazard, r.division_hazard, oxygen,
+                         threshold, span, drug_field, target_bit, kill, arrest, self.dt_days,
                          r.clear_dead_hazard, r.clear_necrotic_hazard, r.mutation_probability,
                          self.n_targets, *keys, self._key(rng.STREAM_DIVISION_TARGET),
-                         self._key(rng.STREAM_MUTATION), self._births, self._deaths,
-                         self._mutations, self._mutable, self._tumor_by_clone)
+                         self._key(rng.STREAM_MUTATION), self._tumor_events,
+                         self._tumor_by_clone)
+        births, deaths, mutations, mutable = (int(n) for n in self._tumor_events)
         t = s.totals
-        t["divisions"] += int(self._births.sum())
-        t["deaths"] += int(self._deaths.sum())
-        t["mutations"] += int(self._mutations.sum())
-        t["mutable_divisions"] += int(self._mutable.sum())
+        t["divisions"] += births
+        t["deaths"] += deaths
+        t["mutations"] += mutations
+        t["mutable_divisions"] += mutable
 
     def _fields_phase(self):
         if self.tissue is None:
@@ -303,7 +304,8 @@ class Engine:
         self.immune.suppressive_phase(self.state.step, self.immune_effects)
 
     def _immune_state_phase(self):
-        self.immune.state_phase(self.state.step, self.immune_effects, int(self._deaths.sum()),
+        tumor_deaths = int(self._tumor_events[1])
+        self.immune.state_phase(self.state.step, self.immune_effects, tumor_deaths,
                                 self._step_events["kills"], self._step_events["necrotic"],
                                 self._tumor_by_clone)
 

@@ -140,3 +140,55 @@ def test_tumor_phase_with_oxygen_matches_naive():
                 phase()
         engine.state.step += 1
     assert compared == 8
+
+
+def test_fires_within_step_is_the_event_time_test():
+    """The logarithm-free decision of the schedule pass equals the computed
+    ``event_time(u, h) < 1.0`` for every draw, including draws within 2000 ulp of the
+    boundary p = -expm1(-h) and of both edges of its exact-fallback band, and for zero,
+    tiny, huge and infinite hazards (the kernel's results depend on it bit for bit)."""
+    from kernels import tumor
+    hazards = [0.0, 5e-324, 1e-300, 1e-12, 1e-6, 0.01, 0.0625, 0.125, 0.5, 1.0, 2.5, 20.0,
+               36.0, 37.5, 40.0, 700.0, 1e10, np.inf]
+    draws = np.random.default_rng(3).random(2000)
+    checked = 0
+    for h in map(np.float64, hazards):  # as the kernel gets them (and without the JIT,
+        p = -np.expm1(-h)                # NumPy's division by zero, not Python's, applies)
+        u = np.concatenate([draws, np.linspace(0.0, 1.0, 2001)[:-1]]
+                           + [_ulp_walk(x, 2000) for x in
+                              (p, p * (1.0 - tumor.BAND), p * (1.0 + tumor.BAND))])
+        for x in u[(u >= 0.0) & (u < 1.0)]:
+            assert tumor.fires_within_step(x, h, p) == (tumor.event_time(x, h) < 1.0), (x, h)
+            checked += 1
+    assert checked > 150_000
+
+
+def test_next_event_never_skips_a_clock_that_fires():
+    """The shortcut of the event loop: ``next_event`` returns the computed
+    ``t + event_time(u, h)`` or, without computing it, 2.0 only where that time is not
+    below 1 either, for draws within 2000 ulp of the boundary and of the band's edge, at
+    start times t across the step (near its end too)."""
+    from kernels import tumor
+    hazards = [0.0, 1e-300, 1e-12, 0.01, 0.125, 0.5, 1.0, 2.5, 20.0, 700.0, np.inf]
+    starts = [0.0, 1e-9, 0.25, 0.5, 0.7, 0.999, 1.0 - 2.0 ** -40, 1.0 - 2.0 ** -53]
+    skipped = 0
+    for h in map(np.float64, hazards):
+        p = -np.expm1(-h)
+        u = np.concatenate([np.linspace(0.0, 1.0, 201)[:-1]]
+                           + [_ulp_walk(x, 2000) for x in (p, p * (1.0 + tumor.BAND))])
+        for x in u[(u >= 0.0) & (u < 1.0)]:
+            for t in starts:
+                exact = t + tumor.event_time(x, h)
+                got = tumor.next_event(t, x, h, p)
+                if tumor.surely_late(x, p):
+                    assert got == 2.0 and not exact < 1.0, (x, h, t)
+                    skipped += 1
+                else:
+                    assert got == exact or (np.isnan(got) and np.isnan(exact)), (x, h, t)
+    assert skipped > 50_000  # the shortcut does apply
+
+
+def _ulp_walk(x, n):
+    """The non-negative floats from n units in the last place below x to n above."""
+    bits = np.float64(x).view(np.int64) + np.arange(-n, n + 1)
+    return bits[bits >= 0].view(np.float64)
