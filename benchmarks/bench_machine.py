@@ -1,0 +1,102 @@
+"""What two threads can give on this machine: a compute-bound and a memory-bound Numba
+loop, each at 1 and 2 threads, side by side.
+
+Run: ``python benchmarks/bench_machine.py [--quick] [--json PATH]`` (default JSON:
+``benchmarks/results/machine.json``).
+
+- ``compute``: 2,000 sines per element of a 200,000-element array (no memory traffic to
+  speak of): the speed-up the cores themselves allow;
+- ``stream``: ``b = 1.0001 a + 1`` over 50 M doubles (800 MB read and written per call,
+  far beyond the caches): the speed-up memory bandwidth allows.
+
+A lattice phase that sweeps arrays of the lattice's size (the fields' smoothing sweeps, the
+tumour schedule pass, the census) is bound by the second figure, not the first. Both vary
+from run to run on a shared virtual machine (measured here minutes apart: compute 1.72-2.07x,
+stream 1.20-1.93x), so quote the full step's 2-thread ratio (bench_full_step.py) beside
+these, taken in the same minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import common  # noqa: E402
+from common import log  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+
+
+@njit(parallel=True, cache=True)
+def compute(n):
+    out = np.zeros(n)
+    for i in prange(n):
+        x = 0.0
+        for k in range(2000):
+            x += np.sin(i * 1e-3 + k * 1e-4)
+        out[i] = x
+    return out.sum()
+
+
+@njit(parallel=True, cache=True)
+def stream(a, b):
+    for i in prange(a.shape[0]):
+        b[i] = a[i] * 1.0001 + 1.0
+
+
+def best_of(f, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller arrays, 2 repeats")
+    ap.add_argument("--json", type=Path, default=common.default_json("machine"))
+    args = ap.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    cfg = dict(compute_n=20_000 if args.quick else 200_000,
+               stream_n=5_000_000 if args.quick else 50_000_000,
+               repeats=2 if args.quick else 5)
+    res = common.new_result("machine", mode, cfg)
+    threads = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
+    a = np.ones(cfg["stream_n"])
+    b = np.empty_like(a)
+    compute(100)
+    stream(a[:10], b[:10])
+    cases = {"compute": lambda: compute(cfg["compute_n"]), "stream": lambda: stream(a, b)}
+    rows = []
+    for name, f in cases.items():
+        row = {"case": name}
+        for t in threads:
+            log(f"{name} at {t} thread(s) ...")
+            numba.set_num_threads(t)
+            row[f"seconds_{t}"] = best_of(f, cfg["repeats"])
+        if len(threads) == 2:
+            row["speed_up"] = row["seconds_1"] / row["seconds_2"]
+        rows.append(row)
+    res["rows"] = rows
+    common.finish_result(res)
+    res["targets"] = []
+    common.print_header(res, "tumorsim machine benchmark: what 2 threads can give")
+    print(f"\n  {'case':<10}" + "".join(f"{f'{t} thr s':>10}" for t in threads) + f"{'speed-up':>10}")
+    for row in rows:
+        print(f"  {row['case']:<10}" + "".join(f"{row[f'seconds_{t}']:>10.3f}" for t in threads)
+              + (f"{row['speed_up']:>10.2f}" if "speed_up" in row else ""))
+    print("  compute: the cores' own speed-up; stream: memory bandwidth's (the ceiling for "
+          "lattice sweeps)")
+    common.write_json(res, args.json)
+
+
+if __name__ == "__main__":
+    main()
