@@ -165,7 +165,6 @@ class Engine:
         self.rates = tumor_rates(scenario)
         self.treatment = Treatment(scenario)
         self.effects = self.treatment.none
-        self.off_study_day = float("nan")  # set when the run ends at progression
         self._keys = {s: np.uint64(rng.stream_key(sim.seed, sim.replicate, s)) for s in (
             rng.STREAM_TUMOR_EVENT, rng.STREAM_TUMOR_ATTEMPT, rng.STREAM_DIVISION_TARGET,
             rng.STREAM_MUTATION, rng.STREAM_CLEARANCE)}
@@ -421,13 +420,15 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
     watch = (watch_for(scenario, engine.treatment)
              if hasattr(recorder, "record_final") else None)
     started = time.perf_counter()
-    # a run resumed from a checkpoint taken at the record of the scan that ends it
-    step = engine.state.step
-    off_study = (watch is not None and 0 < step < last and step % every == 0
-                 and _goes_off_study(watch, recorder, engine, step, every, last))
-    if off_study:
-        recorder.record_final(engine)
-    while not off_study and engine.state.step < last:
+    while True:
+        step = engine.state.step
+        # at a scan's record (or the checkpoint a run resumes from): off study?
+        if (watch is not None and 0 < step < last and step % every == 0
+                and _goes_off_study(watch, recorder, engine, step, every, last)):
+            recorder.record_final(engine)
+            break
+        if step >= last:
+            break
         if chooser is None:
             engine.step()
         else:
@@ -438,10 +439,6 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
         step = engine.state.step
         if recorder is not None and (step % every == 0 or step == last):
             recorder.record(engine)
-            if watch is not None and step < last and _goes_off_study(watch, recorder, engine,
-                                                                     step, every, last):
-                recorder.record_final(engine)
-                break
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -452,14 +449,11 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
 
 def _goes_off_study(watch, recorder, engine: Engine, step: int, every: int, last: int) -> bool:
     """At a scan's record: has the followed line progressed (``simulator.analysis.follow_up``)?
-    The run then ends here (``engine.off_study_day``)."""
+    The run then ends here."""
     next_day = min(step + every, last) * engine.dt_days
     if not watch.is_scan_record(engine.time_days, next_day):
         return False
-    if not watch.progressed(recorder.series()):
-        return False
-    engine.off_study_day = engine.time_days
-    return True
+    return watch.progressed(recorder.series())
 
 
 def fork(engine: Engine, scenario: Scenario) -> Engine:
