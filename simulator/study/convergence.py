@@ -1,7 +1,8 @@
 """dt convergence study: do the library's endpoints depend on the step?
 
 ``python -m simulator.study.convergence [--replicates 20] [--workers 2] [--dt 6,3,1.5,0.75]
-[--arms untreated,...] [--set KEY=VALUE ...] [-o convergence-study] [--doc docs/convergence.md]``
+[--arms untreated,...] [--set KEY=VALUE ...] [-o convergence-study] [--doc docs/convergence.md]
+[--tabulate-only]``
 
 Runs the default scenario and a set of melanoma arms at every step length with the same
 seeds (replicate r of every dt draws the same patient, vessels and initial tumour), then
@@ -13,13 +14,19 @@ minus fine) with its 95% interval:
 - binary endpoints (objective response, durable response): difference of paired
   proportions, Newcombe's interval (``simulator.analysis.statistics.paired_proportions``).
 
+Which step the library can use is judged per pair of successive steps from the count of
+intervals that exclude zero, against its sign-flip permutation distribution
+(:func:`pair_tests`), which keeps the correlation between a run's endpoints.
+
 Every study directory is a ``tumorsim compare`` study, so an interrupted run resumes with the
-same command. The markdown it writes is ``docs/convergence.md``.
+same command; ``--tabulate-only`` runs nothing and tabulates what is there. The markdown it
+writes is ``docs/convergence.md``.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 import sys
 import time
@@ -43,6 +50,11 @@ GROUPS = {
                  "anti_pd1_then_targeted"),
 }
 # box_limited: the share of runs whose tumour reached the lattice edge (issue 10)
+
+# Fewer pairs than this (burden at a late day when most patients went off study) give no
+# interval: from 2-4 pairs, often of identical values, a t interval of zero width "excludes
+# zero" and says nothing.
+MIN_PAIRS = 5
 
 CONTINUOUS = ("best_response", "progression_free_days", "resistant_fraction_final")
 BINARY = ("objective_response", "durable_response", "box_limited")
@@ -116,35 +128,104 @@ def endpoint_values(directory: Path, arm: str, replicates: int, days) -> dict[st
     return {k: np.array(v, float) for k, v in values.items()}
 
 
+@functools.lru_cache(maxsize=None)
+def _t975(degrees: int) -> float:
+    return float(stats.t.ppf(0.975, degrees))
+
+
 def paired_difference(coarse: np.ndarray, fine: np.ndarray, binary: bool):
     """(difference, low, high, pairs) of coarse - fine over replicates where both are finite."""
     keep = np.isfinite(coarse) & np.isfinite(fine)
     x, y = coarse[keep], fine[keep]
     n = int(keep.sum())
-    if n < 2:
+    if n < MIN_PAIRS:
         return math.nan, math.nan, math.nan, n
     if binary:
         cmp = paired_proportions(x.astype(bool), y.astype(bool))
         return cmp.difference, cmp.low, cmp.high, n
     d = x - y
-    half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
+    half = _t975(n - 1) * d.std(ddof=1) / math.sqrt(n)
     return float(d.mean()), float(d.mean() - half), float(d.mean() + half), n
 
 
-def differences(root: Path, group: str, arms, dts, replicates: int, days) -> list[Difference]:
+def group_values(root: Path, group: str, arms, dts, replicates: int,
+                 days) -> dict[tuple[str, float], dict[str, np.ndarray]]:
+    """Every endpoint of every arm at every step: ``{(arm, dt): {endpoint: per replicate}}``."""
+    return {(arm, dt): endpoint_values(study_dir(root, group, dt), arm, replicates, days)
+            for arm in arms for dt in dts}
+
+
+def differences(values, arms, dts, swap=None) -> list[Difference]:
+    """Paired differences coarse - fine of every arm, endpoint and successive pair of steps.
+    ``swap`` (bool per replicate) exchanges the two steps' values of those replicates: the
+    sign flips of :func:`pair_tests`."""
     out = []
     for arm in arms:
-        per_dt = {dt: endpoint_values(study_dir(root, group, dt), arm, replicates, days)
-                  for dt in dts}
         for coarse, fine in zip(dts[:-1], dts[1:]):
-            for name in per_dt[coarse]:
-                a, b = per_dt[coarse][name], per_dt[fine][name]
+            for name in values[(arm, coarse)]:
+                a, b = values[(arm, coarse)][name], values[(arm, fine)][name]
                 if not (np.isfinite(a).any() and np.isfinite(b).any()):
                     continue  # a day past this group's horizon
+                if swap is not None:
+                    a, b = np.where(swap, b, a), np.where(swap, a, b)
                 diff, low, high, n = paired_difference(a, b, name in BINARY)
                 out.append(Difference(arm, name, coarse, fine, float(np.nanmean(a)),
                                       float(np.nanmean(b)), diff, low, high, n))
     return out
+
+
+@dataclass
+class PairTest:
+    """All comparisons of one pair of successive steps, judged together."""
+    coarse: float
+    fine: float
+    comparisons: int
+    excluding_zero: int
+    null_mean: float     # mean count under the sign-flip null
+    p: float             # P(count >= observed) under it
+
+
+def _excluding(diffs, coarse, fine) -> int:
+    return sum(not d.covers_zero for d in diffs
+               if (d.coarse, d.fine) == (coarse, fine) and math.isfinite(d.low))
+
+
+def pair_tests(values_by_group: dict, dts, replicates: int, flips: int = 2000,
+               seed: int = 0) -> list[PairTest]:
+    """For each pair of successive steps: how many of its 95% intervals exclude zero, and
+    how improbable that count is if the step has no effect.
+
+    The endpoints of a run are strongly correlated (burden at days 30, 60 and 90, best
+    response and progression-free days all follow one trajectory), so the count is not
+    Binomial(m, 0.05): one chance excursion can push five intervals off zero together.
+    The null distribution here keeps that correlation. Without an effect of the step, a
+    replicate's coarse and fine runs are exchangeable (they share the seed, so the
+    patient and the initial state, and are otherwise two independent draws of the same
+    process), so swapping the two labels within a replicate - every arm and endpoint of
+    it at once - leaves the joint distribution unchanged: a sign-flip permutation test
+    (Good, Permutation Tests, 2005, ch. 3). Groups flip independently (their runs are
+    independent). ``flips`` random flip patterns from ``seed``; p = (1 + #{count >=
+    observed}) / (flips + 1)."""
+    observed = {g: differences(v, _arms(v), dts) for g, v in values_by_group.items()}
+    pairs = list(zip(dts[:-1], dts[1:]))
+    counts = {pair: sum(_excluding(d, *pair) for d in observed.values()) for pair in pairs}
+    sizes = {pair: sum(1 for d in observed.values() for x in d
+                       if (x.coarse, x.fine) == pair and math.isfinite(x.low))
+             for pair in pairs}
+    rng = np.random.default_rng(seed)
+    null = {pair: np.empty(flips, np.int64) for pair in pairs}
+    for f in range(flips):
+        flipped = {g: differences(v, _arms(v), dts, swap=rng.random(replicates) < 0.5)
+                   for g, v in values_by_group.items()}
+        for pair in pairs:
+            null[pair][f] = sum(_excluding(d, *pair) for d in flipped.values())
+    return [PairTest(c, f, sizes[(c, f)], counts[(c, f)], float(null[(c, f)].mean()),
+                     float((1 + np.sum(null[(c, f)] >= counts[(c, f)])) / (flips + 1)))
+            for c, f in pairs]
+
+
+def _arms(values) -> list[str]:
+    return list(dict.fromkeys(arm for arm, _ in values))
 
 
 def _fmt(x: float) -> str:
@@ -153,13 +234,18 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
-def markdown(results: dict[str, list[Difference]], dts, replicates, seconds, command) -> str:
+def markdown(results: dict[str, list[Difference]], dts, replicates, seconds, command,
+             tabulated: bool = False) -> str:
+    made = (f"Tabulated by `{command}` from runs made earlier" if tabulated
+            else f"Made by `{command}` in {seconds / 60:.0f} min")
     lines = ["# dt convergence of the library", "",
-             f"Made by `{command}` in {seconds / 60:.0f} min. Each cell: mean at the coarser "
+             f"{made}. Each cell: mean at the coarser "
              "step, then the paired difference coarse - fine with its 95% interval "
              f"({replicates} replicates; the same seeds at every step, so replicate r has "
              "the same patient, vessels and initial tumour). An interval that excludes 0 "
-             "is marked **bold**.", ""]
+             "is marked **bold**. Where fewer replicates have the value at both steps "
+             "(burden at a day after a patient went off study) the cell says how many "
+             f"pairs; below {MIN_PAIRS} pairs there is no interval (n/a).", ""]
     for group, diffs in results.items():
         for arm in dict.fromkeys(d.arm for d in diffs):
             rows = [d for d in diffs if d.arm == arm]
@@ -174,6 +260,8 @@ def markdown(results: dict[str, list[Difference]], dts, replicates, seconds, com
                              == (c, f))
                     text = (f"{_fmt(d.mean_coarse)}: {_fmt(d.difference)} "
                             f"[{_fmt(d.low)}, {_fmt(d.high)}]")
+                    if d.pairs < replicates:
+                        text += f" ({d.pairs} pairs)"
                     cells.append(text if d.covers_zero or not math.isfinite(d.low)
                                  else f"**{text}**")
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -181,30 +269,30 @@ def markdown(results: dict[str, list[Difference]], dts, replicates, seconds, com
     return "\n".join(lines)
 
 
-def recommendation(results: dict[str, list[Difference]], dts) -> str:
-    """Which step the library can use. Each pair of successive steps is judged by how many
-    of its 95% intervals exclude zero: with m comparisons and no effect of the step, that
-    count is Binomial(m, 0.05), so the pair is consistent with no effect unless the count
-    is improbably high (upper tail p < 0.05). The default is the coarsest step from which
-    every finer pair is consistent."""
-    everything = [d for diffs in results.values() for d in diffs if math.isfinite(d.low)]
+def recommendation(tests: list[PairTest], dts) -> str:
+    """Which step the library can use: the coarsest step from which every finer pair of
+    successive steps is consistent with no effect of the step (sign-flip p >= 0.05 for the
+    count of intervals excluding zero, :func:`pair_tests`)."""
     lines = ["## Which step", "",
              "Each pair of successive steps, all arms and endpoints together: how many 95% "
-             "intervals exclude zero, against the number expected by chance alone "
-             "(Binomial(m, 0.05); upper-tail p).", "",
-             "| steps | comparisons | excluding zero | expected by chance | p |",
+             "intervals exclude zero, the mean count when the step has no effect, and how "
+             "often a count this high arises then (p). The null distribution swaps the two "
+             "steps' runs of randomly chosen replicates, all endpoints of a replicate "
+             "together, so it keeps their correlation (burden at successive days, best "
+             "response and progression-free days follow one trajectory); treating the "
+             "endpoints as independent trials (Binomial(m, 0.05)) would overstate the "
+             "evidence.", "",
+             "| steps | comparisons | excluding zero | expected without an effect | p |",
              "|---|---|---|---|---|"]
     consistent = {}
-    for coarse, fine in zip(dts[:-1], dts[1:]):
-        pair = [d for d in everything if (d.coarse, d.fine) == (coarse, fine)]
-        m, k = len(pair), sum(not d.covers_zero for d in pair)
-        p = float(stats.binom.sf(k - 1, m, 0.05)) if m else math.nan
-        consistent[coarse] = m > 0 and p >= 0.05
-        lines.append(f"| {coarse:g} h vs {fine:g} h | {m} | {k} | {0.05 * m:.1f} | {p:.2g} |")
+    for t in tests:
+        consistent[t.coarse] = t.comparisons > 0 and t.p >= 0.05
+        lines.append(f"| {t.coarse:g} h vs {t.fine:g} h | {t.comparisons} | "
+                     f"{t.excluding_zero} | {t.null_mean:.1f} | {t.p:.2g} |")
     lines.append("")
     choice = dts[-1]
     for dt in reversed(dts[:-1]):
-        if not consistent[dt]:
+        if not consistent.get(dt, False):
             break
         choice = dt
     if choice == dts[-1]:
@@ -228,25 +316,37 @@ def main(argv=None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a key of every scenario")
     parser.add_argument("-o", "--output", default="convergence-study")
+    parser.add_argument("--tabulate-only", action="store_true",
+                        help="run nothing: tabulate the runs already in OUTPUT (e.g. with a "
+                             "changed analysis, or runs made by an earlier library)")
     parser.add_argument("--doc", default=str(Path(__file__).resolve().parents[2] / "docs"
                                              / "convergence.md"))
     args = parser.parse_args(argv)
     dts = tuple(float(x) for x in args.dt.split(","))
     root = Path(args.output)
     started = time.perf_counter()
-    results = {}
+    results, values = {}, {}
     for group in args.groups.split(","):
         arms = GROUPS[group]
         if group == "melanoma" and args.arms:
             arms = tuple(args.arms.split(","))
         for dt in dts:
+            if args.tabulate_only:
+                summary = study_dir(root, group, dt) / "summary.csv"
+                if not summary.is_file():
+                    print(f"convergence: {summary}: no study here to tabulate",
+                          file=sys.stderr)
+                    return 2
+                continue
             print(f"convergence: {group} at dt = {dt:g} h", file=sys.stderr, flush=True)
             run_group(root, group, arms, dt, args.replicates, args.workers, args.overrides)
         days = (30, 60, 90, 120) if group == "default" else (60, 88, 116, 172, 228, 300)
-        results[group] = differences(root, group, arms, dts, args.replicates, days)
+        values[group] = group_values(root, group, arms, dts, args.replicates, days)
+        results[group] = differences(values[group], arms, dts)
     command = "python -m simulator.study.convergence " + " ".join(argv or sys.argv[1:])
-    text = markdown(results, dts, args.replicates, time.perf_counter() - started, command)
-    text += "\n" + recommendation(results, dts)
+    text = markdown(results, dts, args.replicates, time.perf_counter() - started, command,
+                    tabulated=args.tabulate_only)
+    text += "\n" + recommendation(pair_tests(values, dts, args.replicates), dts)
     Path(args.doc).write_text(text + "\n")
     print(f"wrote {args.doc}")
     return 0
