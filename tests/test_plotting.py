@@ -370,19 +370,51 @@ def test_snapshots_show_a_progressing_and_a_responding_replicate(big_study):
     assert titles[0].startswith("day 14 ")      # snapshots every 7 days; start is day 20
 
 
-def test_swimmer_markers_follow_endpoints(big_study):
+def _swimmer_lines(fig, gid):
+    return [line for axis in fig.axes for line in axis.lines if line.get_gid() == gid]
+
+
+@pytest.mark.parametrize("panels", [False, True], ids=["one axes", "a panel per arm"])
+def test_swimmer_markers_follow_endpoints(big_study, panels):
+    """80 replicates: a panel per arm by default (over SWIMMER_ONE_PANEL_ROWS), or grouped
+    in the one Axes a caller gives; either way one bar per replicate and every marker."""
     study = plotting.load_study(big_study)
-    fig = plotting.plot_swimmer(study)
-    ax = fig.axes[0]
+    assert len(study.endpoints["follow_up_days"]) > plotting.response.SWIMMER_ONE_PANEL_ROWS
+    if panels:
+        fig = plotting.plot_swimmer(study)
+        assert [a.get_title() for a in fig.axes if a.get_visible()] == [
+            f"{arm} (n={len(study.rows(arm))})" for arm in study.arms]
+    else:
+        from matplotlib.figure import Figure
+        fig = plotting.plot_swimmer(study, ax=Figure().add_subplot())
+        assert len(fig.axes) == 1
     e = study.endpoints
-    by_gid = {line.get_gid(): line for line in ax.lines}
     n_prog = int(np.isfinite(e["time_to_progression_days"]).sum())
     n_resp = int(np.isfinite(e["time_to_response_days"]).sum())
-    prog = by_gid["swimmer-progression"].get_xdata()
+    prog = np.concatenate([l.get_xdata() for l in _swimmer_lines(fig, "swimmer-progression")])
+    resp = np.concatenate([l.get_xdata() for l in _swimmer_lines(fig, "swimmer-response")])
+    ongoing = np.concatenate([l.get_xdata() for l in _swimmer_lines(fig, "swimmer-ongoing")])
     assert np.isfinite(prog).sum() == n_prog
-    assert np.isfinite(by_gid["swimmer-response"].get_xdata()).sum() == n_resp
-    assert len(by_gid["swimmer-ongoing"].get_xdata()) == int(e["response_ongoing"].sum())
-    assert len(ax.patches) == 80
+    assert np.isfinite(resp).sum() == n_resp
+    assert len(ongoing) == int(e["response_ongoing"].sum())
+    assert sum(len(a.patches) for a in fig.axes) == 80
+
+
+def test_swimmer_sorts_each_arm_by_follow_up(big_study):
+    study = plotting.load_study(big_study)
+    fig = plotting.plot_swimmer(study)
+    for axis, arm in zip(fig.axes, study.arms):
+        bars = sorted(axis.patches, key=lambda b: -b.get_y())     # top to bottom
+        widths = [b.get_width() for b in bars]
+        follow = np.nan_to_num(study.endpoints["follow_up_days"][study.rows(arm)], nan=0.0)
+        assert widths == sorted(follow, reverse=True)
+
+
+def test_small_study_swimmer_is_one_panel(tmp_path):
+    study = plotting.load_study(write_study(tmp_path / "small", replicates=4))
+    fig = plotting.plot_swimmer(study)
+    assert len([a for a in fig.axes if a.get_visible()]) == 1
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(study.arms)
 
 
 def test_run_figures_with_every_optional_part(tmp_path):

@@ -125,51 +125,83 @@ def plot_study_waterfall(study: StudyData, *, ax=None):
     return fig
 
 
+# above this many replicates in all, one panel per arm: a single column of 900 bars (a
+# 15-arm x 60-replicate study) is unreadable at any figure height
+SWIMMER_ONE_PANEL_ROWS = 60
+
+
 @_styled
 def plot_swimmer(study: StudyData, *, ax=None):
-    """Per replicate (grouped by arm): a bar to the end of follow-up coloured by best
-    response, markers at the first response and at progression, an arrow when the response
-    is ongoing at the end."""
+    """Per replicate: a bar to the end of follow-up coloured by best response, markers at
+    the first response and at progression, an arrow when the response is ongoing at the
+    end. Within an arm the bars are sorted by follow-up, longest on top (the clinical
+    convention). Up to SWIMMER_ONE_PANEL_ROWS replicates in all (or when the caller gives
+    one Axes) the arms are groups of one panel; above it (or given a sequence of Axes, one
+    per arm) each arm gets its own panel, the panels sharing the time axis."""
     ep = study.endpoints
-    order = [i for arm in study.arms for i in study.rows(arm)]
+    arms = [arm for arm in study.arms if len(study.rows(arm))]
+    follow_all = np.nan_to_num(ep["follow_up_days"].astype(float), nan=0.0)
+    span = float(follow_all.max()) if follow_all.size and follow_all.max() > 0 else 1.0
+    by_arm = [sorted(study.rows(arm), key=lambda i: (-follow_all[i], i)) for arm in arms]
+    n = sum(len(rows) for rows in by_arm)
+    one_axes = ax is not None and hasattr(ax, "figure")
+    if one_axes or (ax is None and n <= SWIMMER_ONE_PANEL_ROWS):
+        fig, ax = _new_axes((6.5, min(1.4 + 0.13 * n, 40.0)), ax)
+        order = [i for rows in by_arm for i in rows]
+        _swimmer_bars(ax, ep, order, follow_all, span, 4.5 if n <= 40 else 3.2)
+        edges, start, ticks = [], 0, []
+        for rows in by_arm:
+            ticks.append(n - 1 - (start + (len(rows) - 1) / 2))
+            start += len(rows)
+            edges.append(n - start - 0.5)
+        for e in edges[:-1]:
+            ax.axhline(e, color="0.5", lw=0.6)
+        ax.set_yticks(ticks, arms)
+        ax.tick_params(axis="y", length=0)
+        ax.set_title("Swimmer plot: follow-up, response and progression per replicate")
+        legend_ax, axes = ax, [ax]
+    else:
+        tallest = max(len(rows) for rows in by_arm)
+        fig, axes = _panel_axes(len(arms), ax, ncols=min(len(arms), 4),
+                                panel_size=(3.4, 0.9 + 0.055 * tallest), sharex=True,
+                                sharey=False, extra_height=0.4)
+        for arm, rows, axis in zip(arms, by_arm, axes):
+            _swimmer_bars(axis, ep, rows, follow_all, span, 2.6)
+            axis.set_yticks([])
+            axis.set_ylim(-0.7, tallest - 0.3)
+            axis.set_title(f"{arm} (n={len(rows)})", fontsize="small")
+            axis.set_xlabel("")
+        fig.supxlabel("days since treatment start")
+        fig.suptitle("Swimmer plot: follow-up, response and progression per replicate "
+                     "(each arm sorted by follow-up)")
+        legend_ax = axes[0]
+    classes = {str(c) for c in ep["response_class"]}
+    handles = [Patch(color=RESPONSE_COLOURS[c], label=c) for c in RESPONSE_COLOURS if c in classes]
+    handles += legend_ax.get_legend_handles_labels()[0]
+    if len(axes) == 1:
+        legend_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        fig.legend(handles=handles, loc="outside right upper")
+    return fig
+
+
+def _swimmer_bars(ax, ep, order, follow_all, span, ms):
+    """Bars and markers for the replicates ``order``, top to bottom."""
     n = len(order)
-    fig, ax = _new_axes((6.5, min(1.4 + 0.13 * n, 40.0)), ax)
     y = np.arange(n)[::-1]
-    follow = np.nan_to_num(ep["follow_up_days"][order].astype(float), nan=0.0)
+    follow = follow_all[order]
     classes = [str(ep["response_class"][i]) for i in order]
     ax.barh(y, follow, height=0.75, color=[RESPONSE_COLOURS.get(c, "0.5") for c in classes],
             edgecolor="none", gid="swimmer-bars")
     ttr = ep["time_to_response_days"][order].astype(float)
     ttp = ep["time_to_progression_days"][order].astype(float)
     ongoing = ep["response_ongoing"][order].astype(bool)
-    ms = 4.5 if n <= 40 else 3.2
     ax.plot(ttr, y, ls="none", marker="^", ms=ms, mfc="#1b7837", mec="k", mew=0.4,
             label="response (first PR/CR scan)", gid="swimmer-response")
     ax.plot(ttp, y, ls="none", marker="X", ms=ms + 0.5, mfc="k", mec="white", mew=0.3,
             label="progression", gid="swimmer-progression")
-    span = float(np.nanmax(follow)) if n and np.nanmax(follow) > 0 else 1.0
-    ax.plot(follow[ongoing] + 0.012 * span, y[ongoing], ls="none", marker=">", ms=ms, color="k",
-            label="response ongoing", gid="swimmer-ongoing")
-    # arm groups: separators and labels
-    edges, start = [], 0
-    ticks, labels = [], []
-    for arm in study.arms:
-        k = len(study.rows(arm))
-        if k == 0:
-            continue
-        ticks.append(n - 1 - (start + (k - 1) / 2))
-        labels.append(arm)
-        start += k
-        edges.append(n - start - 0.5)
-    for e in edges[:-1]:
-        ax.axhline(e, color="0.5", lw=0.6)
-    ax.set_yticks(ticks, labels)
-    ax.tick_params(axis="y", length=0)
+    ax.plot(follow[ongoing] + 0.012 * span, y[ongoing], ls="none", marker=">", ms=ms,
+            color="k", label="response ongoing", gid="swimmer-ongoing")
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlim(0, span * 1.05)
     ax.set_xlabel("days since treatment start")
-    handles = [Patch(color=RESPONSE_COLOURS[c], label=c) for c in RESPONSE_COLOURS if c in classes]
-    handles += ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title("Swimmer plot: follow-up, response and progression per replicate")
-    return fig

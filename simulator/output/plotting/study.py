@@ -23,7 +23,8 @@ from simulator.output.plotting.lattice import (_kind_legend_handles, _show_rgb,
                                         _snapshot_rgb, _title_day)
 from simulator.output.plotting.markers import (_TREATMENT_START_STYLE, _drugs_in,
                                                mark_treatment_start)
-from simulator.output.plotting.response import plot_spider, plot_study_waterfall, plot_swimmer
+from simulator.output.plotting.response import (SWIMMER_ONE_PANEL_ROWS, plot_spider,
+                                                plot_study_waterfall, plot_swimmer)
 from simulator.output.plotting.style import FORMATS, _STYLE, _check_formats, _save, _styled
 from simulator.output.plotting.survival import plot_study_kaplan_meier
 
@@ -319,7 +320,8 @@ STUDY_FIGURE_CAPTIONS = {
     "spider": "change of the equivalent diameter from baseline per replicate, by best "
               "response (RECIST lines at -30% and +20%)",
     "waterfall": "best change of the equivalent diameter per replicate, sorted",
-    "swimmer": "follow-up per replicate with response and progression times",
+    "swimmer": ("follow-up per replicate (each arm sorted by it; a panel per arm above "
+                f"{SWIMMER_ONE_PANEL_ROWS} replicates) with response and progression times"),
     "kaplan_meier": "progression-free survival per arm, log-rank tests against the reference "
                     "arm",
     "composition": "resistant share of the tumour per replicate and its median",
