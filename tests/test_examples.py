@@ -61,8 +61,8 @@ def critical_count(n: int, alpha: float = 0.05) -> int:
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_teaches_its_lesson_at_its_defaults(name, tmp_path):
     """At the default replicate count n the exact sign/binomial test needs critical_count(m)
-    of the m replicates that differ (m <= n; n = 10 with no tie: 9) on the lesson's side;
-    the example's verdict is that test."""
+    of the m replicates that differ (m <= n; with no tie 9 of 10, 15 of 20) on the lesson's
+    side; the example's verdict is that test."""
     module = _load(name)
     n = module.DEFAULT_REPLICATES
     assert critical_count(n) <= n  # the default replicate count can support a lesson
