@@ -28,8 +28,9 @@ continuous-time Markov process *exactly*, by processing its events in time order
    becomes active with a fresh attempt clock from now (exact by memorylessness: its
    earlier attempts would all have failed). ATTEMPT: with no EMPTY neighbour the cell
    turns dormant; otherwise it divides, the daughter draws its death and attempt times,
-   and the parent its next attempt. An ATTEMPT scheduled before the site's current
-   occupant was born is stale (its cell died) and is skipped.
+   and the parent its next attempt. An ATTEMPT scheduled for an earlier occupant of its
+   site is stale (that cell died) and is skipped: each event carries the site's birth
+   count at the time it was scheduled, and a birth since then makes the counts differ.
 
 Every draw is a pure function of (seed, replicate, stream, step, site, event time): the
 first draws of a step are keyed by site, later ones also by the time of the event that
@@ -46,8 +47,8 @@ the per-cell helpers are inlined (``kernels.jit.inline_jit``); the EMPTY-neighbo
 is an OR of per-column flags swept along the line; a clock's firing within the step is
 decided without a logarithm except within ~2^-30 of the boundary (:func:`fires_within_step`,
 :func:`surely_late`, bit-identical); the starting events are radix-sorted instead of
-heaped; birth times live in a per-site scratch array (8 bytes per site) read only behind a
-flag bit. Per event, the loop's cost is mostly cache misses at random sites.
+heaped; the births of the step are counted in a per-site uint8 scratch array (1 byte per
+site) read only behind a flag bit. Per event, the loop's cost is mostly cache misses at random sites.
 
 Clone id = resistance bit mask (bit t set: resistant to target t); per-clone hazards arrive
 as small arrays indexed by it. ``oxygen`` (or an empty array) scales each cell's division
@@ -70,8 +71,9 @@ F_DEATH = 1        # the cell's death falls within the step
 F_ATTEMPT = 2      # the cell's first division attempt falls within the step
 F_CLEAR = 4        # the debris clears within the step
 F_ACTIVE = 8       # the cell's attempt clock runs (it had a free neighbour, or was born)
-F_BORN = 16        # the cell was born within the step; ``birth_time`` holds when
+F_BORN = 16        # a cell was born at the site within the step; ``births`` counts them
 NOT_ACTIVE = 0xFF ^ F_ACTIVE
+MAX_BIRTHS = 255   # births at one site within one step that ``births`` (uint8) can count
 
 # event kinds, in the order that breaks (measure-zero) ties
 EV_DEATH = 0
@@ -362,21 +364,27 @@ def _grow(a, size):
 
 
 @jit
-def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, line_length,
+def run_events(kind, clone, flags, births, lo, hi, tissue_lo, tissue_hi, line_length,
                offsets, events_per_line, death_hazard, division_hazard, oxygen, oxygen_threshold,
                oxygen_span, concentration, target_bit, kill, arrest, dt_days,
                clear_dead_hazard, clear_necrotic_hazard, mutation_probability, n_targets,
                death_key, attempt_key, clearance_key, target_key, mutation_key,
                counts, tumor_by_clone):
     """Pass 2 (module docstring): queue the events ``schedule`` flagged and apply every
-    event of the step in time order. ``counts`` (int64[4]) receives the step's births,
+    event of the step in time order. ``counts`` (int64[5]) receives the step's births,
     deaths, mutation events and divisions of parents that could still mutate (the D of
-    Binomial(D, u)); tumour cells per line and clone are kept up to date; ``lo``/``hi``
+    Binomial(D, u)), and 1 in ``counts[4]`` if some site saw more than MAX_BIRTHS births
+    in the step (the stale-event test below would then be ambiguous: the caller must
+    refuse the step); tumour cells per line and clone are kept up to date; ``lo``/``hi``
     widen to take in daughters.
 
-    ``birth_time`` (float64 per site, scratch) is read only where ``flags`` has F_BORN,
-    which a birth sets together with it and ``schedule`` clears at every tumour cell, so
-    it needs no reset between steps."""
+    ``births`` (uint8 per site, scratch) counts the births at a site within the step. It is
+    read only where ``flags`` has F_BORN, which the first birth of the step sets and
+    ``schedule`` clears at every tumour cell, so it needs no reset between steps. An
+    ATTEMPT event carries the count of its site when it was scheduled (0 for the step's
+    first events); a different count when it fires means the cell that scheduled it has
+    died and another was born there since (exact: the count can only grow, and a count
+    that would pass MAX_BIRTHS is reported instead of wrapping)."""
     n_lines = lo.shape[0]
     n_neighbours = offsets.shape[0]
     full_mask = (1 << n_targets) - 1
@@ -395,6 +403,7 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
     n_deaths = 0
     n_mutations = 0
     n_mutable = 0
+    overflow = 0
     # the events drawn by ``schedule``, recomputed from the same keys, in (site, kind) order
     n_initial = int(events_per_line.sum())
     initial_time = np.empty(n_initial, np.float64)
@@ -438,7 +447,7 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
     times = np.empty(capacity, np.float64)
     kinds = np.empty(capacity, np.int8)
     sites = np.empty(capacity, np.int64)
-    scheduled = np.empty(capacity, np.float64)
+    scheduled = np.empty(capacity, np.uint8)   # the site's birth count when scheduled
     n = 0
     q = 0
     while q < n_initial or n > 0:
@@ -452,13 +461,13 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
             t = times[0]
             ev = kinds[0]
             i = sites[0]
-            since = scheduled[0]
+            owner = scheduled[0]
             n -= 1
             if n > 0:
                 _swap(times, kinds, sites, scheduled, 0, n)
                 _sift_down(times, kinds, sites, scheduled, n, 0)
         else:
-            since = 0.0
+            owner = 0
             q += 1
         if n + 3 + n_neighbours >= times.shape[0]:
             size = 2 * times.shape[0]
@@ -469,14 +478,14 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
         line = i // line_length
         if ev == EV_DEATH:
             kind[i] = DEAD
-            flags[i] = 0
+            flags[i] &= F_BORN  # the site's birth count stays readable: see ``births``
             n_deaths += 1
             tumor_by_clone[line, clone[i]] -= 1
             salt = time_salt(t)  # this event's draws are uniform_at(key, site, t)
             tc = next_event(t, uniform(clearance_key ^ salt, i), clear_dead_hazard,
                             p_clear_dead)
             if tc < 1.0:
-                n = _push(times, kinds, sites, scheduled, n, tc, EV_CLEAR, i, t)
+                n = _push(times, kinds, sites, scheduled, n, tc, EV_CLEAR, i, 0)
         elif ev == EV_CLEAR:
             kind[i] = EMPTY
             attempt_salted = attempt_key ^ time_salt(t)
@@ -493,9 +502,10 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
                                                target_bit, kill, arrest, dt_days)
                     ta = t + event_time(u, h_divide)
                     if ta < 1.0:
-                        n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, y, t)
+                        n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, y,
+                                  _birth_count(flags, births, y))
         else:  # EV_ATTEMPT
-            if kind[i] != TUMOR or ((flags[i] & F_BORN) != 0 and birth_time[i] > since):
+            if kind[i] != TUMOR or _birth_count(flags, births, i) != owner:
                 continue  # stale: the cell that scheduled it has died
             n_free = 0
             for d in range(n_neighbours):
@@ -523,8 +533,12 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
                     n_mutations += 1
             kind[z] = TUMOR
             clone[z] = daughter
+            count = _birth_count(flags, births, z) + 1
+            if count > MAX_BIRTHS:
+                overflow = 1
+                count = MAX_BIRTHS
+            births[z] = count
             flags[z] = F_ACTIVE | F_BORN
-            birth_time[z] = t
             n_births += 1
             tumor_by_clone[zline, daughter] += 1
             col = z - zline * line_length
@@ -537,27 +551,35 @@ def run_events(kind, clone, flags, birth_time, lo, hi, tissue_lo, tissue_hi, lin
                                            target_bit, kill, arrest, dt_days)
             td = next_event(t, uniform(death_key ^ salt, z), h_die, p_die[daughter])
             if td < 1.0:
-                n = _push(times, kinds, sites, scheduled, n, td, EV_DEATH, z, t)
+                n = _push(times, kinds, sites, scheduled, n, td, EV_DEATH, z, count)
             ta = next_event(t, uniform(attempt_key ^ salt, z), h_divide, p_divide[daughter])
             if ta < 1.0:
-                n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, z, t)
+                n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, z, count)
             _, h_parent = cell_hazards(i, clone[i], death_hazard, division_hazard, oxygen,
                                        oxygen_threshold, oxygen_span, concentration,
                                        target_bit, kill, arrest, dt_days)
             ta = next_event(t, uniform(attempt_key ^ salt, i), h_parent, p_divide[clone[i]])
             if ta < 1.0:
-                n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i, t)
+                n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i,
+                          _birth_count(flags, births, i))
     counts[0] = n_births
     counts[1] = n_deaths
     counts[2] = n_mutations
     counts[3] = n_mutable
+    counts[4] = overflow
 
 
 @inline_jit
-def _push(times, kinds, sites, scheduled, n, t, ev, site, since):
+def _birth_count(flags, births, i):
+    """Births at site ``i`` so far in this step (0 unless its F_BORN flag is set)."""
+    return int(births[i]) if (flags[i] & F_BORN) != 0 else 0
+
+
+@inline_jit
+def _push(times, kinds, sites, scheduled, n, t, ev, site, owner):
     times[n] = t
     kinds[n] = ev
     sites[n] = site
-    scheduled[n] = since
+    scheduled[n] = owner
     _sift_up(times, kinds, sites, scheduled, n)
     return n + 1

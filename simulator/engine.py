@@ -58,6 +58,7 @@ from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import DrugPenetration, penetrating
 from simulator.model.rates import step_hazard
 from simulator.scenario import Scenario
+from simulator.schema import ScenarioError
 from simulator.model.state import LatticeState, seed_tumor
 from simulator.treatment.effects import clone_modifiers
 from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
@@ -173,9 +174,10 @@ class Engine:
         self._tissue_lo = np.empty(n_lines, np.int64)
         self._tissue_hi = np.empty(n_lines, np.int64)
         self._events_per_line = np.zeros(n_lines, np.int64)
-        self._birth_time = np.empty(geo.n_sites, np.float64)  # tumour kernel scratch
-        # births, deaths, mutations, mutable divisions of the step's tumour phase
-        self._tumor_events = np.zeros(4, np.int64)
+        self._births = np.zeros(geo.n_sites, np.uint8)  # tumour kernel scratch
+        # births, deaths, mutations, mutable divisions of the step's tumour phase, and
+        # whether some site's births overflowed the scratch count
+        self._tumor_events = np.zeros(5, np.int64)
         self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
         self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
         self._no_oxygen = np.empty(0, np.float64)
@@ -260,7 +262,7 @@ class Engine:
                        drug_field, target_bit, kill, arrest, self.dt_days, r.clear_dead_hazard,
                        r.clear_necrotic_hazard, *keys, self._tissue_lo, self._tissue_hi,
                        self._events_per_line, self._tumor_by_clone)
-        tumor.run_events(s.kind, s.clone, s.proposal, self._birth_time, s.lo, s.hi,
+        tumor.run_events(s.kind, s.clone, s.proposal, self._births, s.lo, s.hi,
                          self._tissue_lo, self._tissue_hi, geo.line_length, geo.offsets,
                          self._events_per_line, r.death_hazard, r.division_hazard, oxygen,
                          threshold, span, drug_field, target_bit, kill, arrest, self.dt_days,
@@ -268,7 +270,12 @@ class Engine:
                          self.n_targets, *keys, self._key(rng.STREAM_DIVISION_TARGET),
                          self._key(rng.STREAM_MUTATION), self._tumor_events,
                          self._tumor_by_clone)
-        births, deaths, mutations, mutable = (int(n) for n in self._tumor_events)
+        births, deaths, mutations, mutable, overflow = (int(n) for n in self._tumor_events)
+        if overflow:
+            raise ScenarioError(
+                f"a lattice site saw more than {tumor.MAX_BIRTHS} tumour births within one "
+                "step: the tumour's turnover rates times the step are far beyond any tissue; "
+                "lower simulation.dt_hours or the tumour rates", "simulation.dt_hours")
         t = s.totals
         t["divisions"] += births
         t["deaths"] += deaths

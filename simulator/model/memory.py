@@ -3,8 +3,8 @@ of them is allocated, so ``validate`` can refuse a scenario the machine cannot h
 
 The estimate counts, for the padded lattice of ``simulation.dimensions`` (each axis + 2):
 
-- per site: the lattice (``model.state.SITE_ARRAYS``); the tumour kernel's birth times
-  (float64 scratch, ``kernels.tumor.run_events``); the oxygen division factor (float64,
+- per site: the lattice (``model.state.SITE_ARRAYS``); the tumour kernel's birth counts
+  (uint8 scratch, ``kernels.tumor.run_events``); the oxygen division factor (float64,
   with an oxygen field); the immune compartment's PD-L1 (float64) and move proposals
   (int32); per enabled tissue field its concentration (float32) plus one shared multigrid
   workspace (``model.tissue.FieldSolver``: right-hand side and reaction on every level, the
@@ -62,7 +62,7 @@ def estimate_bytes(scenario) -> dict[str, int]:
     immune = immune_enabled(scenario)
 
     per_site = _bytes(SITE_ARRAYS.values())
-    per_site += F8                                       # engine: tumour birth times
+    per_site += 1                                        # engine: tumour birth counts
     per_line = _bytes(LINE_ARRAYS.values()) + I8 * (4 + n_clones + len(KIND_NAMES))
     if "oxygen" in fields:
         per_site += F8                                   # engine: division factor
