@@ -48,7 +48,8 @@ is an OR of per-column flags swept along the line; a clock's firing within the s
 decided without a logarithm except within ~2^-30 of the boundary (:func:`fires_within_step`,
 :func:`surely_late`, bit-identical); the starting events are radix-sorted instead of
 heaped; the births of the step are counted in a per-site uint8 scratch array (1 byte per
-site) read only behind a flag bit. Per event, the loop's cost is mostly cache misses at random sites.
+site) read only behind a flag bit. Per event, the loop's cost is mostly cache misses at
+random sites.
 
 Clone id = resistance bit mask (bit t set: resistant to target t); per-clone hazards arrive
 as small arrays indexed by it. ``oxygen`` (or an empty array) scales each cell's division
@@ -560,8 +561,8 @@ def run_events(kind, clone, flags, births, lo, hi, tissue_lo, tissue_hi, line_le
                                        target_bit, kill, arrest, dt_days)
             ta = next_event(t, uniform(attempt_key ^ salt, i), h_parent, p_divide[clone[i]])
             if ta < 1.0:
-                n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i,
-                          _birth_count(flags, births, i))
+                # no birth at i since the check above: its count is still ``owner``
+                n = _push(times, kinds, sites, scheduled, n, ta, EV_ATTEMPT, i, owner)
     counts[0] = n_births
     counts[1] = n_deaths
     counts[2] = n_mutations
