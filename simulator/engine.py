@@ -340,6 +340,10 @@ class Engine:
             phase()
         self.state.step += 1
 
+    @property
+    def live_tumor_cells(self) -> int:
+        return int(self._tumor_by_clone.sum())
+
     def observe(self) -> dict:
         """Counts of the current state, for the time series."""
         by_clone = self._tumor_by_clone.sum(axis=0)
@@ -422,18 +426,21 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
             bar = tqdm(total=last - engine.state.step, unit="step", leave=False)
         except ImportError:
             bar = None
-    # off study at progression: runs that write a run file (the explorer's in-memory
-    # history shows the whole course)
+    # off study at progression, or ended at eradication: runs that write a run file (the
+    # explorer's in-memory history shows the whole course)
     watch = (watch_for(scenario, engine.treatment)
              if hasattr(recorder, "record_final") else None)
     started = time.perf_counter()
     while True:
         step = engine.state.step
-        # at a scan's record (or the checkpoint a run resumes from): off study?
-        if (watch is not None and 0 < step < last and step % every == 0
-                and _goes_off_study(watch, recorder, engine, step, every, last)):
-            recorder.record_final(engine)
-            break
+        # at a record (or the checkpoint a run resumes from): off study, or eradicated?
+        if watch is not None and 0 < step < last and step % every == 0:
+            reason = watch.reason_to_end(engine.time_days,
+                                         min(step + every, last) * engine.dt_days,
+                                         engine.live_tumor_cells, recorder.series)
+            if reason:
+                recorder.record_final(engine, reason)
+                break
         if step >= last:
             break
         if chooser is None:
@@ -452,15 +459,6 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
         bar.close()
     engine.wall_seconds = time.perf_counter() - started
     return engine
-
-
-def _goes_off_study(watch, recorder, engine: Engine, step: int, every: int, last: int) -> bool:
-    """At a scan's record: has the followed line progressed (``simulator.analysis.follow_up``)?
-    The run then ends here."""
-    next_day = min(step + every, last) * engine.dt_days
-    if not watch.is_scan_record(engine.time_days, next_day):
-        return False
-    return watch.progressed(recorder.series())
 
 
 def fork(engine: Engine, scenario: Scenario) -> Engine:

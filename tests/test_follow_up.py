@@ -166,3 +166,94 @@ def test_a_run_resumed_at_the_scan_that_ends_it_stops_there(tmp_path, monkeypatc
     resumed = runner.resume_to_file(out, threads=1)
     assert resumed.steps == stop_step
     assert_same_run_file(reference, out, [stop_step])
+
+
+# The same small tumour, all sensitive, under a drug that kills it within a few weeks; a
+# second drug waits for a progression that never comes.
+CURE = """
+base = "{base}"
+[initial]
+resistant_fraction = 0.0
+[tumor]
+mutation_rate_per_division = 0.0
+[drugs.a]
+preset = "vemurafenib"
+kill = {{ emax = 0.9, ec50_mg_per_l = 1.0 }}
+arrest = {{ emax = 0.9, ec50_mg_per_l = 1.0 }}
+[[drugs.a.doses]]
+every_days = 0.5
+dose_mg = 960
+[drugs.b]
+preset = "pembrolizumab"
+[[drugs.b.doses]]
+every_days = 21
+dose_mg = 200
+[[drugs.b.rules]]
+when = "progression"
+of = "a"
+"""
+
+ENDPOINT_KEYS = ("response_class", "objective_response", "best_response",
+                 "time_to_response_days", "duration_of_response_days", "response_ongoing",
+                 "durable_response", "progression_observed", "progression_free_days",
+                 "follow_up_days", "n_scans", "nadir_tumor_cells", "nadir_day",
+                 "baseline_tumor_cells", "final_tumor_cells", "scan_days", "scan_tumor_cells",
+                 "scan_response_classes")
+
+
+def test_a_run_ended_at_eradication_keeps_every_endpoint_of_the_full_run(tmp_path):
+    """Zero live cells is absorbing, so the run may end there: the endpoints (scans on to
+    the horizon at zero) are the full run's, the series its prefix, the tumour series zero
+    in the study table after the end."""
+    scenario_file = tmp_path / "cure.toml"
+    scenario_file.write_text(CURE.format(base=ROOT / "scenarios" / "tumor_only.toml"))
+    sets = SMALL + ["simulation.duration_days=120"]
+    full, f_full = _run(tmp_path, "full", load(scenario_file, sets))
+    ended, f_end = _run(tmp_path, "ended", load(scenario_file, sets + [
+        "endpoints.end_at_eradication=true", "endpoints.off_study_at_progression=true"]))
+    e_full, e_end = full.endpoints, ended.endpoints
+    t_full = f_full["timeseries/time_days"][:]
+    n_full = f_full["timeseries/tumor_cells"][:]
+    gone = int(np.argmax((n_full == 0) & (t_full >= 10.0)))
+    assert n_full[gone] == 0 and t_full[gone] < 60, "the drug must eradicate the tumour early"
+    assert e_full.response_class == "CR" and e_full.follow_up_days > 100
+    # ends at the first record with no cell, and says so
+    t_end = f_end["timeseries/time_days"][:]
+    assert t_end[-1] == t_full[gone] == f_end.attrs["eradicated_day"]
+    assert math.isnan(f_end.attrs["off_study_day"]) and math.isnan(f_full.attrs["eradicated_day"])
+    n = len(t_end)
+    for name, ds in f_end["timeseries"].items():
+        if isinstance(ds, h5py.Dataset):
+            assert np.array_equal(ds[:], f_full["timeseries"][name][:n], equal_nan=True), name
+    for key in ENDPOINT_KEYS:
+        assert getattr(e_end, key) == getattr(e_full, key), key
+    assert "tumour eradicated by day" in ended.summary_text()
+
+
+def test_scans_go_on_at_zero_only_after_a_series_that_ends_with_no_cell():
+    from simulator.analysis.endpoints import assess
+    t = np.array([0.0, 14.0, 28.0])
+    cured = assess(t, [100.0, 10.0, 0.0], [0.0, 0.0, 0.0], 0.0, CRITERIA, followed_to_day=70.0)
+    assert cured.scan_days == (14.0, 28.0, 42.0, 56.0, 70.0)
+    assert cured.scan_tumor_cells[-3:] == (0.0, 0.0, 0.0) and cured.follow_up_days == 70.0
+    alive = assess(t, [100.0, 10.0, 1.0], [0.0, 0.0, 0.0], 0.0, CRITERIA, followed_to_day=70.0)
+    assert alive.scan_days == (14.0, 28.0) and alive.follow_up_days == 28.0
+
+
+def test_study_table_carries_an_eradicated_tumour_on_at_zero(tmp_path):
+    from types import SimpleNamespace
+    from simulator.study.outputs import _write_study_h5
+    long = {"time_days": np.arange(4.0), "tumor_cells": np.array([5, 3, 2, 1]),
+            "t_cells": np.array([1, 2, 3, 4])}
+    cured = {"time_days": np.arange(2.0), "tumor_cells": np.array([5, 0]),
+             "t_cells": np.array([1, 2])}
+    off = {"time_days": np.arange(2.0), "tumor_cells": np.array([5, 6]),
+           "t_cells": np.array([1, 2])}
+    path = tmp_path / "study.h5"
+    _write_study_h5(path, [SimpleNamespace(name="a")], 3,
+                    {(0, 0): long, (0, 1): cured, (0, 2): off}, long["time_days"], [])
+    with h5py.File(path) as f:
+        tumour, t_cells = f["timeseries/tumor_cells"][0], f["timeseries/t_cells"][0]
+    assert np.array_equal(tumour[1], [5, 0, 0, 0])            # no cell comes back
+    assert np.array_equal(tumour[2], [5, 6, np.nan, np.nan], equal_nan=True)  # off study
+    assert np.array_equal(t_cells[1], [1, 2, np.nan, np.nan], equal_nan=True)  # not simulated

@@ -48,6 +48,12 @@ class EndpointSettings:
                    "following PFS there), or, with a drug waiting for a progression rule, at "
                    "the first progression after the last such drug started; endpoints are "
                    "unchanged, later burden is not simulated (simulator.analysis.follow_up)")
+    end_at_eradication: bool = param(
+        False, doc="the run ends at the first record from the treatment start on with no "
+                   "live tumour cell (none can regrow); endpoints are computed as if it "
+                   "were followed to its horizon, every later scan a CR; the immune "
+                   "compartment after the cure is not simulated (simulator.analysis."
+                   "follow_up)")
     landmark_months: list[float] = param([12.0, 24.0], unit="month", low=0.0, low_open=True,
                                          doc="landmark PFS reported per arm (Kaplan-Meier, "
                                              "1 month = 30.4375 days)")

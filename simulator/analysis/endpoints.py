@@ -421,9 +421,19 @@ def _scan_schedule(t: np.ndarray, start: float, interval: float):
     return scan_days, np.searchsorted(t, scan_days + TIME_TOLERANCE_DAYS, side="right") - 1
 
 
+def _followed(t: np.ndarray, n: np.ndarray, r: np.ndarray, followed_to_day):
+    """The records the scans read: those of the run, plus one at ``followed_to_day`` with no
+    cell when the run ended early on an eradicated tumour (zero is absorbing)."""
+    if (followed_to_day is None or n[-1] > 0
+            or not float(followed_to_day) > t[-1] + TIME_TOLERANCE_DAYS):
+        return t, n, r
+    return (np.append(t, float(followed_to_day)), np.append(n, 0.0), np.append(r, 0.0))
+
+
 def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
            criteria: ResponseCriteria, *, t_cell_density_core=None, t_cell_density_margin=None,
-           t_cells=None, suppressive_cells=None) -> Endpoints:
+           t_cells=None, suppressive_cells=None, followed_to_day: float | None = None
+           ) -> Endpoints:
     """Endpoints of one run from its time series (all on the ``time_days`` axis).
 
     ``tumor_cells`` counts live tumour cells (sensitive + resistant), ``tumor_resistant`` the
@@ -431,6 +441,11 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     hold NaN where undefined. Raises ValueError on mismatched lengths, non-increasing time,
     negative or non-finite counts, resistant > total, or a treatment start before the first
     record.
+
+    ``followed_to_day`` (the run's horizon): a series that ends before it with no live
+    tumour cell left (``endpoints.end_at_eradication``) is scanned on to that day at zero
+    cells. A tumour with no cell cannot come back, so every later scan would read zero:
+    the response, its duration and the progression-free time are those of the whole run.
     """
     if not isinstance(criteria, ResponseCriteria):
         raise TypeError(f"endpoints: criteria must be a ResponseCriteria, got "
@@ -463,10 +478,11 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
 
     # baseline, scans and the best overall response ------------------------------------
     base_i = int(np.searchsorted(t, start + TIME_TOLERANCE_DAYS, side="right") - 1)
-    scan_days, scan_i = _scan_schedule(t, start, criteria.scan_interval_days)
-    diam = equivalent_diameter_mm(n, criteria.dimensions, criteria.mm_per_site)
+    scan_t, scan_counts, scan_resistant = _followed(t, n, r, followed_to_day)
+    scan_days, scan_i = _scan_schedule(scan_t, start, criteria.scan_interval_days)
+    diam = equivalent_diameter_mm(scan_counts, criteria.dimensions, criteria.mm_per_site)
     n0, d0 = float(n[base_i]), float(diam[base_i])
-    scan_n, scan_d = n[scan_i], diam[scan_i]
+    scan_n, scan_d = scan_counts[scan_i], diam[scan_i]
     classes, blocked = classify_scans(d0, scan_d, criteria)
     overall = best_overall_response(classes, scan_days - start, criteria)
     first_pd, first_resp = overall.first_progression_scan, overall.first_response_scan
@@ -494,7 +510,7 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     ttp = res_at_pd = math.nan
     if first_pd is not None:
         ttp = float(scan_days[first_pd] - start)
-        res_at_pd = _ratio(r[scan_i[first_pd]], n[scan_i[first_pd]])
+        res_at_pd = _ratio(scan_resistant[scan_i[first_pd]], scan_counts[scan_i[first_pd]])
 
     # resistance -------------------------------------------------------------------------
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -575,10 +591,11 @@ _OPTIONAL_PAIRS = (("t_cell_density_core", "t_cell_density_margin"),
 
 
 def assess_timeseries(series: Mapping[str, object], treatment_start_day: float,
-                      criteria: ResponseCriteria) -> Endpoints:
+                      criteria: ResponseCriteria, followed_to_day: float | None = None
+                      ) -> Endpoints:
     """``assess`` on a mapping named as the HDF5 ``/timeseries`` group (``time_days``,
     ``tumor_cells``, ``tumor_resistant``; immune series used when both of a pair are
-    present)."""
+    present); ``followed_to_day`` as for ``assess``."""
     missing = [k for k in ("time_days", "tumor_cells", "tumor_resistant") if k not in series]
     if missing:
         raise ValueError(f"endpoints: timeseries lacks {', '.join(missing)}")
@@ -586,7 +603,7 @@ def assess_timeseries(series: Mapping[str, object], treatment_start_day: float,
              if all(name in series for name in pair) for k in pair}
     result = assess(np.asarray(series["time_days"]), np.asarray(series["tumor_cells"]),
                     np.asarray(series["tumor_resistant"]), treatment_start_day, criteria,
-                    **extra)
+                    followed_to_day=followed_to_day, **extra)
     if "tumor_cells_on_edge" in series:
         day = edge_contact_day(series["time_days"], series["tumor_cells_on_edge"])
         result = replace(result, edge_contact_day=day,

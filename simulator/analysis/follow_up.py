@@ -1,4 +1,5 @@
-"""When a run's follow-up ends: at the horizon, or "off study" at RECIST progression.
+"""When a run's follow-up ends: at the horizon, "off study" at RECIST progression, or at
+the eradication of its tumour.
 
 Trials stop following a patient's tumour for progression-free survival once progression
 is called; what the tumour does afterwards is not an endpoint. With
@@ -18,6 +19,15 @@ baseline and nadir.
 The decision is :func:`assess` itself applied to the records so far, at the record that
 stands for each scan (the last record at or before the scan day, as ``assess`` picks it),
 so the stop and the endpoints cannot disagree.
+
+With ``endpoints.end_at_eradication = true`` a run also ends at the first record from the
+treatment start on with no live tumour cell. Nothing can regrow from no cell (divisions
+and mutations need a live cell), so every later scan would read zero: ``assess`` given the
+horizon (``followed_to_day``) scans on at zero and every endpoint is what the whole run
+would give. What the run no longer simulates is the immune compartment after the cure,
+which no endpoint reads except the time-averaged immune ratios (averaged over the
+simulated follow-up, as for a run off study at progression). In a clinical-time library
+most of a responding arm's cost is such years of follow-up of a cured lesion.
 """
 from __future__ import annotations
 
@@ -33,12 +43,29 @@ class ProgressionWatch:
     """Decides, record by record, whether a run goes off study (see the module docstring).
 
     ``criteria``: the run's :class:`ResponseCriteria`; ``treatment_start_day``: the first
-    line's baseline day; ``regimen``: the run's regimen (or None when no drug is given)."""
+    line's baseline day; ``regimen``: the run's regimen (or None when no drug is given);
+    ``at_progression`` / ``at_eradication``: which ends apply."""
 
-    def __init__(self, criteria: ResponseCriteria, treatment_start_day: float, regimen=None):
+    def __init__(self, criteria: ResponseCriteria, treatment_start_day: float, regimen=None,
+                 *, at_progression: bool = True, at_eradication: bool = False):
         self.criteria = criteria
         self.first_line_start = float(treatment_start_day)
         self.regimen = regimen
+        self.at_progression = at_progression
+        self.at_eradication = at_eradication
+
+    def reason_to_end(self, day: float, next_record_day: float, live_tumor_cells: int,
+                      series) -> str:
+        """Why the run ends at the record at ``day`` ("eradication", "progression"), or ""
+        to go on. ``series``: a callable giving the records so far (named as
+        ``/timeseries``), called only at a scan record."""
+        if (self.at_eradication and live_tumor_cells == 0
+                and day >= self.first_line_start - TIME_TOLERANCE_DAYS):
+            return "eradication"
+        if (self.at_progression and self.is_scan_record(day, next_record_day)
+                and self.progressed(series())):
+            return "progression"
+        return ""
 
     # ------------------------------------------------------------------ the line followed
     def _line_start(self) -> float | None:
@@ -85,11 +112,13 @@ def _waits_for_progression(drug, state: str) -> bool:
 
 
 def watch_for(scenario, treatment) -> ProgressionWatch | None:
-    """The watch of a run of ``scenario`` (None unless it goes off study at progression)."""
+    """The watch of a run of ``scenario`` (None when it ends only at its horizon)."""
     settings = scenario.endpoints
-    if not settings.off_study_at_progression:
+    if not (settings.off_study_at_progression or settings.end_at_eradication):
         return None
     sim = scenario.simulation
     return ProgressionWatch(settings.criteria(sim.ndim, sim.spacing_um),
                             sim.treatment_start_day,
-                            treatment.regimen if treatment.active else None)
+                            treatment.regimen if treatment.active else None,
+                            at_progression=settings.off_study_at_progression,
+                            at_eradication=settings.end_at_eradication)

@@ -181,6 +181,10 @@ RUN_ATTRIBUTES = Table("run-attributes", "Run file: root attributes", (
     item("off_study_day", "day", "the run ended here, at the scan that called "
                                  "progression, before its horizon; NaN if it ran to the end",
          "endpoints.off_study_at_progression (simulator.analysis.follow_up)"),
+    item("eradicated_day", "day", "the run ended here, before its horizon, with no live "
+                                  "tumour cell left; NaN if it did not",
+         "endpoints.end_at_eradication: endpoints scan on at zero cells to the horizon "
+         "(simulator.analysis.follow_up)"),
     item("spacing_um", "um", "lattice spacing (simulation.spacing_um)"),
     item("treatment_start_day", "day", "simulation.treatment_start_day"),
     item("Conventions", "", f"metadata conventions ({CONVENTIONS})"),

@@ -272,12 +272,12 @@ class Recorder:
         if stop is not None:
             raise Interrupted(stop, f"day {engine.time_days:g}")
 
-    def record_final(self, engine):
-        """The run ends here, before its horizon (off study): the last snapshot, as
-        :meth:`record` writes at the horizon."""
+    def record_final(self, engine, reason: str = "progression"):
+        """The run ends here, before its horizon (off study at progression, or its tumour
+        eradicated): the last snapshot, as :meth:`record` writes at the horizon."""
         self._flush()
         self._snapshot(engine)
-        self.journal.append("off_study", {"day": float(engine.time_days)})
+        self.journal.append("off_study", {"day": float(engine.time_days), "reason": reason})
 
     def _flush(self):
         if not self._buffer:

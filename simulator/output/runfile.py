@@ -10,8 +10,9 @@ Layout (the contract in DESIGN.md; netCDF-4 compatible through HDF5 dimension sc
   checkpoint/restart also ``resumed_at_steps`` (int64 array; only in a run continued from
   a checkpoint: the steps it was resumed at — ``created`` and ``command_line`` stay those
   of the first start). ``edge_contact_day`` (first record with tumour on the lattice's
-  faces) and ``off_study_day`` (the run ended there, at progression, before its horizon:
-  ``endpoints.off_study_at_progression``), each NaN when it did not happen.
+  faces), ``off_study_day`` (the run ended there, at progression, before its horizon:
+  ``endpoints.off_study_at_progression``) and ``eradicated_day`` (the run ended there with
+  no live tumour cell: ``endpoints.end_at_eradication``), each NaN when it did not happen.
 - ``/timeseries``: ``time_days`` (the time dimension) and one 1-D series per counter,
   ``tumor_by_clone`` (time x clone); ``/timeseries/drug/<name>`` per drug (plasma) and
   ``/timeseries/drug_tissue/<name>`` per drug with spatial penetration (mean tissue
@@ -142,7 +143,8 @@ class RunContents:
     compressed frame per dataset), ``fork`` (a compare arm continues a pre-treatment
     history: new ``attrs``, ``scenario_toml``, ``layout``), ``cohort``, ``doses``,
     ``summary``, ``resumed`` (a run continued from its checkpoint), ``off_study`` (the run
-    ended at progression, ``endpoints.off_study_at_progression``), ``stopped`` (why it
+    ended at progression, ``endpoints.off_study_at_progression``, or, with ``reason`` =
+    "eradication", on an eradicated tumour, ``endpoints.end_at_eradication``), ``stopped`` (why it
     stopped early) and ``finished`` (everything recorded; only the run file is left to
     write).
     """
@@ -161,6 +163,7 @@ class RunContents:
         self.summary: dict = {}
         self.resumed_at_steps: list[int] = []
         self.off_study_day = math.nan
+        self.eradicated_day = math.nan
         self.stopped = ""
         self.finished = False
         for entry in journal.entries:
@@ -209,7 +212,10 @@ class RunContents:
         self.stopped = ""
 
     def _on_off_study(self, entry):
-        self.off_study_day = float(entry.meta["day"])
+        if entry.meta.get("reason", "progression") == "eradication":
+            self.eradicated_day = float(entry.meta["day"])
+        else:
+            self.off_study_day = float(entry.meta["day"])
 
     def _on_stopped(self, entry):
         self.stopped = entry.meta.get("reason", "")
@@ -269,6 +275,7 @@ class RunContents:
         f.attrs["edge_contact_day"] = edge_contact_day(
             self.column("time_days", np.float64), self.column("tumor_cells_on_edge", np.int64))
         f.attrs["off_study_day"] = self.off_study_day
+        f.attrs["eradicated_day"] = self.eradicated_day
         _string_dataset(f.create_group("provenance"), "scenario_toml", self.scenario_toml)
         self._write_timeseries(f.create_group("timeseries"))
         if self.cohort:
@@ -517,6 +524,10 @@ def describe_run(path) -> str:
         if not math.isnan(off):
             lines.append(f"  off study at progression on day {off:g} (the run ends there: "
                          "endpoints.off_study_at_progression)")
+        cured = a.get("eradicated_day", math.nan)
+        if not math.isnan(cured):
+            lines.append(f"  tumour eradicated by day {cured:g}: the run ends there, every "
+                         "later scan a CR (endpoints.end_at_eradication)")
         day = a.get("edge_contact_day", math.nan)
         if not math.isnan(day):
             lines.append(f"  the tumour reached the lattice edge on day {day:g}: later burden "

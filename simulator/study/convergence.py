@@ -108,10 +108,13 @@ def fixed_days(directory: Path, arm: str, replicate: int, days) -> dict[str, flo
     series = read_timeseries(run_path(directory, arm, replicate))
     t = series["time_days"]
     out = {}
+    eradicated = series["tumor_cells"][-1] == 0  # a run that ended on it stays at zero
     for day in days:
         k = int(np.argmin(np.abs(t - day)))
         ok = abs(t[k] - day) < 1e-6
-        out[f"tumor_cells_day_{day:g}"] = float(series["tumor_cells"][k]) if ok else math.nan
+        later = day > t[-1] and eradicated
+        out[f"tumor_cells_day_{day:g}"] = (float(series["tumor_cells"][k]) if ok
+                                           else 0.0 if later else math.nan)
         out[f"t_cells_day_{day:g}"] = float(series["t_cells"][k]) if ok else math.nan
     return out
 

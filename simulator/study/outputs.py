@@ -29,6 +29,9 @@ STACKED_SERIES = ("tumor_cells", "tumor_sensitive", "tumor_resistant", "t_cells"
                   "suppressive_cells", "necrotic_cells", "divisions_total",
                   "resistance_mutations_total")
 
+#: Series that stay zero after a run ends on an eradicated tumour (endpoints.end_at_eradication)
+ERADICATED_STAYS_ZERO = ("tumor_cells", "tumor_sensitive", "tumor_resistant")
+
 
 def _run_files(directory: Path, arms, replicates: int):
     for a, arm in enumerate(arms):
@@ -173,6 +176,8 @@ def _write_study_h5(path: Path, arms, replicates, series, time_axis, rows,
                 else:
                     values = s[name]
                 data[a, r, :len(values)] = values
+                if name in ERADICATED_STAYS_ZERO and len(values) and s["tumor_cells"][-1] == 0:
+                    data[a, r, len(values):] = 0  # ended on an eradicated tumour: no cell returns
             ds = ts.create_dataset(name, data=data, compression="gzip", chunks=True,
                                    fillvalue=np.nan)
             if name.startswith("drug_"):

@@ -63,7 +63,9 @@ class RunResult:
         ]
         if self.steps < self.scenario.simulation.steps:
             day = self.steps * self.scenario.simulation.dt_hours / 24.0
-            lines.append(f"  off study at progression on day {day:g}: the run ends there "
+            lines.append(f"  tumour eradicated by day {day:g}: the run ends there, every later "
+                         "scan a CR (endpoints.end_at_eradication)" if e.final_tumor_cells == 0
+                         else f"  off study at progression on day {day:g}: the run ends there "
                          "(endpoints.off_study_at_progression)")
         if e.objective_response:
             lines.append(f"  time to response: {e.time_to_response_days:g} days; duration of "
@@ -80,7 +82,8 @@ class RunResult:
 def assess_run(scenario: Scenario, series: dict) -> endpoints_mod.Endpoints:
     sim = scenario.simulation
     criteria = scenario.endpoints.criteria(sim.ndim, sim.spacing_um)
-    return endpoints_mod.assess_timeseries(series, sim.treatment_start_day, criteria)
+    return endpoints_mod.assess_timeseries(series, sim.treatment_start_day, criteria,
+                                           followed_to_day=sim.duration_days)
 
 
 SUMMARY_KEYS = ("best_response", "response_class", "time_to_progression_days",
