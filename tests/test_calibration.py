@@ -63,8 +63,8 @@ def write_spec(tmp_path, extra="", cut=100.0, **fields):
     lib = library_dir()
     body = dict(base_scenario=f'"{lib / "melanoma.toml"}"',
                 arms="[" + ", ".join(f'"{lib / a}.toml"' for a in
-                                     ("targeted_continuous", "anti_pd1",
-                                      "combination_concurrent")) + "]",
+                                     ("targeted_continuous", "anti_pd1")) + "]",
+                predict_arms=f'["{lib / "combination_concurrent.toml"}"]',
                 targets='"targets.toml"', seed=1, check_seed=2, replicates=2, waves=2,
                 points_per_wave=3, candidates=50, check_replicates=2,
                 implausibility_cut=cut,
@@ -150,9 +150,13 @@ def test_estimates_from_endpoint_rows():
 # ------------------------------------------------------------------ calibration file
 def test_library_calibration_file_resolves():
     c = calibration.load(library_dir() / "calibration" / "melanoma.toml")
-    assert {t.arm for t in c.fit} == {"targeted_continuous", "anti_pd1"}
+    assert {t.arm for t in c.fit} == {"targeted_continuous", "targeted_braf_mek", "anti_pd1"}
     assert all(t.role == "fit" for t in c.fit)
-    assert any(t.arm == "anti_ctla4_anti_pd1" and t.role == "predict" for t in c.predict)
+    predicted = {t.arm for t in c.predict if t.role == "predict"}
+    assert predicted == {"anti_ctla4_anti_pd1", "combination_braf_mek_anti_pd1",
+                         "anti_ctla4_anti_pd1_then_braf_mek",
+                         "braf_mek_then_anti_ctla4_anti_pd1"}
+    assert not c.not_simulated  # clinical time: every landmark inside the follow-up
     assert c.spec.check_seed != c.spec.seed
 
 
@@ -166,6 +170,10 @@ def test_library_calibration_file_resolves():
     ('', {"check_seed": 1}, "check_seed: must differ from seed"),
     ('', {"replicates": 1}, "replicates: must be >= 2"),
     ('', {"exclude_targets": '["nope"]'}, "exclude_targets: no such target: nope"),
+    ('', {"arms": f'["{library_dir() / "targeted_continuous.toml"}", '
+                  f'"{library_dir() / "anti_pd1.toml"}", '
+                  f'"{library_dir() / "combination_concurrent.toml"}"]', "predict_arms": "[]"},
+     "arms: combination_concurrent has no fit target: list it in predict_arms"),
 ])
 def test_calibration_file_errors_are_one_line(tmp_path, extra, fields, message):
     path = write_spec(tmp_path, extra, **fields)
@@ -321,7 +329,8 @@ def test_tiny_calibration_end_to_end_and_resume(tmp_path):
     assert "best fit:" in cli.stdout and "| fit | targeted_continuous |" in cli.stdout
     assert _rows(cut / "simulations.csv") == sims
     assert _rows(cut / "check.csv") == check
-    assert len(list((cut / "runs").rglob("replicate-*.h5"))) == 9 * 3  # 9 tasks x 3 arms
+    # 7 wave tasks x 2 fitting arms + 2 check tasks x 3 arms (the predict arm only there)
+    assert len(list((cut / "runs").rglob("replicate-*.h5"))) == 7 * 2 + 2 * 3
 
     # a cut that rules everything out stops after wave 1 (reusing the stored wave 1)
     (tmp_path / "strict").mkdir()

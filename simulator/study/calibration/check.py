@@ -25,7 +25,7 @@ def predictive_check(calibration: Calibration, values, store, directory, *, work
     from simulator.study.calibration.waves import arms_at
     spec = calibration.spec
     arms = arms_at(calibration, [values[p.key] for p in calibration.parameters],
-                   seed=spec.check_seed)
+                   seed=spec.check_seed, check=True)
     tasks = [Task.make("check", 0, r, values, arms) for r in range(spec.check_replicates)]
     records = [r for r in execute(tasks, store, directory, workers=workers,
                                   scheduler=scheduler, keep_runs=keep_runs)

@@ -3,7 +3,8 @@
 A calibration file (TOML, e.g. ``scenarios/calibration/melanoma.toml``)::
 
     base_scenario = "melanoma.toml"        # the fitted values go into this scenario
-    arms = ["targeted_continuous.toml", "anti_pd1.toml", "anti_ctla4_anti_pd1.toml"]
+    arms = ["targeted_continuous.toml", "anti_pd1.toml"]      # simulated in every wave
+    predict_arms = ["anti_ctla4_anti_pd1.toml"]                 # only in the predictive check
     targets = "../targets/melanoma.toml"
     seed = 1                               # simulation.seed of every fitting run
     replicates = 8                         # virtual patients per point, shared by the arms
@@ -67,7 +68,10 @@ class FitParameter:
 @dataclass(frozen=True)
 class CalibrationSpec:
     base_scenario: str = param("", doc="scenario that receives the fitted values")
-    arms: list[str] = param([], doc="arm scenarios simulated (fitted and predicted)")
+    arms: list[str] = param([], doc="arm scenarios simulated at every parameter set (the arms "
+                                    "of the fit targets)")
+    predict_arms: list[str] = param([], doc="arm scenarios simulated only in the predictive "
+                                            "check of the best fit (held-out predictions)")
     targets: str = param("", doc="targets file (scenarios/targets/<indication>.toml)")
     exclude_targets: list[str] = param([], doc="target ids left out (e.g. a landmark beyond "
                                                "the simulated follow-up)")
@@ -108,7 +112,8 @@ class Calibration:
     spec: CalibrationSpec
     source: str                      # the calibration file
     base_path: Path
-    arms: tuple[Arm, ...]            # resolved arms with the spec's overrides
+    arms: tuple[Arm, ...]            # resolved fitting arms with the spec's overrides
+    predict_arms: tuple[Arm, ...]    # resolved arms of the predictive check only
     base_toml: str                   # resolved base scenario with the overrides
     fit: tuple                       # fit targets whose arm is simulated
     predict: tuple                   # predict and reference targets whose arm is simulated
@@ -122,6 +127,10 @@ class Calibration:
     @property
     def arm_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.arms)
+
+    @property
+    def check_arms(self) -> tuple[Arm, ...]:
+        return self.arms + self.predict_arms
 
 
 def _resolve(name: str, beside: Path, what: str, spec_path: Path) -> Path:
@@ -151,29 +160,37 @@ def load(path, *, seed: int | None = None, overrides=()) -> Calibration:
         raise exc.located(str(path)) from None
     base_path = _resolve(spec.base_scenario, path, "base_scenario", path)
     arm_paths = [_resolve(a, path, "arms", path) for a in spec.arms]
+    predict_paths = [_resolve(a, path, "predict_arms", path) for a in spec.predict_arms]
     targets_file = targets_mod.load(_resolve(spec.targets, path, "targets", path))
     unknown = set(spec.exclude_targets) - {t.id for t in targets_file.target}
     if unknown:
         raise ScenarioError(f"no such target: {', '.join(sorted(unknown))}", "exclude_targets",
                             str(path))
     sets = list(spec.overrides) + [f"simulation.seed={spec.seed}"]
-    arms = tuple(load_arms(arm_paths, sets))
+    every_arm = tuple(load_arms(arm_paths + predict_paths, sets))
+    arms, predict_arms = every_arm[:len(arm_paths)], every_arm[len(arm_paths):]
     base_toml = scenario_mod.load(base_path, sets).to_toml()
-    _check_parameters(spec, arms, base_toml, str(path))
-    names = {a.name for a in arms}
+    _check_parameters(spec, every_arm, base_toml, str(path))
+    fit_names = {a.name for a in arms}
+    names = {a.name for a in every_arm}
     kept = [t for t in targets_file.target if t.id not in spec.exclude_targets]
-    fit = tuple(t for t in kept if t.role == "fit" and t.arm in names)
+    fit = tuple(t for t in kept if t.role == "fit" and t.arm in fit_names)
     if not fit:
         raise ScenarioError("no fit target has its arm among the arms", "arms", str(path))
-    too_long = _beyond_follow_up(kept, arms)
+    idle = sorted(fit_names - {t.arm for t in fit})
+    if idle:
+        raise ScenarioError(f"{', '.join(idle)} has no fit target: list it in predict_arms, "
+                            "where it costs one predictive check instead of every wave",
+                            "arms", str(path))
+    too_long = _beyond_follow_up(kept, every_arm)
     for t in fit:
         if t in too_long:
             raise ScenarioError(f"fit target {t.id} needs {t.landmark_months:g} months of "
                                 f"follow-up; arm {t.arm} has {too_long[t]:.1f} (duration_days"
                                 " - treatment_start_day): lengthen it or list the target in "
                                 "exclude_targets", "targets", str(path))
-    return Calibration(spec, str(path), base_path, arms, base_toml, fit,
-                       tuple(t for t in kept if t.role != "fit" and t.arm in names
+    return Calibration(spec, str(path), base_path, arms, predict_arms, base_toml, fit,
+                       tuple(t for t in kept if t not in fit and t.arm in names
                              and t not in too_long),
                        tuple(t for t in kept if t.arm not in names or t in too_long))
 

@@ -54,10 +54,12 @@ class PointResult:
         return max(self.implausibility.values()) if self.complete else math.inf
 
 
-def arms_at(calibration: Calibration, values, seed: int | None = None) -> tuple[Arm, ...]:
-    """The arms with the fitted keys set to ``values`` (and the seed, if given)."""
+def arms_at(calibration: Calibration, values, seed: int | None = None, *,
+            check: bool = False) -> tuple[Arm, ...]:
+    """The fitting arms (with ``check``: and the predict arms) with the fitted keys set to
+    ``values`` (and the seed, if given)."""
     out = []
-    for arm in calibration.arms:
+    for arm in calibration.check_arms if check else calibration.arms:
         scenario = with_values(arm.toml, calibration.parameters, values)
         if seed is not None:
             from simulator.scenario import replace
