@@ -84,6 +84,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, words):
     assert list(tmp_path.glob("*.h5")) == []  # nothing half-written
 
 
+@needs_jit
+def test_a_scenario_error_raised_mid_run_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Values that validate but fail in the first step (more births at a site than the
+    per-site count holds): one line, exit 2, and no partial run left (a resume would fail
+    the same way)."""
+    from simulator.scenario import library_dir
+    monkeypatch.chdir(tmp_path)
+    result = _tumorsim("run", str(library_dir() / "tumor_only.toml"), "-o", "out.h5",
+                       "--set", "simulation.dimensions=[8,8]", "--set",
+                       "initial.tumor_radius_sites=2", "--set", "simulation.dt_hours=12",
+                       "--set", "tumor.division_rate_per_day=5000", "--set",
+                       "tumor.death_rate_per_day=1000", "--set",
+                       "tumor.dead_clearance_rate_per_day=20000")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "simulation.dt_hours" in lines[0], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_corrupt_output_file_is_one_line(tmp_path):
     bad = tmp_path / "corrupt.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"garbage" * 100)

@@ -46,6 +46,7 @@ from simulator.model.penetration import penetrating
 from simulator.treatment.regimen import day_to_step
 from simulator.output import atomic, checkpoint, journal as journal_mod, partial
 from simulator.output.atomic import OutputError, TargetLock
+from simulator.schema import ScenarioError
 from simulator.output.journal import Journal, JournalWriter
 from simulator.output.runfile import (FLUSH_EVERY, FLUSH_SECONDS, TITLE, RunContents,
                                       contents_of, find_partial, git_commit, is_run_file,
@@ -357,8 +358,10 @@ class Recorder:
 
     # ------------------------------------------------------------------ closing
     def close(self, status: str, reason: str = ""):
-        """"complete": write the run file and rename it onto the target; anything else:
-        keep the partial run (``reason`` says why it stopped)."""
+        """"complete": write the run file and rename it onto the target; "failed": the run
+        stopped on an error of the scenario's values that a resume would meet again (a
+        ScenarioError raised mid-run): its partial run goes; anything else: keep the
+        partial run (``reason`` says why it stopped)."""
         if not self.file:
             return
         try:
@@ -370,6 +373,10 @@ class Recorder:
                 except OSError:
                     pass
             if self.target is None:
+                return
+            if status == "failed":
+                self.journal.close()
+                shutil.rmtree(self.partial, ignore_errors=True)
                 return
             if status != "complete":
                 try:
@@ -397,6 +404,8 @@ class Recorder:
         if self.file:
             if exc_type is None:
                 self.close("complete")
+            elif isinstance(exc, ScenarioError):
+                self.close("failed")
             else:
                 reason = (exc.signal_name if isinstance(exc, Interrupted)
                           else "interrupted" if isinstance(exc, KeyboardInterrupt)
