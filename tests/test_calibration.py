@@ -99,7 +99,8 @@ def test_melanoma_targets_load_and_every_number_has_a_source():
     roles = {t.role for t in targets.target}
     assert roles == {"fit", "predict", "reference"}
     fit_arms = {t.arm for t in targets.target if t.role == "fit"}
-    assert fit_arms == {"targeted_continuous", "targeted_braf_mek", "anti_pd1"}  # monotherapy
+    # monotherapies, and no treatment (the natural history: no spontaneous regression)
+    assert fit_arms == {"untreated", "targeted_continuous", "targeted_braf_mek", "anti_pd1"}
 
 
 @pytest.mark.parametrize("old, new, message", [
@@ -150,7 +151,8 @@ def test_estimates_from_endpoint_rows():
 # ------------------------------------------------------------------ calibration file
 def test_library_calibration_file_resolves():
     c = calibration.load(library_dir() / "calibration" / "melanoma.toml")
-    assert {t.arm for t in c.fit} == {"targeted_continuous", "targeted_braf_mek", "anti_pd1"}
+    assert {t.arm for t in c.fit} == {"untreated", "targeted_continuous", "targeted_braf_mek",
+                                      "anti_pd1"}
     assert all(t.role == "fit" for t in c.fit)
     predicted = {t.arm for t in c.predict if t.role == "predict"}
     assert predicted == {"anti_ctla4_anti_pd1", "combination_braf_mek_anti_pd1",
