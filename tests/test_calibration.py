@@ -148,6 +148,22 @@ def test_estimates_from_endpoint_rows():
     assert targets_mod.estimate(r, rows).value == 2.0  # responders only
 
 
+def test_estimates_leave_out_patients_without_a_tumour_at_baseline():
+    """A tumour cleared before the treatment start is not a trial patient (no measurable
+    disease): 1 responder of 2 enrolled, not of 3."""
+    t = targets_mod.Target(id="x", arm="a", statistic="response_rate", value=0.5, low=0.4,
+                           high=0.6)
+    rows = [dict(objective_response=True, response_class="CR", baseline_tumor_cells=900.0),
+            dict(objective_response=False, response_class="PD", baseline_tumor_cells=700.0),
+            dict(objective_response=False, response_class="NE", baseline_tumor_cells=0.0)]
+    est = targets_mod.estimate(t, rows)
+    assert est.value == 0.5 and est.n == 2
+    pfs = targets_mod.Target(id="p", arm="a", statistic="median_pfs", value=1, low=0.5, high=2)
+    cleared = dict(baseline_tumor_cells=0.0, progression_free_days=math.nan,
+                   progression_observed=False)
+    assert targets_mod.estimate(pfs, [cleared]).n == 0
+
+
 # ------------------------------------------------------------------ calibration file
 def test_library_calibration_file_resolves():
     c = calibration.load(library_dir() / "calibration" / "melanoma.toml")
@@ -223,6 +239,21 @@ def test_unit_cube_round_trip_and_log_scale():
     assert values[:, 0] == pytest.approx([0.1, 1.0, 10.0])  # geometric midpoint
     assert values[:, 1] == pytest.approx([-1.0, 0.0, 1.0])
     assert design.to_unit(values, params) == pytest.approx(unit)
+
+
+def test_integer_parameters_are_rounded_and_set_as_integers():
+    radius = spec_mod.FitParameter("initial.tumor_radius_sites", 8.0, 30.0, "linear", True)
+    other = spec_mod.FitParameter("tumor.death_rate_per_day", 0.02, 0.5, "log")
+    unit = np.array([[0.3, 0.3], [0.51, 0.7]])
+    snapped = design.snap(unit, [radius, other])
+    values = design.to_values(snapped, [radius, other])
+    assert list(values[:, 0]) == [15.0, 19.0]                 # 8 + 0.3 x 22 = 14.6, 19.22
+    assert np.array_equal(snapped[:, 1], unit[:, 1])          # other columns untouched
+    assert design.to_unit(values, [radius, other])[:, 0] == pytest.approx(snapped[:, 0])
+    scenario = spec_mod.with_values(load(library_dir() / "melanoma.toml").to_toml(),
+                                    [radius, other], values[0])
+    assert scenario.initial.tumor_radius_sites == 15
+    assert isinstance(scenario.initial.tumor_radius_sites, int)
 
 
 def test_latin_hypercube_is_seeded_and_stratified():

@@ -8,7 +8,8 @@ e.g. a second trial of the same arm). Keys are declared once below with ``param(
 bad file fails like a bad scenario: one line ``FILE: target[3].value: what is wrong``.
 
 Statistics (times in months of 30.4375 days; proportions as fractions), computed from the
-endpoint rows of one simulated arm by :func:`estimate`:
+endpoint rows of one simulated arm by :func:`estimate`, over the patients with a tumour at
+the treatment start (:func:`enrolled`: a trial enrols measurable disease only):
 
 =============================  ===========================================================
 ``response_rate``              confirmed CR + PR (best overall response), Wilson interval
@@ -150,9 +151,18 @@ def _number(value) -> float:
         return math.nan
 
 
+def enrolled(rows: list[dict]) -> list[dict]:
+    """The patients a trial would have enrolled: those with a tumour at baseline (measurable
+    disease). A virtual patient whose immune system cleared the tumour before the treatment
+    start (best response NE, no baseline) is not a trial patient: counting it as a
+    non-responder would dilute every rate with cures that no trial sees."""
+    return [r for r in rows if _number(r.get("baseline_tumor_cells", 1.0)) > 0]
+
+
 def estimate(target: Target, rows: list[dict]) -> Estimate:
     """The target's statistic over one arm's endpoint rows (``Endpoints.to_dict()`` or the
-    same columns read back from summary.csv)."""
+    same columns read back from summary.csv), among the :func:`enrolled` patients."""
+    rows = enrolled(rows)
     n = len(rows)
     if target.statistic in ("response_rate", "complete_response_rate"):
         if target.statistic == "response_rate":

@@ -37,7 +37,20 @@ def to_values(unit: np.ndarray, parameters) -> np.ndarray:
             out[:, j] = np.exp(math.log(p.low) + unit[:, j] * (math.log(p.high) - math.log(p.low)))
         else:
             out[:, j] = p.low + unit[:, j] * (p.high - p.low)
+        if p.integer:
+            out[:, j] = np.round(out[:, j])
     return out
+
+
+def snap(unit: np.ndarray, parameters) -> np.ndarray:
+    """Unit-cube points moved onto the whole numbers of integer parameters (other columns
+    untouched), so that an emulator learns at the point that was simulated."""
+    integer = [j for j, p in enumerate(parameters) if p.integer]
+    if not integer:
+        return unit
+    unit = np.array(unit, dtype=float)
+    unit[:, integer] = to_unit(to_values(unit, parameters), parameters)[:, integer]
+    return unit
 
 
 def to_unit(values: np.ndarray, parameters) -> np.ndarray:

@@ -22,6 +22,12 @@ A calibration file (TOML, e.g. ``scenarios/calibration/melanoma.toml``)::
     low = 0.2
     high = 1.5
 
+    [[parameter]]
+    key = "initial.tumor_radius_sites"
+    low = 8
+    high = 30
+    integer = true                         # a whole-number key: values are rounded
+
 File names resolve beside the calibration file, then in the built-in library (as a
 scenario's ``base``). Every arm must inherit the fitted keys from the base scenario (an arm
 that sets a fitted key itself would not receive the fitted value through the base).
@@ -55,6 +61,8 @@ class FitParameter:
     high: float = param(math.nan, doc="upper end of the range searched")
     scale: str = param("linear", choices=("linear", "log"),
                        doc="log: searched uniformly in log(value)")
+    integer: bool = param(False, doc="the key takes whole numbers (e.g. initial."
+                                     "tumor_radius_sites): values are rounded")
 
     def check(self):
         if not self.key:
@@ -63,6 +71,10 @@ class FitParameter:
             raise ScenarioError("needs low < high", "high")
         if self.scale == "log" and self.low <= 0:
             raise ScenarioError("a log-scale range must be > 0", "low")
+
+    def typed(self, value):
+        """``value`` as the key takes it: a rounded int for an integer key, else a float."""
+        return int(round(float(value))) if self.integer else float(value)
 
 
 @dataclass(frozen=True)
@@ -199,12 +211,14 @@ def load(path, *, seed: int | None = None, overrides=()) -> Calibration:
 def set_value(table: dict, key: str, value: float) -> dict:
     """``table`` with ``key`` (a key path or ``cohort[KEY].FIELD``) set to ``value``."""
     match = COHORT_KEY.match(key)
+    if not isinstance(value, int):
+        value = float(value)
     if match is None:
-        return apply_overrides(table, [f"{key}={toml_value(float(value))}"])
+        return apply_overrides(table, [f"{key}={toml_value(value)}"])
     entries = [dict(e) for e in table.get("cohort", [])]
     for entry in entries:
         if entry.get("key") == match["key"]:
-            entry[match["field"]] = float(value)
+            entry[match["field"]] = value
             return {**table, "cohort": entries}
     raise ScenarioError(f"the scenario has no [[cohort]] entry with key = "
                         f"{match['key']!r}", key)
@@ -227,7 +241,7 @@ def with_values(scenario_toml: str, parameters, values) -> Scenario:
     """The scenario with each parameter set to its value, validated."""
     table = tomllib.loads(scenario_toml)
     for p, v in zip(parameters, values):
-        table = set_value(table, p.key, v)
+        table = set_value(table, p.key, p.typed(v))
     return schema.build(Scenario, table)
 
 

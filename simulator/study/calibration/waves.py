@@ -225,10 +225,11 @@ def run_waves(calibration: Calibration, store, directory, *, workers=1, schedule
                 log(f"wave {wave}: every candidate is ruled out by the emulators; stopping")
                 wave_rows.append(dict(wave=wave, points=0, candidates=drawn, not_ruled_out=0))
                 break
+        unit = design.snap(unit, params)
         values = design.to_values(unit, params)
         tasks, points = [], []
         for p, (u, v) in enumerate(zip(unit, values)):
-            named = {param.key: float(x) for param, x in zip(params, v)}
+            named = {param.key: param.typed(x) for param, x in zip(params, v)}
             arms = arms_at(calibration, v)
             points.append((p, u, named))
             tasks += [Task.make(wave, p, r, named, arms) for r in range(spec.replicates)]
