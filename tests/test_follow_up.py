@@ -25,13 +25,7 @@ SMALL = ["simulation.dimensions=[48,48]", "simulation.duration_days=60",
 
 # The same tumour under a drug that does nothing measurable, and a second drug that waits
 # for progression under the first: the patient stays on study after the first PD.
-SWITCH = """
-base = "{base}"
-[drugs.a]
-preset = "pembrolizumab"
-[[drugs.a.doses]]
-every_days = 21
-dose_mg = 200
+WAITS_FOR_A = """
 [drugs.b]
 preset = "pembrolizumab"
 [[drugs.b.doses]]
@@ -41,6 +35,14 @@ dose_mg = 200
 when = "progression"
 of = "a"
 """
+SWITCH = """
+base = "{base}"
+[drugs.a]
+preset = "pembrolizumab"
+[[drugs.a.doses]]
+every_days = 21
+dose_mg = 200
+""" + WAITS_FOR_A
 
 
 def _run(tmp_path, name, scenario):
@@ -183,15 +185,7 @@ arrest = {{ emax = 0.9, ec50_mg_per_l = 1.0 }}
 [[drugs.a.doses]]
 every_days = 0.5
 dose_mg = 960
-[drugs.b]
-preset = "pembrolizumab"
-[[drugs.b.doses]]
-every_days = 21
-dose_mg = 200
-[[drugs.b.rules]]
-when = "progression"
-of = "a"
-"""
+""" + WAITS_FOR_A
 
 ENDPOINT_KEYS = ("response_class", "objective_response", "best_response",
                  "time_to_response_days", "duration_of_response_days", "response_ongoing",
