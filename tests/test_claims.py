@@ -8,22 +8,31 @@ import math
 
 import pytest
 
-from simulator.analysis.statistics import (clopper_pearson_interval, mcnemar_exact_p,
-                                           newcombe_paired_interval)
+from simulator.analysis.statistics import (binomial_test_p, clopper_pearson_interval,
+                                           mcnemar_exact_p, newcombe_paired_interval)
 from simulator.study import claims
 
 N = 60
 
 
 def row(arm, r, *, shrink=False, respond=False, pfs=300.0, progressed=False, ttr=56.0,
-        dor=200.0, ongoing=True, resistant=0.0):
-    return dict(arm=arm, replicate=str(r), first_scan_change=str(-0.5 if shrink else 0.0),
+        dor=200.0, ongoing=True, resistant=0.0, baseline=1000.0):
+    return dict(arm=arm, replicate=str(r), baseline_tumor_cells=str(baseline),
+                first_scan_change=str(-0.5 if shrink else 0.0),
                 objective_response=str(respond), progression_free_days=str(pfs),
                 progression_observed=str(progressed),
                 time_to_response_days=str(ttr if respond else math.nan),
                 duration_of_response_days=str(dor if respond else math.nan),
                 response_ongoing=str(ongoing and respond),
                 resistant_fraction_at_progression=str(resistant if progressed else math.nan))
+
+
+def cleared(arm, r):
+    """A virtual patient whose immune system cleared the tumour before the treatment start,
+    as summary.csv has it: no baseline, no first-scan change, best response NE, followed
+    to the end without progression."""
+    return {**row(arm, r, baseline=0.0), "first_scan_change": str(math.nan),
+            "response_class": "NE"}
 
 
 def result(results, claim):
@@ -147,3 +156,76 @@ def test_describe_says_whether_the_model_supports_the_statement():
     assert "NOT SUPPORTED" in durable
     none = claims.describe(claims.evaluate(rows[:N])[4])  # no anti-PD-1 arm at all
     assert "not testable" in none
+
+
+# ----------------------------------------------------------- patients a trial would enrol
+def test_paired_comparisons_leave_out_patients_cleared_before_treatment():
+    # targeted shrinks early in replicates 0-39, anti-PD-1 in 0-9; 40-59 were cleared before
+    # treatment in both arms. Enrolled: a = 10, b = 30, c = 0, d = 0 over 40 pairs (counting
+    # the cleared ones as "neither shrinks" would give 30 / 60 = 0.50 over 60)
+    rows = [row("targeted_continuous", r, shrink=r < 40) for r in range(40)]
+    rows += [row("anti_pd1", r, shrink=r < 10) for r in range(40)]
+    rows += [cleared(arm, r) for arm in ("targeted_continuous", "anti_pd1")
+             for r in range(40, N)]
+    (fast,) = result(claims.evaluate(rows), "Targeted therapy acts fast")
+    assert fast.n == 40 and fast.effect == pytest.approx(30 / 40)
+    assert (fast.low, fast.high) == pytest.approx(newcombe_paired_interval(10, 30, 0, 0))
+    assert fast.p_value == pytest.approx(mcnemar_exact_p(30, 0))
+    # progression-free time: the ablation progresses at 100 in replicates 0-19, 20-39 tie at
+    # 300 censored, 40-59 cleared in both (ties if counted): 20 wins of 40 pairs, not of 60
+    rows = [row("combination_concurrent", r) for r in range(40)]
+    rows += [row("combination_t_cell_toxic", r, pfs=100.0 if r < 20 else 300.0,
+                 progressed=r < 20) for r in range(40)]
+    rows += [cleared(arm, r) for arm in ("combination_concurrent", "combination_t_cell_toxic")
+             for r in range(40, N)]
+    (tox,) = result(claims.evaluate(rows),
+                    "T-cell toxicity of the targeted partner costs durability")
+    assert tox.n == 40 and tox.effect == pytest.approx(20 / 40)
+    assert (tox.low, tox.high) == pytest.approx(newcombe_paired_interval(0, 20, 0, 20))
+    assert tox.p_value == pytest.approx(2 * 0.5 ** 20)
+
+
+def test_a_pair_counts_only_when_enrolled_in_both_arms():
+    # replicate 0 shrinks under targeted but is cleared in the anti-PD-1 arm (common random
+    # numbers make this rare; the rule must hold anyway). Pairs 1-59: a = 9 (1-9), b = 40
+    # (10-49), c = 0, d = 10; with replicate 0 it would be b = 41 over 60
+    rows = [row("targeted_continuous", r, shrink=r < 50) for r in range(N)]
+    rows += [cleared("anti_pd1", 0)]
+    rows += [row("anti_pd1", r, shrink=r < 10) for r in range(1, N)]
+    (fast,) = result(claims.evaluate(rows), "Targeted therapy acts fast")
+    assert fast.n == N - 1 and fast.effect == pytest.approx(40 / 59)
+    assert (fast.low, fast.high) == pytest.approx(newcombe_paired_interval(9, 40, 0, 10))
+    assert fast.p_value == pytest.approx(mcnemar_exact_p(40, 0))
+
+
+def test_one_arm_proportions_count_enrolled_patients_only():
+    # 30 enrolled responders, 24 of them progress; replicates 60-69 have no tumour at
+    # baseline. The endpoints never mark such a patient a responder: these rows are built so
+    # only to show that the rule is the baseline, whatever the other columns say (counted,
+    # they would make it 24 / 40 = 0.60, not significant)
+    rows = [row("targeted_continuous", r, respond=r < 30, progressed=r < 24, pfs=100.0)
+            for r in range(N)]
+    rows += [row("targeted_continuous", r, respond=True, baseline=0.0) for r in range(N, 70)]
+    (short,) = result(claims.evaluate(rows), "... but its responses are short")
+    assert short.n == 30 and short.effect == pytest.approx(24 / 30)
+    assert (short.low, short.high) == pytest.approx(clopper_pearson_interval(24, 30))
+    assert short.p_value == pytest.approx(binomial_test_p(24, 30, 0.5))
+    assert short.holds
+
+
+def test_arms_markdown_counts_enrolled_patients_and_says_how_many():
+    def arm_row(r, respond):
+        return {**row("untreated", r, respond=respond, progressed=not respond, pfs=100.0),
+                "response_class": "CR" if respond else "PD", "durable_response": "False",
+                "box_limited": "False"}
+    # 1 complete response and 3 progressions enrolled, 1 patient cleared before treatment:
+    # 1 of 4 (25%), not 1 of 5 (20%)
+    rows = [arm_row(0, True)] + [arm_row(r, False) for r in (1, 2, 3)]
+    rows += [{**cleared("untreated", 4), "durable_response": "False", "box_limited": "False"}]
+    text = claims.arms_markdown(rows, (12.0,))
+    header, _, line = text.splitlines()
+    assert header.startswith("| arm | n enrolled of N | response (95% CI) | CR |")
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[:2] == ["untreated", "4 of 5"]
+    assert cells[2].startswith("25% (") and cells[3] == "25%"
+    assert cells[-1] == "0/4"

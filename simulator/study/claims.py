@@ -7,6 +7,11 @@ arm is the same virtual patient), tabulates per arm what a clinician would quote
 each claim and writes the generated part of ``docs/calibration.md`` (the hand-written
 "Method" section between its markers is kept).
 
+Only the patients a trial would enrol count (``targets.enrolled``: a tumour at the treatment
+start, as in calibration): a replicate whose tumour the immune system cleared before
+treatment (baseline 0 cells, best response NE) is left out of every rate, every one-arm
+proportion and, unless enrolled in both arms, every paired comparison.
+
 Each claim is one or more comparisons, each an effect size with a 95% interval and a test
 (``simulator.analysis.statistics``):
 
@@ -37,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.analysis import statistics as stats
+from simulator.analysis.targets import enrolled
 from simulator.scenario import library_dir
 
 ARMS = ("untreated", "targeted_continuous", "targeted_intermittent", "targeted_adaptive",
@@ -183,9 +189,10 @@ def compare_one(c: Comparison, by_arm: dict[str, dict[int, dict]]) -> tuple:
 
 def evaluate(rows: list[dict], claims=CLAIMS, alpha: float = ALPHA) -> list[Result]:
     """Every comparison of every claim over summary rows (``arm``, ``replicate`` and the
-    endpoint columns, as in summary.csv)."""
+    endpoint columns, as in summary.csv), among the :func:`enrolled` patients: a pair
+    counts only when its replicate is enrolled in both arms."""
     by_arm: dict[str, dict[int, dict]] = {}
-    for row in rows:
+    for row in enrolled(rows):
         by_arm.setdefault(row["arm"], {})[int(row["replicate"])] = row
     results = []
     for claim in claims:
@@ -283,21 +290,24 @@ def _p(p: float) -> str:
 
 
 def arms_markdown(rows: list[dict], landmark_months) -> str:
+    """One line per arm; every rate, median and count is over the arm's :func:`enrolled`
+    patients, and the second column says how many of the arm's replicates those are."""
     by_arm: dict[str, list] = {}
     for row in rows:
         by_arm.setdefault(row["arm"], []).append({k: _cast(v) for k, v in row.items()})
     names = [f"PFS at {m:g} months" for m in landmark_months]
-    lines = ["| arm | n | response (95% CI) | CR | median PFS, days (95% CI) | "
+    lines = ["| arm | n enrolled of N | response (95% CI) | CR | median PFS, days (95% CI) | "
              + " | ".join(names) + " | median time to response, days | durable | "
              "reached the edge |",
              "|---|---|---|---|---|" + "---|" * len(names) + "---|---|---|"]
-    for arm, runs in by_arm.items():
+    for arm, everyone in by_arm.items():
+        runs = enrolled(everyone)
         s = stats.arm_summary(runs, landmark_months)
         landmarks = [stats.format_estimate(s[f"pfs_{m:g}_months"], s[f"pfs_{m:g}_months_low"],
                                            s[f"pfs_{m:g}_months_high"], percent=True, digits=0)
                      for m in landmark_months]
         lines.append(
-            f"| {arm} | {s['replicates']} | "
+            f"| {arm} | {s['replicates']} of {len(everyone)} | "
             + stats.format_estimate(s["response_rate"], s["response_rate_low"],
                                     s["response_rate_high"], percent=True, digits=0)
             + f" | {_pct(s['complete_response_rate'])} | "
@@ -340,7 +350,10 @@ def markdown(rows, results, command: str, seconds: float, scenario) -> str:
            "study (`endpoints.off_study_at_progression`; a regimen that switches at "
            "progression is followed to the next line's progression). "
            if ep.off_study_at_progression else "")
-        + "`reached the edge`: runs whose tumour touched the lattice edge before their last "
+        + "Rates and counts are over the enrolled patients (`n enrolled of N`: a tumour at "
+        "the treatment start, as a trial enrols measurable disease; a tumour the immune "
+        "system cleared before treatment is not a trial patient), in the claims too. "
+        "`reached the edge`: runs whose tumour touched the lattice edge before their last "
         "record (then later burden is the box's). Response "
         "= confirmed best overall response PR/CR (RECIST 1.1 on the equivalent diameter); "
         f"durable = a response lasting >= {ep.durable_min_days:g} days. Arms share one "
