@@ -49,6 +49,7 @@ import bench_full_step as full  # noqa: E402
 from kernels import lattice  # noqa: E402
 from kernels.jit import parallel_jit, prange  # noqa: E402
 from simulator import engine as engine_mod  # noqa: E402
+from simulator import scenario as scenario_mod  # noqa: E402
 from simulator.model.tissue import FieldSolver  # noqa: E402
 
 ADI_COMMIT = "bda5f05"     # the last commit with kernels/fields.py (pseudo-time ADI)
@@ -139,6 +140,23 @@ def rel_error(c, ref):
     return float(np.abs(c[inner].astype(np.float64) - r).max() / np.abs(r).max())
 
 
+def fields_phases(engine, steps: int, clock: dict):
+    """Advance ``engine`` ``steps`` steps phase by phase (as ``Engine.step``); after each
+    fields phase yield (step, its wall seconds less ``clock["copy"]``, the time the
+    caller's capture spent copying inside it)."""
+    for step in range(steps):
+        for name, phase in engine.phases:
+            if name != "fields":
+                phase()
+                continue
+            clock["copy"] = 0.0
+            t0 = time.perf_counter()
+            phase()
+            yield step, time.perf_counter() - t0 - clock["copy"]
+        engine.state.step += 1
+        engine.observe()
+
+
 def run_steps(start, adi_module, steps: int, threads: int):
     """The side-by-side steps (see the module docstring) on ``start``, which they advance;
     returns per-field and phase milliseconds per step and errors."""
@@ -155,9 +173,9 @@ def run_steps(start, adi_module, steps: int, threads: int):
     clock = dict(solve=np.zeros(len(names)), copy=0.0)
     original = solver.solve
 
-    def capture(c, levels, tolerance, max_cycles, cold, key):
+    def capture(c, levels, tolerance, max_cycles, cold, key, *coarse_grid):
         t0 = time.perf_counter()
-        cycles = original(c, levels, tolerance, max_cycles, cold, key)
+        cycles = original(c, levels, tolerance, max_cycles, cold, key, *coarse_grid)
         t1 = time.perf_counter()
         clock["solve"][key_of[key]] += t1 - t0
         captured[key_of[key]] = (solver.rhs[:n].copy(), solver.reaction[:n].copy(), levels)
@@ -167,32 +185,23 @@ def run_steps(start, adi_module, steps: int, threads: int):
     solver.solve = capture
     seconds = dict(new_phase=0.0, old_sources=0.0, old_solve=np.zeros(len(names)))
     errors = dict(new=np.zeros((steps, len(names))), old=np.zeros((steps, len(names))))
-    for step in range(steps):
-        for name, phase in engine.phases:
-            if name != "fields":
-                phase()
-                continue
-            clock["copy"] = 0.0
+    for step, phase_seconds in fields_phases(engine, steps, clock):
+        seconds["new_phase"] += phase_seconds
+        t0 = time.perf_counter()
+        old.sources(engine.state.kind)
+        seconds["old_sources"] += time.perf_counter() - t0
+        for f, name_f in enumerate(names):
+            rhs, reaction, levels = captured[f]
             t0 = time.perf_counter()
-            phase()
-            seconds["new_phase"] += time.perf_counter() - t0 - clock["copy"]
-            t0 = time.perf_counter()
-            old.sources(engine.state.kind)
-            seconds["old_sources"] += time.perf_counter() - t0
-            for f, name_f in enumerate(names):
-                rhs, reaction, levels = captured[f]
-                t0 = time.perf_counter()
-                old.solve(f, rhs)
-                seconds["old_solve"][f] += time.perf_counter() - t0
-                ref = tissue.arrays[name_f].copy()
-                ref_solver.rhs[:n] = rhs
-                ref_solver.reaction[:n] = reaction
-                ref_solver.solve(ref, levels, REFERENCE_TOLERANCE, REFERENCE_CYCLES, False,
-                                 f"fields.{name_f}")
-                errors["new"][step, f] = rel_error(tissue.arrays[name_f], ref)
-                errors["old"][step, f] = rel_error(old.arrays[name_f], ref)
-        engine.state.step += 1
-        engine.observe()
+            old.solve(f, rhs)
+            seconds["old_solve"][f] += time.perf_counter() - t0
+            ref = tissue.arrays[name_f].copy()
+            ref_solver.rhs[:n] = rhs
+            ref_solver.reaction[:n] = reaction
+            ref_solver.solve(ref, levels, REFERENCE_TOLERANCE, REFERENCE_CYCLES, False,
+                             f"fields.{name_f}")
+            errors["new"][step, f] = rel_error(tissue.arrays[name_f], ref)
+            errors["old"][step, f] = rel_error(old.arrays[name_f], ref)
     solver.solve = original
     per_step = 1e3 / steps
     old_solve_ms = seconds["old_solve"] * per_step
@@ -214,6 +223,57 @@ def run_steps(start, adi_module, steps: int, threads: int):
         old_error_mean=errors["old"].mean(axis=0).tolist())
 
 
+def run_coarse(start, factor: int, steps: int, threads: int):
+    """The same steps from a copy of ``start`` with every field solved on a grid ``factor``
+    times coarser (``fields.<name>.grid_coarsening``; one untimed step first, whose solve
+    starts the coarse grids from scratch): the fields phase's milliseconds per step, and
+    each field's distance from the converged steady state ON THE LATTICE of the same
+    step's tables (the accuracy a coarse grid gives up): max and root-mean-square of
+    |c - steady| / max steady over the lattice, max and mean over the steps."""
+    engine_mod.set_threads(threads)
+    names = start.tissue.names
+    fine_levels = start.tissue.levels
+    scenario = scenario_mod.replace(
+        start.scenario, fields={name: dict(grid_coarsening=factor) for name in names})
+    engine = engine_mod.fork(full.copy.deepcopy(start), scenario)
+    engine.step()
+    solver = engine.tissue.solver
+    n = solver.n_sites
+    ref_solver = FieldSolver(engine.tissue.padded)
+    captured = {}
+    original = solver.solve
+    clock = dict(copy=0.0)
+
+    def capture(c, levels, tolerance, max_cycles, cold, key, *coarse_grid):
+        t0 = time.perf_counter()
+        captured[key] = (solver.rhs[:n].copy(), solver.reaction[:n].copy())
+        clock["copy"] += time.perf_counter() - t0
+        return original(c, levels, tolerance, max_cycles, cold, key, *coarse_grid)
+
+    solver.solve = capture
+    phase_s = 0.0
+    err_max = np.zeros((steps, len(names)))
+    err_rms = np.zeros((steps, len(names)))
+    for step, phase_seconds in fields_phases(engine, steps, clock):
+        phase_s += phase_seconds
+        for f, field in enumerate(names):
+            rhs, reaction = captured[f"fields.{field}"]
+            ref = engine.tissue.arrays[field].copy()
+            ref_solver.rhs[:n] = rhs
+            ref_solver.reaction[:n] = reaction
+            ref_solver.solve(ref, fine_levels[f], REFERENCE_TOLERANCE, REFERENCE_CYCLES,
+                             False, f"fields.{field}")
+            inner = (slice(1, -1),) * ref.ndim
+            diff = (engine.tissue.arrays[field][inner].astype(np.float64)
+                    - ref[inner].astype(np.float64))
+            top = float(np.abs(ref[inner]).max())
+            err_max[step, f] = float(np.abs(diff).max()) / top
+            err_rms[step, f] = float(np.sqrt(np.mean(diff ** 2))) / top
+    solver.solve = original
+    return dict(factor=factor, fields_ms=phase_s * 1e3 / steps, fields=list(names),
+                error_max=err_max.max(axis=0).tolist(), error_rms=err_rms.mean(axis=0).tolist())
+
+
 def print_report(res):
     common.print_header(res, "Fields phase: multigrid vs pseudo-time ADI")
     s = res["start"]
@@ -233,6 +293,17 @@ def print_report(res):
           f"{r['old_phase_ms'] / r['new_phase_ms']:8.2f}"
           f"   (old: kind_sources {r['old_sources_ms']:.2f} ms + solves + the rest of the "
           "new phase)")
+    if res.get("coarse_grids"):
+        print("\nFields on a coarser grid (fields.<name>.grid_coarsening, all four fields): "
+              "fields phase ms per step; error against the converged steady state on the "
+              "lattice, max over the sites (and root-mean-square), relative to the field's "
+              "maximum, worst step (rms: mean over the steps)")
+        print(f"{'coarsening':>10}{'phase ms':>10}" + "".join(f"{n:>26}" for n in
+                                                         res["coarse_grids"][0]["fields"]))
+        for row in res["coarse_grids"]:
+            cells = "".join(f"{m:>15.2e} ({q:.1e})" for m, q in
+                            zip(row["error_max"], row["error_rms"]))
+            print(f"{row['factor']:>10}{row['fields_ms']:>10.2f}{cells}")
     common.print_targets(res["targets"])
 
 
@@ -242,6 +313,9 @@ def main(argv=None):
     ap.add_argument("--radius", type=int, help="initial tumour radius in sites (default 420)")
     ap.add_argument("--steps", type=int, help="steps measured (default 8)")
     ap.add_argument("--threads", type=int, default=1, help="Numba threads (default 1)")
+    ap.add_argument("--grid-coarsening", type=int, nargs="*", default=[1, 2, 4],
+                    metavar="F", help="also run every field on grids F times coarser "
+                                      "(default: 1 2 4; none: skip)")
     ap.add_argument("--json", type=Path, default=common.default_json("fields"))
     args = ap.parse_args(argv)
     mode = "quick" if args.quick else "full"
@@ -258,6 +332,10 @@ def main(argv=None):
     warm = full.copy.deepcopy(start)
     run_steps(warm, adi, 1, args.threads)
     del warm
+    res["coarse_grids"] = []
+    for factor in args.grid_coarsening:
+        log(f"fields on a {factor}x coarser grid ...")
+        res["coarse_grids"].append(run_coarse(start, factor, cfg["steps"], args.threads))
     log("measuring ...")
     res["result"] = run_steps(start, adi, cfg["steps"], args.threads)
     res["threading_layer"] = numba.threading_layer()

@@ -78,6 +78,15 @@ results do not depend on the chunks (red-black Gauss-Seidel and the residual are
 same whatever order), and the only reductions are exact maxima. Bit-identical for any
 number of threads.
 
+Fields on a coarser grid
+------------------------
+A field may live on level k of its hierarchy (``hierarchy(..., first=k)``: that level's
+boundary cells couple to the fixed values): its sources and reactions are the volume
+averages of the lattice's (:func:`restrict_levels`), the cycles run on levels k and
+coarser (``solve(..., first=k)``, warm-started from the field's values there), and
+:func:`prolong_solution` interpolates it to the lattice level by level with the
+prolongation's weights.
+
 Compile time: every row kernel has one call site (the compiler inlines a callee into each
 call site) and no literal arguments (a literal compiles another specialisation); 2D and 3D
 are separate specialisations of one code (the dimension is a literal there), so a run
@@ -132,10 +141,12 @@ def _first_run(flags, n):
     return lo, hi
 
 
-def hierarchy(padded_shape, alpha, bc_kind, bc_value):
+def hierarchy(padded_shape, alpha, bc_kind, bc_value, first=0):
     """Levels of a padded 2D/3D field: cell-centred coarsening by 2 along every axis with
     more than one cell, while some axis has more than MIN_COARSE cells (an odd count
-    leaves a narrower last cell). Returns (geo int64 (L, N_GEO), std float64 (L, 3):
+    leaves a narrower last cell). ``first``: the level the field is solved on (0: the
+    lattice; l > 0: a field on a grid 2^l times coarser, see :func:`prolong_solution`),
+    the one whose boundary cells couple to a fixed value. Returns (geo int64 (L, N_GEO), std float64 (L, 3):
     interior coupling alpha / h^2 per view axis, gm float64 (L, 6): ghost = gm *
     neighbour (+ gb on the fine level) per face, gb float64 (6,), axf float64 (5, T),
     axi int64 (2, T): per-axis tables).
@@ -207,8 +218,8 @@ def hierarchy(padded_shape, alpha, bc_kind, bc_value):
             for i in range(1, nl + 1):
                 # finite volumes: flux alpha (difference) / (distance between centres) per
                 # unit face, per unit cell volume. A fixed value sits at the fine ghost
-                # centre, half a fine cell outside the face; only the fine level reads it
-                # (coarse levels carry corrections, zero there).
+                # centre, half a fine cell outside the face; only the level the field is
+                # solved on reads it (coarser levels carry corrections, zero there).
                 am = 0.0
                 ap = 0.0
                 dd = 0.0
@@ -217,14 +228,14 @@ def hierarchy(padded_shape, alpha, bc_kind, bc_value):
                     dd += am
                 elif fixed_lo:
                     dd += alpha / ((0.5 * size[i] + 0.5) * size[i])
-                    am = dd if l == 0 else 0.0
+                    am = dd if l == first else 0.0
                 if i < nl:
                     ap = alpha / ((centre[i + 1] - centre[i]) * size[i])
                     dd += ap
                 elif fixed_hi:
                     coef = alpha / ((0.5 * size[i] + 0.5) * size[i])
                     dd += coef
-                    ap = coef if l == 0 else 0.0
+                    ap = coef if l == first else 0.0
                 axf[T_AM, a + i] = am
                 axf[T_AP, a + i] = ap
                 axf[T_DD, a + i] = dd
@@ -270,6 +281,16 @@ def hierarchy(padded_shape, alpha, bc_kind, bc_value):
             width = c_width
             last = c_last
     return geo, std, gm, gb, axf, axi
+
+
+def level_count(dimensions) -> int:
+    """Levels of :func:`hierarchy` for a lattice of these dimensions (sites per axis)."""
+    n = [int(m) for m in dimensions]
+    levels = 1
+    while any(m > MIN_COARSE for m in n) and levels < MAX_LEVELS:
+        n = [(m + 1) // 2 if m > 1 else m for m in n]
+        levels += 1
+    return levels
 
 
 def buffer_sizes(geo, three):
@@ -485,12 +506,13 @@ def _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, pc, rc, reaction, work
 
 
 @jit
-def _coarse_reactions(x, kk, geo, std, axf, three):
-    """The reaction of every coarse level: the volume average of the finer level's over
-    each cell's children (the fine level's must be set)."""
+def _restrict_levels(x, kk, geo, std, axf, three, l_from, l_to):
+    """Levels l_from + 1 .. l_to of ``kk`` (per-level values: reactions, or sources of a
+    field solved on a coarser level) set to the volume average of the finer level's over
+    each cell's children (level l_from's must be set)."""
     work = np.empty(2 * (geo[0, G_N2] + 2))
     op = OP_REACTION
-    for l in range(geo.shape[0] - 1):
+    for l in range(l_from, l_to):
         n_units, crpu = _units(geo, l + 1, three)
         for cu in range(1, n_units + 1):
             for k in range(crpu):
@@ -843,48 +865,57 @@ def fine_tables(kind, k_tab, s_tab, bb, kk):
 
 
 @jit
-def coarse_reactions_2d(kk, geo, std, axf):
-    """Reaction of the coarse levels of a 2D field from the fine level's (set it first)."""
-    _coarse_reactions(kk[:0], kk, geo, std, axf, False)
+def restrict_levels_2d(kk, geo, std, axf, l_from, l_to):
+    """Levels l_from + 1 .. l_to of a 2D field's per-level values (``kk``: reactions, or
+    ``bb``: sources) from level l_from's, by volume averages (set level l_from first)."""
+    _restrict_levels(kk[:0], kk, geo, std, axf, False, l_from, l_to)
 
 
 @jit
-def coarse_reactions_3d(kk, geo, std, axf):
-    """As :func:`coarse_reactions_2d`, 3D."""
-    _coarse_reactions(kk[:0], kk, geo, std, axf, True)
+def restrict_levels_3d(kk, geo, std, axf, l_from, l_to):
+    """As :func:`restrict_levels_2d`, 3D."""
+    _restrict_levels(kk[:0], kk, geo, std, axf, True, l_from, l_to)
+
+
+def restrict_levels(values, geo, std, axf, three, l_from=0, l_to=None):
+    """Levels l_from + 1 .. l_to (default: the coarsest) of per-level values from level
+    l_from's, by volume averages over each cell's children."""
+    last = geo.shape[0] - 1 if l_to is None else l_to
+    (restrict_levels_3d if three else restrict_levels_2d)(values, geo, std, axf, l_from, last)
 
 
 def coarse_reactions(kk, geo, std, axf, three):
     """Reaction of the coarse levels from the fine level's (set it first)."""
-    (coarse_reactions_3d if three else coarse_reactions_2d)(kk, geo, std, axf)
+    restrict_levels(kk, geo, std, axf, three)
 
 
 # --------------------------------------------------------------------------- cycle
 @jit
 def _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, threads,
-           stats):
-    """V(1, 1) cycles on c (flat float32 padded) until one changes c by at most
-    tol * max |c|, or max_cycles; stats = (cycles, last change / max |c|).
+           stats, first):
+    """V(1, 1) cycles on c (flat float32 padded, level ``first``) until one changes c by at
+    most tol * max |c|, or max_cycles; stats = (cycles, last change / max |c|).
 
     (Every kernel below has one call site and no literal arguments: each call site or
     literal would compile another copy.)"""
     n_levels = geo.shape[0]
     zero = np.zeros(6)
-    first = n_levels - n_levels
-    base = geo[min(1, n_levels - 1), G_OFF]
-    ghosts(c, first, geo, first, three, gm[0], gb)
+    origin = n_levels - n_levels  # (not a literal 0: see above)
+    single = first == n_levels - 1
+    base = geo[min(first + 1, n_levels - 1), G_OFF]
+    ghosts(c, origin, geo, first, three, gm[first], gb)
     cycles = 0
     rel = np.inf
     while cycles < max_cycles and rel > tol:
         cycles += 1
-        before = c.copy() if n_levels == 1 else c[:0]
-        # stages: levels 0..L-1 down (the coarsest solved directly), then L-2..0 up
-        for stage in range(2 * n_levels - 1):
-            down = stage < n_levels
-            l = stage if down else 2 * n_levels - 2 - stage
-            x = c if l == 0 else bx
-            xo = 0 if l == 0 else geo[l, G_OFF] - base
-            if down and l > 0:
+        before = c.copy() if single else c[:0]
+        # stages: levels first..L-1 down (the coarsest solved directly), then L-2..first up
+        for stage in range(2 * (n_levels - first) - 1):
+            down = stage < n_levels - first
+            l = first + stage if down else 2 * n_levels - 2 - stage - first
+            x = c if l == first else bx
+            xo = 0 if l == first else geo[l, G_OFF] - base
+            if down and l > first:
                 e0, e1, e2 = _extents(geo, l, three)
                 bx[xo:xo + e0 * e1 * e2] = 0.0
             if down and l == n_levels - 1:
@@ -896,15 +927,15 @@ def _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, th
             _pass(x, xo, bb, kk, bx, xco, geo, std, axf, axi, l, three, down, threads)
         # the change of the cycle: at most the largest coarse correction (the
         # interpolation weights are non-negative and sum to at most 1)
-        ghosts(c, first, geo, first, three, gm[0], gb)
+        ghosts(c, origin, geo, first, three, gm[first], gb)
         x_max = _max_abs(c)
-        if n_levels == 1:
+        if single:
             change = _max_abs(c - before)
         else:
-            e0, e1, e2 = _extents(geo, 1, three)
+            e0, e1, e2 = _extents(geo, first + 1, three)
             change = _max_abs(bx[:e0 * e1 * e2])
         rel = change / x_max if x_max > 0 else 0.0
-    ghosts(c, first, geo, first, three, gm[0], gb)
+    ghosts(c, origin, geo, first, three, gm[first], gb)
     stats[0] = cycles
     stats[1] = rel
 
@@ -912,31 +943,97 @@ def _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, th
 # 2D and 3D compile separately (``three`` a literal): the other dimension's loops drop
 # out, and a runtime flag in the row loops costs ~30%
 @jit
-def solve_2d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats):
+def solve_2d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats,
+             first):
     """:func:`solve` of a 2D field (``threads``: chunks per parallel pass)."""
-    _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, False, tol, max_cycles, threads, stats)
+    _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, False, tol, max_cycles, threads, stats,
+           first)
 
 
 @jit
-def solve_3d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats):
+def solve_3d(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles, threads, stats,
+             first):
     """:func:`solve` of a 3D field."""
-    _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, True, tol, max_cycles, threads, stats)
+    _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, True, tol, max_cycles, threads, stats,
+           first)
+
+
+# --------------------------------------------------------------------------- coarse fields
+@jit
+def _prolong_solution(c, xc, geo, gm, gb, axf, axi, first, three):
+    """c (level 0) = the field xc of level ``first`` interpolated level by level with the
+    prolongation's weights (its ghosts first: the fixed value at its position, or the
+    no-flux mirror), ghosts written."""
+    origin = first - first  # (not a literal 0: a literal compiles another copy)
+    src = xc
+    for l in range(first - 1, -1, -1):
+        e0, e1, e2 = _extents(geo, l, three)
+        dst = c if l == 0 else np.empty(e0 * e1 * e2, np.float32)
+        dst[:] = 0.0
+        ghosts(src, origin, geo, l + 1, three, gm[l + 1], gb)
+        t = np.empty(e2, np.float32)
+        n_units, rpu = _units(geo, l, three)
+        for u in range(1, n_units + 1):
+            for k in range(rpu):
+                p = u if three else 0
+                r = k + 1 if three else u
+                _prolong_row(dst, origin, src, origin, geo, axf, axi, l, three, p, r, t)
+        src = dst
+    ghosts(c, origin, geo, origin, three, gm[0], gb)
+
+
+@jit
+def prolong_solution_2d(c, xc, geo, gm, gb, axf, axi, first):
+    """The lattice's values (c, flat padded level 0) of a 2D field solved on level
+    ``first`` (xc): :func:`prolong_solution`."""
+    _prolong_solution(c, xc, geo, gm, gb, axf, axi, first, False)
+
+
+@jit
+def prolong_solution_3d(c, xc, geo, gm, gb, axf, axi, first):
+    """As :func:`prolong_solution_2d`, 3D."""
+    _prolong_solution(c, xc, geo, gm, gb, axf, axi, first, True)
+
+
+def prolong_solution(c, xc, geo, gm, gb, axf, axi, three, first):
+    """A field solved on a grid 2^first times coarser than the lattice (level ``first`` of
+    its :func:`hierarchy`, built with that ``first``), brought to every lattice site:
+    tensor-product linear interpolation, level by level, between each cell's parent and
+    the parent's neighbour on its side (at a fixed face the fixed value at its position,
+    at a no-flux face the mirror image), as the multigrid prolongation interpolates a
+    correction. ``c``: flat float32 padded lattice, ghosts written on exit."""
+    (prolong_solution_3d if three else prolong_solution_2d)(c, xc, geo, gm, gb, axf, axi,
+                                                            first)
+
+
+def level_size(geo, l, three) -> int:
+    """Entries of level l's padded array."""
+    e0 = int(geo[l, G_N0]) + 2 if three else 1
+    return e0 * (int(geo[l, G_N1]) + 2) * (int(geo[l, G_N2]) + 2)
 
 
 def solver_kernels(ndim):
     """The compiled entry points a field solve of this dimension calls (what a run
     announces and caches)."""
-    return (solve_3d, coarse_reactions_3d) if ndim == 3 else (solve_2d, coarse_reactions_2d)
+    return (solve_3d, restrict_levels_3d) if ndim == 3 else (solve_2d, restrict_levels_2d)
+
+
+def coarse_field_kernels(ndim):
+    """The extra entry point of fields solved on a coarser grid."""
+    return (prolong_solution_3d,) if ndim == 3 else (prolong_solution_2d,)
 
 
 def solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, stats,
-          threads=None):
+          threads=None, first=0):
     """V(1, 1) cycles on ``c`` (flat float32, padded lattice) until one's coarse-grid
     correction is at most tol * max |c|, or ``max_cycles`` of them; stats = (cycles,
     correction / max |c| of the last). ``bb`` / ``kk``: right-hand side and reaction of
     every level (:func:`fine_tables`, :func:`coarse_reactions`), ``bx`` the coarse
     corrections' buffer (:func:`buffer_sizes`); geo ... axi: :func:`hierarchy`. Threads:
-    Numba's current count unless given (the result does not depend on it)."""
+    Numba's current count unless given (the result does not depend on it). ``first`` > 0:
+    ``c`` is level ``first`` of a field solved there (:func:`prolong_solution`), whose
+    ``bb`` and ``kk`` levels up to it are restricted from the lattice's
+    (:func:`restrict_levels`)."""
     entry = solve_3d if three else solve_2d
     entry(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles,
-          numba.get_num_threads() if threads is None else threads, stats)
+          numba.get_num_threads() if threads is None else threads, stats, first)

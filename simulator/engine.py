@@ -77,6 +77,7 @@ ENTRY_KERNELS = (immune_k.entry_counts, immune_k.uniform_times)  # with vessels
 SECRETION_KERNELS = (t_cells_k.secretion,)                        # with fields.ifn_gamma
 PENETRATION_KERNELS = (fields.fine_tables,)  # local hazards: in tumor.schedule
 SOLVER_KERNELS = {ndim: fields.solver_kernels(ndim) for ndim in (2, 3)}  # fields, penetration
+COARSE_FIELD_KERNELS = {ndim: fields.coarse_field_kernels(ndim) for ndim in (2, 3)}
 INDUCED_KERNELS = (micro.induced_secretion,)    # chemokine secretion induced by IFN-gamma
 
 
@@ -88,6 +89,8 @@ def kernels_for(scenario: Scenario) -> tuple:
     if fields_enabled(scenario):
         found += FIELD_KERNELS + solver
         names = scenario.fields.enabled_names()
+        if any(scenario.fields.settings(name).grid_coarsening > 1 for name in names):
+            found += COARSE_FIELD_KERNELS[len(scenario.simulation.dimensions)]
         if ("chemokine" in names and "ifn_gamma" in names
                 and scenario.fields.chemokine.tumor_ifn_secretion_per_min > 0):
             found += INDUCED_KERNELS

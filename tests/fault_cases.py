@@ -253,6 +253,13 @@ VALUE_CASES = [
     validate(6, "nul-in-description", 'description = "a\\u0000b"', "NUL"),
     validate(6, "nul-in-target", '[tumor]\nresistance_targets = ["BR\\u0000AF"]', "NUL"),
     validate(6, "newline-in-key", '[tumor]\n"death\\nrate" = 1', "unknown key"),
+    validate(6, "grid-coarsening-3", "[fields.oxygen]\ngrid_coarsening = 3",
+             "fields.oxygen.grid_coarsening: must be 1, 2, 4 or 8"),
+    validate(6, "grid-coarsening-16", "[fields.chemokine]\ngrid_coarsening = 16",
+             "fields.chemokine.grid_coarsening: must be <= 8"),
+    validate(6, "grid-coarsening-beyond-lattice", "[simulation]\ndimensions = [4, 4]\n"
+             "[initial]\ntumor_radius_sites = 1\n[fields.ifn_gamma]\ngrid_coarsening = 4",
+             "fields.ifn_gamma.grid_coarsening: a 4x coarser grid needs more than 4 sites"),
     # the lattice
     validate(6, "dimensions-1", "[simulation]\ndimensions = [10]", "2 or 3"),
     validate(6, "dimensions-4", "[simulation]\ndimensions = [10,10,10,10]", "2 or 3"),

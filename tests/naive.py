@@ -385,6 +385,124 @@ def steady_state(shape, alpha, decay_dt, uptake_dt, source_dt, bc_kind, bc_value
     return apply_boundary(c, bc_kind, bc_value)
 
 
+def coarse_widths(n, first):
+    """Widths (in lattice sites) of the cells of an axis of n sites after ``first``
+    halvings: neighbours paired from the low end, an odd one out left alone at the end (an
+    axis of one site stays one cell)."""
+    widths = [1.0] * n
+    for _ in range(first):
+        if len(widths) > 1:
+            widths = [sum(widths[q:q + 2]) for q in range(0, len(widths), 2)]
+    return widths
+
+
+def _centres(widths):
+    return np.cumsum(widths) - 0.5 * np.asarray(widths)
+
+
+def coarse_steady_state(shape, alpha, reaction, source, bc_kind, bc_value, first):
+    """The field of :func:`steady_state` solved on a grid 2^first times coarser (cells of
+    :func:`coarse_widths` per axis, each with the volume average of its sites' reaction and
+    source), finite volumes: flux alpha (difference) / (distance between centres) across a
+    face, per unit cell width; a fixed value sits at the lattice's ghost-site centre, half a
+    site outside the face; no flux across a no-flux face. Returns the coarse cell values
+    (no ghosts) and each axis's widths."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import spsolve
+
+    inner = tuple(n - 2 for n in shape)
+    widths = [coarse_widths(n, first) for n in inner]
+    cells = tuple(len(w) for w in widths)
+    k = interior(np.broadcast_to(reaction, shape)).astype(float)
+    s = interior(np.broadcast_to(source, shape)).astype(float)
+    for axis, w in enumerate(widths):  # block sums, then divide by the volume
+        edges = np.concatenate([[0], np.cumsum(w).astype(int)[:-1]])
+        k = np.add.reduceat(k, edges, axis=axis)
+        s = np.add.reduceat(s, edges, axis=axis)
+    volume = np.ones(cells)
+    for axis, w in enumerate(widths):
+        volume = volume * np.asarray(w).reshape([-1 if a == axis else 1 for a in range(len(cells))])
+    k, s = k / volume, s / volume
+    ids = np.arange(int(np.prod(cells))).reshape(cells)
+    rhs = s.ravel().copy()
+    rows, cols, vals = [], [], []
+    for index in np.ndindex(cells):
+        row = ids[index]
+        diag = k[index]
+        for axis, w in enumerate(widths):
+            centre = _centres(w)
+            i = index[axis]
+            for side, step in ((0, -1), (1, +1)):
+                j = i + step
+                if 0 <= j < cells[axis]:
+                    coupling = alpha / (abs(centre[j] - centre[i]) * w[i])
+                    nb = list(index)
+                    nb[axis] = j
+                    rows.append(row)
+                    cols.append(ids[tuple(nb)])
+                    vals.append(-coupling)
+                    diag += coupling
+                elif bc_kind[2 * axis + side] == FIXED_VALUE:
+                    coupling = alpha / ((0.5 * w[i] + 0.5) * w[i])
+                    diag += coupling
+                    rhs[row] += coupling * bc_value[2 * axis + side]
+        rows.append(row)
+        cols.append(row)
+        vals.append(diag)
+    mat = coo_matrix((vals, (rows, cols)), shape=(rhs.size, rhs.size)).tocsr()
+    return spsolve(mat, rhs).reshape(cells), widths
+
+
+def _interpolate_axis(values, axis, coarse_w, fine_w, kind_lo, kind_hi, value_lo, value_hi):
+    """Values on the cells of ``coarse_w`` along ``axis`` brought to the cells of
+    ``fine_w`` (one halving finer): each fine cell takes the linear interpolation, at its
+    centre, between its parent and the parent's neighbour on its side; beyond a fixed face
+    that neighbour is the fixed value half a site outside the face, beyond a no-flux face
+    the parent's mirror image (the same value)."""
+    cc, fc = _centres(coarse_w), _centres(fine_w)
+    length = float(np.sum(fine_w))
+    values = np.moveaxis(values, axis, 0)
+    out = np.empty((len(fine_w),) + values.shape[1:])
+    for i in range(len(fine_w)):
+        parent = i // 2 if len(coarse_w) < len(fine_w) else i
+        x, xp = fc[i], cc[parent]
+        if x == xp:
+            out[i] = values[parent]
+            continue
+        far = parent - 1 if x < xp else parent + 1
+        if 0 <= far < len(coarse_w):
+            x_far, v_far = cc[far], values[far]
+        elif far < 0:
+            fixed = kind_lo == FIXED_VALUE
+            x_far = -0.5 if fixed else -xp
+            v_far = value_lo if fixed else values[parent]
+        else:
+            fixed = kind_hi == FIXED_VALUE
+            x_far = length + 0.5 if fixed else 2.0 * length - xp
+            v_far = value_hi if fixed else values[parent]
+        w = (x - x_far) / (xp - x_far)
+        out[i] = w * values[parent] + (1.0 - w) * v_far
+    return np.moveaxis(out, 0, axis)
+
+
+def coarse_field(shape, alpha, reaction, source, bc_kind, bc_value, first):
+    """A field solved on a grid 2^first times coarser (:func:`coarse_steady_state`),
+    interpolated back to the lattice one halving at a time (:func:`_interpolate_axis` along
+    each axis in turn: tensor-product linear). Returns a padded float64 array with ghosts
+    filled, like :func:`steady_state`."""
+    values, _ = coarse_steady_state(shape, alpha, reaction, source, bc_kind, bc_value, first)
+    inner = tuple(n - 2 for n in shape)
+    for level in range(first, 0, -1):
+        for axis, n in enumerate(inner):
+            coarse_w, fine_w = coarse_widths(n, level), coarse_widths(n, level - 1)
+            values = _interpolate_axis(values, axis, coarse_w, fine_w, bc_kind[2 * axis],
+                                       bc_kind[2 * axis + 1], bc_value[2 * axis],
+                                       bc_value[2 * axis + 1])
+    c = np.zeros(shape)
+    interior(c)[...] = values
+    return apply_boundary(c, bc_kind, bc_value)
+
+
 def implicit_step(c, dt, alpha_per_time, decay, uptake, source, bc_kind, bc_value):
     """One backward-Euler step of dc/dt = alpha lap c - (decay + uptake) c + source (rates
     per unit time): (c_new - c) / dt = ..., i.e. the steady problem with reaction

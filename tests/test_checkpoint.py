@@ -73,6 +73,9 @@ CASES = {
                                            "initial.tumor_radius_sites=3",
                                            "output.snapshot_every_days=2"), 17),
     "2d_tumor_only": (lambda: _scenario("tumor_only.toml", *SMALL_2D), 29),
+    # fields on coarser grids: each keeps its solution there between steps (warm start)
+    "2d_coarse_fields": (lambda: _scenario(None, *SMALL_2D, "fields.oxygen.grid_coarsening=2",
+                                           "fields.chemokine.grid_coarsening=4"), 37),
     "targeted_drug": (lambda: _scenario("targeted_continuous.toml", *TREATED), 45),
     "penetration": (lambda: _scenario("targeted_continuous_penetration.toml", *TREATED), 41),
     "anti_pd1_3d": (lambda: _scenario("anti_pd1.toml", "simulation.dimensions=[14,14,12]",

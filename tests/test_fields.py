@@ -53,14 +53,19 @@ SOLVE_TOL = 1e-6          # stop once a cycle's correction is below this (float3
 
 
 class Field:
-    """One field on one padded lattice: the solver's buffers and level tables."""
+    """One field on one padded lattice: the solver's buffers and level tables; ``first`` > 0
+    solves it on a grid 2^first times coarser (level ``first``) and interpolates it to the
+    lattice."""
 
-    def __init__(self, padded, alpha, bc_kind, bc_value):
+    def __init__(self, padded, alpha, bc_kind, bc_value, first=0):
         self.padded = tuple(padded)
         self.three = len(padded) == 3
         self.n = int(np.prod(padded))
+        self.first = first
         self.levels = mg.hierarchy(np.array(padded, np.int64), alpha,
-                                   np.asarray(bc_kind, np.int64), np.asarray(bc_value, float))
+                                   np.asarray(bc_kind, np.int64), np.asarray(bc_value, float),
+                                   first)
+        self.coarse = np.zeros(mg.level_size(self.levels[0], first, self.three), np.float32)
         n_bk, n_x = mg.buffer_sizes(self.levels[0], self.three)
         self.bb = np.zeros(n_bk, np.float32)
         self.kk = np.zeros(n_bk, np.float32)
@@ -73,11 +78,18 @@ class Field:
         self.bb[:self.n] = np.broadcast_to(source, self.padded).reshape(-1)
         geo, std, _, _, axf, _ = self.levels
         mg.coarse_reactions(self.kk, geo, std, axf, self.three)
+        mg.restrict_levels(self.bb, geo, std, axf, self.three, 0, self.first)
 
     def solve(self, c, tol=SOLVE_TOL, max_cycles=60, threads=None):
-        """Cycles on the float32 padded field c in place; returns (cycles, rel change)."""
-        mg.solve(c.reshape(-1), self.bb, self.kk, self.bx, *self.levels, self.three, tol,
-                 max_cycles, self.stats, threads)
+        """Cycles on the float32 padded field c in place (on level ``first``, then
+        interpolated into c); returns (cycles, rel change)."""
+        target = c.reshape(-1) if self.first == 0 else self.coarse
+        mg.solve(target, self.bb, self.kk, self.bx, *self.levels, self.three, tol,
+                 max_cycles, self.stats, threads, self.first)
+        if self.first:
+            geo, _, gm, gb, axf, axi = self.levels
+            mg.prolong_solution(c.reshape(-1), self.coarse, geo, gm, gb, axf, axi, self.three,
+                                self.first)
         return int(self.stats[0]), float(self.stats[1])
 
 
@@ -126,6 +138,33 @@ def test_solution_matches_direct_solve(shape, kinds, alpha):
     assert rel <= SOLVE_TOL
     ref = naive.steady_state(padded, alpha, 0.0, reaction, source, kinds, values)
     assert rel_max_error(c, ref) < FLOAT32_MATCH
+
+
+COARSE_CASES = [((9, 12), [0, 1, 1, 0], 1), ((13, 10), [1, 1, 1, 1], 2),
+                ((16, 16), [0, 0, 0, 0], 2), ((1, 11), [1, 0, 0, 1], 1),
+                ((7, 8, 10), [1, 0, 0, 1, 1, 0], 1), ((9, 6, 7), [1, 1, 1, 1, 0, 0], 2)]
+
+
+@pytest.mark.parametrize("shape, kinds, first", COARSE_CASES)
+@pytest.mark.parametrize("alpha", [0.3, 50.0])
+def test_coarse_grid_field_matches_naive(shape, kinds, first, alpha):
+    """A field solved on a grid 2^first times coarser (fields.<name>.grid_coarsening):
+    the cells' volume-averaged reaction and source, the fixed value at the lattice's ghost
+    centre, odd sizes leaving a narrower last cell, a one-site axis never coarsened; then
+    interpolated to every site. Equal to the naive finite-volume solve on the same cells
+    and its linear interpolation, to float32 precision."""
+    padded = tuple(n + 2 for n in shape)
+    reaction, source = random_case(padded, 12)
+    kinds, values = bc_arrays(kinds, np.linspace(0.5, 1.5, len(kinds)))
+    field = Field(padded, alpha, kinds, values, first)
+    field.set_sites(reaction, source)
+    c = np.zeros(padded, np.float32)
+    cycles, rel = field.solve(c)
+    assert rel <= SOLVE_TOL
+    ref = naive.coarse_field(padded, alpha, reaction, source, kinds, values, first)
+    assert rel_max_error(c, ref) < FLOAT32_MATCH
+    expected_ghosts = naive.apply_boundary(c.astype(np.float64), kinds, values)
+    np.testing.assert_array_equal(c, expected_ghosts.astype(np.float32))
 
 
 @pytest.mark.parametrize("shape, kinds", [((7, 9), [1, 0, 0, 1]),
@@ -268,10 +307,13 @@ def test_error_contraction_per_cycle(shape, bound):
     assert max(factors) < bound, factors
 
 
-def test_converged_field_stops_after_one_cycle():
-    padded = (14, 11)
+@pytest.mark.parametrize("padded, first", [((14, 11), 0), ((26, 22), 1)])
+def test_converged_field_stops_after_one_cycle(padded, first):
+    """A converged field stays converged: the next solve stops after one cycle without
+    moving it (on a coarser grid too: the field keeps its solution on that grid between
+    steps, not re-derived from the interpolated lattice values)."""
     reaction, source = random_case(padded, 7)
-    field = Field(padded, 40.0, [1, 1, 0, 0], [1.0, 2.0, 0.0, 0.0])
+    field = Field(padded, 40.0, [1, 1, 0, 0], [1.0, 2.0, 0.0, 0.0], first)
     field.set_sites(reaction, source)
     c = np.zeros(padded, np.float32)
     field.solve(c, tol=1e-6)
@@ -296,6 +338,28 @@ def test_parallel_and_serial_agree_bitwise(shape):
     results = []
     for threads in (1, 2, 3):
         c = np.zeros(padded, np.float32)
+        field.solve(c, tol=0.0, max_cycles=3, threads=threads)
+        results.append(c)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+@jit_only
+def test_coarse_grid_field_is_the_same_for_any_chunking():
+    """A field on a 2x coarser grid whose coarse level is large enough for the parallel
+    passes (above PARALLEL_MIN_SITES): 1, 2 and 3 chunks give the same bytes."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 Numba threads")
+    padded = (602, 462)
+    reaction, source = random_case(padded, 14)
+    field = Field(padded, 500.0, [1, 0, 0, 1], [1.0, 0.0, 0.0, 2.0], first=1)
+    assert mg.level_size(field.levels[0], 1, False) > mg.PARALLEL_MIN_SITES
+    field.set_sites(reaction, source)
+    results = []
+    for threads in (1, 2, 3):
+        c = np.zeros(padded, np.float32)
+        field.coarse[:] = 0.0
         field.solve(c, tol=0.0, max_cycles=3, threads=threads)
         results.append(c)
     np.testing.assert_array_equal(results[0], results[1])
@@ -404,30 +468,34 @@ def wall_case(decay, dt, D=D_PROTEIN, duration=120.0, c0=1.0, length=4000.0):
     return dict(max_rel=np.abs(num - ref[:, None]).max() / c0)
 
 
-def exponential_steady_case(dx, D=D_PROTEIN, decay=0.01, length=4000.0, c0=1.0):
+def exponential_steady_case(dx, D=D_PROTEIN, decay=0.01, length=4000.0, c0=1.0, first=0):
     """Steady state of the decaying wall: c0 e^(-x/L), L = sqrt(D / lambda) = 245 um (the
-    far no-flux wall at 4 mm = 16 L is out of reach)."""
+    far no-flux wall at 4 mm = 16 L is out of reach); ``first`` > 0: solved on a grid
+    2^first times coarser (the lattice 8 sites wide so that its other axis coarsens too)."""
     n = int(round(length / dx))
-    shape = (n + 2, 1 + 2)
+    shape = (n + 2, (8 if first else 1) + 2)
     kinds, values = bc_arrays([BC_FIXED_VALUE, BC_NO_FLUX, BC_NO_FLUX, BC_NO_FLUX],
                               [c0, 0, 0, 0])
-    field = Field(shape, D / dx ** 2, kinds, values)
+    field = Field(shape, D / dx ** 2, kinds, values, first)
     field.set_sites(decay, 0.0)
     c = np.zeros(shape, np.float32)
     cycles, rel = field.solve(c)
     x = np.arange(1, n + 1) * dx
     ref = c0 * np.exp(-x / np.sqrt(D / decay))
-    return dict(max_rel=np.abs(c[1:-1, 1] - ref).max() / c0, cycles=cycles, rel_change=rel)
+    return dict(max_rel=np.abs(c[1:-1, 1:-1] - ref[:, None]).max() / c0, cycles=cycles,
+                rel_change=rel)
 
 
-def uptake_sphere_case(ndim, radius=600.0, uptake=1.0, D=D_OXYGEN, c0=1.0, margin=3):
+def uptake_sphere_case(ndim, radius=600.0, uptake=1.0, D=D_OXYGEN, c0=1.0, margin=3,
+                       first=0):
     """Steady oxygen with uniform uptake inside a disc / ball of radius R (sites with
     r <= R), held at c0 outside by a strong exchange term (uptake K, source K c0, K = 1e12
     >> alpha). Compared with 2D c0 I0(r/L) / I0(R'/L) and 3D c0 (R'/r) sinh(r/L) /
     sinh(R'/L), L = sqrt(D / uptake). The lattice boundary is a staircase: the fixed
     values sit at the centres of the pinned sites (as at a fixed face), so R' is the mean
     radius of the pinned sites next to an uptake site; the error against the nominal R is
-    reported as well."""
+    reported as well. ``first`` > 0: solved on a grid 2^first times coarser, against the
+    same R'."""
     big_k = 1e12
     nr = int(np.ceil(radius / DX)) + margin
     n = 2 * nr + 1
@@ -437,7 +505,7 @@ def uptake_sphere_case(ndim, radius=600.0, uptake=1.0, D=D_OXYGEN, c0=1.0, margi
     inside = r <= radius
     dt = 1.0  # min; the steady state does not depend on it
     kinds, values = bc_arrays([BC_FIXED_VALUE] * (2 * ndim), [c0] * (2 * ndim))
-    field = Field(shape, D * dt / DX ** 2, kinds, values)
+    field = Field(shape, D * dt / DX ** 2, kinds, values, first)
     field.set_sites(np.where(inside, uptake * dt, big_k), np.where(inside, 0.0, big_k * c0))
     c = np.full(shape, c0, np.float32)
     cycles, rel = field.solve(c)
@@ -488,6 +556,15 @@ def dt_order_case():
     fields = [pulse_case(2, dt)["field"] for dt in (1.0, 0.5, 0.25)]
     diffs = [np.abs(fields[q] - fields[q + 1]).max() for q in range(2)]
     return dict(orders=observed_order(diffs))
+
+
+def coarse_grid_order_case():
+    """Order in the grid a field is solved on (fields.<name>.grid_coarsening 1, 2, 4, 8:
+    cells of 20, 40, 80, 160 um, the field interpolated back to the 20 um lattice) of the
+    steady decaying wall against c0 e^(-x/L), coarsest first: finite volumes and the
+    linear interpolation are both second order, so the expected order is 2."""
+    errors = [exponential_steady_case(DX, first=first)["max_rel"] for first in (3, 2, 1, 0)]
+    return dict(errors=errors, orders=observed_order(errors))
 
 
 def dx_order_case():
@@ -550,6 +627,15 @@ def test_convergence_order_in_dt_is_one(one_thread):
 
 
 @jit_only
+def test_coarse_grid_error_is_second_order(one_thread):
+    """The accuracy a field gives up on a coarser grid (docs/model.md) follows the
+    discretisation's order: error ~ (cell size)^2, so 4x per doubling."""
+    result = coarse_grid_order_case()
+    print(f"observed order in the grid coarsening (steady exponential): {result['orders']}")
+    assert all(1.85 < p < 2.3 for p in result["orders"])
+
+
+@jit_only
 def test_convergence_order_in_dx_is_two(one_thread):
     result = dx_order_case()
     print(f"observed order in dx (steady exponential): {result['orders']}")
@@ -579,6 +665,12 @@ def main():
         rows.append((f"{ndim}D (same)", "centre, relative", r["centre_rel"], None))
         rows.append((f"{ndim}D (same, against nominal R)", "max |err| / c0",
                      r["max_rel_nominal_r"], None))
+        for first in (1, 2) if ndim == 2 else (1,):
+            c = uptake_sphere_case(ndim, first=first)
+            rows.append((f"{ndim}D (same) on a {2 ** first}x coarser grid", "max |err| / c0",
+                         c["max_rel"], None))
+            rows.append((f"{ndim}D (same) on a {2 ** first}x coarser grid", "centre, relative",
+                         c["centre_rel"], None))
     width = max(len(row[0]) for row in rows)
     print(f"{'case':<{width}}  {'measure':<26} {'multigrid':>9} {'ADI was':>9}")
     for case, measure, err, old in rows:
@@ -590,6 +682,10 @@ def main():
     print("observed order in dx (steady exponential, dx = 40, 20, 10, 5 um): "
           f"{', '.join(f'{p:.3f}' for p in dxo['orders'])} "
           f"(errors {', '.join(f'{e:.2e}' for e in dxo['errors'])})")
+    cgo = coarse_grid_order_case()
+    print("observed order in the grid coarsening (steady exponential, 8, 4, 2, 1 x 20 um): "
+          f"{', '.join(f'{p:.3f}' for p in cgo['orders'])} "
+          f"(errors {', '.join(f'{e:.2e}' for e in cgo['errors'])})")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from simulator.schema import ScenarioError, param
 
 FIELD_NAMES = ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")
 COLD_START_CYCLES = 50    # a solve from scratch iterates to tolerance, at most this long
+MAX_GRID_COARSENING = 8
 BOUNDARY_KINDS = {"no_flux": field_kernels.BC_NO_FLUX,
                   "fixed_value": field_kernels.BC_FIXED_VALUE}
 PHYSICELL = "PhysiCell cancer-immune sample (Ghaffarizadeh 2018 PLoS Comput Biol 14:e1005991)"
@@ -82,12 +83,27 @@ class FieldSettings:
     boundary_value: list[float] = param([0.0],
                                         doc="the fixed value per face (or one for all); "
                                             "ignored on no-flux faces")
+    grid_coarsening: int = param(1, low=1, high=MAX_GRID_COARSENING,
+                                 doc="solve the field on a grid this many times coarser "
+                                     "per axis (1, 2, 4 or 8; cells average the sites' "
+                                     "uptake and sources) and interpolate it to the sites: "
+                                     "4^k (2D) or 8^k (3D) times fewer unknowns at the cost "
+                                     "of the errors measured in docs/model.md ('Fields on a "
+                                     "coarser grid'); 1 = on the lattice itself")
 
     def check(self):
         for name in self.boundary:
             if name not in BOUNDARY_KINDS:
                 raise ScenarioError(f"must be 'no_flux' or 'fixed_value', got {name!r}",
                                     "boundary")
+        if self.grid_coarsening & (self.grid_coarsening - 1):
+            raise ScenarioError(f"must be 1, 2, 4 or 8 (the multigrid coarsens by 2), got "
+                                f"{self.grid_coarsening}", "grid_coarsening")
+
+    @property
+    def coarse_level(self) -> int:
+        """The multigrid level the field is solved on (grid_coarsening = 2^level)."""
+        return int(self.grid_coarsening).bit_length() - 1
 
     def faces(self, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         n = 2 * ndim
@@ -307,10 +323,15 @@ class FieldSolver:
         n_levels, n_coarse = FieldSolver.buffer_sizes(padded)
         return 4 * (2 * int(n_levels) + int(n_coarse))
 
-    def levels(self, alpha, bc_kind, bc_value):
-        """The level tables of a field with diffusion number alpha and these faces."""
+    def levels(self, alpha, bc_kind, bc_value, first=0):
+        """The level tables of a field with diffusion number alpha and these faces, solved
+        on level ``first`` (the scenario checks that the lattice has it)."""
         return field_kernels.hierarchy(np.array(self.padded, np.int64), float(alpha),
-                                       bc_kind, bc_value)
+                                       bc_kind, bc_value, first)
+
+    def coarse_array(self, levels, first) -> np.ndarray:
+        """A zero field on level ``first`` (flat float32, padded), for a field solved there."""
+        return np.zeros(field_kernels.level_size(levels[0], first, self.three), np.float32)
 
     @property
     def source(self) -> np.ndarray:
@@ -322,23 +343,35 @@ class FieldSolver:
         field_kernels.fine_tables(kind, reaction_by_kind, source_by_kind, self.rhs,
                                   self.reaction)
 
-    def solve(self, c, levels, tolerance, max_cycles, cold, key):
+    def solve(self, c, levels, tolerance, max_cycles, cold, key, first=0, coarse=None):
         """Multigrid V-cycles on the padded float32 field ``c`` in place: until one's
         coarse-grid correction is at most ``tolerance`` of max |c|, at most ``max_cycles``
         warm-started or COLD_START_CYCLES from scratch (``cold``). Returns the cycles run.
         A solve from scratch that does not converge (only non-finite or float32-overflowing
-        rates or levels can do that) raises a ScenarioError on ``key``."""
-        geo, std, _, _, axf, _ = levels
+        rates or levels can do that) raises a ScenarioError on ``key``.
+
+        ``first`` > 0: the field lives on level ``first`` (``coarse``, from
+        :meth:`coarse_array`, warm-started there): the sources and reactions are averaged
+        onto it, the cycles run there, and ``c`` is its interpolation to the lattice."""
+        geo, std, gm, gb, axf, axi = levels
         # the compiled entry points, looked up per call (an object holding a function
         # would not checkpoint)
         if self.three:
-            coarse, solve = field_kernels.coarse_reactions_3d, field_kernels.solve_3d
+            restrict, solve = field_kernels.restrict_levels_3d, field_kernels.solve_3d
         else:
-            coarse, solve = field_kernels.coarse_reactions_2d, field_kernels.solve_2d
-        coarse(self.reaction, geo, std, axf)
+            restrict, solve = field_kernels.restrict_levels_2d, field_kernels.solve_2d
+        if first > 0:
+            restrict(self.rhs, geo, std, axf, 0, first)
+        restrict(self.reaction, geo, std, axf, 0, geo.shape[0] - 1)
         stats = np.zeros(2)
-        solve(c.reshape(-1), self.rhs, self.reaction, self.correction, *levels, tolerance,
-              COLD_START_CYCLES if cold else max_cycles, numba.get_num_threads(), stats)
+        solve(c.reshape(-1) if first == 0 else coarse, self.rhs, self.reaction,
+              self.correction, *levels, tolerance,
+              COLD_START_CYCLES if cold else max_cycles, numba.get_num_threads(), stats,
+              first)
+        if first > 0:
+            prolong = (field_kernels.prolong_solution_3d if self.three
+                       else field_kernels.prolong_solution_2d)
+            prolong(c.reshape(-1), coarse, geo, gm, gb, axf, axi, first)
         if cold and not stats[1] <= tolerance:
             raise ScenarioError(
                 f"the quasi-steady field solve did not converge in {COLD_START_CYCLES} "
@@ -368,6 +401,8 @@ class TissueFields:
         self.line_length = geo.line_length
         self.solver = FieldSolver(geo.padded)
         self.arrays = {name: np.zeros(geo.padded, np.float32) for name in self.names}
+        # fields solved on a coarser grid: their values there (warm start of the next solve)
+        self.coarse = {}
         self._empty = np.empty(0, np.float32)
         self.configure(scenario)
         self.solved = False
@@ -381,14 +416,21 @@ class TissueFields:
         self.tolerance = settings.tolerance
         self.max_cycles = settings.max_cycles_per_step
         self.levels = []
+        self.first = []
         self.reaction_by_kind = np.zeros((n, len(lattice.KIND_NAMES)), np.float32)
         self.source_by_kind = np.zeros((n, len(lattice.KIND_NAMES)))
         self.fixed_nonzero = np.zeros(n, bool)
         for f, name in enumerate(self.names):
             s = settings.settings(name)
             kinds, values = s.faces(sim.ndim)
+            self.first.append(s.coarse_level)
             self.levels.append(self.solver.levels(s.diffusion_um2_per_min * dt_min / dx2,
-                                                  kinds, values))
+                                                  kinds, values, s.coarse_level))
+            if s.coarse_level and self.coarse.get(name, np.empty(0)).size != \
+                    field_kernels.level_size(self.levels[f][0], s.coarse_level,
+                                             self.solver.three):
+                self.coarse[name] = self.solver.coarse_array(self.levels[f], s.coarse_level)
+                self.solved = False  # a new coarse grid starts from scratch
             self.fixed_nonzero[f] = np.any(values[kinds == field_kernels.BC_FIXED_VALUE])
             up, src = np.zeros(len(lattice.KIND_NAMES)), self.source_by_kind[f]
             up[lattice.TUMOR] = s.tumor_uptake_per_min * dt_min
@@ -444,9 +486,12 @@ class TissueFields:
             if (not self.fixed_nonzero[f] and not src.any()
                     and not (extra and source.any())):
                 c.fill(0.0)  # no source anywhere: the steady state is exactly zero
+                if name in self.coarse:
+                    self.coarse[name].fill(0.0)
                 continue
             self.solver.solve(c, self.levels[f], self.tolerance, self.max_cycles,
-                              not self.solved, f"fields.{name}")
+                              not self.solved, f"fields.{name}", self.first[f],
+                              self.coarse.get(name))
         self.solved = True
 
 

@@ -12,6 +12,7 @@ import math
 import re
 
 from simulator.model.immune import immune_enabled, moves_per_step
+from kernels.multigrid import level_count as field_levels
 from simulator.model.tissue import COLD_START_CYCLES
 from simulator.model.memory import (PROCESS_BASE_BYTES, available_bytes, estimate_bytes,
                                     format_bytes)
@@ -111,6 +112,13 @@ def check_scenario(scenario):
     for key, n in cycles:
         if n > COLD_START_CYCLES:   # a warm-started step needs no more than a cold solve
             raise ScenarioError(f"must be <= {COLD_START_CYCLES}, got {n}", key)
+    for name in scenario.fields.enabled_names():
+        level = scenario.fields.settings(name).coarse_level
+        if level and level >= field_levels(sim.dimensions):
+            raise ScenarioError(f"a {2 ** level}x coarser grid needs more than {2 ** level} "
+                                "sites along some axis of the lattice "
+                                f"{' x '.join(map(str, sim.dimensions))}",
+                                f"fields.{name}.grid_coarsening")
     for name in scenario.drugs:
         check_name(name, f"drugs.{name}")
     radius, smallest = scenario.initial.tumor_radius_sites, min(sim.dimensions)
