@@ -229,3 +229,25 @@ def test_arms_markdown_counts_enrolled_patients_and_says_how_many():
     assert cells[:2] == ["untreated", "4 of 5"]
     assert cells[2].startswith("25% (") and cells[3] == "25%"
     assert cells[-1] == "0/4"
+
+
+def test_resistant_takeover_is_a_censored_time():
+    """The examples' "resistant_takeover" endpoint: time_to_resistance_days where the
+    resistant share passed its threshold, else censored at the last scan (follow_up_days).
+    Arm X: takeover on day 40 in replicates 0-9, never (followed 200 days) in 10-11;
+    arm Y: takeover on day 20 everywhere. X wins every pair (later, or not at all), so the
+    net benefit is 12/12 with the Newcombe interval of (0 ties, 12 wins, 0 losses) and the
+    sign test p = 2 * 0.5^12."""
+    def takeover_row(arm, r, days):
+        return {**row(arm, r), "time_to_resistance_days": str(days), "follow_up_days": "200"}
+    rows = [takeover_row("x", r, 40.0 if r < 10 else math.nan) for r in range(12)]
+    rows += [takeover_row("y", r, 20.0) for r in range(12)]
+    claim = claims.Claim("takeover later", (claims.Comparison(
+        "time to takeover, x vs y", "times", "x", "resistant_takeover", +1, "y"),))
+    (later,) = claims.evaluate(rows, (claim,))
+    assert later.n == 12 and later.effect == pytest.approx(1.0)
+    assert (later.low, later.high) == pytest.approx(newcombe_paired_interval(0, 12, 0, 0))
+    assert later.p_value == pytest.approx(2 * 0.5 ** 12)
+    assert later.holds
+    assert claims._time(rows[11], "resistant_takeover") == (200.0, False)
+    assert claims._time(rows[0], "resistant_takeover") == (40.0, True)

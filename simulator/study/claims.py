@@ -141,6 +141,9 @@ def _time(row, endpoint) -> tuple[float, bool]:
         return _num(row, "progression_free_days"), stats.is_true(row["progression_observed"])
     if endpoint == "time_to_response":
         return _num(row, "time_to_response_days"), True
+    if endpoint == "resistant_takeover":   # censored at the last scan if it never happens
+        days = _num(row, "time_to_resistance_days")
+        return (days, True) if math.isfinite(days) else (_num(row, "follow_up_days"), False)
     return _num(row, "duration_of_response_days"), not stats.is_true(row["response_ongoing"])
 
 
