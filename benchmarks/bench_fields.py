@@ -271,7 +271,8 @@ def run_coarse(start, factor: int, steps: int, threads: int):
             err_rms[step, f] = float(np.sqrt(np.mean(diff ** 2))) / top
     solver.solve = original
     return dict(factor=factor, fields_ms=phase_s * 1e3 / steps, fields=list(names),
-                error_max=err_max.max(axis=0).tolist(), error_rms=err_rms.mean(axis=0).tolist())
+                error_max=err_max.max(axis=0).tolist(),
+                error_rms=err_rms.mean(axis=0).tolist())
 
 
 def print_report(res):

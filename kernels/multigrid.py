@@ -146,10 +146,10 @@ def hierarchy(padded_shape, alpha, bc_kind, bc_value, first=0):
     more than one cell, while some axis has more than MIN_COARSE cells (an odd count
     leaves a narrower last cell). ``first``: the level the field is solved on (0: the
     lattice; l > 0: a field on a grid 2^l times coarser, see :func:`prolong_solution`),
-    the one whose boundary cells couple to a fixed value. Returns (geo int64 (L, N_GEO), std float64 (L, 3):
-    interior coupling alpha / h^2 per view axis, gm float64 (L, 6): ghost = gm *
-    neighbour (+ gb on the fine level) per face, gb float64 (6,), axf float64 (5, T),
-    axi int64 (2, T): per-axis tables).
+    the one whose boundary cells couple to a fixed value. Returns (geo int64 (L, N_GEO),
+    std float64 (L, 3): interior coupling alpha / h^2 per view axis, gm float64 (L, 6):
+    ghost = gm * neighbour (+ gb on the level solved on) per face, gb float64 (6,), axf
+    float64 (5, T), axi int64 (2, T): per-axis tables).
 
     View axes: 3D (x, y, z) = (0, 1, 2); 2D (x, y) = (1, 2), axis 0 a dummy of one cell."""
     ndim = len(padded_shape)

@@ -421,7 +421,8 @@ def coarse_steady_state(shape, alpha, reaction, source, bc_kind, bc_value, first
         s = np.add.reduceat(s, edges, axis=axis)
     volume = np.ones(cells)
     for axis, w in enumerate(widths):
-        volume = volume * np.asarray(w).reshape([-1 if a == axis else 1 for a in range(len(cells))])
+        shape_w = [-1 if a == axis else 1 for a in range(len(cells))]
+        volume = volume * np.asarray(w).reshape(shape_w)
     k, s = k / volume, s / volume
     ids = np.arange(int(np.prod(cells))).reshape(cells)
     rhs = s.ravel().copy()
