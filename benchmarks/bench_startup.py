@@ -34,28 +34,15 @@ from common import log  # noqa: E402
 
 TARGETS = dict(cold_s=12.0, warm_s=1.0)
 
-CHILD = r"""
-import time
-t0 = time.perf_counter()
-import json, sys, tempfile
-from pathlib import Path
+# the compile events of the build and the first step, per entry point the scenario calls
+CHILD = common.first_step_child(setup=r"""
 from numba.core import event
-from simulator import engine as E
-from simulator.output.recorder import Recorder
-from simulator.scenario import load
-t_import = time.perf_counter()
-with event.install_recorder("numba:compile") as rec:
-    scenario = load(None)
-    engine = E.Engine(scenario)
-    t_build = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        recorder = Recorder(Path(tmp) / "first.h5", scenario, n_clones=1 << engine.n_targets)
-        E.run(scenario, recorder, engine=engine, until_step=1)
-        recorder.close("complete")
-    t_step = time.perf_counter()
+compile_events = event.RecordingListener()
+event.register("numba:compile", compile_events)
+""", report=r"""
 entry = {f"{k.py_func.__module__}.{k.__name__}" for k in E.kernels_for(scenario)}
 starts, seconds = {}, {}
-for ts, ev in rec.buffer:
+for ts, ev in compile_events.buffer:
     d = ev.data["dispatcher"]
     name = f"{d.py_func.__module__}.{d.__name__}"
     key = (id(d), str(ev.data["args"]))
@@ -63,10 +50,8 @@ for ts, ev in rec.buffer:
         starts[key] = ts
     elif name in entry:
         seconds[name] = seconds.get(name, 0.0) + ts - starts[key]
-print(json.dumps(dict(import_s=t_import - t0, build_s=t_build - t_import,
-                      first_step_s=t_step - t_build, in_process_s=t_step - t0,
-                      entry_points=len(entry), compile_s=seconds)))
-"""
+result.update(entry_points=len(entry), compile_s=seconds)
+""")
 
 
 def measure(cache_dir: str, opt: int | None = None) -> dict:

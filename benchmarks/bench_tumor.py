@@ -189,33 +189,7 @@ def thread_ratios(rows):
 
 
 # ---------------------------------------------------------------------- start-up
-CHILD_FIRST_STEP = r"""
-import time
-t0 = time.perf_counter()
-import json, sys, tempfile
-from pathlib import Path
-from simulator import engine as E
-from simulator.output.recorder import Recorder
-from simulator.scenario import load
-t_import = time.perf_counter()
-scenario = load(None)   # the built-in default (immune + fields): what `tumorsim run` starts
-engine = E.Engine(scenario)
-t_build = time.perf_counter()
-with tempfile.TemporaryDirectory() as tmp:
-    recorder = Recorder(Path(tmp) / "first.h5", scenario, n_clones=1 << engine.n_targets)
-    E.run(scenario, recorder, engine=engine, until_step=1)
-    recorder.close("complete")
-t_step = time.perf_counter()
-import numba.core.registry as registry
-compiled = sorted({f"{obj.py_func.__module__}.{obj.py_func.__name__}"
-                   for mod, m in list(sys.modules.items()) if mod.startswith("kernels.")
-                   for obj in vars(m).values()
-                   if isinstance(obj, registry.CPUDispatcher) and obj.signatures})
-print(json.dumps(dict(import_s=t_import - t0, build_s=t_build - t_import,
-                      first_step_s=t_step - t_build, in_process_s=t_step - t0,
-                      dimensions=list(scenario.simulation.dimensions),
-                      compiled_kernels=compiled)))
-"""
+CHILD_FIRST_STEP = common.first_step_child()
 
 CHILD_IMPORT = "import simulator.engine, simulator.output.runfile"
 

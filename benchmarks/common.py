@@ -275,6 +275,48 @@ def child_env(env_extra=None) -> dict:
     return env
 
 
+# Child-process code for start-up measurements, in three parts (see first_step_child)
+_FIRST_STEP_IMPORTS = r"""
+import time
+t0 = time.perf_counter()
+import json, sys, tempfile
+from pathlib import Path
+from simulator import engine as E
+from simulator.output.recorder import Recorder
+from simulator.scenario import load
+t_import = time.perf_counter()
+"""
+_FIRST_STEP_RUN = r"""
+scenario = load(None)   # the built-in default (immune + fields): what `tumorsim run` starts
+engine = E.Engine(scenario)
+t_build = time.perf_counter()
+with tempfile.TemporaryDirectory() as tmp:
+    recorder = Recorder(Path(tmp) / "first.h5", scenario, n_clones=1 << engine.n_targets)
+    E.run(scenario, recorder, engine=engine, until_step=1)
+    recorder.close("complete")
+t_step = time.perf_counter()
+import numba.core.registry as registry
+compiled = sorted({f"{obj.py_func.__module__}.{obj.py_func.__name__}"
+                   for mod, m in list(sys.modules.items()) if mod.startswith("kernels.")
+                   for obj in vars(m).values()
+                   if isinstance(obj, registry.CPUDispatcher) and obj.signatures})
+result = dict(import_s=t_import - t0, build_s=t_build - t_import,
+              first_step_s=t_step - t_build, in_process_s=t_step - t0,
+              dimensions=list(scenario.simulation.dimensions), compiled_kernels=compiled)
+"""
+
+
+def first_step_child(setup: str = "", report: str = "") -> str:
+    """Python code for a child process that imports the engine, builds the built-in default
+    scenario's engine and records its first step (what ``tumorsim run`` does before its
+    second step), then prints ``result`` (import_s, build_s, first_step_s, in_process_s,
+    dimensions, compiled_kernels) as one JSON line for :func:`run_child`. ``setup`` runs
+    after the timed imports, before the build; ``report`` after the step, and may add keys
+    to ``result``."""
+    return (_FIRST_STEP_IMPORTS + setup + _FIRST_STEP_RUN + report
+            + "\nprint(json.dumps(result))\n")
+
+
 def run_child(code, env_extra=None, args=(), timeout=600):
     """Run ``python -c code args`` from the repository root; returns (wall seconds from the
     parent, the JSON object the child printed on its last line, or {})."""
