@@ -16,7 +16,7 @@ A field is a flat float32 array over the padded lattice (kernels/lattice.py): sh
 right-hand side s and the reaction k live in float32 buffers ``bb`` and ``kk`` that hold
 every level, the fine one first (same flat indexing), built from per-kind tables by
 :func:`fine_tables` (any other source is added to ``bb`` afterwards) and
-:func:`coarse_reactions`; ``bx`` holds the coarse levels' corrections. Arithmetic is
+:func:`restrict_levels`; ``bx`` holds the coarse levels' corrections. Arithmetic is
 float64 where it matters (residuals); the smoother computes in float32. float32 keeps a
 field at 4 B per site; its rounding (6e-8 relative) is far below every tolerance used.
 
@@ -285,12 +285,9 @@ def hierarchy(padded_shape, alpha, bc_kind, bc_value, first=0):
 
 def level_count(dimensions) -> int:
     """Levels of :func:`hierarchy` for a lattice of these dimensions (sites per axis)."""
-    n = [int(m) for m in dimensions]
-    levels = 1
-    while any(m > MIN_COARSE for m in n) and levels < MAX_LEVELS:
-        n = [(m + 1) // 2 if m > 1 else m for m in n]
-        levels += 1
-    return levels
+    faces = np.zeros(2 * len(dimensions), np.int64)
+    padded = np.array([int(n) + 2 for n in dimensions], np.int64)
+    return int(hierarchy(padded, 1.0, faces, faces.astype(np.float64))[0].shape[0])
 
 
 def buffer_sizes(geo, three):
@@ -884,11 +881,6 @@ def restrict_levels(values, geo, std, axf, three, l_from=0, l_to=None):
     (restrict_levels_3d if three else restrict_levels_2d)(values, geo, std, axf, l_from, last)
 
 
-def coarse_reactions(kk, geo, std, axf, three):
-    """Reaction of the coarse levels from the fine level's (set it first)."""
-    restrict_levels(kk, geo, std, axf, three)
-
-
 # --------------------------------------------------------------------------- cycle
 @jit
 def _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, threads,
@@ -1028,7 +1020,7 @@ def solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, sta
     """V(1, 1) cycles on ``c`` (flat float32, padded lattice) until one's coarse-grid
     correction is at most tol * max |c|, or ``max_cycles`` of them; stats = (cycles,
     correction / max |c| of the last). ``bb`` / ``kk``: right-hand side and reaction of
-    every level (:func:`fine_tables`, :func:`coarse_reactions`), ``bx`` the coarse
+    every level (:func:`fine_tables`, :func:`restrict_levels`), ``bx`` the coarse
     corrections' buffer (:func:`buffer_sizes`); geo ... axi: :func:`hierarchy`. Threads:
     Numba's current count unless given (the result does not depend on it). ``first`` > 0:
     ``c`` is level ``first`` of a field solved there (:func:`prolong_solution`), whose

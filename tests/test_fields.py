@@ -77,7 +77,7 @@ class Field:
         self.kk[:self.n] = np.broadcast_to(reaction, self.padded).reshape(-1)
         self.bb[:self.n] = np.broadcast_to(source, self.padded).reshape(-1)
         geo, std, _, _, axf, _ = self.levels
-        mg.coarse_reactions(self.kk, geo, std, axf, self.three)
+        mg.restrict_levels(self.kk, geo, std, axf, self.three)
         mg.restrict_levels(self.bb, geo, std, axf, self.three, 0, self.first)
 
     def solve(self, c, tol=SOLVE_TOL, max_cycles=60, threads=None):
