@@ -185,6 +185,13 @@ def test_library_calibration_file_resolves():
      {}, "no [[cohort]] entry with key = 'tumor.death_rate_per_day'"),
     ('\n[[parameter]]\nkey = "tumor.death_rate_per_day"\nlow = -1\nhigh = 0.5\n', {},
      "tumor.death_rate_per_day = -1"),
+    ('\n[[parameter]]\nkey = "tumor.death_rate_per_day"\ntimes = "tumor.division_rate_per_day"'
+     '\nlow = 0.5\nhigh = 0.9\n', {},
+     "parameter[2].times: times = 'tumor.division_rate_per_day' must name the key of a "
+     "parameter listed before this one"),
+    ('\n[[parameter]]\nkey = "tumor.division_rate_per_day"\nlow = 0.1\nhigh = 0.5\n'
+     '[[parameter]]\nkey = "tumor.death_rate_per_day"\ntimes = "tumor.division_rate_per_day"'
+     '\nlow = -0.5\nhigh = 0.9\n', {}, "parameter[3].key: tumor.death_rate_per_day = -0.05"),
     ('', {"check_seed": 1}, "check_seed: must differ from seed"),
     ('', {"replicates": 1}, "replicates: must be >= 2"),
     ('', {"exclude_targets": '["nope"]'}, "exclude_targets: no such target: nope"),
@@ -256,6 +263,19 @@ def test_integer_parameters_are_rounded_and_set_as_integers():
     assert isinstance(scenario.initial.tumor_radius_sites, int)
 
 
+def test_a_ratio_parameter_sets_its_key_to_the_product():
+    division = spec_mod.FitParameter("tumor.division_rate_per_day", 0.05, 0.4, "log")
+    ratio = spec_mod.FitParameter("tumor.death_rate_per_day", 0.5, 0.95,
+                                  times="tumor.division_rate_per_day")
+    assert ratio.label == "tumor.death_rate_per_day/tumor.division_rate_per_day"
+    assert spec_mod.scenario_values([division, ratio], [0.2, 0.75]) == {
+        "tumor.division_rate_per_day": 0.2, "tumor.death_rate_per_day": 0.2 * 0.75}
+    scenario = spec_mod.with_values(load(library_dir() / "melanoma.toml").to_toml(),
+                                    [division, ratio], [0.2, 0.75])
+    assert scenario.tumor.division_rate_per_day == 0.2
+    assert scenario.tumor.death_rate_per_day == 0.2 * 0.75
+
+
 def test_latin_hypercube_is_seeded_and_stratified():
     a = design.latin_hypercube(8, 3, design.generator(1, 1, 1))
     b = design.latin_hypercube(8, 3, design.generator(1, 1, 1))
@@ -314,10 +334,23 @@ def _rows(path):
         return list(csv.DictReader(fh))
 
 
+RATIO_PARAMETERS = """
+[[parameter]]
+key = "tumor.division_rate_per_day"
+low = 0.3
+high = 0.6
+[[parameter]]
+key = "tumor.death_rate_per_day"
+times = "tumor.division_rate_per_day"
+low = 0.05
+high = 0.2
+"""
+
+
 @needs_jit
 @pytest.mark.timeout(900)
 def test_tiny_calibration_end_to_end_and_resume(tmp_path):
-    path = write_spec(tmp_path)
+    path = write_spec(tmp_path, RATIO_PARAMETERS)
     c = calibration.load(path)
     out = tmp_path / "out"
     messages = []
@@ -336,6 +369,10 @@ def test_tiny_calibration_end_to_end_and_resume(tmp_path):
         result.best.values["drugs.braf_inhibitor.kill.emax"])
     assert best.cohort[0].sigma == pytest.approx(
         result.best.values["cohort[tumor.antigenicity].sigma"])
+    division = result.best.values["tumor.division_rate_per_day"]
+    assert best.tumor.division_rate_per_day == pytest.approx(division)
+    assert best.tumor.death_rate_per_day == pytest.approx(  # the ratio times the division
+        result.best.values["tumor.death_rate_per_day/tumor.division_rate_per_day"] * division)
     check = _rows(out / "check.csv")
     assert [(r["id"], r["role"]) for r in check] == [("t_orr", "fit"), ("p_pfs", "fit"),
                                                     ("c_orr", "predict")]
@@ -367,7 +404,7 @@ def test_tiny_calibration_end_to_end_and_resume(tmp_path):
 
     # a cut that rules everything out stops after wave 1 (reusing the stored wave 1)
     (tmp_path / "strict").mkdir()
-    strict = write_spec(tmp_path / "strict", cut=0.01)
+    strict = write_spec(tmp_path / "strict", RATIO_PARAMETERS, cut=0.01)
     stopped_log = []
     stopped = calibration.calibrate(calibration.load(strict), out, log=stopped_log.append)
     assert any("every candidate is ruled out" in m for m in stopped_log)

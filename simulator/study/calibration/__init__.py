@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.study.calibration.check import predictive_check
-from simulator.study.calibration.spec import COHORT_KEY, Calibration, load, set_value
+from simulator.study.calibration.spec import (COHORT_KEY, Calibration, load, scenario_values,
+                                              set_value)
 from simulator.study.calibration.store import Store
 from simulator.study.calibration.waves import PointResult, best_and_accepted, run_waves
 
@@ -113,7 +114,9 @@ def write_best_fit(calibration: Calibration, best: PointResult, path: Path, acce
     base_ref = str(base.relative_to(library)) if base.is_relative_to(library) else str(base)
     table = apply_overrides({}, list(calibration.spec.overrides))
     resolved = tomllib.loads(calibration.base_toml)
-    for key, value in best.values.items():
+    fitted = scenario_values(calibration.parameters,
+                             [best.values[p.label] for p in calibration.parameters])
+    for key, value in fitted.items():
         if COHORT_KEY.match(key):
             resolved = set_value(resolved, key, value)
             table["cohort"] = resolved["cohort"]

@@ -24,7 +24,7 @@ def predictive_check(calibration: Calibration, values, store, directory, *, work
                      scheduler=None, keep_runs=False) -> list[dict]:
     from simulator.study.calibration.waves import arms_at
     spec = calibration.spec
-    arms = arms_at(calibration, [values[p.key] for p in calibration.parameters],
+    arms = arms_at(calibration, [values[p.label] for p in calibration.parameters],
                    seed=spec.check_seed, check=True)
     tasks = [Task.make("check", 0, r, values, arms) for r in range(spec.check_replicates)]
     records = [r for r in execute(tasks, store, directory, workers=workers,

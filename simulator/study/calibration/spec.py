@@ -28,6 +28,12 @@ A calibration file (TOML, e.g. ``scenarios/calibration/melanoma.toml``)::
     high = 30
     integer = true                         # a whole-number key: values are rounded
 
+    [[parameter]]
+    key = "tumor.death_rate_per_day"
+    times = "tumor.division_rate_per_day"  # fits the ratio: death = value x division rate
+    low = 0.5
+    high = 0.95
+
 File names resolve beside the calibration file, then in the built-in library (as a
 scenario's ``base``). Every arm must inherit the fitted keys from the base scenario (an arm
 that sets a fitted key itself would not receive the fitted value through the base).
@@ -63,6 +69,16 @@ class FitParameter:
                        doc="log: searched uniformly in log(value)")
     integer: bool = param(False, doc="the key takes whole numbers (e.g. initial."
                                      "tumor_radius_sites): values are rounded")
+    times: str = param("", doc="fit a ratio: the key is set to the fitted value times the "
+                               "value of this key, a parameter listed earlier (e.g. the "
+                               "death rate as a fraction of the division rate, so that every "
+                               "set grows and the searched range is the net growth's)")
+
+    @property
+    def label(self) -> str:
+        """The fitted quantity's name in designs, stores and tables: the key, or
+        ``key/times`` for a ratio."""
+        return f"{self.key}/{self.times}" if self.times else self.key
 
     def check(self):
         if not self.key:
@@ -71,6 +87,8 @@ class FitParameter:
             raise ScenarioError("needs low < high", "high")
         if self.scale == "log" and self.low <= 0:
             raise ScenarioError("a log-scale range must be > 0", "low")
+        if self.times and self.integer:
+            raise ScenarioError("a ratio (times) cannot be an integer key", "integer")
 
     def typed(self, value):
         """``value`` as the key takes it: a rounded int for an integer key, else a float."""
@@ -237,11 +255,20 @@ def get_value(table: dict, key: str):
     return node
 
 
-def with_values(scenario_toml: str, parameters, values) -> Scenario:
-    """The scenario with each parameter set to its value, validated."""
-    table = tomllib.loads(scenario_toml)
+def scenario_values(parameters, values) -> dict:
+    """{scenario key: value} for fitted ``values`` (one per parameter, in order): a ratio
+    parameter (``times``) becomes its value times the earlier parameter's key value."""
+    out = {}
     for p, v in zip(parameters, values):
-        table = set_value(table, p.key, p.typed(v))
+        out[p.key] = p.typed(v) * out[p.times] if p.times else p.typed(v)
+    return out
+
+
+def with_values(scenario_toml: str, parameters, values) -> Scenario:
+    """The scenario with each parameter's key set to its value, validated."""
+    table = tomllib.loads(scenario_toml)
+    for key, value in scenario_values(parameters, values).items():
+        table = set_value(table, key, value)
     return schema.build(Scenario, table)
 
 
@@ -249,13 +276,24 @@ def _check_parameters(spec: CalibrationSpec, arms, base_toml: str, source: str):
     """Every fitted key exists, accepts both ends of its range and reaches every arm from
     the base scenario."""
     base_table = tomllib.loads(base_toml)
+    earlier = {}
     for i, p in enumerate(spec.parameter):
         where = f"parameter[{i}].key"
+        if p.key in earlier:
+            raise ScenarioError(f"{p.key} is fitted twice", where, source)
+        if p.times and p.times not in earlier:
+            raise ScenarioError(f"times = {p.times!r} must name the key of a parameter "
+                                "listed before this one", f"parameter[{i}].times", source)
+        factors = (1.0,) if not p.times else (earlier[p.times].low, earlier[p.times].high)
         for end in (p.low, p.high):  # an unknown key or an out-of-range end fails here
-            try:
-                with_values(base_toml, [p], [end])
-            except ScenarioError as exc:
-                raise ScenarioError(f"{p.key} = {end:g}: {exc.message}", where, source) from None
+            for factor in factors:
+                value = p.typed(end) * factor
+                try:
+                    with_values(base_toml, [FitParameter(p.key, integer=p.integer)], [value])
+                except ScenarioError as exc:
+                    raise ScenarioError(f"{p.key} = {value:g}: {exc.message}", where,
+                                        source) from None
+        earlier[p.key] = p
         for arm in arms:
             if get_value(tomllib.loads(arm.toml), p.key) != get_value(base_table, p.key):
                 raise ScenarioError(f"arm {arm.name} sets {p.key} itself, so the fitted value "

@@ -229,7 +229,7 @@ def run_waves(calibration: Calibration, store, directory, *, workers=1, schedule
         values = design.to_values(unit, params)
         tasks, points = [], []
         for p, (u, v) in enumerate(zip(unit, values)):
-            named = {param.key: param.typed(x) for param, x in zip(params, v)}
+            named = {param.label: param.typed(x) for param, x in zip(params, v)}
             arms = arms_at(calibration, v)
             points.append((p, u, named))
             tasks += [Task.make(wave, p, r, named, arms) for r in range(spec.replicates)]
