@@ -44,6 +44,9 @@ a timer around each (exactly what ``Engine.step`` does: the phases in order, the
 after the timed steps at 1 and at 2 threads (and the phase-timed engines) are compared
 array by array: the lattice state, the immune agents, PD-L1, the fields and the
 solver's right-hand side / reaction buffers, the engine's per-line counters, and the totals.
+Last, the machine's memory bandwidth at each thread count (``common.memory_bandwidth``, a
+STREAM triad over 192 MB): its 2-thread / 1-thread ratio bounds the 2-thread speed-up of
+whatever part of the step streams from memory rather than from cache.
 """
 from __future__ import annotations
 
@@ -519,6 +522,15 @@ def print_report(res):
     print("")
     print("Per-phase breakdown (ms per step, one pass of the same steps per thread count)")
     print_phase_table(fs["phases_ms_per_step"], fs["rows"])
+    bandwidth = res.get("memory_bandwidth_gb_s") or {}
+    if bandwidth:
+        print("")
+        print("Machine memory bandwidth (STREAM triad over 192 MB, best of 7): "
+              + ", ".join(f"{bandwidth[t]:.1f} GB/s at {t} thr" for t in sorted(bandwidth)))
+        one, two = _by_threads(bandwidth, 1), _by_threads(bandwidth, 2)
+        if one and two:
+            print(f"  2 threads / 1 thread: {two / one:.2f}x, the ceiling of the 2-thread "
+                  "speed-up for the part of a step bound by memory traffic")
     common.print_targets(res["targets"])
 
 
@@ -564,6 +576,8 @@ def main(argv=None):
         t: row["ms_per_step_best"] / res["tumor_only"][t]["ms_per_step_best"]
         for t in threads_list for row in res["full_step"]["rows"] if row["threads"] == t}
     res["threading_layer"] = numba.threading_layer()
+    log("measuring the machine's memory bandwidth ...")
+    res["memory_bandwidth_gb_s"] = common.memory_bandwidth(threads_list)
     common.check_foreign(res, res["full_step"]["foreign_cpu_cores"], "the timed steps")
     common.finish_result(res)
     res["targets"] = build_targets(res)
