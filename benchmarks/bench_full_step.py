@@ -44,9 +44,9 @@ a timer around each (exactly what ``Engine.step`` does: the phases in order, the
 after the timed steps at 1 and at 2 threads (and the phase-timed engines) are compared
 array by array: the lattice state, the immune agents, PD-L1, the fields and the
 solver's right-hand side / reaction buffers, the engine's per-line counters, and the totals.
-Last, the machine's memory bandwidth at each thread count (``common.memory_bandwidth``, a
-STREAM triad over 192 MB): its 2-thread / 1-thread ratio bounds the 2-thread speed-up of
-whatever part of the step streams from memory rather than from cache.
+Last, the machine's memory bandwidth at each thread count (``bench_machine.stream_bandwidth``,
+in the same run): its 2-thread / 1-thread ratio bounds the 2-thread speed-up of whatever part
+of the step streams from memory rather than from cache.
 """
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_machine  # noqa: E402
 import common  # noqa: E402  (puts the repository root on sys.path)
 from common import ForeignCpu, log, summarise  # noqa: E402
 
@@ -525,7 +526,8 @@ def print_report(res):
     bandwidth = res.get("memory_bandwidth_gb_s") or {}
     if bandwidth:
         print("")
-        print("Machine memory bandwidth (STREAM triad over 192 MB, best of 7): "
+        print("Machine memory bandwidth (bench_machine.py's stream, 800 MB per call, best of "
+              "5): "
               + ", ".join(f"{bandwidth[t]:.1f} GB/s at {t} thr" for t in sorted(bandwidth)))
         one, two = _by_threads(bandwidth, 1), _by_threads(bandwidth, 2)
         if one and two:
@@ -577,7 +579,7 @@ def main(argv=None):
         for t in threads_list for row in res["full_step"]["rows"] if row["threads"] == t}
     res["threading_layer"] = numba.threading_layer()
     log("measuring the machine's memory bandwidth ...")
-    res["memory_bandwidth_gb_s"] = common.memory_bandwidth(threads_list)
+    res["memory_bandwidth_gb_s"] = bench_machine.stream_bandwidth(threads_list)
     common.check_foreign(res, res["full_step"]["foreign_cpu_cores"], "the timed steps")
     common.finish_result(res)
     res["targets"] = build_targets(res)

@@ -50,6 +50,24 @@ def stream(a, b):
         b[i] = a[i] * 1.0001 + 1.0
 
 
+def stream_bandwidth(threads_list=(1, 2), n: int = 50_000_000, repeats: int = 5) -> dict:
+    """GB/s of ``stream`` over ``n`` doubles (16 bytes read and written per element) at each
+    thread count, best of ``repeats``: what memory-bound lattice sweeps can reach (for
+    ``bench_full_step.py``, measured in the same run as its steps)."""
+    a = np.ones(n)
+    b = np.empty_like(a)
+    stream(a[:10], b[:10])
+    before = numba.get_num_threads()
+    try:
+        out = {}
+        for t in threads_list:
+            numba.set_num_threads(t)
+            out[t] = 16 * n / best_of(lambda: stream(a, b), repeats) / 1e9
+        return out
+    finally:
+        numba.set_num_threads(before)
+
+
 def best_of(f, repeats):
     best = float("inf")
     for _ in range(repeats):

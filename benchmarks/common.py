@@ -230,39 +230,6 @@ def default_json(name: str) -> Path:
 
 
 # ---------------------------------------------------------------------- statistics
-@numba.njit(parallel=True, cache=True)
-def _triad(a, b, c):
-    for i in numba.prange(a.shape[0]):
-        a[i] = b[i] + 2.0 * c[i]
-
-
-def memory_bandwidth(threads_list=(1, 2), megabytes: int = 192, repeats: int = 7) -> dict:
-    """The machine's streaming bandwidth (STREAM triad a = b + 2c, as McCalpin's STREAM
-    counts it: 24 bytes per element) over arrays far larger than the last-level cache, in
-    GB/s per thread count (best of ``repeats``). A step bound by memory traffic cannot
-    speed up with threads more than this bandwidth does: the ratio at 2 threads over 1 is
-    the ceiling of such a step's 2-thread speed-up on this machine."""
-    n = megabytes * 2 ** 20 // 24
-    a, b, c = np.zeros(n), np.ones(n), np.ones(n)
-    before = numba.get_num_threads()
-    out = {}
-    try:
-        for t in threads_list:
-            numba.set_num_threads(t)
-            _triad(a, b, c)
-            best = min(_timed(_triad, a, b, c) for _ in range(repeats))
-            out[t] = 24 * n / best / 1e9
-    finally:
-        numba.set_num_threads(before)
-    return out
-
-
-def _timed(fn, *args) -> float:
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
-
-
 def summarise(walls, updates, steps) -> dict:
     """Best / median wall seconds of repeats of ``steps`` steps doing ``updates`` cell
     updates each, as ms per step and updates per second."""

@@ -1,0 +1,145 @@
+"""Where immune-cell migration spends its time: proposals, claims-and-moves, compaction.
+
+Run: ``python benchmarks/profile_migration.py [--steps N] [--json PATH]`` (default JSON:
+``benchmarks/results/profile_migration.json``; ~1 min on a quiet 2-core machine).
+
+Starts from ``bench_full_step.py``'s start engine at ``--radius 420`` (1000 x 1000, ~225k
+tumour cells, ~14k T cells, ~5.5k suppressive cells) and runs ``steps`` steps per thread
+count with ``kernels.immune.migrate`` replaced by the same substep loop driven from Python
+(:func:`timed_migrate`), calling the same jitted pieces (``by_site_bucket``,
+``migrate_propose``, ``migrate_resolve``, ``drop_inert``) with a timer around each. The
+engine's results are unchanged by the substitution (checked: the final lattice equals an
+``Engine.step`` run's). Prints ms per step and ns per agent-substep of each piece, T cells
+and suppressive cells together.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_full_step  # noqa: E402
+import common  # noqa: E402
+from common import log  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kernels import immune as agents_k  # noqa: E402
+from kernels.rng import step_key  # noqa: E402
+
+PIECES = ("setup", "propose", "resolve", "drop")
+
+
+def timed_migrate(seconds: dict, counts: dict):
+    """A drop-in for ``kernels.immune.migrate`` (same arguments, same result) that adds each
+    piece's wall seconds to ``seconds`` and the substeps and agent-substeps to ``counts``."""
+    def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind, offsets,
+                inv_length, bias, first_tag, move_key, priority_key, agent_kind, arrived):
+        t0 = time.perf_counter()
+        order = agents_k.by_site_bucket(sites, n, kind.shape[0])
+        active, agent = sites[order].copy(), order.copy()
+        halt, start, stop = stops[order].copy(), first[order].copy(), last[order].copy()
+        moved = np.zeros(n, np.int64)
+        direction = np.where(start < stop, agents_k.NO_MOVE, agents_k.INERT).astype(np.int64)
+        arrived[:n] = 0
+        n_substeps = int(stop.max(initial=0))
+        n_active = agents_k.drop_inert(active, agent, halt, start, stop, moved, direction, n,
+                                       sites, arrived)
+        seconds["setup"] += time.perf_counter() - t0
+        s = 0
+        while s < n_substeps and n_active > 0:
+            counts["substeps"] += 1
+            counts["agent_substeps"] += n_active
+            t0 = time.perf_counter()
+            agents_k.migrate_propose(kind, attractant, active, n_active, halt, start, stop, s,
+                                     stop_kind, agent_kind, offsets, inv_length, bias,
+                                     np.uint64(step_key(move_key, s)), direction)
+            t1 = time.perf_counter()
+            agents_k.migrate_resolve(kind, proposal, active, n_active, direction, offsets,
+                                     first_tag + s, np.uint64(step_key(priority_key, s)),
+                                     agent_kind, moved, s)
+            t2 = time.perf_counter()
+            n_active = agents_k.drop_inert(active, agent, halt, start, stop, moved, direction,
+                                           n_active, sites, arrived)
+            seconds["propose"] += t1 - t0
+            seconds["resolve"] += t2 - t1
+            seconds["drop"] += time.perf_counter() - t2
+            s += 1
+        for k in range(n_active):
+            sites[agent[k]] = active[k]
+            arrived[agent[k]] = moved[k]
+        return s
+    return migrate
+
+
+def lattice_digest(engine) -> str:
+    return hashlib.sha256(engine.state.kind.tobytes()).hexdigest()
+
+
+def profile(start, steps: int, threads: int) -> dict:
+    numba.set_num_threads(threads)
+    reference = copy.deepcopy(start)
+    for _ in range(steps):
+        reference.step()
+    seconds = dict.fromkeys(PIECES, 0.0)
+    counts = dict(substeps=0, agent_substeps=0)
+    engine = copy.deepcopy(start)
+    kernel = agents_k.migrate
+    agents_k.migrate = timed_migrate(seconds, counts)
+    try:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            engine.step()
+        wall = time.perf_counter() - t0
+    finally:
+        agents_k.migrate = kernel
+    per_step = {k: 1e3 * v / steps for k, v in seconds.items()}
+    return dict(threads=threads, steps=steps, step_ms=1e3 * wall / steps, ms_per_step=per_step,
+                substeps_per_step=counts["substeps"] / steps,
+                agent_substeps_per_step=counts["agent_substeps"] / steps,
+                ns_per_agent_substep={k: 1e9 * seconds[k] / max(counts["agent_substeps"], 1)
+                                      for k in PIECES},
+                same_result_as_engine_step=lattice_digest(engine) == lattice_digest(reference))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--json", type=Path, default=common.default_json("profile_migration"))
+    args = ap.parse_args(argv)
+    cfg = dict(bench_full_step.MODES["full"], radius=420, vessels="throughout")
+    res = common.new_result("profile_migration", "full", dict(cfg, steps=args.steps))
+    log("building the start state ...")
+    start, res["start"] = bench_full_step.build_start_engine(cfg, "throughout")
+    threads_list = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
+    profile(start, 1, threads_list[0])  # warm-up: compile and touch the arrays
+    with common.ForeignCpu() as foreign:
+        res["rows"] = [profile(start, args.steps, t) for t in threads_list]
+    common.check_foreign(res, foreign.cores, "the profiled steps")
+    common.finish_result(res)
+    common.print_header(res, "tumorsim migration profile")
+    print(f"\n{args.steps} steps; T-cell and suppressive-cell migration together")
+    head = f"  {'thr':>3}{'step ms':>9}" + "".join(f"{p + ' ms':>12}{'ns/ag-sub':>11}"
+                                                   for p in PIECES)
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    for r in res["rows"]:
+        print(f"  {r['threads']:>3}{r['step_ms']:>9.1f}" + "".join(
+            f"{r['ms_per_step'][p]:>12.2f}{r['ns_per_agent_substep'][p]:>11.1f}" for p in PIECES))
+    r = res["rows"][0]
+    print(f"  {r['agent_substeps_per_step']:.0f} agent-substeps in {r['substeps_per_step']:.0f} "
+          "substeps per step; same lattice as Engine.step: "
+          + ", ".join(f"{x['threads']} thr {'yes' if x['same_result_as_engine_step'] else 'NO'}"
+                      for x in res["rows"]))
+    common.write_json(res, args.json)
+
+
+if __name__ == "__main__":
+    main()
