@@ -297,6 +297,20 @@ def test_cohort_keys_set_the_named_entry():
     assert spec_mod.get_value(out, "cohort[tumor.antigenicity].sigma") == 0.8
 
 
+def test_progress_lines_every_tenth_with_an_estimate():
+    from simulator.study.calibration.simulate import Progress
+    lines, now = [], [0.0]
+    progress = Progress("wave 1", 25, lines.append, clock=lambda: now[0])
+    for k in range(25):
+        now[0] += 60.0  # a minute per task
+        progress(dict(status="failed" if k == 3 else "complete"))
+    # ceil(25 / 10) = 3 tasks per report: after 3, 6, ..., 24, and the last
+    assert len(lines) == 9
+    assert lines[0] == "wave 1: 3 of 25 tasks done, 3.0 min, ~22 min left"
+    assert lines[1] == "wave 1: 6 of 25 tasks done, 1 failed, 6.0 min, ~19 min left"
+    assert lines[-1] == "wave 1: 25 of 25 tasks done, 1 failed, 25.0 min"
+
+
 def test_store_survives_a_torn_last_line(tmp_path):
     store = Store(tmp_path / "s.jsonl")
     store.append(dict(key="a", value=math.inf, nested={"x": math.nan}))
@@ -355,6 +369,7 @@ def test_tiny_calibration_end_to_end_and_resume(tmp_path):
     out = tmp_path / "out"
     messages = []
     result = calibration.calibrate(c, out, log=messages.append)
+    assert "wave 1: 6 of 6 tasks done" in " ".join(messages)  # progress lines in the log
     for name in ("store.jsonl", "calibration.toml", "waves.csv", "simulations.csv",
                  "accepted.csv", "best_fit.toml", "check.csv", "check.md", "check.png"):
         assert (out / name).exists(), name

@@ -70,7 +70,7 @@ def calibrate(calibration: Calibration, directory, *, workers: int = 1,
             f"{best.max_implausibility:.2f} ({len(accepted)} of {len(results)} parameter sets "
             f"accepted at {calibration.spec.implausibility_cut:g})")
         check = predictive_check(calibration, best.values, store, directory, workers=workers,
-                                 scheduler=scheduler, keep_runs=keep_runs)
+                                 scheduler=scheduler, keep_runs=keep_runs, log=log)
     return CalibrationResult(directory, results, accepted, best, check)
 
 

@@ -21,14 +21,15 @@ ROLE_COLOURS = {"fit": "#1f77b4", "predict": "#d62728", "reference": "#7f7f7f"}
 
 
 def predictive_check(calibration: Calibration, values, store, directory, *, workers=1,
-                     scheduler=None, keep_runs=False) -> list[dict]:
+                     scheduler=None, keep_runs=False, log=print) -> list[dict]:
     from simulator.study.calibration.waves import arms_at
     spec = calibration.spec
     arms = arms_at(calibration, [values[p.label] for p in calibration.parameters],
                    seed=spec.check_seed, check=True)
     tasks = [Task.make("check", 0, r, values, arms) for r in range(spec.check_replicates)]
     records = [r for r in execute(tasks, store, directory, workers=workers,
-                                  scheduler=scheduler, keep_runs=keep_runs)
+                                  scheduler=scheduler, keep_runs=keep_runs,
+                                  progress="predictive check", log=log)
                if r["status"] == "complete"]
     rows = []
     for target in calibration.fit + calibration.predict:

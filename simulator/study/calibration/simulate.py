@@ -7,6 +7,7 @@ task is appended to the store at once.
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,13 +53,46 @@ def run_task(task: Task, directory: str, threads: int = 1, keep_runs: bool = Fal
     return record
 
 
+class Progress:
+    """Log lines for a long batch of tasks: after each tenth of them (and the last), how
+    many are done, how many failed, the minutes so far and a linear estimate of the rest.
+    A calibration runs for an hour in the background; its log should say how far it is."""
+
+    def __init__(self, label: str, total: int, log, clock=time.monotonic):
+        self.label, self.total, self.log, self.clock = label, total, log, clock
+        self.done = self.failed = 0
+        self.start = clock()
+        self.next_report = self._step()
+
+    def _step(self) -> int:
+        return max(1, -(-self.total // 10))
+
+    def __call__(self, record: dict) -> None:
+        self.done += 1
+        self.failed += record.get("status") != "complete"
+        if self.done < self.next_report and self.done < self.total:
+            return
+        self.next_report += self._step()
+        minutes = (self.clock() - self.start) / 60.0
+        left = minutes * (self.total - self.done) / self.done
+        failed = f", {self.failed} failed" if self.failed else ""
+        self.log(f"{self.label}: {self.done} of {self.total} tasks done{failed}, "
+                 f"{minutes:.1f} min" + (f", ~{left:.0f} min left" if self.done < self.total
+                                          else ""))
+
+
 def execute(tasks: list[Task], store: Store, directory, *, workers: int = 1,
-            scheduler: str | None = None, keep_runs: bool = False, progress=None) -> list[dict]:
+            scheduler: str | None = None, keep_runs: bool = False, progress=None,
+            log=print) -> list[dict]:
     """Records of ``tasks`` in task order: stored ones reused, the rest run and appended.
+    ``progress``: called with each new record, or a label for :class:`Progress` lines
+    through ``log``.
     Each task runs on one Numba thread: many small tasks parallelise across workers, and a
     multi-thread parallel region stalls whenever another process holds a core (DESIGN.md)."""
     from simulator.study.workers import execute as execute_jobs
     todo = [t for t in tasks if t.key not in store]
+    if isinstance(progress, str):  # a label: log lines through ``log``
+        progress = Progress(progress, len(todo), log) if todo else None
     threads = 1
     directory = str(directory)
 

@@ -237,7 +237,7 @@ def run_waves(calibration: Calibration, store, directory, *, workers=1, schedule
             f"{len(calibration.arms)} arms ({sum(t.key not in store for t in tasks)} tasks to "
             "run)")
         records = execute(tasks, store, directory, workers=workers, scheduler=scheduler,
-                          keep_runs=keep_runs)
+                          keep_runs=keep_runs, progress=f"wave {wave}", log=log)
         by_point = {}
         for task, record in zip(tasks, records):
             by_point.setdefault(task.point, []).append(record)
