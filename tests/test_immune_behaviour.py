@@ -187,3 +187,23 @@ def test_suppressive_cells_need_their_cytokine():
         _scenario("fields.oxygen.boundary=['no_flux','fixed_value','no_flux']")
     with pytest.raises(ScenarioError, match="disabled"):
         _scenario("fields.ifn_gamma.enabled=false", "output.snapshot_fields=['ifn_gamma']")
+
+
+def test_vessels_inside_the_initial_tumour_use_the_same_draws():
+    """``vessels.inside_initial_tumor``: the same vessel draws, now also on the initial
+    tumour's sites (those cells become vessels, clone 0); outside the tumour nothing
+    changes. The number inside is binomial(tumour sites, density): within 4 sd of its mean."""
+    common = ["simulation.dimensions=[120,120]", "initial.tumor_radius_sites=30",
+              "vessels.density=0.02"]
+    outside = Engine(_scenario(*common)).state
+    inside = Engine(_scenario(*common, "vessels.inside_initial_tumor=true")).state
+    tumour_before = outside.kind == lattice.TUMOR
+    moved = inside.kind != outside.kind
+    assert np.all(tumour_before[moved])                  # only tumour sites changed ...
+    assert np.all(inside.kind[moved] == lattice.VESSEL)  # ... into vessels
+    assert np.all(inside.clone[moved] == 0)
+    n, p = int(tumour_before.sum()), 0.02
+    assert abs(int(moved.sum()) - n * p) < 4 * math.sqrt(n * p * (1 - p))
+    lo, hi = inside.lo.copy(), inside.hi.copy()
+    inside.refresh_extents()                             # the extents were refreshed
+    assert np.array_equal(lo, inside.lo) and np.array_equal(hi, inside.hi)

@@ -46,12 +46,22 @@ class Vessels:
     and the entry points of recruited T cells and suppressive cells."""
     density: float = param(0.01, low=0.0, high=0.5,
                            doc="fraction of lattice sites that are vessels, placed at random "
-                               "outside the initial tumour (0 = none)",
+                               "outside the initial tumour (and under it with "
+                               "inside_initial_tumor; 0 = none)",
                            source="tumour microvessel density 50-200 /mm^2 in hot spots "
                                   "(Weidner 1991 NEJM 324:1); 0.01 = 25 /mm^2 at 20 um")
     positions: list[list[int]] = param([], unit="site",
                                        doc="explicit vessel coordinates [x, y(, z)] "
                                            "(0-based), added to the random ones")
+    inside_initial_tumor: bool = param(False, doc="place the random vessels under the "
+                                                  "initial tumour too (the tumour cells "
+                                                  "drawn there become vessels): a lesion "
+                                                  "vascularised from the start, so the "
+                                                  "cells a treatment leaves there have "
+                                                  "oxygen; false: the lesion starts "
+                                                  "avascular",
+                                       source="intratumoural microvessels, Weidner 1991 "
+                                              "NEJM 324:1")
 
     def check(self):
         pass
@@ -279,13 +289,21 @@ class Hypoxia:
 # ----------------------------------------------------------------------------- vessels
 def place_vessels(state, vessels: Vessels, seed: int, replicate: int) -> None:
     """Turn sites into VESSEL: each EMPTY interior site with a draw below the density
-    (stream STREAM_VESSEL, keyed by site), plus the explicit positions (outside the initial
-    tumour, checked by the scenario)."""
+    (stream STREAM_VESSEL, keyed by site; with ``inside_initial_tumor`` each such TUMOR site
+    too, the same draws), plus the explicit positions (outside the initial tumour, checked
+    by the scenario)."""
     geo = state.geometry
     if vessels.density > 0:
         key = np.uint64(step_key(np.uint64(stream_key(seed, replicate, STREAM_VESSEL)), 0))
         draws = fill_uniform(key, np.empty(geo.n_sites))
-        state.kind[(draws < vessels.density) & (state.kind == lattice.EMPTY)] = lattice.VESSEL
+        if not vessels.inside_initial_tumor:
+            state.kind[(draws < vessels.density) & (state.kind == lattice.EMPTY)] = lattice.VESSEL
+        else:
+            vessel = (draws < vessels.density) & np.isin(state.kind, (lattice.EMPTY,
+                                                                      lattice.TUMOR))
+            state.kind[vessel] = lattice.VESSEL
+            state.clone[vessel] = 0
+            state.refresh_extents()
     if vessels.positions:  # validated by the scenario (inside, not in the tumour)
         sites = geo.flat_index(np.array(vessels.positions, dtype=np.int64))
         state.kind[sites] = lattice.VESSEL
