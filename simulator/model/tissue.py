@@ -296,12 +296,12 @@ def place_vessels(state, vessels: Vessels, seed: int, replicate: int) -> None:
     if vessels.density > 0:
         key = np.uint64(step_key(np.uint64(stream_key(seed, replicate, STREAM_VESSEL)), 0))
         draws = fill_uniform(key, np.empty(geo.n_sites))
-        if not vessels.inside_initial_tumor:
-            state.kind[(draws < vessels.density) & (state.kind == lattice.EMPTY)] = lattice.VESSEL
-        else:
-            vessel = (draws < vessels.density) & np.isin(state.kind, (lattice.EMPTY,
-                                                                      lattice.TUMOR))
-            state.kind[vessel] = lattice.VESSEL
+        open_sites = state.kind == lattice.EMPTY
+        if vessels.inside_initial_tumor:
+            open_sites |= state.kind == lattice.TUMOR
+        vessel = (draws < vessels.density) & open_sites
+        state.kind[vessel] = lattice.VESSEL
+        if vessels.inside_initial_tumor:  # tumour cells became vessels
             state.clone[vessel] = 0
             state.refresh_extents()
     if vessels.positions:  # validated by the scenario (inside, not in the tumour)

@@ -62,17 +62,15 @@ class Progress:
         self.label, self.total, self.log, self.clock = label, total, log, clock
         self.done = self.failed = 0
         self.start = clock()
-        self.next_report = self._step()
-
-    def _step(self) -> int:
-        return max(1, -(-self.total // 10))
+        self.every = max(1, -(-total // 10))   # a tenth, rounded up
+        self.next_report = self.every
 
     def __call__(self, record: dict) -> None:
         self.done += 1
         self.failed += record.get("status") != "complete"
         if self.done < self.next_report and self.done < self.total:
             return
-        self.next_report += self._step()
+        self.next_report += self.every
         minutes = (self.clock() - self.start) / 60.0
         left = minutes * (self.total - self.done) / self.done
         failed = f", {self.failed} failed" if self.failed else ""
