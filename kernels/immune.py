@@ -243,7 +243,7 @@ def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind,
             n_substeps = max(n_substeps, last[a])
     # agents with no substep to move in leave before the first
     n_active = drop_inert(active, agent, halt, start, stop, moved, direction, n, sites, arrived)
-    s = 0
+    s = np.int64(0)  # not the literal 0: that would compile both substep kernels twice
     while s < n_substeps and n_active > 0:
         tag = first_tag + s
         migrate_propose(kind, attractant, active, n_active, halt, start, stop, s, stop_kind,

@@ -509,13 +509,14 @@ def _restrict_levels(x, kk, geo, std, axf, three, l_from, l_to):
     each cell's children (level l_from's must be set)."""
     work = np.empty(2 * (geo[0, G_N2] + 2))
     op = OP_REACTION
+    origin = l_from - l_from  # (not a literal 0: a literal compiles another copy)
     for l in range(l_from, l_to):
         n_units, crpu = _units(geo, l + 1, three)
         for cu in range(1, n_units + 1):
             for k in range(crpu):
                 p = cu if three else 0
                 r = k + 1 if three else cu
-                _restrict_row(x, 0, kk, kk, geo, std, axf, l, three, p, r,
+                _restrict_row(x, origin, kk, kk, geo, std, axf, l, three, p, r,
                               op == OP_REACTION, work)
 
 

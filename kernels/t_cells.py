@@ -324,7 +324,7 @@ def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaus
         kills_now[a] = 0
     todo = np.arange(n)
     n_killed = np.int64(0)
-    r = 0
+    r = np.int64(0)  # (not the literal 0: a literal compiles step_key again)
     while todo.shape[0] > 0:
         attack_round(kind, clone, pdl1, sites, todo, todo.shape[0], offsets, antigenicity,
                      params, kills_left, exhausted, timeline, status, target,

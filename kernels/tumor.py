@@ -138,8 +138,8 @@ def cell_hazards(i, c, death_hazard, division_hazard, oxygen, oxygen_threshold, 
     h_die = death_hazard[c]
     h_divide = division_hazard[c]
     if concentration.shape[0] > 0:
-        h_die, h_divide = local_hazards(i, c, h_die, h_divide, concentration, target_bit,
-                                        kill, arrest, dt_days)
+        h_die, h_divide = local_hazards(i, np.int64(c), h_die, h_divide, concentration,
+                                        target_bit, kill, arrest, dt_days)
     if oxygen.shape[0] > 0:
         x = (oxygen[i] - oxygen_threshold) / oxygen_span
         h_divide *= 0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x)

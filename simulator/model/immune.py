@@ -471,7 +471,7 @@ class ImmuneSystem:
     def _enter(self, means, count_stream, site_stream, step, agent_kind):
         counts = np.empty(self.vessel_sites.size, np.int64)
         cap = self.state.geometry.offsets.size
-        agents_k.entry_counts(np.ascontiguousarray(means), self.vessel_sites,
+        agents_k.entry_counts(np.ascontiguousarray(means, dtype=np.float64), self.vessel_sites,
                               self._key(count_stream, step), cap, counts)
         return self._place(counts, self.vessel_sites, site_stream, step, agent_kind)[0]
 
