@@ -305,6 +305,12 @@ def _compare(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
+    return _interruptible(lambda: _calibrate(args), "finished simulations are kept in "
+                          f"{Path(args.output) / 'store.jsonl'}; the same command resumes "
+                          "the calibration")
+
+
+def _calibrate(args) -> int:
     from simulator.study import calibration
     if args.workers < 1:
         raise ScenarioError(f"must be >= 1, got {args.workers}", "--workers")

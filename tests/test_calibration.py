@@ -5,8 +5,10 @@ a local process pool and a Dask client."""
 import csv
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -235,6 +237,31 @@ def test_cli_calibrate_bad_file_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "check_seed: must differ" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@needs_jit
+@pytest.mark.timeout(600)
+def test_cli_calibrate_sigterm_stops_with_one_line_keeping_the_store(tmp_path):
+    """SIGTERM while the workers run: exit 143 with one line saying what is kept, the
+    workers stopped, and every stored simulation a whole record (the command resumes)."""
+    path = write_spec(tmp_path, replicates=12)
+    out = tmp_path / "out"
+    store = out / "store.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "calibrate", str(path), "-o",
+                             str(out), "--workers", "2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while (proc.poll() is None and time.monotonic() < deadline
+           and not (store.exists() and store.read_text().count("\n") >= 2)):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the calibration ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == [
+        f"tumorsim: terminated; finished simulations are kept in {store}; the same command "
+        "resumes the calibration"]
+    assert len(Store(store).records) >= 2
 
 
 # ------------------------------------------------------------------ pieces
