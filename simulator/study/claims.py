@@ -103,12 +103,14 @@ CLAIMS = (
                    "progression_free", +1, T),
         Comparison("progression-free time, combination vs anti-PD-1", "times", C,
                    "progression_free", +1, P))),
-    *(Claim(f"The targeted drug's {channel} channel contributes", (
+    *(Claim(f"The targeted drug's {channel} contribute{'s' if one else ''}", (
         Comparison(f"progression-free time, combination vs combination without "
                    f"{channel}", "times", C, "progression_free", +1, f"combination_no_{arm}"),))
-      for channel, arm in (("antigenicity", "antigenicity"), ("infiltration", "infiltration"),
-                           ("microenvironment", "microenvironment"),
-                           ("three immune", "immune_channels"))),
+      for channel, arm, one in (
+          ("antigenicity channel", "antigenicity", True),
+          ("infiltration channel", "infiltration", True),
+          ("microenvironment channel", "microenvironment", True),
+          ("three immune channels", "immune_channels", False))),
     Claim("T-cell toxicity of the targeted partner costs durability", (
         Comparison("progression-free time, combination vs T-cell-toxic combination",
                    "times", C, "progression_free", +1, "combination_t_cell_toxic"),)),
