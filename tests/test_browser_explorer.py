@@ -178,7 +178,8 @@ def test_starts_and_shows_the_default_scenario(page, shots):
 def test_lesson_runs_two_arms_and_the_view_changes(page, shots):
     page.select_option(".ts-lesson select", label=LESSON)
     wait_until(lambda: "selected" in page.inner_text(".ts-lesson-text div"), 30, "the lesson")
-    assert page.is_checked(".ts-compare input")
+    # (the widgets update over a websocket: poll, as for every other change on screen)
+    wait_until(lambda: page.is_checked(".ts-compare input"), 10, "the lesson's two arms")
     set_value(page, ".ts-duration-days", "56")
     set_value(page, ".ts-treatment-start-day", "20")
     page.select_option(".ts-speed select", label="as fast as possible")

@@ -434,8 +434,6 @@ class ExplorerView:
         self.syncing = True
         self.scenario.value = l.arm_a
         self.syncing = False
-        self.lesson_text.text = (f"<div style='background:#f5f7fb;padding:6px;"
-                                 f"border-left:3px solid #2f6db5'><b>{l.title}</b>{l.text}</div>")
         if l.field:
             self.syncing = True
             self.field.options = ["none", l.field]
@@ -443,6 +441,10 @@ class ExplorerView:
             self.syncing = False
         self._sync_widgets()
         self._form_changed()
+        # last: the browser receives the changes in order, so the lesson's text appears
+        # once its arms are in the widgets
+        self.lesson_text.text = (f"<div style='background:#f5f7fb;padding:6px;"
+                                 f"border-left:3px solid #2f6db5'><b>{l.title}</b>{l.text}</div>")
 
     def _on_scenario(self, attr, old, name):
         if self.syncing:
