@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT, needs_jit
 from simulator import study
 from simulator.scenario import library_dir
+from simulator.schema import ScenarioError
 
 SMALL = ["simulation.dimensions=[60,60]", "simulation.duration_days=20",
          "simulation.treatment_start_day=8", "initial.tumor_radius_sites=4",
@@ -91,6 +92,19 @@ def test_failed_runs_are_reported_and_others_finish(tmp_path):
         with h5py.File(o.path, "r") as f:
             assert f.attrs["status"] == "complete"
             assert f["cohort"].attrs["tumor.death_rate_per_day"] >= 0
+
+
+def test_an_override_of_a_key_the_cohort_draws_is_refused():
+    """A study draws the [[cohort]] keys per patient after --set, so `--set
+    tumor.antigenicity=2` on the melanoma arms (which draw it) would be replaced in every
+    replicate without a word: refused with the key named; without the entry it is taken."""
+    arm = library_dir() / "untreated.toml"
+    with pytest.raises(ScenarioError, match="a \\[\\[cohort\\]\\] entry draws it") as caught:
+        study.load_arms([arm], ["tumor.antigenicity=2"])
+    assert caught.value.key == "tumor.antigenicity" and caught.value.source == str(arm)
+    (loaded,) = study.load_arms([arm], ["cohort=[]", "tumor.antigenicity=2"])
+    assert "antigenicity = 2.0" in loaded.toml
+    study.load_arms([arm], ["tumor.division_rate_per_day=0.5"])  # not drawn: taken
 
 
 @needs_jit
