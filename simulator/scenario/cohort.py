@@ -22,7 +22,7 @@ import numpy as np
 
 from kernels.rng import STREAM_COHORT
 from simulator import schema
-from simulator.scenario.overrides import apply_overrides
+from simulator.scenario.overrides import apply_overrides, parse_override
 from simulator.schema import ScenarioError, param
 
 DISTRIBUTIONS = ("normal", "lognormal", "uniform", "beta")
@@ -90,6 +90,18 @@ def check_keys(scenario):
         if entry.key in seen:
             raise ScenarioError(f"{entry.key!r} is drawn twice", where)
         seen.add(entry.key)
+
+
+def check_not_overridden(scenario, overrides, source: str):
+    """A study draws each ``[[cohort]]`` key per patient after the overrides (:func:`apply`),
+    so an override of a drawn key would be replaced in every replicate without a word."""
+    drawn = {entry.key for entry in scenario.cohort}
+    for text in overrides:
+        key = ".".join(parse_override(text)[0])
+        if key in drawn:
+            raise ScenarioError("overridden, but a [[cohort]] entry draws it per patient and "
+                                "would replace the value in every replicate: override the "
+                                "entry instead ('cohort=[]' draws nothing)", key, source)
 
 
 def draw(scenario, replicate: int) -> dict[str, float]:

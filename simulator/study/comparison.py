@@ -31,7 +31,6 @@ from pathlib import Path
 from simulator import scenario as scenario_mod
 from simulator.scenario import bounds
 from simulator.scenario import cohort as cohort_mod
-from simulator.scenario.overrides import parse_override
 from simulator.schema import ScenarioError
 from simulator.study import layout
 from simulator.study.layout import Arm, run_path
@@ -67,7 +66,7 @@ def load_arms(paths, overrides=()) -> list[Arm]:
     arms, seen = [], {}
     for path in paths:
         scenario = scenario_mod.load(path, overrides)
-        _check_overrides_not_drawn(scenario, overrides, str(path))
+        cohort_mod.check_not_overridden(scenario, overrides, str(path))
         name = Path(path).stem
         bounds.check_name(name, "arm name (the file name without .toml)", str(path))
         if name in seen:
@@ -79,18 +78,6 @@ def load_arms(paths, overrides=()) -> list[Arm]:
     for arm in arms[1:]:
         _check_forkable(first, scenario_mod.from_toml(arm.toml), arm.source)
     return arms
-
-
-def _check_overrides_not_drawn(scenario, overrides, source: str):
-    """A study draws each ``[[cohort]]`` key per patient after the overrides, so an
-    override of a drawn key would be replaced in every replicate without a word."""
-    drawn = {entry.key for entry in scenario.cohort}
-    for text in overrides:
-        key = ".".join(parse_override(text)[0])
-        if key in drawn:
-            raise ScenarioError("overridden, but a [[cohort]] entry draws it per patient and "
-                                "would replace the value in every replicate: override the "
-                                "entry instead ('cohort=[]' draws nothing)", key, source)
 
 
 def _pretreatment_part(scenario) -> dict:
