@@ -9,12 +9,20 @@ child process from the repository root that imports the engine, builds the defau
 scenario's engine and runs its first step into a recorder (what ``tumorsim run`` does before
 its second step):
 
-* cold: with an empty ``NUMBA_CACHE_DIR``, so every kernel the scenario calls is compiled;
-  the child also records Numba's ``numba:compile`` events, so the table gives each
-  compiled entry point's compile time (inclusive of the callees compiled for it);
-* warm: a second child with the cache the cold one filled;
+* cold: with an empty ``NUMBA_CACHE_DIR``, so every kernel the scenario calls is compiled,
+  ahead of the build by a pool of processes on the idle cores, as ``tumorsim run`` does
+  (``simulator.study.precompile``);
+* cold, one process: the same with ``TUMORSIM_COMPILE_WORKERS=1``, so each kernel compiles
+  in the run's process when the build or the first step first calls it (as before
+  compiling ahead); the child records Numba's ``numba:compile`` events, so the table gives
+  each compiled entry point's compile time (inclusive of the callees compiled for it);
+* warm: a child with the cache the first cold one filled;
 * ``--opt``: the cold start again at each LLVM optimisation level given (``NUMBA_OPT``;
-  Numba's default is 3), to show how much of the compile time LLVM's optimiser is.
+  Numba's default is 3), to show how much of the compile time LLVM's optimiser is;
+* ``--study``: a small ``tumorsim compare`` on 2 workers (two arms, two replicates, 60x60,
+  20 days) on an empty cache, compiled ahead on its workers and with
+  ``TUMORSIM_COMPILE_WORKERS=1`` (each worker compiling what its first run calls), in
+  alternation, twice each.
 
 The parent's wall time per child is reported (interpreter start included). The cold
 figures depend on the machine's load like every other timing: check ``uptime`` first.
@@ -22,8 +30,11 @@ figures depend on the machine's load like every other timing: check ``uptime`` f
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -54,26 +65,57 @@ result.update(entry_points=len(entry), compile_s=seconds)
 """)
 
 
-def measure(cache_dir: str, opt: int | None = None) -> dict:
+def measure(cache_dir: str, opt: int | None = None, workers: int | None = None) -> dict:
     env = {"NUMBA_CACHE_DIR": cache_dir}
+    if workers is not None:
+        env["TUMORSIM_COMPILE_WORKERS"] = str(workers)
     if opt is not None:
         env["NUMBA_OPT"] = str(opt)
     wall, detail = common.run_child(CHILD, env, timeout=1200)
     return dict(wall_s=wall, **detail)
 
 
+STUDY = ["compare", "scenarios/targeted_continuous.toml", "scenarios/anti_pd1.toml",
+         "--replicates", "2", "--workers", "2", "--no-figures",
+         "--set", "simulation.dimensions=[60,60]", "--set", "initial.tumor_radius_sites=5",
+         "--set", "simulation.duration_days=20", "--set", "simulation.treatment_start_day=5"]
+
+
+def measure_study(tmp: str, ahead: bool) -> float:
+    """Wall seconds of the small 2-worker study on an empty cache."""
+    env = {"NUMBA_CACHE_DIR": tempfile.mkdtemp(prefix="numba-study-", dir=tmp)}
+    if not ahead:
+        env["TUMORSIM_COMPILE_WORKERS"] = "1"
+    out = tempfile.mkdtemp(prefix="study-", dir=tmp)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "simulator", *STUDY, "-o", os.path.join(out, "s")],
+                   cwd=common.ROOT, env=common.child_env(env), check=True,
+                   capture_output=True, timeout=1200)
+    return time.perf_counter() - t0
+
+
 def print_report(res):
     common.print_header(res, "Start-up of the built-in default scenario")
-    cold, warm = res["cold"], res["warm"]
-    print(f"\n{'':<28}{'wall s':>9}{'import':>9}{'build':>9}{'1st step':>10}")
-    for label, r in [("cold (empty Numba cache)", cold), ("warm (cache filled)", warm)] + [
-            (f"cold, NUMBA_OPT={o['opt']}", o) for o in res["opt_levels"]]:
-        print(f"{label:<28}{r['wall_s']:9.2f}{r['import_s']:9.2f}{r['build_s']:9.2f}"
-              f"{r['first_step_s']:10.2f}")
-    total = sum(cold["compile_s"].values())
-    print(f"\nCold start: compile time per entry point ({cold['entry_points']} the scenario "
-          f"calls; inclusive of the callees compiled for it), {total:.1f} s in all")
-    for name, s in sorted(cold["compile_s"].items(), key=lambda kv: -kv[1]):
+    cold, serial, warm = res["cold"], res["cold_one_process"], res["warm"]
+    print(f"\n{'':<36}{'wall s':>9}{'import':>9}{'ahead':>9}{'build':>9}{'1st step':>10}")
+    for label, r in [("cold (empty cache, compiled ahead)", cold),
+                     ("cold, one process", serial), ("warm (cache filled)", warm)] + [
+            (f"cold, one process, NUMBA_OPT={o['opt']}", o) for o in res["opt_levels"]]:
+        print(f"{label:<36}{r['wall_s']:9.2f}{r['import_s']:9.2f}{r['ahead_s']:9.2f}"
+              f"{r['build_s']:9.2f}{r['first_step_s']:10.2f}")
+    print(f"\n{cold['compiled_ahead']} signatures compiled ahead by {cold['compile_workers']} "
+          f"processes; cold start in one process / ahead: "
+          f"{serial['wall_s'] / cold['wall_s']:.2f}x")
+    if res.get("study"):
+        study = res["study"]
+        print(f"\n2-worker study on an empty cache (tumorsim {' '.join(STUDY[:7])} ...): "
+              f"compiled ahead {', '.join(f'{w:.1f}' for w in study['ahead_s'])} s; each "
+              f"worker compiling {', '.join(f'{w:.1f}' for w in study['one_process_s'])} s")
+    total = sum(serial["compile_s"].values())
+    print(f"\nCold start in one process: compile time per entry point "
+          f"({serial['entry_points']} the scenario calls; inclusive of the callees compiled "
+          f"for it), {total:.1f} s in all")
+    for name, s in sorted(serial["compile_s"].items(), key=lambda kv: -kv[1]):
         print(f"  {name:<44}{s:7.2f} s  {s / total:6.1%}")
     common.print_targets(res["targets"])
 
@@ -83,23 +125,35 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="the same measurements (there is nothing to shorten); the JSON "
                          "says 'quick'")
-    ap.add_argument("--opt", type=int, nargs="*", default=[1],
-                    help="also a cold start at these NUMBA_OPT levels (default: 1)")
+    ap.add_argument("--opt", type=int, nargs="*", default=[],
+                    help="also a cold start in one process at these NUMBA_OPT levels")
+    ap.add_argument("--study", action="store_true",
+                    help="also time a small 2-worker study's cold start, ahead and not")
     ap.add_argument("--json", type=Path, default=common.default_json("startup"))
     args = ap.parse_args(argv)
     res = common.new_result("startup", "quick" if args.quick else "full",
-                            dict(scenario="built-in default", opt_levels=args.opt))
+                            dict(scenario="built-in default", opt_levels=args.opt,
+                                 study=args.study))
     with tempfile.TemporaryDirectory() as tmp:
         cache = tempfile.mkdtemp(prefix="numba-cold-", dir=tmp)
-        log("cold start (compiling every kernel) ...")
+        log("cold start (compiling every kernel ahead) ...")
         res["cold"] = measure(cache)
+        log("cold start in one process ...")
+        res["cold_one_process"] = measure(tempfile.mkdtemp(prefix="numba-serial-", dir=tmp),
+                                          workers=1)
         log("warm start ...")
         res["warm"] = measure(cache)
         res["opt_levels"] = []
         for opt in args.opt:
             log(f"cold start at NUMBA_OPT={opt} ...")
             res["opt_levels"].append(dict(opt=opt, **measure(
-                tempfile.mkdtemp(prefix=f"numba-opt{opt}-", dir=tmp), opt)))
+                tempfile.mkdtemp(prefix=f"numba-opt{opt}-", dir=tmp), opt, workers=1)))
+        if args.study:
+            res["study"] = dict(ahead_s=[], one_process_s=[])
+            for _ in range(2):
+                log("2-worker study, compiled ahead / each worker compiling ...")
+                res["study"]["ahead_s"].append(measure_study(tmp, True))
+                res["study"]["one_process_s"].append(measure_study(tmp, False))
     common.finish_result(res)
     res["targets"] = [
         common.target_row("cold start, default scenario (s)", res["cold"]["wall_s"],

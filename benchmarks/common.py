@@ -288,6 +288,10 @@ t_import = time.perf_counter()
 """
 _FIRST_STEP_RUN = r"""
 scenario = load(None)   # the built-in default (immune + fields): what `tumorsim run` starts
+from simulator.study.runner import prepare_kernels
+# as `tumorsim run`: compile what the cache lacks on several processes first
+compiled_ahead, compile_workers = prepare_kernels(scenario, compile_ahead=True)
+t_ahead = time.perf_counter()
 engine = E.Engine(scenario)
 t_build = time.perf_counter()
 with tempfile.TemporaryDirectory() as tmp:
@@ -300,19 +304,22 @@ compiled = sorted({f"{obj.py_func.__module__}.{obj.py_func.__name__}"
                    for mod, m in list(sys.modules.items()) if mod.startswith("kernels.")
                    for obj in vars(m).values()
                    if isinstance(obj, registry.CPUDispatcher) and obj.signatures})
-result = dict(import_s=t_import - t0, build_s=t_build - t_import,
+result = dict(import_s=t_import - t0, ahead_s=t_ahead - t_import, build_s=t_build - t_ahead,
               first_step_s=t_step - t_build, in_process_s=t_step - t0,
-              dimensions=list(scenario.simulation.dimensions), compiled_kernels=compiled)
+              dimensions=list(scenario.simulation.dimensions), compiled_kernels=compiled,
+              compiled_ahead=compiled_ahead, compile_workers=compile_workers)
 """
 
 
 def first_step_child(setup: str = "", report: str = "") -> str:
-    """Python code for a child process that imports the engine, builds the built-in default
-    scenario's engine and records its first step (what ``tumorsim run`` does before its
-    second step), then prints ``result`` (import_s, build_s, first_step_s, in_process_s,
-    dimensions, compiled_kernels) as one JSON line for :func:`run_child`. ``setup`` runs
-    after the timed imports, before the build; ``report`` after the step, and may add keys
-    to ``result``."""
+    """Python code for a child process that imports the engine, compiles ahead what the
+    cache lacks (``study.precompile``, as ``tumorsim run`` does; ``TUMORSIM_COMPILE_WORKERS=1``
+    in the child's environment turns it off), builds the built-in default scenario's engine
+    and records its first step (what ``tumorsim run`` does before its second step), then
+    prints ``result`` (import_s, ahead_s, build_s, first_step_s, in_process_s,
+    dimensions, compiled_kernels, compiled_ahead, compile_workers) as one JSON line for
+    :func:`run_child`. ``setup`` runs after the timed imports, before the build;
+    ``report`` after the step, and may add keys to ``result``."""
     return (_FIRST_STEP_IMPORTS + setup + _FIRST_STEP_RUN + report
             + "\nprint(json.dumps(result))\n")
 

@@ -387,7 +387,7 @@ def cmd_run(args) -> int:
         scenario = scenario_mod.load(args.scenario, _overrides(args))
         start = runner.run_or_resume if args.resume else runner.run_to_file
         return start(scenario, output, threads=args.threads, progress=progress,
-                     overwrite=args.overwrite, notify=_notify)
+                     overwrite=args.overwrite, notify=_notify, compile_ahead=True)
 
     return _stoppable(work, output, args.quiet)
 
@@ -399,7 +399,7 @@ def cmd_resume(args) -> int:
     target, _ = locate(args.run)
     return _stoppable(lambda: runner.resume_to_file(
         args.run, threads=args.threads, progress=not args.quiet and sys.stderr.isatty(),
-        notify=_notify), target, args.quiet)
+        notify=_notify, compile_ahead=True), target, args.quiet)
 
 
 def cmd_recover(args) -> int:

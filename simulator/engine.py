@@ -183,7 +183,11 @@ class Engine:
         self._tumor_events = np.zeros(5, np.int64)
         self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
         self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
-        self._no_oxygen = np.empty(0, np.float64)
+        # placeholders of the fields' own dtypes, so a scenario without oxygen or drug
+        # penetration calls the tumour kernels with the types every other one does (one
+        # compilation for the whole library, not one per combination)
+        self._no_oxygen = np.empty(0, np.float32)
+        self._no_drug_concentration = np.empty((0, 0), np.float32)
         self._no_drug_field = np.empty((0, 0), np.float64)
         self._count_tumor_by_clone()
         self._edge_sites = geo.edge_sites()
@@ -253,7 +257,7 @@ class Engine:
         span = hypoxia.proliferation_saturation_mmhg - threshold
         pen = self.penetration
         local = pen is not None and pen.active
-        drug_field = pen.concentration if local else self._no_drug_field
+        drug_field = pen.concentration if local else self._no_drug_concentration
         target_bit = pen.target_bit if local else np.empty(0, np.int64)
         kill = pen.kill if local else self._no_drug_field
         arrest = pen.arrest if local else self._no_drug_field

@@ -34,6 +34,7 @@ from simulator.scenario import cohort as cohort_mod
 from simulator.schema import ScenarioError
 from simulator.study import layout
 from simulator.study.layout import Arm, run_path
+from simulator.study.precompile import compile_ahead_for
 from simulator.study.workers import (check_scheduler, error_line, execute,
                                      threads_per_worker)
 
@@ -202,6 +203,8 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
 
         jobs = [(arms, r, str(directory), threads_per_worker(workers)) for r in range(replicates)]
         try:
+            if not scheduler:
+                compile_ahead_for([scenario_mod.from_toml(a.toml) for a in arms], concurrent)
             execute(run_replicate, jobs, collect, workers, scheduler, directory)
         finally:
             if bar is not None:

@@ -93,12 +93,15 @@ SUMMARY_KEYS = ("best_response", "response_class", "time_to_progression_days",
 def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
                 progress: bool = False, arm: str = "", extra_attrs: dict | None = None,
                 engine: engine_mod.Engine | None = None, overwrite: bool = False,
-                notify=None, lock: TargetLock | None = None) -> RunResult:
+                notify=None, lock: TargetLock | None = None,
+                compile_ahead: bool = False) -> RunResult:
     """Run ``scenario`` (or continue ``engine``) and write ``output`` when it completes;
     until then the run lives in ``output``'s partial directory (resumable). ``overwrite``:
     replace a file that is not a tumorsim run file; ``notify``: gets one line when an
     existing run file will be replaced; ``lock``: ``output``'s lock if the caller holds it
-    (the run takes it over)."""
+    (the run takes it over); ``compile_ahead``: compile the kernels the cache lacks on
+    several cores before the first step (``study.precompile``; a lone run's choice, not a
+    study worker's)."""
     output = Path(output)
     try:
         lock = lock if lock is not None else TargetLock(output).acquire()
@@ -108,7 +111,7 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
         check_replaceable(output, is_run_file, overwrite, "tumorsim run file")  # before work
         threads = scenario.simulation.threads if threads is None else threads
         engine_mod.set_threads(threads)
-        engine_mod.announce_compilation(scenario)
+        prepare_kernels(scenario, compile_ahead)
         engine = engine or engine_mod.Engine(scenario)
         recorder = Recorder(output, scenario, arm=arm, extra_attrs=extra_attrs,
                             n_clones=1 << engine.n_targets,
@@ -125,7 +128,7 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
 
 def resume_to_file(source, *, threads: int | None = None, progress: bool = False,
                    expect: Scenario | None = None, notify=None,
-                   lock: TargetLock | None = None) -> RunResult:
+                   lock: TargetLock | None = None, compile_ahead: bool = False) -> RunResult:
     """Continue the interrupted run named by ``source`` (``OUT.h5`` or its partial
     directory) from its checkpoint to the end; the run file is bit-identical to the
     uninterrupted run's (but for its ``resumed_at_steps`` attribute). CannotResume (one
@@ -134,7 +137,6 @@ def resume_to_file(source, *, threads: int | None = None, progress: bool = False
         engine_mod.set_threads(threads)
     resumption = recorder_mod.open_for_resume(source, expect=expect, notify=notify, lock=lock)
     scenario = resumption.scenario
-    engine_mod.announce_compilation(scenario)
     if resumption.finished:
         series, _, _ = read_run(resumption.target)
         return RunResult(resumption.target, scenario, assess_run(scenario, series), 0.0,
@@ -142,13 +144,14 @@ def resume_to_file(source, *, threads: int | None = None, progress: bool = False
     if threads is None:
         threads = scenario.simulation.threads
         engine_mod.set_threads(threads)
+    prepare_kernels(scenario, compile_ahead)
     return _run(resumption.recorder, resumption.engine, scenario, resumption.target, progress,
                 threads=threads)
 
 
 def run_or_resume(scenario: Scenario, output, *, threads: int | None = None,
                   progress: bool = False, notify=None, overwrite: bool = False,
-                  restart: bool = False) -> RunResult:
+                  restart: bool = False, compile_ahead: bool = False) -> RunResult:
     """``tumorsim run --resume``: continue ``output``'s interrupted run if it is a run of
     exactly ``scenario`` (same resolved scenario, so same seed and replicate, and same
     software version), or start it when there is none. A partial run that does not match
@@ -159,13 +162,25 @@ def run_or_resume(scenario: Scenario, output, *, threads: int | None = None,
     if recorder_mod.partial.partials_of(output):
         try:
             return resume_to_file(output, threads=threads, progress=progress, expect=scenario,
-                                  notify=notify, lock=lock)
+                                  notify=notify, lock=lock, compile_ahead=compile_ahead)
         except CannotResume:
             if not restart:
                 lock.release()
                 raise
     return run_to_file(scenario, output, threads=threads, progress=progress,
-                       overwrite=overwrite, notify=notify, lock=lock)
+                       overwrite=overwrite, notify=notify, lock=lock,
+                       compile_ahead=compile_ahead)
+
+
+def prepare_kernels(scenario: Scenario, compile_ahead: bool = False) -> tuple[int, int]:
+    """Say "compiling" when the scenario's kernels are not all cached and, with
+    ``compile_ahead``, compile them on the machine's idle cores now rather than one by
+    one as the first step reaches them; returns (signatures compiled ahead, processes)."""
+    engine_mod.announce_compilation(scenario)
+    if not compile_ahead:
+        return 0, 1
+    from simulator.study.precompile import compile_ahead as ahead
+    return ahead(engine_mod.kernels_for(scenario))
 
 
 def _run(recorder: Recorder, engine, scenario: Scenario, output: Path, progress: bool,

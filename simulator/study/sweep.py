@@ -121,11 +121,18 @@ def _toml(value) -> str:
 
 
 def run_points(scenario_path, points, replicates, directory, overrides=(), workers=1):
+    from simulator.study.precompile import compile_ahead_for
     from simulator.study.workers import execute, threads_per_worker
     threads = threads_per_worker(workers)
     jobs = [(scenario_path, tuple(overrides), p, r, str(directory), threads)
             for p in points for r in range(replicates)]
     outcomes = []
+    if points:  # points differ in values, not in the kernels they call
+        try:
+            first = [_point_scenario(scenario_path, overrides, points[0], 0)]
+        except ScenarioError:  # that point's run reports it
+            first = []
+        compile_ahead_for(first, min(workers, len(jobs)))
     execute(_run_one, jobs, lambda result: outcomes.append(result), workers, None, directory)
     order = {(p.index, r): i for i, (_, _, p, r, _, _) in enumerate(jobs)}
     return sorted(outcomes, key=lambda o: order[(o[0], o[1])])

@@ -87,6 +87,7 @@ def execute(tasks: list[Task], store: Store, directory, *, workers: int = 1,
     through ``log``.
     Each task runs on one Numba thread: many small tasks parallelise across workers, and a
     multi-thread parallel region stalls whenever another process holds a core (DESIGN.md)."""
+    from simulator.study.precompile import compile_ahead_for
     from simulator.study.workers import execute as execute_jobs
     todo = [t for t in tasks if t.key not in store]
     if isinstance(progress, str):  # a label: log lines through ``log``
@@ -101,6 +102,9 @@ def execute(tasks: list[Task], store: Store, directory, *, workers: int = 1,
 
     Path(directory).mkdir(parents=True, exist_ok=True)
     jobs = [(t, directory, threads, keep_runs) for t in todo]
+    if todo and not scheduler:  # tasks differ in values, not in the kernels they call
+        compile_ahead_for([scenario_mod.from_toml(a.toml) for a in todo[0].arms],
+                          workers if len(todo) > 1 else 1)
     # one path for every executor: workers follow this coordinator, hold the directory
     # and stop with it (``study.workers``)
     execute_jobs(run_task, jobs, finished, workers if len(todo) > 1 else 1, scheduler,
