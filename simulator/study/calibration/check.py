@@ -92,7 +92,7 @@ def figure(rows, path):
         percent = "rate" in r["statistic"] or r["statistic"].startswith("PFS at")
         groups["proportion" if percent else "months"].append(r)
     heights = [max(len(g), 1) for g in groups.values()]
-    fig, axes = plt.subplots(2, 1, figsize=(8, 1.8 + 0.32 * sum(heights)),
+    fig, axes = plt.subplots(2, 1, figsize=(8, 1.8 + 0.42 * sum(heights)),
                              gridspec_kw={"height_ratios": heights})
     for ax, (kind, group) in zip(axes, groups.items()):
         finite = [v for r in group for v in (r["target_high"], r["simulated"],
@@ -111,7 +111,8 @@ def figure(rows, path):
                     color=colour, ms=4)
             if math.isinf(r["simulated_high"]):
                 ax.plot(right, y - 0.15, ">", color=colour, ms=5)
-        ax.set_yticks(range(len(group)), [f"{r['arm']}: {r['statistic']}"
+        # two lines (arm; statistic and trial): a sequence arm's name alone is ~35 characters
+        ax.set_yticks(range(len(group)), [f"{r['arm']}\n{r['statistic']}"
                                           + (f" ({r['trial']})" if r["trial"] else "")
                                           for r in group], fontsize=7)
         ax.set_xlim(0.0, right * 1.02)
