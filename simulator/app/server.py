@@ -55,9 +55,30 @@ def make_server(port: int = DEFAULT_PORT, *, save_dir=".", threads: int = 1):
     return server, f"http://{ADDRESS}:{port}/"
 
 
+def compile_lessons(stream=sys.stderr) -> None:
+    """Compile the lessons' kernels before serving, on several processes
+    (``study.precompile``), saying so: on a fresh install the first lesson would otherwise
+    sit for ~40 s compiling one kernel after another with nothing on screen."""
+    from kernels.jit import needs_compiling
+    from simulator import engine
+    from simulator.app.lessons import LESSONS
+    from simulator.scenario import library_dir, load
+    from simulator.study.precompile import compile_ahead
+    scenarios = [load(library_dir() / name) for lesson in LESSONS
+                 for name in (lesson.arm_a, lesson.arm_b) if name]
+    kernels = tuple(dict.fromkeys(k for s in scenarios for k in engine.kernels_for(s)))
+    missing = needs_compiling(kernels)
+    if missing:
+        print(f"tumorsim explore: compiling {len(missing)} Numba kernels (first use only; "
+              "cached afterwards)...", file=stream, flush=True)
+        compile_ahead(kernels)
+
+
 def serve(port: int = DEFAULT_PORT, *, open_browser: bool = False, save_dir=".",
           threads: int = 1) -> int:
     """Run the explorer until Ctrl-C."""
+    check_extra()
+    compile_lessons()
     server, url = make_server(port, save_dir=save_dir, threads=threads)
     print(f"tumorsim explore: {url}  (saves to {Path(save_dir).resolve()}; Ctrl-C stops)",
           flush=True)
