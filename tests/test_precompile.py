@@ -110,3 +110,17 @@ def test_one_worker_compiles_nothing_ahead(monkeypatch):
     monkeypatch.setattr(precompile, "compile_signature",
                         lambda *a: pytest.fail("compiled with one worker"))
     assert precompile.compile_ahead((lattice.count_kinds,), workers=1) == (0, 1)
+
+
+def test_a_pool_that_cannot_start_leaves_the_run_to_compile_as_it_goes(monkeypatch):
+    """Compiling ahead is an optimisation: where no process pool can start (a sandbox
+    without /dev/shm, say), the run goes on and compiles at first use."""
+    from kernels import lattice
+    from simulator.study import workers
+    monkeypatch.setattr(precompile, "pending", lambda kernels: [
+        Signature("kernels.lattice.count_kinds", (), 1.0)] * 3)
+
+    def no_pool(*args, **kwargs):
+        raise OSError(38, "Function not implemented")
+    monkeypatch.setattr(workers, "execute", no_pool)
+    assert precompile.compile_ahead((lattice.count_kinds,), workers=2) == (0, 1)
