@@ -382,13 +382,15 @@ class Engine:
         )
 
 
-def announce_compilation(scenario: Scenario, stream=sys.stderr) -> None:
-    """Say "compiling" before a first run that will compile: only the kernels this
-    scenario uses are checked, so a kernel that only other scenarios use (and so is never
+def announce_compilation(*scenarios: Scenario, stream=sys.stderr,
+                         command: str = "tumorsim") -> None:
+    """Say "compiling" before a first run that will compile: only the kernels these
+    scenarios use are checked, so a kernel that only other scenarios use (and so is never
     cached by this one) does not make every run say it."""
-    missing = kernel_jit.needs_compiling(kernels_for(scenario))
+    kernels = dict.fromkeys(k for s in scenarios for k in kernels_for(s))
+    missing = kernel_jit.needs_compiling(tuple(kernels))
     if missing:
-        print(f"tumorsim: compiling {len(missing)} Numba kernels (first use only; "
+        print(f"{command}: compiling {len(missing)} Numba kernels (first use only; "
               "cached afterwards)...", file=stream, flush=True)
 
 

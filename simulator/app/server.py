@@ -59,19 +59,14 @@ def compile_lessons(stream=sys.stderr) -> None:
     """Compile the lessons' kernels before serving, on several processes
     (``study.precompile``), saying so: on a fresh install the first lesson would otherwise
     sit for ~40 s compiling one kernel after another with nothing on screen."""
-    from kernels.jit import needs_compiling
     from simulator import engine
     from simulator.app.lessons import LESSONS
     from simulator.scenario import library_dir, load
-    from simulator.study.precompile import compile_ahead
+    from simulator.study.precompile import compile_ahead_for
     scenarios = [load(library_dir() / name) for lesson in LESSONS
                  for name in (lesson.arm_a, lesson.arm_b) if name]
-    kernels = tuple(dict.fromkeys(k for s in scenarios for k in engine.kernels_for(s)))
-    missing = needs_compiling(kernels)
-    if missing:
-        print(f"tumorsim explore: compiling {len(missing)} Numba kernels (first use only; "
-              "cached afterwards)...", file=stream, flush=True)
-        compile_ahead(kernels)
+    engine.announce_compilation(*scenarios, stream=stream, command="tumorsim explore")
+    compile_ahead_for(scenarios)
 
 
 def serve(port: int = DEFAULT_PORT, *, open_browser: bool = False, save_dir=".",

@@ -180,9 +180,10 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
     started = time.perf_counter()
     arms = load_arms(arm_paths, overrides)
     concurrent = 1 if scheduler else min(workers, replicates)
-    for arm in arms:  # each worker holds a pre-treatment engine and one arm's copy
-        bounds.check_memory(scenario_mod.from_toml(arm.toml), copies=2 * concurrent,
-                            source=arm.source)
+    scenarios = [scenario_mod.from_toml(arm.toml) for arm in arms]
+    for arm, scenario in zip(arms, scenarios):
+        # each worker holds a pre-treatment engine and one arm's copy
+        bounds.check_memory(scenario, copies=2 * concurrent, source=arm.source)
     if scheduler:
         scheduler = check_scheduler(scheduler)
     directory = layout.prepare(directory)
@@ -204,7 +205,7 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
         jobs = [(arms, r, str(directory), threads_per_worker(workers)) for r in range(replicates)]
         try:
             if not scheduler:
-                compile_ahead_for([scenario_mod.from_toml(a.toml) for a in arms], concurrent)
+                compile_ahead_for(scenarios, concurrent)
             execute(run_replicate, jobs, collect, workers, scheduler, directory)
         finally:
             if bar is not None:

@@ -101,14 +101,16 @@ def load_signatures(path: Path = SIGNATURES_FILE) -> dict[str, list[Signature]]:
 
 def write_signatures(signatures: dict[str, list[Signature]], source: str,
                      path: Path = SIGNATURES_FILE) -> None:
-    document = {
-        "about": "argument types of the kernels the library scenarios call, and their "
-                 "compile seconds; written by " + source,
-        "kernels": {name: [{"args": list(s.args), "seconds": round(s.seconds, 2)}
-                           for s in sigs]
-                    for name, sigs in sorted(signatures.items())},
-    }
-    Path(path).write_text(json.dumps(document, indent=1) + "\n")
+    about = ("argument types of the kernels the library scenarios call, and their compile "
+             "seconds; written by " + source)
+    # one signature per line, so a changed kernel shows as one changed line in a diff
+    kernels = ",\n".join(
+        f"  {json.dumps(name)}: [\n" + ",\n".join(
+            "   " + json.dumps({"args": list(s.args), "seconds": round(s.seconds, 2)})
+            for s in sigs) + "\n  ]"
+        for name, sigs in sorted(signatures.items()))
+    Path(path).write_text(f'{{\n "about": {json.dumps(about)},\n "kernels": {{\n'
+                          f"{kernels}\n }}\n}}\n")
 
 
 def pending(kernels, signatures: dict[str, list[Signature]] | None = None) -> list[Signature]:
@@ -173,12 +175,11 @@ def compile_ahead(kernels, *, workers: int | None = None) -> tuple[int, int]:
     return sum(done), workers
 
 
-def compile_ahead_for(scenarios, workers: int) -> tuple[int, int]:
-    """A study's, before its pool of ``workers`` starts: the kernels of all its scenarios,
-    compiled once on that many processes, instead of by every worker at its first run
-    side by side. A study on one worker (or on Dask) compiles as it goes."""
+def compile_ahead_for(scenarios, workers: int | None = None) -> tuple[int, int]:
+    """:func:`compile_ahead` of the kernels of all ``scenarios``. A study passes its
+    ``workers`` before its pool starts, so the kernels compile once on that many processes
+    instead of in every worker at its first run, side by side (on one worker, or on Dask,
+    a study compiles as it goes)."""
     from simulator import engine
-    if workers <= 1:
-        return 0, 1
     kernels = tuple(dict.fromkeys(k for s in scenarios for k in engine.kernels_for(s)))
     return compile_ahead(kernels, workers=workers)

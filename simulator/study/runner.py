@@ -174,13 +174,14 @@ def run_or_resume(scenario: Scenario, output, *, threads: int | None = None,
 
 def prepare_kernels(scenario: Scenario, compile_ahead: bool = False) -> tuple[int, int]:
     """Say "compiling" when the scenario's kernels are not all cached and, with
-    ``compile_ahead``, compile them on the machine's idle cores now rather than one by
-    one as the first step reaches them; returns (signatures compiled ahead, processes)."""
+    ``compile_ahead``, compile them now on a pool of processes (``study.precompile``)
+    rather than one by one as the first step reaches them; returns (signatures compiled
+    ahead, processes)."""
     engine_mod.announce_compilation(scenario)
     if not compile_ahead:
         return 0, 1
-    from simulator.study.precompile import compile_ahead as ahead
-    return ahead(engine_mod.kernels_for(scenario))
+    from simulator.study.precompile import compile_ahead_for
+    return compile_ahead_for([scenario])
 
 
 def _run(recorder: Recorder, engine, scenario: Scenario, output: Path, progress: bool,
