@@ -124,7 +124,7 @@ def figure(rows, path):
         for role, c in ROLE_COLOURS.items()]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
     fig.suptitle("Predictive check of the best fit", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))  # room for the title above the top panel
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
