@@ -85,21 +85,20 @@ def migrate_propose(kind, attractant, active, n_active, stops, first, last, subs
             continue
         i = active[k]
         halt = stops[k]
+        # branch-free scan (the neighbours' kinds are unpredictable): the free ones as a
+        # bit mask, whether one holds a mover of this kind, whether one holds a stop kind
         free = 0
         n_free = 0
         crowded = False
-        stop = False
+        beside_stop = False
         for d in range(n_neighbours):
             c = kind[i + offsets[d]]
-            if c == EMPTY:
-                free |= 1 << d
-                n_free += 1
-            elif c == agent_kind:
-                crowded = True
-            elif halt and c == stop_kind:
-                stop = True
-                break
-        if stop or (n_free == 0 and not crowded):
+            empty = c == EMPTY
+            free |= np.int64(empty) << d
+            n_free += empty
+            crowded |= c == agent_kind
+            beside_stop |= c == stop_kind
+        if (halt and beside_stop) or (n_free == 0 and not crowded):
             direction[k] = INERT
             continue
         if n_free == 0:

@@ -9,6 +9,9 @@ columns that hold tumour cells or debris, so the tumour kernels skip empty tissu
 import itertools
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from kernels.jit import inline_jit, jit, parallel_jit, prange
 
@@ -52,16 +55,25 @@ def interior(flat, padded):
     return grid[tuple(slice(1, -1) for _ in padded)]
 
 
+@intrinsic
+def trailing_zeros(typingctx, mask):
+    """Number of trailing zero bits of a non-zero int64 (LLVM's cttz: one instruction)."""
+    signature = types.int64(types.int64)
+
+    def codegen(context, builder, sig, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+    return signature, codegen
+
+
 @jit
 def nth_set_bit(mask, pick):
-    """Index of the ``pick``-th (from 0) set bit of ``mask``, counted from bit 0."""
-    d = 0
-    while True:
-        if (mask >> d) & 1:
-            if pick == 0:
-                return d
-            pick -= 1
-        d += 1
+    """Index of the ``pick``-th (from 0) set bit of ``mask``, counted from bit 0: clear the
+    lowest ``pick`` set bits, then count the zeros below the next (a bit-by-bit scan
+    mispredicts a branch at every set bit)."""
+    mask = np.int64(mask)
+    for _ in range(pick):
+        mask &= mask - 1
+    return trailing_zeros(mask)
 
 
 @inline_jit

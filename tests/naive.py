@@ -537,6 +537,11 @@ def _flat(shape, c):
 
 
 # --------------------------------------------------------------------------- migration
+def nth_set_bit(mask: int, pick: int) -> int:
+    """Index of the ``pick``-th (from 0) set bit of ``mask``, counted from bit 0."""
+    return [d for d in range(mask.bit_length()) if mask >> d & 1][pick]
+
+
 def migrate_substep(kind, sites, mobility, attractant, stop_kind, bias, move_key,
                     priority_key, agent_kind):
     """One move substep of one population on the padded grid ``kind`` (changed in place).

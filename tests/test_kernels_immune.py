@@ -84,6 +84,16 @@ def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_
     return sites, arrived
 
 
+def test_nth_set_bit_matches_naive():
+    """Every pick of every 8-bit mask (2D neighbourhoods), then random 26-bit masks (3D)."""
+    cases = [(m, p) for m in range(1, 256) for p in range(bin(m).count("1"))]
+    generator = np.random.default_rng(5)
+    for m in generator.integers(1, 1 << 26, 500):
+        cases += [(int(m), p) for p in range(bin(int(m)).count("1"))]
+    for mask, pick in cases:
+        assert lattice.nth_set_bit(mask, pick) == naive.nth_set_bit(mask, pick), (mask, pick)
+
+
 @pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("bias, with_field", [(0.0, False), (0.6, True), (1.0, True)])
 def test_migration_matches_naive(dims, bias, with_field):
