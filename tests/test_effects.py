@@ -71,7 +71,7 @@ def test_global_channels_combine():
         "mek": targeted("MEK", infiltration=(0.2, 1.0), microenvironment=(0.2, 1.0),
                         t_cell_toxicity=(0.3, 1.0)),
         "pd1": immune("anti_pd1", checkpoint_blockade=(0.8, 1.0),
-                      exhaustion_relief=(0.4, 1.0)),
+                      exhaustion_relief=(0.4, 1.0), priming=(0.4, 1.0)),
         "pdl1": immune("anti_pdl1", checkpoint_blockade=(0.6, 1.0),
                        exhaustion_relief=(0.2, 1.0)),
         "ctla4": immune("anti_ctla4", priming=(0.5, 1.0), treg_depletion=(0.2, 1.0)),
@@ -84,7 +84,7 @@ def test_global_channels_combine():
     assert e.t_cell_toxicity_rate_per_day == pytest.approx(0.15)
     assert e.checkpoint_blockade == pytest.approx(1 - (1 - 0.4) * (1 - 0.3))
     assert e.exhaustion_relief == pytest.approx(1 - (1 - 0.2) * (1 - 0.1))
-    assert e.priming_boost == pytest.approx(0.25 + 0.125)
+    assert e.priming_boost == pytest.approx(0.2 + 0.25 + 0.125)   # anti-PD-1's adds too
     assert e.treg_depletion_rate_per_day == pytest.approx(0.1 + 0.05)
     assert not e.kill_rate_per_day.any()
 

@@ -33,6 +33,13 @@ def test_base_inheritance_and_overrides(tmp_path):
     assert s.simulation.dimensions == [7, 8, 9]
 
 
+def test_anti_pd1_may_expand_t_cells(tmp_path):
+    """PD-1 blockade's priming channel (the calibration fits it) adds to anti-CTLA-4's."""
+    child = _write(tmp_path, "c.toml", 'base = "melanoma.toml"\n[drugs.anti_pd1]\n'
+                   'priming = {emax = 0.8, ec50_mg_per_l = 1.0}\n')
+    assert scenario_mod.load(child).drugs["anti_pd1"].priming.emax == 0.8
+
+
 def test_builtin_base_is_found(tmp_path):
     child = _write(tmp_path, "c.toml", 'base = "default.toml"\n[simulation]\nseed = 3\n')
     assert scenario_mod.load(child).simulation.seed == 3
@@ -50,6 +57,8 @@ def test_builtin_base_is_found(tmp_path):
     ("", ["tumor.deth_rate_per_day=1"], "tumor.deth_rate_per_day", "did you mean"),
     ("[simulation]\ntreatment_start_day = 500\n", [], "simulation.treatment_start_day",
      "after the end"),
+    ('base = "melanoma.toml"\n[drugs.anti_pd1]\nkill = {emax = 0.1, ec50_mg_per_l = 1.0}\n',
+     [], "drugs.anti_pd1.kill", "channels are checkpoint_blockade, exhaustion_relief, priming"),
 ])
 def test_bad_input_names_file_and_key(tmp_path, text, overrides, key, words):
     path = _write(tmp_path, "bad.toml", text)

@@ -41,8 +41,8 @@ ROUTES = ("iv_bolus", "iv_infusion", "oral")
 CHANNELS_BY_CLASS = {
     "targeted": ("kill", "arrest", "antigenicity", "infiltration", "microenvironment",
                  "t_cell_toxicity"),
-    "anti_pd1": ("checkpoint_blockade", "exhaustion_relief"),
-    "anti_pdl1": ("checkpoint_blockade", "exhaustion_relief"),
+    "anti_pd1": ("checkpoint_blockade", "exhaustion_relief", "priming"),
+    "anti_pdl1": ("checkpoint_blockade", "exhaustion_relief", "priming"),
     "anti_ctla4": ("priming", "treg_depletion"),
 }
 ALL_CHANNELS = ("kill", "arrest", "antigenicity", "infiltration", "microenvironment",
@@ -361,7 +361,8 @@ class Drug:
     death, MEK-inhibitor-like).
     anti_pd1 / anti_pdl1: ``checkpoint_blockade`` (emax 0..1: fraction of PD-1/PD-L1
     inhibition relieved), ``exhaustion_relief`` (emax 0..1: fractional reduction of the
-    exhaustion rate).
+    exhaustion rate), ``priming`` (as anti-CTLA-4's: PD-1 blockade also expands the
+    exhausted T cells it reinvigorates, Huang et al. 2017, Kamphorst et al. 2017).
     anti_ctla4: ``priming`` (fractional increase of T-cell recruitment), ``treg_depletion``
     (emax 1/day: extra suppressive-cell death).
 
@@ -405,8 +406,8 @@ class Drug:
                                                          "PD-L1 inhibition relieved (0..1)")
     exhaustion_relief: Effect | None = param(None, doc="anti-PD-(L)1: fractional reduction "
                                                        "of the exhaustion rate (0..1)")
-    priming: Effect | None = param(None, doc="anti-CTLA-4: fractional increase of T-cell "
-                                             "recruitment")
+    priming: Effect | None = param(None, doc="anti-CTLA-4, anti-PD-(L)1: fractional "
+                                             "increase of T-cell recruitment")
     treg_depletion: Effect | None = param(None, doc="anti-CTLA-4: extra suppressive-cell "
                                                     "death (1/day)")
     penetration: Penetration | None = param(None, doc="targeted: spatial penetration from "
