@@ -1,7 +1,8 @@
 """Where immune-cell migration spends its time: proposals, claims-and-moves, compaction.
 
-Run: ``python benchmarks/profile_migration.py [--steps N] [--json PATH]`` (default JSON:
-``benchmarks/results/profile_migration.json``; ~1 min on a quiet 2-core machine).
+Run: ``python benchmarks/profile_migration.py [--steps N] [--against REV] [--json PATH]``
+(default JSON: ``benchmarks/results/profile_migration.json``; ~1 min on a quiet 2-core
+machine).
 
 Starts from ``bench_full_step.py``'s start engine at ``--radius 420`` (1000 x 1000, ~225k
 tumour cells, ~14k T cells, ~5.5k suppressive cells) and runs ``steps`` steps per thread
@@ -11,12 +12,22 @@ count with ``kernels.immune.migrate`` replaced by the same substep loop driven f
 engine's results are unchanged by the substitution (checked: the final lattice equals an
 ``Engine.step`` run's). Prints ms per step and ns per agent-substep of each piece, T cells
 and suppressive cells together.
+
+``--against REV``: also the migration kernels as they were at git revision REV
+(``kernels/immune.py`` and ``kernels/lattice.py`` from ``git show``, loaded as modules of
+their own), side by side with today's on the same inputs: the two ``migrate`` calls (T
+cells, suppressive cells) of one step from the start engine, captured, then run on fresh
+copies by each version in turn, ``--repeats`` times; best and median ms per step and the
+ratio, and whether both versions leave the same lattice, sites, arrival substeps and
+substep count (they must: a speed-up may not change a move).
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import hashlib
+import importlib
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -79,6 +90,78 @@ def timed_migrate(seconds: dict, counts: dict):
     return migrate
 
 
+def load_migration_at(rev: str):
+    """``kernels.immune`` as it was at git revision ``rev`` (with that revision's
+    ``kernels.lattice`` helpers), as a module of its own; its Numba cache lives beside it in
+    a git-ignored folder of ``benchmarks/results``."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=common.ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    prefix = f"migration_{sha}"
+    folder = common.RESULTS / f".{prefix}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("immune", "lattice"):
+        text = subprocess.run(["git", "show", f"{sha}:kernels/{name}.py"], cwd=common.ROOT,
+                              check=True, capture_output=True, text=True).stdout
+        text = text.replace("from kernels.lattice import", f"from {prefix}_lattice import")
+        path = folder / f"{prefix}_{name}.py"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    sys.path.insert(0, str(folder))
+    return sha, importlib.import_module(f"{prefix}_immune")
+
+
+def captured_migrations(start) -> list:
+    """The arguments of every ``kernels.immune.migrate`` call of one step from ``start``."""
+    calls = []
+    kernel = agents_k.migrate
+
+    def capture(*args):
+        calls.append([a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        return kernel(*args)
+    agents_k.migrate = capture
+    try:
+        copy.deepcopy(start).step()
+    finally:
+        agents_k.migrate = kernel
+    return calls
+
+
+def side_by_side(calls, versions: dict, repeats: int, threads: int) -> dict:
+    """Each version's ``migrate`` on fresh copies of the captured calls, versions taking
+    turns within each repeat; wall ms per step (all calls) and whether every version's
+    outputs (lattice, sites, arrivals, substeps) equal the first's."""
+    numba.set_num_threads(threads)
+
+    def run(kernel):
+        outputs, wall = [], 0.0
+        for call in calls:
+            args = [a.copy() if isinstance(a, np.ndarray) else a for a in call]
+            t0 = time.perf_counter()
+            substeps = kernel(*args)
+            wall += time.perf_counter() - t0
+            outputs.append((substeps, args[0], args[3], args[16]))
+        return wall, outputs
+
+    for kernel in versions.values():
+        run(kernel)   # compile or load, touch the arrays
+    walls = {name: [] for name in versions}
+    same = True
+    for _ in range(repeats):
+        reference = None
+        for name, kernel in versions.items():
+            wall, outputs = run(kernel)
+            walls[name].append(wall)
+            if reference is None:
+                reference = outputs
+            else:
+                same &= all(a[0] == b[0] and all(np.array_equal(x, y)
+                                                 for x, y in zip(a[1:], b[1:]))
+                            for a, b in zip(outputs, reference))
+    ms = {name: dict(best=1e3 * min(w), median=1e3 * float(np.median(w)))
+          for name, w in walls.items()}
+    return dict(threads=threads, repeats=repeats, ms_per_step=ms, identical=bool(same))
+
+
 def lattice_digest(engine) -> str:
     return hashlib.sha256(engine.state.kind.tobytes()).hexdigest()
 
@@ -112,10 +195,16 @@ def profile(start, steps: int, threads: int) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--against", metavar="REV",
+                    help="also time the migration kernels of git revision REV side by side")
+    ap.add_argument("--repeats", type=int, default=7,
+                    help="side-by-side repeats per thread count (with --against)")
     ap.add_argument("--json", type=Path, default=common.default_json("profile_migration"))
     args = ap.parse_args(argv)
     cfg = dict(bench_full_step.MODES["full"], radius=420, vessels="throughout")
-    res = common.new_result("profile_migration", "full", dict(cfg, steps=args.steps))
+    res = common.new_result("profile_migration", "full",
+                            dict(cfg, steps=args.steps, against=args.against,
+                                 repeats=args.repeats))
     log("building the start state ...")
     start, res["start"] = bench_full_step.build_start_engine(cfg, "throughout")
     threads_list = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
@@ -123,6 +212,14 @@ def main(argv=None):
     with common.ForeignCpu() as foreign:
         res["rows"] = [profile(start, args.steps, t) for t in threads_list]
     common.check_foreign(res, foreign.cores, "the profiled steps")
+    if args.against:
+        sha, old = load_migration_at(args.against)
+        calls = captured_migrations(start)
+        versions = {"now": agents_k.migrate, sha: old.migrate}
+        with common.ForeignCpu() as foreign:
+            res["side_by_side"] = [side_by_side(calls, versions, args.repeats, t)
+                                   for t in threads_list]
+        common.check_foreign(res, foreign.cores, "the side-by-side runs")
     common.finish_result(res)
     common.print_header(res, "tumorsim migration profile")
     print(f"\n{args.steps} steps; T-cell and suppressive-cell migration together")
@@ -138,6 +235,13 @@ def main(argv=None):
           "substeps per step; same lattice as Engine.step: "
           + ", ".join(f"{x['threads']} thr {'yes' if x['same_result_as_engine_step'] else 'NO'}"
                       for x in res["rows"]))
+    for row in res.get("side_by_side", []):
+        now, then = row["ms_per_step"]["now"], row["ms_per_step"][sha]
+        print(f"  side by side, {row['threads']} thr, {row['repeats']} repeats (ms per step, "
+              f"best / median): now {now['best']:.2f} / {now['median']:.2f}, at {sha} "
+              f"{then['best']:.2f} / {then['median']:.2f}; {then['best'] / now['best']:.2f}x "
+              f"best, {then['median'] / now['median']:.2f}x median; same moves: "
+              + ("yes" if row["identical"] else "NO"))
     common.write_json(res, args.json)
 
 
