@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from kernels.jit import inline_jit, jit, parallel_jit, prange
 
@@ -55,14 +55,22 @@ def interior(flat, padded):
     return grid[tuple(slice(1, -1) for _ in padded)]
 
 
-@intrinsic
-def trailing_zeros(typingctx, mask):
-    """Number of trailing zero bits of a non-zero int64 (LLVM's cttz: one instruction)."""
-    signature = types.int64(types.int64)
+def trailing_zeros(mask):
+    """Number of trailing zero bits of a non-zero integer (plain Python; compiled code gets
+    LLVM's cttz, one instruction, through the overload below)."""
+    return (int(mask) & -int(mask)).bit_length() - 1
 
+
+@intrinsic
+def _cttz(typingctx, mask):
     def codegen(context, builder, sig, args):
         return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
-    return signature, codegen
+    return types.int64(types.int64), codegen
+
+
+@overload(trailing_zeros, jit_options=dict(cache=True))
+def _trailing_zeros(mask):
+    return lambda mask: _cttz(np.int64(mask))
 
 
 @jit
