@@ -124,3 +124,36 @@ def test_a_pool_that_cannot_start_leaves_the_run_to_compile_as_it_goes(monkeypat
         raise OSError(38, "Function not implemented")
     monkeypatch.setattr(workers, "execute", no_pool)
     assert precompile.compile_ahead((lattice.count_kinds,), workers=2) == (0, 1)
+
+
+def test_a_script_read_from_stdin_compiles_as_it_goes(monkeypatch):
+    """``python - < script``: a spawned worker could not re-run the script (its path is
+    '<stdin>'), so no pool is started (before, each worker died with a traceback on stderr)."""
+    import sys
+    from kernels import lattice
+    from simulator.study import workers
+    monkeypatch.setattr(precompile, "pending", lambda kernels: [
+        Signature("kernels.lattice.count_kinds", (), 1.0)] * 3)
+    monkeypatch.setattr(workers, "execute", lambda *a, **k: pytest.fail("started a pool"))
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>", raising=False)
+    assert not workers.spawned_processes_can_start()
+    assert precompile.compile_ahead((lattice.count_kinds,), workers=2) == (0, 1)
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__)
+    assert workers.spawned_processes_can_start()
+
+
+def _square(x):
+    return x * x
+
+
+def test_a_study_from_stdin_runs_its_jobs_here(monkeypatch, tmp_path):
+    """The same for a study's pool: one warning, and the jobs run in this process (the
+    results do not depend on the workers) instead of a BrokenProcessPool."""
+    import sys
+    from simulator.study import workers
+    monkeypatch.setattr(workers, "start_pool", lambda *a: pytest.fail("started a pool"))
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>", raising=False)
+    got = []
+    with pytest.warns(RuntimeWarning, match="standard input"):
+        workers.execute(_square, [(2,), (3,)], got.append, 2, None, tmp_path)
+    assert got == [4, 9]

@@ -163,7 +163,7 @@ def compile_ahead(kernels, *, workers: int | None = None) -> tuple[int, int]:
     from simulator.study import workers as workers_mod
     todo = pending(kernels)
     workers = worker_count(len(todo), workers)
-    if workers <= 1:
+    if workers <= 1 or not workers_mod.spawned_processes_can_start():
         return 0, 1
     done = []
     try:

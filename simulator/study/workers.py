@@ -96,10 +96,28 @@ def stop_pool(pool, directory=None, timeout: float = 5.0):
                 scratch.unlink(missing_ok=True)
 
 
+def spawned_processes_can_start() -> bool:
+    """A spawned process first re-runs the parent's main script from its path; a script read
+    from standard input (``python - < script``) has no such file, and every worker would die
+    at start with a traceback. ``python -c``, ``-m``, a file and a notebook are fine."""
+    import sys
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.exists(path)
+
+
 def execute(fn, jobs, collect, workers: int, scheduler: str | None, directory):
     """Run ``fn(*job)`` for every job: here (one worker), on a local pool of spawned
     workers, or on a Dask cluster; ``collect`` gets each result as it arrives. An
-    interruption (Ctrl-C, SIGTERM) stops the workers before it propagates."""
+    interruption (Ctrl-C, SIGTERM) stops the workers before it propagates. Where spawned
+    workers cannot start (a script read from standard input), the jobs run here, with a
+    warning: the results do not depend on the number of workers."""
+    if workers > 1 and not scheduler and not spawned_processes_can_start():
+        import warnings
+        warnings.warn(f"{workers} worker processes cannot start from a script read from "
+                      "standard input (they re-run the main script from its file): running "
+                      "in this process instead; save the script to a file for the workers",
+                      RuntimeWarning, stacklevel=2)
+        workers = 1
     if scheduler:
         _execute_dask(fn, jobs, collect, scheduler, directory)
     elif workers <= 1:
