@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -65,9 +64,7 @@ def load_adi():
     """kernels/fields.py at ADI_COMMIT as a module (``git show``; needs this git checkout)."""
     path = ADI_DIR / "adi_fields.py"
     if not path.exists():
-        text = subprocess.run(["git", "show", f"{ADI_COMMIT}:kernels/fields.py"],
-                              cwd=common.ROOT, check=True, capture_output=True,
-                              text=True).stdout
+        text = common.file_at(ADI_COMMIT, "kernels/fields.py")
         ADI_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     sys.path.insert(0, str(ADI_DIR))   # a plain import: Numba's cache finds it again

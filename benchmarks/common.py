@@ -67,6 +67,13 @@ def load_average() -> list[float]:
         return []
 
 
+def file_at(rev: str, path: str) -> str:
+    """The text of ``path`` at git revision ``rev`` of this checkout (``git show``), for
+    benchmarks that time an earlier version of a kernel beside today's."""
+    return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
 def git_state() -> dict:
     commit = io_mod.git_commit()
     try:

@@ -100,14 +100,22 @@ def load_migration_at(rev: str):
     folder = common.RESULTS / f".{prefix}"
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("immune", "lattice"):
-        text = subprocess.run(["git", "show", f"{sha}:kernels/{name}.py"], cwd=common.ROOT,
-                              check=True, capture_output=True, text=True).stdout
-        text = text.replace("from kernels.lattice import", f"from {prefix}_lattice import")
+        text = common.file_at(sha, f"kernels/{name}.py").replace(
+            "from kernels.lattice import", f"from {prefix}_lattice import")
         path = folder / f"{prefix}_{name}.py"
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
     sys.path.insert(0, str(folder))
     return sha, importlib.import_module(f"{prefix}_immune")
+
+
+def fresh(args) -> list:
+    """A call's arguments with every array copied (``migrate`` changes them in place)."""
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+
+
+# what ``migrate`` leaves behind: its arguments kind, sites and arrived
+KIND, SITES, ARRIVED = 0, 3, 16
 
 
 def captured_migrations(start) -> list:
@@ -116,7 +124,7 @@ def captured_migrations(start) -> list:
     kernel = agents_k.migrate
 
     def capture(*args):
-        calls.append([a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        calls.append(fresh(args))
         return kernel(*args)
     agents_k.migrate = capture
     try:
@@ -135,11 +143,11 @@ def side_by_side(calls, versions: dict, repeats: int, threads: int) -> dict:
     def run(kernel):
         outputs, wall = [], 0.0
         for call in calls:
-            args = [a.copy() if isinstance(a, np.ndarray) else a for a in call]
+            args = fresh(call)
             t0 = time.perf_counter()
             substeps = kernel(*args)
             wall += time.perf_counter() - t0
-            outputs.append((substeps, args[0], args[3], args[16]))
+            outputs.append((substeps, args[KIND], args[SITES], args[ARRIVED]))
         return wall, outputs
 
     for kernel in versions.values():
