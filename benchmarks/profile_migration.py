@@ -51,8 +51,9 @@ PIECES = ("setup", "propose", "resolve", "drop")
 def timed_migrate(seconds: dict, counts: dict):
     """A drop-in for ``kernels.immune.migrate`` (same arguments, same result) that adds each
     piece's wall seconds to ``seconds`` and the substeps and agent-substeps to ``counts``."""
-    def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind, offsets,
-                inv_length, bias, first_tag, move_key, priority_key, agent_kind, arrived):
+    def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, last,
+                stop_kind, offsets, inv_length, bias, first_tag, move_key, priority_key,
+                agent_kind, arrived):
         t0 = time.perf_counter()
         order = agents_k.by_site_bucket(sites, n, kind.shape[0])
         active, agent = sites[order].copy(), order.copy()
@@ -69,9 +70,10 @@ def timed_migrate(seconds: dict, counts: dict):
             counts["substeps"] += 1
             counts["agent_substeps"] += n_active
             t0 = time.perf_counter()
-            agents_k.migrate_propose(kind, attractant, active, n_active, halt, start, stop, s,
-                                     stop_kind, agent_kind, offsets, inv_length, bias,
-                                     np.uint64(step_key(move_key, s)), direction)
+            agents_k.migrate_propose(kind, clone, seen, attractant, active, n_active, halt,
+                                     start, stop, s, stop_kind, agent_kind, offsets,
+                                     inv_length, bias, np.uint64(step_key(move_key, s)),
+                                     direction)
             t1 = time.perf_counter()
             agents_k.migrate_resolve(kind, proposal, active, n_active, direction, offsets,
                                      first_tag + s, np.uint64(step_key(priority_key, s)),
@@ -115,7 +117,21 @@ def fresh(args) -> list:
 
 
 # what ``migrate`` leaves behind: its arguments kind, sites and arrived
-KIND, SITES, ARRIVED = 0, 3, 16
+KIND, SITES, ARRIVED = 0, 5, 18
+
+
+def today_s_arguments(kernel):
+    """``kernel`` (a ``migrate`` of some revision) taking today's arguments: revisions
+    before recognition (T cells stopping beside every tumour cell) lack ``clone`` and
+    ``seen``, which the captured calls of a library scenario leave empty anyway."""
+    if kernel.py_func.__code__.co_argcount == 19:
+        return kernel
+
+    def migrate(kind, clone, seen, *rest):
+        if seen.shape[0] and not seen.all():
+            raise ValueError("a revision before recognition cannot replay unseen clones")
+        return kernel(kind, *rest)
+    return migrate
 
 
 def captured_migrations(start) -> list:
@@ -223,7 +239,7 @@ def main(argv=None):
     if args.against:
         sha, old = load_migration_at(args.against)
         calls = captured_migrations(start)
-        versions = {"now": agents_k.migrate, sha: old.migrate}
+        versions = {"now": agents_k.migrate, sha: today_s_arguments(old.migrate)}
         with common.ForeignCpu() as foreign:
             res["side_by_side"] = [side_by_side(calls, versions, args.repeats, t)
                                    for t in threads_list]

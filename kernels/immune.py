@@ -13,8 +13,9 @@ only, a compact list of the agents that may still move in this call:
    neighbour with the steepest rise of the attractant field, ``(c_j - c_i) / |j - i|``
    (first in neighbour order on a tie), if any rises; otherwise (and for ``u >= bias``) it
    picks an empty neighbour uniformly, using the rest of the same draw. An agent that can
-   never move again in this call (it stops next to a target, or is walled in by cells that
-   do not move) is marked INERT and dropped from the list.
+   never move again in this call (it stops next to a target it recognises - ``seen``, one
+   flag per tumour clone - or is walled in by cells that do not move) is marked INERT and
+   dropped from the list.
 2. :func:`migrate_resolve` (serial, cheap: a load and a store per proposal): every
    proposal claims its target; the claim left at a target is the proposer with the highest
    hash priority (keyed by its site; ties by the larger site index) - a maximum, so
@@ -56,13 +57,16 @@ BUCKETS = 4096       # at most this many site buckets in the locality sort of :f
 
 
 @parallel_jit
-def migrate_propose(kind, attractant, active, n_active, stops, first, last, substep,
-                    stop_kind, agent_kind, offsets, inv_length, bias, move_key, direction):
+def migrate_propose(kind, clone, seen, attractant, active, n_active, stops, first, last,
+                    substep, stop_kind, agent_kind, offsets, inv_length, bias, move_key,
+                    direction):
     """Each active agent decides its move of this substep (see module docstring) and writes
     its direction, NO_MOVE or INERT at its own entry of ``direction``.
 
     active      int64 sites of the active agents (entries [0, n_active))
-    stops       bool per active agent: stays put next to a ``stop_kind`` cell
+    stops       bool per active agent: stays put next to a ``stop_kind`` cell it sees
+    clone, seen a ``stop_kind`` cell at site j is seen iff ``seen[clone[j]]`` (one uint8 per
+                clone: a T cell recognises the cell); an empty ``seen``: every one is
     first, last the agent moves in substeps first <= substep < last (NO_MOVE before, INERT
                 from ``last`` on)
     attractant  float64 per site (the chemokine field, flat padded) or an empty array for
@@ -76,6 +80,7 @@ def migrate_propose(kind, attractant, active, n_active, stops, first, last, subs
     a call, so neither can move again in it."""
     n_neighbours = offsets.shape[0]
     use_field = attractant.shape[0] > 0
+    screen = seen.shape[0] > 0
     for k in prange(n_active):
         if substep >= last[k]:
             direction[k] = INERT
@@ -92,12 +97,16 @@ def migrate_propose(kind, attractant, active, n_active, stops, first, last, subs
         crowded = False
         beside_stop = False
         for d in range(n_neighbours):
-            c = kind[i + offsets[d]]
+            j = i + offsets[d]
+            c = kind[j]
             empty = c == EMPTY
             free |= np.int64(empty) << d
             n_free += empty
             crowded |= c == agent_kind
-            beside_stop |= c == stop_kind
+            if screen:
+                beside_stop |= (c == stop_kind) & (seen[clone[j]] != 0)
+            else:
+                beside_stop |= c == stop_kind
         if (halt and beside_stop) or (n_free == 0 and not crowded):
             direction[k] = INERT
             continue
@@ -202,13 +211,14 @@ def drop_inert(active, agent, halt, start, stop, moved, direction, n_active, sit
 
 
 @jit
-def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind, offsets,
-            inv_length, bias, first_tag, move_step_key, priority_step_key, agent_kind,
+def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, last, stop_kind,
+            offsets, inv_length, bias, first_tag, move_step_key, priority_step_key, agent_kind,
             arrived):
     """Move substeps (propose, claim, resolve) until no agent can move: agent a moves in
     substeps ``first[a] <= s < last[a]``, substep s using tag ``first_tag + s`` and the
     keys ``step_key(move_step_key, s)`` / ``step_key(priority_step_key, s)``. Returns the
-    number of substeps run; ``arrived[a]`` = 1 + the substep of agent a's last move (0 if
+    number of substeps run (``clone``, ``seen``: which ``stop_kind`` cells an agent stops
+    beside, :func:`migrate_propose`); ``arrived[a]`` = 1 + the substep of agent a's last move (0 if
     it did not move). The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing
     ``proposal`` and restarting the tags when it would not be).
 
@@ -245,9 +255,9 @@ def migrate(kind, attractant, proposal, sites, n, stops, first, last, stop_kind,
     s = np.int64(0)  # not the literal 0: that would compile both substep kernels twice
     while s < n_substeps and n_active > 0:
         tag = first_tag + s
-        migrate_propose(kind, attractant, active, n_active, halt, start, stop, s, stop_kind,
-                        agent_kind, offsets, inv_length, bias, step_key(move_step_key, s),
-                        direction)
+        migrate_propose(kind, clone, seen, attractant, active, n_active, halt, start, stop, s,
+                        stop_kind, agent_kind, offsets, inv_length, bias,
+                        step_key(move_step_key, s), direction)
         migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag,
                         step_key(priority_step_key, s), agent_kind, moved, s)
         n_active = drop_inert(active, agent, halt, start, stop, moved, direction, n_active,

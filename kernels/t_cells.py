@@ -16,7 +16,8 @@ T cell runs a timeline over the step ``[0, dt)`` hours (Kather et al. 2017 Cance
 * It is *present* from ``entry_hours``, *handling* until ``busy_hours``, and *in contact*
   from the time it arrived beside a tumour cell (the caller passes ``ready_hours`` =
   max(entry, arrival after its last move)); it attacks from max(handling end, ready).
-* An attack picks a tumour neighbour uniformly and kills it at the first event of a Poisson
+* An attack picks uniformly a tumour neighbour the cell recognises (``seen[clone]``, one
+  flag per clone: antigenicity above ``t_cells.recognition_threshold``) and kills it at the first event of a Poisson
   process of rate ``lambda = k q (1 - S)`` per hour, S = 1 - (1 - S_pd)(1 - S_sup),
   S_pd = s_pd_max P / (P + K_pd) (1 - blockade) for the target's PD-L1 P, S_sup = s_sup_max
   C / (C + K_sup) for the suppressive cytokine C at the T cell: the kill time is
@@ -43,8 +44,8 @@ import math
 
 import numpy as np
 
-from kernels.jit import jit, parallel_jit, prange
-from kernels.lattice import DEAD, TUMOR, nth_neighbour_of_kind
+from kernels.jit import inline_jit, jit, parallel_jit, prange
+from kernels.lattice import DEAD, TUMOR
 from kernels.rng import hash_index, step_key, uniform
 
 EXHAUSTED = 1   # cannot kill or secrete; dies at the exhausted rate
@@ -151,8 +152,21 @@ def advance(timeline, a, until, rate, params, exhausted):
     return exhausted, t_d <= until
 
 
+@inline_jit
+def nth_seen_tumour_cell(kind, clone, seen, i, offsets, pick):
+    """The ``pick``-th (from 0, in ``offsets`` order) tumour neighbour of site ``i`` that a
+    T cell recognises (``seen[clone]``); -1 if there are not that many."""
+    for d in range(offsets.shape[0]):
+        j = i + offsets[d]
+        if kind[j] == TUMOR and seen[clone[j]] != 0:
+            if pick == 0:
+                return j
+            pick -= 1
+    return -1
+
+
 @jit
-def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, params, kills_left,
+def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, seen, params, kills_left,
                exhausted, timeline, status, target, target_key, kill_key):
     """One round of T cell a's timeline (module docstring): the passive part (entry,
     handling, moving) up to its attack start, then one attack, which ends the step for the
@@ -181,15 +195,16 @@ def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, params, kills
     n_neighbours = offsets.shape[0]
     n_targets = 0
     for d in range(n_neighbours):
-        if kind[i + offsets[d]] == TUMOR:
+        j = i + offsets[d]
+        if kind[j] == TUMOR and seen[clone[j]] != 0:
             n_targets += 1
     if n_targets == 0:
         tired, died = advance(timeline, a, dt, passive, params, tired)
         exhausted[a] = 1 if tired else 0
         status[a] = DIED if died else DONE
         return
-    j = nth_neighbour_of_kind(kind, i, offsets, TUMOR,
-                              min(int(uniform(target_key, i) * n_targets), n_targets - 1))
+    j = nth_seen_tumour_cell(kind, clone, seen, i, offsets,
+                             min(int(uniform(target_key, i) * n_targets), n_targets - 1))
     level = pdl1[j]
     s_pd = params[P_PD1_MAX] * level / (level + params[P_PD1_HALF]) * (1.0 - params[P_PD1_BLOCKADE])
     s = 1.0 - (1.0 - s_pd) * (1.0 - timeline[a, SUPPRESSION])
@@ -237,12 +252,12 @@ def timeline_start(sites, n, busy_hours, exhaustion, flags, entry_hours, ready_h
 
 
 @parallel_jit
-def attack_round(kind, clone, pdl1, sites, todo, n_todo, offsets, antigenicity, params,
+def attack_round(kind, clone, pdl1, sites, todo, n_todo, offsets, antigenicity, seen, params,
                  kills_left, exhausted, timeline, status, target, target_key, kill_key):
     """One round for the T cells ``todo[:n_todo]`` (each writes only its own entries)."""
     for k in prange(n_todo):
-        cell_round(todo[k], kind, clone, pdl1, sites, offsets, antigenicity, params, kills_left,
-                   exhausted, timeline, status, target, target_key, kill_key)
+        cell_round(todo[k], kind, clone, pdl1, sites, offsets, antigenicity, seen, params,
+                   kills_left, exhausted, timeline, status, target, target_key, kill_key)
 
 
 @jit
@@ -307,8 +322,9 @@ def resolve_kills(kind, sites, proposers, target, timeline, status, kills_left, 
 
 @jit
 def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaustion, flags,
-           engaged_hours, entry_hours, ready_hours, offsets, antigenicity, params, fate_key,
-           target_step_key, kill_step_key, priority_step_key, alive, kills_now, killed_sites):
+           engaged_hours, entry_hours, ready_hours, offsets, antigenicity, seen, params,
+           fate_key, target_step_key, kill_step_key, priority_step_key, alive, kills_now,
+           killed_sites):
     """Every T cell's timeline over this step (module docstring); round r draws with the
     keys ``step_key(target_step_key, r)`` / ``step_key(kill_step_key, r)`` /
     ``step_key(priority_step_key, r)``. Updates the agent attributes for the next step and
@@ -327,7 +343,7 @@ def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaus
     r = np.int64(0)  # (not the literal 0: a literal compiles step_key again)
     while todo.shape[0] > 0:
         attack_round(kind, clone, pdl1, sites, todo, todo.shape[0], offsets, antigenicity,
-                     params, kills_left, exhausted, timeline, status, target,
+                     seen, params, kills_left, exhausted, timeline, status, target,
                      step_key(target_step_key, r), step_key(kill_step_key, r))
         proposers = todo[status[todo] == PROPOSING]
         if proposers.shape[0] > 0:

@@ -60,6 +60,7 @@ from simulator.model.rates import step_hazard
 from simulator.scenario import Scenario
 from simulator.schema import ScenarioError
 from simulator.model.state import LatticeState, seed_tumor
+from simulator.model.tumor import clone_count, escape_bit
 from simulator.treatment.effects import clone_modifiers
 from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
                               immune_enabled)
@@ -130,16 +131,17 @@ class TumorRates:
         return float(-np.expm1(-self.clear_dead_hazard))
 
 
-def clone_resistance_counts(n_targets: int) -> np.ndarray:
-    """Number of targets each clone (bit mask) resists."""
-    masks = np.arange(1 << n_targets)
+def clone_resistance_counts(n_targets: int, n_clones: int | None = None) -> np.ndarray:
+    """Number of targets each clone (bit mask) resists; bits above the targets (the escape
+    bit) are not resistance."""
+    masks = np.arange(n_clones or 1 << n_targets) & ((1 << n_targets) - 1)
     return np.array([bin(m).count("1") for m in masks], dtype=np.int64)
 
 
 def tumor_rates(scenario: Scenario, extra_death_per_day=0.0, division_factor=1.0) -> TumorRates:
     """Per-clone hazards per step: the fitness cost compounds per resistance held."""
     t, dt = scenario.tumor, scenario.simulation.dt_hours
-    n_resisted = clone_resistance_counts(len(t.resistance_targets))
+    n_resisted = clone_resistance_counts(len(t.resistance_targets), clone_count(scenario))
     division = t.division_rate_per_day * (1.0 - t.resistance_fitness_cost) ** n_resisted
     return TumorRates(
         death_hazard=step_hazard(t.death_rate_per_day + extra_death_per_day, dt)
@@ -159,11 +161,15 @@ class Engine:
         self.scenario = scenario
         sim = scenario.simulation
         self.n_targets = len(scenario.tumor.resistance_targets)
+        self.n_clones = clone_count(scenario)
+        # clones resistant to at least one target (the escape bit is not resistance)
+        self._resistant_clones = (np.arange(self.n_clones) & ((1 << self.n_targets) - 1)) != 0
         if state is None:
             state = LatticeState.empty(sim.dimensions)
             seed_tumor(state, scenario.initial.tumor_radius_sites,
                        scenario.initial.resistant_fraction, self.n_targets,
-                       sim.seed, sim.replicate)
+                       sim.seed, sim.replicate, scenario.initial.escape_fraction,
+                       escape_bit(scenario))
             place_vessels(state, scenario.vessels, sim.seed, sim.replicate)
         self.state = state
         self.rates = tumor_rates(scenario)
@@ -181,7 +187,7 @@ class Engine:
         # births, deaths, mutations, mutable divisions of the step's tumour phase, and
         # whether some site's births overflowed the scratch count
         self._tumor_events = np.zeros(5, np.int64)
-        self._tumor_by_clone = np.zeros((n_lines, 1 << self.n_targets), np.int64)
+        self._tumor_by_clone = np.zeros((n_lines, self.n_clones), np.int64)
         self._kind_counts = np.zeros((n_lines, len(lattice.KIND_NAMES)), np.int64)
         # placeholders of the fields' own dtypes, so a scenario without oxygen or drug
         # penetration calls the tumour kernels with the types every other one does (one
@@ -194,7 +200,7 @@ class Engine:
         # the immune compartment and tissue fields (None in tumour-only mode)
         self.immune_effects = ImmuneEffects()
         self.tissue = TissueFields(scenario, state) if fields_enabled(scenario) else None
-        self.immune = (ImmuneSystem(scenario, state, self.tissue, 1 << self.n_targets)
+        self.immune = (ImmuneSystem(scenario, state, self.tissue, self.n_clones)
                        if immune_enabled(scenario) else None)
         self._step_events = dict(necrotic=0, kills=0)
         self._set_penetration(scenario)
@@ -240,11 +246,13 @@ class Engine:
         if not self.treatment.active:
             return
         by_clone = self._tumor_by_clone.sum(axis=0)
-        if not self.treatment.step(self.state.step, int(by_clone.sum()), int(by_clone[1:].sum())):
+        if not self.treatment.step(self.state.step, int(by_clone.sum()),
+                                   int(by_clone[self._resistant_clones].sum())):
             return
         self.effects = self.treatment.effects
         extra_death, division_factor, antigenicity = clone_modifiers(self.effects,
-                                                                     self.n_targets)
+                                                                     self.n_targets,
+                                                                     self.n_clones)
         self.rates = tumor_rates(self.scenario, extra_death, division_factor)
         self.immune_effects = immune_effects_from(self.effects, antigenicity)
 
@@ -361,8 +369,8 @@ class Engine:
         return dict(
             time_days=self.time_days,
             tumor_cells=int(by_clone.sum()),
-            tumor_sensitive=int(by_clone[0]),
-            tumor_resistant=int(by_clone[1:].sum()),
+            tumor_sensitive=int(by_clone[~self._resistant_clones].sum()),
+            tumor_resistant=int(by_clone[self._resistant_clones].sum()),
             tumor_by_clone=by_clone.copy(),
             tumor_cells_on_edge=int(np.count_nonzero(
                 self.state.kind[self._edge_sites] == lattice.TUMOR)),

@@ -543,11 +543,12 @@ def nth_set_bit(mask: int, pick: int) -> int:
 
 
 def migrate_substep(kind, sites, mobility, attractant, stop_kind, bias, move_key,
-                    priority_key, agent_kind):
+                    priority_key, agent_kind, clone=None, seen=None):
     """One move substep of one population on the padded grid ``kind`` (changed in place).
 
     ``sites``: list of flat indices (returned updated), ``mobility``: 0 immobile, 1 mobile,
-    2 mobile unless a neighbour has ``stop_kind``; ``attractant``: padded grid or None.
+    2 mobile unless a neighbour has ``stop_kind`` and (given ``clone`` and ``seen``, one
+    flag per clone) ``seen[clone]``; ``attractant``: padded grid or None.
     """
     shape = kind.shape
     before = kind.copy()
@@ -558,7 +559,8 @@ def migrate_substep(kind, sites, mobility, attractant, stop_kind, bias, move_key
             continue
         c = _coord(shape, i)
         nbrs = list(neighbours(shape, c))
-        if mobility[a] == 2 and any(before[n] == stop_kind for n in nbrs):
+        if mobility[a] == 2 and any(before[n] == stop_kind
+                                    and (seen is None or seen[clone[n]]) for n in nbrs):
             continue
         free = [n for n in nbrs if before[n] == EMPTY]
         if not free:
@@ -669,7 +671,8 @@ def t_cell_step(kind, clone, pdl1, cytokine, t, p, keys):
     padded grids ``kind`` (changed), ``clone``, ``pdl1``, ``cytokine`` (or None); ``p``:
     rates per hour and times in hours (``dt``, ``kill_rate``, ``handling``, ``e_pd``,
     ``e_sup``, ``death``, ``death_exhausted``, ``pd1_max``, ``pd1_half``, ``blockade``,
-    ``sup_max``, ``sup_half``, ``relief``, ``antigenicity``); ``keys``: step keys ``fate``,
+    ``sup_max``, ``sup_half``, ``relief``, ``antigenicity``, optional ``seen``: the clones
+    a T cell recognises, the only tumour cells it attacks); ``keys``: step keys ``fate``,
     ``target``, ``kill``, ``priority``. Returns (alive, kills this step, killed sites)."""
     shape, dt = kind.shape, p["dt"]
     cells = []
@@ -700,7 +703,9 @@ def t_cell_step(kind, clone, pdl1, cytokine, t, p, keys):
             if start >= dt or x.exhausted:
                 x.settle(dt, passive, p)
                 continue
-            targets = [n for n in neighbours(shape, _coord(shape, i)) if kind[n] == TUMOR]
+            seen = p.get("seen")  # one flag per clone: recognised; absent: every clone
+            targets = [n for n in neighbours(shape, _coord(shape, i))
+                       if kind[n] == TUMOR and (seen is None or seen[clone[n]])]
             if not targets:
                 x.settle(dt, passive, p)
                 continue

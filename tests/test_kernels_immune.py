@@ -54,21 +54,25 @@ def _key(stream, step=3, seed=11):
 
 
 def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, agent_kind,
-             stop_kind=TUMOR, first_tag=1, proposal=None):
-    """The kernel on a padded grid (changed in place); returns the arrival substeps."""
+             stop_kind=TUMOR, first_tag=1, proposal=None, clone=None, seen=None):
+    """The kernel on a padded grid (changed in place); returns the arrival substeps.
+    ``seen`` (one flag per clone of ``clone``): the stop cells that stop; None: all."""
     flat = kind.reshape(-1)
     if proposal is None:
         proposal = np.zeros(flat.size, np.int32)
     arrived = np.full(sites.size, -7, np.int64)
-    agents_k.migrate(flat, np.empty(0) if field is None else field.reshape(-1), proposal, sites,
-                     sites.size, stops, first, last, stop_kind, _offsets(kind.shape),
+    clone = np.zeros(flat.size, np.uint8) if clone is None else clone.reshape(-1)
+    seen = np.empty(0, np.uint8) if seen is None else np.asarray(seen, np.uint8)
+    agents_k.migrate(flat, clone, seen, np.empty(0) if field is None else field.reshape(-1),
+                     proposal, sites, sites.size, stops, first, last, stop_kind,
+                     _offsets(kind.shape),
                      moore_inverse_lengths(kind.ndim), bias, first_tag, np.uint64(move_key),
                      np.uint64(prio_key), agent_kind, arrived)
     return arrived
 
 
 def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key,
-                   agent_kind, stop_kind=TUMOR):
+                   agent_kind, stop_kind=TUMOR, clone=None, seen=None):
     """The reference, substep by substep: agent a moves in substeps first[a] <= s < last[a]
     (mobility 0 outside that window, 2 if it stops next to ``stop_kind``, else 1)."""
     sites = [int(i) for i in sites]
@@ -79,7 +83,7 @@ def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_
         before = sites
         sites = ref.migrate_substep(kind, sites, mobility, field, stop_kind, bias,
                                     ref.substep_key(move_key, s), ref.substep_key(prio_key, s),
-                                    agent_kind)
+                                    agent_kind, clone, seen)
         arrived = [s + 1 if new != old else was for new, old, was in zip(sites, before, arrived)]
     return sites, arrived
 
@@ -116,6 +120,54 @@ def test_migration_matches_naive(dims, bias, with_field):
     np.testing.assert_array_equal(kind, expected_kind)
     np.testing.assert_array_equal(arrived, expected_arrived)
     assert np.any(sites != initial)  # the comparison exercised moves
+
+
+@pytest.mark.parametrize("dims", SHAPES)
+def test_migration_stops_only_beside_seen_cells_matches_naive(dims):
+    """Recognition: tumour cells of clone 1 are unseen (``seen = [1, 0]``), so an agent
+    beside only clone-1 cells keeps moving. Same result as the reference, and it differs
+    from the run in which every clone is seen (the screen changed some moves)."""
+    kind, clone, g = _lattice(dims, 9, tumour=0.25)
+    sites = _agents(kind, g, 30, T_CELL)
+    n = sites.size
+    stops = np.ones(n, np.bool_)
+    first, last = np.zeros(n, np.int64), np.full(n, 6)
+    field = g.random(kind.shape)
+    move_key, prio_key = _key(rng.STREAM_T_CELL_MOVE), _key(rng.STREAM_MOVE_PRIORITY)
+    seen = np.array([1, 0], np.uint8)
+    expected_kind = kind.copy()
+    expected_sites, expected_arrived = _naive_migrate(expected_kind, field, sites, stops, first,
+                                                      last, 0.5, move_key, prio_key, T_CELL,
+                                                      clone=clone, seen=seen)
+    every_kind, every_sites = kind.copy(), sites.copy()
+    _migrate(every_kind, field, every_sites, stops, first, last, 0.5, move_key, prio_key,
+             T_CELL, clone=clone, seen=np.array([1, 1], np.uint8))
+    arrived = _migrate(kind, field, sites, stops, first, last, 0.5, move_key, prio_key, T_CELL,
+                       clone=clone, seen=seen)
+    np.testing.assert_array_equal(sites, expected_sites)
+    np.testing.assert_array_equal(kind, expected_kind)
+    np.testing.assert_array_equal(arrived, expected_arrived)
+    assert np.any(sites != every_sites)
+
+
+def test_t_cell_passes_an_unseen_tumour_cell_and_stops_at_a_seen_one():
+    """A corridor: the T cell starts beside an unseen tumour cell (clone 1) and, with no
+    other way, walks on until it stands beside the seen one (clone 0) at the far end."""
+    kind = np.full((3, 9), WALL, np.uint8)
+    kind[1, 1:-1] = EMPTY
+    kind[1, 1], kind[1, 7] = TUMOR, TUMOR
+    clone = np.zeros(kind.shape, np.uint8)
+    clone[1, 1] = 1
+    kind[1, 2] = T_CELL
+    sites = np.array([np.ravel_multi_index((1, 2), kind.shape)], np.int64)
+    _migrate(kind, None, sites, np.ones(1, np.bool_), np.zeros(1, np.int64),
+             np.full(1, 40), 0.0, 3, 4, T_CELL, clone=clone, seen=np.array([1, 0], np.uint8))
+    assert sites[0] == np.ravel_multi_index((1, 6), kind.shape)
+    kind[1, 6], kind[1, 2] = EMPTY, T_CELL  # the same start with every clone seen: it stays
+    sites[0] = np.ravel_multi_index((1, 2), kind.shape)
+    _migrate(kind, None, sites, np.ones(1, np.bool_), np.zeros(1, np.int64),
+             np.full(1, 40), 0.0, 3, 4, T_CELL, clone=clone, seen=np.array([1, 1], np.uint8))
+    assert sites[0] == np.ravel_multi_index((1, 2), kind.shape)
 
 
 @pytest.mark.parametrize("dims", SHAPES)
@@ -253,7 +305,7 @@ def _attack(kind, clone, pdl1, cytokine, t, p, keys):
         np.empty(0) if cytokine is None else cytokine.reshape(-1), t["sites"], n,
         t["kills_left"], t["busy_hours"], t["exhaustion"], t["flags"], t["engaged_hours"],
         t["entry_hours"], t["ready_hours"], _offsets(kind.shape), p["antigenicity"],
-        _param_array(p), *(np.uint64(keys[k]) for k in ("fate", "target", "kill", "priority")),
+        np.asarray(p.get("seen", np.ones(p["antigenicity"].size)), np.uint8), _param_array(p), *(np.uint64(keys[k]) for k in ("fate", "target", "kill", "priority")),
         alive, kills, killed)
     return alive, kills, killed[:n_killed]
 
@@ -292,6 +344,35 @@ def test_attack_matches_naive(dims, with_cytokine, dt, handling):
     if dt == 12.0:
         assert max(kills) > 1  # a cell killed twice within one step
     assert 0 < alive.sum() < alive.size
+
+
+@pytest.mark.parametrize("dims", SHAPES)
+def test_attack_on_seen_cells_only_matches_naive(dims):
+    """Clone 1 unseen (antigenicity below the recognition threshold): same timelines as
+    the reference, and no clone-1 cell is killed although clone-1 cells are attacked
+    when every clone is seen."""
+    kind, clone, g = _lattice(dims, 4, tumour=0.5)
+    t = _t_cells(kind, g, 30)
+    pdl1 = np.where(kind == TUMOR, g.random(kind.shape) * 1.2, np.nan)
+    p = dict(_t_cell_params(6.0, 2.0, kill_rate=0.9), seen=np.array([1, 0], np.uint8))
+    keys = _t_keys()
+    expected_kind = kind.copy()
+    expected = {name: list(v.copy()) for name, v in t.items()}
+    e_alive, e_kills, e_killed = ref.t_cell_step(expected_kind, clone, pdl1, None, expected,
+                                                 p, keys)
+    every = {name: v.copy() for name, v in t.items()}
+    _, _, killed_every = _attack(kind.copy(), clone, pdl1, None, every,
+                                 dict(p, seen=np.array([1, 1], np.uint8)), keys)
+    alive, kills, killed = _attack(kind, clone, pdl1, None, t, p, keys)
+    assert sorted(killed) == sorted(e_killed) and len(e_killed) > 0
+    np.testing.assert_array_equal(kind, expected_kind)
+    np.testing.assert_array_equal(kills, e_kills)
+    for name in ("kills_left", "flags"):
+        np.testing.assert_array_equal(t[name], expected[name], err_msg=name)
+    np.testing.assert_allclose(t["engaged_hours"], expected["engaged_hours"], rtol=1e-12,
+                               atol=1e-12)
+    assert not np.any(clone.reshape(-1)[killed] == 1)
+    assert np.any(clone.reshape(-1)[killed_every] == 1)
 
 
 def test_shared_target_dies_once_at_the_earliest_kill():

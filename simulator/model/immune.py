@@ -23,6 +23,7 @@ from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from kernels.lattice import SUPPRESSIVE, T_CELL, TUMOR
 from simulator.model.rates import per_step_probability_hours, step_hazard
+from simulator.model.tumor import escape_bit
 from simulator.schema import ScenarioError, param
 
 KATHER = "Kather 2017 Cancer Res 77:6442"
@@ -106,6 +107,15 @@ class TCells:
                                          "probability 1 - exp(-k q (1 - S) t))",
                                      source=f"{GONG} (form); {KATHER} (kill probability "
                                             "per contact); calibrated")
+    recognition_threshold: float = param(0.0, low=0.0,
+                                         doc="a T cell recognises a tumour cell - stops "
+                                             "beside it and attacks it - only if the "
+                                             "cell's antigenicity (with drug effects) "
+                                             "exceeds this; 0 = any cell presenting "
+                                             "antigen",
+                                         source="CTLs arrest on antigen-presenting tumour "
+                                                "cells and pass others (Boissonnas 2007 J "
+                                                "Exp Med 204:345)")
     kill_capacity: int = param(5, low=1, doc="kills before a T cell is exhausted",
                                source=f"{KATHER}: 5")
     handling_hours: float = param(6.0, unit="hour", low=0.0,
@@ -343,6 +353,7 @@ class ImmuneSystem:
         self.t = Agents(self.T_ATTRIBUTES)
         self.s = Agents(self.S_ATTRIBUTES)
         self.vessel_sites = np.flatnonzero(state.kind == lattice.VESSEL).astype(np.int64)
+        self._every_clone = np.empty(0, np.uint8)  # ``seen`` for "every clone" in migrate
         self.inv_length = moore_inverse_lengths(geo.ndim)
         self.antigen_per_day = 0.0
         self.totals = dict(kills=0, necrotic=0, t_recruited=0, t_expanded=0, s_recruited=0)
@@ -380,6 +391,9 @@ class ImmuneSystem:
         self.necrosis_hazard = float(step_hazard(hyp.necrosis_rate_per_day, dt_h)) \
             if has_oxygen else 0.0
         self.base_antigenicity = np.full(self.n_clones, scenario.tumor.antigenicity)
+        if escape_bit(scenario):
+            escapes = (np.arange(self.n_clones) & escape_bit(scenario)) != 0
+            self.base_antigenicity[escapes] *= scenario.tumor.escape_antigenicity
 
     # -------------------------------------------------------------- keys and fields
     def _key(self, stream, step):
@@ -500,12 +514,15 @@ class ImmuneSystem:
         # not yet entered starts moving once free
         stops = ((flags & t_cells_k.EXHAUSTED) == 0) & (tc.live("kills_left") > 0)
         free_from = np.maximum(tc.live("busy_hours"), tc.live("entry_hours"))
+        antigenicity = self.base_antigenicity * np.broadcast_to(
+            np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
+        seen = (antigenicity > t.recognition_threshold).astype(np.uint8)
+        # every clone seen: migration skips the per-neighbour clone lookup
         arrived, hours_per_move = self._migrate(tc, stops, free_from, self.t_moves, TUMOR,
+                                                seen if not seen.all() else self._every_clone,
                                                 t.chemotaxis_bias, rng.STREAM_T_CELL_MOVE,
                                                 rng.STREAM_MOVE_PRIORITY, step, T_CELL)
         ready = np.minimum(arrived * hours_per_move, self.dt_hours)
-        antigenicity = self.base_antigenicity * np.broadcast_to(
-            np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
         params = self._t_cell_params(effects)
         alive = np.empty(tc.n, np.uint8)
         kills_now = np.empty(tc.n, np.int32)
@@ -514,7 +531,7 @@ class ImmuneSystem:
             st.kind, st.clone, self.pdl1, self._field("suppressive_cytokine"), tc["sites"], tc.n,
             tc["kills_left"], tc["busy_hours"], tc["exhaustion"], tc["flags"],
             tc["engaged_hours"], tc["entry_hours"], ready, geo.offsets,
-            np.ascontiguousarray(antigenicity), params,
+            np.ascontiguousarray(antigenicity), seen, params,
             self._key(rng.STREAM_T_CELL_FATE, step), self._key(rng.STREAM_T_CELL_TARGET, step),
             self._key(rng.STREAM_T_CELL_KILL, step), self._key(rng.STREAM_KILL_PRIORITY, step),
             alive, kills_now, killed)
@@ -549,12 +566,14 @@ class ImmuneSystem:
         """Suppressive cells migrate (their suppression acts through the cytokine field)."""
         sc = self.s
         self._migrate(sc, np.zeros(sc.n, np.bool_), sc.live("entry_hours"), self.s_moves, -1,
-                      self.scenario.suppressive.chemotaxis_bias, rng.STREAM_SUPPRESSIVE_MOVE,
-                      rng.STREAM_SUPPRESSIVE_PRIORITY, step, SUPPRESSIVE)
+                      self._every_clone, self.scenario.suppressive.chemotaxis_bias,
+                      rng.STREAM_SUPPRESSIVE_MOVE, rng.STREAM_SUPPRESSIVE_PRIORITY, step,
+                      SUPPRESSIVE)
 
-    def _migrate(self, agents, stops, free_from_hours, moves, stop_kind, bias, move_stream,
-                 priority_stream, step, agent_kind):
-        """Move substeps of one population (``kernels.immune.migrate``). ``moves`` (real)
+    def _migrate(self, agents, stops, free_from_hours, moves, stop_kind, seen, bias,
+                 move_stream, priority_stream, step, agent_kind):
+        """Move substeps of one population (``kernels.immune.migrate``); ``seen``: the
+        clones whose ``stop_kind`` cells stop a mover (empty: all). ``moves`` (real)
         moves per step, stochastically rounded per agent; a move takes dt / moves hours,
         and an agent busy until ``free_from_hours`` starts with the first substep after
         that. Returns (the substep after each agent's last move, hours per move)."""
@@ -568,8 +587,9 @@ class ImmuneSystem:
         first = (np.ceil(np.asarray(free_from_hours) / hours_per_move - 1e-9).astype(np.int64)
                  if moves > 0 else np.zeros(n, np.int64))
         tag = self._tags(int(last.max(initial=0)))
-        agents_k.migrate(st.kind, self._field("chemokine"), self.proposal, agents["sites"], n,
-                         np.ascontiguousarray(stops, dtype=np.bool_), first, last, stop_kind,
+        agents_k.migrate(st.kind, st.clone, seen, self._field("chemokine"), self.proposal,
+                         agents["sites"], n, np.ascontiguousarray(stops, dtype=np.bool_),
+                         first, last, stop_kind,
                          geo.offsets, self.inv_length, bias, tag, self._key(move_stream, step),
                          self._key(priority_stream, step), agent_kind, arrived)
         return arrived, hours_per_move

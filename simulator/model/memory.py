@@ -36,6 +36,7 @@ from simulator.model.immune import ImmuneSystem, immune_enabled
 from simulator.model.penetration import penetrating
 from simulator.model.state import LINE_ARRAYS, SITE_ARRAYS
 from simulator.model.tissue import FieldSolver
+from simulator.model.tumor import clone_count
 
 F8 = np.dtype(np.float64).itemsize
 F4 = np.dtype(np.float32).itemsize
@@ -56,7 +57,7 @@ def estimate_bytes(scenario) -> dict[str, int]:
     padded = [int(n) + 2 for n in sim.dimensions]
     sites = math.prod(padded)
     lines = sites // padded[-1]
-    n_clones = 1 << len(scenario.tumor.resistance_targets)
+    n_clones = clone_count(scenario)
     fields = list(scenario.fields.enabled_names())
     drugs = penetrating(scenario.drugs)
     immune = immune_enabled(scenario)

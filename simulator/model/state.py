@@ -110,9 +110,11 @@ class LatticeState:
 
 
 def seed_tumor(state: LatticeState, radius_sites: int, resistant_fraction: float,
-               n_targets: int, seed: int, replicate: int) -> None:
+               n_targets: int, seed: int, replicate: int, escape_fraction: float = 0.0,
+               escape_bit: int = 0) -> None:
     """Fill a disc/ball of the given radius at the lattice centre with tumour cells (radius
-    0: one founder); each is resistant to every target with ``resistant_fraction``."""
+    0: one founder); each is resistant to every target with ``resistant_fraction`` and,
+    independently (its own draws), carries ``escape_bit`` with ``escape_fraction``."""
     geo = state.geometry
     centre = np.array([n // 2 for n in geo.dimensions])
     reach = np.arange(-radius_sites, radius_sites + 1)
@@ -125,5 +127,10 @@ def seed_tumor(state: LatticeState, radius_sites: int, resistant_fraction: float
     key = np.uint64(step_key(np.uint64(stream_key(seed, replicate, STREAM_INITIAL)), 0))
     draws = fill_uniform(key, np.empty(geo.n_sites))[sites]
     full_mask = (1 << n_targets) - 1
-    state.clone[sites] = np.where(draws < resistant_fraction, full_mask, 0).astype(np.uint8)
+    clone = np.where(draws < resistant_fraction, full_mask, 0)
+    if escape_bit:
+        key = np.uint64(step_key(np.uint64(stream_key(seed, replicate, STREAM_INITIAL)), 1))
+        escapes = fill_uniform(key, np.empty(geo.n_sites))[sites] < escape_fraction
+        clone = clone | np.where(escapes, escape_bit, 0)
+    state.clone[sites] = clone.astype(np.uint8)
     state.refresh_extents()

@@ -20,6 +20,16 @@ class Initial:
                                           "target, placed at random",
                                       source="Bozic 2013 eLife 2:e00747: resistant cells "
                                              "pre-exist at detection")
+    escape_fraction: float = param(0.0, low=0.0, high=1.0,
+                                   doc="pre-existing fraction of immune-escape variants "
+                                       "(antigen-presentation loss: their antigenicity x "
+                                       "tumor.escape_antigenicity), drawn per cell "
+                                       "independently of resistance and inherited; 0 = "
+                                       "none (no escape bit in the clone masks)",
+                                   source="Zaretsky 2016 N Engl J Med 375:819 (B2M and "
+                                          "JAK1/2 loss in melanomas relapsing on anti-PD-1; "
+                                          "the variants were selected from the tumour "
+                                          "before treatment)")
 
     def check(self):
         pass
@@ -52,6 +62,10 @@ class Tumor:
     antigenicity: float = param(1.0, low=0.0,
                                 doc="relative antigenicity of untreated tumour cells; "
                                     "scales T-cell kill probability")
+    escape_antigenicity: float = param(0.0, low=0.0,
+                                       doc="antigenicity of immune-escape variants relative "
+                                           "to the other cells (initial.escape_fraction); "
+                                           "0 = invisible to T cells")
     dead_clearance_rate_per_day: float = param(1.0, unit="1/day", low=0.0,
                                                doc="rate at which dead-cell debris is "
                                                    "removed, freeing the site")
@@ -61,3 +75,17 @@ class Tumor:
             raise ScenarioError("needs 1 to 7 target names", "resistance_targets")
         if len(set(self.resistance_targets)) != len(self.resistance_targets):
             raise ScenarioError("target names must be distinct", "resistance_targets")
+
+
+def escape_bit(scenario) -> int:
+    """The clone-mask bit of immune-escape variants: the one above the resistance bits, or
+    0 when the scenario has none (``initial.escape_fraction`` = 0)."""
+    if scenario.initial.escape_fraction <= 0.0:
+        return 0
+    return 1 << len(scenario.tumor.resistance_targets)
+
+
+def clone_count(scenario) -> int:
+    """Number of clone masks: every combination of resistance bits and the escape bit."""
+    n = 1 << len(scenario.tumor.resistance_targets)
+    return 2 * n if escape_bit(scenario) else n

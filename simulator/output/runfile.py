@@ -297,6 +297,12 @@ class RunContents:
         clone_ds = ts.create_dataset("clone", data=series["clone"])
         clone_ds.attrs.update(long_name="resistance bit mask (bit t: resistant to target t)",
                               targets=", ".join(self.layout["resistance_targets"]))
+        n_targets = len(self.layout["resistance_targets"])
+        if self.layout["n_clones"] > 1 << n_targets:
+            clone_ds.attrs.update(
+                long_name="clone bit mask (bit t < n targets: resistant to target t; bit "
+                          f"{n_targets}: immune-escape variant)",
+                escape_bit=1 << n_targets)
         clone_ds.make_scale("clone")
         for name, (units, long_name) in SCALAR_SERIES.items():
             _series_dataset(ts, name, series[name], units, long_name, [time_ds])

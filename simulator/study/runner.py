@@ -114,7 +114,7 @@ def run_to_file(scenario: Scenario, output, *, threads: int | None = None,
         prepare_kernels(scenario, compile_ahead)
         engine = engine or engine_mod.Engine(scenario)
         recorder = Recorder(output, scenario, arm=arm, extra_attrs=extra_attrs,
-                            n_clones=1 << engine.n_targets,
+                            n_clones=engine.n_clones,
                             drug_names=engine.treatment.drug_names, overwrite=overwrite,
                             notify=notify, lock=lock)
     except OSError as exc:
@@ -253,7 +253,7 @@ def grow_pretreatment(scenario: Scenario, history) -> engine_mod.Engine:
     """Run ``scenario`` to its treatment start, recording into the journal ``history``;
     returns the engine there, ready to fork into arms."""
     engine = engine_mod.Engine(scenario)
-    recorder = Recorder.scratch(history, scenario, n_clones=1 << engine.n_targets,
+    recorder = Recorder.scratch(history, scenario, n_clones=engine.n_clones,
                                 extra_attrs={"stage": "pretreatment"})
     try:
         engine_mod.run(scenario, recorder, engine=engine,
@@ -281,7 +281,7 @@ def run_arm(pretreatment: Pretreatment, scenario: Scenario, path, *, arm: str = 
         base = pretreatment.engine
         engine = engine_mod.fork(base, scenario)
         recorder = Recorder.fork(pretreatment.history, path, scenario, arm=arm,
-                                 n_clones=1 << engine.n_targets,
+                                 n_clones=engine.n_clones,
                                  drug_names=engine.treatment.drug_names, overwrite=False,
                                  lock=lock)
     except BaseException:

@@ -189,15 +189,16 @@ def combine_effects(drugs: Mapping[str, object], concentrations, targets: Sequen
     return EffectModel(drugs, targets).at(concentrations)
 
 
-def clone_modifiers(effects: Effects, n_targets: int):
-    """Per-clone arrays over all 2**n_targets clones (index = resistance bit mask):
+def clone_modifiers(effects: Effects, n_targets: int, n_clones: int | None = None):
+    """Per-clone arrays over the ``n_clones`` clones (default 2**n_targets; index = clone
+    bit mask, bits above the targets - the escape bit - untouched by drugs):
 
     ``(extra_death_rate_per_day, division_rate_factor, antigenicity_factor)``, float64. A
     clone resistant to target t (bit t set) is unaffected by target t's channels.
     """
     if effects.n_targets != n_targets:
         raise ValueError(f"effects are for {effects.n_targets} targets, not {n_targets}")
-    masks = np.arange(1 << n_targets)
+    masks = np.arange(n_clones or 1 << n_targets)
     # sensitive[m, t] is True when clone m is sensitive to target t
     sensitive = ((masks[:, None] >> np.arange(n_targets)[None, :]) & 1) == 0
     death = (sensitive * effects.kill_rate_per_day[None, :]).sum(axis=1)
