@@ -480,6 +480,22 @@ def test_lattice_colours_are_keyed_by_meaning_not_value():
     assert mc.to_hex(rgb2[1, 1]) == plotting.KIND_COLOURS["vessel"]
 
 
+def test_escape_variants_have_their_own_colour():
+    """Clone bit 2 marks escape (one target, bit 0): clone 2 is drawn as escape, clones 1
+    and 3 (resistant, with or without escape) as resistant; without the escape bit every
+    clone above 0 is resistant, as before."""
+    import matplotlib.colors as mc
+    grid = np.array([[1, 1, 1, 1]], np.uint8)
+    clone = np.array([[0, 1, 2, 3]])
+    rgb, present = plotting.lattice_rgb(grid, clone, escape_bit=2)
+    assert [mc.to_hex(c) for c in rgb[0]] == [
+        plotting.KIND_COLOURS[k] for k in ("tumor", "tumor_resistant", "tumor_escape",
+                                           "tumor_resistant")]
+    assert set(present) == {"tumor", "tumor_resistant", "tumor_escape"}
+    rgb, present = plotting.lattice_rgb(grid, clone)
+    assert set(present) == {"tumor", "tumor_resistant"}
+
+
 def test_bad_targets_raise_one_line_naming_the_file(tmp_path):
     missing = tmp_path / "missing.h5"
     with pytest.raises(OutputError, match="missing.h5"):

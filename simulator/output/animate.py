@@ -79,7 +79,8 @@ def _render(run, indices) -> list[np.ndarray]:
         curve_ax.sharex(dose_ax)
         first = plotting.read_snapshot(run.path, indices[0])
         rgb, present = plotting.lattice_rgb(first["cell_type"], first["clone"],
-                                            first["flag_values"], first["flag_meanings"])
+                                            first["flag_values"], first["flag_meanings"],
+                                            first["escape_bit"])
         image = plotting._show_rgb(lattice_ax, rgb, run.spacing_um)
         lattice_ax.set_xlabel("x (mm)")
         lattice_ax.set_ylabel("y (mm)")
@@ -91,6 +92,8 @@ def _render(run, indices) -> list[np.ndarray]:
         kinds = [k for k in plotting.KIND_COLOURS if k not in ("wall",)]
         if first["clone"] is None:
             kinds.remove("tumor_resistant")
+        if not first["escape_bit"]:
+            kinds.remove("tumor_escape")
         fig.legend(handles=plotting._kind_legend_handles(kinds, first["clone"] is not None),
                    loc="outside lower center", ncol=len(kinds), fontsize=7)
         start = run.treatment_start_day
@@ -98,7 +101,7 @@ def _render(run, indices) -> list[np.ndarray]:
         for index in indices:
             snap = first if index == indices[0] else plotting.read_snapshot(run.path, index)
             rgb, _ = plotting.lattice_rgb(snap["cell_type"], snap["clone"], snap["flag_values"],
-                                          snap["flag_meanings"])
+                                          snap["flag_meanings"], snap["escape_bit"])
             image.set_data(np.swapaxes(rgb, 0, 1))
             marker.set_xdata([snap["day"], snap["day"]])
             dot.set_data([snap["day"]], [np.interp(snap["day"], run.time_days,

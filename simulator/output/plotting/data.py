@@ -202,7 +202,8 @@ def read_doses(f: h5py.File) -> np.ndarray:
 # --------------------------------------------------------------------- snapshots
 def read_snapshot(path, index: int) -> dict:
     """One snapshot: ``cell_type``, ``clone`` (or None) and ``fields`` (name -> array), 3D
-    reduced to the middle z-slice; plus ``day``, ``flag_values``, ``flag_meanings``."""
+    reduced to the middle z-slice; plus ``day``, ``flag_values``, ``flag_meanings`` and
+    ``escape_bit`` (the clone bit of immune-escape variants, 0: none)."""
     with open_run(path) as f:
         snap = f["snapshots"]
         ct = snap["cell_type"]
@@ -211,6 +212,8 @@ def read_snapshot(path, index: int) -> dict:
                "clone": _middle_slice(snap["clone"][index]) if "clone" in snap else None,
                "flag_values": ct.attrs.get("flag_values"),
                "flag_meanings": ct.attrs.get("flag_meanings"),
+               "escape_bit": int(f["timeseries/clone"].attrs.get("escape_bit", 0))
+               if "timeseries/clone" in f else 0,
                "fields": {}}
         if "fields" in snap:
             for name in snap["fields"]:

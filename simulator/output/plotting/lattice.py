@@ -12,29 +12,34 @@ from simulator.output.plotting.style import _new_axes, _styled
 
 #: Fixed colours of the cell kinds, keyed by ``flag_meanings`` (never by value, so a file
 #: written with other values still reads right). "tumor_resistant" is drawn where
-#: ``/snapshots/clone`` marks a tumour cell resistant to at least one target.
+#: ``/snapshots/clone`` marks a tumour cell resistant to at least one target,
+#: "tumor_escape" where it marks an immune-escape variant (and no resistance).
 KIND_COLOURS = {
     "empty": "#f4f4f4", "tumor": "#2f6db5", "tumor_resistant": "#f28e1c",
+    "tumor_escape": "#17becf",
     "t_cell": "#2ca02c", "suppressive": "#9b59b6", "dead": "#b3b3b3",
     "necrotic": "#4a4a4a", "vessel": "#d62728", "wall": "#000000",
 }
 KIND_LABELS = {
     "empty": "empty", "tumor": "tumour (sensitive)", "tumor_resistant": "tumour (resistant)",
+    "tumor_escape": "tumour (immune escape)",
     "t_cell": "T cell", "suppressive": "suppressive cell", "dead": "dead cell",
     "necrotic": "necrotic", "vessel": "vessel", "wall": "wall",
 }
 _UNKNOWN_KIND_COLOUR = "#ff00ff"
 
 
-def lattice_rgb(cell_type, clone=None, flag_values=None, flag_meanings=None):
+def lattice_rgb(cell_type, clone=None, flag_values=None, flag_meanings=None, escape_bit=0):
     """RGB image (float, ..., 3) of a cell-type frame with the fixed colours, keyed by the
-    ``flag_values``/``flag_meanings`` attributes; resistant tumour cells (clone > 0) get
-    their own colour. Returns (rgb, names of the kinds present)."""
+    ``flag_values``/``flag_meanings`` attributes; resistant tumour cells (a clone bit other
+    than ``escape_bit``) get their own colour, and so do immune-escape variants that resist
+    nothing (``clone == escape_bit``; the run file's ``timeseries/clone`` attribute
+    ``escape_bit``, 0: none). Returns (rgb, names of the kinds present)."""
     if flag_values is None or flag_meanings is None:
         flag_values, meanings = np.arange(len(KIND_NAMES)), list(KIND_NAMES)
     else:
         meanings = _text(flag_meanings).split()
-    names = list(meanings) + ["tumor_resistant", "unknown"]
+    names = list(meanings) + ["tumor_resistant", "tumor_escape", "unknown"]
     spare = iter(matplotlib.colormaps["tab20"].colors)
     palette = np.array([matplotlib.colors.to_rgb(KIND_COLOURS.get(n) or
                                                  (_UNKNOWN_KIND_COLOUR if n == "unknown"
@@ -45,8 +50,13 @@ def lattice_rgb(cell_type, clone=None, flag_values=None, flag_meanings=None):
         lut[value] = meanings.index(meaning)
     category = lut[np.asarray(cell_type, dtype=np.uint8)]
     if clone is not None and "tumor" in meanings:
-        category = np.where((category == meanings.index("tumor")) & (np.asarray(clone) > 0),
+        clone = np.asarray(clone, dtype=np.int64)
+        tumour = category == meanings.index("tumor")
+        category = np.where(tumour & ((clone & ~escape_bit) > 0),
                             names.index("tumor_resistant"), category)
+        if escape_bit:
+            category = np.where(tumour & (clone == escape_bit), names.index("tumor_escape"),
+                                category)
     present = [names[i] for i in np.unique(category)]
     return palette[category], present
 
@@ -54,7 +64,7 @@ def lattice_rgb(cell_type, clone=None, flag_values=None, flag_meanings=None):
 def _snapshot_rgb(snap: dict):
     """``lattice_rgb`` of a snapshot as returned by :func:`~.data.read_snapshot`."""
     return lattice_rgb(snap["cell_type"], snap["clone"], snap["flag_values"],
-                       snap["flag_meanings"])
+                       snap["flag_meanings"], snap["escape_bit"])
 
 
 def _kind_legend_handles(present, with_clones=True):
