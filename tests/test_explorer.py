@@ -201,6 +201,11 @@ def test_frames_are_rasters_in_the_figures_colours():
     field = np.arange(6, dtype=float).reshape(3, 2)
     over = render.rgba(cat, field)
     assert over[0, 0] == image[0, 0] and over[1, 0] != image[1, 0]
+    # immune-escape variants (clone bit 2 here) in their own colour unless also resistant
+    clone[0, 0] = 2
+    escape = render.rgba(render.categories(kind, clone, escape_bit=2))
+    assert hex_of(escape[0, 0]) == KIND_COLOURS["tumor_escape"]
+    assert hex_of(escape[0, 1]) == KIND_COLOURS["tumor_resistant"]
     assert render.rgba(render.categories(np.zeros((4, 5, 6), np.uint8),
                                          np.zeros((4, 5, 6), np.uint8))).shape == (5, 4)
 

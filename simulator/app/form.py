@@ -26,6 +26,7 @@ from simulator.scenario.toml_writer import toml_value
 BIOLOGY = {
     "tumor.antigenicity": ("antigenicity", "relative, 1 = baseline"),
     "initial.resistant_fraction": ("resistant fraction at the start", "fraction of cells"),
+    "initial.escape_fraction": ("immune-escape variants at the start", "fraction of cells"),
     "tumor.mutation_rate_per_division": ("resistance mutation rate", "per division"),
     "t_cells.recruitment_rate_per_day": ("T-cell recruitment", "cells/day"),
     "suppressive.recruitment_rate_per_day_per_1000_tumor_cells": (

@@ -3,7 +3,7 @@
 The explorer never sends one element per cell: a frame is a 2D ``uint32`` array that Bokeh
 ships as one binary buffer and draws with a single ``image_rgba`` glyph. Colours are the
 figures' (:data:`simulator.output.plotting.KIND_COLOURS`, colour-blind-safe), with resistant
-tumour cells in their own colour. A field overlay paints the chosen field (viridis, scaled
+tumour cells and immune-escape variants in their own colours. A field overlay paints the chosen field (viridis, scaled
 to its current range) on the empty sites, under the cells.
 """
 from __future__ import annotations
@@ -14,9 +14,11 @@ import numpy as np
 from kernels.lattice import KIND_NAMES
 from simulator.output.plotting import KIND_COLOURS, KIND_LABELS
 
-#: Category of a site: its kind's index in KIND_NAMES, or RESISTANT for a resistant tumour cell.
+#: Category of a site: its kind's index in KIND_NAMES, RESISTANT for a resistant tumour cell,
+#: ESCAPE for an immune-escape variant that resists nothing.
 RESISTANT = len(KIND_NAMES)
-CATEGORY_NAMES = (*KIND_NAMES, "tumor_resistant")
+ESCAPE = RESISTANT + 1
+CATEGORY_NAMES = (*KIND_NAMES, "tumor_resistant", "tumor_escape")
 _EMPTY, _TUMOR = KIND_NAMES.index("empty"), KIND_NAMES.index("tumor")
 
 
@@ -40,12 +42,16 @@ def middle_slice(frame: np.ndarray) -> np.ndarray:
     return frame[..., frame.shape[-1] // 2] if frame.ndim == 3 else frame
 
 
-def categories(kind: np.ndarray, clone: np.ndarray) -> np.ndarray:
-    """uint8 category per site (2D, x first): the kind, or RESISTANT for tumour cells of a
-    resistant clone. This is what the explorer keeps for replay (1 byte per site)."""
+def categories(kind: np.ndarray, clone: np.ndarray, escape_bit: int = 0) -> np.ndarray:
+    """uint8 category per site (2D, x first): the kind, RESISTANT for tumour cells of a
+    resistant clone (a bit other than ``escape_bit``), ESCAPE for escape variants that
+    resist nothing. This is what the explorer keeps for replay (1 byte per site)."""
     kind, clone = middle_slice(kind), middle_slice(clone)
     out = kind.astype(np.uint8, copy=True)
-    out[(kind == _TUMOR) & (clone > 0)] = RESISTANT
+    tumour = kind == _TUMOR
+    out[tumour & ((clone & ~np.uint8(escape_bit)) > 0)] = RESISTANT
+    if escape_bit:
+        out[tumour & (clone == escape_bit)] = ESCAPE
     return out
 
 

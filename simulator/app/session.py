@@ -24,6 +24,7 @@ import numpy as np
 from simulator import engine as engine_mod
 from simulator.app import render
 from simulator.model.tissue import FIELD_NAMES
+from simulator.model.tumor import escape_bit
 from simulator.treatment.regimen import day_to_step
 
 #: Series the explorer plots, from ``Engine.observe()``.
@@ -90,7 +91,8 @@ class History:
 def frame_of(engine) -> np.ndarray:
     """The engine's lattice as replay categories (uint8 per site)."""
     state = engine.state
-    return render.categories(state.grid(), state.grid(state.clone))
+    return render.categories(state.grid(), state.grid(state.clone),
+                             escape_bit(engine.scenario))
 
 
 @dataclass

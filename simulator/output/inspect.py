@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from simulator import scenario as scenario_mod
 from simulator.engine import tumor_rates
+from simulator.model.tumor import escape_bit
 from simulator.model.memory import (PROCESS_BASE_BYTES, available_bytes, estimate_bytes,
                                     format_bytes)
 from simulator.output.runfile import OutputError, open_run
@@ -30,11 +31,15 @@ def derived_quantities(scenario) -> list[tuple[str, str]]:
         ("lattice sites", f"{n_sites} ({len(sim.dimensions)}D, "
                           f"{' x '.join(f'{n * sim.spacing_um / 1000:g}' for n in sim.dimensions)} mm)"),
     ]
+    bits = max(len(rates.death_hazard) - 1, 1).bit_length()
     for clone in range(len(rates.death_hazard)):
-        rows.append((f"clone {clone:#0{2 + len(scenario.tumor.resistance_targets)}b} "
-                     "death / division hazard per step",
+        rows.append((f"clone {clone:#0{2 + bits}b} death / division hazard per step",
                      f"{rates.death_hazard[clone]:.6g} / {rates.division_hazard[clone]:.6g}"))
     rows.append(("mutation probability per division", f"{rates.mutation_probability:.3g}"))
+    if escape_bit(scenario):
+        rows.append(("immune-escape variants", f"clone bit {escape_bit(scenario):#b}, "
+                     f"{scenario.initial.escape_fraction:.3g} of the initial cells, "
+                     f"antigenicity x {scenario.tumor.escape_antigenicity:g}"))
     rows.append(("debris clearance hazard per step", f"{rates.clear_dead_hazard:.6g}"))
     return rows + memory_rows(scenario)
 
