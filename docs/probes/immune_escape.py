@@ -1,5 +1,9 @@
 """Probe (a patch of the running engine, NOT part of the model): immune-escape variants.
 
+Superseded by the model's own escape variants and T-cell recognition (5bbd7f0:
+``initial.escape_fraction``, ``tumor.escape_antigenicity``, ``t_cells.recognition_threshold``);
+kept to reproduce the table of docs/calibration.md that asked for them.
+
 A second resistance "target", ESCAPE, that no drug targets: cells carrying it present less
 antigen (their T-cell kill rate and antigen signal x ESCAPE_ANTIGENICITY); the initial
 ESCAPE share is drawn per cell independently of BRAF resistance (ESCAPE_FRACTION; the
