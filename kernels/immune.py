@@ -218,8 +218,8 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     substeps ``first[a] <= s < last[a]``, substep s using tag ``first_tag + s`` and the
     keys ``step_key(move_step_key, s)`` / ``step_key(priority_step_key, s)``. Returns the
     number of substeps run (``clone``, ``seen``: which ``stop_kind`` cells an agent stops
-    beside, :func:`migrate_propose`); ``arrived[a]`` = 1 + the substep of agent a's last move (0 if
-    it did not move). The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing
+    beside, :func:`migrate_propose`); ``arrived[a]`` = 1 + the substep of agent a's last
+    move (0 if it did not move). The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing
     ``proposal`` and restarting the tags when it would not be).
 
     Cost follows the agents that can still move, not the population: agents with no

@@ -17,10 +17,11 @@ T cell runs a timeline over the step ``[0, dt)`` hours (Kather et al. 2017 Cance
   from the time it arrived beside a tumour cell (the caller passes ``ready_hours`` =
   max(entry, arrival after its last move)); it attacks from max(handling end, ready).
 * An attack picks uniformly a tumour neighbour the cell recognises (``seen[clone]``, one
-  flag per clone: antigenicity above ``t_cells.recognition_threshold``) and kills it at the first event of a Poisson
-  process of rate ``lambda = k q (1 - S)`` per hour, S = 1 - (1 - S_pd)(1 - S_sup),
-  S_pd = s_pd_max P / (P + K_pd) (1 - blockade) for the target's PD-L1 P, S_sup = s_sup_max
-  C / (C + K_sup) for the suppressive cytokine C at the T cell: the kill time is
+  flag per clone: antigenicity above ``t_cells.recognition_threshold``) and kills it at
+  the first event of a Poisson process of rate ``lambda = k q (1 - S)`` per hour,
+  S = 1 - (1 - S_pd)(1 - S_sup), S_pd = s_pd_max P / (P + K_pd) (1 - blockade) for the
+  target's PD-L1 P, S_sup = s_sup_max C / (C + K_sup) for the suppressive cytokine C at
+  the T cell: the kill time is
   ``start - log(1 - u) / lambda`` for one uniform u, and the attack succeeds if that falls
   before the attack window ends (step end, exhaustion or death).
 * A kill costs one of ``kills_left`` and starts ``handling_hours`` of handling; if handling

@@ -163,7 +163,7 @@ class Engine:
         self.n_targets = len(scenario.tumor.resistance_targets)
         self.n_clones = clone_count(scenario)
         # clones resistant to at least one target (the escape bit is not resistance)
-        self._resistant_clones = (np.arange(self.n_clones) & ((1 << self.n_targets) - 1)) != 0
+        self._resistant_clones = clone_resistance_counts(self.n_targets, self.n_clones) > 0
         if state is None:
             state = LatticeState.empty(sim.dimensions)
             seed_tumor(state, scenario.initial.tumor_radius_sites,

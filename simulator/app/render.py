@@ -3,8 +3,8 @@
 The explorer never sends one element per cell: a frame is a 2D ``uint32`` array that Bokeh
 ships as one binary buffer and draws with a single ``image_rgba`` glyph. Colours are the
 figures' (:data:`simulator.output.plotting.KIND_COLOURS`, colour-blind-safe), with resistant
-tumour cells and immune-escape variants in their own colours. A field overlay paints the chosen field (viridis, scaled
-to its current range) on the empty sites, under the cells.
+tumour cells and immune-escape variants in their own colours. A field overlay paints the
+chosen field (viridis, scaled to its current range) on the empty sites, under the cells.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from kernels.lattice import KIND_NAMES
 from simulator.output.plotting import KIND_COLOURS, KIND_LABELS
+from simulator.output.plotting.lattice import clone_colour_masks
 
 #: Category of a site: its kind's index in KIND_NAMES, RESISTANT for a resistant tumour cell,
 #: ESCAPE for an immune-escape variant that resists nothing.
@@ -49,9 +50,9 @@ def categories(kind: np.ndarray, clone: np.ndarray, escape_bit: int = 0) -> np.n
     kind, clone = middle_slice(kind), middle_slice(clone)
     out = kind.astype(np.uint8, copy=True)
     tumour = kind == _TUMOR
-    out[tumour & ((clone & ~np.uint8(escape_bit)) > 0)] = RESISTANT
-    if escape_bit:
-        out[tumour & (clone == escape_bit)] = ESCAPE
+    resistant, escape = clone_colour_masks(clone, escape_bit)
+    out[tumour & resistant] = RESISTANT
+    out[tumour & escape] = ESCAPE
     return out
 
 

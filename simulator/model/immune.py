@@ -391,9 +391,14 @@ class ImmuneSystem:
         self.necrosis_hazard = float(step_hazard(hyp.necrosis_rate_per_day, dt_h)) \
             if has_oxygen else 0.0
         self.base_antigenicity = np.full(self.n_clones, scenario.tumor.antigenicity)
-        if escape_bit(scenario):
-            escapes = (np.arange(self.n_clones) & escape_bit(scenario)) != 0
-            self.base_antigenicity[escapes] *= scenario.tumor.escape_antigenicity
+        escapes = (np.arange(self.n_clones) & escape_bit(scenario)) != 0
+        self.base_antigenicity[escapes] *= scenario.tumor.escape_antigenicity
+
+    def antigenicity(self, effects: ImmuneEffects) -> np.ndarray:
+        """Antigenicity q per clone this step: the patient's, the escape variants' factor
+        and the drugs' antigenicity channel."""
+        return self.base_antigenicity * np.broadcast_to(
+            np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
 
     # -------------------------------------------------------------- keys and fields
     def _key(self, stream, step):
@@ -514,8 +519,7 @@ class ImmuneSystem:
         # not yet entered starts moving once free
         stops = ((flags & t_cells_k.EXHAUSTED) == 0) & (tc.live("kills_left") > 0)
         free_from = np.maximum(tc.live("busy_hours"), tc.live("entry_hours"))
-        antigenicity = self.base_antigenicity * np.broadcast_to(
-            np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
+        antigenicity = self.antigenicity(effects)
         seen = (antigenicity > t.recognition_threshold).astype(np.uint8)
         # every clone seen: migration skips the per-neighbour clone lookup
         arrived, hours_per_move = self._migrate(tc, stops, free_from, self.t_moves, TUMOR,
@@ -634,8 +638,7 @@ class ImmuneSystem:
         self.s.keep(alive)
         self.s.live("entry_hours")[:] = 0.0
         counts = tumor_by_clone.sum(axis=0)
-        antigenicity = self.base_antigenicity * np.broadcast_to(
-            np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
+        antigenicity = self.antigenicity(effects)
         total = counts.sum()
         mean_antigenicity = (float(counts @ antigenicity) / total if total
                              else float(antigenicity.mean()))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from simulator import scenario as scenario_mod
 from simulator.engine import tumor_rates
-from simulator.model.tumor import escape_bit
 from simulator.model.memory import (PROCESS_BASE_BYTES, available_bytes, estimate_bytes,
                                     format_bytes)
+from simulator.model.tumor import escape_bit
 from simulator.output.runfile import OutputError, open_run
 
 # What `inspect` and `plot` read from every run file (the DESIGN.md contract).

@@ -29,6 +29,15 @@ KIND_LABELS = {
 _UNKNOWN_KIND_COLOUR = "#ff00ff"
 
 
+def clone_colour_masks(clone, escape_bit=0):
+    """(resistant, escape) masks of a clone frame as the figures colour tumour cells:
+    resistant = some bit other than ``escape_bit``; escape = ``escape_bit`` alone (a cell
+    both resistant and escaping is drawn resistant)."""
+    clone = np.asarray(clone, dtype=np.int64)
+    escape = clone == escape_bit if escape_bit else np.zeros(clone.shape, bool)
+    return (clone & ~escape_bit) > 0, escape
+
+
 def lattice_rgb(cell_type, clone=None, flag_values=None, flag_meanings=None, escape_bit=0):
     """RGB image (float, ..., 3) of a cell-type frame with the fixed colours, keyed by the
     ``flag_values``/``flag_meanings`` attributes; resistant tumour cells (a clone bit other
@@ -50,13 +59,10 @@ def lattice_rgb(cell_type, clone=None, flag_values=None, flag_meanings=None, esc
         lut[value] = meanings.index(meaning)
     category = lut[np.asarray(cell_type, dtype=np.uint8)]
     if clone is not None and "tumor" in meanings:
-        clone = np.asarray(clone, dtype=np.int64)
         tumour = category == meanings.index("tumor")
-        category = np.where(tumour & ((clone & ~escape_bit) > 0),
-                            names.index("tumor_resistant"), category)
-        if escape_bit:
-            category = np.where(tumour & (clone == escape_bit), names.index("tumor_escape"),
-                                category)
+        resistant, escape = clone_colour_masks(clone, escape_bit)
+        category = np.where(tumour & resistant, names.index("tumor_resistant"), category)
+        category = np.where(tumour & escape, names.index("tumor_escape"), category)
     present = [names[i] for i in np.unique(category)]
     return palette[category], present
 
