@@ -11,7 +11,22 @@ from simulator.schema import ScenarioError, param
 class EndpointSettings:
     """RECIST-like assessment of the simulated tumour (see ``simulator.analysis.endpoints``)."""
     scan_interval_days: float = param(28.0, unit="day", low=0.0, low_open=True,
-                                      doc="assessments at treatment start + k x interval")
+                                      doc="assessments at treatment start + k x interval "
+                                          "(after the first, see first_scan_days)")
+    first_scan_days: float = param(0.0, unit="day", low=0.0,
+                                   doc="first assessment this long after treatment start, "
+                                       "then every scan_interval_days (0: one interval); "
+                                       "trials often scan first later, e.g. week 12",
+                                   source="CheckMate 067 protocol: week 12, then every 6 "
+                                          "weeks (Larkin 2015 NEJM 373:23)")
+    residual_half_life_days: float = param(
+        0.0, unit="day", low=0.0,
+        doc="scans measure live tumour cells plus a residual: the volume a shrinking lesion "
+            "gives up stays as regression bed (necrosis, fibrosis, infiltrate) and clears "
+            "with this half-life; 0: live cells only (simulator.analysis.endpoints)",
+        source="RECIST 1.1 measures the whole lesion; regression beds of necrosis and "
+               "proliferative fibrosis after anti-PD-1, half of stable lesions with immune-related "
+               "pathologic response (Stein 2019 Ann Oncol 30:589)")
     real_cells_per_site: float = param(1.0, low=0.0, low_open=True,
                                        doc="real cells one simulated cell stands for; sets "
                                            "the mm scale of the equivalent diameter")

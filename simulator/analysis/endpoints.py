@@ -7,8 +7,17 @@ of them into columns (a dict of numpy arrays) that the study layer writes as CSV
 Definitions (RECIST 1.1, Eisenhauer et al. 2009 Eur J Cancer 45:228, applied to one lesion)
 ------------------------------------------------------------------------------------------
 Measure. The modelled lesion is one target lesion; its "sum of diameters" is its equivalent
-diameter: the diameter of the disc (2D) or ball (3D) holding its N tumour cells, sites of
-edge a = ``mm_per_site``: 2D ``D = 2 a sqrt(N / pi)``; 3D ``D = 2 a (3 N / (4 pi)) ** (1/3)``.
+diameter: the diameter of the disc (2D) or ball (3D) holding its M cells, sites of edge
+a = ``mm_per_site``: 2D ``D = 2 a sqrt(M / pi)``; 3D ``D = 2 a (3 M / (4 pi)) ** (1/3)``.
+By default M = N, the live tumour cells. A scan sees the whole lesion, though (RECIST 1.1
+does not subtract necrosis), and a lesion that shrinks under treatment leaves a regression
+bed of necrosis, fibrosis and infiltrate that is remodelled over months (Stein 2019 Ann
+Oncol 30:589: half of anti-PD-1 "stable" lesions held immune-related pathologic regression).
+With ``residual_half_life_days`` h > 0, M = N + R: each fall of N from one record to the
+next (the volume the lesion gives up) enters R, spread evenly over its interval, and R
+clears exactly at rate ln 2 / h (:func:`residual_cells`). Turnover leaves no bed (a dead
+cell replaced by a daughter), nor does growth take any away. M < 1/2 (no live cell and
+less than half a cell of bed) is a lesion gone: CR. h = 0 is M = N exactly.
 Every response figure (per-scan class, best overall response, best response percent) uses
 this one measure. Hence PR (D/D0 <= 0.70) is N/N0 <= 0.49 in 2D and <= 0.343 in 3D; PD
 (D/D_nadir >= 1.20) is N/N_nadir >= 1.44 in 2D and >= 1.728 in 3D. Boundaries are
@@ -25,9 +34,11 @@ across, so the 5 mm rule can never be met: either state a scale or lower
 where only the absolute rule stopped a PD call, so the problem is visible.
 
 Baseline: the last record at or before the treatment start.
-Scans: at ``treatment_start_day + k * scan_interval_days`` for k = 1, 2, ... while a record
-exists at or after the scan time; each scan reads the last record at or before its time
-(a dip between scans is not seen, as in a trial). Slack ``TIME_TOLERANCE_DAYS`` absorbs
+Scans: at ``treatment_start_day + first_scan_days + k * scan_interval_days`` for k = 0, 1,
+... (``first_scan_days`` 0: one interval, i.e. start + k * interval for k >= 1; trials
+often scan first later, CheckMate 067 at week 12 then every 6 weeks) while a record exists
+at or after the scan time; each scan reads the last record at or before its time (a dip
+between scans is not seen, as in a trial). Slack ``TIME_TOLERANCE_DAYS`` absorbs
 floating-point step times.
 
 Time-point response of each scan, checked in this order:
@@ -55,7 +66,9 @@ Best overall response (``response_class``), from the scans before the first PD:
 Best response percent (``best_response``): the smallest D / D0 - 1 over the assessment
 window, i.e. the scans up to and including the first PD (the waterfall plot's "best change
 from baseline in the sum of diameters"); the same window gives the nadir.
-``best_tumor_cells_change`` is the same on the cell count; ``first_scan_change`` is D / D0 - 1
+``best_tumor_cells_change`` is the smallest N / N0 - 1 over the same scans (with a residual,
+the live cells can fall further than the measure); ``nadir_tumor_cells`` is N at the
+measure's nadir; ``first_scan_change`` is D / D0 - 1
 at the first scan (early tumour shrinkage).
 
 Time to response: the first scan of the first confirmed response (RECIST: first documented
@@ -104,6 +117,8 @@ __all__ = [
     "classify_scans",
     "endpoint_table",
     "equivalent_diameter_mm",
+    "lesion_cells",
+    "residual_cells",
 ]
 
 #: Per-scan and best-overall classes; "NE" = not evaluable.
@@ -150,6 +165,8 @@ class ResponseCriteria:
     spacing_um: float
     real_cells_per_site: float = 1.0
     scan_interval_days: float = 56.0
+    first_scan_days: float = 0.0
+    residual_half_life_days: float = 0.0
     partial_response_drop: float = 0.30
     progression_rise: float = 0.20
     progression_min_mm: float = 5.0
@@ -163,6 +180,8 @@ class ResponseCriteria:
     TABLE_KEYS = (
         "real_cells_per_site",
         "scan_interval_days",
+        "first_scan_days",
+        "residual_half_life_days",
         "partial_response_drop",
         "progression_rise",
         "progression_min_mm",
@@ -180,6 +199,9 @@ class ResponseCriteria:
             ("spacing_um", self.spacing_um, lambda v: v > 0, "> 0"),
             ("real_cells_per_site", self.real_cells_per_site, lambda v: v > 0, "> 0"),
             ("scan_interval_days", self.scan_interval_days, lambda v: v > 0, "> 0"),
+            ("first_scan_days", self.first_scan_days, lambda v: v >= 0, ">= 0"),
+            ("residual_half_life_days", self.residual_half_life_days, lambda v: v >= 0,
+             ">= 0"),
             ("partial_response_drop", self.partial_response_drop, lambda v: 0 < v < 1,
              "in (0, 1)"),
             ("progression_rise", self.progression_rise, lambda v: v > 0, "> 0"),
@@ -198,6 +220,22 @@ class ResponseCriteria:
                 raise ValueError(f"endpoints.{name} must be a number, got {value!r}")
             if not math.isfinite(value) or not ok(value):
                 raise ValueError(f"endpoints.{name} must be {rule}, got {value!r}")
+
+    @property
+    def first_scan(self) -> float:
+        """Days from a line's start to its first scan (``first_scan_days``, or one interval
+        when that is 0)."""
+        return self.first_scan_days if self.first_scan_days > 0 else self.scan_interval_days
+
+    def scan_days(self, start: float, last_day: float) -> np.ndarray:
+        """The scan days of a line started on ``start``, up to ``last_day``."""
+        interval, first = self.scan_interval_days, self.first_scan_days
+        if first > 0:
+            count = max(0, int(math.floor((last_day - start - first + TIME_TOLERANCE_DAYS)
+                                          / interval)) + 1)
+            return start + (first + interval * np.arange(count))
+        count = max(0, int(math.floor((last_day - start + TIME_TOLERANCE_DAYS) / interval)))
+        return start + interval * np.arange(1, count + 1)
 
     @property
     def mm_per_site(self) -> float:
@@ -344,10 +382,10 @@ class Endpoints:
     baseline_diameter_mm: float
     final_tumor_cells: float
     n_scans: int
-    nadir_tumor_cells: float            # smallest burden at a scan up to the first PD
-    nadir_day: float                    # first scan reaching it; NaN if no scan
+    nadir_tumor_cells: float            # live cells at the scan of the smallest measure
+    nadir_day: float                    # first scan of that nadir; NaN if no scan
     best_response: float                # best D / D0 - 1 (sum of diameters); NaN if no scan
-    best_tumor_cells_change: float      # the same on the cell count
+    best_tumor_cells_change: float      # smallest N / N0 - 1 at those scans (live cells)
     first_scan_change: float            # D / D0 - 1 at the first scan (early shrinkage)
     response_class: str                 # best overall response: CR / PR / SD / PD / NE
     objective_response: bool            # response_class in (CR, PR): a confirmed response
@@ -414,20 +452,55 @@ def _time_average(values: np.ndarray, times: np.ndarray) -> float:
     return float(np.sum(widths * 0.5 * (values[1:] + values[:-1])) / (times[-1] - times[0]))
 
 
-def _scan_schedule(t: np.ndarray, start: float, interval: float):
+def _scan_schedule(t: np.ndarray, start: float, criteria: ResponseCriteria):
     """Scan times and, for each, the index of the last record at or before it."""
-    n_scans = max(0, int(math.floor((t[-1] - start + TIME_TOLERANCE_DAYS) / interval)))
-    scan_days = start + interval * np.arange(1, n_scans + 1)
+    scan_days = criteria.scan_days(start, t[-1])
     return scan_days, np.searchsorted(t, scan_days + TIME_TOLERANCE_DAYS, side="right") - 1
 
 
-def _followed(t: np.ndarray, n: np.ndarray, r: np.ndarray, followed_to_day):
-    """The records the scans read: those of the run, plus one at ``followed_to_day`` with no
-    cell when the run ended early on an eradicated tumour (zero is absorbing)."""
+def _followed(t: np.ndarray, n: np.ndarray, r: np.ndarray, followed_to_day, start: float,
+              criteria: ResponseCriteria):
+    """The records the scans read: those of the run, plus, when the run ended early on an
+    eradicated tumour (zero is absorbing), records with no cell at every later scan day and
+    at ``followed_to_day``, so that a residual decays on to each scan."""
     if (followed_to_day is None or n[-1] > 0
             or not float(followed_to_day) > t[-1] + TIME_TOLERANCE_DAYS):
         return t, n, r
-    return (np.append(t, float(followed_to_day)), np.append(n, 0.0), np.append(r, 0.0))
+    later = criteria.scan_days(start, float(followed_to_day))
+    later = later[later > t[-1] + TIME_TOLERANCE_DAYS]
+    if not later.size or later[-1] < float(followed_to_day) - TIME_TOLERANCE_DAYS:
+        later = np.append(later, float(followed_to_day))
+    zeros = np.zeros(later.size)
+    return np.append(t, later), np.append(n, zeros), np.append(r, zeros)
+
+
+def residual_cells(time_days, tumor_cells, half_life_days: float) -> np.ndarray:
+    """Residual mass (in cells) at each record: the volume a shrinking lesion gives up (the
+    fall in live cells from one record to the next) stays in the lesion as regression bed
+    and clears with ``half_life_days`` (0: at once, no residual). A cell that dies and is
+    replaced by a daughter leaves no bed, so turnover alone adds none. Losses within a
+    record interval are spread evenly over it and the decay is exact:
+    R_i = R_(i-1) q + L_i (1 - q) / (lambda dt), L_i = max(0, N_(i-1) - N_i),
+    q = exp(-lambda dt), lambda = ln 2 / h."""
+    t = np.asarray(time_days, dtype=np.float64)
+    n = np.asarray(tumor_cells, dtype=np.float64)
+    residual = np.zeros(t.shape[0])
+    if half_life_days == 0 or t.shape[0] < 2:
+        return residual
+    lost = np.maximum(-np.diff(n), 0.0)
+    steps = math.log(2.0) / half_life_days * np.diff(t)
+    keep = np.exp(-steps)
+    gain = lost * -np.expm1(-steps) / steps
+    for i in range(1, t.shape[0]):
+        residual[i] = residual[i - 1] * keep[i - 1] + gain[i - 1]
+    return residual
+
+
+def lesion_cells(tumor_cells, residual) -> np.ndarray:
+    """What a scan measures, in cells: live tumour cells plus residual mass; a lesion with
+    no live cell and less than half a cell of residual is gone (0)."""
+    m = np.asarray(tumor_cells, dtype=np.float64) + np.asarray(residual, dtype=np.float64)
+    return np.where(m < 0.5, 0.0, m)
 
 
 def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
@@ -478,11 +551,13 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
 
     # baseline, scans and the best overall response ------------------------------------
     base_i = int(np.searchsorted(t, start + TIME_TOLERANCE_DAYS, side="right") - 1)
-    scan_t, scan_counts, scan_resistant = _followed(t, n, r, followed_to_day)
-    scan_days, scan_i = _scan_schedule(scan_t, start, criteria.scan_interval_days)
-    diam = equivalent_diameter_mm(scan_counts, criteria.dimensions, criteria.mm_per_site)
+    scan_t, scan_counts, scan_resistant = _followed(t, n, r, followed_to_day, start, criteria)
+    measured = lesion_cells(scan_counts, residual_cells(scan_t, scan_counts,
+                                                        criteria.residual_half_life_days))
+    scan_days, scan_i = _scan_schedule(scan_t, start, criteria)
+    diam = equivalent_diameter_mm(measured, criteria.dimensions, criteria.mm_per_site)
     n0, d0 = float(n[base_i]), float(diam[base_i])
-    scan_n, scan_d = scan_counts[scan_i], diam[scan_i]
+    scan_n, scan_m, scan_d = scan_counts[scan_i], measured[scan_i], diam[scan_i]
     classes, blocked = classify_scans(d0, scan_d, criteria)
     overall = best_overall_response(classes, scan_days - start, criteria)
     first_pd, first_resp = overall.first_progression_scan, overall.first_response_scan
@@ -491,11 +566,11 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     nadir_n = nadir_day = best_resp = best_cells = math.nan
     if len(classes) > 0:
         window = len(classes) if first_pd is None else first_pd + 1
-        k = int(np.argmin(scan_n[:window]))
+        k = int(np.argmin(scan_m[:window]))
         nadir_n, nadir_day = float(scan_n[k]), float(scan_days[k])
         if n0 > 0:
             best_resp = float(scan_d[k]) / d0 - 1.0
-            best_cells = nadir_n / n0 - 1.0
+            best_cells = float(np.min(scan_n[:window])) / n0 - 1.0
 
     # response and progression -----------------------------------------------------------
     follow_up = float(scan_days[-1] - start) if len(classes) else math.nan

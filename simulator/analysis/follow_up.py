@@ -31,7 +31,6 @@ most of a responding arm's cost is such years of follow-up of a cured lesion.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -87,10 +86,9 @@ class ProgressionWatch:
         start = self._line_start()
         if start is None or day < start - TIME_TOLERANCE_DAYS:
             return False
-        interval = self.criteria.scan_interval_days
-        k = max(1, math.ceil((day - TIME_TOLERANCE_DAYS - start) / interval))
-        scan_day = start + k * interval
-        return day <= scan_day + TIME_TOLERANCE_DAYS < next_record_day
+        scans = self.criteria.scan_days(start, next_record_day)
+        scans = scans[scans >= day - TIME_TOLERANCE_DAYS]
+        return bool(scans.size) and bool(day <= scans[0] + TIME_TOLERANCE_DAYS < next_record_day)
 
     def progressed(self, series) -> bool:
         """Whether the followed line has progressed by the last record of ``series`` (named
@@ -99,7 +97,7 @@ class ProgressionWatch:
         if start is None:
             return False
         t = np.asarray(series["time_days"], dtype=np.float64)
-        if t.size == 0 or t[-1] < start + self.criteria.scan_interval_days - TIME_TOLERANCE_DAYS:
+        if t.size == 0 or t[-1] < start + self.criteria.first_scan - TIME_TOLERANCE_DAYS:
             return False
         return assess(t, series["tumor_cells"], series["tumor_resistant"], start,
                       self.criteria).progression_observed

@@ -93,19 +93,21 @@ ENDPOINTS = (
          "last record at or before the treatment start"),
     item("baseline_tumor_cells", "cells", "tumour cells at baseline"),
     item("baseline_diameter_mm", "mm", "equivalent diameter at baseline",
-         "2D: 2a sqrt(N/pi), 3D: 2a (3N/4pi)^(1/3), a = site edge in mm "
-         "(spacing_um x real_cells_per_site^(1/d))"),
+         "2D: 2a sqrt(M/pi), 3D: 2a (3M/4pi)^(1/3), a = site edge in mm "
+         "(spacing_um x real_cells_per_site^(1/d)); M = live tumour cells N, plus the "
+         "residual bed with endpoints.residual_half_life_days > 0"),
     item("final_tumor_cells", "cells", "tumour cells at the last record"),
-    item("n_scans", "", "number of scans (treatment start + k x endpoints.scan_interval_days "
-                        "while records exist)"),
-    item("nadir_tumor_cells", "cells", "smallest tumour burden at a scan",
+    item("n_scans", "", "number of scans (treatment start + endpoints.first_scan_days + k x "
+                        "endpoints.scan_interval_days while records exist)"),
+    item("nadir_tumor_cells", "cells", "live tumour cells at the scan of the smallest "
+                                       "measure (the smallest burden without a residual)",
          "NaN without scans"),
     item("nadir_day", "day", "first scan reaching the nadir (simulation clock)"),
     item("best_response", "1", "best response percent / 100: smallest change of the "
                                "equivalent diameter from baseline",
          "min D / D0 - 1 over the scans up to and including the first PD (the waterfall "
          "plot's bar); -1 = complete response; NaN without scans or baseline"),
-    item("best_tumor_cells_change", "1", "the same on the cell count",
+    item("best_tumor_cells_change", "1", "the same on the live cell count",
          "min N / N0 - 1 over the same scans"),
     item("first_scan_change", "1", "change of the equivalent diameter at the first scan "
                                    "(early tumour shrinkage)", "D / D0 - 1"),
