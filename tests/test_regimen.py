@@ -199,6 +199,28 @@ def test_switch_at_progression_targeted_first(ndim, switch_day):
     assert r.states == {"vem": "stopped", "pembro": "on"}
 
 
+@pytest.mark.parametrize("half_life", [0.0, 10.0, 60.0])
+def test_the_rules_see_the_endpoints_lesion(half_life):
+    """With a residual bed the rules' progression is the endpoints' (same measure, same
+    recursion): scans every 7 days on both sides, and the switch falls on the scan at which
+    ``assess`` first calls PD on the same series; a longer half-life delays both."""
+    from simulator.analysis.endpoints import ResponseCriteria, assess
+    r = Regimen(drugs_from(TARGETED_THEN_IMMUNE), 24.0, 200, residual_half_life_days=half_life)
+    simulate(r, response_then_relapse)
+    switch = [e.step for e in r.events if e.action == "start" and e.drug == "pembro"]
+    t = np.arange(200.0)
+    n = np.array([response_then_relapse(d) for d in t])
+    e = assess(t, n, np.zeros(t.size), 0.0,
+               ResponseCriteria(dimensions=2, spacing_um=20.0, scan_interval_days=7.0,
+                                progression_min_mm=0.0, residual_half_life_days=half_life))
+    assert e.progression_observed
+    assert switch == [int(e.time_to_progression_days)]
+    if half_life == 0:
+        assert switch == [49]
+    else:
+        assert switch[0] > 49
+
+
 IMMUNE_THEN_TARGETED = """
 [nivo]
 preset = "nivolumab"

@@ -13,9 +13,11 @@ By default M = N, the live tumour cells. A scan sees the whole lesion, though (R
 does not subtract necrosis), and a lesion that shrinks under treatment leaves a regression
 bed of necrosis, fibrosis and infiltrate that is remodelled over months (Stein 2019 Ann
 Oncol 30:589: half of anti-PD-1 "stable" lesions held immune-related pathologic regression).
-With ``residual_half_life_days`` h > 0, M = N + R: each fall of N from one record to the
+With ``residual_half_life_days`` h > 0, M = N + R: R is zero at the baseline (the bed is
+what the lesion gives up under treatment), each later fall of N from one record to the
 next (the volume the lesion gives up) enters R, spread evenly over its interval, and R
-clears exactly at rate ln 2 / h (:func:`residual_cells`). Turnover leaves no bed (a dead
+clears exactly at rate ln 2 / h (:func:`residual_cells`; the regimen's rules apply the same
+recursion step by step, so their scans and these agree). Turnover leaves no bed (a dead
 cell replaced by a daughter), nor does growth take any away. M < 1/2 (no live cell and
 less than half a cell of bed) is a lesion gone: CR. h = 0 is M = N exactly.
 Every response figure (per-scan class, best overall response, best response percent) uses
@@ -104,6 +106,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from simulator.treatment.lesion import lesion_cells, residual_cells, residual_step
+
 __all__ = [
     "BOUNDARY_RELATIVE_TOLERANCE",
     "RESPONSE_CLASSES",
@@ -119,6 +123,7 @@ __all__ = [
     "equivalent_diameter_mm",
     "lesion_cells",
     "residual_cells",
+    "residual_step",
 ]
 
 #: Per-scan and best-overall classes; "NE" = not evaluable.
@@ -474,39 +479,10 @@ def _followed(t: np.ndarray, n: np.ndarray, r: np.ndarray, followed_to_day, star
     return np.append(t, later), np.append(n, zeros), np.append(r, zeros)
 
 
-def residual_cells(time_days, tumor_cells, half_life_days: float) -> np.ndarray:
-    """Residual mass (in cells) at each record: the volume a shrinking lesion gives up (the
-    fall in live cells from one record to the next) stays in the lesion as regression bed
-    and clears with ``half_life_days`` (0: at once, no residual). A cell that dies and is
-    replaced by a daughter leaves no bed, so turnover alone adds none. Losses within a
-    record interval are spread evenly over it and the decay is exact:
-    R_i = R_(i-1) q + L_i (1 - q) / (lambda dt), L_i = max(0, N_(i-1) - N_i),
-    q = exp(-lambda dt), lambda = ln 2 / h."""
-    t = np.asarray(time_days, dtype=np.float64)
-    n = np.asarray(tumor_cells, dtype=np.float64)
-    residual = np.zeros(t.shape[0])
-    if half_life_days == 0 or t.shape[0] < 2:
-        return residual
-    lost = np.maximum(-np.diff(n), 0.0)
-    steps = math.log(2.0) / half_life_days * np.diff(t)
-    keep = np.exp(-steps)
-    gain = lost * -np.expm1(-steps) / steps
-    for i in range(1, t.shape[0]):
-        residual[i] = residual[i - 1] * keep[i - 1] + gain[i - 1]
-    return residual
-
-
-def lesion_cells(tumor_cells, residual) -> np.ndarray:
-    """What a scan measures, in cells: live tumour cells plus residual mass; a lesion with
-    no live cell and less than half a cell of residual is gone (0)."""
-    m = np.asarray(tumor_cells, dtype=np.float64) + np.asarray(residual, dtype=np.float64)
-    return np.where(m < 0.5, 0.0, m)
-
-
 def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
            criteria: ResponseCriteria, *, t_cell_density_core=None, t_cell_density_margin=None,
-           t_cells=None, suppressive_cells=None, followed_to_day: float | None = None
-           ) -> Endpoints:
+           t_cells=None, suppressive_cells=None, followed_to_day: float | None = None,
+           residual_from_day: float | None = None) -> Endpoints:
     """Endpoints of one run from its time series (all on the ``time_days`` axis).
 
     ``tumor_cells`` counts live tumour cells (sensitive + resistant), ``tumor_resistant`` the
@@ -514,6 +490,9 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     hold NaN where undefined. Raises ValueError on mismatched lengths, non-increasing time,
     negative or non-finite counts, resistant > total, or a treatment start before the first
     record.
+
+    ``residual_from_day``: where the residual bed starts at zero (default: the baseline
+    record; the regimen's rules start it at the first line's start too).
 
     ``followed_to_day`` (the run's horizon): a series that ends before it with no live
     tumour cell left (``endpoints.end_at_eradication``) is scanned on to that day at zero
@@ -552,8 +531,13 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     # baseline, scans and the best overall response ------------------------------------
     base_i = int(np.searchsorted(t, start + TIME_TOLERANCE_DAYS, side="right") - 1)
     scan_t, scan_counts, scan_resistant = _followed(t, n, r, followed_to_day, start, criteria)
-    measured = lesion_cells(scan_counts, residual_cells(scan_t, scan_counts,
-                                                        criteria.residual_half_life_days))
+    bed_from = base_i if residual_from_day is None else int(np.searchsorted(
+        t, float(residual_from_day) + TIME_TOLERANCE_DAYS, side="right") - 1)
+    residual = np.zeros(scan_t.shape[0])
+    residual[max(bed_from, 0):] = residual_cells(scan_t[max(bed_from, 0):],
+                                                 scan_counts[max(bed_from, 0):],
+                                                 criteria.residual_half_life_days)
+    measured = lesion_cells(scan_counts, residual)
     scan_days, scan_i = _scan_schedule(scan_t, start, criteria)
     diam = equivalent_diameter_mm(measured, criteria.dimensions, criteria.mm_per_site)
     n0, d0 = float(n[base_i]), float(diam[base_i])

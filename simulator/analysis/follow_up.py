@@ -100,7 +100,8 @@ class ProgressionWatch:
         if t.size == 0 or t[-1] < start + self.criteria.first_scan - TIME_TOLERANCE_DAYS:
             return False
         return assess(t, series["tumor_cells"], series["tumor_resistant"], start,
-                      self.criteria).progression_observed
+                      self.criteria, residual_from_day=self.first_line_start
+                      ).progression_observed
 
 
 def _waits_for_progression(drug, state: str) -> bool:

@@ -33,7 +33,8 @@ class Treatment:
         self.regimen = Regimen(scenario.drugs, sim.dt_hours, sim.steps, sim.treatment_start_day,
                                sim.ndim, scan_interval_days=scenario.regimen.scan_interval_days,
                                progression_rise=criteria.progression_rise,
-                               partial_response_drop=criteria.partial_response_drop)
+                               partial_response_drop=criteria.partial_response_drop,
+                               residual_half_life_days=criteria.residual_half_life_days)
         self.pk = Pharmacokinetics(scenario.drugs, sim.dt_hours)
         self.model = EffectModel(scenario.drugs, targets, local=penetrating(scenario.drugs))
 

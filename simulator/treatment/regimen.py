@@ -23,7 +23,10 @@ Observations
 ``doses_for_step(step, observation)`` takes the tumour at the start of the step (before its
 kernels): an :class:`Observation`, a mapping with ``tumor_cells`` (e.g. the engine's
 ``observe()`` dict) or a number (tumour cells). Rules read the total burden only, as a
-clinician reads a scan; ``observation`` may be None when no drug has rules.
+clinician reads a scan; ``observation`` may be None when no drug has rules. With
+``residual_half_life_days`` > 0 the burden N below is what the endpoints' scans measure:
+live cells plus the regression bed given up since the treatment start
+(:mod:`simulator.treatment.lesion`), so a rule's progression is the endpoints' progression.
 
 Rules (checked at scans)
 ------------------------
@@ -74,6 +77,7 @@ import numpy as np
 
 from simulator.schema import param
 from simulator.treatment.drugs import Drug
+from simulator.treatment.lesion import lesion_cells, residual_step
 
 #: Times within this many steps of a step boundary count as on it (float noise only).
 STEP_TOLERANCE = 1e-9
@@ -171,13 +175,17 @@ class Regimen:
                  treatment_start_day: float = 0.0, ndim: int = 2,
                  scan_interval_days: float = 7.0,
                  progression_min_increase_cells: float = 0.0,
-                 progression_rise: float = 0.20, partial_response_drop: float = 0.30):
+                 progression_rise: float = 0.20, partial_response_drop: float = 0.30,
+                 residual_half_life_days: float = 0.0):
         if ndim not in (2, 3):
             raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
         if not dt_hours > 0:
             raise ValueError(f"dt_hours must be > 0, got {dt_hours!r}")
         if not scan_interval_days >= 0:
             raise ValueError(f"scan_interval_days must be >= 0, got {scan_interval_days!r}")
+        if not residual_half_life_days >= 0:
+            raise ValueError(f"residual_half_life_days must be >= 0, got "
+                             f"{residual_half_life_days!r}")
         self.drugs = dict(drugs)
         self.names = tuple(self.drugs)
         self.dt_hours = float(dt_hours)
@@ -198,6 +206,11 @@ class Regimen:
         for name, d in self.drugs.items():
             if not d.waits_for_rule:
                 self.courses[name].origin = self.treatment_start_step
+        # the scan's measure: live cells plus the residual bed (simulator.analysis.endpoints)
+        self.residual_rate_dt = (math.log(2.0) / residual_half_life_days * self.dt_hours / 24.0
+                                 if residual_half_life_days > 0 else 0.0)
+        self.residual_cells = 0.0
+        self.previous_cells: float | None = None
         self.baseline_cells: float | None = None
         self.nadir_cells: float | None = None
         self.dose_log: list[Dose] = []
@@ -246,7 +259,7 @@ class Regimen:
         self._last_step = step
         if step < self.treatment_start_step:
             return []
-        n = _burden(observation)
+        n = self._measure(step, _burden(observation))
         if n is None and self.has_rules:
             raise ValueError(f"step {step}: rules need an observation of the tumour")
         if step == self.treatment_start_step:
@@ -277,6 +290,21 @@ class Regimen:
                 self.nadir_cells = min(self.nadir_cells, n)
         self.dose_log.extend(doses)
         return doses
+
+    def _measure(self, step: int, cells: float | None) -> float | None:
+        """What the rules' scans see at ``step``: the live cells, plus (with a residual
+        half-life) the bed the lesion has given up since the treatment start, updated by
+        the endpoints' recursion once per step."""
+        if cells is None or self.residual_rate_dt == 0:
+            return cells
+        if step == self.treatment_start_step or self.previous_cells is None:
+            self.residual_cells = 0.0
+        else:
+            self.residual_cells = residual_step(self.residual_cells,
+                                                max(self.previous_cells - cells, 0.0),
+                                                self.residual_rate_dt)
+        self.previous_cells = cells
+        return lesion_cells(cells, self.residual_cells)
 
     def is_progression(self, n: float) -> bool:
         """N against the current nadir (see the module docstring)."""
