@@ -21,10 +21,10 @@ recursion step by step, so their scans and these agree). Turnover leaves no bed 
 cell replaced by a daughter), nor does growth take any away. M < 1/2 (no live cell and
 less than half a cell of bed) is a lesion gone: CR. h = 0 is M = N exactly.
 Every response figure (per-scan class, best overall response, best response percent) uses
-this one measure. Hence PR (D/D0 <= 0.70) is N/N0 <= 0.49 in 2D and <= 0.343 in 3D; PD
-(D/D_nadir >= 1.20) is N/N_nadir >= 1.44 in 2D and >= 1.728 in 3D. Boundaries are
+this one measure. Hence PR (D/D0 <= 0.70) is M/M0 <= 0.49 in 2D and <= 0.343 in 3D; PD
+(D/D_nadir >= 1.20) is M/M_nadir >= 1.44 in 2D and >= 1.728 in 3D. Boundaries are
 inclusive; comparisons allow a relative rounding slack of ``BOUNDARY_RELATIVE_TOLERANCE``
-so that exact boundaries (N = 0.49 N0) classify as RECIST intends despite sqrt/cbrt rounding.
+so that exact boundaries (M = 0.49 M0) classify as RECIST intends despite sqrt/cbrt rounding.
 
 Scale. A simulated cell may stand for ``real_cells_per_site`` real cells (default 1); the
 site then covers that many real cells' area (2D) or volume (3D), so its real edge is
