@@ -1,27 +1,19 @@
-"""The scan's measure and schedule: a residual mass that clears with a half-life
+"""The scan's measure and schedule: a regression bed that clears with a half-life
 (``endpoints.residual_half_life_days``) and a first scan later than the interval
 (``endpoints.first_scan_days``), on series whose values are computed by hand here.
 
-Residual (simulator.analysis.endpoints.residual_cells): losses L_i = max(0, N_(i-1) - N_i)
-in each record interval (the volume the lesion gives up), spread evenly over it, cleared at rate
-lambda = ln 2 / h: R_i = R_(i-1) q + L_i (1 - q) / (lambda dt), q = exp(-lambda dt). A scan
-measures N + R; no live cell and R < 0.5 is "gone" (CR).
+Measure (simulator.treatment.lesion): from M = N at the treatment start,
+M_i = max(N_i, M_(i-1) exp(-lambda dt_i)), lambda = ln 2 / h; M < 0.5 is "gone" (CR).
 """
 import math
 
 import numpy as np
 import pytest
 
-from simulator.analysis.endpoints import (
-    ResponseCriteria,
-    assess,
-    assess_timeseries,
-    lesion_cells,
-    residual_cells,
-)
+from simulator.analysis.endpoints import ResponseCriteria, assess, assess_timeseries
 from simulator.analysis.follow_up import ProgressionWatch
-from simulator.scenario import ScenarioError
-from simulator.scenario import from_toml
+from simulator.scenario import ScenarioError, from_toml
+from simulator.treatment.lesion import measured_cells
 
 
 def criteria(**overrides):
@@ -31,33 +23,37 @@ def criteria(**overrides):
     return ResponseCriteria(**kwargs)
 
 
-def test_residual_by_hand():
-    # 50 cells lost in day 0-1, none after; h = 1 day
-    r = residual_cells([0.0, 1.0, 2.0], [100, 50, 50], 1.0)
-    first = 50 * 0.5 / math.log(2.0)          # L (1 - q) / (lambda dt), q = 1/2
-    assert r[0] == 0.0
-    assert r[1] == pytest.approx(first, rel=1e-12)
-    assert r[2] == pytest.approx(first * 0.5, rel=1e-12)
-    # growth adds no bed and takes none away: up 10, then down 30
-    r = residual_cells([0.0, 2.0, 4.0], [100, 110, 80], 2.0)
-    assert r[1] == 0.0
-    assert r[2] == pytest.approx(30 * 0.5 / math.log(2.0), rel=1e-12)
+def test_measure_by_hand():
+    # h = 1 day: the bed halves daily; the live count shows through once it is larger
+    m = measured_cells([0.0, 1.0, 2.0, 3.0], [100, 20, 20, 30], 1.0)
+    assert list(m) == [100.0, 50.0, 25.0, 30.0]
+    # a record spacing of 2 days halves twice
+    m = measured_cells([0.0, 2.0], [100, 0], 1.0)
+    assert list(m) == [100.0, 25.0]
 
 
-def test_residual_is_exact_whatever_the_record_spacing():
-    """One loss interval then pure decay: the same value at day 30 from records every day
-    or one record at day 30 (the decay is exact, not stepped)."""
-    daily = residual_cells(np.arange(31.0), [100] + [0] * 30, 7.0)
-    sparse = residual_cells([0.0, 1.0, 30.0], [100, 0, 0], 7.0)
+def test_measure_is_exact_whatever_the_record_spacing():
+    daily = measured_cells(np.arange(31.0), [100] + [0] * 30, 7.0)
+    sparse = measured_cells([0.0, 1.0, 30.0], [100, 0, 0], 7.0)
     assert sparse[-1] == pytest.approx(daily[-1], rel=1e-12)
+    assert daily[-1] == pytest.approx(100 * 2 ** (-30 / 7), rel=1e-12)
 
 
-def test_no_half_life_no_residual_and_the_measure_is_the_live_count():
-    t, n = [0.0, 1.0, 2.0], [100, 3, 0]
-    r = residual_cells(t, n, 0.0)
-    assert np.all(r == 0.0)
-    assert np.array_equal(lesion_cells(n, r), np.asarray(n, dtype=float))
-    assert np.array_equal(lesion_cells([0, 0, 2], [0.49, 0.5, 0.0]), [0.0, 0.5, 2.0])
+def test_no_half_life_is_the_live_count_and_half_a_cell_is_gone():
+    n = [100, 3, 0]
+    assert list(measured_cells([0.0, 1.0, 2.0], n, 0.0)) == [100.0, 3.0, 0.0]
+    m = measured_cells([0.0, 1.0, 2.0], [1, 0, 0], 1.0)     # 1, 0.5, 0.25
+    assert list(m) == [1.0, 0.5, 0.0]
+
+
+def test_ups_and_downs_do_not_accumulate():
+    """A lesion flickering between 100 and 94 cells every 6 hours (a small lesion's
+    births and deaths) measures at most its largest count: the bed is the extent's memory,
+    not a sum of the losses (which would grow by 6 cells a flicker)."""
+    t = np.arange(400) * 0.25
+    n = np.where(np.arange(400) % 2 == 0, 100.0, 94.0)
+    m = measured_cells(t, n, 30.0)
+    assert m.max() == 100.0 and np.all(m >= n)
 
 
 def _cured_on_day_one(days):
@@ -68,21 +64,18 @@ def _cured_on_day_one(days):
     return t, n, np.zeros(t.size)
 
 
-def test_a_cured_lesion_is_a_partial_response_until_its_residual_clears():
+def test_a_cured_lesion_is_a_partial_response_until_its_bed_clears():
     h = 14.0
     t, n, r = _cured_on_day_one(200)
     e = assess(t, n, r, 0.0, criteria(residual_half_life_days=h))
-    # by hand: R(1) = 1000 (1 - 2^(-1/h)) / (ln 2 / h), then halving every h days; the
-    # lesion is gone when R < 0.5, i.e. at day 1 + h log2(2 R(1)) ~ 154: scans at
-    # 28 ... 140 are PR (R(28)/1000 ~ 0.26 <= 0.49), 168 and 196 are CR
-    r1 = 1000 * (1 - 2 ** (-1 / h)) / (math.log(2.0) / h)
-    gone = 1 + h * math.log2(2 * r1)
-    assert 140 < gone < 168
+    # by hand: M(t) = 1000 x 2^(-t/h) from day 1 on; gone when below 0.5, i.e. after
+    # day h log2(2000) ~ 153.5: scans at 28 ... 140 are PR (M(28) = 250 <= 490), 168 and
+    # 196 are CR
+    assert 140 < h * math.log2(2000) < 168
     assert e.scan_response_classes == ("PR",) * 5 + ("CR",) * 2
     assert e.response_class == "CR"           # confirmed at 196
     assert e.time_to_response_days == 28.0    # the first documented PR
-    measured_28 = r1 * 2 ** (-27 / h)
-    assert e.first_scan_change == pytest.approx(math.sqrt(measured_28 / 1000) - 1, rel=1e-9)
+    assert e.first_scan_change == pytest.approx(math.sqrt(0.25) - 1, rel=1e-9)
     # live cells only: CR from the first scan
     live = assess(t, n, r, 0.0, criteria())
     assert live.scan_response_classes == ("CR",) * 7
@@ -99,24 +92,22 @@ def test_a_run_ended_at_eradication_decays_its_residual_to_each_later_scan():
     np.testing.assert_allclose(ended.scan_diameter_mm, full.scan_diameter_mm, rtol=1e-12)
 
 
-def test_the_residual_hides_the_response_and_delays_progression():
-    """80% of the lesion dies in the first day, the rest then grows 2%/day (no other
-    death). Live cells: N(28) = 200 x 1.02^27 ~ 342 <= 0.49 x 1000, a PR and the nadir;
-    N(56) ~ 592 >= 1.44 x 342, PD at day 56. With a 60-day half-life the scan also sees
-    R(1) ~ 795 halving every 60 days: M(28) ~ 342 + 582 = 924 (SD, the nadir) and
-    M(56) ~ 592 + 422 = 1014 < 1.44 x 924: no PD at day 56."""
+def test_the_bed_hides_the_response_and_delays_progression():
+    """80% of the lesion dies in the first day, the rest then grows 2%/day. Live cells:
+    N(28) = 200 x 1.02^27 ~ 342 <= 0.49 x 1000, a PR and the nadir; N(56) ~ 594.7 >=
+    1.44 x 342, PD at day 56. With a 60-day half-life: M(28) = 1000 x 2^(-28/60) ~ 723.5
+    (SD, the nadir); M(56) = max(594.7, 523.5) = 594.7 (SD, the new nadir);
+    M(84) = N(84) ~ 1033 >= 1.44 x 594.7: PD at day 84."""
     t = np.arange(0.0, 400.0)
     n = np.where(t == 0, 1000.0, np.round(200.0 * 1.02 ** np.maximum(t - 1, 0)))
     live = assess(t, n, np.zeros(t.size), 0.0, criteria())
-    mass = assess(t, n, np.zeros(t.size), 0.0, criteria(residual_half_life_days=60.0))
+    bed = assess(t, n, np.zeros(t.size), 0.0, criteria(residual_half_life_days=60.0))
     assert live.scan_response_classes[:2] == ("PR", "PD")
     assert live.time_to_progression_days == 56.0
-    assert mass.scan_response_classes[:2] == ("SD", "SD")
-    assert mass.response_class == "SD"
-    assert mass.progression_observed and mass.time_to_progression_days > 56.0
+    assert bed.scan_response_classes[:3] == ("SD", "SD", "PD")
+    assert bed.response_class == "SD" and bed.time_to_progression_days == 84.0
     # the best response is the nadir's measure: (D / D0)^2 = M / M0 in 2D
-    r = residual_cells(t, n, 60.0)
-    assert (n[28] + r[28]) / 1000 == pytest.approx((1 + mass.best_response) ** 2, rel=1e-9)
+    assert (1 + bed.best_response) ** 2 == pytest.approx(n[56] / 1000, rel=1e-9)
 
 
 def test_timeseries_assessment_reads_the_residual_from_the_live_count():
@@ -124,7 +115,7 @@ def test_timeseries_assessment_reads_the_residual_from_the_live_count():
     series = {"time_days": t, "tumor_cells": n, "tumor_resistant": r}
     e = assess_timeseries(series, 0.0, criteria(residual_half_life_days=5.0))
     assert e == assess(t, n, r, 0.0, criteria(residual_half_life_days=5.0))
-    assert e.scan_response_classes[0] == "PR"   # R(28) = 934 x 2^(-27/5) ~ 22 cells: not gone
+    assert e.scan_response_classes[0] == "PR"   # M(28) = 1000 x 2^(-28/5) ~ 21 cells: not gone
 
 
 # --------------------------------------------------------------------------- first scan

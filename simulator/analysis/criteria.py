@@ -21,9 +21,10 @@ class EndpointSettings:
                                           "weeks (Larkin 2015 NEJM 373:23)")
     residual_half_life_days: float = param(
         0.0, unit="day", low=0.0,
-        doc="scans measure live tumour cells plus a residual: the volume a shrinking lesion "
-            "gives up stays as regression bed (necrosis, fibrosis, infiltrate) and clears "
-            "with this half-life; 0: live cells only (simulator.analysis.endpoints)",
+        doc="scans see the regression bed (necrosis, fibrosis, infiltrate) a shrinking "
+            "lesion leaves, which clears with this half-life: the measured size follows the "
+            "live cells up at once but falls no faster; 0: live cells only "
+            "(simulator.treatment.lesion)",
         source="RECIST 1.1 measures the whole lesion; regression beds of necrosis and "
                "proliferative fibrosis after anti-PD-1, half of stable lesions with immune-related "
                "pathologic response (Stein 2019 Ann Oncol 30:589)")

@@ -13,13 +13,14 @@ By default M = N, the live tumour cells. A scan sees the whole lesion, though (R
 does not subtract necrosis), and a lesion that shrinks under treatment leaves a regression
 bed of necrosis, fibrosis and infiltrate that is remodelled over months (Stein 2019 Ann
 Oncol 30:589: half of anti-PD-1 "stable" lesions held immune-related pathologic regression).
-With ``residual_half_life_days`` h > 0, M = N + R: R is zero at the baseline (the bed is
-what the lesion gives up under treatment), each later fall of N from one record to the
-next (the volume the lesion gives up) enters R, spread evenly over its interval, and R
-clears exactly at rate ln 2 / h (:func:`residual_cells`; the regimen's rules apply the same
-recursion step by step, so their scans and these agree). Turnover leaves no bed (a dead
-cell replaced by a daughter), nor does growth take any away. M < 1/2 (no live cell and
-less than half a cell of bed) is a lesion gone: CR. h = 0 is M = N exactly.
+With ``residual_half_life_days`` h > 0 the measure follows N up at once but falls no faster
+than the bed clears: from M = N at the baseline record, M_i = max(N_i, M_(i-1)
+exp(-lambda dt_i)), lambda = ln 2 / h, exact for any record spacing
+(:mod:`simulator.treatment.lesion`; the regimen's rules apply the same recursion step by
+step, so their scans and these agree). The bed is the decaying memory of the lesion's
+extent: the ups and downs of a small lesion's cell count do not accumulate in it, and
+regrowth fills it before adding to the measure. M < 1/2 is a lesion gone: CR. h = 0 is
+M = N exactly.
 Every response figure (per-scan class, best overall response, best response percent) uses
 this one measure. Hence PR (D/D0 <= 0.70) is M/M0 <= 0.49 in 2D and <= 0.343 in 3D; PD
 (D/D_nadir >= 1.20) is M/M_nadir >= 1.44 in 2D and >= 1.728 in 3D. Boundaries are
@@ -106,7 +107,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from simulator.treatment.lesion import lesion_cells, residual_cells, residual_step
+from simulator.treatment.lesion import measure_step, measured_cells, seen
 
 __all__ = [
     "BOUNDARY_RELATIVE_TOLERANCE",
@@ -121,9 +122,9 @@ __all__ = [
     "classify_scans",
     "endpoint_table",
     "equivalent_diameter_mm",
-    "lesion_cells",
-    "residual_cells",
-    "residual_step",
+    "measure_step",
+    "measured_cells",
+    "seen",
 ]
 
 #: Per-scan and best-overall classes; "NE" = not evaluable.
@@ -467,7 +468,7 @@ def _followed(t: np.ndarray, n: np.ndarray, r: np.ndarray, followed_to_day, star
               criteria: ResponseCriteria):
     """The records the scans read: those of the run, plus, when the run ended early on an
     eradicated tumour (zero is absorbing), records with no cell at every later scan day and
-    at ``followed_to_day``, so that a residual decays on to each scan."""
+    at ``followed_to_day``, so that a clearing bed decays on to each scan."""
     if (followed_to_day is None or n[-1] > 0
             or not float(followed_to_day) > t[-1] + TIME_TOLERANCE_DAYS):
         return t, n, r
@@ -491,8 +492,8 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     negative or non-finite counts, resistant > total, or a treatment start before the first
     record.
 
-    ``residual_from_day``: where the residual bed starts at zero (default: the baseline
-    record; the regimen's rules start it at the first line's start too).
+    ``residual_from_day``: where the measure's recursion starts from M = N (default: the
+    baseline record; the regimen's rules start it at the first line's start too).
 
     ``followed_to_day`` (the run's horizon): a series that ends before it with no live
     tumour cell left (``endpoints.end_at_eradication``) is scanned on to that day at zero
@@ -531,13 +532,11 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
     # baseline, scans and the best overall response ------------------------------------
     base_i = int(np.searchsorted(t, start + TIME_TOLERANCE_DAYS, side="right") - 1)
     scan_t, scan_counts, scan_resistant = _followed(t, n, r, followed_to_day, start, criteria)
-    bed_from = base_i if residual_from_day is None else int(np.searchsorted(
-        t, float(residual_from_day) + TIME_TOLERANCE_DAYS, side="right") - 1)
-    residual = np.zeros(scan_t.shape[0])
-    residual[max(bed_from, 0):] = residual_cells(scan_t[max(bed_from, 0):],
-                                                 scan_counts[max(bed_from, 0):],
-                                                 criteria.residual_half_life_days)
-    measured = lesion_cells(scan_counts, residual)
+    bed_from = max(0, base_i if residual_from_day is None else int(np.searchsorted(
+        t, float(residual_from_day) + TIME_TOLERANCE_DAYS, side="right") - 1))
+    measured = seen(scan_counts)
+    measured[bed_from:] = measured_cells(scan_t[bed_from:], scan_counts[bed_from:],
+                                         criteria.residual_half_life_days)
     scan_days, scan_i = _scan_schedule(scan_t, start, criteria)
     diam = equivalent_diameter_mm(measured, criteria.dimensions, criteria.mm_per_site)
     n0, d0 = float(n[base_i]), float(diam[base_i])

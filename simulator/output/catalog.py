@@ -94,13 +94,14 @@ ENDPOINTS = (
     item("baseline_tumor_cells", "cells", "tumour cells at baseline"),
     item("baseline_diameter_mm", "mm", "equivalent diameter at baseline",
          "2D: 2a sqrt(M/pi), 3D: 2a (3M/4pi)^(1/3), a = site edge in mm "
-         "(spacing_um x real_cells_per_site^(1/d)); M = live tumour cells N, plus the "
-         "residual bed with endpoints.residual_half_life_days > 0"),
+         "(spacing_um x real_cells_per_site^(1/d)); M = live tumour cells N, or with "
+         "endpoints.residual_half_life_days > 0 the lesion's extent with its clearing "
+         "bed (simulator.treatment.lesion)"),
     item("final_tumor_cells", "cells", "tumour cells at the last record"),
     item("n_scans", "", "number of scans (treatment start + endpoints.first_scan_days + k x "
                         "endpoints.scan_interval_days while records exist)"),
     item("nadir_tumor_cells", "cells", "live tumour cells at the scan of the smallest "
-                                       "measure (the smallest burden without a residual)",
+                                       "measure (the smallest burden without a bed half-life)",
          "NaN without scans"),
     item("nadir_day", "day", "first scan reaching the nadir (simulation clock)"),
     item("best_response", "1", "best response percent / 100: smallest change of the "

@@ -25,7 +25,7 @@ kernels): an :class:`Observation`, a mapping with ``tumor_cells`` (e.g. the engi
 ``observe()`` dict) or a number (tumour cells). Rules read the total burden only, as a
 clinician reads a scan; ``observation`` may be None when no drug has rules. With
 ``residual_half_life_days`` > 0 the burden N below is what the endpoints' scans measure:
-live cells plus the regression bed given up since the treatment start
+the lesion's extent with the regression bed it leaves as it shrinks
 (:mod:`simulator.treatment.lesion`), so a rule's progression is the endpoints' progression.
 
 Rules (checked at scans)
@@ -77,7 +77,7 @@ import numpy as np
 
 from simulator.schema import param
 from simulator.treatment.drugs import Drug
-from simulator.treatment.lesion import lesion_cells, residual_step
+from simulator.treatment.lesion import measure_step, seen
 
 #: Times within this many steps of a step boundary count as on it (float noise only).
 STEP_TOLERANCE = 1e-9
@@ -206,11 +206,11 @@ class Regimen:
         for name, d in self.drugs.items():
             if not d.waits_for_rule:
                 self.courses[name].origin = self.treatment_start_step
-        # the scan's measure: live cells plus the residual bed (simulator.analysis.endpoints)
-        self.residual_rate_dt = (math.log(2.0) / residual_half_life_days * self.dt_hours / 24.0
-                                 if residual_half_life_days > 0 else 0.0)
-        self.residual_cells = 0.0
-        self.previous_cells: float | None = None
+        # the scan's measure (simulator.treatment.lesion): its decay factor per step
+        self.measure_decay = (math.exp(-math.log(2.0) / residual_half_life_days
+                                       * self.dt_hours / 24.0)
+                              if residual_half_life_days > 0 else 0.0)
+        self.measured_cells: float | None = None
         self.baseline_cells: float | None = None
         self.nadir_cells: float | None = None
         self.dose_log: list[Dose] = []
@@ -292,19 +292,16 @@ class Regimen:
         return doses
 
     def _measure(self, step: int, cells: float | None) -> float | None:
-        """What the rules' scans see at ``step``: the live cells, plus (with a residual
-        half-life) the bed the lesion has given up since the treatment start, updated by
-        the endpoints' recursion once per step."""
-        if cells is None or self.residual_rate_dt == 0:
+        """What the rules' scans see at ``step``: the live cells, or (with a residual
+        half-life) the lesion's extent with its clearing bed, by the endpoints' recursion
+        from the treatment start, once per step."""
+        if cells is None or self.measure_decay == 0:
             return cells
-        if step == self.treatment_start_step or self.previous_cells is None:
-            self.residual_cells = 0.0
+        if step == self.treatment_start_step or self.measured_cells is None:
+            self.measured_cells = float(cells)
         else:
-            self.residual_cells = residual_step(self.residual_cells,
-                                                max(self.previous_cells - cells, 0.0),
-                                                self.residual_rate_dt)
-        self.previous_cells = cells
-        return lesion_cells(cells, self.residual_cells)
+            self.measured_cells = measure_step(self.measured_cells, cells, self.measure_decay)
+        return seen(self.measured_cells)
 
     def is_progression(self, n: float) -> bool:
         """N against the current nadir (see the module docstring)."""
