@@ -107,7 +107,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from simulator.treatment.lesion import measure_step, measured_cells, seen
+from simulator.treatment.lesion import measured_cells, seen
 
 __all__ = [
     "BOUNDARY_RELATIVE_TOLERANCE",
@@ -122,9 +122,6 @@ __all__ = [
     "classify_scans",
     "endpoint_table",
     "equivalent_diameter_mm",
-    "measure_step",
-    "measured_cells",
-    "seen",
 ]
 
 #: Per-scan and best-overall classes; "NE" = not evaluable.
@@ -232,6 +229,16 @@ class ResponseCriteria:
         """Days from a line's start to its first scan (``first_scan_days``, or one interval
         when that is 0)."""
         return self.first_scan_days if self.first_scan_days > 0 else self.scan_interval_days
+
+    def scan_on_or_after(self, start: float, day: float) -> float:
+        """The first scan day of a line started on ``start`` at or after ``day`` (the same
+        arithmetic as :meth:`scan_days`)."""
+        interval, first = self.scan_interval_days, self.first_scan_days
+        if first > 0:
+            k = max(0, math.ceil((day - TIME_TOLERANCE_DAYS - start - first) / interval))
+            return start + (first + interval * k)
+        return start + interval * max(1, math.ceil((day - TIME_TOLERANCE_DAYS - start)
+                                                   / interval))
 
     def scan_days(self, start: float, last_day: float) -> np.ndarray:
         """The scan days of a line started on ``start``, up to ``last_day``."""

@@ -31,7 +31,6 @@ most of a responding arm's cost is such years of follow-up of a cured lesion.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from simulator.analysis.endpoints import TIME_TOLERANCE_DAYS, ResponseCriteria, assess
@@ -86,9 +85,8 @@ class ProgressionWatch:
         start = self._line_start()
         if start is None or day < start - TIME_TOLERANCE_DAYS:
             return False
-        scans = self.criteria.scan_days(start, next_record_day)
-        scans = scans[scans >= day - TIME_TOLERANCE_DAYS]
-        return bool(scans.size) and bool(day <= scans[0] + TIME_TOLERANCE_DAYS < next_record_day)
+        scan_day = self.criteria.scan_on_or_after(start, day)
+        return day <= scan_day + TIME_TOLERANCE_DAYS < next_record_day
 
     def progressed(self, series) -> bool:
         """Whether the followed line has progressed by the last record of ``series`` (named
