@@ -150,6 +150,51 @@ def test_estimates_from_endpoint_rows():
     assert targets_mod.estimate(r, rows).value == 2.0  # responders only
 
 
+def test_response_rates_at_the_report_cut_off():
+    """Four patients (months): a CR from month 2, a PR from 3 that deepens to CR at 14, a
+    PR from 8 that progresses at 10, a late PR from 20. Cut off at 12 months: 3 responders
+    (the late one not yet), 1 complete (the CR at 14 still a PR); the PR that progressed
+    lasted 2 months, the others are censored at the cut-off."""
+    month = 30.4375
+    nan = math.nan
+    rows = [dict(objective_response=True, response_class="CR", time_to_response_days=2 * month,
+                 time_to_complete_response_days=2 * month, duration_of_response_days=58 * month,
+                 response_ongoing=True),
+            dict(objective_response=True, response_class="CR", time_to_response_days=3 * month,
+                 time_to_complete_response_days=14 * month,
+                 duration_of_response_days=57 * month, response_ongoing=True),
+            dict(objective_response=True, response_class="PR", time_to_response_days=8 * month,
+                 time_to_complete_response_days=nan, duration_of_response_days=2 * month,
+                 response_ongoing=False),
+            dict(objective_response=True, response_class="PR", time_to_response_days=20 * month,
+                 time_to_complete_response_days=nan, duration_of_response_days=40 * month,
+                 response_ongoing=True)]
+
+    def at(statistic, cut_off):
+        target = targets_mod.Target(id="x", arm="a", statistic=statistic, value=1.0, low=0.1,
+                                    high=2.0, follow_up_months=cut_off)
+        return targets_mod.estimate(target, rows).value
+
+    assert at("response_rate", 12) == 0.75 and at("complete_response_rate", 12) == 0.25
+    assert at("response_rate", None) == 1.0 and at("complete_response_rate", None) == 0.5
+    assert at("complete_response_rate", 14) == 0.5     # a scan at the cut-off counts
+    assert at("median_time_to_response", 12) == 3.0    # months 2, 3, 8
+    # durations at 12 months: 10 and 9 censored, 2 observed; KM median: S = 2/3 after 2,
+    # then censored at 9 and 10: never <= 1/2, not reached
+    assert at("median_duration_of_response", 12) == math.inf
+    old = [{k: v for k, v in r.items() if k != "time_to_complete_response_days"} for r in rows]
+    target = targets_mod.Target(id="x", arm="a", statistic="response_rate", value=0.5, low=0.1,
+                                high=0.9, follow_up_months=12)
+    with pytest.raises(ScenarioError, match="simulate them again"):
+        targets_mod.estimate(target, old)
+
+
+def test_follow_up_goes_with_response_statistics_only():
+    with pytest.raises(ScenarioError, match="response statistic"):
+        targets_mod.Target(id="x", arm="a", statistic="median_pfs", value=1.0, low=0.5,
+                           high=2.0, follow_up_months=12).check()
+
+
 def test_estimates_leave_out_patients_without_a_tumour_at_baseline():
     """A tumour cleared before the treatment start is not a trial patient (no measurable
     disease): 1 responder of 2 enrolled, not of 3."""

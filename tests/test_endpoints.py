@@ -275,6 +275,21 @@ def test_complete_response_then_regrowth_is_progression():
     assert e.response_class == "CR" and e.time_to_response_days == 28.0
 
 
+def test_time_to_complete_response_counts_from_the_confirmed_cr():
+    # PR at 28, CR at 56 confirmed at 84: responding from day 28, complete from day 56
+    e = classes_of([1000, 400, 0, 0])
+    assert e.time_to_response_days == 28.0 and e.time_to_complete_response_days == 56.0
+    # CR at 28 confirmed at 56: both from day 28
+    e = classes_of([1000, 0, 0])
+    assert e.time_to_response_days == e.time_to_complete_response_days == 28.0
+    # a CR scan that is not confirmed (the last scan) is no complete response
+    e = classes_of([1000, 400, 400, 0])
+    assert e.response_class == "PR" and math.isnan(e.time_to_complete_response_days)
+    # a PR lasting, no CR at all
+    e = classes_of([1000, 400, 400])
+    assert e.response_class == "PR" and math.isnan(e.time_to_complete_response_days)
+
+
 @pytest.mark.parametrize("fold", [4.0, 6.0])
 def test_untreated_lattice_growth_is_progression_not_stable_disease(fold):
     """A compact lattice tumour grows with a linear radius (REFERENCES.md, Eden growth), so

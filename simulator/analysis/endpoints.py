@@ -75,7 +75,9 @@ measure's nadir; ``first_scan_change`` is D / D0 - 1
 at the first scan (early tumour shrinkage).
 
 Time to response: the first scan of the first confirmed response (RECIST: first documented
-PR/CR), from treatment start. Duration of response: from that scan to the first PD scan, or
+PR/CR), from treatment start; time to complete response: the first scan of a response
+confirmed as CR (a PR that deepens to CR counts from the CR), so that a rate at a report's
+cut-off can be read off the endpoints (:mod:`simulator.analysis.targets`). Duration of response: from that scan to the first PD scan, or
 to the last scan if there is none (then ``response_ongoing`` is True and the duration is
 censored). Durable response: a confirmed objective response whose duration (censored or
 not) is at least ``durable_min_days`` (default 180 days, the "objective response lasting
@@ -333,6 +335,7 @@ class OverallResponse:
     response_class: str          # CR / PR / SD / PD / NE
     first_response_scan: int | None   # index of the first scan of the first confirmed response
     first_progression_scan: int | None
+    first_complete_response_scan: int | None = None  # first scan of a response confirmed CR
 
 
 def _confirmed_response(classes: Sequence[str], days: Sequence[float], k: int,
@@ -362,7 +365,7 @@ def best_overall_response(scan_classes: Sequence[str], scan_days_from_start: Seq
         return OverallResponse("NE", None, None)
     first_pd = classes.index("PD") if "PD" in classes else None
     window = classes[:first_pd] if first_pd is not None else classes
-    best, first_response = None, None
+    best, first_response, first_complete = None, None, None
     for k, cls in enumerate(window):
         if cls not in ("CR", "PR"):
             continue
@@ -371,10 +374,12 @@ def best_overall_response(scan_classes: Sequence[str], scan_days_from_start: Seq
             continue
         if first_response is None:
             first_response = k
+        if confirmed == "CR" and first_complete is None:
+            first_complete = k
         if best is None or _RANK[confirmed] < _RANK[best]:
             best = confirmed
     if best is not None:
-        return OverallResponse(best, first_response, first_pd)
+        return OverallResponse(best, first_response, first_pd, first_complete)
     sd_from = criteria.stable_disease_min_days - TIME_TOLERANCE_DAYS
     if any(days[k] >= sd_from for k in range(len(window))):
         return OverallResponse("SD", None, first_pd)
@@ -403,6 +408,7 @@ class Endpoints:
     response_class: str                 # best overall response: CR / PR / SD / PD / NE
     objective_response: bool            # response_class in (CR, PR): a confirmed response
     time_to_response_days: float        # NaN if no (confirmed) response
+    time_to_complete_response_days: float  # first scan of a response confirmed CR; NaN if none
     duration_of_response_days: float    # NaN if no response; censored if response_ongoing
     response_ongoing: bool
     durable_response: bool
@@ -564,8 +570,10 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
 
     # response and progression -----------------------------------------------------------
     follow_up = float(scan_days[-1] - start) if len(classes) else math.nan
-    ttr = dor = math.nan
+    ttr = ttcr = dor = math.nan
     ongoing = durable = False
+    if overall.first_complete_response_scan is not None:
+        ttcr = float(scan_days[overall.first_complete_response_scan] - start)
     if first_resp is not None:
         ttr = float(scan_days[first_resp] - start)
         end_day = scan_days[first_pd] if first_pd is not None else scan_days[-1]
@@ -627,6 +635,7 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
         response_class=overall.response_class,
         objective_response=overall.response_class in ("CR", "PR"),
         time_to_response_days=ttr,
+        time_to_complete_response_days=ttcr,
         duration_of_response_days=dor,
         response_ongoing=ongoing,
         durable_response=durable,

@@ -20,6 +20,14 @@ the treatment start (:func:`enrolled`: a trial enrols measurable disease only):
                                interval (as trials report it: responders only)
 ``median_duration_of_response`` Kaplan-Meier median of the responders' durations
 =============================  ===========================================================
+
+A trial reports its response rates at a data cut-off, not after a lifetime: a response that
+begins (or deepens to CR) later is not in the published number. ``follow_up_months`` on a
+response target (the report's median follow-up) counts only responses whose first scan came
+by then (``time_to_response_days``; for CR ``time_to_complete_response_days``), so a model
+whose complete responses arrive late, as they do when the scans see a slowly clearing
+regression bed, is compared with the report at the report's time. Without it the rate is the
+best overall response over the whole simulated follow-up.
 """
 from __future__ import annotations
 
@@ -35,6 +43,9 @@ from simulator.schema import ScenarioError, build, param
 STATISTICS = ("response_rate", "complete_response_rate", "median_pfs", "landmark_pfs",
               "median_time_to_response", "median_duration_of_response")
 PROPORTIONS = ("response_rate", "complete_response_rate", "landmark_pfs")
+#: Statistics that count responses, and so depend on when the report was cut off.
+RESPONSES = ("response_rate", "complete_response_rate", "median_time_to_response",
+             "median_duration_of_response")
 ROLES = ("fit", "predict", "reference")
 
 
@@ -48,6 +59,11 @@ class Target:
     high: float = param(math.nan, doc="95% interval, upper end")
     landmark_months: float | None = param(None, unit="month", low=0.0, low_open=True,
                                           doc="landmark_pfs: the landmark time")
+    follow_up_months: float | None = param(
+        None, unit="month", low=0.0, low_open=True,
+        doc="response statistics: the report's follow-up (median, or the data cut-off); only "
+            "responses whose first scan came by then count (default: the whole simulated "
+            "follow-up)")
     role: str = param("fit", choices=ROLES, doc="fit, predict (held out) or reference")
     trial: str = param("", doc="trial name, e.g. COMBI-v")
     trial_arm: str = param("", doc="the regimen in the trial")
@@ -78,13 +94,20 @@ class Target:
         if (self.statistic == "landmark_pfs") != (self.landmark_months is not None):
             raise ScenarioError("landmark_months goes with statistic = 'landmark_pfs' (and "
                                 "only with it)", "landmark_months")
+        if self.follow_up_months is not None and self.statistic not in RESPONSES:
+            raise ScenarioError(f"goes with a response statistic ({', '.join(RESPONSES)}); "
+                                "Kaplan-Meier statistics censor at follow-up themselves",
+                                "follow_up_months")
 
     @property
     def what(self) -> str:
         """The statistic in words, e.g. "landmark PFS at 36 months"."""
         if self.statistic == "landmark_pfs":
             return f"PFS at {self.landmark_months:g} months"
-        return self.statistic.replace("_", " ").replace("pfs", "PFS")
+        words = self.statistic.replace("_", " ").replace("pfs", "PFS")
+        if self.follow_up_months is not None:
+            words += f" by {self.follow_up_months:g} months"
+        return words
 
     @property
     def sd(self) -> float:
@@ -164,6 +187,9 @@ def estimate(target: Target, rows: list[dict]) -> Estimate:
     same columns read back from summary.csv), among the :func:`enrolled` patients."""
     rows = enrolled(rows)
     n = len(rows)
+    month = stats.DAYS_PER_MONTH
+    if target.follow_up_months is not None:
+        rows = [_at_cut_off(r, target.follow_up_months * month) for r in rows]
     if target.statistic in ("response_rate", "complete_response_rate"):
         if target.statistic == "response_rate":
             k = sum(stats.is_true(r["objective_response"]) for r in rows)
@@ -171,7 +197,6 @@ def estimate(target: Target, rows: list[dict]) -> Estimate:
             k = sum(r["response_class"] == "CR" for r in rows)
         low, high = stats.wilson_interval(k, n)
         return Estimate(k / n if n else math.nan, low, high, n)
-    month = stats.DAYS_PER_MONTH
     if target.statistic in ("median_pfs", "landmark_pfs"):
         times = [_number(r["progression_free_days"]) / month for r in rows]
         events = [stats.is_true(r["progression_observed"]) for r in rows]
@@ -185,3 +210,30 @@ def estimate(target: Target, rows: list[dict]) -> Estimate:
     times = [_number(r["duration_of_response_days"]) / month for r in responders]
     events = [not stats.is_true(r["response_ongoing"]) for r in responders]
     return Estimate(*stats.km_median(times, events), len(responders))
+
+
+def _at_cut_off(row: dict, cut_off_days: float) -> dict:
+    """The row as a report cut off ``cut_off_days`` after the treatment start would read its
+    response: a response or complete response whose first scan comes later is not yet one
+    (the later CR of a responder leaves it a PR), and a duration of response is censored at
+    the cut-off. Scans count up to the cut-off inclusive (a scan at the cut-off was read)."""
+    if "time_to_complete_response_days" not in row:
+        raise ScenarioError("follow_up_months needs time_to_complete_response_days, which "
+                            "these simulations do not record (made by an earlier version: "
+                            "simulate them again into a new directory)", "follow_up_months")
+    limit = cut_off_days + 1e-6
+    responding = (stats.is_true(row["objective_response"])
+                  and _number(row["time_to_response_days"]) <= limit)
+    complete = responding and _number(row["time_to_complete_response_days"]) <= limit
+    # a later responder had no progression before its response: stable at the cut-off
+    cls = row["response_class"]
+    if not responding and cls in ("CR", "PR"):
+        cls = "SD"
+    out = dict(row, objective_response=responding,
+               response_class="CR" if complete else "PR" if responding else cls)
+    if responding:
+        start = _number(row["time_to_response_days"])
+        duration = _number(row["duration_of_response_days"])
+        if start + duration > limit:
+            out.update(duration_of_response_days=cut_off_days - start, response_ongoing=True)
+    return out

@@ -121,6 +121,9 @@ ENDPOINTS = (
                                    "(true/false)"),
     item("time_to_response_days", "day", "first scan of the first confirmed response, from "
                                          "treatment start", "NaN if no response"),
+    item("time_to_complete_response_days", "day",
+         "first scan of a response confirmed as CR, from treatment start (a PR that deepens "
+         "to CR counts from the CR)", "NaN if no complete response"),
     item("duration_of_response_days", "day", "first PR/CR scan to first PD scan (or to the "
                                              "last scan: censored)", "NaN if no response"),
     item("response_ongoing", "", "responder without progression by the last scan "
