@@ -711,7 +711,7 @@ def t_cell_step(kind, clone, pdl1, cytokine, t, p, keys):
                 continue
             j = targets[min(int(uniform(step_key(keys["target"], r), i) * len(targets)),
                             len(targets) - 1)]
-            level = pdl1[j]
+            level = float(pdl1[j])
             s_pd = p["pd1_max"] * level / (level + p["pd1_half"]) * (1.0 - p["blockade"])
             s = 1.0 - (1.0 - s_pd) * (1.0 - x.s_sup)
             kill_rate = p["kill_rate"] * p["antigenicity"][clone[j]] * (1.0 - s)
@@ -823,10 +823,11 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
         target = params["baseline"]
         if ifn is not None:
             target += params["induced"] * hill(ifn[c], params["half"], params["hill"])
-        if math.isnan(pdl1[c]):
+        level = float(pdl1[c])  # in float64, as the kernel computes; stored rounded
+        if math.isnan(level):
             pdl1[c] = target
         else:
-            pdl1[c] = target + (pdl1[c] - target) * params["keep"]
+            pdl1[c] = target + (level - target) * params["keep"]
     return necrotic
 
 

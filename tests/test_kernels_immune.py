@@ -323,7 +323,7 @@ def test_attack_matches_naive(dims, with_cytokine, dt, handling):
     handling, a high kill rate): same lattice, kills, deaths and attributes."""
     kind, clone, g = _lattice(dims, 4, tumour=0.5)
     t = _t_cells(kind, g, 30)
-    pdl1 = np.where(kind == TUMOR, g.random(kind.shape) * 1.2, np.nan)
+    pdl1 = np.where(kind == TUMOR, g.random(kind.shape) * 1.2, np.nan).astype(np.float32)
     cytokine = g.random(kind.shape) * 0.5 if with_cytokine else None
     p = _t_cell_params(dt, handling, kill_rate=0.9)
     keys = _t_keys()
@@ -353,7 +353,7 @@ def test_attack_on_seen_cells_only_matches_naive(dims):
     when every clone is seen."""
     kind, clone, g = _lattice(dims, 4, tumour=0.5)
     t = _t_cells(kind, g, 30)
-    pdl1 = np.where(kind == TUMOR, g.random(kind.shape) * 1.2, np.nan)
+    pdl1 = np.where(kind == TUMOR, g.random(kind.shape) * 1.2, np.nan).astype(np.float32)
     p = dict(_t_cell_params(6.0, 2.0, kill_rate=0.9), seen=np.array([1, 0], np.uint8))
     keys = _t_keys()
     expected_kind = kind.copy()
@@ -449,7 +449,7 @@ def _extents(kind):
 @pytest.mark.parametrize("with_fields", [False, True])
 def test_tumor_response_matches_naive(dims, with_fields):
     kind, clone, g = _lattice(dims, 8, tumour=0.6)
-    pdl1 = np.where(kind == TUMOR, g.random(kind.shape), np.nan)
+    pdl1 = np.where(kind == TUMOR, g.random(kind.shape), np.nan).astype(np.float32)
     newborn = (kind == TUMOR) & (g.random(kind.shape) < 0.2)
     pdl1[newborn] = np.nan
     pdl1[(kind == DEAD)] = 0.3  # a stale value at a site whose cell died
@@ -483,7 +483,7 @@ def test_tumor_response_matches_naive(dims, with_fields):
 @pytest.mark.parametrize("dims", SHAPES)
 def test_census_matches_numpy(dims):
     kind, _, g = _lattice(dims, 9)
-    pdl1 = np.where(kind == TUMOR, g.random(kind.shape), np.nan)
+    pdl1 = np.where(kind == TUMOR, g.random(kind.shape), np.nan).astype(np.float32)
     lo, hi = _extents(kind)
     n_lines = lo.size
     count, cols, total = (np.zeros(n_lines, np.int64), np.zeros(n_lines, np.int64),

@@ -333,7 +333,9 @@ class ImmuneSystem:
     the fields are solved before (``simulator.model.tissue``), using :meth:`add_secretions`.
 
     Per-run state (copied by ``copy.deepcopy`` when an arm is forked): ``pdl1`` (per site,
-    NaN where no tumour cell is), the agent arrays ``t`` and ``s``, the antigen signal and
+    NaN where no tumour cell is; float32 like the fields it follows, since a per-site
+    float64 was the largest array of the full model, 8 of its ~43 bytes per site; the
+    kernels compute in float64 and round once on storing), the agent arrays ``t`` and ``s``, the antigen signal and
     the totals.
     """
 
@@ -346,7 +348,7 @@ class ImmuneSystem:
         self.tissue = tissue
         geo = state.geometry
         self.n_clones = n_clones
-        self.pdl1 = np.full(geo.n_sites, np.nan)
+        self.pdl1 = np.full(geo.n_sites, np.nan, dtype=np.float32)
         self.pdl1[state.kind == TUMOR] = scenario.pd_l1.baseline
         self.proposal = np.zeros(geo.n_sites, np.int32)
         self.tag = 1
