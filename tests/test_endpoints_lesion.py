@@ -13,7 +13,7 @@ import pytest
 from simulator.analysis.endpoints import ResponseCriteria, assess, assess_timeseries
 from simulator.analysis.follow_up import ProgressionWatch
 from simulator.scenario import ScenarioError, from_toml
-from simulator.treatment.lesion import measured_cells
+from simulator.treatment.lesion import GONE_BELOW_CELLS, gone_below, measured_cells
 
 
 def criteria(**overrides):
@@ -144,3 +144,44 @@ def test_the_progression_watch_follows_the_first_scan():
 def test_negative_values_are_refused_naming_the_key(key, value):
     with pytest.raises(ScenarioError, match=f"endpoints.{key}"):
         from_toml(f"[endpoints]\n{key} = {value}\n", "bad.toml")
+
+
+# ---------------------------------------------------------------- detection limit
+def test_detection_limit_is_relative_to_the_baseline():
+    """v = 0.04 (f = 0.2 in 2D): gone below 40 of a 1000-cell baseline; half a cell
+    stays the floor when v M0 is smaller."""
+    t = np.arange(6.0)
+    n = np.array([1000, 500, 100, 40, 39, 0])
+    np.testing.assert_array_equal(measured_cells(t, n, 0.0, 0.04), [1000, 500, 100, 40, 0, 0])
+    np.testing.assert_array_equal(measured_cells(t, n, 0.0), n)
+    assert gone_below(10.0, 0.01) == GONE_BELOW_CELLS
+
+
+def test_a_cured_lesion_vanishes_after_log2_1_over_v_half_lives():
+    """A cure at once (0 cells from day 1), bed half-life 28 days, scans every 28 days:
+    M = 1000 / 2^k at scan k. With f = 0.2 (v = 0.04, 40 cells) it reads SD at 500 (above
+    0.49 M0), PR from 250 to 62.5 (k = 4) and CR from 31.25 (k = 5, day 140), 5 = ceil(log2(1 / 0.04)) half-lives; with
+    the half-cell rule alone, from 1000 / 2048 (k = 11, day 308), log2(2 M0) half-lives."""
+    t = 28.0 * np.arange(14)
+    n = np.r_[1000.0, np.zeros(13)]
+    limited = assess(t, n, np.zeros(t.size), 0.0, criteria(residual_half_life_days=28.0,
+                                                           detection_limit_fraction=0.2))
+    assert limited.scan_response_classes[:6] == ("SD", "PR", "PR", "PR", "CR", "CR")
+    assert limited.time_to_complete_response_days == 140.0
+    plain = assess(t, n, np.zeros(t.size), 0.0, criteria(residual_half_life_days=28.0))
+    assert plain.time_to_complete_response_days == 308.0
+
+
+def test_a_lesion_seen_again_after_vanishing_is_progression():
+    """Gone below 40 cells (f = 0.2): 30, 30 are CR (nadir 0), 45 is seen again: PD, after
+    a confirmed CR."""
+    t = 28.0 * np.arange(4)
+    e = assess(t, np.array([1000.0, 30, 30, 45]), np.zeros(4), 0.0,
+               criteria(detection_limit_fraction=0.2))
+    assert e.scan_response_classes == ("CR", "CR", "PD")
+    assert e.response_class == "CR" and e.time_to_progression_days == 84.0
+
+
+def test_detection_limit_must_leave_partial_responses_visible():
+    with pytest.raises(ValueError, match="detection_limit_fraction"):
+        criteria(detection_limit_fraction=0.7)

@@ -55,9 +55,11 @@ def _run(tmp_path, name, scenario):
 # and the endpoints still agree.
 LATER_SCANS_WITH_RESIDUAL = ["endpoints.first_scan_days=12",
                              "endpoints.residual_half_life_days=10"]
+WITH_DETECTION_LIMIT = LATER_SCANS_WITH_RESIDUAL + ["endpoints.detection_limit_fraction=0.2"]
 
 
-@pytest.mark.parametrize("measure", [[], LATER_SCANS_WITH_RESIDUAL], ids=["live", "residual"])
+@pytest.mark.parametrize("measure", [[], LATER_SCANS_WITH_RESIDUAL, WITH_DETECTION_LIMIT],
+                         ids=["live", "residual", "detection-limit"])
 def test_off_study_run_is_the_full_runs_prefix_and_keeps_its_endpoints(tmp_path, measure):
     base = ROOT / "scenarios" / "tumor_only.toml"
     full, f_full = _run(tmp_path, "full", load(base, SMALL + measure))
@@ -202,7 +204,8 @@ ENDPOINT_KEYS = ("response_class", "objective_response", "best_response",
                  "scan_response_classes")
 
 
-@pytest.mark.parametrize("measure", [[], LATER_SCANS_WITH_RESIDUAL], ids=["live", "residual"])
+@pytest.mark.parametrize("measure", [[], LATER_SCANS_WITH_RESIDUAL, WITH_DETECTION_LIMIT],
+                         ids=["live", "residual", "detection-limit"])
 def test_a_run_ended_at_eradication_keeps_every_endpoint_of_the_full_run(tmp_path, measure):
     """Zero live cells is absorbing, so the run may end there: the endpoints (scans on to
     the horizon at zero, a residual decaying on to each) are the full run's, the series its
@@ -218,8 +221,9 @@ def test_a_run_ended_at_eradication_keeps_every_endpoint_of_the_full_run(tmp_pat
     n_full = f_full["timeseries/tumor_cells"][:]
     gone = int(np.argmax((n_full == 0) & (t_full >= 10.0)))
     assert n_full[gone] == 0 and t_full[gone] < 60, "the drug must eradicate the tumour early"
-    # (with the residual the cured lesion's bed still shows at the last scan: a PR)
-    assert e_full.response_class == ("PR" if measure else "CR")
+    # (with the residual the cured lesion's bed still shows at the last scan: a PR; with
+    # the detection limit too it drops out of view within the run: a CR)
+    assert e_full.response_class == ("PR" if measure == LATER_SCANS_WITH_RESIDUAL else "CR")
     assert e_full.follow_up_days > 100
     # ends at the first record with no cell, and says so
     t_end = f_end["timeseries/time_days"][:]

@@ -221,6 +221,32 @@ def test_the_rules_see_the_endpoints_lesion(half_life):
         assert switch[0] > 49
 
 
+def deep_response_then_relapse(day):
+    """1000 cells falling to 20 at day 28, then +5% a day: 28.1, 39.6, 55.7 cells at the
+    scans of days 35, 42 and 49."""
+    if day <= 28:
+        return 1000 - 980 / 28 * day
+    return 20 * 1.05 ** (day - 28)
+
+
+@pytest.mark.parametrize("detection, switch_day", [(0.0, 42), (0.2, 49)])
+def test_the_rules_see_the_endpoints_detection_limit(detection, switch_day):
+    """With a detection limit f = 0.2 (2D: 4% of the baseline, 40 cells) the nadir of 20
+    cells is gone (0) and the regrowth is seen, as progression, only from the scan where it
+    passes 40 cells (day 49); without it the 20-cell nadir is seen and 1.44 x it is passed
+    at day 42. The rules switch where ``assess`` calls PD, in both."""
+    from simulator.analysis.endpoints import ResponseCriteria, assess
+    r = Regimen(drugs_from(TARGETED_THEN_IMMUNE), 24.0, 200, visible_fraction=detection ** 2)
+    simulate(r, deep_response_then_relapse)
+    switch = [e.step for e in r.events if e.action == "start" and e.drug == "pembro"]
+    t = np.arange(200.0)
+    n = np.array([deep_response_then_relapse(d) for d in t])
+    e = assess(t, n, np.zeros(t.size), 0.0,
+               ResponseCriteria(dimensions=2, spacing_um=20.0, scan_interval_days=7.0,
+                                progression_min_mm=0.0, detection_limit_fraction=detection))
+    assert switch == [int(e.time_to_progression_days)] == [switch_day]
+
+
 IMMUNE_THEN_TARGETED = """
 [nivo]
 preset = "nivolumab"

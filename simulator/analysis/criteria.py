@@ -28,6 +28,16 @@ class EndpointSettings:
         source="RECIST 1.1 measures the whole lesion; regression beds of necrosis and "
                "proliferative fibrosis after anti-PD-1, half of stable lesions with immune-related "
                "pathologic response (Stein 2019 Ann Oncol 30:589)")
+    detection_limit_fraction: float = param(
+        0.0, low=0.0, high=1.0,
+        doc="scans do not see a lesion whose equivalent diameter is below this fraction of "
+            "its baseline diameter (CR; seen again: PD); relative to the baseline so that a "
+            "cured lesion's bed vanishes after the same number of half-lives whatever the "
+            "lattice lesion's cell count; 0: gone only below half a cell; must be below "
+            "1 - partial_response_drop",
+        source="RECIST 1.1: CR = disappearance; lesions under ~5-10 mm are at or below CT's "
+               "measurable size (Eisenhauer 2009); a 20-30 mm lesion gone from view is "
+               "f ~ 0.2")
     real_cells_per_site: float = param(1.0, low=0.0, low_open=True,
                                        doc="real cells one simulated cell stands for; sets "
                                            "the mm scale of the equivalent diameter")

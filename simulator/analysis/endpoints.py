@@ -20,7 +20,12 @@ exp(-lambda dt_i)), lambda = ln 2 / h, exact for any record spacing
 step, so their scans and these agree). The bed is the decaying memory of the lesion's
 extent: the ups and downs of a small lesion's cell count do not accumulate in it, and
 regrowth fills it before adding to the measure. M < 1/2 is a lesion gone: CR. h = 0 is
-M = N exactly.
+M = N exactly. ``detection_limit_fraction`` f > 0 gives the scans a detection limit: a
+lesion whose equivalent diameter is below f D0 (M < f^d M0 in d dimensions) is gone too
+(CR), and a later scan that sees it again calls PD (its nadir was 0). Relative to the
+baseline, because the lattice lesion is a miniature: the half-cell rule alone makes a
+cured lesion's bed vanish after log2(2 M0) half-lives, longer for a lesion of more cells;
+with f it vanishes after log2(1 / f^d) half-lives, whatever the lesion's cell count.
 Every response figure (per-scan class, best overall response, best response percent) uses
 this one measure. Hence PR (D/D0 <= 0.70) is M/M0 <= 0.49 in 2D and <= 0.343 in 3D; PD
 (D/D_nadir >= 1.20) is M/M_nadir >= 1.44 in 2D and >= 1.728 in 3D. Boundaries are
@@ -172,6 +177,7 @@ class ResponseCriteria:
     scan_interval_days: float = 56.0
     first_scan_days: float = 0.0
     residual_half_life_days: float = 0.0
+    detection_limit_fraction: float = 0.0
     partial_response_drop: float = 0.30
     progression_rise: float = 0.20
     progression_min_mm: float = 5.0
@@ -187,6 +193,7 @@ class ResponseCriteria:
         "scan_interval_days",
         "first_scan_days",
         "residual_half_life_days",
+        "detection_limit_fraction",
         "partial_response_drop",
         "progression_rise",
         "progression_min_mm",
@@ -209,6 +216,10 @@ class ResponseCriteria:
              ">= 0"),
             ("partial_response_drop", self.partial_response_drop, lambda v: 0 < v < 1,
              "in (0, 1)"),
+            ("detection_limit_fraction", self.detection_limit_fraction,
+             lambda v: 0 <= v < 1 - self.partial_response_drop,
+             "in [0, 1 - partial_response_drop): a lesion seen shrinking to PR must still be "
+             "visible"),
             ("progression_rise", self.progression_rise, lambda v: v > 0, "> 0"),
             ("progression_min_mm", self.progression_min_mm, lambda v: v >= 0, ">= 0"),
             ("durable_min_days", self.durable_min_days, lambda v: v >= 0, ">= 0"),
@@ -256,6 +267,12 @@ class ResponseCriteria:
     def mm_per_site(self) -> float:
         """Real edge length of one lattice site in mm (see the module docstring)."""
         return self.spacing_um * 1e-3 * self.real_cells_per_site ** (1.0 / self.dimensions)
+
+    @property
+    def visible_cell_fraction(self) -> float:
+        """The detection limit as a share of the baseline measure: f^d (f =
+        ``detection_limit_fraction`` of the baseline diameter, d dimensions)."""
+        return self.detection_limit_fraction ** self.dimensions
 
     @property
     def partial_response_cell_ratio(self) -> float:
@@ -549,7 +566,8 @@ def assess(time_days, tumor_cells, tumor_resistant, treatment_start_day: float,
         t, float(residual_from_day) + TIME_TOLERANCE_DAYS, side="right") - 1))
     measured = seen(scan_counts)
     measured[bed_from:] = measured_cells(scan_t[bed_from:], scan_counts[bed_from:],
-                                         criteria.residual_half_life_days)
+                                         criteria.residual_half_life_days,
+                                         criteria.visible_cell_fraction)
     scan_days, scan_i = _scan_schedule(scan_t, start, criteria)
     diam = equivalent_diameter_mm(measured, criteria.dimensions, criteria.mm_per_site)
     n0, d0 = float(n[base_i]), float(diam[base_i])

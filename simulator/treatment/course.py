@@ -34,7 +34,8 @@ class Treatment:
                                sim.ndim, scan_interval_days=scenario.regimen.scan_interval_days,
                                progression_rise=criteria.progression_rise,
                                partial_response_drop=criteria.partial_response_drop,
-                               residual_half_life_days=criteria.residual_half_life_days)
+                               residual_half_life_days=criteria.residual_half_life_days,
+                               visible_fraction=criteria.detection_limit_fraction ** sim.ndim)
         self.pk = Pharmacokinetics(scenario.drugs, sim.dt_hours)
         self.model = EffectModel(scenario.drugs, targets, local=penetrating(scenario.drugs))
 

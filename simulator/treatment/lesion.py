@@ -7,7 +7,12 @@ at once but falls no faster than the bed clears:
     M_0 = N_0 (the treatment start),   M_i = max(N_i, M_(i-1) exp(-lambda dt_i)),
     lambda = ln 2 / h (h = 0: M = N),
 
-and a lesion measured below half a cell is gone (0). The bed is the decaying memory of the
+and a lesion measured below half a cell is gone (0). A scan has a detection limit, too: with
+a visible fraction v > 0 (``endpoints.detection_limit_fraction`` f of the baseline
+diameter, v = f^d in d dimensions) a lesion measured below v M_0 is gone. Relative to the
+baseline lesion, so that the time a cured lesion's bed takes to vanish, h log2(1 / v)
+half-lives, does not depend on how many cells the lattice lesion holds (log2(2 M_0)
+half-lives at the half-cell rule: a larger simulated lesion would take longer). The bed is the decaying memory of the
 lesion's extent, not a sum of every cell lost: a lesion's random ups and downs (a few
 cells per step in a small simulated lesion) raise M by at most the size of one up-swing
 and never accumulate, and regrowth fills the bed before it adds to the measure.
@@ -31,22 +36,34 @@ def measure_step(previous: float, cells: float, decay: float) -> float:
     return max(float(cells), previous * decay)
 
 
-def seen(measure):
-    """The measure a scan reports: 0 below GONE_BELOW_CELLS. Arrays or floats."""
+def gone_below(baseline: float, visible_fraction: float = 0.0) -> float:
+    """The measure under which a lesion reads as gone: half a cell, or the detection limit
+    ``visible_fraction`` x the baseline measure if that is larger."""
+    return max(GONE_BELOW_CELLS, visible_fraction * float(baseline))
+
+
+def seen(measure, threshold: float = GONE_BELOW_CELLS):
+    """The measure a scan reports: 0 below ``threshold`` (:func:`gone_below`). Arrays or
+    floats."""
     m = np.asarray(measure, dtype=np.float64)
-    m = np.where(m < GONE_BELOW_CELLS, 0.0, m)
+    m = np.where(m < threshold, 0.0, m)
     return float(m) if m.ndim == 0 else m
 
 
-def measured_cells(time_days, tumor_cells, half_life_days: float) -> np.ndarray:
+def measured_cells(time_days, tumor_cells, half_life_days: float,
+                   visible_fraction: float = 0.0) -> np.ndarray:
     """The measure at each record of a series that starts at the treatment start (the
-    first record): :func:`measure_step` per record interval, exact for any spacing."""
+    first record, whose count is the baseline M_0): :func:`measure_step` per record
+    interval, exact for any spacing, then :func:`seen` with the detection limit."""
     t = np.asarray(time_days, dtype=np.float64)
     n = np.asarray(tumor_cells, dtype=np.float64)
-    if half_life_days == 0 or t.shape[0] == 0:
-        return seen(n)
+    if t.shape[0] == 0:
+        return n.copy()
+    threshold = gone_below(n[0], visible_fraction)
+    if half_life_days == 0:
+        return seen(n, threshold)
     m = n.copy()
     rate = math.log(2.0) / half_life_days
     for i in range(1, t.shape[0]):
         m[i] = measure_step(m[i - 1], n[i], math.exp(-rate * (t[i] - t[i - 1])))
-    return seen(m)
+    return seen(m, threshold)

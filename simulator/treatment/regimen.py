@@ -26,7 +26,10 @@ kernels): an :class:`Observation`, a mapping with ``tumor_cells`` (e.g. the engi
 clinician reads a scan; ``observation`` may be None when no drug has rules. With
 ``residual_half_life_days`` > 0 the burden N below is what the endpoints' scans measure:
 the lesion's extent with the regression bed it leaves as it shrinks
-(:mod:`simulator.treatment.lesion`), so a rule's progression is the endpoints' progression.
+(:mod:`simulator.treatment.lesion`), so a rule's progression is the endpoints' progression;
+with ``visible_fraction`` v > 0 a lesion measured below v times its measure at the
+treatment start reads as gone (the scans' detection limit, the endpoints'
+``detection_limit_fraction`` f as v = f^d).
 
 Rules (checked at scans)
 ------------------------
@@ -77,7 +80,7 @@ import numpy as np
 
 from simulator.schema import param
 from simulator.treatment.drugs import Drug
-from simulator.treatment.lesion import measure_step, seen
+from simulator.treatment.lesion import GONE_BELOW_CELLS, gone_below, measure_step, seen
 
 #: Times within this many steps of a step boundary count as on it (float noise only).
 STEP_TOLERANCE = 1e-9
@@ -176,7 +179,7 @@ class Regimen:
                  scan_interval_days: float = 7.0,
                  progression_min_increase_cells: float = 0.0,
                  progression_rise: float = 0.20, partial_response_drop: float = 0.30,
-                 residual_half_life_days: float = 0.0):
+                 residual_half_life_days: float = 0.0, visible_fraction: float = 0.0):
         if ndim not in (2, 3):
             raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
         if not dt_hours > 0:
@@ -210,6 +213,10 @@ class Regimen:
         self.measure_decay = (math.exp(-math.log(2.0) / residual_half_life_days
                                        * self.dt_hours / 24.0)
                               if residual_half_life_days > 0 else 0.0)
+        if not 0 <= visible_fraction < 1:
+            raise ValueError(f"visible_fraction must be in [0, 1), got {visible_fraction!r}")
+        self.visible_fraction = float(visible_fraction)
+        self.gone_below = GONE_BELOW_CELLS
         self.measured_cells: float | None = None
         self.baseline_cells: float | None = None
         self.nadir_cells: float | None = None
@@ -295,13 +302,16 @@ class Regimen:
         """What the rules' scans see at ``step``: the live cells, or (with a residual
         half-life) the lesion's extent with its clearing bed, by the endpoints' recursion
         from the treatment start, once per step."""
-        if cells is None or self.measure_decay == 0:
+        if cells is None or (self.measure_decay == 0 and self.visible_fraction == 0):
             return cells
         if step == self.treatment_start_step or self.measured_cells is None:
             self.measured_cells = float(cells)
+            self.gone_below = gone_below(cells, self.visible_fraction)
+        elif self.measure_decay == 0:
+            self.measured_cells = float(cells)
         else:
             self.measured_cells = measure_step(self.measured_cells, cells, self.measure_decay)
-        return seen(self.measured_cells)
+        return seen(self.measured_cells, self.gone_below)
 
     def is_progression(self, n: float) -> bool:
         """N against the current nadir (see the module docstring)."""
