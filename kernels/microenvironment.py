@@ -90,7 +90,7 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
             target = pdl1_baseline
             if use_ifn:
                 target += pdl1_induced * hill(ifn[i], ifn_half, ifn_hill)
-            v = pdl1[i]
+            v = float(pdl1[i])  # float64 arithmetic from a float32 store, JIT or not
             if math.isnan(v):
                 pdl1[i] = target
             else:

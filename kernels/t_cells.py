@@ -206,7 +206,7 @@ def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, seen, params,
         return
     j = nth_seen_tumour_cell(kind, clone, seen, i, offsets,
                              min(int(uniform(target_key, i) * n_targets), n_targets - 1))
-    level = pdl1[j]
+    level = float(pdl1[j])  # float64 arithmetic from a float32 store, JIT or not
     s_pd = params[P_PD1_MAX] * level / (level + params[P_PD1_HALF]) * (1.0 - params[P_PD1_BLOCKADE])
     s = 1.0 - (1.0 - s_pd) * (1.0 - timeline[a, SUPPRESSION])
     kill_rate = params[P_KILL_RATE] * antigenicity[clone[j]] * (1.0 - s)
