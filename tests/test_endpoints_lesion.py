@@ -160,8 +160,9 @@ def test_detection_limit_is_relative_to_the_baseline():
 def test_a_cured_lesion_vanishes_after_log2_1_over_v_half_lives():
     """A cure at once (0 cells from day 1), bed half-life 28 days, scans every 28 days:
     M = 1000 / 2^k at scan k. With f = 0.2 (v = 0.04, 40 cells) it reads SD at 500 (above
-    0.49 M0), PR from 250 to 62.5 (k = 4) and CR from 31.25 (k = 5, day 140), 5 = ceil(log2(1 / 0.04)) half-lives; with
-    the half-cell rule alone, from 1000 / 2048 (k = 11, day 308), log2(2 M0) half-lives."""
+    0.49 M0), PR from 250 to 62.5 (k = 4) and CR from 31.25 (k = 5, day 140): 5 =
+    ceil(log2(1 / 0.04)) half-lives; with the half-cell rule alone from 1000 / 2048 (k = 11,
+    day 308): log2(2 M0) half-lives."""
     t = 28.0 * np.arange(14)
     n = np.r_[1000.0, np.zeros(13)]
     limited = assess(t, n, np.zeros(t.size), 0.0, criteria(residual_half_life_days=28.0,

@@ -1,16 +1,19 @@
 """Best overall response (CR / PR / SD / PD), median PFS and the patients who progressed,
-per arm of ``tumorsim compare`` outputs (their ``summary.csv``), one line each:
+per arm of ``tumorsim compare`` outputs (their ``summary.csv``), one line each, and with
+``--by-months M`` also the complete and partial responses a report cut off M months after
+the treatment start would count (``simulator.analysis.targets.at_cut_off``):
 
-    python docs/probes/tally.py OUT [OUT ...]"""
+    python docs/probes/tally.py [--by-months 12] OUT [OUT ...]"""
 import csv
 import math
 import sys
 from pathlib import Path
 
-from simulator.analysis.statistics import km_median
+from simulator.analysis.statistics import DAYS_PER_MONTH, km_median
+from simulator.analysis.targets import at_cut_off
 
 
-def tally(out: Path) -> list[str]:
+def tally(out: Path, by_months: float | None = None) -> list[str]:
     with open(out / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     lines = []
@@ -24,9 +27,28 @@ def tally(out: Path) -> list[str]:
         lines.append(f"{out.name:10s} {arm:24s} " + " / ".join(
             f"{classes[c]}" for c in classes) + f" (CR/PR/SD/PD of {len(runs)}); median PFS "
             f"{shown}; progressed {sum(progressed)}")
+        if by_months is not None:
+            cut = [at_cut_off({k: _value(v) for k, v in r.items()}, by_months * DAYS_PER_MONTH)
+                   for r in runs]
+            count = {c: sum(r["response_class"] == c for r in cut) for c in ("CR", "PR")}
+            lines[-1] += f"; by {by_months:g} mo: CR {count['CR']}, PR {count['PR']}"
     return lines
 
 
+def _value(text: str):
+    """A summary.csv cell as the endpoint's value (True/False, a number, or the text)."""
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 if __name__ == "__main__":
-    for out in sys.argv[1:]:
-        print("\n".join(tally(Path(out))))
+    args = sys.argv[1:]
+    months = None
+    if args[:1] == ["--by-months"]:
+        months, args = float(args[1]), args[2:]
+    for out in args:
+        print("\n".join(tally(Path(out), months)))

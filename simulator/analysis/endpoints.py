@@ -82,11 +82,12 @@ at the first scan (early tumour shrinkage).
 Time to response: the first scan of the first confirmed response (RECIST: first documented
 PR/CR), from treatment start; time to complete response: the first scan of a response
 confirmed as CR (a PR that deepens to CR counts from the CR), so that a rate at a report's
-cut-off can be read off the endpoints (:mod:`simulator.analysis.targets`). Duration of response: from that scan to the first PD scan, or
-to the last scan if there is none (then ``response_ongoing`` is True and the duration is
-censored). Durable response: a confirmed objective response whose duration (censored or
-not) is at least ``durable_min_days`` (default 180 days, the "objective response lasting
-continuously >= 6 months" of Andtbacka et al. 2015 JCO 33:2780).
+cut-off can be read off the endpoints (:mod:`simulator.analysis.targets`). Duration of
+response: from that scan to the first PD scan, or to the last scan if there is none (then
+``response_ongoing`` is True and the duration is censored). Durable response: a confirmed
+objective response whose duration (censored or not) is at least ``durable_min_days``
+(default 180 days, the "objective response lasting continuously >= 6 months" of Andtbacka
+et al. 2015 JCO 33:2780).
 Progression-free survival: the model has no deaths, so PFS is time to the first PD scan
 (``time_to_progression_days``); Kaplan-Meier inputs ``progression_observed`` (event) and
 ``progression_free_days`` (TTP if observed, else the follow-up to the last scan: censored).

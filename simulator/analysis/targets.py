@@ -189,7 +189,7 @@ def estimate(target: Target, rows: list[dict]) -> Estimate:
     n = len(rows)
     month = stats.DAYS_PER_MONTH
     if target.follow_up_months is not None:
-        rows = [_at_cut_off(r, target.follow_up_months * month) for r in rows]
+        rows = [at_cut_off(r, target.follow_up_months * month) for r in rows]
     if target.statistic in ("response_rate", "complete_response_rate"):
         if target.statistic == "response_rate":
             k = sum(stats.is_true(r["objective_response"]) for r in rows)
@@ -212,7 +212,7 @@ def estimate(target: Target, rows: list[dict]) -> Estimate:
     return Estimate(*stats.km_median(times, events), len(responders))
 
 
-def _at_cut_off(row: dict, cut_off_days: float) -> dict:
+def at_cut_off(row: dict, cut_off_days: float) -> dict:
     """The row as a report cut off ``cut_off_days`` after the treatment start would read its
     response: a response or complete response whose first scan comes later is not yet one
     (the later CR of a responder leaves it a PR), and a duration of response is censored at

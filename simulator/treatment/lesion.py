@@ -10,12 +10,14 @@ at once but falls no faster than the bed clears:
 and a lesion measured below half a cell is gone (0). A scan has a detection limit, too: with
 a visible fraction v > 0 (``endpoints.detection_limit_fraction`` f of the baseline
 diameter, v = f^d in d dimensions) a lesion measured below v M_0 is gone. Relative to the
-baseline lesion, so that the time a cured lesion's bed takes to vanish, h log2(1 / v)
+baseline lesion, so that the time a cured lesion's bed takes to vanish, log2(1 / v)
 half-lives, does not depend on how many cells the lattice lesion holds (log2(2 M_0)
-half-lives at the half-cell rule: a larger simulated lesion would take longer). The bed is the decaying memory of the
-lesion's extent, not a sum of every cell lost: a lesion's random ups and downs (a few
-cells per step in a small simulated lesion) raise M by at most the size of one up-swing
-and never accumulate, and regrowth fills the bed before it adds to the measure.
+half-lives at the half-cell rule: a larger simulated lesion would take longer).
+
+The bed is the decaying memory of the lesion's extent, not a sum of every cell lost: a
+lesion's random ups and downs (a few cells per step in a small simulated lesion) raise M
+by at most the size of one up-swing and never accumulate, and regrowth fills the bed
+before it adds to the measure.
 
 Here, below both users, because the regimen's rules (``treatment``) and the endpoints
 (``analysis``) must see the same lesion: the rules apply the recursion once per step, the
