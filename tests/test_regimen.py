@@ -199,20 +199,28 @@ def test_switch_at_progression_targeted_first(ndim, switch_day):
     assert r.states == {"vem": "stopped", "pembro": "on"}
 
 
+def switch_and_endpoints(burden, regimen_options, criteria_options):
+    """The step at which the rules switch to pembrolizumab, and ``assess``'s endpoints of
+    the same daily series, both scanning every 7 days."""
+    from simulator.analysis.endpoints import ResponseCriteria, assess
+    r = Regimen(drugs_from(TARGETED_THEN_IMMUNE), 24.0, 200, **regimen_options)
+    simulate(r, burden)
+    switch = [e.step for e in r.events if e.action == "start" and e.drug == "pembro"]
+    t = np.arange(200.0)
+    n = np.array([burden(d) for d in t])
+    return switch, assess(t, n, np.zeros(t.size), 0.0, ResponseCriteria(
+        dimensions=2, spacing_um=20.0, scan_interval_days=7.0, progression_min_mm=0.0,
+        **criteria_options))
+
+
 @pytest.mark.parametrize("half_life", [0.0, 10.0, 60.0])
 def test_the_rules_see_the_endpoints_lesion(half_life):
     """With a residual bed the rules' progression is the endpoints' (same measure, same
     recursion): scans every 7 days on both sides, and the switch falls on the scan at which
     ``assess`` first calls PD on the same series; a longer half-life delays both."""
-    from simulator.analysis.endpoints import ResponseCriteria, assess
-    r = Regimen(drugs_from(TARGETED_THEN_IMMUNE), 24.0, 200, residual_half_life_days=half_life)
-    simulate(r, response_then_relapse)
-    switch = [e.step for e in r.events if e.action == "start" and e.drug == "pembro"]
-    t = np.arange(200.0)
-    n = np.array([response_then_relapse(d) for d in t])
-    e = assess(t, n, np.zeros(t.size), 0.0,
-               ResponseCriteria(dimensions=2, spacing_um=20.0, scan_interval_days=7.0,
-                                progression_min_mm=0.0, residual_half_life_days=half_life))
+    switch, e = switch_and_endpoints(response_then_relapse,
+                                     dict(residual_half_life_days=half_life),
+                                     dict(residual_half_life_days=half_life))
     assert e.progression_observed
     assert switch == [int(e.time_to_progression_days)]
     if half_life == 0:
@@ -235,15 +243,9 @@ def test_the_rules_see_the_endpoints_detection_limit(detection, switch_day):
     cells is gone (0) and the regrowth is seen, as progression, only from the scan where it
     passes 40 cells (day 49); without it the 20-cell nadir is seen and 1.44 x it is passed
     at day 42. The rules switch where ``assess`` calls PD, in both."""
-    from simulator.analysis.endpoints import ResponseCriteria, assess
-    r = Regimen(drugs_from(TARGETED_THEN_IMMUNE), 24.0, 200, visible_fraction=detection ** 2)
-    simulate(r, deep_response_then_relapse)
-    switch = [e.step for e in r.events if e.action == "start" and e.drug == "pembro"]
-    t = np.arange(200.0)
-    n = np.array([deep_response_then_relapse(d) for d in t])
-    e = assess(t, n, np.zeros(t.size), 0.0,
-               ResponseCriteria(dimensions=2, spacing_um=20.0, scan_interval_days=7.0,
-                                progression_min_mm=0.0, detection_limit_fraction=detection))
+    switch, e = switch_and_endpoints(deep_response_then_relapse,
+                                     dict(visible_fraction=detection ** 2),
+                                     dict(detection_limit_fraction=detection))
     assert switch == [int(e.time_to_progression_days)] == [switch_day]
 
 
