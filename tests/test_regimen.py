@@ -244,7 +244,7 @@ def test_the_rules_see_the_endpoints_detection_limit(detection, switch_day):
     passes 40 cells (day 49); without it the 20-cell nadir is seen and 1.44 x it is passed
     at day 42. The rules switch where ``assess`` calls PD, in both."""
     switch, e = switch_and_endpoints(deep_response_then_relapse,
-                                     dict(visible_fraction=detection ** 2),
+                                     dict(detection_limit_fraction=detection),
                                      dict(detection_limit_fraction=detection))
     assert switch == [int(e.time_to_progression_days)] == [switch_day]
 

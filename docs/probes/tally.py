@@ -28,21 +28,10 @@ def tally(out: Path, by_months: float | None = None) -> list[str]:
             f"{classes[c]}" for c in classes) + f" (CR/PR/SD/PD of {len(runs)}); median PFS "
             f"{shown}; progressed {sum(progressed)}")
         if by_months is not None:
-            cut = [at_cut_off({k: _value(v) for k, v in r.items()}, by_months * DAYS_PER_MONTH)
-                   for r in runs]
+            cut = [at_cut_off(r, by_months * DAYS_PER_MONTH) for r in runs]
             count = {c: sum(r["response_class"] == c for r in cut) for c in ("CR", "PR")}
             lines[-1] += f"; by {by_months:g} mo: CR {count['CR']}, PR {count['PR']}"
     return lines
-
-
-def _value(text: str):
-    """A summary.csv cell as the endpoint's value (True/False, a number, or the text)."""
-    if text in ("True", "False"):
-        return text == "True"
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 if __name__ == "__main__":

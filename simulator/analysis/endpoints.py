@@ -115,7 +115,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from simulator.treatment.lesion import measured_cells, seen
+from simulator.treatment.lesion import measured_cells, seen, visible_fraction
 
 __all__ = [
     "BOUNDARY_RELATIVE_TOLERANCE",
@@ -273,7 +273,7 @@ class ResponseCriteria:
     def visible_cell_fraction(self) -> float:
         """The detection limit as a share of the baseline measure: f^d (f =
         ``detection_limit_fraction`` of the baseline diameter, d dimensions)."""
-        return self.detection_limit_fraction ** self.dimensions
+        return visible_fraction(self.detection_limit_fraction, self.dimensions)
 
     @property
     def partial_response_cell_ratio(self) -> float:

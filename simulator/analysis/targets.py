@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.analysis import statistics as stats
+from simulator.analysis.endpoints import TIME_TOLERANCE_DAYS
 from simulator.schema import ScenarioError, build, param
 
 STATISTICS = ("response_rate", "complete_response_rate", "median_pfs", "landmark_pfs",
@@ -221,7 +222,7 @@ def at_cut_off(row: dict, cut_off_days: float) -> dict:
         raise ScenarioError("follow_up_months needs time_to_complete_response_days, which "
                             "these simulations do not record (made by an earlier version: "
                             "simulate them again into a new directory)", "follow_up_months")
-    limit = cut_off_days + 1e-6
+    limit = cut_off_days + TIME_TOLERANCE_DAYS
     responding = (stats.is_true(row["objective_response"])
                   and _number(row["time_to_response_days"]) <= limit)
     complete = responding and _number(row["time_to_complete_response_days"]) <= limit

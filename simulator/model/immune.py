@@ -335,8 +335,8 @@ class ImmuneSystem:
     Per-run state (copied by ``copy.deepcopy`` when an arm is forked): ``pdl1`` (per site,
     NaN where no tumour cell is; float32 like the fields it follows, since a per-site
     float64 was the largest array of the full model, 8 of its ~43 bytes per site; the
-    kernels compute in float64 and round once on storing), the agent arrays ``t`` and ``s``, the antigen signal and
-    the totals.
+    kernels compute in float64 and round once on storing), the agent arrays ``t`` and
+    ``s``, the antigen signal and the totals.
     """
 
     T_ATTRIBUTES = dict(kills_left=np.int32, busy_hours=np.float64, exhaustion=np.float64,

@@ -35,7 +35,7 @@ class Treatment:
                                progression_rise=criteria.progression_rise,
                                partial_response_drop=criteria.partial_response_drop,
                                residual_half_life_days=criteria.residual_half_life_days,
-                               visible_fraction=criteria.detection_limit_fraction ** sim.ndim)
+                               detection_limit_fraction=criteria.detection_limit_fraction)
         self.pk = Pharmacokinetics(scenario.drugs, sim.dt_hours)
         self.model = EffectModel(scenario.drugs, targets, local=penetrating(scenario.drugs))
 

@@ -38,6 +38,11 @@ def measure_step(previous: float, cells: float, decay: float) -> float:
     return max(float(cells), previous * decay)
 
 
+def visible_fraction(detection_limit_fraction: float, dimensions: int) -> float:
+    """The detection limit f on the diameter as a share of the baseline measure: f^d."""
+    return float(detection_limit_fraction) ** dimensions
+
+
 def gone_below(baseline: float, visible_fraction: float = 0.0) -> float:
     """The measure under which a lesion reads as gone: half a cell, or the detection limit
     ``visible_fraction`` x the baseline measure if that is larger."""

@@ -27,9 +27,8 @@ clinician reads a scan; ``observation`` may be None when no drug has rules. With
 ``residual_half_life_days`` > 0 the burden N below is what the endpoints' scans measure:
 the lesion's extent with the regression bed it leaves as it shrinks
 (:mod:`simulator.treatment.lesion`), so a rule's progression is the endpoints' progression;
-with ``visible_fraction`` v > 0 a lesion measured below v times its measure at the
-treatment start reads as gone (the scans' detection limit, the endpoints'
-``detection_limit_fraction`` f as v = f^d).
+with ``detection_limit_fraction`` f > 0 a lesion measured below f^d times its measure at
+the treatment start (d dimensions) reads as gone: the endpoints' detection limit.
 
 Rules (checked at scans)
 ------------------------
@@ -80,7 +79,8 @@ import numpy as np
 
 from simulator.schema import param
 from simulator.treatment.drugs import Drug
-from simulator.treatment.lesion import GONE_BELOW_CELLS, gone_below, measure_step, seen
+from simulator.treatment.lesion import (GONE_BELOW_CELLS, gone_below, measure_step, seen,
+                                        visible_fraction)
 
 #: Times within this many steps of a step boundary count as on it (float noise only).
 STEP_TOLERANCE = 1e-9
@@ -179,7 +179,7 @@ class Regimen:
                  scan_interval_days: float = 7.0,
                  progression_min_increase_cells: float = 0.0,
                  progression_rise: float = 0.20, partial_response_drop: float = 0.30,
-                 residual_half_life_days: float = 0.0, visible_fraction: float = 0.0):
+                 residual_half_life_days: float = 0.0, detection_limit_fraction: float = 0.0):
         if ndim not in (2, 3):
             raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
         if not dt_hours > 0:
@@ -213,9 +213,10 @@ class Regimen:
         self.measure_decay = (math.exp(-math.log(2.0) / residual_half_life_days
                                        * self.dt_hours / 24.0)
                               if residual_half_life_days > 0 else 0.0)
-        if not 0 <= visible_fraction < 1:
-            raise ValueError(f"visible_fraction must be in [0, 1), got {visible_fraction!r}")
-        self.visible_fraction = float(visible_fraction)
+        if not 0 <= detection_limit_fraction < 1:
+            raise ValueError(f"detection_limit_fraction must be in [0, 1), got "
+                             f"{detection_limit_fraction!r}")
+        self.visible_fraction = visible_fraction(detection_limit_fraction, ndim)
         self.gone_below = GONE_BELOW_CELLS
         self.measured_cells: float | None = None
         self.baseline_cells: float | None = None
