@@ -59,13 +59,14 @@ from simulator.model.penetration import DrugPenetration, penetrating
 from simulator.model.rates import step_hazard
 from simulator.scenario import Scenario
 from simulator.schema import ScenarioError
-from simulator.model.state import LatticeState, seed_tumor
+from simulator.model.state import LatticeState, ensure_resistant_cells, seed_tumor
 from simulator.model.tumor import clone_count, escape_bit
 from simulator.treatment.effects import clone_modifiers
 from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
                               immune_enabled)
 from simulator.model.tissue import TissueFields, fields_enabled, place_vessels
 from simulator.treatment.course import Treatment
+from simulator.treatment.regimen import day_to_step
 
 # The kernels each part of the model calls from Python (their callees compile with them):
 # what a scenario announces before its first, compiling, run (``kernels_for``).
@@ -164,7 +165,8 @@ class Engine:
         self.n_clones = clone_count(scenario)
         # clones resistant to at least one target (the escape bit is not resistance)
         self._resistant_clones = clone_resistance_counts(self.n_targets, self.n_clones) > 0
-        if state is None:
+        fresh = state is None
+        if fresh:
             state = LatticeState.empty(sim.dimensions)
             seed_tumor(state, scenario.initial.tumor_radius_sites,
                        scenario.initial.resistant_fraction, self.n_targets,
@@ -196,6 +198,8 @@ class Engine:
         self._no_drug_concentration = np.empty((0, 0), np.float32)
         self._no_drug_field = np.empty((0, 0), np.float64)
         self._count_tumor_by_clone()
+        if fresh:
+            self._floor_resistant_cells_at_baseline()
         self._edge_sites = geo.edge_sites()
         # the immune compartment and tissue fields (None in tumour-only mode)
         self.immune_effects = ImmuneEffects()
@@ -354,6 +358,18 @@ class Engine:
         for _, phase in self.phases:
             phase()
         self.state.step += 1
+        self._floor_resistant_cells_at_baseline()
+
+    def _floor_resistant_cells_at_baseline(self):
+        """``initial.min_resistant_cells_at_baseline``, applied once: when the step counter
+        reaches the treatment start, so the baseline record and every arm forked there see
+        the lesion with its floor."""
+        minimum = self.scenario.initial.min_resistant_cells_at_baseline
+        sim = self.scenario.simulation
+        if minimum and self.state.step == day_to_step(sim.treatment_start_day, sim.dt_hours):
+            if ensure_resistant_cells(self.state, minimum, self.n_targets, sim.seed,
+                                      sim.replicate):
+                self._count_tumor_by_clone()
 
     @property
     def live_tumor_cells(self) -> int:

@@ -43,7 +43,8 @@ def _datasets(path):
             "tumor.mutation_rate_per_division=0.001"]),
     ("2d-escape", ["simulation.dimensions=[120,100]", "simulation.duration_days=30",
                    "initial.tumor_radius_sites=8", "initial.resistant_fraction=0.05",
-                   "initial.escape_fraction=0.2", "tumor.escape_antigenicity=0"]),
+                   "initial.escape_fraction=0.2", "tumor.escape_antigenicity=0",
+                   "initial.min_resistant_cells_at_baseline=60"]),
     ("2d-coarse-fields", ["simulation.dimensions=[120,100]", "simulation.duration_days=30",
                           "initial.tumor_radius_sites=8", "initial.resistant_fraction=0.05",
                           *(f"fields.{name}.grid_coarsening=2" for name in

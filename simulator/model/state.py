@@ -134,3 +134,23 @@ def seed_tumor(state: LatticeState, radius_sites: int, resistant_fraction: float
         clone = clone | np.where(escapes, escape_bit, 0)
     state.clone[sites] = clone.astype(np.uint8)
     state.refresh_extents()
+
+
+def ensure_resistant_cells(state: LatticeState, minimum: int, n_targets: int, seed: int,
+                           replicate: int) -> int:
+    """Make at least ``minimum`` live tumour cells resistant to every target: when fewer are,
+    sensitive cells drawn uniformly at random (the smallest of one uniform draw per site,
+    its own stream) gain every resistance bit; every cell when there are too few. Returns
+    how many cells changed."""
+    full_mask = (1 << n_targets) - 1
+    tumour = np.flatnonzero(state.kind == TUMOR)
+    resistant = (state.clone[tumour] & full_mask) == full_mask
+    missing = minimum - int(np.count_nonzero(resistant))
+    if missing <= 0:
+        return 0
+    candidates = tumour[~resistant]
+    key = np.uint64(step_key(np.uint64(stream_key(seed, replicate, STREAM_INITIAL)), 2))
+    draws = fill_uniform(key, np.empty(state.geometry.n_sites))[candidates]
+    chosen = candidates[np.argsort(draws, kind="stable")[:missing]]
+    state.clone[chosen] |= np.uint8(full_mask)
+    return len(chosen)

@@ -30,6 +30,16 @@ class Initial:
                                           "JAK1/2 loss in melanomas relapsing on anti-PD-1; "
                                           "the variants were selected from the tumour "
                                           "before treatment)")
+    min_resistant_cells_at_baseline: int = param(
+        0, unit="cell", low=0,
+        doc="at the treatment start the lesion carries at least this many live cells "
+            "resistant to every target: when fewer are, sensitive cells drawn at random "
+            "become resistant. A clinical lesion of ~1e9 cells harbours resistant cells "
+            "with near certainty, while a lattice lesion of a few hundred rounds a small "
+            "resistant fraction to none (and a cure) by chance; 0 = no floor",
+        source="Bozic 2013 eLife 2:e00747 (P(no resistant cell) = exp(-M u ...) ~ 0 at "
+               "M = 1e9); Diaz 2012 Nature 486:537 (resistant KRAS clones present before "
+               "anti-EGFR therapy)")
 
     def check(self):
         pass
