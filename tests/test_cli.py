@@ -178,6 +178,9 @@ def test_inspect_scenario_shows_step_probabilities(capsys):
     assert main(["inspect"]) == 0
     out = capsys.readouterr().out
     assert "[simulation]" in out and "death / division hazard per step" in out
+    assert "resistance floor" not in out
+    assert main(["inspect", "--set", "initial.min_resistant_cells_at_baseline=12"]) == 0
+    assert "at least 12 resistant cells from day" in capsys.readouterr().out
 
 
 def test_inspect_run_reports_turnover_and_edge_contact(tmp_path, capsys):

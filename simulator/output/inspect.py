@@ -40,6 +40,11 @@ def derived_quantities(scenario) -> list[tuple[str, str]]:
         rows.append(("immune-escape variants", f"clone bit {escape_bit(scenario):#b}, "
                      f"{scenario.initial.escape_fraction:.3g} of the initial cells, "
                      f"antigenicity x {scenario.tumor.escape_antigenicity:g}"))
+    floor = scenario.initial.min_resistant_cells_at_baseline
+    if floor:
+        rows.append(("resistance floor at baseline",
+                     f"at least {floor} resistant cells from day {sim.treatment_start_day:g} "
+                     "(sensitive cells drawn at random gain resistance)"))
     rows.append(("debris clearance hazard per step", f"{rates.clear_dead_hazard:.6g}"))
     return rows + memory_rows(scenario)
 
