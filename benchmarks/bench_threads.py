@@ -13,7 +13,10 @@ the whole command's wall time beside it. Configurations:
 * ``default`` - no option: the automatic choice (``kernels.jit.AdaptiveThreads``);
 * ``all cores`` - ``--threads <cores>``, the old default;
 * ``default, spinning`` / ``all cores, spinning`` - the same with ``OMP_WAIT_POLICY=active``
-  instead of the passive wait policy ``simulator.engine.set_threads`` sets by default.
+  (idle threads spin without end) instead of the passive wait policy with a short spin
+  (``GOMP_SPINCOUNT=30000``) that ``kernels.jit.configure_openmp`` sets by default;
+* ``default, no spin`` / ``all cores, no spin`` - ``GOMP_SPINCOUNT=0``: idle threads sleep
+  at once (the default before the short spin).
 
 Conditions: ``busy`` - one busy-loop process per core (``python -c "while True: pass"``),
 started before and stopped after each run; ``as found`` - nothing added (quiet only if
@@ -44,12 +47,17 @@ MODES = dict(full=dict(days=15, repeats=2), quick=dict(days=4, repeats=1))
 STEPS_LINE = re.compile(r"\((\d+) steps in ([0-9.]+) s\)")
 
 
+SPIN_FOREVER = {"OMP_WAIT_POLICY": "active", "GOMP_SPINCOUNT": "infinite"}
+
+
 def configurations(cores: int) -> dict:
     return {"threads 1": (["--threads", "1"], {}),
             "default": ([], {}),
             "all cores": (["--threads", str(cores)], {}),
-            "default, spinning": ([], {"OMP_WAIT_POLICY": "active"}),
-            "all cores, spinning": (["--threads", str(cores)], {"OMP_WAIT_POLICY": "active"})}
+            "default, spinning": ([], SPIN_FOREVER),
+            "all cores, spinning": (["--threads", str(cores)], SPIN_FOREVER),
+            "default, no spin": ([], {"GOMP_SPINCOUNT": "0"}),
+            "all cores, no spin": (["--threads", str(cores)], {"GOMP_SPINCOUNT": "0"})}
 
 
 class BusyCores:
@@ -133,6 +141,12 @@ def print_report(res):
           f"(all cores: {b['busy_ratio_all_cores']:.2f}x)")
     print(f"  as found: threads 1 / default = {b['found_speedup_default']:.2f}x "
           f"(all cores: {b['found_speedup_all_cores']:.2f}x)")
+    best = b["best_step_loop_s"]
+    for variant in ("spinning", "no spin"):
+        print(f"  {variant}: busy default / threads 1 = "
+              f"{best['busy'][f'default, {variant}'] / best['busy']['threads 1']:.2f}x; "
+              f"as found threads 1 / all cores = "
+              f"{best['as found']['threads 1'] / best['as found'][f'all cores, {variant}']:.2f}x")
     common.print_targets(res["targets"])
 
 

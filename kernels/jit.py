@@ -117,11 +117,19 @@ class AdaptiveThreads:
         self._probing = None
 
 
+SPIN_COUNT = 30000   # GNU OpenMP's idle spins before a pool thread sleeps (configure_openmp)
+
+
 def configure_openmp() -> None:
     """Environment for the OpenMP runtime (Numba's ``omp`` threading layer), read once when
     the layer starts, so this must run before the first parallel kernel; a value the user
-    set wins. ``OMP_WAIT_POLICY=passive`` (idle pool threads sleep instead of spinning for
-    ~0.3 M iterations) keeps a pool that :class:`AdaptiveThreads` has parked at one thread
-    from taking CPU from the machine's other processes."""
+    set wins. ``OMP_WAIT_POLICY=passive`` (idle pool threads sleep rather than spin
+    without end) keeps a pool that :class:`AdaptiveThreads` has parked at one thread from
+    taking CPU from the machine's other processes. ``GOMP_SPINCOUNT=30000`` (GNU OpenMP)
+    lets a thread that has just finished a region spin ~1 ms before it sleeps: a step runs
+    hundreds of short regions (one per migration substep) a fraction of a millisecond
+    apart, and waking a sleeping thread for each cost a 2-thread full step 80 ms against
+    66-68 ms with the spin (1000x1000, quiet machine, benchmarks/README.md)."""
     import os
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
