@@ -787,7 +787,7 @@ def deaths(kind, sites, death_rate, dt, entry, fate_key):
 def hill(x, half, h):
     if x <= 0.0:
         return 0.0
-    r = (x / half) ** h
+    r = float(np.float32(x / half) ** np.float32(h))  # the power in float32, as the kernel
     return r / (1.0 + r)
 
 

@@ -1,0 +1,128 @@
+"""The IFN-gamma Hill kernels with a float64 and a float32 power, side by side.
+
+Run: ``python benchmarks/hill_power.py [--threads N] [--repeats R] [--against REV]
+[--json PATH]`` (default JSON ``benchmarks/results/hill_power.json``; ~30 s).
+
+``kernels.microenvironment.induced_secretion`` (the chemokine's IFN-gamma-induced source,
+in the fields phase) and ``tumor_response`` (necrosis and PD-L1) each evaluate a Hill
+function of the local IFN-gamma once per tumour cell. Since 2026-12-05 its power is taken in
+float32 (``powf``); before, in float64. Both versions - the module at ``--against`` (default
+c3bf733, the float64 power) loaded from git history as a module of its own, and today's -
+run on the same inputs: ``bench_full_step.py``'s start engine at radius 420 (1000 x 1000,
+~225k tumour cells), its IFN-gamma and oxygen fields, alternating version by version,
+``--repeats`` times (the first dropped as warm-up), 5 calls each. ``tumor_response`` runs on
+fresh copies of the lattice and PD-L1 (the copies are inside its time). Also reported: the
+largest relative difference of the two versions' PD-L1 after one call (float32 rounding).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_full_step  # noqa: E402
+import common  # noqa: E402
+from common import log  # noqa: E402
+
+CALLS = 5
+
+
+def load_module_at(rev: str, path: str, name: str):
+    """A kernel module as it was at ``rev``, uncached (its own module, its own compiles)."""
+    source = common.file_at(rev, path).replace("cache=True", "cache=False")
+    tmp = Path(tempfile.mkdtemp()) / f"{name}.py"
+    tmp.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, tmp)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_version(module, engine, calls: int):
+    """Seconds per call of each kernel, and the PD-L1 one call leaves."""
+    st, tissue, p = engine.state, engine.tissue, engine.scenario.pd_l1
+    kind, line = st.kind, st.geometry.line_length
+    ifn, oxygen = tissue.flat("ifn_gamma"), tissue.flat("oxygen")
+    source = np.zeros(kind.size, np.float32)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        module.induced_secretion(kind, ifn, st.lo, st.hi, line, 0.01,
+                                 p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
+                                 source)
+    t1 = time.perf_counter()
+    for _ in range(calls):
+        pdl1, lattice = engine.immune.pdl1.copy(), kind.copy()
+        necrotic = np.zeros((st.lo.size, engine._tumor_by_clone.shape[1]), np.int64)
+        module.tumor_response(lattice, st.clone, pdl1, oxygen, ifn, st.lo, st.hi, st.lo,
+                              st.hi, line, 0.0, -1.0, 0.0, np.uint64(1), p.baseline, 1.0,
+                              p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient, 0.9,
+                              necrotic)
+    t2 = time.perf_counter()
+    return (t1 - t0) / calls, (t2 - t1) / calls, pdl1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=8)
+    ap.add_argument("--against", default="c3bf733")
+    ap.add_argument("--json", type=Path, default=common.default_json("hill_power"))
+    args = ap.parse_args(argv)
+    import kernels.microenvironment as today
+    from simulator import engine as engine_mod
+    res = common.new_result("hill_power", "full", dict(threads=args.threads,
+                                                       repeats=args.repeats, calls=CALLS,
+                                                       against=args.against, radius=420))
+    before = load_module_at(args.against, "kernels/microenvironment.py", "micro_before")
+    log("building the start state ...")
+    cfg = dict(bench_full_step.MODES["full"], radius=420)
+    engine, _ = bench_full_step.build_start_engine(cfg, "throughout")
+    engine_mod.set_threads(args.threads)
+    times = {"float64 (before)": [], "float32 (today)": []}
+    last = {}
+    for repeat in range(args.repeats + 1):
+        for name, module in (("float64 (before)", before), ("float32 (today)", today)):
+            secretion, response, pdl1 = run_version(module, engine, CALLS)
+            last[name] = pdl1
+            if repeat:
+                times[name].append((secretion, response))
+    a, b = last["float64 (before)"], last["float32 (today)"]
+    tumour = ~np.isnan(a)
+    rows = {}
+    for name, pairs in times.items():
+        ms = np.array(pairs) * 1e3
+        rows[name] = dict(induced_secretion_ms_best=float(ms[:, 0].min()),
+                          induced_secretion_ms_median=float(np.median(ms[:, 0])),
+                          tumor_response_ms_best=float(ms[:, 1].min()),
+                          tumor_response_ms_median=float(np.median(ms[:, 1])))
+    res["rows"] = rows
+    res["tumor_cells"] = int(tumour.sum())
+    res["pdl1_max_relative_difference"] = float(np.max(np.abs(a[tumour] - b[tumour])
+                                                       / np.abs(a[tumour])))
+    common.finish_result(res)
+    common.print_header(res, "tumorsim Hill power: float64 against float32")
+    print(f"\n{res['tumor_cells']} tumour cells, {args.threads} thread(s), best / median ms per "
+          f"call over {args.repeats} repeats of {CALLS} calls")
+    print(f"  {'power':<18}{'induced_secretion':>22}{'tumor_response':>22}")
+    for name, r in rows.items():
+        print(f"  {name:<18}{r['induced_secretion_ms_best']:>12.2f} / "
+              f"{r['induced_secretion_ms_median']:<7.2f}{r['tumor_response_ms_best']:>12.2f} / "
+              f"{r['tumor_response_ms_median']:<7.2f}")
+    saved = sum(rows["float64 (before)"][k] - rows["float32 (today)"][k]
+                for k in ("induced_secretion_ms_best", "tumor_response_ms_best"))
+    res["saved_ms_per_step_best"] = saved
+    print(f"  saved per step (best): {saved:.2f} ms; PD-L1 largest relative difference "
+          f"{res['pdl1_max_relative_difference']:.1e}")
+    common.write_json(res, args.json)
+
+
+if __name__ == "__main__":
+    main()
