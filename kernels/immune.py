@@ -116,14 +116,15 @@ def migrate_propose(kind, clone, seen, attractant, active, n_active, stops, firs
         u = uniform(move_key, i)
         best = -1
         if u < bias and use_field:
+            # branch-free as the scan above: every neighbour's rise is computed, a free one
+            # that rises more than the best so far is selected (first in order on a tie)
             here = attractant[i]
             best_rise = 0.0
             for d in range(n_neighbours):
-                if (free >> d) & 1:
-                    rise = (attractant[i + offsets[d]] - here) * inv_length[d]
-                    if rise > best_rise:
-                        best_rise = rise
-                        best = d
+                rise = (attractant[i + offsets[d]] - here) * inv_length[d]
+                take = (((free >> d) & 1) != 0) & (rise > best_rise)
+                best_rise = rise if take else best_rise
+                best = d if take else best
         if best < 0:
             r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
             best = nth_set_bit(free, min(int(r * n_free), n_free - 1))
