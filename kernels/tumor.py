@@ -190,7 +190,7 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
     logarithm per cell, which was half the cost of this pass. First attempts and
     clearances are decided likewise by :func:`fires_within_step` (bit-identical to
     comparing their event times with one step), except where oxygen or drug fields make
-    the division hazard local.
+    a cell's division hazard differ from its clone's (hypoxic cells, drug gradients).
 
     A cell's Moore neighbours are the columns ``col - 1 .. col + 1`` of the lines around
     its own (``line_offsets``, lattice.neighbour_line_offsets), the cell itself aside,
@@ -198,7 +198,8 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
     each computed once per column as the line is swept (3 loads per site in 2D, 9 in 3D,
     instead of 8 or 26 per cell)."""
     line_steps = line_offsets * line_length
-    plain = concentration.shape[0] == 0 and oxygen.shape[0] == 0
+    no_drug_field = concentration.shape[0] == 0
+    plain = no_drug_field and oxygen.shape[0] == 0
     attempt_probability = -np.expm1(-division_hazard)
     clear_dead_probability = -math.expm1(-clear_dead_hazard)
     clear_necrotic_probability = -math.expm1(-clear_necrotic_hazard)
@@ -241,8 +242,16 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
                 if empty_before or empty_here or empty_after:
                     f |= F_ACTIVE
                     u = uniform(attempt_key, i)
-                    if (fires_within_step(u, h_divide, attempt_probability[c]) if plain
-                            else event_time(u, h_divide) < 1.0):
+                    # no logarithm where the clone's probability decides: where the hazard
+                    # is the clone's (oxygen saturating, no drug field), and for a draw late
+                    # even at the clone's hazard where oxygen alone can only lower it
+                    if h_divide == division_hazard[c]:
+                        fires = fires_within_step(u, h_divide, attempt_probability[c])
+                    elif no_drug_field and surely_late(u, attempt_probability[c]):
+                        fires = False
+                    else:
+                        fires = event_time(u, h_divide) < 1.0
+                    if fires:
                         f |= F_ATTEMPT
                         count += 1
             elif k == DEAD:
@@ -389,11 +398,17 @@ def run_events(kind, clone, flags, births, lo, hi, tissue_lo, tissue_hi, line_le
     n_lines = lo.shape[0]
     n_neighbours = offsets.shape[0]
     full_mask = (1 << n_targets) - 1
-    plain = concentration.shape[0] == 0 and oxygen.shape[0] == 0
-    # per-clone probabilities of an event within a step, for ``next_event`` (2.0: hazards
-    # are local to the site, computed per cell)
-    p_die = -np.expm1(-death_hazard) if plain else np.full(death_hazard.shape[0], 2.0)
-    p_divide = -np.expm1(-division_hazard) if plain else np.full(division_hazard.shape[0], 2.0)
+    # per-clone probabilities of an event within a step, for ``surely_late`` in
+    # ``next_event`` and below. Without drug fields a cell's death hazard is its clone's
+    # and oxygen can only lower its division hazard (a factor in [0, 1]): a draw surely
+    # late at the clone's hazard is late at the cell's too (the computed time -log1p(-u) / h
+    # only grows as h falls), so the clone's probabilities serve as bounds. Drug fields
+    # can raise a hazard: 2.0 there (never surely late; every time computed).
+    no_drug_field = concentration.shape[0] == 0
+    p_die = (-np.expm1(-death_hazard) if no_drug_field
+             else np.full(death_hazard.shape[0], 2.0))
+    p_divide = (-np.expm1(-division_hazard) if no_drug_field
+                else np.full(division_hazard.shape[0], 2.0))
     p_clear_dead = -math.expm1(-clear_dead_hazard)
     death_key = np.uint64(death_key)  # keys from Python may arrive as int64; XORed below
     attempt_key = np.uint64(attempt_key)

@@ -202,6 +202,32 @@ def test_next_event_never_skips_a_clock_that_fires():
     assert skipped > 50_000  # the shortcut does apply
 
 
+def test_a_draw_late_at_the_clones_hazard_is_late_at_any_lower_one():
+    """The bound the event loop and the schedule pass use without drug fields: oxygen only
+    scales a cell's division hazard by a factor in [0, 1], so a draw ``surely_late`` at the
+    clone's probability must give a computed ``t + event_time(u, h)`` not below 1 at every
+    lower hazard h too (draws within 2000 ulp of the band's edge, factors down to 0 and up
+    to 1 - 2^-53, start times across the step)."""
+    from kernels import tumor
+    hazards = [1e-300, 1e-12, 0.01, 0.125, 0.5, 1.0, 2.5, 20.0, 700.0]
+    factors = [0.0, 1e-9, 0.3, 0.5, 0.9, 0.999999, 1.0 - 2.0 ** -53, 1.0]
+    starts = [0.0, 0.25, 0.7, 1.0 - 2.0 ** -40]
+    bounded = 0
+    for h in map(np.float64, hazards):
+        p = -np.expm1(-h)
+        u = np.concatenate([np.linspace(0.0, 1.0, 201)[:-1], _ulp_walk(p * (1.0 + tumor.BAND),
+                                                                       2000)])
+        for x in u[(u >= 0.0) & (u < 1.0)]:
+            if not tumor.surely_late(x, p):
+                continue
+            for f in factors:
+                lower = np.float64(h * f)
+                for t in starts:
+                    assert not t + tumor.event_time(x, lower) < 1.0, (x, h, f, t)
+                    bounded += 1
+    assert bounded > 50_000
+
+
 def _ulp_walk(x, n):
     """The non-negative floats from n units in the last place below x to n above."""
     bits = np.float64(x).view(np.int64) + np.arange(-n, n + 1)
