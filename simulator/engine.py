@@ -59,7 +59,8 @@ from simulator.model.penetration import DrugPenetration, penetrating
 from simulator.model.rates import step_hazard
 from simulator.scenario import Scenario
 from simulator.schema import ScenarioError
-from simulator.model.state import LatticeState, ensure_resistant_cells, seed_tumor
+from simulator.model.state import (LatticeState, ensure_escape_cells, ensure_resistant_cells,
+                                    seed_tumor)
 from simulator.model.tumor import clone_count, escape_bit
 from simulator.treatment.effects import clone_modifiers
 from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
@@ -199,7 +200,7 @@ class Engine:
         self._no_drug_field = np.empty((0, 0), np.float64)
         self._count_tumor_by_clone()
         if fresh:
-            self._floor_resistant_cells_at_baseline()
+            self._apply_baseline_floors()
         self._edge_sites = geo.edge_sites()
         # the immune compartment and tissue fields (None in tumour-only mode)
         self.immune_effects = ImmuneEffects()
@@ -358,18 +359,26 @@ class Engine:
         for _, phase in self.phases:
             phase()
         self.state.step += 1
-        self._floor_resistant_cells_at_baseline()
+        self._apply_baseline_floors()
 
-    def _floor_resistant_cells_at_baseline(self):
-        """``initial.min_resistant_cells_at_baseline``, applied once: when the step counter
-        reaches the treatment start, so the baseline record and every arm forked there see
-        the lesion with its floor."""
-        minimum = self.scenario.initial.min_resistant_cells_at_baseline
-        sim = self.scenario.simulation
-        if minimum and self.state.step == day_to_step(sim.treatment_start_day, sim.dt_hours):
-            if ensure_resistant_cells(self.state, minimum, self.n_targets, sim.seed,
-                                      sim.replicate):
-                self._count_tumor_by_clone()
+    def _apply_baseline_floors(self):
+        """``initial.min_resistant_cells_at_baseline`` and
+        ``initial.min_escape_cells_at_baseline``, applied once (resistance first): when the
+        step counter reaches the treatment start, so the baseline record and every arm
+        forked there see the lesion with its floors."""
+        initial, sim = self.scenario.initial, self.scenario.simulation
+        resistant, escape = (initial.min_resistant_cells_at_baseline,
+                             initial.min_escape_cells_at_baseline)
+        if not (resistant or escape) or \
+                self.state.step != day_to_step(sim.treatment_start_day, sim.dt_hours):
+            return
+        changed = ensure_resistant_cells(self.state, resistant, self.n_targets, sim.seed,
+                                         sim.replicate) if resistant else 0
+        if escape:
+            changed += ensure_escape_cells(self.state, escape, escape_bit(self.scenario),
+                                           sim.seed, sim.replicate)
+        if changed:
+            self._count_tumor_by_clone()
 
     @property
     def live_tumor_cells(self) -> int:

@@ -181,6 +181,10 @@ def test_inspect_scenario_shows_step_probabilities(capsys):
     assert "resistance floor" not in out
     assert main(["inspect", "--set", "initial.min_resistant_cells_at_baseline=12"]) == 0
     assert "at least 12 resistant cells from day" in capsys.readouterr().out
+    assert "escape floor" not in out
+    assert main(["inspect", "--set", "initial.min_escape_cells_at_baseline=4"]) == 0
+    out = capsys.readouterr().out
+    assert "at least 4 escape variants from day" in out and "immune-escape variants" in out
 
 
 def test_inspect_run_reports_turnover_and_edge_contact(tmp_path, capsys):

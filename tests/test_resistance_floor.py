@@ -1,7 +1,8 @@
-"""The resistance floor at baseline (``initial.min_resistant_cells_at_baseline``): a lattice
-lesion of a few hundred cells rounds a small resistant fraction to none by chance, which a
-clinical lesion of ~1e9 cells never does (Bozic 2013), so a scenario can require a minimum
-number of resistant cells when the treatment starts."""
+"""The floors at baseline (``initial.min_resistant_cells_at_baseline``,
+``initial.min_escape_cells_at_baseline``): a lattice lesion of a few hundred cells rounds a
+small resistant or antigen-loss fraction to none by chance, which a clinical lesion of ~1e9
+cells never does (Bozic 2013), so a scenario can require a minimum number of such cells
+when the treatment starts."""
 import math
 
 import numpy as np
@@ -107,3 +108,59 @@ def test_a_floor_above_the_lesion_makes_every_cell_resistant():
     n = e.live_tumor_cells
     assert ensure_resistant_cells(e.state, 10 * n, 1, seed=1, replicate=0) == n
     assert ensure_resistant_cells(e.state, 10 * n, 1, seed=1, replicate=0) == 0
+
+
+# ------------------------------------------------------------ the immune-escape floor
+def _escapes(engine, bit):
+    return int(np.count_nonzero(engine.state.clone[engine.state.kind == lattice.TUMOR] & bit))
+
+
+def test_escape_floor_applies_at_the_treatment_start_and_keeps_resistance():
+    """``initial.min_escape_cells_at_baseline``: with no escape fraction the key alone gives
+    the clones an escape bit; no variant before the treatment start, exactly the floor from
+    the baseline step on (turnover off), each a live tumour cell that keeps its resistance
+    bits."""
+    sc = _scenario("initial.resistant_fraction=0.2", "tumor.mutation_rate_per_division=0",
+                   "tumor.division_rate_per_day=0", "tumor.death_rate_per_day=0",
+                   "initial.min_escape_cells_at_baseline=7")
+    bit = escape_bit(sc)
+    assert bit == 2
+    e = Engine(sc)
+    assert e.n_clones == 4
+    run(sc, engine=e, until_step=7)
+    assert _escapes(e, bit) == 0
+    before = e.state.clone.copy()
+    run(sc, engine=e, until_step=8)
+    assert _escapes(e, bit) == 7
+    gained = np.flatnonzero(e.state.clone != before)
+    assert len(gained) == 7 and np.all(e.state.kind[gained] == lattice.TUMOR)
+    np.testing.assert_array_equal(e.state.clone & 1, before & 1)  # resistance kept
+    assert _resistant(e) > 0  # so that "kept" is tested on cells that have resistance
+    run(sc, engine=e)
+    assert _escapes(e, bit) == 7
+
+
+def test_escape_floor_draws_its_own_cells():
+    """The escape floor's picks are not the resistance floor's (draws of their own): with
+    both floors of k = 30 on a lesion of n cells without either, the overlap is what
+    independent uniform picks give: hypergeometric, mean k^2 / n, within 4 sd."""
+    sc = _scenario("initial.resistant_fraction=0", "simulation.treatment_start_day=0",
+                   "initial.min_resistant_cells_at_baseline=30",
+                   "initial.min_escape_cells_at_baseline=30")
+    e = Engine(sc)
+    tumour = e.state.clone[e.state.kind == lattice.TUMOR]
+    n = tumour.size
+    both = int(np.count_nonzero((tumour & 3) == 3))
+    assert _resistant(e) == 30 and _escapes(e, 2) == 30
+    k = 30
+    mean = k * k / n
+    sd = math.sqrt(k * (k / n) * (1 - k / n) * (n - k) / (n - 1))
+    assert abs(both - mean) < 4 * sd
+
+
+def test_an_escape_floor_below_the_variants_changes_nothing():
+    plain, floored = (_scenario("initial.escape_fraction=0.3", *extra) for extra in
+                      ([], ["initial.min_escape_cells_at_baseline=5"]))
+    a, b = run(plain), run(floored)
+    np.testing.assert_array_equal(a.state.kind, b.state.kind)
+    np.testing.assert_array_equal(a.state.clone, b.state.clone)

@@ -142,15 +142,32 @@ def ensure_resistant_cells(state: LatticeState, minimum: int, n_targets: int, se
     sensitive cells drawn uniformly at random (the smallest of one uniform draw per site,
     its own stream) gain every resistance bit; every cell when there are too few. Returns
     how many cells changed."""
-    full_mask = (1 << n_targets) - 1
+    return _ensure_cells_carrying(state, minimum, (1 << n_targets) - 1, seed, replicate,
+                                  draw_index=2)
+
+
+def ensure_escape_cells(state: LatticeState, minimum: int, escape_bit: int, seed: int,
+                        replicate: int) -> int:
+    """Make at least ``minimum`` live tumour cells immune-escape variants: as
+    :func:`ensure_resistant_cells`, with ``escape_bit`` and draws of their own (resistance
+    bits are kept)."""
+    return _ensure_cells_carrying(state, minimum, escape_bit, seed, replicate, draw_index=3)
+
+
+def _ensure_cells_carrying(state: LatticeState, minimum: int, bits: int, seed: int,
+                           replicate: int, draw_index: int) -> int:
+    """At least ``minimum`` live tumour cells whose clone carries every one of ``bits``:
+    the missing ones drawn uniformly among the others (the smallest of one uniform per
+    site, drawn on STREAM_INITIAL at ``draw_index``). Returns how many cells changed."""
     tumour = np.flatnonzero(state.kind == TUMOR)
-    resistant = (state.clone[tumour] & full_mask) == full_mask
-    missing = minimum - int(np.count_nonzero(resistant))
+    carrying = (state.clone[tumour] & bits) == bits
+    missing = minimum - int(np.count_nonzero(carrying))
     if missing <= 0:
         return 0
-    candidates = tumour[~resistant]
-    key = np.uint64(step_key(np.uint64(stream_key(seed, replicate, STREAM_INITIAL)), 2))
+    candidates = tumour[~carrying]
+    key = np.uint64(step_key(np.uint64(stream_key(seed, replicate, STREAM_INITIAL)),
+                             draw_index))
     draws = fill_uniform(key, np.empty(state.geometry.n_sites))[candidates]
     chosen = candidates[np.argsort(draws, kind="stable")[:missing]]
-    state.clone[chosen] |= np.uint8(full_mask)
+    state.clone[chosen] |= np.uint8(bits)
     return len(chosen)

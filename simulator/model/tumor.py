@@ -41,6 +41,17 @@ class Initial:
                "M = 1e9); Diaz 2012 Nature 486:537 (resistant KRAS clones present before "
                "anti-EGFR therapy)")
 
+    min_escape_cells_at_baseline: int = param(
+        0, unit="cell", low=0,
+        doc="at the treatment start the lesion carries at least this many live "
+            "immune-escape variants (tumor.escape_antigenicity): when fewer are, other "
+            "cells drawn at random become variants, keeping their resistance. As for "
+            "resistance, a lattice lesion rounds a small escape fraction to none, so "
+            "anti-PD-1's responders could not relapse through antigen loss; 0 = no floor",
+        source="Zaretsky 2016 N Engl J Med 375:819 (B2M / JAK1/2 loss selected in ~1/4 "
+               "of anti-PD-1 responders who relapsed); Ribas 2016 JAMA 315:1600 (25% of "
+               "responders relapse by 21 months)")
+
     def check(self):
         pass
 
@@ -89,8 +100,10 @@ class Tumor:
 
 def escape_bit(scenario) -> int:
     """The clone-mask bit of immune-escape variants: the one above the resistance bits, or
-    0 when the scenario has none (``initial.escape_fraction`` = 0)."""
-    if scenario.initial.escape_fraction <= 0.0:
+    0 when the scenario has none (``initial.escape_fraction`` = 0 and no
+    ``initial.min_escape_cells_at_baseline``)."""
+    if (scenario.initial.escape_fraction <= 0.0
+            and scenario.initial.min_escape_cells_at_baseline == 0):
         return 0
     return 1 << len(scenario.tumor.resistance_targets)
 

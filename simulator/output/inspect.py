@@ -45,6 +45,11 @@ def derived_quantities(scenario) -> list[tuple[str, str]]:
         rows.append(("resistance floor at baseline",
                      f"at least {floor} resistant cells from day {sim.treatment_start_day:g} "
                      "(sensitive cells drawn at random gain resistance)"))
+    floor = scenario.initial.min_escape_cells_at_baseline
+    if floor:
+        rows.append(("immune-escape floor at baseline",
+                     f"at least {floor} escape variants from day {sim.treatment_start_day:g} "
+                     "(other cells drawn at random become variants)"))
     rows.append(("debris clearance hazard per step", f"{rates.clear_dead_hazard:.6g}"))
     return rows + memory_rows(scenario)
 
