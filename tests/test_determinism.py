@@ -40,7 +40,8 @@ def _datasets(path):
 @pytest.mark.parametrize("name, overrides", [
     ("2d", ["simulation.dimensions=[120,100]", "simulation.duration_days=30",
             "initial.tumor_radius_sites=8", "initial.resistant_fraction=0.05",
-            "tumor.mutation_rate_per_division=0.001"]),
+            "tumor.mutation_rate_per_division=0.001",
+            "initial.min_escape_cells_at_baseline=20"]),
     ("2d-escape", ["simulation.dimensions=[120,100]", "simulation.duration_days=30",
                    "initial.tumor_radius_sites=8", "initial.resistant_fraction=0.05",
                    "initial.escape_fraction=0.2", "tumor.escape_antigenicity=0",
