@@ -1,5 +1,5 @@
-"""Best overall response (CR / PR / SD / PD), median PFS and the patients who progressed,
-per arm of ``tumorsim compare`` outputs (their ``summary.csv``), one line each, and with
+"""Best overall response (CR / PR / SD / PD), median PFS and the patients who progressed
+(and how many of them had responded first: relapses), per arm of ``tumorsim compare`` outputs (their ``summary.csv``), one line each, and with
 ``--by-months M`` also the complete and partial responses a report cut off M months after
 the treatment start would count (``simulator.analysis.targets.at_cut_off``):
 
@@ -24,9 +24,11 @@ def tally(out: Path, by_months: float | None = None) -> list[str]:
         days = [float(r["progression_free_days"]) for r in runs]
         median = km_median(days, progressed)[0]
         shown = "not reached" if math.isinf(median) else f"{median / 30.4375:.1f} mo"
+        responders = [p for r, p in zip(runs, progressed) if r["response_class"] in ("CR", "PR")]
         lines.append(f"{out.name:10s} {arm:24s} " + " / ".join(
             f"{classes[c]}" for c in classes) + f" (CR/PR/SD/PD of {len(runs)}); median PFS "
-            f"{shown}; progressed {sum(progressed)}")
+            f"{shown}; progressed {sum(progressed)} (responders: {sum(responders)} of "
+            f"{len(responders)})")
         if by_months is not None:
             cut = [at_cut_off(r, by_months * DAYS_PER_MONTH) for r in runs]
             count = {c: sum(r["response_class"] == c for r in cut) for c in ("CR", "PR")}
