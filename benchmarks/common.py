@@ -10,6 +10,7 @@ timed section: the direct evidence that a figure (a 2-thread one above all) was 
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
 import os
 import platform
@@ -72,6 +73,27 @@ def file_at(rev: str, path: str) -> str:
     benchmarks that time an earlier version of a kernel beside today's."""
     return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
+
+
+def module_at(rev: str, path: str, name: str):
+    """The module ``path`` (e.g. ``kernels/tumor.py``) as it was at git revision ``rev``,
+    imported as ``name_<sha>`` from a git-ignored folder of ``results`` (``.at_<sha>``), so
+    a benchmark can time it beside today's and Numba's cache finds it again next time. Its
+    own imports (``kernels.lattice`` ...) are today's."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    folder = RESULTS / f".at_{sha}"
+    module = f"{name}_{sha}"
+    target = folder / f"{module}.py"
+    text = file_at(sha, path)
+    if not target.exists() or target.read_text() != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")   # another run may import it
+        partial.write_text(text)
+        os.replace(partial, target)
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return importlib.import_module(module)
 
 
 def git_state() -> dict:

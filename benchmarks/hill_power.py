@@ -7,7 +7,7 @@ Run: ``python benchmarks/hill_power.py [--threads N] [--repeats R] [--against RE
 in the fields phase) and ``tumor_response`` (necrosis and PD-L1) each evaluate a Hill
 function of the local IFN-gamma once per tumour cell. Since 2026-12-05 its power is taken in
 float32 (``powf``); before, in float64. Both versions - the module at ``--against`` (default
-c3bf733, the float64 power) loaded from git history as a module of its own, and today's -
+c3bf733, the float64 power) loaded from git history (``common.module_at``), and today's -
 run on the same inputs: ``bench_full_step.py``'s start engine at radius 420 (1000 x 1000,
 ~225k tumour cells), its IFN-gamma and oxygen fields, alternating version by version,
 ``--repeats`` times (the first dropped as warm-up), 5 calls each. ``tumor_response`` runs on
@@ -17,9 +17,7 @@ largest relative difference of the two versions' PD-L1 after one call (float32 r
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,17 +31,6 @@ import common  # noqa: E402
 from common import log  # noqa: E402
 
 CALLS = 5
-
-
-def load_module_at(rev: str, path: str, name: str):
-    """A kernel module as it was at ``rev``, uncached (its own module, its own compiles)."""
-    source = common.file_at(rev, path).replace("cache=True", "cache=False")
-    tmp = Path(tempfile.mkdtemp()) / f"{name}.py"
-    tmp.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, tmp)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_version(module, engine, calls: int):
@@ -81,7 +68,7 @@ def main(argv=None):
     res = common.new_result("hill_power", "full", dict(threads=args.threads,
                                                        repeats=args.repeats, calls=CALLS,
                                                        against=args.against, radius=420))
-    before = load_module_at(args.against, "kernels/microenvironment.py", "micro_before")
+    before = common.module_at(args.against, "kernels/microenvironment.py", "micro_before")
     log("building the start state ...")
     cfg = dict(bench_full_step.MODES["full"], radius=420)
     engine, _ = bench_full_step.build_start_engine(cfg, "throughout")

@@ -8,8 +8,8 @@ drug fields: the "plain" path). In the full model oxygen scales each cell's divi
 hazard, which takes other branches. This script builds ``bench_full_step.py``'s start
 engine at radius 420 (1000 x 1000, ~225k tumour cells, oxygen and the other fields on) and
 runs ``Engine._tumor_phase`` (``schedule`` + ``run_events``) for 4 steps from deep copies
-of it, once with ``kernels/tumor.py`` as it was at ``--against`` (loaded from git history as
-a module of its own) and once with today's, alternating, ``--repeats`` times (the first
+of it, once with ``kernels/tumor.py`` as it was at ``--against`` (loaded from git history by
+``common.module_at``) and once with today's, alternating, ``--repeats`` times (the first
 dropped as warm-up). It checks that both leave the same lattice, clones, flags, birth
 counts, per-line counts and event totals: a speed-up may not change an event.
 """
@@ -29,7 +29,6 @@ sys.path.insert(0, str(HERE))
 import bench_full_step  # noqa: E402
 import common  # noqa: E402
 from common import log  # noqa: E402
-from hill_power import load_module_at  # noqa: E402
 
 STEPS = 4
 
@@ -63,7 +62,7 @@ def main(argv=None):
     res = common.new_result("tumor_phase_against", "full",
                             dict(against=args.against, threads=args.threads,
                                  repeats=args.repeats, steps=STEPS, radius=420))
-    before = load_module_at(args.against, "kernels/tumor.py", "tumor_before")
+    before = common.module_at(args.against, "kernels/tumor.py", "tumor_before")
     log("building the start state ...")
     start, _ = bench_full_step.build_start_engine(dict(bench_full_step.MODES["full"],
                                                        radius=420), "throughout")

@@ -1,6 +1,6 @@
 """Best overall response (CR / PR / SD / PD), median PFS and the patients who progressed
-(and how many of them had responded first: relapses), per arm of ``tumorsim compare`` outputs (their ``summary.csv``), one line each, and with
-``--by-months M`` also the complete and partial responses a report cut off M months after
+(and how many of them had responded first: relapses), per arm of ``tumorsim compare``
+outputs (their ``summary.csv``), one line each, and with ``--by-months M`` also the complete and partial responses a report cut off M months after
 the treatment start would count (``simulator.analysis.targets.at_cut_off``):
 
     python docs/probes/tally.py [--by-months 12] OUT [OUT ...]"""
