@@ -26,8 +26,24 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C so the output file is closed as incomplete."""
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated()
+_raised = {"signum": None}
+
+
+def _raise_on_signal(signum, frame):
+    _raised["signum"] = signum
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _signal_behind(exc: BaseException, raised: int | None) -> int | None:
+    """The signal an exception stands for: a signal's own exception, or any other one that
+    escaped after the handler raised for signal ``raised`` (a C extension's module
+    initialisation turns the signal's exception into ``ImportError: initialization
+    failed``; a clean-up can raise over it). None when no signal came."""
+    if isinstance(exc, Terminated):
+        return signal.SIGTERM
+    if isinstance(exc, KeyboardInterrupt):
+        return getattr(exc, "signum", signal.SIGINT)
+    return raised
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,14 +89,18 @@ def _interruptible(work, what: str) -> int:
     explicitly, as ``run`` does: a process started in the background by a shell inherits
     SIGINT ignored, and Python then never raises KeyboardInterrupt, so a `kill -INT` of a
     background study would go unheeded."""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    _raised["signum"] = None
+    previous = signal.signal(signal.SIGTERM, _raise_on_signal)
+    previous_int = signal.signal(signal.SIGINT, _raise_on_signal)
     try:
         return work()
-    except Terminated:
-        print(f"tumorsim: terminated; {what}", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        signum = _signal_behind(exc, _raised["signum"])
+        if signum is None or isinstance(exc, SystemExit):
+            raise
+        if signum == signal.SIGTERM:
+            print(f"tumorsim: terminated; {what}", file=sys.stderr)
+            return EXIT_TERMINATED
         print(f"tumorsim: interrupted; {what}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
@@ -350,12 +370,17 @@ def _interrupted(exc, output) -> int:
 def _stoppable(work, output, quiet: bool) -> int:
     """Run ``work()`` (a run or a resume) so that SIGINT / SIGTERM stop it with one line
     and exit 130 / 143; print its summary unless ``quiet``."""
-    from simulator.output.recorder import stop_on_signals
+    from simulator.output.recorder import Interrupted, signal_raised, stop_on_signals
     try:
         with stop_on_signals():
             result = work()
     except KeyboardInterrupt as exc:
         return _interrupted(exc, output)
+    except Exception as exc:
+        signum = _signal_behind(exc, signal_raised())
+        if signum is None:
+            raise
+        return _interrupted(Interrupted(signum), output)
     if not quiet:
         print(result.summary_text())
     return 0

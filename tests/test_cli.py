@@ -162,6 +162,49 @@ def _recovered(part, tmp_path):
     return tmp_path / "recovered.h5"
 
 
+def _signal_lands_in_an_import(signum):
+    """What a C extension's module initialisation does with a signal's exception: it
+    becomes ``ImportError: initialization failed`` (seen in CI: SIGTERM while matplotlib
+    imported ``_image``)."""
+    def work():
+        try:
+            signal.raise_signal(signum)
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed") from None
+        raise AssertionError("the signal's handler did not raise")
+    return work
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_turned_into_another_exception_still_stops_a_study(signum, status, capsys):
+    from simulator import cli
+    assert cli._interruptible(_signal_lands_in_an_import(signum), "kept") == status
+    err = capsys.readouterr().err
+    assert err.startswith("tumorsim: terminated; kept" if signum == signal.SIGTERM
+                          else "tumorsim: interrupted; kept"), err
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_turned_into_another_exception_still_stops_a_run(signum, status, tmp_path,
+                                                                   capsys):
+    from simulator import cli
+    assert cli._stoppable(_signal_lands_in_an_import(signum), tmp_path / "x.h5", False) == status
+    err = capsys.readouterr().err
+    assert err.startswith(f"tumorsim: interrupted ({signal.Signals(signum).name})"), err
+
+
+def test_an_error_without_a_signal_is_not_taken_for_one():
+    from simulator import cli
+
+    def work():
+        raise ImportError("a real one")
+    cli._interruptible(_signal_lands_in_an_import(signal.SIGTERM), "kept")
+    with pytest.raises(ImportError, match="a real one"):
+        cli._interruptible(work, "kept")
+    with pytest.raises(ImportError, match="a real one"):
+        cli._stoppable(work, "x.h5", False)
+
+
 def test_output_that_is_not_a_run_file_is_not_replaced(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")

@@ -73,7 +73,15 @@ class Interrupted(KeyboardInterrupt):
         return signal.Signals(self.signum).name
 
 
-_stop = {"signum": None, "recorders": 0}
+_stop = {"signum": None, "recorders": 0, "raised": None}
+
+
+def signal_raised() -> int | None:
+    """The signal that :func:`stop_on_signals` last raised as :class:`Interrupted` in the
+    block last opened (None if none). A C extension's module initialisation turns an exception
+    raised inside it into ``ImportError: initialization failed``, so a signal that lands
+    during an import can surface as another exception; the caller asks here what it was."""
+    return _stop["raised"]
 
 
 @contextmanager
@@ -83,10 +91,12 @@ def stop_on_signals(signums=(signal.SIGINT, signal.SIGTERM)):
     run is recording (loading, compiling), raises :class:`Interrupted` at once."""
     def handler(signum, frame):
         if _stop["signum"] is not None or not _stop["recorders"]:
+            _stop["raised"] = signum
             raise Interrupted(signum)
         _stop["signum"] = signum
 
     previous = {s: signal.signal(s, handler) for s in signums}
+    _stop["raised"] = None
     try:
         yield
     finally:
