@@ -3,6 +3,9 @@ loop over clones)."""
 import numpy as np
 import pytest
 
+from simulator import scenario as scenario_mod
+from simulator.scenario import library_dir
+from simulator.schema import ScenarioError
 from simulator.treatment.drugs import Drug, Effect
 from simulator.treatment.effects import EffectModel, Effects, clone_modifiers, combine_effects, hill
 
@@ -109,8 +112,10 @@ def naive_clone_modifiers(effects, n_targets):
     for mask in range(2 ** n_targets):
         d, f, a = 0.0, 1.0, 1.0
         for t in range(n_targets):
-            if mask & (1 << t):
-                continue                    # resistant to target t: untouched by it
+            if mask & (1 << t):             # resistant to target t: only the resistant share
+                d += effects.resistant_kill_rate_per_day[t]
+                f *= 1.0 - effects.resistant_arrest[t]
+                continue
             d += effects.kill_rate_per_day[t]
             f *= 1.0 - effects.arrest[t]
             a += effects.antigenicity_boost[t]
@@ -130,11 +135,14 @@ def test_clone_modifiers_two_targets_by_hand():
 
 
 @pytest.mark.parametrize("n_targets", [1, 3, 7])
-def test_clone_modifiers_match_naive_loop(n_targets):
+@pytest.mark.parametrize("partial", [False, True])
+def test_clone_modifiers_match_naive_loop(n_targets, partial):
     rng = np.random.default_rng(n_targets)
     e = Effects(kill_rate_per_day=rng.uniform(0, 1, n_targets),
                 arrest=rng.uniform(0, 1, n_targets),
-                antigenicity_boost=rng.uniform(0, 2, n_targets))
+                antigenicity_boost=rng.uniform(0, 2, n_targets),
+                resistant_kill_rate_per_day=rng.uniform(0, 0.2, n_targets) if partial else None,
+                resistant_arrest=rng.uniform(0, 0.3, n_targets) if partial else None)
     for got, want in zip(clone_modifiers(e, n_targets), naive_clone_modifiers(e, n_targets)):
         np.testing.assert_allclose(got, want, rtol=1e-14)
 
@@ -144,6 +152,56 @@ def test_resistant_clone_escapes_its_target_only():
     e = EffectModel(drugs, ["BRAF", "MEK"]).at([1e12, 1e12])
     death, _, _ = clone_modifiers(e, 2)
     np.testing.assert_allclose(death, [0.7, 0.2, 0.5, 0.0])
+
+
+def test_resistant_response_passes_its_share_of_kill_and_arrest():
+    # BRAF-inhibitor-resistant clones keep 10% of the MEK inhibitor's effect (and none of
+    # the BRAF inhibitor's); both drugs share the BRAF target, at saturating concentrations
+    drugs = {"braf": targeted("BRAF", kill=(0.05, 1.0), arrest=(0.6, 1.0)),
+             "mek": Drug(drug_class="targeted", target="BRAF", route="iv_bolus",
+                         half_life_hours=10.0, volume_l=10.0, kill=Effect(0.2, 1.0),
+                         arrest=Effect(0.5, 1.0), antigenicity=Effect(0.4, 1.0),
+                         resistant_response=0.1)}
+    e = EffectModel(drugs, ["BRAF"]).at([1e15, 1e15])
+    assert not e.is_none()
+    death, division, antigen = clone_modifiers(e, 1)
+    np.testing.assert_allclose(death, [0.25, 0.02], rtol=1e-12)
+    np.testing.assert_allclose(division, [0.4 * 0.5, 1.0 - 0.05], rtol=1e-12)
+    np.testing.assert_allclose(antigen, [1.4, 1.0])     # antigenicity: sensitive cells only
+
+
+def test_resistant_response_zero_leaves_resistant_clones_untouched():
+    e = EffectModel({"braf": targeted("BRAF", kill=(0.5, 1.0), arrest=(0.5, 1.0))},
+                    ["BRAF"]).at([1e15])
+    death, division, _ = clone_modifiers(e, 1)
+    assert death[1] == 0.0 and division[1] == 1.0
+
+
+@pytest.mark.parametrize("override, message", [
+    ("drugs.anti_pd1.resistant_response=0.2", "only targeted drugs act on resistant"),
+    ("drugs.mek_inhibitor.resistant_response=1.5", "resistant_response"),
+    ("drugs.mek_inhibitor.resistant_response=-0.1", "resistant_response"),
+])
+def test_resistant_response_is_checked(override, message):
+    with pytest.raises(ScenarioError, match=message):
+        scenario_mod.load(library_dir() / "melanoma.toml", [override])
+
+
+def test_resistant_response_is_refused_with_penetration():
+    with pytest.raises(ScenarioError, match="not supported for a drug with penetration"):
+        scenario_mod.load(library_dir() / "targeted_continuous_penetration.toml",
+                          ["drugs.braf_inhibitor.resistant_response=0.1"])
+
+
+def test_resistant_response_reaches_the_engine_from_a_scenario():
+    s = scenario_mod.load(library_dir() / "melanoma.toml",
+                          ["drugs.mek_inhibitor.resistant_response=0.25"])
+    e = EffectModel(s.drugs, s.tumor.resistance_targets).at(np.full(len(s.drugs), 1e6))
+    mek = s.drugs["mek_inhibitor"]
+    for got, effect in ((e.resistant_kill_rate_per_day[0], mek.kill),
+                        (e.resistant_arrest[0], mek.arrest)):
+        assert got == pytest.approx(0.25 * hill(1e6, effect.emax, effect.ec50_mg_per_l,
+                                                effect.hill), rel=1e-12)
 
 
 def test_clone_modifiers_check_the_target_count():

@@ -353,9 +353,9 @@ class Drug:
     Effect channels (each ``{emax, ec50_mg_per_l, hill}``, off when left out or emax = 0):
 
     targeted (act on tumour cells sensitive to ``target``; a clone resistant to the target is
-    unaffected): ``kill`` (emax 1/day: extra death rate), ``arrest`` (emax 0..1: fractional
-    reduction of the division rate), ``antigenicity`` (emax: fractional increase of
-    antigenicity); global: ``infiltration`` (fractional increase of T-cell recruitment /
+    unaffected, but for the share ``resistant_response`` of kill and arrest it keeps):
+    ``kill`` (emax 1/day: extra death rate), ``arrest`` (emax 0..1: fractional reduction of
+    the division rate), ``antigenicity`` (emax: fractional increase of antigenicity); global: ``infiltration`` (fractional increase of T-cell recruitment /
     passage), ``microenvironment`` (emax 0..1: fractional decrease of suppressive-cell
     recruitment and of suppressive cytokine), ``t_cell_toxicity`` (emax 1/day: extra T-cell
     death, MEK-inhibitor-like).
@@ -396,6 +396,12 @@ class Drug:
                                             "cells (0..1)")
     antigenicity: Effect | None = param(None, doc="targeted: fractional antigenicity increase "
                                                   "of sensitive cells")
+    resistant_response: float = param(
+        0.0, low=0.0, high=1.0,
+        doc="targeted: share of this drug's kill and arrest that still reaches clones "
+            "resistant to its target (partial cross-resistance: a MEK inhibitor still acts "
+            "in part on BRAF-inhibitor-resistant clones that reactivate MAPK signalling); "
+            "0 = resistant clones unaffected")
     infiltration: Effect | None = param(None, doc="targeted: fractional increase of T-cell "
                                                   "recruitment / passage")
     microenvironment: Effect | None = param(None, doc="targeted: fractional decrease of "
@@ -509,6 +515,9 @@ class Drug:
         elif self.target is not None:
             raise ScenarioError(f"only targeted drugs have a target (drug_class is "
                                 f"{self.drug_class!r})", "target")
+        elif self.resistant_response > 0:
+            raise ScenarioError(f"only targeted drugs act on resistant clones (drug_class is "
+                                f"{self.drug_class!r})", "resistant_response")
         allowed = CHANNELS_BY_CLASS[self.drug_class]
         for name, effect in self.channels().items():
             if name not in allowed:
@@ -529,6 +538,11 @@ class Drug:
             if not local:
                 raise ScenarioError("acts through the kill and arrest channels; this drug has "
                                     "neither (give one an emax > 0)", "penetration")
+            if self.resistant_response > 0:
+                # the per-site kernel knows only sensitive and resistant, not a share
+                raise ScenarioError("is not supported for a drug with penetration (its kill "
+                                    "and arrest act per site on sensitive cells only)",
+                                    "resistant_response")
         for i, block in enumerate(self.doses):
             try:
                 block.check()

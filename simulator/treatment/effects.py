@@ -17,7 +17,11 @@ Per-target channels act only on cells sensitive to the drug's target. :func:`clo
 turns them into arrays over all clones (clone id = resistance bit mask; bit t set = resistant
 to target t): a clone's extra death rate is the sum of ``kill_rate_per_day[t]`` over the
 targets it is sensitive to, its division-rate factor the product of ``1 - arrest[t]`` over
-them, its antigenicity factor ``1 +`` the sum of ``antigenicity_boost[t]`` over them.
+them, its antigenicity factor ``1 +`` the sum of ``antigenicity_boost[t]`` over them. Over
+the targets a clone resists it takes ``resistant_kill_rate_per_day[t]`` and
+``1 - resistant_arrest[t]`` instead: the shares of kill and arrest that a drug's
+``resistant_response`` (partial cross-resistance) passes to resistant clones, combined as
+above (kill rates add, arrests by Bliss); zero unless some drug sets it.
 """
 from __future__ import annotations
 
@@ -54,7 +58,9 @@ class Effects:
     """Combined drug effects during one step (see the module docstring for the rules).
 
     Per target (arrays of length n_targets, in ``tumor.resistance_targets`` order):
-    ``kill_rate_per_day``, ``arrest`` (0..1), ``antigenicity_boost``. Global scalars:
+    ``kill_rate_per_day``, ``arrest`` (0..1), ``antigenicity_boost``, and what reaches clones
+    resistant to the target, ``resistant_kill_rate_per_day`` and ``resistant_arrest`` (zero
+    arrays unless a drug has a ``resistant_response``; None stands for zeros). Global scalars:
     ``infiltration_boost``, ``suppressive_recruitment_factor`` (<= 1),
     ``suppressive_cytokine_factor`` (<= 1), ``t_cell_toxicity_rate_per_day``,
     ``checkpoint_blockade`` (0..1), ``exhaustion_relief`` (0..1), ``priming_boost``,
@@ -71,6 +77,13 @@ class Effects:
     exhaustion_relief: float = 0.0
     priming_boost: float = 0.0
     treg_depletion_rate_per_day: float = 0.0
+    resistant_kill_rate_per_day: np.ndarray | None = None
+    resistant_arrest: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("resistant_kill_rate_per_day", "resistant_arrest"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(len(self.kill_rate_per_day)))
 
     @classmethod
     def none(cls, n_targets: int) -> "Effects":
@@ -84,7 +97,9 @@ class Effects:
     def is_none(self) -> bool:
         """True when these effects change nothing."""
         return (not self.kill_rate_per_day.any() and not self.arrest.any()
-                and not self.antigenicity_boost.any() and self.infiltration_boost == 0
+                and not self.antigenicity_boost.any()
+                and not self.resistant_kill_rate_per_day.any()
+                and not self.resistant_arrest.any() and self.infiltration_boost == 0
                 and self.suppressive_recruitment_factor == 1
                 and self.suppressive_cytokine_factor == 1
                 and self.t_cell_toxicity_rate_per_day == 0 and self.checkpoint_blockade == 0
@@ -117,6 +132,9 @@ class EffectModel:
         target_index = {t: i for i, t in enumerate(self.targets)}
         #: channel -> list of (drug index, target index or -1, emax, ec50, hill)
         self.terms: dict[str, list[tuple[int, int, float, float, float]]] = {}
+        #: drug index -> the share of its kill and arrest reaching resistant clones
+        self.resistant_response = [getattr(d, "resistant_response", 0.0)
+                                   for d in drugs.values()]
         for i, drug in enumerate(drugs.values()):
             for channel, e in drug.active_channels().items():
                 if channel in LOCAL_CHANNELS and self.names[i] in local:
@@ -145,6 +163,11 @@ class EffectModel:
         """(target index, E) of every active term of a channel, from all terms' E."""
         return [(t, values[k]) for k, t in self._position.get(channel, ())]
 
+    def _resistant_values(self, channel: str, values: list):
+        """(target index, E x the drug's resistant_response) of a channel's terms."""
+        return [(t, values[k] * self.resistant_response[self._drug[k]])
+                for k, t in self._position.get(channel, ())]
+
     def at(self, concentrations) -> Effects:
         """Combined effects at the drugs' concentrations (mg/L, one per drug)."""
         conc = np.asarray(concentrations, dtype=np.float64)
@@ -161,6 +184,11 @@ class EffectModel:
             survive[t] *= 1.0 - e
         for t, e in self._values("antigenicity", values):
             boost[t] += e
+        resistant_kill, resistant_survive = np.zeros(n), np.ones(n)
+        for t, e in self._resistant_values("kill", values):
+            resistant_kill[t] += e
+        for t, e in self._resistant_values("arrest", values):
+            resistant_survive[t] *= 1.0 - e
 
         def total(channel):
             return float(sum(e for _, e in self._values(channel, values)))
@@ -181,6 +209,8 @@ class EffectModel:
             exhaustion_relief=bliss("exhaustion_relief"),
             priming_boost=total("priming"),
             treg_depletion_rate_per_day=total("treg_depletion"),
+            resistant_kill_rate_per_day=resistant_kill,
+            resistant_arrest=1.0 - resistant_survive,
         )
 
 
@@ -194,15 +224,18 @@ def clone_modifiers(effects: Effects, n_targets: int, n_clones: int | None = Non
     bit mask, bits above the targets - the escape bit - untouched by drugs):
 
     ``(extra_death_rate_per_day, division_rate_factor, antigenicity_factor)``, float64. A
-    clone resistant to target t (bit t set) is unaffected by target t's channels.
+    clone resistant to target t (bit t set) gets only the resistant share of target t's kill
+    and arrest (none, unless a drug has a ``resistant_response``) and none of its antigenicity.
     """
     if effects.n_targets != n_targets:
         raise ValueError(f"effects are for {effects.n_targets} targets, not {n_targets}")
     masks = np.arange(n_clones or 1 << n_targets)
     # sensitive[m, t] is True when clone m is sensitive to target t
     sensitive = ((masks[:, None] >> np.arange(n_targets)[None, :]) & 1) == 0
-    death = (sensitive * effects.kill_rate_per_day[None, :]).sum(axis=1)
-    division = np.where(sensitive, 1.0 - effects.arrest[None, :], 1.0).prod(axis=1)
+    death = np.where(sensitive, effects.kill_rate_per_day[None, :],
+                     effects.resistant_kill_rate_per_day[None, :]).sum(axis=1)
+    division = np.where(sensitive, 1.0 - effects.arrest[None, :],
+                        1.0 - effects.resistant_arrest[None, :]).prod(axis=1)
     antigenicity = 1.0 + (sensitive * effects.antigenicity_boost[None, :]).sum(axis=1)
     return (death.astype(np.float64), division.astype(np.float64),
             antigenicity.astype(np.float64))
