@@ -249,6 +249,37 @@ def test_the_rules_see_the_endpoints_detection_limit(detection, switch_day):
     assert switch == [int(e.time_to_progression_days)] == [switch_day]
 
 
+def dip_then_regrowth(day):
+    """1000 cells falling to 300 at day 7, then +6% a day: 451 at day 14, 678 at day 21,
+    1020 at day 28 (1.50 x 678)."""
+    if day <= 7:
+        return 1000 - 100 * day
+    return 300 * 1.06 ** (day - 7)
+
+
+@pytest.mark.parametrize("regimen_first_scan, switch_day", [(21.0, 28), (0.0, 14)])
+def test_the_rules_scan_when_the_endpoints_do(regimen_first_scan, switch_day):
+    """Endpoints that scan first at day 21 (then weekly) never see the day-7 dip: their nadir
+    is day 21's 678 cells and PD falls at day 28. Rules on the same schedule
+    (``first_scan_days`` = 21) switch there; rules scanning weekly from the start see the dip
+    (300) and switch at day 14, before the endpoints' first scan: the trap the key closes."""
+    switch, e = switch_and_endpoints(dip_then_regrowth,
+                                     dict(first_scan_days=regimen_first_scan),
+                                     dict(first_scan_days=21.0))
+    assert e.progression_observed and e.time_to_progression_days == 28
+    assert switch == [switch_day]
+
+
+def test_first_scan_days_sets_the_scan_steps():
+    r = Regimen(drugs_from(TARGETED_THEN_IMMUNE), 6.0, 4 * 200, treatment_start_day=10.0,
+                scan_interval_days=42.0, first_scan_days=84.0)
+    start = 40
+    assert sorted(r.scan_steps) == [start, start + 4 * 84, start + 4 * 126, start + 4 * 168]
+    with pytest.raises(ValueError, match="first_scan_days needs scan_interval_days > 0"):
+        Regimen(drugs_from(TARGETED_THEN_IMMUNE), 6.0, 10, scan_interval_days=0.0,
+                first_scan_days=3.0)
+
+
 IMMUNE_THEN_TARGETED = """
 [nivo]
 preset = "nivolumab"
@@ -643,3 +674,9 @@ def test_check_against_on_directly_built_drugs():
     with pytest.raises(ScenarioError) as info:       # day 10 after a start on day 95
         ok.check_against("vem", {"BRAF"}, 100.0, treatment_start_day=95.0)
     assert info.value.key == "drugs.vem.doses[0].start_day"
+
+
+def test_first_scan_days_needs_an_interval():
+    from simulator import scenario as scenario_mod
+    with pytest.raises(ScenarioError, match="regimen.first_scan_days.*needs scan_interval"):
+        scenario_mod.load(None, ["regimen.scan_interval_days=0", "regimen.first_scan_days=84"])

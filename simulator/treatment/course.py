@@ -32,6 +32,7 @@ class Treatment:
         criteria = scenario.endpoints
         self.regimen = Regimen(scenario.drugs, sim.dt_hours, sim.steps, sim.treatment_start_day,
                                sim.ndim, scan_interval_days=scenario.regimen.scan_interval_days,
+                               first_scan_days=scenario.regimen.first_scan_days,
                                progression_rise=criteria.progression_rise,
                                partial_response_drop=criteria.partial_response_drop,
                                residual_half_life_days=criteria.residual_half_life_days,

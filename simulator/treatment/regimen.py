@@ -33,7 +33,12 @@ the treatment start (d dimensions) reads as gone: the endpoints' detection limit
 Rules (checked at scans)
 ------------------------
 Scans fall at the treatment start and every ``scan_interval_days`` after it (mapped to steps
-like doses); ``scan_interval_days = 0`` checks every step. At a scan, with N the burden:
+like doses); ``scan_interval_days = 0`` checks every step. With ``first_scan_days`` > 0 the
+first scan after the start falls on that day and the next every interval after it: the
+endpoints' schedule (``endpoints.first_scan_days``), which a regimen must share for a
+sequence to switch at the scan that calls its first line's progression, and no earlier
+(an extra regimen scan, or one more scan in its nadir, can see progression first). At a
+scan, with N the burden:
 
 - **Nadir**: the smallest burden at scans since the last therapy change (a drug's first dose
   or any rule action: start, stop, switch, pause, resume), starting from the burden at that
@@ -77,7 +82,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from simulator.schema import param
+from simulator.schema import ScenarioError, param
 from simulator.treatment.drugs import Drug
 from simulator.treatment.lesion import (GONE_BELOW_CELLS, gone_below, measure_step, seen,
                                         visible_fraction)
@@ -169,14 +174,15 @@ class Regimen:
     ``drugs``: name -> :class:`~simulator.treatment.drugs.Drug` (validated); ``dt_hours``: step length;
     ``n_steps``: steps in the run; ``treatment_start_day``: day the treatment starts (block
     days count from it); ``ndim``: 2 or 3 (sets the RECIST cell ratios);
-    ``scan_interval_days``: how often rules look at the tumour (0 = every step).
+    ``scan_interval_days``: how often rules look at the tumour (0 = every step);
+    ``first_scan_days``: the first scan after the start (0: one interval).
     Call :meth:`doses_for_step` once per step, in order, from a step at or before the
     treatment start.
     """
 
     def __init__(self, drugs: Mapping[str, Drug], dt_hours: float, n_steps: int,
                  treatment_start_day: float = 0.0, ndim: int = 2,
-                 scan_interval_days: float = 7.0,
+                 scan_interval_days: float = 7.0, first_scan_days: float = 0.0,
                  progression_min_increase_cells: float = 0.0,
                  progression_rise: float = 0.20, partial_response_drop: float = 0.30,
                  residual_half_life_days: float = 0.0, detection_limit_fraction: float = 0.0):
@@ -186,6 +192,11 @@ class Regimen:
             raise ValueError(f"dt_hours must be > 0, got {dt_hours!r}")
         if not scan_interval_days >= 0:
             raise ValueError(f"scan_interval_days must be >= 0, got {scan_interval_days!r}")
+        if not first_scan_days >= 0:
+            raise ValueError(f"first_scan_days must be >= 0, got {first_scan_days!r}")
+        if first_scan_days > 0 and scan_interval_days == 0:
+            raise ValueError("first_scan_days needs scan_interval_days > 0 (0 scans every "
+                             "step)")
         if not residual_half_life_days >= 0:
             raise ValueError(f"residual_half_life_days must be >= 0, got "
                              f"{residual_half_life_days!r}")
@@ -197,6 +208,7 @@ class Regimen:
         self.treatment_start_day = float(treatment_start_day)
         self.treatment_start_step = day_to_step(self.treatment_start_day, self.dt_hours)
         self.scan_interval_days = float(scan_interval_days)
+        self.first_scan_days = float(first_scan_days)
         self.progression_ratio = (1.0 + progression_rise) ** ndim
         self.response_ratio = (1.0 - partial_response_drop) ** ndim
         self.progression_min_increase_cells = float(progression_min_increase_cells)
@@ -236,10 +248,12 @@ class Regimen:
         start, end = self.treatment_start_step, self.n_steps
         if self.scan_interval_days == 0:
             return frozenset(range(start, max(start, end)))
-        steps, k = set(), 0
-        while True:
-            s = start + day_to_step(k * self.scan_interval_days, self.dt_hours)
-            if s >= end and k > 0:
+        interval, first = self.scan_interval_days, self.first_scan_days
+        steps, k = {start}, 0 if first > 0 else 1
+        while True:   # the day arithmetic of the endpoints' scans (Criteria.scan_days)
+            day = first + interval * k if first > 0 else interval * k
+            s = start + day_to_step(day, self.dt_hours)
+            if s >= end:
                 break
             steps.add(s)
             k += 1
@@ -430,3 +444,13 @@ class RegimenSettings:
                                           "tumour; 0 = every step",
                                       source="Zhang 2017 Nat Commun 8:1816 (adaptive "
                                              "abiraterone: PSA every 4 weeks); weekly here")
+    first_scan_days: float = param(0.0, unit="day", low=0.0,
+                                   doc="the rules' first scan after the treatment start, "
+                                       "then every scan_interval_days (0: one interval); "
+                                       "set both to the endpoints' for a sequence to switch "
+                                       "at its first line's RECIST progression")
+
+    def check(self):
+        if self.first_scan_days > 0 and self.scan_interval_days == 0:
+            raise ScenarioError("needs scan_interval_days > 0 (0 scans every step)",
+                                "first_scan_days")
