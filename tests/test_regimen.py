@@ -209,8 +209,8 @@ def switch_and_endpoints(burden, regimen_options, criteria_options):
     t = np.arange(200.0)
     n = np.array([burden(d) for d in t])
     return switch, assess(t, n, np.zeros(t.size), 0.0, ResponseCriteria(
-        dimensions=2, spacing_um=20.0, scan_interval_days=7.0, progression_min_mm=0.0,
-        **criteria_options))
+        dimensions=2, spacing_um=20.0, scan_interval_days=7.0,
+        **(dict(progression_min_mm=0.0) | criteria_options)))
 
 
 @pytest.mark.parametrize("half_life", [0.0, 10.0, 60.0])
@@ -227,6 +227,20 @@ def test_the_rules_see_the_endpoints_lesion(half_life):
         assert switch == [49]
     else:
         assert switch[0] > 49
+
+
+@pytest.mark.parametrize("regimen_min_mm, switch_day", [(0.1, 56), (0.0, 49)])
+def test_the_rules_apply_the_endpoints_absolute_rule(regimen_min_mm, switch_day):
+    """20 um sites: the 200-cell nadir is 0.319 mm across; 1.44 x it (day 49, 303 cells)
+    is only 0.074 mm more, so endpoints with RECIST's absolute rule at 0.1 mm call PD at day
+    56 (348 cells, 0.421 mm). Rules given the same rule switch there; rules without it
+    switch a scan early, before the endpoints' progression."""
+    switch, e = switch_and_endpoints(response_then_relapse,
+                                     dict(progression_min_mm=regimen_min_mm,
+                                          mm_per_site=0.02),
+                                     dict(progression_min_mm=0.1))
+    assert e.progression_observed and e.time_to_progression_days == 56
+    assert switch == [switch_day]
 
 
 def deep_response_then_relapse(day):

@@ -115,7 +115,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from simulator.treatment.lesion import measured_cells, seen, visible_fraction
+from simulator.treatment.lesion import (equivalent_diameter_mm, measured_cells, seen,
+                                        visible_fraction)
 
 __all__ = [
     "BOUNDARY_RELATIVE_TOLERANCE",
@@ -298,21 +299,6 @@ class ResponseCriteria:
                     f"; valid keys: {', '.join(cls.TABLE_KEYS)}")
                 raise ValueError(f"endpoints.{key}: unknown key{hint}")
         return cls(dimensions=dimensions, spacing_um=spacing_um, **table)
-
-
-def equivalent_diameter_mm(cells, dimensions: int, mm_per_site: float) -> np.ndarray:
-    """Diameter (mm) of the disc (2D) or ball (3D) holding ``cells`` sites of edge
-    ``mm_per_site``: 2D ``2 a sqrt(N/pi)``, 3D ``2 a (3N/(4 pi))^(1/3)``."""
-    n = np.asarray(cells, dtype=np.float64)
-    if np.any(~np.isfinite(n)) or np.any(n < 0):
-        raise ValueError("equivalent_diameter_mm: cell counts must be finite and >= 0")
-    if not (math.isfinite(mm_per_site) and mm_per_site > 0):
-        raise ValueError(f"equivalent_diameter_mm: mm_per_site must be > 0, got {mm_per_site!r}")
-    if dimensions == 2:
-        return 2.0 * mm_per_site * np.sqrt(n / math.pi)
-    if dimensions == 3:
-        return 2.0 * mm_per_site * np.cbrt(3.0 * n / (4.0 * math.pi))
-    raise ValueError(f"equivalent_diameter_mm: dimensions must be 2 or 3, got {dimensions!r}")
 
 
 # --------------------------------------------------------------------------------------

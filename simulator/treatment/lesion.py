@@ -21,7 +21,8 @@ before it adds to the measure.
 
 Here, below both users, because the regimen's rules (``treatment``) and the endpoints
 (``analysis``) must see the same lesion: the rules apply the recursion once per step, the
-endpoints once per record (every step by default), from the treatment start.
+endpoints once per record (every step by default), from the treatment start; both read
+RECIST's absolute rule on the same equivalent diameter (:func:`equivalent_diameter_mm`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,21 @@ import numpy as np
 
 #: A lesion measured below this many cells has disappeared (RECIST: CR).
 GONE_BELOW_CELLS = 0.5
+
+
+def equivalent_diameter_mm(cells, dimensions: int, mm_per_site: float) -> np.ndarray:
+    """Diameter (mm) of the disc (2D) or ball (3D) holding ``cells`` sites of edge
+    ``mm_per_site``: 2D ``2 a sqrt(N/pi)``, 3D ``2 a (3N/(4 pi))^(1/3)``."""
+    n = np.asarray(cells, dtype=np.float64)
+    if np.any(~np.isfinite(n)) or np.any(n < 0):
+        raise ValueError("equivalent_diameter_mm: cell counts must be finite and >= 0")
+    if not (math.isfinite(mm_per_site) and mm_per_site > 0):
+        raise ValueError(f"equivalent_diameter_mm: mm_per_site must be > 0, got {mm_per_site!r}")
+    if dimensions == 2:
+        return 2.0 * mm_per_site * np.sqrt(n / math.pi)
+    if dimensions == 3:
+        return 2.0 * mm_per_site * np.cbrt(3.0 * n / (4.0 * math.pi))
+    raise ValueError(f"equivalent_diameter_mm: dimensions must be 2 or 3, got {dimensions!r}")
 
 
 def measure_step(previous: float, cells: float, decay: float) -> float:

@@ -45,8 +45,9 @@ scan, with N the burden:
   change. After a change the nadir restarts at the burden then, as for a new line of therapy.
 - **Progression** (RECIST 1.1, Eisenhauer 2009: diameter +20% over the nadir; on a lattice
   with the equivalent diameter, N / N_nadir >= 1.2^2 = 1.44 in 2D and 1.2^3 = 1.728 in 3D),
-  plus N - N_nadir >= ``progression_min_increase_cells`` (the analogue of RECIST's 5 mm
-  absolute rule; default 0) and N > N_nadir. Boundaries are inclusive with a 1e-9 relative
+  plus N - N_nadir >= ``progression_min_increase_cells`` (default 0), RECIST's absolute rule
+  D - D_nadir >= ``progression_min_mm`` on the equivalent diameter D of ``mm_per_site``
+  sites (the endpoints' ``progression_min_mm``; default 0) and N > N_nadir. Boundaries are inclusive with a 1e-9 relative
   slack, as in :mod:`simulator.analysis.endpoints`. Progression is not assessed while any drug is
   paused by adaptive therapy (the regrowth is intended).
 - **Response**: N <= 0.7^2 = 0.49 (2D) or 0.7^3 = 0.343 (3D) times the burden at the drug's
@@ -84,8 +85,8 @@ import numpy as np
 
 from simulator.schema import ScenarioError, param
 from simulator.treatment.drugs import Drug
-from simulator.treatment.lesion import (GONE_BELOW_CELLS, gone_below, measure_step, seen,
-                                        visible_fraction)
+from simulator.treatment.lesion import (GONE_BELOW_CELLS, equivalent_diameter_mm, gone_below,
+                                        measure_step, seen, visible_fraction)
 
 #: Times within this many steps of a step boundary count as on it (float noise only).
 STEP_TOLERANCE = 1e-9
@@ -184,6 +185,7 @@ class Regimen:
                  treatment_start_day: float = 0.0, ndim: int = 2,
                  scan_interval_days: float = 7.0, first_scan_days: float = 0.0,
                  progression_min_increase_cells: float = 0.0,
+                 progression_min_mm: float = 0.0, mm_per_site: float | None = None,
                  progression_rise: float = 0.20, partial_response_drop: float = 0.30,
                  residual_half_life_days: float = 0.0, detection_limit_fraction: float = 0.0):
         if ndim not in (2, 3):
@@ -197,6 +199,10 @@ class Regimen:
         if first_scan_days > 0 and scan_interval_days == 0:
             raise ValueError("first_scan_days needs scan_interval_days > 0 (0 scans every "
                              "step)")
+        if not progression_min_mm >= 0:
+            raise ValueError(f"progression_min_mm must be >= 0, got {progression_min_mm!r}")
+        if progression_min_mm > 0 and not (mm_per_site or 0) > 0:
+            raise ValueError("progression_min_mm needs mm_per_site > 0")
         if not residual_half_life_days >= 0:
             raise ValueError(f"residual_half_life_days must be >= 0, got "
                              f"{residual_half_life_days!r}")
@@ -212,6 +218,8 @@ class Regimen:
         self.progression_ratio = (1.0 + progression_rise) ** ndim
         self.response_ratio = (1.0 - partial_response_drop) ** ndim
         self.progression_min_increase_cells = float(progression_min_increase_cells)
+        self.progression_min_mm = float(progression_min_mm)
+        self.mm_per_site = mm_per_site
         self.offsets = {name: expand_blocks(d, self.dt_hours, self.n_steps)
                         for name, d in self.drugs.items()}
         self.scan_steps = self._scan_steps()
@@ -333,7 +341,12 @@ class Regimen:
         nadir = self.nadir_cells
         return (nadir is not None and n > nadir
                 and _at_least(n, self.progression_ratio * nadir)
-                and _at_least(n - nadir, self.progression_min_increase_cells))
+                and _at_least(n - nadir, self.progression_min_increase_cells)
+                and (self.progression_min_mm == 0
+                     or _at_least(float(equivalent_diameter_mm(n, self.ndim, self.mm_per_site)
+                                        - equivalent_diameter_mm(nadir, self.ndim,
+                                                                 self.mm_per_site)),
+                                  self.progression_min_mm)))
 
     def _apply_rules(self, step: int, n: float) -> bool:
         courses = self.courses
