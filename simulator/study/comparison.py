@@ -84,7 +84,7 @@ def load_arms(paths, overrides=()) -> list[Arm]:
 def _pretreatment_part(scenario) -> dict:
     from simulator import schema
     table = schema.to_table(scenario)
-    for key in ("description", "drugs", "output", "endpoints"):
+    for key in ("description", "drugs", "output", "endpoints", "regimen"):
         table.pop(key, None)
     table["simulation"].pop("duration_days", None)
     table["simulation"].pop("threads", None)
@@ -93,7 +93,8 @@ def _pretreatment_part(scenario) -> dict:
 
 def _check_forkable(first, other, source: str):
     """Arms share one pre-treatment tumour, so they may differ only in what happens from
-    the treatment start on: drugs, duration, output and endpoint settings."""
+    the treatment start on: drugs, duration, output, endpoint and regimen settings (the
+    rules first look at the tumour at the treatment start)."""
     a, b = _pretreatment_part(first), _pretreatment_part(other)
     if a != b:
         keys = sorted(layout.differences(a, b))
