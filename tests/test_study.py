@@ -107,6 +107,19 @@ def test_an_override_of_a_key_the_cohort_draws_is_refused():
     study.load_arms([arm], ["tumor.division_rate_per_day=0.5"])  # not drawn: taken
 
 
+def test_arms_may_differ_in_their_rules_scans_not_in_their_tumour(tmp_path):
+    """The rules first look at the tumour at the treatment start, so [regimen] is part of
+    what an arm may change (the library's sequences scan fortnightly, the other arms'
+    rules weekly); a pre-treatment key is not."""
+    base = f'base = "{(library_dir() / "anti_pd1.toml").as_posix()}"\n'
+    (tmp_path / "fortnightly.toml").write_text(base + "[regimen]\nscan_interval_days = 14\n")
+    (tmp_path / "hotter.toml").write_text(base + "[tumor]\ndeath_rate_per_day = 0.3\n")
+    arms = study.load_arms([library_dir() / "anti_pd1.toml", tmp_path / "fortnightly.toml"])
+    assert [a.name for a in arms] == ["anti_pd1", "fortnightly"]
+    with pytest.raises(ScenarioError, match="differs from the first arm.*tumor.death_rate"):
+        study.load_arms([library_dir() / "anti_pd1.toml", tmp_path / "hotter.toml"])
+
+
 @needs_jit
 def test_cli_compare_reports_failures(tmp_path):
     arm = _arm(tmp_path, "d")
