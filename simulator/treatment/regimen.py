@@ -47,9 +47,10 @@ scan, with N the burden:
   with the equivalent diameter, N / N_nadir >= 1.2^2 = 1.44 in 2D and 1.2^3 = 1.728 in 3D),
   plus N - N_nadir >= ``progression_min_increase_cells`` (default 0), RECIST's absolute rule
   D - D_nadir >= ``progression_min_mm`` on the equivalent diameter D of ``mm_per_site``
-  sites (the endpoints' ``progression_min_mm``; default 0) and N > N_nadir. Boundaries are inclusive with a 1e-9 relative
-  slack, as in :mod:`simulator.analysis.endpoints`. Progression is not assessed while any drug is
-  paused by adaptive therapy (the regrowth is intended).
+  sites (the endpoints' ``progression_min_mm``; default 0) and N > N_nadir. Boundaries are
+  inclusive with a 1e-9 relative slack, as in :mod:`simulator.analysis.endpoints`.
+  Progression is not assessed while any drug is paused by adaptive therapy (the regrowth
+  is intended).
 - **Response**: N <= 0.7^2 = 0.49 (2D) or 0.7^3 = 0.343 (3D) times the burden at the drug's
   start (RECIST partial response or better).
 
@@ -258,7 +259,7 @@ class Regimen:
             return frozenset(range(start, max(start, end)))
         interval, first = self.scan_interval_days, self.first_scan_days
         steps, k = {start}, 0 if first > 0 else 1
-        while True:   # the day arithmetic of the endpoints' scans (Criteria.scan_days)
+        while True:   # the day arithmetic of the endpoints' (ResponseCriteria.scan_days)
             day = first + interval * k if first > 0 else interval * k
             s = start + day_to_step(day, self.dt_hours)
             if s >= end:
@@ -343,10 +344,11 @@ class Regimen:
                 and _at_least(n, self.progression_ratio * nadir)
                 and _at_least(n - nadir, self.progression_min_increase_cells)
                 and (self.progression_min_mm == 0
-                     or _at_least(float(equivalent_diameter_mm(n, self.ndim, self.mm_per_site)
-                                        - equivalent_diameter_mm(nadir, self.ndim,
-                                                                 self.mm_per_site)),
+                     or _at_least(self._diameter_mm(n) - self._diameter_mm(nadir),
                                   self.progression_min_mm)))
+
+    def _diameter_mm(self, cells: float) -> float:
+        return float(equivalent_diameter_mm(cells, self.ndim, self.mm_per_site))
 
     def _apply_rules(self, step: int, n: float) -> bool:
         courses = self.courses
