@@ -101,6 +101,24 @@ def test_regimen_edits_become_the_scenarios_doses_and_rules():
     assert scenario_mod.load(form.source, overrides).to_toml() == b.to_toml()
 
 
+def test_a_switch_at_progression_looks_when_the_endpoints_look():
+    """melanoma.toml's rules scan weekly, its endpoints fortnightly: an arm that switches
+    at progression gets the endpoints' scans for its rules (so it cannot switch a week
+    before the endpoints call progression); an arm without such a rule keeps the file's."""
+    form = Form.of_file(library_dir() / "melanoma.toml").with_arms(2)
+    form = form.with_drug(0, "braf_inhibitor", given=True, every_days="0.5", dose_mg="960")
+    form = form.with_drug(1, "braf_inhibitor", given=True, every_days="0.5", dose_mg="960")
+    form = form.with_drug(1, "anti_pd1", given=True, every_days="21", dose_mg="200",
+                          rule="progression", after="braf_inhibitor")
+    a, b = form.scenarios()
+    assert (a.regimen.scan_interval_days, a.regimen.first_scan_days) == (7.0, 0.0)
+    assert (b.regimen.scan_interval_days, b.regimen.first_scan_days) == \
+        (b.endpoints.scan_interval_days, b.endpoints.first_scan_days) == (14.0, 0.0)
+    # a sequence file already scanning with its endpoints needs no override
+    seq = Form.of_file(library_dir() / "targeted_then_anti_pd1.toml")
+    assert not [o for o in seq.overrides() if o.startswith("regimen.")]
+
+
 def test_every_lesson_opens_valid_forkable_arms():
     for lesson in LESSONS:
         form = Form.of_file(library_dir() / lesson.arm_a,

@@ -149,6 +149,11 @@ class Form:
     # at progression (endpoints.off_study_at_progression) gets that switched off, visibly,
     # so a saved scenario or command line gives the numbers on screen
     file_goes_off_study: bool = False
+    # a switch at progression must look when the endpoints look, or it can switch before
+    # they call progression (docs/regimens.md): the file's endpoint and rule scans
+    # (scan_interval_days, first_scan_days), so an arm with such a rule gets the former
+    file_endpoint_scans: tuple[float, float] = (0.0, 0.0)
+    file_rule_scans: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
     def of_file(cls, source, arm_b_source=None) -> "Form":
@@ -162,7 +167,9 @@ class Form:
             b = regimen_form(scenario_mod.load(arm_b_source))
             arms += ({name: b.get(name, DrugForm()) for name in regimen},)
         return cls(str(source), values, arms, dict(values), dict(regimen),
-                   bool(s.endpoints.off_study_at_progression))
+                   bool(s.endpoints.off_study_at_progression),
+                   (s.endpoints.scan_interval_days, s.endpoints.first_scan_days),
+                   (s.regimen.scan_interval_days, s.regimen.first_scan_days))
 
     def with_value(self, key: str, text: str) -> "Form":
         return replace(self, values={**self.values, key: text})
@@ -186,6 +193,11 @@ class Form:
         for name, form in self.arms[arm].items():
             if form != self.file_regimen.get(name):
                 out += _regimen_overrides(name, form)
+        switches = any(f.given and f.rule == "progression" for f in self.arms[arm].values())
+        if switches and self.file_rule_scans != self.file_endpoint_scans:
+            interval, first = self.file_endpoint_scans
+            out += [f"regimen.scan_interval_days={toml_value(interval)}",
+                    f"regimen.first_scan_days={toml_value(first)}"]
         return out
 
     def scenario(self, arm: int = 0):
