@@ -59,6 +59,23 @@ def test_resistant_clone_escapes_the_targeted_drug(tmp_path):
 
 
 @needs_jit
+def test_resistant_response_reaches_resistant_cells_in_the_engine(tmp_path):
+    """Every cell resistant, no natural death: without a resistant_response the drug kills
+    none of them; with 0.5 of its 50/day kill (25/day for 2 days) each survives with
+    probability exp(-50) ~ 2e-22, so none is left."""
+    extra = ["initial.resistant_fraction=1.0"]
+    untouched = Engine(_scenario(tmp_path, start=0.0, extra=extra))
+    shared = Engine(_scenario(tmp_path, start=0.0,
+                              extra=[*extra, "drugs.blocker.resistant_response=0.5"]))
+    for engine in (untouched, shared):
+        for _ in range(8):
+            engine.step()
+    assert untouched.state.totals["deaths"] == 0
+    assert untouched.observe()["tumor_resistant"] > 0
+    assert shared.observe()["tumor_cells"] == 0
+
+
+@needs_jit
 def test_arms_are_identical_until_the_first_dose(tmp_path):
     untreated = tmp_path / "untreated.toml"
     untreated.write_text(f'base = "{library_dir() / "default.toml"}"\n')
