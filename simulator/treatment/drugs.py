@@ -355,10 +355,11 @@ class Drug:
     targeted (act on tumour cells sensitive to ``target``; a clone resistant to the target is
     unaffected, but for the share ``resistant_response`` of kill and arrest it keeps):
     ``kill`` (emax 1/day: extra death rate), ``arrest`` (emax 0..1: fractional reduction of
-    the division rate), ``antigenicity`` (emax: fractional increase of antigenicity); global: ``infiltration`` (fractional increase of T-cell recruitment /
-    passage), ``microenvironment`` (emax 0..1: fractional decrease of suppressive-cell
-    recruitment and of suppressive cytokine), ``t_cell_toxicity`` (emax 1/day: extra T-cell
-    death, MEK-inhibitor-like).
+    the division rate), ``antigenicity`` (emax: fractional increase of antigenicity);
+    global: ``infiltration`` (fractional increase of T-cell recruitment / passage),
+    ``microenvironment`` (emax 0..1: fractional decrease of suppressive-cell recruitment and
+    of suppressive cytokine), ``t_cell_toxicity`` (emax 1/day: extra T-cell death,
+    MEK-inhibitor-like).
     anti_pd1 / anti_pdl1: ``checkpoint_blockade`` (emax 0..1: fraction of PD-1/PD-L1
     inhibition relieved), ``exhaustion_relief`` (emax 0..1: fractional reduction of the
     exhaustion rate), ``priming`` (as anti-CTLA-4's: PD-1 blockade also expands the

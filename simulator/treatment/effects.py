@@ -133,8 +133,7 @@ class EffectModel:
         #: channel -> list of (drug index, target index or -1, emax, ec50, hill)
         self.terms: dict[str, list[tuple[int, int, float, float, float]]] = {}
         #: drug index -> the share of its kill and arrest reaching resistant clones
-        self.resistant_response = [getattr(d, "resistant_response", 0.0)
-                                   for d in drugs.values()]
+        self.resistant_response = [d.resistant_response for d in drugs.values()]
         for i, drug in enumerate(drugs.values()):
             for channel, e in drug.active_channels().items():
                 if channel in LOCAL_CHANNELS and self.names[i] in local:
@@ -184,11 +183,14 @@ class EffectModel:
             survive[t] *= 1.0 - e
         for t, e in self._values("antigenicity", values):
             boost[t] += e
-        resistant_kill, resistant_survive = np.zeros(n), np.ones(n)
-        for t, e in self._resistant_values("kill", values):
-            resistant_kill[t] += e
-        for t, e in self._resistant_values("arrest", values):
-            resistant_survive[t] *= 1.0 - e
+        resistant_kill = resistant_arrest = None          # Effects' zeros: no share given
+        if any(self.resistant_response):
+            resistant_kill, resistant_survive = np.zeros(n), np.ones(n)
+            for t, e in self._resistant_values("kill", values):
+                resistant_kill[t] += e
+            for t, e in self._resistant_values("arrest", values):
+                resistant_survive[t] *= 1.0 - e
+            resistant_arrest = 1.0 - resistant_survive
 
         def total(channel):
             return float(sum(e for _, e in self._values(channel, values)))
@@ -210,7 +212,7 @@ class EffectModel:
             priming_boost=total("priming"),
             treg_depletion_rate_per_day=total("treg_depletion"),
             resistant_kill_rate_per_day=resistant_kill,
-            resistant_arrest=1.0 - resistant_survive,
+            resistant_arrest=resistant_arrest,
         )
 
 
