@@ -104,7 +104,11 @@ def _first_difference(old: str, new: str) -> str:
         a, b = tomllib.loads(old), tomllib.loads(new)
     except tomllib.TOMLDecodeError:
         return "the stored scenario differs"
-    keys = sorted(differences(a, b))
+    # a value a [[cohort]] entry draws differs whenever the seed or the entry does: name
+    # the cause first
+    drawn = {entry.get("key") for table in (a, b) for entry in table.get("cohort", [])
+             if isinstance(entry, dict)}
+    keys = sorted(differences(a, b), key=lambda k: (k in drawn, k))
     if not keys:
         return "the stored scenario differs"
     key = keys[0]
