@@ -178,7 +178,7 @@ def _short_run(path, sets, out):
         return
     engine_mod.set_threads(1)
     engine = engine_mod.Engine(scenario)
-    with Recorder(out, scenario, n_clones=1 << engine.n_targets,
+    with Recorder(out, scenario, n_clones=engine.n_clones,
                   drug_names=engine.treatment.drug_names) as recorder:
         engine_mod.run(scenario, recorder, engine=engine, until_step=min(2, sim.steps))
         recorder.write_doses(engine.treatment.dose_log)
