@@ -21,8 +21,21 @@ from simulator.study import calibration
 from simulator.study.calibration import design, simulate, spec as spec_mod
 from simulator.study.calibration.store import Store
 
+#: A tiny, fast world on the library's base: its calibrated clinical time (months-long
+#: responses, a first scan at week 12) would leave 42 days of follow-up without a scan, so
+#: the uncalibrated library's fast growth and T-cell kill, fortnightly scans from the
+#: start, no regression bed, and one [[cohort]] entry (the fitted spread's).
 TINY_OVERRIDES = ["simulation.dimensions=[30,30]", "simulation.treatment_start_day=8",
-                  "simulation.duration_days=50", "initial.tumor_radius_sites=3"]
+                  "simulation.duration_days=50", "initial.tumor_radius_sites=3",
+                  "tumor.division_rate_per_day=0.5", "tumor.death_rate_per_day=0.05",
+                  "t_cells.kill_rate_per_day=0.7", "endpoints.scan_interval_days=14",
+                  "endpoints.first_scan_days=0", "regimen.first_scan_days=0",
+                  "endpoints.residual_half_life_days=0",
+                  "endpoints.detection_limit_fraction=0",
+                  "initial.min_resistant_cells_at_baseline=0",
+                  "initial.min_escape_cells_at_baseline=0",
+                  "cohort=[{key='tumor.antigenicity', distribution='lognormal', "
+                  "median=1.0, sigma=0.8}]"]
 
 TARGETS = """
 indication = "test"

@@ -122,10 +122,16 @@ def test_adaptive_rule_state_survives_a_stop_during_a_pause(tmp_path, monkeypatc
     """Stopped while the adaptive rule holds the drug off: the resumed run resumes dosing
     exactly when the uninterrupted one does."""
     # pause below 60% of baseline: on this small lattice the tumour's low point under the
-    # drug is near the library's 50% (52% with the multigrid fields), too close to rely on
+    # drug is near the library's 50% (52% with the multigrid fields), too close to rely on;
+    # the uncalibrated library's fast kill and arrest (the calibrated drug acts over months)
+    # and no regression bed (the rules would see the lesion shrink only as it clears); the
+    # calibrated growth takes ~40 days to regrow to the baseline after the pause
     scenario = _scenario("targeted_adaptive.toml", "simulation.dimensions=[50,50]",
-                         "simulation.duration_days=70", "simulation.treatment_start_day=20",
+                         "simulation.duration_days=100", "simulation.treatment_start_day=20",
                          "initial.tumor_radius_sites=6", "regimen.scan_interval_days=2",
+                         "endpoints.residual_half_life_days=0",
+                         "drugs.braf_inhibitor.kill.emax=0.08",
+                         "drugs.braf_inhibitor.arrest.emax=0.85",
                          "output.snapshot_every_days=10",
                          "drugs.braf_inhibitor.rules=[{pause_below_fraction=0.6, "
                          "resume_above_fraction=1.0}]")

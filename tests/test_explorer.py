@@ -59,7 +59,7 @@ def test_an_untouched_form_is_the_file():
 
 @pytest.mark.parametrize("key, text", [("initial.resistant_fraction", "1.5"),
                                        ("tumor.antigenicity", "lots"),
-                                       ("simulation.treatment_start_day", "400")])
+                                       ("simulation.treatment_start_day", "2000")])
 def test_bad_values_give_the_clis_line(key, text):
     form = Form.of_file(library_dir() / "targeted_continuous.toml").with_value(key, text)
     with pytest.raises(ScenarioError) as info:
@@ -101,11 +101,15 @@ def test_regimen_edits_become_the_scenarios_doses_and_rules():
     assert scenario_mod.load(form.source, overrides).to_toml() == b.to_toml()
 
 
-def test_a_switch_at_progression_looks_when_the_endpoints_look():
-    """melanoma.toml's rules scan weekly, its endpoints fortnightly: an arm that switches
-    at progression gets the endpoints' scans for its rules (so it cannot switch a week
-    before the endpoints call progression); an arm without such a rule keeps the file's."""
-    form = Form.of_file(library_dir() / "melanoma.toml").with_arms(2)
+def test_a_switch_at_progression_looks_when_the_endpoints_look(tmp_path):
+    """A file whose rules scan weekly and its endpoints every 6 weeks from week 12: an arm
+    that switches at progression gets the endpoints' scans for its rules (so it cannot
+    switch before the endpoints call progression); an arm without such a rule keeps the
+    file's."""
+    weekly = tmp_path / "weekly_rules.toml"
+    weekly.write_text(f'base = "{library_dir() / "melanoma.toml"}"\n'
+                      "[regimen]\nscan_interval_days = 7\nfirst_scan_days = 0\n")
+    form = Form.of_file(weekly).with_arms(2)
     form = form.with_drug(0, "braf_inhibitor", given=True, every_days="0.5", dose_mg="960")
     form = form.with_drug(1, "braf_inhibitor", given=True, every_days="0.5", dose_mg="960")
     form = form.with_drug(1, "anti_pd1", given=True, every_days="21", dose_mg="200",
@@ -113,7 +117,7 @@ def test_a_switch_at_progression_looks_when_the_endpoints_look():
     a, b = form.scenarios()
     assert (a.regimen.scan_interval_days, a.regimen.first_scan_days) == (7.0, 0.0)
     assert (b.regimen.scan_interval_days, b.regimen.first_scan_days) == \
-        (b.endpoints.scan_interval_days, b.endpoints.first_scan_days) == (14.0, 0.0)
+        (b.endpoints.scan_interval_days, b.endpoints.first_scan_days) == (42.0, 84.0)
     # a sequence file already scanning with its endpoints needs no override
     seq = Form.of_file(library_dir() / "targeted_then_anti_pd1.toml")
     assert not [o for o in seq.overrides() if o.startswith("regimen.")]

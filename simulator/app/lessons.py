@@ -22,10 +22,11 @@ LESSONS = (
         "targeted-relapse", "Why targeted therapy relapses",
         "targeted_continuous.toml", "untreated.toml",
         "<p>Arm A gives a BRAF inhibitor twice daily from day 60; arm B is the same tumour "
-        "left untreated. About 5% of the cells (<b style='color:#f28e1c'>orange</b>) are "
-        "resistant before any drug is given.</p><p>Watch A: the sensitive cells "
-        "(<b style='color:#2f6db5'>blue</b>) melt away within weeks, a fast, deep "
-        "response. But the drug has <i>selected</i> for the orange clone, which now has "
+        "left untreated. A few cells in a thousand (<b style='color:#f28e1c'>orange</b>, at "
+        "least 23) are resistant before any drug is given.</p><p>Watch A: the sensitive "
+        "cells (<b style='color:#2f6db5'>blue</b>) shrink away over the first months, "
+        "faster than anti-PD-1 could act. But the drug has <i>selected</i> for the orange "
+        "clone, which now has "
         "the space to itself and regrows the tumour: a relapse. The composition plot shows "
         "the resistant share climbing to almost 100%.</p><p>Try: set the resistant fraction "
         "to 0, or switch A to 28 days on / 28 off (adaptive: pause below 0.5).</p>"),
