@@ -349,7 +349,10 @@ def markdown(rows, results, command: str, seconds: float, scenario) -> str:
         f"    {command}", "",
         f"Base scenario `scenarios/melanoma.toml`: {'x'.join(map(str, sim.dimensions))} "
         f"lattice, dt {sim.dt_hours:g} h, treatment from day {sim.treatment_start_day:g} to "
-        f"day {sim.duration_days:g}, scans every {ep.scan_interval_days:g} days, seed "
+        f"day {sim.duration_days:g}, scans "
+        + (f"from day {ep.first_scan_days:g} after the treatment start, then "
+           if ep.first_scan_days > 0 else "")
+        + f"every {ep.scan_interval_days:g} days, seed "
         f"{sim.seed} (held out from calibration). Wall time {seconds / 60:.1f} min. "
         + ("Each run ends at the scan that calls progression, as a trial patient goes off "
            "study (`endpoints.off_study_at_progression`; a regimen that switches at "
