@@ -74,7 +74,8 @@ def test_example_teaches_its_lesson_at_its_defaults(name, tmp_path):
     of the m replicates that differ (m <= n; with no tie 9 of 10, 15 of 20) on the lesson's
     side; the example's verdict is that test. A lesson the example says the calibrated
     library does not support (NOT_SUPPORTED_AT_DEFAULTS) must indeed not hold: if a new
-    calibration makes it hold, the example's text is stale."""
+    calibration makes it hold, the example's text is stale; one it shows under other
+    parameters (SHOWN_WITH) must hold under them."""
     module = _load(name)
     n = module.DEFAULT_REPLICATES
     assert critical_count(n) <= n  # the default replicate count can support a lesson
@@ -88,3 +89,10 @@ def test_example_teaches_its_lesson_at_its_defaults(name, tmp_path):
             assert not result.holds, "now supported: " + verdict
         else:
             assert result.holds, verdict
+    # each lesson the example shows under other parameters holds under them
+    for i, (claim, overrides) in enumerate(getattr(module, "SHOWN_WITH", {}).items()):
+        out = tmp_path / f"shown-{i}"
+        module.main(["-o", str(out)] + [a for o in overrides for a in ("--override", o)])
+        result = next(r for r in module.lessons(out / "study") if r.claim == claim)
+        assert result.holds, (f"{name}: {claim} with {overrides}: effect "
+                              f"{result.effect:+.2f}, p = {result.p_value:.3f}")
