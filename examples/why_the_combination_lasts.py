@@ -213,11 +213,8 @@ HINTS = {
         "not at the calibrated library's parameters: the MEK inhibitor's extra kill of the "
         "resistant cells (drugs.mek_inhibitor.resistant_response) offsets its toxicity, and "
         "a toxicity of 0.5 gave +0.05 too. It shows with weak T cells and a partner that "
-        "only harms them (SHOWN_WITH: +0.55, p = 0.001 over 20 pairs): run with --override "
-        "for each of t_cells.kill_rate_per_day=0.015 "
-        "drugs.braf_inhibitor.antigenicity.emax=1.5 "
-        "drugs.braf_inhibitor.infiltration.emax=1.0 "
-        "drugs.mek_inhibitor.t_cell_toxicity.emax=0.9 drugs.mek_inhibitor.resistant_response=0",
+        "only harms them (SHOWN_WITH: +0.55, p = 0.001 over 20 pairs): run with "
+        + " ".join(f"--override {o}" for o in SHOWN_WITH["A T-cell-toxic partner costs durability"]),
 }
 #: Window (days after the treatment start) over which T-cell densities are averaged: the
 #: first eight weeks, while the targeted drug's immune effects are at work and most

@@ -96,3 +96,20 @@ def test_example_teaches_its_lesson_at_its_defaults(name, tmp_path):
         result = next(r for r in module.lessons(out / "study") if r.claim == claim)
         assert result.holds, (f"{name}: {claim} with {overrides}: effect "
                               f"{result.effect:+.2f}, p = {result.p_value:.3f}")
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_examples_reject_bad_options(name, tmp_path, capsys):
+    module = _load(name)
+    with pytest.raises(SystemExit) as exc:
+        module.main(["--replicates", "0", "-o", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "--replicates" in capsys.readouterr().err
+    # a misspelt scenario key: one line naming it, exit status 2, no runs started
+    with pytest.raises(SystemExit) as exc:
+        module.main(["--quick", "--override", "tumor.resistance_fitnes_cost=0",
+                     "-o", str(tmp_path / "bad")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "resistance_fitness_cost" in err
+    assert not (tmp_path / "bad" / "study" / "runs").exists()
