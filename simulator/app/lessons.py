@@ -28,8 +28,9 @@ LESSONS = (
         "faster than anti-PD-1 could act. But the drug has <i>selected</i> for the orange "
         "clone, which now has "
         "the space to itself and regrows the tumour: a relapse. The composition plot shows "
-        "the resistant share climbing to almost 100%.</p><p>Try: set the resistant fraction "
-        "to 0, or switch A to 28 days on / 28 off (adaptive: pause below 0.5).</p>"),
+        "the resistant share climbing to almost 100%.</p><p>Try: raise the resistant fraction "
+        "to 0.05 (the relapse comes sooner), or switch A to 28 days on / 28 off (adaptive: "
+        "pause below 0.5).</p>"),
     Lesson(
         "combination-lasts", "Why the combination lasts",
         "targeted_continuous.toml", "combination_concurrent.toml",
