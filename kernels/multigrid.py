@@ -19,6 +19,9 @@ every level, the fine one first (same flat indexing), built from per-kind tables
 :func:`restrict_levels`; ``bx`` holds the coarse levels' corrections. Arithmetic is
 float64 where it matters (residuals); the smoother computes in float32. float32 keeps a
 field at 4 B per site; its rounding (6e-8 relative) is far below every tolerance used.
+A field whose reaction is one value everywhere may instead read it from a single row of
+that value (:func:`uniform_reaction`: level-table columns ``G_KOFF`` / ``G_KROW`` place a
+row's reaction in ``kk``), with the same numbers.
 
 Boundary conditions
 -------------------
@@ -107,8 +110,8 @@ MAX_LEVELS = 40
 PARALLEL_MIN_SITES = 65536
 # level table columns
 (G_N0, G_N1, G_N2, G_OFF, G_C0, G_C1, G_C2, G_T0, G_T1, G_T2,
- G_LO0, G_HI0, G_LO1, G_HI1, G_LO2, G_HI2, G_PLO, G_PHI) = range(18)
-N_GEO = 18
+ G_LO0, G_HI0, G_LO1, G_HI1, G_LO2, G_HI2, G_PLO, G_PHI, G_KOFF, G_KROW) = range(20)
+N_GEO = 20
 # rows of the per-axis float table: couplings to the cell before / after, their sum,
 # restriction weight (cell volume / parent volume), prolongation weight of the near parent
 T_AM, T_AP, T_DD, T_RW, T_PW = range(5)
@@ -183,6 +186,8 @@ def hierarchy(padded_shape, alpha, bc_kind, bc_value, first=0):
     t_len = 0
     for l in range(levels):
         geo[l, G_OFF] = off
+        geo[l, G_KOFF] = off  # the reaction lives beside the right-hand side ...
+        geo[l, G_KROW] = 1    # ... one entry per site (see uniform_reaction)
         size = 1
         for v in range(3):
             size *= int(geo[l, G_N0 + v]) + (2 if v >= shift else 0)
@@ -318,8 +323,8 @@ def _standard_row(geo, l, p, r):
 
 
 @jit
-def _general_site(x, i, bb, kk, q, axf, t2j, cu, cd, cf, cb, d01, e2, s0, three):
-    """(b + sum of coupling * neighbour, diagonal + k) at site i (b and k at q) with its
+def _general_site(x, i, bb, kk, q, qk, axf, t2j, cu, cd, cf, cb, d01, e2, s0, three):
+    """(b + sum of coupling * neighbour, diagonal + k) at site i (b at q, k at qk) with its
     own couplings (boundaries, narrow cells). A coupling of zero multiplies a ghost, whose
     value is always finite."""
     v = (np.float64(bb[q]) + axf[T_AM, t2j] * np.float64(x[i - 1])
@@ -327,7 +332,7 @@ def _general_site(x, i, bb, kk, q, axf, t2j, cu, cd, cf, cb, d01, e2, s0, three)
          + cd * np.float64(x[i + e2]))
     if three:
         v += cf * np.float64(x[i - s0]) + cb * np.float64(x[i + s0])
-    return v, d01 + axf[T_DD, t2j] + np.float64(kk[q])
+    return v, d01 + axf[T_DD, t2j] + np.float64(kk[qk])
 
 
 @jit
@@ -350,6 +355,7 @@ def _smooth_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, colour, t):
     base = (p * e1 + r) * e2
     xb = xo + base
     kb = geo[l, G_OFF] + base
+    kq = geo[l, G_KOFF] + base * geo[l, G_KROW]
     j_lo = n2 + 1
     j_hi = n2 + 1
     if _standard_row(geo, l, p, r):
@@ -366,7 +372,7 @@ def _smooth_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, colour, t):
         up = x[c0 - e2:c0 - e2 + m]
         dn = x[c0 + e2:c0 + e2 + m]
         br = bb[kb + lo:kb + lo + m]
-        kr = kk[kb + lo:kb + lo + m]
+        kr = kk[kq + lo:kq + lo + m]
         tr = t[lo:lo + m]
         if three:
             fr = x[c0 - s0:c0 - s0 + m]
@@ -387,8 +393,8 @@ def _smooth_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, colour, t):
             j = j_hi
             if j > n2:
                 break
-        v, diag = _general_site(x, xb + j, bb, kk, kb + j, axf, geo[l, G_T2] + j, cu, cd,
-                                cf, cb, d01, e2, s0, three)
+        v, diag = _general_site(x, xb + j, bb, kk, kb + j, kq + j, axf, geo[l, G_T2] + j,
+                                cu, cd, cf, cb, d01, e2, s0, three)
         t[j] = v / diag
         j += 1
     keep = (p + r + 1 + colour) & 1  # q = j - 1 of this colour: q % 2 == keep
@@ -409,6 +415,7 @@ def _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t):
     base = (p * e1 + r) * e2
     xb = xo + base
     kb = geo[l, G_OFF] + base
+    kq = geo[l, G_KOFF] + base * geo[l, G_KROW]
     j_lo = n2 + 1
     j_hi = n2 + 1
     if _standard_row(geo, l, p, r):
@@ -423,7 +430,7 @@ def _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t):
         up = x[c0 - e2:c0 - e2 + m]
         dn = x[c0 + e2:c0 + e2 + m]
         br = bb[kb + lo:kb + lo + m]
-        kr = kk[kb + lo:kb + lo + m]
+        kr = kk[kq + lo:kq + lo + m]
         tr = t[lo:lo + m]
         if three:
             fr = x[c0 - s0:c0 - s0 + m]
@@ -449,8 +456,8 @@ def _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t):
             j = j_hi
             if j > n2:
                 break
-        v, diag = _general_site(x, xb + j, bb, kk, kb + j, axf, geo[l, G_T2] + j, cu, cd,
-                                cf, cb, d01, e2, s0, three)
+        v, diag = _general_site(x, xb + j, bb, kk, kb + j, kq + j, axf, geo[l, G_T2] + j,
+                                cu, cd, cf, cb, d01, e2, s0, three)
         t[j] = v - diag * np.float64(x[xb + j])
         j += 1
 
@@ -582,15 +589,13 @@ def _prolong_row(x, xo, xc, xco, geo, axf, axi, l, three, p, r, t):
 def _max_abs(x):
     """max |x| of a float32 array, exactly: the maximum is taken over the bit patterns
     with the sign cleared, which order like the values (an integer maximum vectorises; a
-    float one does not without fastmath), and the winning pattern is found again."""
+    float one does not without fastmath), and the winning pattern read back as a float."""
     bits = x.view(np.uint32)
     top = np.uint32(0)
     for q in range(bits.shape[0]):
         top = max(top, bits[q] & np.uint32(0x7FFFFFFF))
-    for q in range(bits.shape[0]):
-        if bits[q] & np.uint32(0x7FFFFFFF) == top:
-            return abs(np.float64(x[q]))
-    return 0.0
+    pattern = np.full(1, top, np.uint32)
+    return np.float64(pattern.view(np.float32)[0])
 
 
 # --------------------------------------------------------------------------- units
@@ -793,7 +798,7 @@ def _coarsest_solve(x, xo, bb, kk, geo, axf, l, three):
         i = (p * e1 + idx[1] + 1) * e2 + idx[2] + 1
         site[q] = i
         rhs[q] = bb[geo[l, G_OFF] + i]
-        mat[q, q] = kk[geo[l, G_OFF] + i]
+        mat[q, q] = kk[geo[l, G_KOFF] + i * geo[l, G_KROW]]
         for v in range(3):
             a = geo[l, G_T0 + v] + (p if v == 0 else idx[v] + 1)
             mat[q, q] += axf[T_DD, a]
@@ -824,42 +829,44 @@ def _coarsest_solve(x, xo, bb, kk, geo, axf, l, three):
 
 # --------------------------------------------------------------------------- fine level
 @jit
+def _by_kind(c, tab):
+    """tab[c] for a kind c in 0..7 as a chain of selects, which vectorises (a table
+    lookup does not)."""
+    v = tab[0]
+    v = tab[1] if c == 1 else v
+    v = tab[2] if c == 2 else v
+    v = tab[3] if c == 3 else v
+    v = tab[4] if c == 4 else v
+    v = tab[5] if c == 5 else v
+    v = tab[6] if c == 6 else v
+    v = tab[7] if c == 7 else v
+    return v
+
+
+@jit
 def fine_tables(kind, k_tab, s_tab, bb, kk):
     """The fine level's right-hand side and reaction from per-kind tables of the 8 cell
     kinds (source and decay + uptake per step): bb[i] = s_tab[kind[i]], kk[i] =
-    k_tab[kind[i]] for every padded site i (ghost entries are never read). The lookup is
-    a chain of selects, which vectorises (a table lookup does not)."""
-    k0, k1, k2, k3, k4, k5, k6, k7 = (np.float32(k_tab[0]), np.float32(k_tab[1]),
-                                      np.float32(k_tab[2]), np.float32(k_tab[3]),
-                                      np.float32(k_tab[4]), np.float32(k_tab[5]),
-                                      np.float32(k_tab[6]), np.float32(k_tab[7]))
-    s0, s1, s2, s3, s4, s5, s6, s7 = (np.float32(s_tab[0]), np.float32(s_tab[1]),
-                                      np.float32(s_tab[2]), np.float32(s_tab[3]),
-                                      np.float32(s_tab[4]), np.float32(s_tab[5]),
-                                      np.float32(s_tab[6]), np.float32(s_tab[7]))
+    k_tab[kind[i]] for every padded site i (ghost entries are never read). An empty
+    ``kk``: the right-hand side only (a field with a uniform reaction reads its own row of
+    it, :func:`uniform_reaction`)."""
+    ks_ = (np.float32(k_tab[0]), np.float32(k_tab[1]), np.float32(k_tab[2]),
+           np.float32(k_tab[3]), np.float32(k_tab[4]), np.float32(k_tab[5]),
+           np.float32(k_tab[6]), np.float32(k_tab[7]))
+    ss_ = (np.float32(s_tab[0]), np.float32(s_tab[1]), np.float32(s_tab[2]),
+           np.float32(s_tab[3]), np.float32(s_tab[4]), np.float32(s_tab[5]),
+           np.float32(s_tab[6]), np.float32(s_tab[7]))
     n = kind.shape[0]
-    ks = kk[:n]
     bs = bb[:n]
+    if kk.shape[0] == 0:
+        for q in range(n):
+            bs[q] = _by_kind(kind[q], ss_)
+        return
+    ks = kk[:n]
     for q in range(n):
         c = kind[q]
-        k = k0
-        k = k1 if c == 1 else k
-        k = k2 if c == 2 else k
-        k = k3 if c == 3 else k
-        k = k4 if c == 4 else k
-        k = k5 if c == 5 else k
-        k = k6 if c == 6 else k
-        k = k7 if c == 7 else k
-        ks[q] = k
-        b = s0
-        b = s1 if c == 1 else b
-        b = s2 if c == 2 else b
-        b = s3 if c == 3 else b
-        b = s4 if c == 4 else b
-        b = s5 if c == 5 else b
-        b = s6 if c == 6 else b
-        b = s7 if c == 7 else b
-        bs[q] = b
+        ks[q] = _by_kind(c, ks_)
+        bs[q] = _by_kind(c, ss_)
 
 
 @jit
@@ -1003,6 +1010,23 @@ def level_size(geo, l, three) -> int:
     """Entries of level l's padded array."""
     e0 = int(geo[l, G_N0]) + 2 if three else 1
     return e0 * (int(geo[l, G_N1]) + 2) * (int(geo[l, G_N2]) + 2)
+
+
+def uniform_reaction(levels, k):
+    """A field whose reaction is the same ``k`` at every site: (its level tables with the
+    reaction read from one row, that row). Its solve takes the row as ``kk`` and reads
+    k from it at every site of every level (``G_KOFF`` = 0, ``G_KROW`` = 0) instead of
+    the every-level buffer, which :func:`fine_tables` then leaves alone and which needs
+    no restriction: one stream fewer per pass and no reaction restriction per step.
+
+    The numbers are those of the every-level buffer bit for bit: the restriction of a
+    uniform k is a float64 volume average of equal float32 values, within ~1e-16 of k,
+    which rounds back to k when stored as float32 (``tests/test_fields.py`` checks it)."""
+    geo = levels[0].copy()
+    geo[:, G_KOFF] = 0
+    geo[:, G_KROW] = 0
+    row = np.full(int(geo[0, G_N2]) + 2, np.float32(k), np.float32)
+    return (geo,) + tuple(levels[1:]), row
 
 
 def solver_kernels(ndim):

@@ -198,6 +198,61 @@ def test_fine_tables_match_naive(padded):
     assert np.all(bb[n:] == -1.0) and np.all(kk[n:] == -1.0)
 
 
+def test_fine_tables_without_reaction_writes_the_source_only():
+    """An empty reaction buffer (a field with a uniform reaction reads its own row):
+    the right-hand side as with one."""
+    rng = np.random.default_rng(6)
+    kind = rng.integers(0, 8, (9, 12)).astype(np.uint8).reshape(-1)
+    k_tab = rng.random(8).astype(np.float32)
+    s_tab = rng.random(8).astype(np.float32)
+    bb = np.full(kind.size + 5, -1.0, np.float32)
+    mg.fine_tables(kind, k_tab, s_tab, bb, bb[:0])
+    np.testing.assert_array_equal(bb[:kind.size], s_tab[kind])
+    assert np.all(bb[kind.size:] == -1.0)
+
+
+UNIFORM_CASES = [((9, 12), [0, 1, 1, 0], 0), ((13, 10), [1, 1, 1, 1], 0),
+                 ((1, 11), [1, 0, 0, 1], 0), ((13, 10), [1, 1, 1, 1], 2),
+                 ((7, 8, 10), [1, 0, 0, 1, 1, 0], 0), ((9, 6, 7), [1, 1, 1, 1, 0, 0], 1),
+                 ((101, 37), [0, 0, 0, 0], 0)]
+
+
+@pytest.mark.parametrize("shape, kinds, first", UNIFORM_CASES)
+@pytest.mark.parametrize("k", [0.0096, 1.0 / 3.0, 7.1e-5])
+def test_uniform_reaction_row_gives_the_same_bits(shape, kinds, first, k):
+    """A reaction uniform over the sites (decay only: chemokine, IFN-gamma, suppressive
+    cytokine) read from one row (mg.uniform_reaction) instead of the every-level buffer:
+    the restricted levels hold k exactly (float64 averages of equal float32 values round
+    back to k; odd sizes make non-dyadic weights), so every cycle, and the field, are the
+    same bits."""
+    padded = tuple(n + 2 for n in shape)
+    _, source = random_case(padded, 21)
+    kinds, values = bc_arrays(kinds, np.linspace(0.5, 1.5, len(kinds)))
+    field = Field(padded, 2.5, kinds, values, first)
+    field.set_sites(np.float32(k), source)
+    geo = field.levels[0]
+    three = len(shape) == 3
+    for l in range(geo.shape[0]):
+        e = [int(geo[l, mg.G_N0 + v]) + 2 for v in range(3 - len(shape), 3)]
+        level = field.kk[geo[l, mg.G_OFF]:geo[l, mg.G_OFF] + int(np.prod(e))].reshape(e)
+        assert np.all(interior(level) == np.float32(k)), l
+    uniform_levels, row = mg.uniform_reaction(field.levels, k)
+    solved = []
+    for levels, kk in ((field.levels, field.kk), (uniform_levels, row)):
+        c = np.zeros(padded, np.float32)
+        coarse = np.zeros_like(field.coarse)
+        stats = np.zeros(2)
+        for cycles in (3, 1, 1):  # from scratch, then warm-started cycles
+            mg.solve(c.reshape(-1) if first == 0 else coarse, field.bb, kk, field.bx,
+                     *levels, three, 0.0, cycles, stats, 1, first)
+        if first:
+            geo_, _, gm, gb, axf, axi = levels
+            mg.prolong_solution(c.reshape(-1), coarse, geo_, gm, gb, axf, axi, three, first)
+        solved.append(c)
+    assert np.abs(solved[0]).max() > 0
+    np.testing.assert_array_equal(solved[0], solved[1])
+
+
 @pytest.mark.parametrize("shape", [(9, 12), (1, 7), (7, 5, 6), (5, 1, 3)])
 def test_levels_cover_the_lattice(shape):
     """Every level tiles the lattice (cell widths add up to its length; an odd count leaves

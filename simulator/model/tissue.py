@@ -356,12 +356,21 @@ class FieldSolver:
         """The fine level's source per site and step (flat, lattice indexing)."""
         return self.rhs[:self.n_sites]
 
-    def set_tables(self, kind, reaction_by_kind, source_by_kind):
-        """Reaction (decay + uptake, per step) and source from per-kind tables."""
+    def set_tables(self, kind, reaction_by_kind, source_by_kind, uniform=False):
+        """Reaction (decay + uptake, per step) and source from per-kind tables; with
+        ``uniform`` (a field solved with a reaction row, :meth:`uniform_reaction`) the
+        source only."""
         field_kernels.fine_tables(kind, reaction_by_kind, source_by_kind, self.rhs,
-                                  self.reaction)
+                                  self.reaction[:0] if uniform else self.reaction)
 
-    def solve(self, c, levels, tolerance, max_cycles, cold, key, first=0, coarse=None):
+    @staticmethod
+    def uniform_reaction(levels, reaction):
+        """(levels, reaction row) of a field whose reaction is ``reaction`` at every site,
+        to pass to :meth:`solve` (``kernels.multigrid.uniform_reaction``)."""
+        return field_kernels.uniform_reaction(levels, reaction)
+
+    def solve(self, c, levels, tolerance, max_cycles, cold, key, first=0, coarse=None,
+              reaction_row=None):
         """Multigrid V-cycles on the padded float32 field ``c`` in place: until one's
         coarse-grid correction is at most ``tolerance`` of max |c|, at most ``max_cycles``
         warm-started or COLD_START_CYCLES from scratch (``cold``). Returns the cycles run.
@@ -370,7 +379,10 @@ class FieldSolver:
 
         ``first`` > 0: the field lives on level ``first`` (``coarse``, from
         :meth:`coarse_array`, warm-started there): the sources and reactions are averaged
-        onto it, the cycles run there, and ``c`` is its interpolation to the lattice."""
+        onto it, the cycles run there, and ``c`` is its interpolation to the lattice.
+
+        ``reaction_row``: the field's reaction is uniform, read from this row (levels and
+        row from :meth:`uniform_reaction`; tables set with ``uniform``)."""
         geo, std, gm, gb, axf, axi = levels
         # the compiled entry points, looked up per call (an object holding a function
         # would not checkpoint)
@@ -380,9 +392,11 @@ class FieldSolver:
             restrict, solve = field_kernels.restrict_levels_2d, field_kernels.solve_2d
         if first > 0:
             restrict(self.rhs, geo, std, axf, 0, first)
-        restrict(self.reaction, geo, std, axf, 0, geo.shape[0] - 1)
+        if reaction_row is None:
+            restrict(self.reaction, geo, std, axf, 0, geo.shape[0] - 1)
         stats = np.zeros(2)
-        solve(c.reshape(-1) if first == 0 else coarse, self.rhs, self.reaction,
+        solve(c.reshape(-1) if first == 0 else coarse, self.rhs,
+              self.reaction if reaction_row is None else reaction_row,
               self.correction, *levels, tolerance,
               COLD_START_CYCLES if cold else max_cycles, numba.get_num_threads(), stats,
               first)
@@ -434,6 +448,7 @@ class TissueFields:
         self.tolerance = settings.tolerance
         self.max_cycles = settings.max_cycles_per_step
         self.levels = []
+        self.reaction_rows = []   # per field: its uniform reaction's row, or None
         self.first = []
         self.reaction_by_kind = np.zeros((n, len(lattice.KIND_NAMES)), np.float32)
         self.source_by_kind = np.zeros((n, len(lattice.KIND_NAMES)))
@@ -455,6 +470,13 @@ class TissueFields:
             up[lattice.T_CELL] = up[lattice.SUPPRESSIVE] = s.immune_uptake_per_min * dt_min
             up[lattice.VESSEL] = s.vessel_exchange_per_min * dt_min
             self.reaction_by_kind[f] = s.decay_per_min * dt_min + up
+            # a reaction the same for every kind (decay only): one row serves every site
+            # and level, with the same numbers (FieldSolver.uniform_reaction)
+            row = None
+            if np.all(self.reaction_by_kind[f] == self.reaction_by_kind[f, 0]):
+                self.levels[f], row = self.solver.uniform_reaction(
+                    self.levels[f], self.reaction_by_kind[f, 0])
+            self.reaction_rows.append(row)
             src[lattice.VESSEL] = s.vessel_exchange_per_min * s.vessel_level * dt_min
             if name == "chemokine":
                 src[lattice.TUMOR] = s.tumor_secretion_per_min * dt_min
@@ -489,7 +511,9 @@ class TissueFields:
             src = self.source_by_kind[f].copy()
             if name == "suppressive_cytokine":
                 src[lattice.SUPPRESSIVE] *= suppressive_cytokine_factor
-            self.solver.set_tables(kind, self.reaction_by_kind[f], src.astype(np.float32))
+            row = self.reaction_rows[f]
+            self.solver.set_tables(kind, self.reaction_by_kind[f], src.astype(np.float32),
+                                   uniform=row is not None)
             extra = False
             if name == "chemokine" and self.induced_rate > 0 and self.has("ifn_gamma"):
                 micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo, state.hi,
@@ -509,7 +533,7 @@ class TissueFields:
                 continue
             self.solver.solve(c, self.levels[f], self.tolerance, self.max_cycles,
                               not self.solved, f"fields.{name}", self.first[f],
-                              self.coarse.get(name))
+                              self.coarse.get(name), row)
         self.solved = True
 
 
