@@ -42,16 +42,31 @@ def hill(x, half, coefficient):
     return r / (1.0 + r)
 
 
+@jit
+def tumor_columns(kind, base, first, last, columns):
+    """The columns of the tumour sites among ``first..last`` of the line starting at
+    ``base``, in order, into ``columns``; returns how many. Branch-free: tumour, necrotic
+    and dead cells mix at random in a tumour's core, so a test per site mispredicts at
+    about every other site and costs more than the work behind it."""
+    n = 0
+    for col in range(first, last + 1):
+        columns[n] = col
+        n += kind[base + col] == TUMOR
+    return n
+
+
 @parallel_jit
 def induced_secretion(kind, ifn, lo, hi, line_length, rate, half, coefficient, source):
     """source[i] += rate * hill(ifn[i], half, coefficient) at every tumour site, within the
     tissue extents lo[l]..hi[l] of each line (tumour cells lie only there)."""
     for line in prange(lo.shape[0]):
         base = line * line_length
-        for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
-            i = base + col
-            if kind[i] == TUMOR:
-                source[i] += rate * hill(ifn[i], half, coefficient)
+        columns = np.empty(line_length, np.int32)
+        n = tumor_columns(kind, base, max(lo[line], 0), min(hi[line], line_length - 1),
+                          columns)
+        for q in range(n):
+            i = base + columns[q]
+            source[i] += rate * hill(ifn[i], half, coefficient)
 
 
 @parallel_jit
@@ -105,16 +120,15 @@ def census(kind, pdl1, lo, hi, line_length, count, col_sum, pdl1_sum):
     """Per line within the extents: tumour cells, the sum of their column indices and of
     their PD-L1 levels (summed in column order)."""
     for line in prange(lo.shape[0]):
-        n = 0
         cols = 0
         total = 0.0
         base = line * line_length
-        for col in range(max(lo[line], 0), min(hi[line] + 1, line_length)):
-            i = base + col
-            if kind[i] == TUMOR:
-                n += 1
-                cols += col
-                total += pdl1[i]
+        columns = np.empty(line_length, np.int32)
+        n = tumor_columns(kind, base, max(lo[line], 0), min(hi[line], line_length - 1),
+                          columns)
+        for q in range(n):
+            cols += columns[q]
+            total += pdl1[base + columns[q]]
         count[line] = n
         col_sum[line] = cols
         pdl1_sum[line] = total
