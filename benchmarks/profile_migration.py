@@ -8,7 +8,8 @@ Starts from ``bench_full_step.py``'s start engine at ``--radius 420`` (1000 x 10
 tumour cells, ~14k T cells, ~5.5k suppressive cells) and runs ``steps`` steps per thread
 count with ``kernels.immune.migrate`` replaced by the same substep loop driven from Python
 (:func:`timed_migrate`), calling the same jitted pieces (``by_site_bucket``,
-``migrate_propose``, ``migrate_resolve``, ``drop_inert``) with a timer around each. The
+``migrate_propose``, ``migrate_resolve``: claims, moves and dropping the agents that
+cannot move again) with a timer around each. The
 engine's results are unchanged by the substitution (checked: the final lattice equals an
 ``Engine.step`` run's). Prints ms per step and ns per agent-substep of each piece, T cells
 and suppressive cells together.
@@ -45,7 +46,7 @@ import numpy as np  # noqa: E402
 from kernels import immune as agents_k  # noqa: E402
 from kernels.rng import step_key  # noqa: E402
 
-PIECES = ("setup", "propose", "resolve", "drop")
+PIECES = ("setup", "propose", "resolve")
 
 
 def timed_migrate(seconds: dict, counts: dict):
@@ -75,15 +76,12 @@ def timed_migrate(seconds: dict, counts: dict):
                                      inv_length, bias, np.uint64(step_key(move_key, s)),
                                      direction)
             t1 = time.perf_counter()
-            agents_k.migrate_resolve(kind, proposal, active, n_active, direction, offsets,
-                                     first_tag + s, np.uint64(step_key(priority_key, s)),
-                                     agent_kind, moved, s)
-            t2 = time.perf_counter()
-            n_active = agents_k.drop_inert(active, agent, halt, start, stop, moved, direction,
-                                           n_active, sites, arrived)
+            n_active = agents_k.migrate_resolve(
+                kind, proposal, active, agent, halt, start, stop, moved, n_active, direction,
+                offsets, first_tag + s, np.uint64(step_key(priority_key, s)), agent_kind, s,
+                sites, arrived)
             seconds["propose"] += t1 - t0
-            seconds["resolve"] += t2 - t1
-            seconds["drop"] += time.perf_counter() - t2
+            seconds["resolve"] += time.perf_counter() - t1
             s += 1
         for k in range(n_active):
             sites[agent[k]] = active[k]

@@ -16,7 +16,8 @@ only, a compact list of the agents that may still move in this call:
    never move again in this call (it stops next to a target it recognises - ``seen``, one
    flag per tumour clone - or is walled in by cells that do not move) is marked INERT and
    dropped from the list.
-2. :func:`migrate_resolve` (serial, cheap: a load and a store per proposal): every
+2. :func:`migrate_resolve` (serial, cheap: a load and a store per proposal; the same pass
+   drops the INERT agents from the list): every
    proposal claims its target; the claim left at a target is the proposer with the highest
    hash priority (keyed by its site; ties by the larger site index) - a maximum, so
    independent of the visiting order. It is written as ``tag * TAG_UNIT + direction + 1``
@@ -132,15 +133,18 @@ def migrate_propose(kind, clone, seen, attractant, active, n_active, stops, firs
 
 
 @jit
-def migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag, priority_key,
-                    agent_kind, arrived, substep):
+def migrate_resolve(kind, proposal, active, agent, halt, start, stop, moved, n_active,
+                    direction, offsets, tag, priority_key, agent_kind, substep, sites,
+                    arrived):
     """Serial, two short passes over the proposals. Claims: each proposal claims its target
     site, ``proposal[j] = tag * TAG_UNIT + d + 1`` naming the direction d it came from, and
     a later proposer takes the claim over iff its hash priority is higher (ties: larger
     site), so the claim left at j is the maximum over all proposers of j, whatever the
     visiting order - one load and store per proposal instead of a scan of the target's
     neighbours by every proposer. Moves: an agent whose claim holds moves there and notes
-    ``arrived[k] = substep + 1``; targets of distinct winners are distinct and were empty."""
+    ``moved[k] = substep + 1``; targets of distinct winners are distinct and were empty.
+    The same pass drops the INERT agents from the active list (as :func:`drop_inert`);
+    returns the new count."""
     base = tag * TAG_UNIT
     for k in range(n_active):
         d = direction[k]
@@ -157,17 +161,29 @@ def migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag, p
         other = hash_index(priority_key, rival)
         if mine > other or (mine == other and i > rival):
             proposal[j] = base + d + 1
+    kept = 0
     for k in range(n_active):
         d = direction[k]
-        if d < 0:
-            continue
         i = active[k]
-        j = i + offsets[d]
-        if proposal[j] == base + d + 1:
-            kind[j] = agent_kind
-            kind[i] = EMPTY
-            active[k] = j
-            arrived[k] = substep + 1
+        if d == INERT:
+            sites[agent[k]] = i
+            arrived[agent[k]] = moved[k]
+            continue
+        if d >= 0:
+            j = i + offsets[d]
+            if proposal[j] == base + d + 1:
+                kind[j] = agent_kind
+                kind[i] = EMPTY
+                i = j
+                moved[k] = substep + 1
+        active[kept] = i
+        agent[kept] = agent[k]
+        halt[kept] = halt[k]
+        start[kept] = start[k]
+        stop[kept] = stop[k]
+        moved[kept] = moved[k]
+        kept += 1
+    return kept
 
 
 @jit
@@ -259,10 +275,10 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
         migrate_propose(kind, clone, seen, attractant, active, n_active, halt, start, stop, s,
                         stop_kind, agent_kind, offsets, inv_length, bias,
                         step_key(move_step_key, s), direction)
-        migrate_resolve(kind, proposal, active, n_active, direction, offsets, tag,
-                        step_key(priority_step_key, s), agent_kind, moved, s)
-        n_active = drop_inert(active, agent, halt, start, stop, moved, direction, n_active,
-                              sites, arrived)
+        n_active = migrate_resolve(kind, proposal, active, agent, halt, start, stop, moved,
+                                   n_active, direction, offsets, tag,
+                                   step_key(priority_step_key, s), agent_kind, s, sites,
+                                   arrived)
         s += 1
     for k in range(n_active):
         sites[agent[k]] = active[k]
