@@ -106,8 +106,11 @@ BC_FIXED_VALUE = 1
 MIN_COARSE = 2
 MAX_LEVELS = 40
 # levels with fewer sites run serially: a parallel region costs a thread wake-up and a
-# barrier, which stall for a scheduler slice when another process holds a core
-PARALLEL_MIN_SITES = 65536
+# barrier, which stall for a scheduler slice when another process holds a core (a busy
+# machine runs one thread anyway, kernels.jit.AdaptiveThreads; 65536 until 2026-12-05,
+# when the 250x250 level of a 1000x1000 field went parallel: -0.9 ms at 2 threads)
+PARALLEL_MIN_SITES = 16384
+TABLE_BLOCK = 65536  # sites per parallel chunk of fine_tables
 # level table columns
 (G_N0, G_N1, G_N2, G_OFF, G_C0, G_C1, G_C2, G_T0, G_T1, G_T2,
  G_LO0, G_HI0, G_LO1, G_HI1, G_LO2, G_HI2, G_PLO, G_PHI, G_KOFF, G_KROW) = range(20)
@@ -843,7 +846,7 @@ def _by_kind(c, tab):
     return v
 
 
-@jit
+@parallel_jit
 def fine_tables(kind, k_tab, s_tab, bb, kk):
     """The fine level's right-hand side and reaction from per-kind tables of the 8 cell
     kinds (source and decay + uptake per step): bb[i] = s_tab[kind[i]], kk[i] =
@@ -857,16 +860,22 @@ def fine_tables(kind, k_tab, s_tab, bb, kk):
            np.float32(s_tab[3]), np.float32(s_tab[4]), np.float32(s_tab[5]),
            np.float32(s_tab[6]), np.float32(s_tab[7]))
     n = kind.shape[0]
-    bs = bb[:n]
-    if kk.shape[0] == 0:
-        for q in range(n):
-            bs[q] = _by_kind(kind[q], ss_)
-        return
-    ks = kk[:n]
-    for q in range(n):
-        c = kind[q]
-        ks[q] = _by_kind(c, ks_)
-        bs[q] = _by_kind(c, ss_)
+    blocks = (n + TABLE_BLOCK - 1) // TABLE_BLOCK
+    with_reaction = kk.shape[0] > 0
+    for b in prange(blocks):
+        lo = b * TABLE_BLOCK
+        hi = min(lo + TABLE_BLOCK, n)
+        bs = bb[lo:hi]
+        kd = kind[lo:hi]
+        if with_reaction:
+            ks = kk[lo:hi]
+            for q in range(hi - lo):
+                c = kd[q]
+                ks[q] = _by_kind(c, ks_)
+                bs[q] = _by_kind(c, ss_)
+        else:
+            for q in range(hi - lo):
+                bs[q] = _by_kind(kd[q], ss_)
 
 
 @jit
