@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from kernels.jit import jit, parallel_jit, prange
+from kernels.jit import inline_jit, jit, parallel_jit, prange
 from kernels.lattice import NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR
 from kernels.rng import uniform
 
@@ -42,7 +42,7 @@ def hill(x, half, coefficient):
     return r / (1.0 + r)
 
 
-@jit
+@inline_jit
 def tumor_columns(kind, base, first, last, columns):
     """The columns of the tumour sites among ``first..last`` of the line starting at
     ``base``, in order, into ``columns``; returns how many. Branch-free: tumour, necrotic

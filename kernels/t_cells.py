@@ -90,7 +90,7 @@ P_EXHAUSTION_RELIEF = 12
 N_PARAMS = 13
 
 
-@jit
+@inline_jit
 def suppression_at(cytokine, i, suppression_max, half_saturation):
     """S_sup at site i (0 when there is no suppressive-cytokine field)."""
     if cytokine.shape[0] == 0:
@@ -128,7 +128,7 @@ def death_time(clock, hazard, death_hazard, t_exhausted, rate, rate_exhausted):
     return clock + left / rate_exhausted if rate_exhausted > 0.0 else math.inf
 
 
-@jit
+@inline_jit
 def advance(timeline, a, until, rate, params, exhausted):
     """Settle T cell a's timeline from CLOCK to ``until`` (at the latest its death) with
     exhaustion growing at ``rate`` per hour. Returns (exhausted, died)."""
@@ -166,7 +166,7 @@ def nth_seen_tumour_cell(kind, clone, seen, i, offsets, pick):
     return -1
 
 
-@jit
+@inline_jit
 def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, seen, params, kills_left,
                exhausted, timeline, status, target, target_key, kill_key):
     """One round of T cell a's timeline (module docstring): the passive part (entry,
