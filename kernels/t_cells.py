@@ -128,10 +128,13 @@ def death_time(clock, hazard, death_hazard, t_exhausted, rate, rate_exhausted):
     return clock + left / rate_exhausted if rate_exhausted > 0.0 else math.inf
 
 
-@inline_jit
+@jit
 def advance(timeline, a, until, rate, params, exhausted):
     """Settle T cell a's timeline from CLOCK to ``until`` (at the latest its death) with
-    exhaustion growing at ``rate`` per hour. Returns (exhausted, died)."""
+    exhaustion growing at ``rate`` per hour. Returns (exhausted, died).
+
+    A compiled call, not inlined: it has six call sites, and inlining them all made the
+    attack kernel compile in 5.4 s instead of 3.8 for ~0.2-0.4 ms per step of 14k T cells."""
     clock = timeline[a, CLOCK]
     if until <= clock:
         return exhausted, False
