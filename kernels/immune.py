@@ -43,7 +43,7 @@ import math
 
 import numpy as np
 
-from kernels.jit import jit, parallel_jit, prange
+from kernels.jit import inline_jit, jit, parallel_jit, prange
 from kernels.lattice import EMPTY, nth_set_bit
 from kernels.rng import hash_index, step_key, uniform
 
@@ -176,14 +176,20 @@ def migrate_resolve(kind, proposal, active, agent, halt, start, stop, moved, n_a
                 kind[i] = EMPTY
                 i = j
                 moved[k] = substep + 1
-        active[kept] = i
-        agent[kept] = agent[k]
-        halt[kept] = halt[k]
-        start[kept] = start[k]
-        stop[kept] = stop[k]
-        moved[kept] = moved[k]
+        _keep(active, agent, halt, start, stop, moved, k, kept, i)
         kept += 1
     return kept
+
+
+@inline_jit
+def _keep(active, agent, halt, start, stop, moved, k, kept, site):
+    """Entry k of the active list moves to entry kept (<= k), at ``site``."""
+    active[kept] = site
+    agent[kept] = agent[k]
+    halt[kept] = halt[k]
+    start[kept] = start[k]
+    stop[kept] = stop[k]
+    moved[kept] = moved[k]
 
 
 @jit
@@ -217,12 +223,7 @@ def drop_inert(active, agent, halt, start, stop, moved, direction, n_active, sit
             sites[agent[k]] = active[k]
             arrived[agent[k]] = moved[k]
         else:
-            active[kept] = active[k]
-            agent[kept] = agent[k]
-            halt[kept] = halt[k]
-            start[kept] = start[k]
-            stop[kept] = stop[k]
-            moved[kept] = moved[k]
+            _keep(active, agent, halt, start, stop, moved, k, kept, active[k])
             kept += 1
     return kept
 
