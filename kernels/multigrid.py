@@ -857,12 +857,12 @@ def fine_tables(kind, k_tab, s_tab, bb, kk):
     k_tab[kind[i]] for every padded site i (ghost entries are never read). An empty
     ``kk``: the right-hand side only (a field with a uniform reaction reads its own row of
     it, :func:`uniform_reaction`)."""
-    ks_ = (np.float32(k_tab[0]), np.float32(k_tab[1]), np.float32(k_tab[2]),
-           np.float32(k_tab[3]), np.float32(k_tab[4]), np.float32(k_tab[5]),
-           np.float32(k_tab[6]), np.float32(k_tab[7]))
-    ss_ = (np.float32(s_tab[0]), np.float32(s_tab[1]), np.float32(s_tab[2]),
-           np.float32(s_tab[3]), np.float32(s_tab[4]), np.float32(s_tab[5]),
-           np.float32(s_tab[6]), np.float32(s_tab[7]))
+    k_by_kind = (np.float32(k_tab[0]), np.float32(k_tab[1]), np.float32(k_tab[2]),
+                 np.float32(k_tab[3]), np.float32(k_tab[4]), np.float32(k_tab[5]),
+                 np.float32(k_tab[6]), np.float32(k_tab[7]))
+    s_by_kind = (np.float32(s_tab[0]), np.float32(s_tab[1]), np.float32(s_tab[2]),
+                 np.float32(s_tab[3]), np.float32(s_tab[4]), np.float32(s_tab[5]),
+                 np.float32(s_tab[6]), np.float32(s_tab[7]))
     n = kind.shape[0]
     blocks = (n + TABLE_BLOCK - 1) // TABLE_BLOCK
     with_reaction = kk.shape[0] > 0
@@ -875,11 +875,11 @@ def fine_tables(kind, k_tab, s_tab, bb, kk):
             ks = kk[lo:hi]
             for q in range(hi - lo):
                 c = kd[q]
-                ks[q] = _by_kind(c, ks_)
-                bs[q] = _by_kind(c, ss_)
+                ks[q] = _by_kind(c, k_by_kind)
+                bs[q] = _by_kind(c, s_by_kind)
         else:
             for q in range(hi - lo):
-                bs[q] = _by_kind(kd[q], ss_)
+                bs[q] = _by_kind(kd[q], s_by_kind)
 
 
 @jit

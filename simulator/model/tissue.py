@@ -358,16 +358,10 @@ class FieldSolver:
 
     def set_tables(self, kind, reaction_by_kind, source_by_kind, uniform=False):
         """Reaction (decay + uptake, per step) and source from per-kind tables; with
-        ``uniform`` (a field solved with a reaction row, :meth:`uniform_reaction`) the
-        source only."""
+        ``uniform`` (a field solved with a reaction row,
+        ``kernels.multigrid.uniform_reaction``) the source only."""
         field_kernels.fine_tables(kind, reaction_by_kind, source_by_kind, self.rhs,
                                   self.reaction[:0] if uniform else self.reaction)
-
-    @staticmethod
-    def uniform_reaction(levels, reaction):
-        """(levels, reaction row) of a field whose reaction is ``reaction`` at every site,
-        to pass to :meth:`solve` (``kernels.multigrid.uniform_reaction``)."""
-        return field_kernels.uniform_reaction(levels, reaction)
 
     def solve(self, c, levels, tolerance, max_cycles, cold, key, first=0, coarse=None,
               reaction_row=None):
@@ -382,7 +376,7 @@ class FieldSolver:
         onto it, the cycles run there, and ``c`` is its interpolation to the lattice.
 
         ``reaction_row``: the field's reaction is uniform, read from this row (levels and
-        row from :meth:`uniform_reaction`; tables set with ``uniform``)."""
+        row from ``kernels.multigrid.uniform_reaction``; tables set with ``uniform``)."""
         geo, std, gm, gb, axf, axi = levels
         # the compiled entry points, looked up per call (an object holding a function
         # would not checkpoint)
@@ -471,10 +465,10 @@ class TissueFields:
             up[lattice.VESSEL] = s.vessel_exchange_per_min * dt_min
             self.reaction_by_kind[f] = s.decay_per_min * dt_min + up
             # a reaction the same for every kind (decay only): one row serves every site
-            # and level, with the same numbers (FieldSolver.uniform_reaction)
+            # and level, with the same numbers (kernels.multigrid.uniform_reaction)
             row = None
             if np.all(self.reaction_by_kind[f] == self.reaction_by_kind[f, 0]):
-                self.levels[f], row = self.solver.uniform_reaction(
+                self.levels[f], row = field_kernels.uniform_reaction(
                     self.levels[f], self.reaction_by_kind[f, 0])
             self.reaction_rows.append(row)
             src[lattice.VESSEL] = s.vessel_exchange_per_min * s.vessel_level * dt_min
