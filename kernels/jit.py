@@ -15,6 +15,14 @@ Why each flag:
   increments and decrements its reference count around the call, which cost more than the
   helper's work (the tumour kernel's per-cell hazard lookup took 28 ns per call that way);
   inlined in Numba's IR the refcounts go and LLVM sees the whole loop.
+- ``_nrt=False`` (``nrt_free_jit``) for plain (not parallel) loops that allocate nothing:
+  Numba's runtime then counts no references at all. Inlined helpers do not always shed
+  them: a view taken from an array (a row's slice), or an array passed through a helper
+  on one side of a branch, leaves an atomic increment and decrement that LLVM cannot pair
+  up, per row or per event. Without them the multigrid passes' per-row cost fell by a
+  third and the tumour event loop's by an eighth (benchmarks/README.md). The caller
+  allocates the scratch such a function needs. (Parallel kernels need no such flag: the
+  bodies Numba outlines for their prange loops came out free of these counts already.)
 """
 import numba
 
@@ -23,6 +31,7 @@ _COMMON = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 jit = numba.njit(**_COMMON)
 parallel_jit = numba.njit(parallel=True, **_COMMON)
 inline_jit = numba.njit(inline="always", **_COMMON)
+nrt_free_jit = numba.njit(_nrt=False, **_COMMON)  # may not allocate: np.empty fails to compile
 prange = numba.prange
 
 

@@ -97,12 +97,16 @@ compiles only the one it uses. The row kernels and their helpers are inlined in 
 (``inline_jit``): a compiled call passes each of its seven arrays as a struct and counts
 its references, ~0.2 us per row of a level across a cycle's operations, which on the
 coarse levels is most of their cost (1000x1000 fields phase 29.6-31.4 -> 27.9-28.2 ms at
-1 thread, 3D 200^3 396 -> 332 ms; the 2D solve compiles in ~10 s instead of ~7).
+1 thread, 3D 200^3 396 -> 332 ms; the 2D solve compiles in ~10 s instead of ~7). The
+function that runs a chunk's row operations (:func:`_run`) is compiled without reference
+counting (``kernels.jit.nrt_free_jit``; :func:`_pass` allocates its scratch): each slice
+a row operation takes still counted a reference to its array, an atomic increment and
+decrement per view, ~10 per row (fields phase 28.3 -> 24.7 ms, same bits).
 """
 import numba
 import numpy as np
 
-from kernels.jit import inline_jit, jit, parallel_jit, prange
+from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
 
 BC_NO_FLUX = 0
 BC_FIXED_VALUE = 1
@@ -698,20 +702,17 @@ def _schedule(geo, l, three, down, cs, ce, phase, ops):
     return n
 
 
-@jit
+@nrt_free_jit
 def _run(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, chunk, nchunk,
-         phase):
-    """Execute the schedule of chunk ``chunk`` of ``nchunk`` for one phase."""
+         phase, ops, t, work):
+    """Execute the schedule of chunk ``chunk`` of ``nchunk`` for one phase (scratch: ``ops``
+    at least 3 (level l's units + 1) + 2 rows, ``t`` one row of level l, ``work`` two)."""
     n_coarse, _ = _units(geo, l + 1, three)
     cs = 1 + chunk * n_coarse // nchunk
     ce = 1 + (chunk + 1) * n_coarse // nchunk
     s, _ = _children(geo, l, three, cs)
     _, e = _children(geo, l, three, ce - 1)
-    ops = np.empty((3 * (e + 1 - s) + 2, 2), np.int64)
     n = _schedule(geo, l, three, down, cs, ce, phase, ops)
-    e2 = geo[l, G_N2] + 2
-    t = np.empty(e2, np.float32)
-    work = np.empty(2 * e2)
     _, rpu = _units(geo, l, three)
     _, crpu = _units(geo, l + 1, three)
     for q in range(n):
@@ -732,11 +733,12 @@ def _run(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, chunk, nchu
 
 
 @parallel_jit
-def _run_parallel(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, nchunk):
+def _run_parallel(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, nchunk, ops, t,
+                  work):
     for phase in range(3):
         for chunk in prange(nchunk):
             _run(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, np.int64(chunk),
-                 nchunk, phase)
+                 nchunk, phase, ops[chunk], t[chunk], work[chunk])
 
 
 @jit
@@ -747,14 +749,20 @@ def _pass(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, threads):
     n, _ = _units(geo, l + 1, three)
     sites = geo[l, G_N0] * geo[l, G_N1] * geo[l, G_N2]
     nchunk = 1 if threads <= 1 or sites < PARALLEL_MIN_SITES else min(threads, n)
+    units, _ = _units(geo, l, three)
+    e2 = geo[l, G_N2] + 2
+    ops = np.empty((nchunk, 3 * (units + 1) + 2, 2), np.int64)
+    t = np.empty((nchunk, e2), np.float32)
+    work = np.empty((nchunk, 2 * e2))
     if nchunk > 1:
-        _run_parallel(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, nchunk)
+        _run_parallel(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, nchunk, ops,
+                      t, work)
     else:
         # (a loop, not literal arguments: a literal would compile another specialisation)
         for phase in range(3):
             for chunk in range(nchunk):
                 _run(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, chunk,
-                     nchunk, phase)
+                     nchunk, phase, ops[chunk], t[chunk], work[chunk])
 
 
 # --------------------------------------------------------------------------- ghosts
