@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import naive
+from conftest import JIT_DISABLED
 from kernels import lattice, rng, tumor
 from simulator.engine import Engine
 from simulator.scenario import library_dir, load, replace
@@ -81,6 +82,25 @@ def test_a_site_turning_over_twice_in_a_step_matches_naive():
     scenario = replace(scenario, simulation={"dt_hours": 24.0})
     total = _compare_steps(Engine(scenario), 8)
     assert total[0] > 0 and total[1] > 0
+
+
+def test_event_heap_growth_matches_naive(monkeypatch):
+    """Fast turnover in long steps from a small colony: the step's drawn events outgrow the
+    kernel's event heap (1024 entries at first; 906 initial events), which the event loop
+    hands back to ``run_events`` to double twice and resumes where it stopped. Without JIT
+    the test also counts the growths, so the case cannot silently stop exercising them."""
+    grown = []
+    if JIT_DISABLED:  # run_events is plain Python: it looks _grow up at each call
+        original = tumor._grow
+        monkeypatch.setattr(tumor, "_grow", lambda a, size: grown.append(size) or original(a, size))
+    scenario = _scenario((40, 38), 2, division_rate_per_day=8.0, death_rate_per_day=4.0,
+                         mutation_rate_per_division=0.1, dead_clearance_rate_per_day=30.0,
+                         resistance_targets=["BRAF"])
+    scenario = replace(scenario, simulation={"dt_hours": 48.0})
+    total = _compare_steps(Engine(scenario), 2)
+    assert total[0] > 5000 and total[1] > 5000
+    if JIT_DISABLED:
+        assert 2048 in grown and 4096 in grown
 
 
 def test_extents_and_counts_match_naive():
