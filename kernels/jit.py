@@ -21,8 +21,10 @@ Why each flag:
   on one side of a branch, leaves an atomic increment and decrement that LLVM cannot pair
   up, per row or per event. Without them the multigrid passes' per-row cost fell by a
   third and the tumour event loop's by an eighth (benchmarks/README.md). The caller
-  allocates the scratch such a function needs. (Parallel kernels need no such flag: the
-  bodies Numba outlines for their prange loops came out free of these counts already.)
+  allocates the scratch such a function needs. A prange body is compiled with the
+  counts too: where they stayed in its loop (the T cells' attack round), the parallel
+  kernel runs ``PARALLEL_CHUNKS`` stretches of its work, each one call of an NRT-free
+  function.
 """
 import numba
 
@@ -33,6 +35,9 @@ parallel_jit = numba.njit(parallel=True, **_COMMON)
 inline_jit = numba.njit(inline="always", **_COMMON)
 nrt_free_jit = numba.njit(_nrt=False, **_COMMON)  # may not allocate: np.empty fails to compile
 prange = numba.prange
+# a parallel kernel whose body runs in an NRT-free function calls it on this many contiguous
+# stretches of its work (at least one per thread; a call per stretch costs nothing to speak of)
+PARALLEL_CHUNKS = 64
 
 
 def needs_compiling(kernels) -> list[str]:

@@ -45,7 +45,7 @@ import math
 
 import numpy as np
 
-from kernels.jit import inline_jit, jit, parallel_jit, prange
+from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
 from kernels.lattice import DEAD, TUMOR
 from kernels.rng import hash_index, step_key, uniform
 
@@ -258,8 +258,23 @@ def timeline_start(sites, n, busy_hours, exhaustion, flags, entry_hours, ready_h
 @parallel_jit
 def attack_round(kind, clone, pdl1, sites, todo, n_todo, offsets, antigenicity, seen, params,
                  kills_left, exhausted, timeline, status, target, target_key, kill_key):
-    """One round for the T cells ``todo[:n_todo]`` (each writes only its own entries)."""
-    for k in prange(n_todo):
+    """One round for the T cells ``todo[:n_todo]`` (each writes only its own entries), in
+    PARALLEL_CHUNKS stretches of ``todo``, each run by :func:`_round_stretch`."""
+    for chunk in prange(PARALLEL_CHUNKS):
+        _round_stretch(kind, clone, pdl1, sites, todo, chunk * n_todo // PARALLEL_CHUNKS,
+                       (chunk + 1) * n_todo // PARALLEL_CHUNKS, offsets, antigenicity, seen,
+                       params, kills_left, exhausted, timeline, status, target, target_key,
+                       kill_key)
+
+
+@nrt_free_jit
+def _round_stretch(kind, clone, pdl1, sites, todo, first, end, offsets, antigenicity, seen,
+                   params, kills_left, exhausted, timeline, status, target, target_key,
+                   kill_key):
+    """:func:`attack_round` for ``todo[first:end]``, without reference counting (the
+    per-cell round passes 13 arrays through branches that return early: inlined in a
+    prange body it kept an atomic count for each)."""
+    for k in range(first, end):
         cell_round(todo[k], kind, clone, pdl1, sites, offsets, antigenicity, seen, params,
                    kills_left, exhausted, timeline, status, target, target_key, kill_key)
 
