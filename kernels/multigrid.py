@@ -520,12 +520,12 @@ def _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, pc, rc, reaction, work
         dest[jc] = acc[1 + jc]
 
 
-@jit
-def _restrict_levels(x, kk, geo, std, axf, three, l_from, l_to):
+@nrt_free_jit
+def _restrict_levels(x, kk, geo, std, axf, three, l_from, l_to, work):
     """Levels l_from + 1 .. l_to of ``kk`` (per-level values: reactions, or sources of a
     field solved on a coarser level) set to the volume average of the finer level's over
-    each cell's children (level l_from's must be set)."""
-    work = np.empty(2 * (geo[0, G_N2] + 2))
+    each cell's children (level l_from's must be set). Scratch ``work``: two fine rows
+    (compiled without reference counting, as :func:`_run`)."""
     op = OP_REACTION
     origin = l_from - l_from  # (not a literal 0: a literal compiles another copy)
     for l in range(l_from, l_to):
@@ -749,11 +749,13 @@ def _pass(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, threads):
     n, _ = _units(geo, l + 1, three)
     sites = geo[l, G_N0] * geo[l, G_N1] * geo[l, G_N2]
     nchunk = 1 if threads <= 1 or sites < PARALLEL_MIN_SITES else min(threads, n)
+    # each chunk's scratch row ends with at least 64 unused bytes, so no cache line holds
+    # two threads' scratch (they would pass it back and forth at every row operation)
     units, _ = _units(geo, l, three)
     e2 = geo[l, G_N2] + 2
-    ops = np.empty((nchunk, 3 * (units + 1) + 2, 2), np.int64)
-    t = np.empty((nchunk, e2), np.float32)
-    work = np.empty((nchunk, 2 * e2))
+    ops = np.empty((nchunk, 3 * (units + 1) + 2 + 4, 2), np.int64)
+    t = np.empty((nchunk, (e2 + 31) // 16 * 16), np.float32)
+    work = np.empty((nchunk, (2 * e2 + 15) // 8 * 8))
     if nchunk > 1:
         _run_parallel(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, nchunk, ops,
                       t, work)
@@ -894,13 +896,15 @@ def fine_tables(kind, k_tab, s_tab, bb, kk):
 def restrict_levels_2d(kk, geo, std, axf, l_from, l_to):
     """Levels l_from + 1 .. l_to of a 2D field's per-level values (``kk``: reactions, or
     ``bb``: sources) from level l_from's, by volume averages (set level l_from first)."""
-    _restrict_levels(kk[:0], kk, geo, std, axf, False, l_from, l_to)
+    _restrict_levels(kk[:0], kk, geo, std, axf, False, l_from, l_to,
+                     np.empty(2 * (geo[0, G_N2] + 2)))
 
 
 @jit
 def restrict_levels_3d(kk, geo, std, axf, l_from, l_to):
     """As :func:`restrict_levels_2d`, 3D."""
-    _restrict_levels(kk[:0], kk, geo, std, axf, True, l_from, l_to)
+    _restrict_levels(kk[:0], kk, geo, std, axf, True, l_from, l_to,
+                     np.empty(2 * (geo[0, G_N2] + 2)))
 
 
 def restrict_levels(values, geo, std, axf, three, l_from=0, l_to=None):
@@ -915,7 +919,8 @@ def restrict_levels(values, geo, std, axf, three, l_from=0, l_to=None):
 def _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, threads,
            stats, first):
     """V(1, 1) cycles on c (flat float32 padded, level ``first``) until one changes c by at
-    most tol * max |c|, or max_cycles; stats = (cycles, last change / max |c|).
+    most tol * max |c|, or max_cycles; stats = (cycles, last change / max |c|; NaN when
+    max_cycles is 1: a cycle that ends the solve whatever it changed is not measured).
 
     (Every kernel below has one call site and no literal arguments: each call site or
     literal would compile another copy.)"""
@@ -949,6 +954,9 @@ def _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, th
         # the change of the cycle: at most the largest coarse correction (the
         # interpolation weights are non-negative and sum to at most 1)
         ghosts(c, origin, geo, first, three, gm[first], gb)
+        if cycles == max_cycles == 1:
+            rel = np.nan  # one cycle asked for (the warm default) tests nothing: not measured
+            break
         x_max = _max_abs(c)
         if single:
             change = _max_abs(c - before)
@@ -1065,7 +1073,7 @@ def solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, sta
           threads=None, first=0):
     """V(1, 1) cycles on ``c`` (flat float32, padded lattice) until one's coarse-grid
     correction is at most tol * max |c|, or ``max_cycles`` of them; stats = (cycles,
-    correction / max |c| of the last). ``bb`` / ``kk``: right-hand side and reaction of
+    correction / max |c| of the last; NaN with ``max_cycles`` 1). ``bb`` / ``kk``: right-hand side and reaction of
     every level (:func:`fine_tables`, :func:`restrict_levels`), ``bx`` the coarse
     corrections' buffer (:func:`buffer_sizes`); geo ... axi: :func:`hierarchy`. Threads:
     Numba's current count unless given (the result does not depend on it). ``first`` > 0:
