@@ -19,12 +19,12 @@ Why each flag:
   Numba's runtime then counts no references at all. Inlined helpers do not always shed
   them: a view taken from an array (a row's slice), or an array passed through a helper
   on one side of a branch, leaves an atomic increment and decrement that LLVM cannot pair
-  up, per row or per event. Without them the multigrid passes' per-row cost fell by a
-  third and the tumour event loop's by an eighth (benchmarks/README.md). The caller
-  allocates the scratch such a function needs. A prange body is compiled with the
-  counts too: where they stayed in its loop (the T cells' attack round), the parallel
-  kernel runs ``PARALLEL_CHUNKS`` stretches of its work, each one call of an NRT-free
-  function.
+  up, per row or per event. Without them the multigrid passes' fixed cost per row fell
+  from ~0.8 to ~0.3 us and the tumour phase took an eighth less (benchmarks/README.md).
+  The caller allocates the scratch such a function needs. A prange body is compiled with
+  the counts too: where they stayed in its loop (the T cells' attack round), the
+  parallel kernel runs ``PARALLEL_CHUNKS`` stretches of its work, each one call of an
+  NRT-free function.
 """
 import numba
 
@@ -33,10 +33,11 @@ _COMMON = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 jit = numba.njit(**_COMMON)
 parallel_jit = numba.njit(parallel=True, **_COMMON)
 inline_jit = numba.njit(inline="always", **_COMMON)
-nrt_free_jit = numba.njit(_nrt=False, **_COMMON)  # may not allocate: np.empty fails to compile
+# may not allocate (np.empty would not compile): see the module docstring
+nrt_free_jit = numba.njit(_nrt=False, **_COMMON)
 prange = numba.prange
-# a parallel kernel whose body runs in an NRT-free function calls it on this many contiguous
-# stretches of its work (at least one per thread; a call per stretch costs nothing to speak of)
+# a parallel kernel whose body runs in an NRT-free function calls it on this many
+# contiguous stretches of its work (one call each: at least one per thread)
 PARALLEL_CHUNKS = 64
 
 

@@ -1073,13 +1073,13 @@ def solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, sta
           threads=None, first=0):
     """V(1, 1) cycles on ``c`` (flat float32, padded lattice) until one's coarse-grid
     correction is at most tol * max |c|, or ``max_cycles`` of them; stats = (cycles,
-    correction / max |c| of the last; NaN with ``max_cycles`` 1). ``bb`` / ``kk``: right-hand side and reaction of
-    every level (:func:`fine_tables`, :func:`restrict_levels`), ``bx`` the coarse
-    corrections' buffer (:func:`buffer_sizes`); geo ... axi: :func:`hierarchy`. Threads:
-    Numba's current count unless given (the result does not depend on it). ``first`` > 0:
-    ``c`` is level ``first`` of a field solved there (:func:`prolong_solution`), whose
-    ``bb`` and ``kk`` levels up to it are restricted from the lattice's
-    (:func:`restrict_levels`)."""
+    correction / max |c| of the last; NaN with ``max_cycles`` 1). ``bb`` / ``kk``:
+    right-hand side and reaction of every level (:func:`fine_tables`,
+    :func:`restrict_levels`), ``bx`` the coarse corrections' buffer (:func:`buffer_sizes`);
+    geo ... axi: :func:`hierarchy`. Threads: Numba's current count unless given (the result
+    does not depend on it). ``first`` > 0: ``c`` is level ``first`` of a field solved there
+    (:func:`prolong_solution`), whose ``bb`` and ``kk`` levels up to it are restricted from
+    the lattice's (:func:`restrict_levels`)."""
     entry = solve_3d if three else solve_2d
     entry(c, bb, kk, bx, geo, std, gm, gb, axf, axi, tol, max_cycles,
           numba.get_num_threads() if threads is None else threads, stats, first)

@@ -50,8 +50,8 @@ decided without a logarithm except within ~2^-30 of the boundary (:func:`fires_w
 heaped; the births of the step are counted in a per-site uint8 scratch array (1 byte per
 site) read only behind a flag bit; the event loop (:func:`_apply_events`) is compiled
 without reference counting (``kernels.jit.nrt_free_jit``: the array-taking helpers it
-inlines left an atomic count per call; 1.16x on the tumour phase). Per event, the loop's
-cost is mostly cache misses at random sites.
+inlines left an atomic count per call; 1.13-1.16x on the tumour phase). Per event, the
+loop's cost is mostly cache misses at random sites.
 
 Clone id = resistance bit mask (bit t set: resistant to target t); per-clone hazards arrive
 as small arrays indexed by it. ``oxygen`` (or an empty array) scales each cell's division

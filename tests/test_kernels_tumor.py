@@ -92,7 +92,8 @@ def test_event_heap_growth_matches_naive(monkeypatch):
     grown = []
     if JIT_DISABLED:  # run_events is plain Python: it looks _grow up at each call
         original = tumor._grow
-        monkeypatch.setattr(tumor, "_grow", lambda a, size: grown.append(size) or original(a, size))
+        monkeypatch.setattr(tumor, "_grow",
+                            lambda a, size: grown.append(size) or original(a, size))
     scenario = _scenario((40, 38), 2, division_rate_per_day=8.0, death_rate_per_day=4.0,
                          mutation_rate_per_division=0.1, dead_clearance_rate_per_day=30.0,
                          resistance_targets=["BRAF"])
