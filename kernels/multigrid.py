@@ -951,12 +951,12 @@ def _solve(c, bb, kk, bx, geo, std, gm, gb, axf, axi, three, tol, max_cycles, th
             if not down:
                 ghosts(bx, xco, geo, l + 1, three, gm[l + 1], zero)
             _pass(x, xo, bb, kk, bx, xco, geo, std, axf, axi, l, three, down, threads)
+        if cycles == max_cycles == 1:
+            rel = np.nan  # one cycle asked for (the warm default) tests nothing: not measured
+            break  # (the ghosts are written once, below)
         # the change of the cycle: at most the largest coarse correction (the
         # interpolation weights are non-negative and sum to at most 1)
         ghosts(c, origin, geo, first, three, gm[first], gb)
-        if cycles == max_cycles == 1:
-            rel = np.nan  # one cycle asked for (the warm default) tests nothing: not measured
-            break
         x_max = _max_abs(c)
         if single:
             change = _max_abs(c - before)
