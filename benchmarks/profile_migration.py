@@ -1,4 +1,4 @@
-"""Where immune-cell migration spends its time: proposals, claims-and-moves, compaction.
+"""Where immune-cell migration spends its time: proposals and claims, moves.
 
 Run: ``python benchmarks/profile_migration.py [--steps N] [--against REV] [--json PATH]``
 (default JSON: ``benchmarks/results/profile_migration.json``; ~1 min on a quiet 2-core
@@ -7,12 +7,13 @@ machine).
 Starts from ``bench_full_step.py``'s start engine at ``--radius 420`` (1000 x 1000, ~225k
 tumour cells, ~14k T cells, ~5.5k suppressive cells) and runs ``steps`` steps per thread
 count with ``kernels.immune.migrate`` replaced by the same substep loop driven from Python
-(:func:`timed_migrate`), calling the same jitted pieces (``by_site_bucket``,
-``migrate_propose``, ``migrate_resolve``: claims, moves and dropping the agents that
-cannot move again) with a timer around each. The
-engine's results are unchanged by the substitution (checked: the final lattice equals an
-``Engine.step`` run's). Prints ms per step and ns per agent-substep of each piece, T cells
-and suppressive cells together.
+(:func:`timed_migrate`), calling the same jitted pieces (``by_site_bucket``; the
+proposals with their claims, ``_propose_stretch`` / ``_propose_chunks`` and
+``_claim_stretch``; the moves with the dropping of agents that cannot move again,
+``_move_stretch`` / ``_move_chunks``) with a timer around each. The engine's results are
+unchanged by the substitution (checked: the final lattice equals an ``Engine.step``
+run's). Prints ms per step and ns per agent-substep of each piece, T cells and
+suppressive cells together, and the share of substeps whose claims ran in parallel.
 
 ``--against REV``: also the migration kernels as they were at git revision REV
 (``kernels/immune.py`` and ``kernels/lattice.py`` from ``git show``, loaded as modules of
@@ -46,47 +47,78 @@ import numpy as np  # noqa: E402
 from kernels import immune as agents_k  # noqa: E402
 from kernels.rng import step_key  # noqa: E402
 
-PIECES = ("setup", "propose", "resolve")
+PIECES = ("setup", "propose", "move")
 
 
 def timed_migrate(seconds: dict, counts: dict):
     """A drop-in for ``kernels.immune.migrate`` (same arguments, same result) that adds each
-    piece's wall seconds to ``seconds`` and the substeps and agent-substeps to ``counts``."""
+    piece's wall seconds to ``seconds`` and the substeps, agent-substeps and substeps whose
+    claims ran in parallel to ``counts``. It is ``kernels.immune.migrate``'s loop
+    written out in Python around the same jitted pieces."""
     def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, last,
                 stop_kind, offsets, inv_length, bias, first_tag, move_key, priority_key,
-                agent_kind, arrived):
+                agent_kind, arrived, n_chunks):
         t0 = time.perf_counter()
         order = agents_k.by_site_bucket(sites, n, kind.shape[0])
+        order = order[first[order] < last[order]]
+        n_active = order.size
         active, agent = sites[order].copy(), order.copy()
         halt, start, stop = stops[order].copy(), first[order].copy(), last[order].copy()
-        moved = np.zeros(n, np.int64)
-        direction = np.where(start < stop, agents_k.NO_MOVE, agents_k.INERT).astype(np.int64)
+        moved = np.zeros(n_active, np.int64)
+        direction = np.full(n_active, agents_k.INERT, np.int64)
         arrived[:n] = 0
         n_substeps = int(stop.max(initial=0))
-        n_active = agents_k.drop_inert(active, agent, halt, start, stop, moved, direction, n,
-                                       sites, arrived)
+        n_chunks = max(1, min(n_chunks, n_active))
+        bounds = np.array([c * n_active // n_chunks for c in range(n_chunks + 1)], np.int64)
+        span = np.array([[bounds[c + 1] - bounds[c], active[bounds[c]:bounds[c + 1]].min(),
+                          active[bounds[c]:bounds[c + 1]].max()]
+                         if bounds[c + 1] > bounds[c] else [0, 2 ** 62, -1]
+                         for c in range(n_chunks)], np.int64).reshape(n_chunks, 3)
+        reach = int(np.abs(offsets).max())
+
+        def chunked(s, mk, base, pk):  # the arguments of _in_parallel after its mode
+            return (kind, clone, seen, attractant, proposal, active, agent, halt, start, stop,
+                    moved, direction, bounds, span, s, stop_kind, agent_kind, offsets,
+                    inv_length, bias, mk, base, pk, sites, arrived)
         seconds["setup"] += time.perf_counter() - t0
-        s = 0
+        s = by_parity = 0
         while s < n_substeps and n_active > 0:
             counts["substeps"] += 1
             counts["agent_substeps"] += n_active
             t0 = time.perf_counter()
-            agents_k.migrate_propose(kind, clone, seen, attractant, active, n_active, halt,
-                                     start, stop, s, stop_kind, agent_kind, offsets,
-                                     inv_length, bias, np.uint64(step_key(move_key, s)),
-                                     direction)
+            base = (first_tag + s) * agents_k.TAG_UNIT
+            mk, pk = np.uint64(step_key(move_key, s)), np.uint64(step_key(priority_key, s))
+            if n_chunks == 1:
+                agents_k._propose_stretch(kind, clone, seen, attractant, proposal, active, halt,
+                                          start, stop, direction, 0, span[0, 0], s, stop_kind,
+                                          agent_kind, offsets, inv_length, bias, mk, True, base,
+                                          pk)
+            elif agents_k._parities_apart(span, reach):
+                by_parity += 1
+                for parity in range(2):
+                    agents_k._in_parallel(parity, *chunked(s, mk, base, pk))
+            else:
+                agents_k._in_parallel(agents_k.PROPOSE_ONLY, *chunked(s, mk, base, pk))
+                for c in range(n_chunks):
+                    agents_k._claim_stretch(proposal, active, direction, bounds[c],
+                                            bounds[c] + span[c, 0], offsets, base, pk)
             t1 = time.perf_counter()
-            n_active = agents_k.migrate_resolve(
-                kind, proposal, active, agent, halt, start, stop, moved, n_active, direction,
-                offsets, first_tag + s, np.uint64(step_key(priority_key, s)), agent_kind, s,
-                sites, arrived)
+            if n_chunks == 1:
+                agents_k._move_stretch(kind, proposal, active, agent, halt, start, stop, moved,
+                                       direction, 0, span[0, 0], offsets, base, agent_kind, s,
+                                       sites, arrived, span, 0)
+            else:
+                agents_k._in_parallel(agents_k.MOVE, *chunked(s, mk, base, pk))
+            n_active = int(span[:, 0].sum())
             seconds["propose"] += t1 - t0
-            seconds["resolve"] += time.perf_counter() - t1
+            seconds["move"] += time.perf_counter() - t1
             s += 1
-        for k in range(n_active):
-            sites[agent[k]] = active[k]
-            arrived[agent[k]] = moved[k]
-        return s
+        for c in range(n_chunks):
+            kept = slice(bounds[c], bounds[c] + span[c, 0])
+            sites[agent[kept]] = active[kept]
+            arrived[agent[kept]] = moved[kept]
+        counts["coloured"] += by_parity
+        return s, by_parity
     return migrate
 
 
@@ -120,15 +152,19 @@ KIND, SITES, ARRIVED = 0, 5, 18
 
 def today_s_arguments(kernel):
     """``kernel`` (a ``migrate`` of some revision) taking today's arguments: revisions
-    before recognition (T cells stopping beside every tumour cell) lack ``clone`` and
-    ``seen``, which the captured calls of a library scenario leave empty anyway."""
-    if kernel.py_func.__code__.co_argcount == 19:
+    before 2026-12-06 take no chunk count (the last argument), and revisions before
+    recognition (T cells stopping beside every tumour cell) lack ``clone`` and ``seen``,
+    which the captured calls of a library scenario leave empty anyway."""
+    count = kernel.py_func.__code__.co_argcount
+    if count == 20:
         return kernel
 
     def migrate(kind, clone, seen, *rest):
+        if count == 19:
+            return kernel(kind, clone, seen, *rest[:-1])
         if seen.shape[0] and not seen.all():
             raise ValueError("a revision before recognition cannot replay unseen clones")
-        return kernel(kind, *rest)
+        return kernel(kind, *rest[:-1])
     return migrate
 
 
@@ -158,9 +194,13 @@ def side_by_side(calls, versions: dict, repeats: int, threads: int) -> dict:
         outputs, wall = [], 0.0
         for call in calls:
             args = fresh(call)
+            first, last = args[8], args[9]
+            args[-1] = agents_k.chunks_for(int(np.count_nonzero(first < last)), threads)
             t0 = time.perf_counter()
             substeps = kernel(*args)
             wall += time.perf_counter() - t0
+            if isinstance(substeps, tuple):  # today's: (substeps, substeps by parity)
+                substeps = substeps[0]
             outputs.append((substeps, args[KIND], args[SITES], args[ARRIVED]))
         return wall, outputs
 
@@ -194,7 +234,7 @@ def profile(start, steps: int, threads: int) -> dict:
     for _ in range(steps):
         reference.step()
     seconds = dict.fromkeys(PIECES, 0.0)
-    counts = dict(substeps=0, agent_substeps=0)
+    counts = dict(substeps=0, agent_substeps=0, coloured=0)
     engine = copy.deepcopy(start)
     kernel = agents_k.migrate
     agents_k.migrate = timed_migrate(seconds, counts)
@@ -209,6 +249,7 @@ def profile(start, steps: int, threads: int) -> dict:
     return dict(threads=threads, steps=steps, step_ms=1e3 * wall / steps, ms_per_step=per_step,
                 substeps_per_step=counts["substeps"] / steps,
                 agent_substeps_per_step=counts["agent_substeps"] / steps,
+                parallel_claims_share=counts["coloured"] / max(counts["substeps"], 1),
                 ns_per_agent_substep={k: 1e9 * seconds[k] / max(counts["agent_substeps"], 1)
                                       for k in PIECES},
                 same_result_as_engine_step=lattice_digest(engine) == lattice_digest(reference))
@@ -230,7 +271,8 @@ def main(argv=None):
     log("building the start state ...")
     start, res["start"] = bench_full_step.build_start_engine(cfg, "throughout")
     threads_list = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
-    profile(start, 1, threads_list[0])  # warm-up: compile and touch the arrays
+    for t in threads_list:  # warm-up: compile (one chunk at 1 thread, several at 2) and
+        profile(start, 1, t)  # touch the arrays
     with common.ForeignCpu() as foreign:
         res["rows"] = [profile(start, args.steps, t) for t in threads_list]
     common.check_foreign(res, foreign.cores, "the profiled steps")
@@ -254,7 +296,10 @@ def main(argv=None):
             f"{r['ms_per_step'][p]:>12.2f}{r['ns_per_agent_substep'][p]:>11.1f}" for p in PIECES))
     r = res["rows"][0]
     print(f"  {r['agent_substeps_per_step']:.0f} agent-substeps in {r['substeps_per_step']:.0f} "
-          "substeps per step; same lattice as Engine.step: "
+          "substeps per step; claims in parallel in "
+          + ", ".join(f"{x['threads']} thr {100 * x['parallel_claims_share']:.0f}%"
+                      for x in res["rows"])
+          + " of them; same lattice as Engine.step: "
           + ", ".join(f"{x['threads']} thr {'yes' if x['same_result_as_engine_step'] else 'NO'}"
                       for x in res["rows"]))
     for row in res.get("side_by_side", []):

@@ -4,28 +4,28 @@ An immune population (T cells, suppressive cells) is a set of agent arrays — `
 (flat padded index) plus per-population attributes — while the lattice holds the cell's
 kind at that site. Kernels here serve any population; ``kernels.t_cells`` adds killing.
 
-Migration (:func:`migrate`): each move substep is two passes over the *active* agents
+Migration (:func:`migrate`): each move substep has two stages over the *active* agents
 only, a compact list of the agents that may still move in this call:
 
-1. :func:`migrate_propose` (agent-parallel; reads the lattice, writes only the agent's own
-   list entry): a mobile agent with at least one EMPTY Moore neighbour draws one uniform
-   ``u`` keyed by (step key, substep, its site). With ``u < bias`` it heads for the empty
-   neighbour with the steepest rise of the attractant field, ``(c_j - c_i) / |j - i|``
-   (first in neighbour order on a tie), if any rises; otherwise (and for ``u >= bias``) it
-   picks an empty neighbour uniformly, using the rest of the same draw. An agent that can
-   never move again in this call (it stops next to a target it recognises - ``seen``, one
-   flag per tumour clone - or is walled in by cells that do not move) is marked INERT and
-   dropped from the list.
-2. :func:`migrate_resolve` (serial, cheap: a load and a store per proposal; the same pass
-   drops the INERT agents from the list): every
-   proposal claims its target; the claim left at a target is the proposer with the highest
-   hash priority (keyed by its site; ties by the larger site index) - a maximum, so
-   independent of the visiting order. It is written as ``tag * TAG_UNIT + direction + 1``
-   at the target: a fresh ``tag`` per substep makes every older entry stale without
-   clearing the array. Then each agent whose claim holds moves; winners write only their
-   own source (EMPTY) and target (their kind). Losers stay.
+1. Propose and claim. A mobile agent with at least one EMPTY Moore neighbour draws one
+   uniform ``u`` keyed by (step key, substep, its site). With ``u < bias`` it heads for the
+   empty neighbour with the steepest rise of the attractant field, ``(c_j - c_i) /
+   |j - i|`` (first in neighbour order on a tie), if any rises; otherwise (and for
+   ``u >= bias``) it picks an empty neighbour uniformly, using the rest of the same draw
+   (:func:`_propose`). It then claims its target (:func:`_claim`): the claim left at a
+   target is the proposer with the highest hash priority (keyed by its site; ties by the
+   larger site index) - a maximum, so independent of the visiting order. It is written as
+   ``tag * TAG_UNIT + direction + 1`` at the target: a fresh ``tag`` per substep makes
+   every older entry stale without clearing the array. An agent that can never move again
+   in this call (it stops next to a target it recognises - ``seen``, one flag per tumour
+   clone - or is walled in by cells that do not move) is marked INERT.
+2. Move. Each agent whose claim holds moves; winners write only their own source (EMPTY)
+   and target (their kind). Losers stay; INERT agents leave the list.
 
-One parallel region per substep.
+The list is cut into chunks of consecutive entries (in site order), each worked by one
+thread; claims of chunks that could reach the same site never run at once
+(:func:`migrate`). Three parallel regions per substep on several threads, none
+on one.
 
 The rule is the synchronous one of ``tests/naive.py::migrate_substep`` (all proposals of a
 substep see the lattice as the previous substep left it, then each target goes to its
@@ -43,131 +43,164 @@ import math
 
 import numpy as np
 
-from kernels.jit import inline_jit, jit, parallel_jit, prange
+from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
 from kernels.lattice import EMPTY, nth_set_bit
 from kernels.rng import hash_index, step_key, uniform
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
 MAX_TAG = 2 ** 25    # int32 proposals: callers clear the array and restart tags below this
 
-# ``direction`` codes written by :func:`migrate_propose` besides a neighbour index 0..25
+# ``direction`` codes written by :func:`_propose` besides a neighbour index 0..25
 NO_MOVE = -1         # no proposal this substep (no free neighbour now; one may free up)
 INERT = -2           # can never move again in this call: dropped from the active list
 
+# migrate runs one chunk of the active list below 2 * MIN_CHUNK movers or at one thread,
+# else CHUNKS_PER_THREAD per thread (measured at 1000 x 1000: 2, 4, 8 and 16 per thread)
+MIN_CHUNK = 256
+CHUNKS_PER_THREAD = 4
 BUCKETS = 4096       # at most this many site buckets in the locality sort of :func:`migrate`
 
 
-@parallel_jit
-def migrate_propose(kind, clone, seen, attractant, active, n_active, stops, first, last,
-                    substep, stop_kind, agent_kind, offsets, inv_length, bias, move_key,
-                    direction):
-    """Each active agent decides its move of this substep (see module docstring) and writes
-    its direction, NO_MOVE or INERT at its own entry of ``direction``.
+@inline_jit
+def _propose(kind, clone, seen, attractant, i, halt, first, last, substep, stop_kind,
+             agent_kind, offsets, inv_length, bias, move_key, use_field, screen):
+    """The move of the agent at site i in this substep (see the module docstring): its
+    direction, NO_MOVE or INERT.
 
-    active      int64 sites of the active agents (entries [0, n_active))
-    stops       bool per active agent: stays put next to a ``stop_kind`` cell it sees
+    halt        it stays put next to a ``stop_kind`` cell it sees
     clone, seen a ``stop_kind`` cell at site j is seen iff ``seen[clone[j]]`` (one uint8 per
-                clone: a T cell recognises the cell); an empty ``seen``: every one is
-    first, last the agent moves in substeps first <= substep < last (NO_MOVE before, INERT
-                from ``last`` on)
-    attractant  float64 per site (the chemokine field, flat padded) or an empty array for
-                an unbiased walk
-    inv_length  float64 per Moore direction: 1 / length of the offset in sites
+                clone: a T cell recognises the cell); ``screen`` False: every one is
+    first, last it moves in substeps first <= substep < last (NO_MOVE before, INERT from
+                ``last`` on)
+    attractant  the chemokine field per site, read when ``use_field``
+    inv_length  per Moore direction: 1 / length of the offset in sites
     bias        probability that a move follows the attractant gradient
     move_key    key of this substep (stream, step, substep already mixed in)
 
     INERT also marks an agent that stops next to ``stop_kind`` and one whose neighbours are
     neither EMPTY nor ``agent_kind``: only a moving ``agent_kind`` cell empties a site during
     a call, so neither can move again in it."""
+    if substep >= last:
+        return INERT
+    if substep < first:
+        return NO_MOVE
     n_neighbours = offsets.shape[0]
+    # branch-free scan (the neighbours' kinds are unpredictable): the free ones as a bit
+    # mask, whether one holds a mover of this kind, whether one holds a stop kind
+    free = 0
+    n_free = 0
+    crowded = False
+    beside_stop = False
+    for d in range(n_neighbours):
+        j = i + offsets[d]
+        c = kind[j]
+        empty = c == EMPTY
+        free |= np.int64(empty) << d
+        n_free += empty
+        crowded |= c == agent_kind
+        if screen:
+            beside_stop |= (c == stop_kind) & (seen[clone[j]] != 0)
+        else:
+            beside_stop |= c == stop_kind
+    if (halt and beside_stop) or (n_free == 0 and not crowded):
+        return INERT
+    if n_free == 0:
+        return NO_MOVE
+    u = uniform(move_key, i)
+    best = -1
+    if u < bias and use_field:
+        # branch-free as the scan above: every neighbour's rise is computed, a free one
+        # that rises more than the best so far is selected (first in order on a tie)
+        here = attractant[i]
+        best_rise = 0.0
+        for d in range(n_neighbours):
+            rise = (attractant[i + offsets[d]] - here) * inv_length[d]
+            take = (((free >> d) & 1) != 0) & (rise > best_rise)
+            best_rise = rise if take else best_rise
+            best = d if take else best
+    if best < 0:
+        r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
+        best = nth_set_bit(free, min(int(r * n_free), n_free - 1))
+    return best
+
+
+@inline_jit
+def _claim(proposal, i, d, offsets, base, priority_key):
+    """The agent at site i claims its target i + offsets[d]: ``proposal[j] = base + d + 1``
+    unless the claim there (of this substep) is a proposer of higher hash priority (ties:
+    the larger site)."""
+    j = i + offsets[d]
+    code = proposal[j] - base
+    if code < 1:
+        proposal[j] = base + d + 1
+        return
+    rival = j - offsets[code - 1]
+    mine = hash_index(priority_key, i)
+    other = hash_index(priority_key, rival)
+    if mine > other or (mine == other and i > rival):
+        proposal[j] = base + d + 1
+
+
+# The stretch functions below work on entries [lo, hi) of the active list through slices
+# and loops from 0 (a loop index that could be negative gets wraparound code at every
+# access: 1.5 ms per step at 1000 x 1000) and run without reference counts (kernels.jit).
+@nrt_free_jit
+def _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start, stop,
+                     direction, lo, hi, substep, stop_kind, agent_kind, offsets, inv_length,
+                     bias, move_key, claim, base, priority_key):
+    """Each entry's move of this substep into ``direction``; with ``claim`` each move
+    claims its target too (:func:`_claim`)."""
     use_field = attractant.shape[0] > 0
     screen = seen.shape[0] > 0
-    for k in prange(n_active):
-        if substep >= last[k]:
-            direction[k] = INERT
-            continue
-        if substep < first[k]:
-            direction[k] = NO_MOVE
-            continue
-        i = active[k]
-        halt = stops[k]
-        # branch-free scan (the neighbours' kinds are unpredictable): the free ones as a
-        # bit mask, whether one holds a mover of this kind, whether one holds a stop kind
-        free = 0
-        n_free = 0
-        crowded = False
-        beside_stop = False
-        for d in range(n_neighbours):
-            j = i + offsets[d]
-            c = kind[j]
-            empty = c == EMPTY
-            free |= np.int64(empty) << d
-            n_free += empty
-            crowded |= c == agent_kind
-            if screen:
-                beside_stop |= (c == stop_kind) & (seen[clone[j]] != 0)
-            else:
-                beside_stop |= c == stop_kind
-        if (halt and beside_stop) or (n_free == 0 and not crowded):
-            direction[k] = INERT
-            continue
-        if n_free == 0:
-            direction[k] = NO_MOVE
-            continue
-        u = uniform(move_key, i)
-        best = -1
-        if u < bias and use_field:
-            # branch-free as the scan above: every neighbour's rise is computed, a free one
-            # that rises more than the best so far is selected (first in order on a tie)
-            here = attractant[i]
-            best_rise = 0.0
-            for d in range(n_neighbours):
-                rise = (attractant[i + offsets[d]] - here) * inv_length[d]
-                take = (((free >> d) & 1) != 0) & (rise > best_rise)
-                best_rise = rise if take else best_rise
-                best = d if take else best
-        if best < 0:
-            r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
-            best = nth_set_bit(free, min(int(r * n_free), n_free - 1))
-        direction[k] = best
+    sites = active[lo:hi]
+    halts = halt[lo:hi]
+    starts = start[lo:hi]
+    stops = stop[lo:hi]
+    directions = direction[lo:hi]
+    for k in range(hi - lo):
+        i = sites[k]
+        d = _propose(kind, clone, seen, attractant, i, halts[k], starts[k], stops[k], substep,
+                     stop_kind, agent_kind, offsets, inv_length, bias, move_key, use_field,
+                     screen)
+        directions[k] = d
+        if claim and d >= 0:
+            _claim(proposal, i, d, offsets, base, priority_key)
 
 
-@jit
-def migrate_resolve(kind, proposal, active, agent, halt, start, stop, moved, n_active,
-                    direction, offsets, tag, priority_key, agent_kind, substep, sites,
-                    arrived):
-    """Serial, two short passes over the proposals. Claims: each proposal claims its target
-    site, ``proposal[j] = tag * TAG_UNIT + d + 1`` naming the direction d it came from, and
-    a later proposer takes the claim over iff its hash priority is higher (ties: larger
-    site), so the claim left at j is the maximum over all proposers of j, whatever the
-    visiting order - one load and store per proposal instead of a scan of the target's
-    neighbours by every proposer. Moves: an agent whose claim holds moves there and notes
-    ``moved[k] = substep + 1``; targets of distinct winners are distinct and were empty.
-    The same pass drops the INERT agents from the active list (as :func:`drop_inert`);
-    returns the new count."""
-    base = tag * TAG_UNIT
-    for k in range(n_active):
-        d = direction[k]
-        if d < 0:
-            continue
-        i = active[k]
-        j = i + offsets[d]
-        code = proposal[j] - base
-        if code < 1:
-            proposal[j] = base + d + 1
-            continue
-        rival = j - offsets[code - 1]
-        mine = hash_index(priority_key, i)
-        other = hash_index(priority_key, rival)
-        if mine > other or (mine == other and i > rival):
-            proposal[j] = base + d + 1
+@nrt_free_jit
+def _claim_stretch(proposal, active, direction, lo, hi, offsets, base, priority_key):
+    """The claims of entries [lo, hi), their directions set."""
+    sites = active[lo:hi]
+    directions = direction[lo:hi]
+    for k in range(hi - lo):
+        d = directions[k]
+        if d >= 0:
+            _claim(proposal, sites[k], d, offsets, base, priority_key)
+
+
+@nrt_free_jit
+def _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction, lo,
+                  hi, offsets, base, agent_kind, substep, sites, arrived, span, c):
+    """Entries [lo, hi) whose claim holds move (``moved[k] = substep + 1``); the INERT ones
+    leave the list, their site and arrival written back to ``sites`` and ``arrived``; the
+    rest close up, in order, from ``lo``. ``span[c]`` = (entries kept, their lowest site,
+    their highest site)."""
+    positions = active[lo:hi]
+    agents = agent[lo:hi]
+    halts = halt[lo:hi]
+    starts = start[lo:hi]
+    stops = stop[lo:hi]
+    moves = moved[lo:hi]
+    directions = direction[lo:hi]
     kept = 0
-    for k in range(n_active):
-        d = direction[k]
-        i = active[k]
+    low = np.int64(2 ** 62)
+    high = np.int64(-1)
+    for k in range(hi - lo):
+        d = directions[k]
+        i = positions[k]
         if d == INERT:
-            sites[agent[k]] = i
-            arrived[agent[k]] = moved[k]
+            sites[agents[k]] = i
+            arrived[agents[k]] = moves[k]
             continue
         if d >= 0:
             j = i + offsets[d]
@@ -175,10 +208,14 @@ def migrate_resolve(kind, proposal, active, agent, halt, start, stop, moved, n_a
                 kind[j] = agent_kind
                 kind[i] = EMPTY
                 i = j
-                moved[k] = substep + 1
-        _keep(active, agent, halt, start, stop, moved, k, kept, i)
+                moves[k] = substep + 1
+        _keep(positions, agents, halts, starts, stops, moves, k, kept, i)
         kept += 1
-    return kept
+        low = min(low, i)
+        high = max(high, i)
+    span[c, 0] = kept
+    span[c, 1] = low
+    span[c, 2] = high
 
 
 @inline_jit
@@ -190,6 +227,52 @@ def _keep(active, agent, halt, start, stop, moved, k, kept, site):
     start[kept] = start[k]
     stop[kept] = stop[k]
     moved[kept] = moved[k]
+
+
+# modes of :func:`_in_parallel` besides a parity (0, 1): proposals and claims of the chunks
+# of that parity
+PROPOSE_ONLY = -1    # proposals of every chunk, no claims
+MOVE = 2             # moves of every chunk
+
+
+@parallel_jit
+def _in_parallel(mode, kind, clone, seen, attractant, proposal, active, agent, halt, start,
+                 stop, moved, direction, bounds, span, substep, stop_kind, agent_kind, offsets,
+                 inv_length, bias, move_key, base, priority_key, sites, arrived):
+    """One stage of a substep on several chunks in parallel: :func:`_propose_stretch` on
+    the chunks of one parity (``mode`` 0 or 1) with their claims, or on every chunk without
+    (PROPOSE_ONLY); :func:`_move_stretch` on every chunk (MOVE). (One parallel kernel for
+    the three: each compiles for about a second.)"""
+    step = 2 if mode == 0 or mode == 1 else 1
+    first = mode if mode == 0 or mode == 1 else 0
+    for q in prange((bounds.shape[0] - 1 - first + step - 1) // step):
+        c = np.int64(first + q * step)  # (a prange index is unsigned: another copy)
+        lo = bounds[c]
+        hi = lo + span[c, 0]
+        if mode == MOVE:
+            _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
+                          lo, hi, offsets, base, agent_kind, substep, sites, arrived, span, c)
+        else:
+            _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start,
+                             stop, direction, lo, hi, substep, stop_kind, agent_kind, offsets,
+                             inv_length, bias, move_key, mode != PROPOSE_ONLY, base,
+                             priority_key)
+
+
+@jit
+def _parities_apart(span, reach):
+    """True when, among the chunks of each parity (even, odd), the non-empty ones have
+    disjoint target ranges in order: each one's highest site + reach lies below the next
+    one's lowest site - reach. Then no two chunks of one parity can claim the same site."""
+    for parity in range(2):
+        previous = -1
+        for c in range(parity, span.shape[0], 2):
+            if span[c, 0] == 0:
+                continue
+            if previous >= 0 and span[previous, 2] + 2 * reach >= span[c, 1]:
+                return False
+            previous = c
+    return True
 
 
 @jit
@@ -213,41 +296,48 @@ def by_site_bucket(sites, n, n_sites):
     return order
 
 
-@jit
-def drop_inert(active, agent, halt, start, stop, moved, direction, n_active, sites, arrived):
-    """Remove the INERT entries from the active list (writing their final site and arrival
-    back to the agent arrays), keeping the order; returns the new count."""
-    kept = 0
-    for k in range(n_active):
-        if direction[k] == INERT:
-            sites[agent[k]] = active[k]
-            arrived[agent[k]] = moved[k]
-        else:
-            _keep(active, agent, halt, start, stop, moved, k, kept, active[k])
-            kept += 1
-    return kept
+def chunks_for(movers: int, threads: int) -> int:
+    """The chunks :func:`migrate` should cut ``movers`` agents into on ``threads`` threads:
+    one at one thread or below 2 * MIN_CHUNK movers (no parallel region at all), else
+    CHUNKS_PER_THREAD per thread, each of at least MIN_CHUNK agents."""
+    if threads <= 1 or movers < 2 * MIN_CHUNK:
+        return 1
+    return min(CHUNKS_PER_THREAD * threads, movers // MIN_CHUNK)
 
 
 @jit
 def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, last, stop_kind,
             offsets, inv_length, bias, first_tag, move_step_key, priority_step_key, agent_kind,
-            arrived):
-    """Move substeps (propose, claim, resolve) until no agent can move: agent a moves in
+            arrived, n_chunks):
+    """Move substeps (propose, claim, move) until no agent can move: agent a moves in
     substeps ``first[a] <= s < last[a]``, substep s using tag ``first_tag + s`` and the
-    keys ``step_key(move_step_key, s)`` / ``step_key(priority_step_key, s)``. Returns the
-    number of substeps run (``clone``, ``seen``: which ``stop_kind`` cells an agent stops
-    beside, :func:`migrate_propose`); ``arrived[a]`` = 1 + the substep of agent a's last
-    move (0 if it did not move). The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing
-    ``proposal`` and restarting the tags when it would not be).
+    keys ``step_key(move_step_key, s)`` / ``step_key(priority_step_key, s)``. Returns
+    (the number of substeps run, how many of them ran their claims in parallel by parity);
+    ``arrived[a]`` = 1 + the substep of agent a's last move (0 if it did not move).
+    ``clone``, ``seen``: which ``stop_kind`` cells an agent stops beside (:func:`_propose`).
+    The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing ``proposal`` and
+    restarting the tags when it would not be) and chooses ``n_chunks``
+    (:func:`chunks_for`); the result does not depend on it.
 
     Cost follows the agents that can still move, not the population: agents with no
     substep to move in are left out from the start, and an agent found INERT is dropped
     (a T cell that stops next to a tumour cell stays stopped: tumour cells do not move
-    during migration). The active agents are a compact list of sites, visited in
-    site-bucket order (:func:`by_site_bucket`; one sort per call serves every substep,
-    agents moving only locally). Each agent writes only its own list entries and the
-    target it wins; the claims are a maximum over proposers, so neither the visiting
-    order nor the thread count changes the result."""
+    during migration). The active agents are a compact list of sites in site-bucket order
+    (:func:`by_site_bucket`; one sort per call serves every substep, agents moving only
+    locally), cut into ``n_chunks`` contiguous chunks that keep their members for the call
+    (each closes up within its own range as its agents drop out). A substep is:
+
+    1. proposals and claims, chunk by chunk: when the chunks of each parity have disjoint
+       target ranges (:func:`_parities_apart`; the list is in site order, so they do
+       unless chunks are thinner than a few rows), the even chunks in parallel, then the
+       odd ones; otherwise every chunk's proposals in parallel and the claims one chunk
+       after another;
+    2. moves, every chunk in parallel (winners' targets are distinct and were empty).
+
+    Each agent writes only its own list entries and the target it wins; the claim left at
+    a site is a maximum over its proposers, whatever the order they claim in. So neither
+    the chunks nor the thread count changes the result (tests/test_kernels_immune.py runs
+    several chunk counts against the naive reference)."""
     order = by_site_bucket(sites, n, kind.shape[0])
     active = np.empty(n, np.int64)
     agent = np.empty(n, np.int64)
@@ -257,34 +347,81 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     moved = np.zeros(n, np.int64)
     direction = np.full(n, INERT, np.int64)
     n_substeps = 0
+    n_active = 0
     for k in range(n):
         a = order[k]
         arrived[a] = 0
-        active[k] = sites[a]
-        agent[k] = a
-        halt[k] = stops[a]
-        start[k] = first[a]
-        stop[k] = last[a]
-        if first[a] < last[a]:
-            direction[k] = NO_MOVE
+        if first[a] < last[a]:  # agents with no substep to move in leave before the first
+            active[n_active] = sites[a]
+            agent[n_active] = a
+            halt[n_active] = stops[a]
+            start[n_active] = first[a]
+            stop[n_active] = last[a]
+            n_active += 1
             n_substeps = max(n_substeps, last[a])
-    # agents with no substep to move in leave before the first
-    n_active = drop_inert(active, agent, halt, start, stop, moved, direction, n, sites, arrived)
-    s = np.int64(0)  # not the literal 0: that would compile both substep kernels twice
+    n_chunks = max(1, min(n_chunks, n_active))
+    bounds = np.empty(n_chunks + 1, np.int64)
+    for c in range(n_chunks + 1):
+        bounds[c] = c * n_active // n_chunks
+    span = np.empty((n_chunks, 3), np.int64)  # per chunk: entries, lowest, highest site
+    for c in range(n_chunks):
+        span[c, 0] = bounds[c + 1] - bounds[c]
+        span[c, 1] = np.int64(2 ** 62)
+        span[c, 2] = -1
+        for k in range(bounds[c], bounds[c + 1]):
+            span[c, 1] = min(span[c, 1], active[k])
+            span[c, 2] = max(span[c, 2], active[k])
+    reach = np.int64(0)  # the farthest a claim lands from its proposer, in flat sites
+    for d in range(offsets.shape[0]):
+        reach = max(reach, abs(offsets[d]))
+    propose_only = n_chunks * 0 + PROPOSE_ONLY  # (computed: a literal compiles another copy)
+    move = n_chunks * 0 + MOVE
+    coloured = 0
+    s = np.int64(0)  # not the literal 0: that would compile the stretch kernels twice
     while s < n_substeps and n_active > 0:
-        tag = first_tag + s
-        migrate_propose(kind, clone, seen, attractant, active, n_active, halt, start, stop, s,
-                        stop_kind, agent_kind, offsets, inv_length, bias,
-                        step_key(move_step_key, s), direction)
-        n_active = migrate_resolve(kind, proposal, active, agent, halt, start, stop, moved,
-                                   n_active, direction, offsets, tag,
-                                   step_key(priority_step_key, s), agent_kind, s, sites,
-                                   arrived)
+        base = (first_tag + s) * TAG_UNIT
+        move_key = step_key(move_step_key, s)
+        priority_key = step_key(priority_step_key, s)
+        # (the arguments below that look constant are computed: a literal would compile
+        # another copy of the kernel it is passed to)
+        if n_chunks == 1:  # no parallel region at all
+            only = n_chunks - 1
+            _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start,
+                             stop, direction, bounds[only], bounds[only] + span[only, 0], s,
+                             stop_kind, agent_kind, offsets, inv_length, bias, move_key,
+                             n_chunks == 1, base, priority_key)
+            _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
+                          bounds[only], bounds[only] + span[only, 0], offsets, base,
+                          agent_kind, s, sites, arrived, span, only)
+        else:
+            if _parities_apart(span, reach):
+                coloured += 1
+                for parity in range(2):
+                    _in_parallel(parity, kind, clone, seen, attractant, proposal, active,
+                                 agent, halt, start, stop, moved, direction, bounds, span, s,
+                                 stop_kind, agent_kind, offsets, inv_length, bias, move_key,
+                                 base, priority_key, sites, arrived)
+            else:
+                _in_parallel(propose_only, kind, clone, seen, attractant, proposal, active,
+                             agent, halt, start, stop, moved, direction, bounds, span, s,
+                             stop_kind, agent_kind, offsets, inv_length, bias, move_key, base,
+                             priority_key, sites, arrived)
+                for c in range(n_chunks):
+                    _claim_stretch(proposal, active, direction, bounds[c],
+                                   bounds[c] + span[c, 0], offsets, base, priority_key)
+            _in_parallel(move, kind, clone, seen, attractant, proposal, active, agent, halt,
+                         start, stop, moved, direction, bounds, span, s, stop_kind, agent_kind,
+                         offsets, inv_length, bias, move_key, base, priority_key, sites,
+                         arrived)
+        n_active = 0
+        for c in range(n_chunks):
+            n_active += span[c, 0]
         s += 1
-    for k in range(n_active):
-        sites[agent[k]] = active[k]
-        arrived[agent[k]] = moved[k]
-    return s
+    for c in range(n_chunks):
+        for k in range(bounds[c], bounds[c] + span[c, 0]):
+            sites[agent[k]] = active[k]
+            arrived[agent[k]] = moved[k]
+    return s, coloured
 
 
 @jit

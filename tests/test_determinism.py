@@ -8,15 +8,18 @@ import numpy as np
 import pytest
 
 from conftest import needs_jit
+from kernels import immune as agents_k
 
 # Attributes that legitimately differ between two runs of the same scenario.
 VOLATILE_ATTRS = {"created", "command_line"}
 
 
-def _run(tmp_path, name, threads, overrides):
+def _run(tmp_path, name, threads, overrides, pinned=False):
+    """``pinned``: ``--threads N`` (no adaptive switching between 1 and N)."""
     out = tmp_path / f"{name}-{threads}.h5"
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
     cmd = [sys.executable, "-m", "simulator", "run", "--quiet", "-o", str(out)]
+    cmd += ["--threads", str(threads)] if pinned else []
     for o in overrides:
         cmd += ["--set", o]
     subprocess.run(cmd, check=True, env=env, timeout=600)
@@ -55,8 +58,28 @@ def _datasets(path):
             "tumor.mutation_rate_per_division=0.001"]),
 ])
 def test_same_output_for_one_and_two_threads(tmp_path, name, overrides):
-    one, attrs_one = _datasets(_run(tmp_path, name, 1, overrides))
-    two, attrs_two = _datasets(_run(tmp_path, name, 2, overrides))
+    one = _same_at_one_and_two_threads(tmp_path, name, overrides)
+    assert one["timeseries/tumor_cells"][-1] > one["timeseries/tumor_cells"][0]
+
+
+@needs_jit
+def test_same_output_with_migration_in_chunks(tmp_path):
+    """Enough T cells (thousands, recruited fast) that migration cuts its active list into
+    several chunks at 2 threads (kernels.immune.chunks_for; pinned, so every step runs on
+    2) and runs one at 1."""
+    one = _same_at_one_and_two_threads(tmp_path, "2d-crowd", [
+        "simulation.dimensions=[120,100]", "simulation.duration_days=20",
+        "initial.tumor_radius_sites=15", "t_cells.recruitment_rate_per_day=600",
+        "t_cells.basal_recruitment_fraction=1",
+        "suppressive.recruitment_rate_per_day_per_1000_tumor_cells=400"], pinned=True)
+    assert agents_k.chunks_for(int(one["timeseries/t_cells"].max()), 2) > 2
+
+
+def _same_at_one_and_two_threads(tmp_path, name, overrides, pinned=False) -> dict:
+    """Runs the scenario at 1 and at 2 threads; asserts every dataset and attribute equal;
+    returns the 1-thread datasets."""
+    one, attrs_one = _datasets(_run(tmp_path, name, 1, overrides, pinned))
+    two, attrs_two = _datasets(_run(tmp_path, name, 2, overrides, pinned))
     assert one.keys() == two.keys()
     for key in one:
         a, b = one[key], two[key]
@@ -68,4 +91,4 @@ def test_same_output_for_one_and_two_threads(tmp_path, name, overrides):
     assert attrs_one.keys() == attrs_two.keys()
     for key in attrs_one:
         np.testing.assert_array_equal(attrs_one[key], attrs_two[key], err_msg=key)
-    assert one["timeseries/tumor_cells"][-1] > one["timeseries/tumor_cells"][0]
+    return one

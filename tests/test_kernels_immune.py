@@ -6,6 +6,7 @@ make is drawn from the counter-based hash, so the kernel and the reference must 
 exactly: same sites, same kinds, same attributes."""
 import math
 
+import numba
 import numpy as np
 import pytest
 
@@ -54,21 +55,27 @@ def _key(stream, step=3, seed=11):
 
 
 def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, agent_kind,
-             stop_kind=TUMOR, first_tag=1, proposal=None, clone=None, seen=None):
+             stop_kind=TUMOR, first_tag=1, proposal=None, clone=None, seen=None, chunks=None):
     """The kernel on a padded grid (changed in place); returns the arrival substeps.
-    ``seen`` (one flag per clone of ``clone``): the stop cells that stop; None: all."""
+    ``seen`` (one flag per clone of ``clone``): the stop cells that stop; None: all.
+    ``chunks``: cut the active list into that many chunks (default: as the engine does)
+    and return (arrivals, substeps, substeps whose claims ran by parity) instead."""
     flat = kind.reshape(-1)
     if proposal is None:
         proposal = np.zeros(flat.size, np.int32)
     arrived = np.full(sites.size, -7, np.int64)
     clone = np.zeros(flat.size, np.uint8) if clone is None else clone.reshape(-1)
     seen = np.empty(0, np.uint8) if seen is None else np.asarray(seen, np.uint8)
-    agents_k.migrate(flat, clone, seen, np.empty(0) if field is None else field.reshape(-1),
-                     proposal, sites, sites.size, stops, first, last, stop_kind,
-                     _offsets(kind.shape),
-                     moore_inverse_lengths(kind.ndim), bias, first_tag, np.uint64(move_key),
-                     np.uint64(prio_key), agent_kind, arrived)
-    return arrived
+    args = (flat, clone, seen, np.empty(0) if field is None else field.reshape(-1), proposal,
+            sites, sites.size, stops, first, last, stop_kind, _offsets(kind.shape),
+            moore_inverse_lengths(kind.ndim), bias, first_tag, np.uint64(move_key),
+            np.uint64(prio_key), agent_kind, arrived)
+    if chunks is None:
+        agents_k.migrate(*args, agents_k.chunks_for(int(np.count_nonzero(first < last)),
+                                                    numba.get_num_threads()))
+        return arrived
+    substeps, by_parity = agents_k.migrate(*args, chunks)
+    return arrived, substeps, by_parity
 
 
 def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key,
@@ -189,6 +196,55 @@ def test_crowded_migration_matches_naive(dims):
     np.testing.assert_array_equal(kind, expected_kind)
     np.testing.assert_array_equal(arrived, expected_arrived)
     assert 0 < np.count_nonzero(arrived) < n
+
+
+@pytest.mark.parametrize("dims, count", [((90, 70), 900), ((22, 20, 18), 900),
+                                         ((16, 14), 120)])
+def test_migration_in_chunks_matches_naive(dims, count):
+    """Any number of chunks gives the reference's moves. The larger lattices keep the
+    chunks' target ranges apart, so claims run by parity (the parallel path); the small
+    crowded one does not, so the claims run chunk after chunk (the fallback): both paths
+    are checked to have run. The thread count does not enter; the engine's 1 vs 2 thread
+    test (test_determinism.py) covers the choice of chunks from it."""
+    kind, _, g = _lattice(dims, 13, tumour=0.1, dead=0.05, vessel=0.0)
+    sites = _agents(kind, g, count, T_CELL)
+    n = sites.size
+    stops = g.random(n) < 0.5
+    first = np.where(g.random(n) < 0.3, g.integers(0, 4, n), 0)
+    last = np.where(g.random(n) < 0.1, 0, np.where(g.random(n) < 0.5, g.integers(1, 8, n), 8))
+    field = g.random(kind.shape)
+    move_key, prio_key = _key(rng.STREAM_T_CELL_MOVE), _key(rng.STREAM_MOVE_PRIORITY)
+    expected_kind = kind.copy()
+    expected_sites, expected_arrived = _naive_migrate(expected_kind, field, sites, stops, first,
+                                                      last, 0.5, move_key, prio_key, T_CELL)
+    crowded = count > 0.3 * kind.size
+    for chunks in (1, 2, 5, 8):
+        k, s = kind.copy(), sites.copy()
+        arrived, substeps, by_parity = _migrate(k, field, s, stops, first, last, 0.5, move_key,
+                                                prio_key, T_CELL, chunks=chunks)
+        np.testing.assert_array_equal(s, expected_sites)
+        np.testing.assert_array_equal(k, expected_kind)
+        np.testing.assert_array_equal(arrived, expected_arrived)
+        assert substeps == 8
+        if chunks == 1:
+            assert by_parity == 0
+        elif crowded and chunks >= 5:  # (two chunks: one of each parity, always apart)
+            assert by_parity < substeps  # the fallback ran
+        elif not crowded:
+            assert by_parity > 0  # claims by parity ran
+    assert np.count_nonzero(expected_sites != sites) > n // 4  # the comparison saw moves
+
+
+def test_chunk_parities_apart():
+    """Chunks (entries, lowest site, highest site) of one parity must leave 2 * reach
+    between them; empty chunks are skipped."""
+    apart = np.array([[3, 0, 10], [3, 12, 20], [3, 25, 30], [3, 33, 40]], np.int64)
+    assert agents_k._parities_apart(apart, 6)        # even 10 + 12 < 25, odd 20 + 12 < 33
+    assert not agents_k._parities_apart(apart, 7)    # odd 20 + 14 >= 33
+    with_empty = np.array([[3, 0, 10], [0, 2 ** 62, -1], [0, 2 ** 62, -1], [3, 12, 20],
+                           [3, 40, 50]], np.int64)
+    assert agents_k._parities_apart(with_empty, 10)  # even: 0-10 and 40-50; odd: 12-20
+    assert not agents_k._parities_apart(with_empty, 15)
 
 
 @pytest.mark.parametrize("dims", SHAPES)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from kernels import immune as agents_k
@@ -597,7 +598,9 @@ class ImmuneSystem:
                          agents["sites"], n, np.ascontiguousarray(stops, dtype=np.bool_),
                          first, last, stop_kind,
                          geo.offsets, self.inv_length, bias, tag, self._key(move_stream, step),
-                         self._key(priority_stream, step), agent_kind, arrived)
+                         self._key(priority_stream, step), agent_kind, arrived,
+                         agents_k.chunks_for(int(np.count_nonzero(first < last)),
+                                             numba.get_num_threads()))
         return arrived, hours_per_move
 
     def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,
