@@ -148,8 +148,9 @@ def _claim(proposal, i, d, offsets, base, priority_key):
 def _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start, stop,
                      direction, lo, hi, substep, stop_kind, agent_kind, offsets, inv_length,
                      bias, move_key, claim, base, priority_key):
-    """Each entry's move of this substep into ``direction``; with ``claim`` each move
-    claims its target too (:func:`_claim`)."""
+    """Each entry's move of this substep into ``direction``; with ``claim`` the moves then
+    claim their targets (:func:`_claim_stretch`: a second loop, as claiming within the
+    first cost 3D migration 10-15%, its scattered stores interleaved with the scans)."""
     use_field = attractant.shape[0] > 0
     screen = seen.shape[0] > 0
     sites = active[lo:hi]
@@ -158,13 +159,11 @@ def _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, star
     stops = stop[lo:hi]
     directions = direction[lo:hi]
     for k in range(hi - lo):
-        i = sites[k]
-        d = _propose(kind, clone, seen, attractant, i, halts[k], starts[k], stops[k], substep,
-                     stop_kind, agent_kind, offsets, inv_length, bias, move_key, use_field,
-                     screen)
-        directions[k] = d
-        if claim and d >= 0:
-            _claim(proposal, i, d, offsets, base, priority_key)
+        directions[k] = _propose(kind, clone, seen, attractant, sites[k], halts[k], starts[k],
+                                 stops[k], substep, stop_kind, agent_kind, offsets,
+                                 inv_length, bias, move_key, use_field, screen)
+    if claim:
+        _claim_stretch(proposal, active, direction, lo, hi, offsets, base, priority_key)
 
 
 @nrt_free_jit
