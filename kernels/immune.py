@@ -24,8 +24,8 @@ only, a compact list of the agents that may still move in this call:
 
 The list is cut into chunks of consecutive entries (in site order), each worked by one
 thread; claims of chunks that could reach the same site never run at once
-(:func:`migrate`). Three parallel regions per substep on several threads, none
-on one.
+(:func:`migrate`). Three parallel regions per substep on several threads with enough movers
+(:func:`chunks_for`), none otherwise.
 
 The rule is the synchronous one of ``tests/naive.py::migrate_substep`` (all proposals of a
 substep see the lattice as the previous substep left it, then each target goes to its
@@ -54,8 +54,9 @@ MAX_TAG = 2 ** 25    # int32 proposals: callers clear the array and restart tags
 NO_MOVE = -1         # no proposal this substep (no free neighbour now; one may free up)
 INERT = -2           # can never move again in this call: dropped from the active list
 
-# migrate runs one chunk of the active list below 2 * MIN_CHUNK movers or at one thread,
-# else CHUNKS_PER_THREAD per thread (measured at 1000 x 1000: 2, 4, 8 and 16 per thread)
+# chunks of the active list (chunks_for): at most CHUNKS_PER_THREAD per thread (of 2, 4, 8
+# and 16, 4 and 8 were fastest at 1000 x 1000, 2 threads), of at least MIN_CHUNK agents
+# (not tuned)
 MIN_CHUNK = 256
 CHUNKS_PER_THREAD = 4
 BUCKETS = 4096       # at most this many site buckets in the locality sort of :func:`migrate`
@@ -297,9 +298,11 @@ def by_site_bucket(sites, n, n_sites):
 
 def chunks_for(movers: int, threads: int) -> int:
     """The chunks :func:`migrate` should cut ``movers`` agents into on ``threads`` threads:
-    one at one thread or below 2 * MIN_CHUNK movers (no parallel region at all), else
-    CHUNKS_PER_THREAD per thread, each of at least MIN_CHUNK agents."""
-    if threads <= 1 or movers < 2 * MIN_CHUNK:
+    up to CHUNKS_PER_THREAD per thread of at least MIN_CHUNK agents each, and at least two
+    per thread, so that each parity has a chunk for every thread (with two chunks, the
+    proposals would run on one thread at a time); else one chunk and no parallel region
+    (at one thread, or below 2 * threads * MIN_CHUNK movers)."""
+    if threads <= 1 or movers < 2 * threads * MIN_CHUNK:
         return 1
     return min(CHUNKS_PER_THREAD * threads, movers // MIN_CHUNK)
 

@@ -235,6 +235,20 @@ def test_migration_in_chunks_matches_naive(dims, count):
     assert np.count_nonzero(expected_sites != sites) > n // 4  # the comparison saw moves
 
 
+def test_chunks_give_every_thread_a_chunk_of_each_parity():
+    """One chunk at one thread or with few movers; otherwise at least two chunks per thread
+    (each parity then has one for every thread) and at most CHUNKS_PER_THREAD, none below
+    MIN_CHUNK agents."""
+    for threads in (1, 2, 3, 4, 8):
+        for movers in (0, 1, 255, 256, 511, 512, 1023, 1024, 2047, 3000, 10 ** 4, 10 ** 6):
+            chunks = agents_k.chunks_for(movers, threads)
+            if threads == 1 or movers < 2 * threads * agents_k.MIN_CHUNK:
+                assert chunks == 1, (movers, threads)
+            else:
+                assert 2 * threads <= chunks <= agents_k.CHUNKS_PER_THREAD * threads
+                assert movers // chunks >= agents_k.MIN_CHUNK
+
+
 def test_chunk_parities_apart():
     """Chunks (entries, lowest site, highest site) of one parity must leave 2 * reach
     between them; empty chunks are skipped."""
