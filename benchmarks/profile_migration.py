@@ -69,11 +69,7 @@ def timed_migrate(seconds: dict, counts: dict):
         arrived[:n] = 0
         n_substeps = int(stop.max(initial=0))
         n_chunks = max(1, min(n_chunks, n_active))
-        bounds = np.array([c * n_active // n_chunks for c in range(n_chunks + 1)], np.int64)
-        span = np.array([[bounds[c + 1] - bounds[c], active[bounds[c]:bounds[c + 1]].min(),
-                          active[bounds[c]:bounds[c + 1]].max()]
-                         if bounds[c + 1] > bounds[c] else [0, 2 ** 62, -1]
-                         for c in range(n_chunks)], np.int64).reshape(n_chunks, 3)
+        bounds, span = agents_k._chunk_spans(active, n_active, n_chunks)
         reach = int(np.abs(offsets).max())
 
         def chunked(s, mk, base, pk):  # the arguments of _in_parallel after its mode
@@ -194,8 +190,7 @@ def side_by_side(calls, versions: dict, repeats: int, threads: int) -> dict:
         outputs, wall = [], 0.0
         for call in calls:
             args = fresh(call)
-            first, last = args[8], args[9]
-            args[-1] = agents_k.chunks_for(int(np.count_nonzero(first < last)), threads)
+            args[-1] = agents_k.chunks_for_agents(args[8], args[9], threads)  # first, last
             t0 = time.perf_counter()
             substeps = kernel(*args)
             wall += time.perf_counter() - t0

@@ -307,6 +307,31 @@ def chunks_for(movers: int, threads: int) -> int:
     return min(CHUNKS_PER_THREAD * threads, movers // MIN_CHUNK)
 
 
+def chunks_for_agents(first, last, threads: int) -> int:
+    """:func:`chunks_for` the agents of a :func:`migrate` call (``first``, ``last``: each
+    agent's substeps; movers are those with at least one)."""
+    return chunks_for(int(np.count_nonzero(first < last)), threads)
+
+
+@jit
+def _chunk_spans(active, n_active, n_chunks):
+    """Entries [0, n_active) of the active list cut into ``n_chunks`` (at most n_active,
+    at least 1) chunks of consecutive entries: (bounds, n_chunks + 1 start entries; span,
+    per chunk (entries, lowest site, highest site), an empty chunk (0, 2 ** 62, -1))."""
+    bounds = np.empty(n_chunks + 1, np.int64)
+    for c in range(n_chunks + 1):
+        bounds[c] = c * n_active // n_chunks
+    span = np.empty((n_chunks, 3), np.int64)
+    for c in range(n_chunks):
+        span[c, 0] = bounds[c + 1] - bounds[c]
+        span[c, 1] = np.int64(2 ** 62)
+        span[c, 2] = -1
+        for k in range(bounds[c], bounds[c + 1]):
+            span[c, 1] = min(span[c, 1], active[k])
+            span[c, 2] = max(span[c, 2], active[k])
+    return bounds, span
+
+
 @jit
 def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, last, stop_kind,
             offsets, inv_length, bias, first_tag, move_step_key, priority_step_key, agent_kind,
@@ -319,7 +344,7 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     ``clone``, ``seen``: which ``stop_kind`` cells an agent stops beside (:func:`_propose`).
     The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing ``proposal`` and
     restarting the tags when it would not be) and chooses ``n_chunks``
-    (:func:`chunks_for`); the result does not depend on it.
+    (:func:`chunks_for_agents`); the result does not depend on it.
 
     Cost follows the agents that can still move, not the population: agents with no
     substep to move in are left out from the start, and an agent found INERT is dropped
@@ -362,17 +387,7 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
             n_active += 1
             n_substeps = max(n_substeps, last[a])
     n_chunks = max(1, min(n_chunks, n_active))
-    bounds = np.empty(n_chunks + 1, np.int64)
-    for c in range(n_chunks + 1):
-        bounds[c] = c * n_active // n_chunks
-    span = np.empty((n_chunks, 3), np.int64)  # per chunk: entries, lowest, highest site
-    for c in range(n_chunks):
-        span[c, 0] = bounds[c + 1] - bounds[c]
-        span[c, 1] = np.int64(2 ** 62)
-        span[c, 2] = -1
-        for k in range(bounds[c], bounds[c + 1]):
-            span[c, 1] = min(span[c, 1], active[k])
-            span[c, 2] = max(span[c, 2], active[k])
+    bounds, span = _chunk_spans(active, np.int64(n_active), n_chunks)  # (not a literal 0)
     reach = np.int64(0)  # the farthest a claim lands from its proposer, in flat sites
     for d in range(offsets.shape[0]):
         reach = max(reach, abs(offsets[d]))

@@ -71,8 +71,8 @@ def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, a
             moore_inverse_lengths(kind.ndim), bias, first_tag, np.uint64(move_key),
             np.uint64(prio_key), agent_kind, arrived)
     if chunks is None:
-        agents_k.migrate(*args, agents_k.chunks_for(int(np.count_nonzero(first < last)),
-                                                    numba.get_num_threads()))
+        agents_k.migrate(*args, agents_k.chunks_for_agents(first, last,
+                                                           numba.get_num_threads()))
         return arrived
     substeps, by_parity = agents_k.migrate(*args, chunks)
     return arrived, substeps, by_parity

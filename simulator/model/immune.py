@@ -599,8 +599,7 @@ class ImmuneSystem:
                          first, last, stop_kind,
                          geo.offsets, self.inv_length, bias, tag, self._key(move_stream, step),
                          self._key(priority_stream, step), agent_kind, arrived,
-                         agents_k.chunks_for(int(np.count_nonzero(first < last)),
-                                             numba.get_num_threads()))
+                         agents_k.chunks_for_agents(first, last, numba.get_num_threads()))
         return arrived, hours_per_move
 
     def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,
