@@ -196,7 +196,7 @@ def run_steps(start, adi_module, steps: int, threads: int):
             ref_solver.rhs[:n] = rhs
             ref_solver.reaction[:n] = reaction
             ref_solver.solve(ref, levels, REFERENCE_TOLERANCE, REFERENCE_CYCLES, False,
-                             f"fields.{name_f}")
+                             f"fields.{name_f}", 0, None, tissue.reaction_rows[f])
             errors["new"][step, f] = rel_error(tissue.arrays[name_f], ref)
             errors["old"][step, f] = rel_error(old.arrays[name_f], ref)
     solver.solve = original
@@ -230,6 +230,7 @@ def run_coarse(start, factor: int, steps: int, threads: int):
     engine_mod.set_threads(threads)
     names = start.tissue.names
     fine_levels = start.tissue.levels
+    fine_rows = start.tissue.reaction_rows
     scenario = scenario_mod.replace(
         start.scenario, fields={name: dict(grid_coarsening=factor) for name in names})
     engine = engine_mod.fork(full.copy.deepcopy(start), scenario)
@@ -259,7 +260,7 @@ def run_coarse(start, factor: int, steps: int, threads: int):
             ref_solver.rhs[:n] = rhs
             ref_solver.reaction[:n] = reaction
             ref_solver.solve(ref, fine_levels[f], REFERENCE_TOLERANCE, REFERENCE_CYCLES,
-                             False, f"fields.{field}")
+                             False, f"fields.{field}", 0, None, fine_rows[f])
             inner = (slice(1, -1),) * ref.ndim
             diff = (engine.tissue.arrays[field][inner].astype(np.float64)
                     - ref[inner].astype(np.float64))
