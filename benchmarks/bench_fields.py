@@ -45,7 +45,10 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 import bench_full_step as full  # noqa: E402
+import bench_machine  # noqa: E402
 from kernels import lattice  # noqa: E402
+from kernels import microenvironment as micro  # noqa: E402
+from kernels import multigrid as field_kernels  # noqa: E402
 from kernels.jit import parallel_jit, prange  # noqa: E402
 from simulator import engine as engine_mod  # noqa: E402
 from simulator import scenario as scenario_mod  # noqa: E402
@@ -131,6 +134,26 @@ class AdiFields:
                                     1e-3, 1)
 
 
+def streamed_bytes(levels, three: bool, reaction_buffer: bool) -> tuple[int, int]:
+    """Bytes one step of a field must move between memory and the cores in this scheme, if
+    every array were streamed exactly once per pass (the floor of the streaming section):
+    (its per-kind tables: the kinds read, the right-hand side and, with ``reaction_buffer``
+    (a reaction that differs by kind), the reaction written; its solve: per level above the
+    coarsest, a down and an up pass each reading and writing the field and reading the
+    right-hand side (and reaction), writing the coarse right-hand side (down) or reading
+    the coarse correction (up); each coarse correction zeroed once; the reaction restricted
+    to every level). Writes count once, as in ``bench_machine.stream``."""
+    geo = levels[0]
+    size = [field_kernels.level_size(geo, l, three) for l in range(geo.shape[0])]
+    k = int(reaction_buffer)
+    solve = 0
+    for l in range(len(size) - 1):
+        solve += 2 * 4 * ((3 + k) * size[l] + size[l + 1])
+        solve += 4 * size[l] if l > 0 else 0
+        solve += 4 * k * (size[l] + size[l + 1])
+    return size[0] * (1 + 4 + 4 * k), solve
+
+
 def rel_error(c, ref):
     inner = (slice(1, -1),) * c.ndim
     r = ref[inner].astype(np.float64)
@@ -179,6 +202,25 @@ def run_steps(start, adi_module, steps: int, threads: int):
         clock["copy"] += time.perf_counter() - t1
         return cycles
 
+    def timed(kernel, into, slot):
+        def call(*args):
+            t0 = time.perf_counter()
+            kernel(*args)
+            clock[into][slot()] += time.perf_counter() - t0
+        return call
+
+    # the per-kind tables (one call per field, in field order) and the IFN-gamma-induced
+    # secretion, timed inside the phase for the streaming floor
+    calls = dict(tables=0)
+
+    def table_slot():
+        calls["tables"] += 1
+        return (calls["tables"] - 1) % len(names)
+
+    clock.update(tables=np.zeros(len(names)), induced=np.zeros(1))
+    originals = (field_kernels.fine_tables, micro.induced_secretion)
+    field_kernels.fine_tables = timed(originals[0], "tables", table_slot)
+    micro.induced_secretion = timed(originals[1], "induced", lambda: 0)
     solver.solve = capture
     seconds = dict(new_phase=0.0, old_sources=0.0, old_solve=np.zeros(len(names)))
     errors = dict(new=np.zeros((steps, len(names))), old=np.zeros((steps, len(names))))
@@ -200,13 +242,20 @@ def run_steps(start, adi_module, steps: int, threads: int):
             errors["new"][step, f] = rel_error(tissue.arrays[name_f], ref)
             errors["old"][step, f] = rel_error(old.arrays[name_f], ref)
     solver.solve = original
+    field_kernels.fine_tables, micro.induced_secretion = originals
     per_step = 1e3 / steps
     old_solve_ms = seconds["old_solve"] * per_step
+    floor_bytes = [streamed_bytes(tissue.levels[f], solver.three,
+                                  tissue.reaction_rows[f] is None) for f in range(len(names))]
     new_solve_ms = clock["solve"] * per_step
     return dict(
         threads=threads, steps=steps, fields=list(names),
         new_phase_ms=seconds["new_phase"] * per_step,
         new_solve_ms=new_solve_ms.tolist(),
+        tables_ms=(clock["tables"] * per_step).tolist(),
+        induced_secretion_ms=float(clock["induced"][0] * per_step),
+        tables_bytes=[t for t, _ in floor_bytes],
+        solve_bytes=[b for _, b in floor_bytes],
         old_sources_ms=seconds["old_sources"] * per_step,
         old_solve_ms=old_solve_ms.tolist(),
         # the old phase: its kind_sources, its solves, and what the new phase spends
@@ -273,6 +322,24 @@ def run_coarse(start, factor: int, steps: int, threads: int):
                 error_rms=err_rms.mean(axis=0).tolist())
 
 
+def streaming_floor(r: dict, gb_s: float) -> dict:
+    """Each field's tables and solve, and the phase, against the time their bytes
+    (:func:`streamed_bytes`) take at the measured stream bandwidth; the phase's floor adds
+    the IFN-gamma-induced secretion as measured (a power per tumour cell: compute, not
+    streams) and nothing for the rest of the phase."""
+    per_field = []
+    for f, name in enumerate(r["fields"]):
+        moved = r["tables_bytes"][f] + r["solve_bytes"][f]
+        measured = r["tables_ms"][f] + r["new_solve_ms"][f]
+        floor = moved / gb_s / 1e6
+        per_field.append(dict(field=name, megabytes=moved / 1e6, floor_ms=floor,
+                              measured_ms=measured, measured_over_floor=measured / floor))
+    floor_phase = sum(row["floor_ms"] for row in per_field) + r["induced_secretion_ms"]
+    return dict(fields=per_field, induced_secretion_ms=r["induced_secretion_ms"],
+                phase_floor_ms=floor_phase, phase_ms=r["new_phase_ms"],
+                phase_over_floor=r["new_phase_ms"] / floor_phase)
+
+
 def print_report(res):
     common.print_header(res, "Fields phase: multigrid vs pseudo-time ADI")
     s = res["start"]
@@ -292,6 +359,19 @@ def print_report(res):
           f"{r['old_phase_ms'] / r['new_phase_ms']:8.2f}"
           f"   (old: kind_sources {r['old_sources_ms']:.2f} ms + solves + the rest of the "
           "new phase)")
+    floor = res.get("streaming_floor")
+    if floor:
+        print(f"\nStreaming floor: the bytes of each field's tables and solve if every array "
+              f"moved once per pass, at the stream bandwidth measured in this run "
+              f"({res['stream_gb_s']:.1f} GB/s at {r['threads']} thread(s))")
+        print(f"{'field':<22}{'MB':>8}{'floor ms':>10}{'measured':>10}{'x floor':>9}")
+        for row in floor["fields"]:
+            print(f"{row['field']:<22}{row['megabytes']:8.1f}{row['floor_ms']:10.2f}"
+                  f"{row['measured_ms']:10.2f}{row['measured_over_floor']:9.2f}")
+        print(f"{'fields phase':<22}{'':>8}{floor['phase_floor_ms']:10.2f}"
+              f"{floor['phase_ms']:10.2f}{floor['phase_over_floor']:9.2f}   (floor: the "
+              f"streams + the IFN-gamma-induced secretion as measured, "
+              f"{floor['induced_secretion_ms']:.2f} ms)")
     if res.get("coarse_grids"):
         print("\nFields on a coarser grid (fields.<name>.grid_coarsening, all four fields): "
               "fields phase ms per step; error against the converged steady state on the "
@@ -337,6 +417,9 @@ def main(argv=None):
         res["coarse_grids"].append(run_coarse(start, factor, cfg["steps"], args.threads))
     log("measuring ...")
     res["result"] = run_steps(start, adi, cfg["steps"], args.threads)
+    log("measuring the memory bandwidth ...")
+    res["stream_gb_s"] = bench_machine.stream_bandwidth([args.threads])[args.threads]
+    res["streaming_floor"] = streaming_floor(res["result"], res["stream_gb_s"])
     res["threading_layer"] = numba.threading_layer()
     common.finish_result(res)
     r = res["result"]
