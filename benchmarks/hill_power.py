@@ -1,6 +1,6 @@
 """The IFN-gamma Hill kernels with a float64 and a float32 power, side by side.
 
-Run: ``python benchmarks/hill_power.py [--threads N] [--repeats R] [--against REV]
+Run: ``python benchmarks/hill_power.py [--quick] [--threads N] [--repeats R] [--against REV]
 [--json PATH]`` (default JSON ``benchmarks/results/hill_power.json``; ~30 s).
 
 ``kernels.microenvironment.induced_secretion`` (the chemokine's IFN-gamma-induced source,
@@ -61,21 +61,26 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--against", default="c3bf733")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 400x400 (bench_full_step's quick state), one repeat")
     ap.add_argument("--json", type=Path, default=common.default_json("hill_power"))
     args = ap.parse_args(argv)
+    cfg = (bench_full_step.MODES["quick"] if args.quick
+           else dict(bench_full_step.MODES["full"], radius=420))
+    repeats = 1 if args.quick else args.repeats
     import kernels.microenvironment as today
     from simulator import engine as engine_mod
-    res = common.new_result("hill_power", "full", dict(threads=args.threads,
-                                                       repeats=args.repeats, calls=CALLS,
-                                                       against=args.against, radius=420))
+    res = common.new_result("hill_power", "quick" if args.quick else "full",
+                            dict(threads=args.threads, repeats=repeats, calls=CALLS,
+                                 against=args.against, dimensions=cfg["dimensions"],
+                                 radius=cfg["radius"]))
     before = common.module_at(args.against, "kernels/microenvironment.py", "micro_before")
     log("building the start state ...")
-    cfg = dict(bench_full_step.MODES["full"], radius=420)
     engine, _ = bench_full_step.build_start_engine(cfg, "throughout")
     engine_mod.set_threads(args.threads)
     times = {"float64 (before)": [], "float32 (today)": []}
     last = {}
-    for repeat in range(args.repeats + 1):
+    for repeat in range(repeats + 1):
         for name, module in (("float64 (before)", before), ("float32 (today)", today)):
             secretion, response, pdl1 = run_version(module, engine, CALLS)
             last[name] = pdl1
@@ -97,7 +102,7 @@ def main(argv=None):
     common.finish_result(res)
     common.print_header(res, "tumorsim Hill power: float64 against float32")
     print(f"\n{res['tumor_cells']} tumour cells, {args.threads} thread(s), best / median ms per "
-          f"call over {args.repeats} repeats of {CALLS} calls")
+          f"call over {repeats} repeats of {CALLS} calls")
     print(f"  {'power':<18}{'induced_secretion':>22}{'tumor_response':>22}")
     for name, r in rows.items():
         print(f"  {name:<18}{r['induced_secretion_ms_best']:>12.2f} / "

@@ -1,6 +1,6 @@
 """Where immune-cell migration spends its time: proposals and claims, moves.
 
-Run: ``python benchmarks/profile_migration.py [--steps N] [--against REV] [--json PATH]``
+Run: ``python benchmarks/profile_migration.py [--quick] [--steps N] [--against REV] [--json PATH]``
 (default JSON: ``benchmarks/results/profile_migration.json``; ~1 min on a quiet 2-core
 machine).
 
@@ -257,10 +257,17 @@ def main(argv=None):
                     help="also time the migration kernels of git revision REV side by side")
     ap.add_argument("--repeats", type=int, default=7,
                     help="side-by-side repeats per thread count (with --against)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 400x400 (bench_full_step's quick state), 2 steps, one "
+                         "repeat")
     ap.add_argument("--json", type=Path, default=common.default_json("profile_migration"))
     args = ap.parse_args(argv)
-    cfg = dict(bench_full_step.MODES["full"], radius=420, vessels="throughout")
-    res = common.new_result("profile_migration", "full",
+    if args.quick:
+        cfg = dict(bench_full_step.MODES["quick"], vessels="throughout")
+        args.steps, args.repeats = 2, 1
+    else:
+        cfg = dict(bench_full_step.MODES["full"], radius=420, vessels="throughout")
+    res = common.new_result("profile_migration", "quick" if args.quick else "full",
                             dict(cfg, steps=args.steps, against=args.against,
                                  repeats=args.repeats))
     log("building the start state ...")

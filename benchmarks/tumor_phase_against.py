@@ -1,7 +1,7 @@
 """The full model's tumour phase with today's ``kernels.tumor`` and an earlier one, side by side.
 
-Run: ``python benchmarks/tumor_phase_against.py [--against REV] [--threads N] [--repeats R]
-[--json PATH]`` (default JSON ``benchmarks/results/tumor_phase_against.json``; ~40 s).
+Run: ``python benchmarks/tumor_phase_against.py [--quick] [--against REV] [--threads N]
+[--repeats R] [--json PATH]`` (default JSON ``benchmarks/results/tumor_phase_against.json``; ~40 s).
 
 ``bench_tumor_kernel.py`` times the tumour kernel in the tumour-only model (no oxygen, no
 drug fields: the "plain" path). In the full model oxygen scales each cell's division
@@ -55,22 +55,27 @@ def main(argv=None):
     ap.add_argument("--against", default="cea5430")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 400x400 (bench_full_step's quick state), one repeat")
     ap.add_argument("--json", type=Path, default=common.default_json("tumor_phase_against"))
     args = ap.parse_args(argv)
+    cfg = (bench_full_step.MODES["quick"] if args.quick
+           else dict(bench_full_step.MODES["full"], radius=420))
+    repeats = 1 if args.quick else args.repeats
     import kernels.tumor as today
     import simulator.engine as engine_mod
-    res = common.new_result("tumor_phase_against", "full",
+    res = common.new_result("tumor_phase_against", "quick" if args.quick else "full",
                             dict(against=args.against, threads=args.threads,
-                                 repeats=args.repeats, steps=STEPS, radius=420))
+                                 repeats=repeats, steps=STEPS,
+                                 dimensions=cfg["dimensions"], radius=cfg["radius"]))
     before = common.module_at(args.against, "kernels/tumor.py", "tumor_before")
     log("building the start state ...")
-    start, _ = bench_full_step.build_start_engine(dict(bench_full_step.MODES["full"],
-                                                       radius=420), "throughout")
+    start, _ = bench_full_step.build_start_engine(cfg, "throughout")
     engine_mod.set_threads(args.threads)
     times = {args.against: [], "today": []}
     left = {}
     try:
-        for repeat in range(args.repeats + 1):
+        for repeat in range(repeats + 1):
             for name, module in ((args.against, before), ("today", today)):
                 seconds, left[name] = run_version(module, start)
                 if repeat:
@@ -87,7 +92,7 @@ def main(argv=None):
     common.finish_result(res)
     common.print_header(res, "tumorsim tumour phase of the full model, side by side")
     print(f"\n~{res['tumor_cells']} tumour cells, oxygen on, {args.threads} thread(s), "
-          f"{STEPS} steps per repeat, {args.repeats} repeats")
+          f"{STEPS} steps per repeat, {repeats} repeats")
     for name, r in rows.items():
         print(f"  kernels/tumor.py at {name:<10} {r['ms_best']:7.2f} ms best "
               f"{r['ms_median']:7.2f} ms median per step")
