@@ -131,7 +131,7 @@ def census(kind, pdl1, lo, hi, line_length, count, col_sum, pdl1_sum):
                           columns)
         for q in range(n):
             cols += columns[q]
-            total += pdl1[base + columns[q]]
+            total += pdl1[np.uint64(base + columns[q])]
         count[line] = n
         col_sum[line] = cols
         pdl1_sum[line] = total
