@@ -226,12 +226,13 @@ def _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direc
 @inline_jit
 def _keep(active, agent, halt, start, stop, moved, k, kept, site):
     """Entry k of the active list moves to entry kept (<= k), at ``site``."""
-    active[kept] = site
-    agent[kept] = agent[k]
-    halt[kept] = halt[k]
-    start[kept] = start[k]
-    stop[kept] = stop[k]
-    moved[kept] = moved[k]
+    to = np.uint64(kept)  # a counter, not a loop index: unsigned spares the index check
+    active[to] = site
+    agent[to] = agent[k]
+    halt[to] = halt[k]
+    start[to] = start[k]
+    stop[to] = stop[k]
+    moved[to] = moved[k]
 
 
 # modes of :func:`_in_parallel` besides a parity (0, 1): proposals and claims of the chunks
