@@ -125,7 +125,8 @@ def measure(window_s: float, frame_repeats: int) -> dict:
             wait(lambda: frames(page) > n0 and day(page) > 0)
             results["run_click_to_first_frame_s"] = time.perf_counter() - clicked
             time.sleep(1.0)
-            # 4 s: the whole 120-day default run takes about 8 s of steps here
+            # the whole 120-day default run takes about 8 s of steps here: a window of
+            # 4 s (2 s with --quick) falls within it
             results["live_default_300x300"] = live_rate(page, window_s, 1, 4.0)
             pause(page)
             page.select_option(".ts-lesson select", label="Why targeted therapy relapses")

@@ -94,6 +94,13 @@ MODES = dict(
 )
 
 
+def side_by_side_start(quick: bool) -> dict:
+    """The start state of the scripts that time one phase side by side with an earlier
+    revision (profile_migration, tumor_phase_against, hill_power): ``--radius 420`` on
+    1000x1000, or with ``quick`` the 400x400 smoke state."""
+    return dict(MODES["quick"]) if quick else dict(MODES["full"], radius=420)
+
+
 # ---------------------------------------------------------------------- scenario and state
 def full_step_overrides(dimensions, radius) -> list[str]:
     return [f"simulation.dimensions={list(dimensions)}",

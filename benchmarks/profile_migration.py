@@ -8,9 +8,9 @@ Starts from ``bench_full_step.py``'s start engine at ``--radius 420`` (1000 x 10
 tumour cells, ~14k T cells, ~5.5k suppressive cells) and runs ``steps`` steps per thread
 count with ``kernels.immune.migrate`` replaced by the same substep loop driven from Python
 (:func:`timed_migrate`), calling the same jitted pieces (``by_site_bucket``; the
-proposals with their claims, ``_propose_stretch`` / ``_propose_chunks`` and
-``_claim_stretch``; the moves with the dropping of agents that cannot move again,
-``_move_stretch`` / ``_move_chunks``) with a timer around each. The engine's results are
+proposals with their claims, ``_propose_stretch``, ``_claim_stretch`` and the parallel
+``_in_parallel``; the moves with the dropping of agents that cannot move again,
+``_move_stretch`` and ``_in_parallel``) with a timer around each. The engine's results are
 unchanged by the substitution (checked: the final lattice equals an ``Engine.step``
 run's). Prints ms per step and ns per agent-substep of each piece, T cells and
 suppressive cells together, and the share of substeps whose claims ran in parallel.
@@ -262,11 +262,9 @@ def main(argv=None):
                          "repeat")
     ap.add_argument("--json", type=Path, default=common.default_json("profile_migration"))
     args = ap.parse_args(argv)
+    cfg = dict(bench_full_step.side_by_side_start(args.quick), vessels="throughout")
     if args.quick:
-        cfg = dict(bench_full_step.MODES["quick"], vessels="throughout")
         args.steps, args.repeats = 2, 1
-    else:
-        cfg = dict(bench_full_step.MODES["full"], radius=420, vessels="throughout")
     res = common.new_result("profile_migration", "quick" if args.quick else "full",
                             dict(cfg, steps=args.steps, against=args.against,
                                  repeats=args.repeats))

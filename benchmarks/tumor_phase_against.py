@@ -59,8 +59,7 @@ def main(argv=None):
                     help="smoke run: 400x400 (bench_full_step's quick state), one repeat")
     ap.add_argument("--json", type=Path, default=common.default_json("tumor_phase_against"))
     args = ap.parse_args(argv)
-    cfg = (bench_full_step.MODES["quick"] if args.quick
-           else dict(bench_full_step.MODES["full"], radius=420))
+    cfg = bench_full_step.side_by_side_start(args.quick)
     repeats = 1 if args.quick else args.repeats
     import kernels.tumor as today
     import simulator.engine as engine_mod

@@ -209,8 +209,9 @@ def _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direc
             continue
         if d >= 0:
             j = i + offsets[d]
-            if proposal[np.uint64(j)] == base + d + 1:
-                kind[np.uint64(j)] = agent_kind
+            target = np.uint64(j)  # unsigned indices: no negative-index checks
+            if proposal[target] == base + d + 1:
+                kind[target] = agent_kind
                 kind[np.uint64(i)] = EMPTY
                 i = j
                 moves[k] = substep + 1
