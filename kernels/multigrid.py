@@ -78,8 +78,10 @@ Parallelism and determinism
 ---------------------------
 Chunks of lines, one per thread on levels of PARALLEL_MIN_SITES sites or more; the
 results do not depend on the chunks (red-black Gauss-Seidel and the residual are the
-same whatever order), and the only reductions are exact maxima. Bit-identical for any
-number of threads.
+same whatever order), and the only reductions are exact maxima. The restriction of
+per-level values (:func:`restrict_levels`: the oxygen reaction, every step) works in
+RESTRICT_CHUNKS chunks of coarse units on the same levels, each unit computed alone.
+Bit-identical for any number of threads.
 
 Fields on a coarser grid
 ------------------------
@@ -119,6 +121,7 @@ MAX_LEVELS = 40
 # when the 250x250 level of a 1000x1000 field went parallel: -0.9 ms at 2 threads)
 PARALLEL_MIN_SITES = 16384
 TABLE_BLOCK = 65536  # sites per parallel chunk of fine_tables
+RESTRICT_CHUNKS = 16  # parallel chunks of a level's restriction (any count: same result)
 # level table columns
 (G_N0, G_N1, G_N2, G_OFF, G_C0, G_C1, G_C2, G_T0, G_T1, G_T2,
  G_LO0, G_HI0, G_LO1, G_HI1, G_LO2, G_HI2, G_PLO, G_PHI, G_KOFF, G_KROW) = range(20)
@@ -129,7 +132,7 @@ T_AM, T_AP, T_DD, T_RW, T_PW = range(5)
 # Operations on a unit (row or plane), executed from a schedule so that each row function
 # has one call site (the compiler inlines callees into every call site: fewer sites,
 # faster compiles)
-OP_RED, OP_BLACK, OP_RESTRICT, OP_PROLONG, OP_REACTION = range(5)
+OP_RED, OP_BLACK, OP_RESTRICT, OP_PROLONG = range(4)
 
 # --------------------------------------------------------------------------- geometry
 def _axis_cells(n, width, last):
@@ -474,10 +477,23 @@ def _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t):
 
 
 @inline_jit
-def _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, pc, rc, reaction, work):
-    """Coarse row (pc, rc) of level l + 1 gets the volume average over each coarse cell's
-    children of level l's residual (its right-hand side), or with ``reaction`` of level
-    l's reaction (its reaction)."""
+def _add_children(acc, t, rw, w_row, n2, coarsened):
+    """acc[jc] += w_row x the restriction-weighted values t[j] of the children j of each
+    coarse cell jc along a row (n2 fine cells; pairs (2 jc - 1, 2 jc) when ``coarsened``)."""
+    half = n2 // 2 if coarsened else 0
+    # children (2 jc - 1, 2 jc): loads of both members vectorise with shuffles
+    ac = acc[1:half + 1]
+    for q in range(half):
+        ac[q] += w_row * (rw[1 + 2 * q] * t[1 + 2 * q] + rw[2 + 2 * q] * t[2 + 2 * q])
+    for j in range(2 * half + 1, n2 + 1):  # an odd last cell, or no coarsening
+        jc = (j + 1) // 2 if half > 0 else j
+        acc[jc] += w_row * rw[j] * t[j]
+
+
+@inline_jit
+def _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, pc, rc, work):
+    """Coarse row (pc, rc) of level l + 1's right-hand side (in ``bb``) gets the volume
+    average over each coarse cell's children of level l's residual."""
     _, e1, e2 = _extents(geo, l, three)
     _, ce1, ce2 = _extents(geo, l + 1, three)
     n2 = geo[l, G_N2]
@@ -490,52 +506,92 @@ def _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, pc, rc, reaction, work
     f1 = 2 if geo[l, G_C1] else 1
     p_lo = (pc - 1) * f0 + 1 if three else 0
     p_hi = min(pc * f0, geo[l, G_N0]) if three else 0
-    t0 = geo[l, G_T0]
-    t1 = geo[l, G_T1]
     t2 = geo[l, G_T2]
     rw = axf[T_RW, t2:t2 + e2]
-    half = n2 // 2 if geo[l, G_C2] else 0
     for p in range(p_lo, p_hi + 1):
         for r in range((rc - 1) * f1 + 1, min(rc * f1, geo[l, G_N1]) + 1):
-            w_row = axf[T_RW, t0 + p] * axf[T_RW, t1 + r]
-            if reaction:
-                kb = geo[l, G_OFF] + (p * e1 + r) * e2
-                kr = kk[kb:kb + e2]
-                for j in range(e2):
-                    t[j] = kr[j]
-            else:
-                _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t)
-            # children (2 jc - 1, 2 jc): loads of both members vectorise with shuffles
-            ac = acc[1:half + 1]
-            for q in range(half):
-                ac[q] += w_row * (rw[1 + 2 * q] * t[1 + 2 * q] + rw[2 + 2 * q] * t[2 + 2 * q])
-            for j in range(2 * half + 1, n2 + 1):  # an odd last cell, or no coarsening
-                jc = (j + 1) // 2 if half > 0 else j
-                acc[jc] += w_row * rw[j] * t[j]
+            w_row = axf[T_RW, geo[l, G_T0] + p] * axf[T_RW, geo[l, G_T1] + r]
+            _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t)
+            _add_children(acc, t, rw, w_row, n2, geo[l, G_C2])
     cb = geo[l + 1, G_OFF] + (pc * ce1 + rc) * ce2
     # (a loop from 0 over a slice: an index with a runtime offset would get wraparound
     # code, and a slice assignment would compile its error message)
-    dest = kk[cb + 1:cb + 1 + cn2] if reaction else bb[cb + 1:cb + 1 + cn2]
+    dest = bb[cb + 1:cb + 1 + cn2]
+    for jc in range(cn2):
+        dest[jc] = acc[1 + jc]
+
+
+@inline_jit
+def _average_row(kk, geo, axf, l, three, pc, rc, work):
+    """Coarse row (pc, rc) of level l + 1 of ``kk`` (per-level values) gets the volume
+    average of level l's over each coarse cell's children (as :func:`_restrict_row`, whose
+    residual code this leaves out: it would compile for nothing)."""
+    _, e1, e2 = _extents(geo, l, three)
+    _, ce1, ce2 = _extents(geo, l + 1, three)
+    n2 = geo[l, G_N2]
+    cn2 = geo[l + 1, G_N2]
+    acc = work[e2:e2 + ce2]
+    for jc in range(ce2):
+        acc[jc] = 0.0
+    f0 = 2 if geo[l, G_C0] else 1
+    f1 = 2 if geo[l, G_C1] else 1
+    p_lo = (pc - 1) * f0 + 1 if three else 0
+    p_hi = min(pc * f0, geo[l, G_N0]) if three else 0
+    t2 = geo[l, G_T2]
+    rw = axf[T_RW, t2:t2 + e2]
+    for p in range(p_lo, p_hi + 1):
+        for r in range((rc - 1) * f1 + 1, min(rc * f1, geo[l, G_N1]) + 1):
+            w_row = axf[T_RW, geo[l, G_T0] + p] * axf[T_RW, geo[l, G_T1] + r]
+            kb = geo[l, G_OFF] + (p * e1 + r) * e2
+            _add_children(acc, kk[kb:kb + e2], rw, w_row, n2, geo[l, G_C2])
+    cb = geo[l + 1, G_OFF] + (pc * ce1 + rc) * ce2
+    dest = kk[cb + 1:cb + 1 + cn2]
     for jc in range(cn2):
         dest[jc] = acc[1 + jc]
 
 
 @nrt_free_jit
-def _restrict_levels(x, kk, geo, std, axf, three, l_from, l_to, work):
-    """Levels l_from + 1 .. l_to of ``kk`` (per-level values: reactions, or sources of a
-    field solved on a coarser level) set to the volume average of the finer level's over
-    each cell's children (level l_from's must be set). Scratch ``work``: two fine rows
-    (compiled without reference counting, as :func:`_run`)."""
-    op = OP_REACTION
-    origin = l_from - l_from  # (not a literal 0: a literal compiles another copy)
+def _restrict_units(kk, geo, axf, three, l, cu_lo, cu_hi, work):
+    """Units cu_lo .. cu_hi - 1 of level l + 1 of ``kk`` (per-level values: reactions, or
+    sources of a field solved on a coarser level) set to the volume average of level l's
+    over each cell's children. Scratch ``work``: two rows of level l (compiled without
+    reference counting, as :func:`_run`)."""
+    _, crpu = _units(geo, l + 1, three)
+    for cu in range(cu_lo, cu_hi):
+        for k in range(crpu):
+            p = cu if three else 0
+            r = k + 1 if three else cu
+            _average_row(kk, geo, axf, l, three, p, r, work)
+
+
+@parallel_jit
+def _restrict_in_parallel(kk, geo, axf, three, l, n_chunks, work):
+    """:func:`_restrict_units` over all units of level l + 1, in ``n_chunks`` chunks of
+    consecutive units (one scratch row of ``work`` each); every unit is computed alone, so
+    the result does not depend on the chunks."""
+    n_units, _ = _units(geo, l + 1, three)
+    for q in prange(n_chunks):
+        c = np.int64(q)  # (a prange index is unsigned: another copy)
+        _restrict_units(kk, geo, axf, three, l, 1 + c * n_units // n_chunks,
+                        1 + (c + 1) * n_units // n_chunks, work[c])
+
+
+@jit
+def _restrict_levels(kk, geo, axf, three, l_from, l_to):
+    """Levels l_from + 1 .. l_to of ``kk`` from level l_from's (:func:`_restrict_units`);
+    from levels of PARALLEL_MIN_SITES sites or more in RESTRICT_CHUNKS parallel chunks
+    (the oxygen reaction changes every step: serial, its restriction took ~1 ms of a
+    1000x1000 step at any thread count)."""
+    # each chunk's scratch ends with at least 64 unused bytes (no cache line shared)
+    width = (2 * (geo[0, G_N2] + 2) + 15) // 8 * 8
+    work = np.empty((RESTRICT_CHUNKS, width))
+    one = l_from - l_from + 1  # (not a literal: see _restrict_units)
     for l in range(l_from, l_to):
-        n_units, crpu = _units(geo, l + 1, three)
-        for cu in range(1, n_units + 1):
-            for k in range(crpu):
-                p = cu if three else 0
-                r = k + 1 if three else cu
-                _restrict_row(x, origin, kk, kk, geo, std, axf, l, three, p, r,
-                              op == OP_REACTION, work)
+        n_units, _ = _units(geo, l + 1, three)
+        if geo[l, G_N0] * geo[l, G_N1] * geo[l, G_N2] >= PARALLEL_MIN_SITES:
+            _restrict_in_parallel(kk, geo, axf, three, l, min(RESTRICT_CHUNKS, n_units), work)
+        else:
+            _restrict_units(kk, geo, axf, three, l, one, n_units + 1, work[0])
 
 
 @inline_jit
@@ -723,8 +779,7 @@ def _run(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, chunk, nchu
             p = u if three else 0
             r = k + 1 if three else u
             if op == OP_RESTRICT:
-                _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, p, r,
-                              op == OP_REACTION, work)
+                _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, work)
             elif op == OP_PROLONG:
                 _prolong_row(x, xo, xc, xco, geo, axf, axi, l, three, p, r, t)
             else:
@@ -896,15 +951,13 @@ def fine_tables(kind, k_tab, s_tab, bb, kk):
 def restrict_levels_2d(kk, geo, std, axf, l_from, l_to):
     """Levels l_from + 1 .. l_to of a 2D field's per-level values (``kk``: reactions, or
     ``bb``: sources) from level l_from's, by volume averages (set level l_from first)."""
-    _restrict_levels(kk[:0], kk, geo, std, axf, False, l_from, l_to,
-                     np.empty(2 * (geo[0, G_N2] + 2)))
+    _restrict_levels(kk, geo, axf, False, l_from, l_to)
 
 
 @jit
 def restrict_levels_3d(kk, geo, std, axf, l_from, l_to):
     """As :func:`restrict_levels_2d`, 3D."""
-    _restrict_levels(kk[:0], kk, geo, std, axf, True, l_from, l_to,
-                     np.empty(2 * (geo[0, G_N2] + 2)))
+    _restrict_levels(kk, geo, axf, True, l_from, l_to)
 
 
 def restrict_levels(values, geo, std, axf, three, l_from=0, l_to=None):

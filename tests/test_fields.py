@@ -292,6 +292,49 @@ def test_levels_cover_the_lattice(shape):
     np.testing.assert_allclose(totals, totals[0], rtol=1e-6)
 
 
+@jit_only
+@pytest.mark.parametrize("shape", [(300, 231), (45, 42, 41)])
+def test_restriction_is_the_volume_average_for_any_thread_count(shape):
+    """Each coarse level's reaction is the volume average of the lattice's over its cells
+    (:func:`naive.coarse_widths`; to float32 rounding: each level averages the float32
+    values of the one below, ~6e-8 relative per level, at most 9 levels here), and the
+    restriction, parallel in chunks of units on levels above PARALLEL_MIN_SITES, gives the
+    same bytes at 1 and 2 threads."""
+    import numba
+    padded = tuple(n + 2 for n in shape)
+    assert int(np.prod(padded)) >= mg.PARALLEL_MIN_SITES
+    reaction = np.random.default_rng(21).random(padded)
+    field = Field(padded, 3.0, [0] * (2 * len(shape)), None)
+    field.set_sites(reaction, 0.0)
+    geo = field.levels[0]
+    shift = 3 - len(shape)
+    fine = interior(reaction).astype(np.float32).astype(np.float64)
+    for l in range(1, geo.shape[0]):
+        widths = [naive.coarse_widths(n, l) for n in shape]
+        expected = fine
+        for axis, w in enumerate(widths):
+            edges = np.concatenate([[0], np.cumsum(w).astype(int)[:-1]])
+            expected = np.add.reduceat(expected, edges, axis=axis)
+            expected /= np.asarray(w).reshape([-1 if b == axis else 1
+                                               for b in range(len(shape))])
+        e = [int(geo[l, mg.G_N0 + v]) + 2 for v in range(shift, 3)]
+        level = field.kk[geo[l, mg.G_OFF]:geo[l, mg.G_OFF] + int(np.prod(e))].reshape(e)
+        np.testing.assert_allclose(interior(level), expected, rtol=1e-6)
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("the thread comparison needs 2 Numba threads")
+    before = numba.get_num_threads()
+    restricted = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            field.kk[:] = 0.0
+            field.set_sites(reaction, 0.0)
+            restricted.append(field.kk.copy())
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(restricted[0].view(np.uint32), restricted[1].view(np.uint32))
+
+
 @pytest.mark.parametrize("exchange_dt", [300.0, 2000.0, 1e5, 1e9])
 def test_stiff_vessel_exchange_converges(exchange_dt):
     """The case that stalled the pseudo-time ADI iteration (docs/model.md): a tumour disc
