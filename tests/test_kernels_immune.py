@@ -59,7 +59,8 @@ def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, a
     """The kernel on a padded grid (changed in place); returns the arrival substeps.
     ``seen`` (one flag per clone of ``clone``): the stop cells that stop; None: all.
     ``chunks``: cut the active list into that many chunks (default: as the engine does)
-    and return (arrivals, substeps, substeps whose claims ran by parity) instead."""
+    and return (arrivals, substeps, substeps whose claims ran by parity, times the chunks
+    were cut again) instead."""
     flat = kind.reshape(-1)
     if proposal is None:
         proposal = np.zeros(flat.size, np.int32)
@@ -74,8 +75,8 @@ def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, a
         agents_k.migrate(*args, agents_k.chunks_for_agents(first, last,
                                                            numba.get_num_threads()))
         return arrived
-    substeps, by_parity = agents_k.migrate(*args, chunks)
-    return arrived, substeps, by_parity
+    substeps, by_parity, recut = agents_k.migrate(*args, chunks)
+    return arrived, substeps, by_parity, recut
 
 
 def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key,
@@ -201,10 +202,10 @@ def test_crowded_migration_matches_naive(dims):
 @pytest.mark.parametrize("dims, count", [((90, 70), 900), ((22, 20, 18), 900),
                                          ((16, 14), 120)])
 def test_migration_in_chunks_matches_naive(dims, count):
-    """Any number of chunks gives the reference's moves. The larger lattices keep the
-    chunks' target ranges apart, so claims run by parity (the parallel path); the small
-    crowded one does not, so the claims run chunk after chunk (the fallback): both paths
-    are checked to have run. The thread count does not enter; the engine's 1 vs 2 thread
+    """Any number of chunks gives the reference's moves, the chunks cut again as agents
+    leave unevenly. The larger lattices keep the chunks' target ranges apart, so claims run
+    by parity (the parallel path); the small crowded one does not, so the claims run chunk
+    after chunk (the fallback): both paths are checked to have run. The thread count does not enter; the engine's 1 vs 2 thread
     test (test_determinism.py) covers the choice of chunks from it."""
     kind, _, g = _lattice(dims, 13, tumour=0.1, dead=0.05, vessel=0.0)
     sites = _agents(kind, g, count, T_CELL)
@@ -218,21 +219,25 @@ def test_migration_in_chunks_matches_naive(dims, count):
     expected_sites, expected_arrived = _naive_migrate(expected_kind, field, sites, stops, first,
                                                       last, 0.5, move_key, prio_key, T_CELL)
     crowded = count > 0.3 * kind.size
+    recuts = []
     for chunks in (1, 2, 5, 8):
         k, s = kind.copy(), sites.copy()
-        arrived, substeps, by_parity = _migrate(k, field, s, stops, first, last, 0.5, move_key,
-                                                prio_key, T_CELL, chunks=chunks)
+        arrived, substeps, by_parity, recut = _migrate(k, field, s, stops, first, last, 0.5,
+                                                       move_key, prio_key, T_CELL,
+                                                       chunks=chunks)
         np.testing.assert_array_equal(s, expected_sites)
         np.testing.assert_array_equal(k, expected_kind)
         np.testing.assert_array_equal(arrived, expected_arrived)
         assert substeps == 8
         if chunks == 1:
-            assert by_parity == 0
+            assert by_parity == recut == 0
         elif crowded and chunks >= 5:  # (two chunks: one of each parity, always apart)
             assert by_parity < substeps  # the fallback ran
         elif not crowded:
             assert by_parity > 0  # claims by parity ran
+        recuts.append(recut)
     assert np.count_nonzero(expected_sites != sites) > n // 4  # the comparison saw moves
+    assert recuts[0] == 0 and max(recuts) > 0  # the chunks were cut again in some run
 
 
 def test_chunks_give_every_thread_a_chunk_of_each_parity():
