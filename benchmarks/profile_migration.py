@@ -77,7 +77,7 @@ def timed_migrate(seconds: dict, counts: dict):
                     moved, direction, bounds, span, s, stop_kind, agent_kind, offsets,
                     inv_length, bias, mk, base, pk, sites, arrived)
         seconds["setup"] += time.perf_counter() - t0
-        s = by_parity = 0
+        s = by_parity = recut = 0
         while s < n_substeps and n_active > 0:
             counts["substeps"] += 1
             counts["agent_substeps"] += n_active
@@ -106,6 +106,10 @@ def timed_migrate(seconds: dict, counts: dict):
             else:
                 agents_k._in_parallel(agents_k.MOVE, *chunked(s, mk, base, pk))
             n_active = int(span[:, 0].sum())
+            if n_chunks > 1 and int(span[:, 0].max()) * n_chunks > agents_k.REBALANCE * n_active:
+                bounds, span = agents_k._rebalanced(active, agent, halt, start, stop, moved,
+                                                    bounds, span, n_active)
+                recut += 1
             seconds["propose"] += t1 - t0
             seconds["move"] += time.perf_counter() - t1
             s += 1
@@ -114,7 +118,7 @@ def timed_migrate(seconds: dict, counts: dict):
             sites[agent[kept]] = active[kept]
             arrived[agent[kept]] = moved[kept]
         counts["coloured"] += by_parity
-        return s, by_parity
+        return s, by_parity, recut
     return migrate
 
 
@@ -194,7 +198,7 @@ def side_by_side(calls, versions: dict, repeats: int, threads: int) -> dict:
             t0 = time.perf_counter()
             substeps = kernel(*args)
             wall += time.perf_counter() - t0
-            if isinstance(substeps, tuple):  # today's: (substeps, substeps by parity)
+            if isinstance(substeps, tuple):  # (substeps, by parity[, times cut again])
                 substeps = substeps[0]
             outputs.append((substeps, args[KIND], args[SITES], args[ARRIVED]))
         return wall, outputs
