@@ -477,6 +477,25 @@ def _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t):
 
 
 @inline_jit
+def _restriction_frame(geo, axf, l, three, pc, rc, work):
+    """What coarse row (pc, rc) of level l + 1 takes from level l: the planes p_lo..p_hi
+    and rows r_lo..r_hi of its cells' children, level l's restriction weights along a row,
+    and the row's accumulator (``work`` after one row of level l, zeroed)."""
+    _, _, e2 = _extents(geo, l, three)
+    _, _, ce2 = _extents(geo, l + 1, three)
+    acc = work[e2:e2 + ce2]
+    for jc in range(ce2):
+        acc[jc] = 0.0
+    f0 = 2 if geo[l, G_C0] else 1
+    f1 = 2 if geo[l, G_C1] else 1
+    p_lo = (pc - 1) * f0 + 1 if three else 0
+    p_hi = min(pc * f0, geo[l, G_N0]) if three else 0
+    t2 = geo[l, G_T2]
+    return (p_lo, p_hi, (rc - 1) * f1 + 1, min(rc * f1, geo[l, G_N1]),
+            axf[T_RW, t2:t2 + e2], acc)
+
+
+@inline_jit
 def _add_children(acc, t, rw, w_row, n2, coarsened):
     """acc[jc] += w_row x the restriction-weighted values t[j] of the children j of each
     coarse cell jc along a row (n2 fine cells; pairs (2 jc - 1, 2 jc) when ``coarsened``)."""
@@ -491,63 +510,47 @@ def _add_children(acc, t, rw, w_row, n2, coarsened):
 
 
 @inline_jit
-def _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, pc, rc, work):
-    """Coarse row (pc, rc) of level l + 1's right-hand side (in ``bb``) gets the volume
-    average over each coarse cell's children of level l's residual."""
-    _, e1, e2 = _extents(geo, l, three)
+def _store_coarse_row(values, acc, geo, l, three, pc, rc):
+    """Coarse row (pc, rc) of level l + 1 of ``values`` = the accumulator's cells."""
     _, ce1, ce2 = _extents(geo, l + 1, three)
-    n2 = geo[l, G_N2]
-    cn2 = geo[l + 1, G_N2]
-    t = work[:e2]
-    acc = work[e2:e2 + ce2]
-    for jc in range(ce2):
-        acc[jc] = 0.0
-    f0 = 2 if geo[l, G_C0] else 1
-    f1 = 2 if geo[l, G_C1] else 1
-    p_lo = (pc - 1) * f0 + 1 if three else 0
-    p_hi = min(pc * f0, geo[l, G_N0]) if three else 0
-    t2 = geo[l, G_T2]
-    rw = axf[T_RW, t2:t2 + e2]
-    for p in range(p_lo, p_hi + 1):
-        for r in range((rc - 1) * f1 + 1, min(rc * f1, geo[l, G_N1]) + 1):
-            w_row = axf[T_RW, geo[l, G_T0] + p] * axf[T_RW, geo[l, G_T1] + r]
-            _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t)
-            _add_children(acc, t, rw, w_row, n2, geo[l, G_C2])
     cb = geo[l + 1, G_OFF] + (pc * ce1 + rc) * ce2
+    cn2 = geo[l + 1, G_N2]
     # (a loop from 0 over a slice: an index with a runtime offset would get wraparound
     # code, and a slice assignment would compile its error message)
-    dest = bb[cb + 1:cb + 1 + cn2]
+    dest = values[cb + 1:cb + 1 + cn2]
     for jc in range(cn2):
         dest[jc] = acc[1 + jc]
 
 
 @inline_jit
+def _restrict_row(x, xo, bb, kk, geo, std, axf, l, three, pc, rc, work):
+    """Coarse row (pc, rc) of level l + 1's right-hand side (in ``bb``) gets the volume
+    average over each coarse cell's children of level l's residual."""
+    p_lo, p_hi, r_lo, r_hi, rw, acc = _restriction_frame(geo, axf, l, three, pc, rc, work)
+    t = work[:rw.shape[0]]
+    for p in range(p_lo, p_hi + 1):
+        for r in range(r_lo, r_hi + 1):
+            _residual_row(x, xo, bb, kk, geo, std, axf, l, three, p, r, t)
+            _add_children(acc, t, rw, axf[T_RW, geo[l, G_T0] + p] * axf[T_RW, geo[l, G_T1] + r],
+                          geo[l, G_N2], geo[l, G_C2])
+    _store_coarse_row(bb, acc, geo, l, three, pc, rc)
+
+
+@inline_jit
 def _average_row(kk, geo, axf, l, three, pc, rc, work):
     """Coarse row (pc, rc) of level l + 1 of ``kk`` (per-level values) gets the volume
-    average of level l's over each coarse cell's children (as :func:`_restrict_row`, whose
-    residual code this leaves out: it would compile for nothing)."""
+    average of level l's over each coarse cell's children: :func:`_restrict_row` reading
+    level l's values where they lie instead of a residual (whose code would compile here
+    for nothing)."""
+    p_lo, p_hi, r_lo, r_hi, rw, acc = _restriction_frame(geo, axf, l, three, pc, rc, work)
     _, e1, e2 = _extents(geo, l, three)
-    _, ce1, ce2 = _extents(geo, l + 1, three)
-    n2 = geo[l, G_N2]
-    cn2 = geo[l + 1, G_N2]
-    acc = work[e2:e2 + ce2]
-    for jc in range(ce2):
-        acc[jc] = 0.0
-    f0 = 2 if geo[l, G_C0] else 1
-    f1 = 2 if geo[l, G_C1] else 1
-    p_lo = (pc - 1) * f0 + 1 if three else 0
-    p_hi = min(pc * f0, geo[l, G_N0]) if three else 0
-    t2 = geo[l, G_T2]
-    rw = axf[T_RW, t2:t2 + e2]
     for p in range(p_lo, p_hi + 1):
-        for r in range((rc - 1) * f1 + 1, min(rc * f1, geo[l, G_N1]) + 1):
-            w_row = axf[T_RW, geo[l, G_T0] + p] * axf[T_RW, geo[l, G_T1] + r]
+        for r in range(r_lo, r_hi + 1):
             kb = geo[l, G_OFF] + (p * e1 + r) * e2
-            _add_children(acc, kk[kb:kb + e2], rw, w_row, n2, geo[l, G_C2])
-    cb = geo[l + 1, G_OFF] + (pc * ce1 + rc) * ce2
-    dest = kk[cb + 1:cb + 1 + cn2]
-    for jc in range(cn2):
-        dest[jc] = acc[1 + jc]
+            _add_children(acc, kk[kb:kb + e2], rw,
+                          axf[T_RW, geo[l, G_T0] + p] * axf[T_RW, geo[l, G_T1] + r],
+                          geo[l, G_N2], geo[l, G_C2])
+    _store_coarse_row(kk, acc, geo, l, three, pc, rc)
 
 
 @nrt_free_jit
