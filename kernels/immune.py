@@ -465,7 +465,7 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
             largest = max(largest, span[c, 0])
         if n_chunks > 1 and largest * n_chunks > REBALANCE * n_active:
             bounds, span = _rebalanced(active, agent, halt, start, stop, moved, bounds, span,
-                                       n_active)
+                                       np.int64(n_active))  # (not a literal: another copy)
             rebalanced += 1
         s += 1
     for c in range(n_chunks):
