@@ -106,10 +106,9 @@ def timed_migrate(seconds: dict, counts: dict):
             else:
                 agents_k._in_parallel(agents_k.MOVE, *chunked(s, mk, base, pk))
             n_active = int(span[:, 0].sum())
-            if n_chunks > 1 and int(span[:, 0].max()) * n_chunks > agents_k.REBALANCE * n_active:
-                bounds, span = agents_k._rebalanced(active, agent, halt, start, stop, moved,
-                                                    bounds, span, n_active)
-                recut += 1
+            bounds, span, cut = agents_k._rebalanced(active, agent, halt, start, stop, moved,
+                                                     bounds, span)
+            recut += cut
             seconds["propose"] += t1 - t0
             seconds["move"] += time.perf_counter() - t1
             s += 1
