@@ -1,5 +1,5 @@
 import sys
 
-from simulator.cli import main
+from simulator.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

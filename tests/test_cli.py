@@ -205,6 +205,21 @@ def test_an_error_without_a_signal_is_not_taken_for_one():
         cli._stoppable(work, "x.h5", False)
 
 
+def test_the_program_hands_its_objects_to_the_exit_uncollected(tmp_path):
+    """``tumorsim`` (``console_main``) returns main's status and freezes the collector, so
+    the interpreter's exit does not walk Numba's objects; a bad-input status passes
+    through unchanged."""
+    import gc
+
+    from simulator.cli import console_main
+    try:
+        assert console_main(["validate", str(ROOT / "scenarios" / "default.toml")]) == 0
+        assert gc.get_freeze_count() > 0
+        assert console_main(["validate", str(tmp_path / "missing.toml")]) == 2
+    finally:
+        gc.unfreeze()
+
+
 def test_output_that_is_not_a_run_file_is_not_replaced(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")
