@@ -24,7 +24,9 @@ its second step):
   ``TUMORSIM_COMPILE_WORKERS=1`` (each worker compiling what its first run calls), in
   alternation, twice each.
 
-The parent's wall time per child is reported (interpreter start included). The cold
+The parent's wall time per child is reported (interpreter start and exit included; the
+child exits as ``tumorsim`` does, and writes and reads Python's bytecode cache as a default
+Python does: ``common.child_env``). The cold
 figures depend on the machine's load like every other timing: check ``uptime`` first.
 """
 from __future__ import annotations
