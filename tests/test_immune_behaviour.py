@@ -153,6 +153,52 @@ def test_chemokine_bias_gathers_t_cells_at_the_tumour_margin():
     assert biased > unbiased + 5 * math.sqrt(max(unbiased, 1)), (unbiased, biased)
 
 
+# ----------------------------------------------------------------------------- record
+def _densities_by_definition(engine):
+    """docs/model.md "Observables", site by site: T cells per mm^ndim closer to the tumour's
+    centre of mass than R - w (core) and within w of R (margin), R the equivalent radius of
+    the tumour's N cells, w = output.margin_width_um."""
+    geo, sim = engine.state.geometry, engine.scenario.simulation
+    tumour = np.argwhere(engine.state.kind.reshape(geo.padded) == lattice.TUMOR)
+    n, centre = len(tumour), tumour.mean(axis=0)
+    if geo.ndim == 2:
+        radius, volume = math.sqrt(n / math.pi), lambda r: math.pi * r ** 2
+    else:
+        radius, volume = (3 * n / (4 * math.pi)) ** (1 / 3), lambda r: 4 / 3 * math.pi * r ** 3
+    width = engine.scenario.output.margin_width_um / sim.spacing_um
+    inner, outer = max(radius - width, 0.0), radius + width
+    distances = [math.dist(np.unravel_index(site, geo.padded), centre)
+                 for site in engine.immune.t.live("sites")]
+    per_mm = (1000.0 / sim.spacing_um) ** geo.ndim
+    core = sum(d < inner for d in distances) / volume(inner) * per_mm
+    margin = sum(inner <= d <= outer for d in distances) / (volume(outer) - volume(inner))
+    closest = min(abs(d - r) for d in distances for r in (inner, outer))
+    return core, margin * per_mm, closest
+
+
+@pytest.mark.parametrize("dimensions", ["[80,80]", "[40,40,40]"])
+def test_record_counts_t_cells_in_the_core_and_the_margin(dimensions):
+    """The record's T-cell densities equal their definition, evaluated site by site, for T
+    cells placed along the axes in the core, in the margin and outside it (none within half
+    a site of either boundary, so rounding cannot move a cell across one)."""
+    engine = Engine(_scenario(f"simulation.dimensions={dimensions}",
+                              "initial.tumor_radius_sites=10"))
+    geo = engine.state.geometry
+    middle = np.array(geo.padded) // 2
+    sites = []
+    for axis in range(geo.ndim):
+        for sign, distance in [(1, 2), (-1, 4), (1, 7), (-1, 9), (1, 12), (-1, 14), (1, 17)]:
+            position = middle.copy()
+            position[axis] += sign * distance
+            sites.append(np.ravel_multi_index(tuple(position), geo.padded))
+    _place_t_cells(engine, np.array(sites))
+    observed = engine.observe()
+    core, margin, closest = _densities_by_definition(engine)
+    assert core > 0 and margin > 0 and closest > 0.5 and engine.immune.t.n == 7 * geo.ndim
+    assert observed["t_cell_density_core"] == pytest.approx(core, rel=1e-12)
+    assert observed["t_cell_density_margin"] == pytest.approx(margin, rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- switches
 def test_phase_names_are_pinned():
     """The documented phase order (simulator.engine docstring, docs/model.md)."""
