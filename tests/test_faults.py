@@ -93,6 +93,20 @@ def test_worker_setup_leaves_numba_thread_count_alone():
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
 
 
+def test_a_worker_exits_without_the_final_collections():
+    """The coordinator waits for its workers to exit (0.5-0.6 s after compiling ahead, most
+    of it the interpreter's final garbage collections over what Numba left): a worker set
+    up like a pool worker has the collector frozen by the time its exit handlers have run.
+    (A handler registered before ``worker_init`` runs after its own.)"""
+    code = ("import atexit, gc, os\n"
+            "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+            "from simulator.study.workers import worker_init\n"
+            "worker_init(os.getppid(), None)\n")
+    p = subprocess.run([sys.executable, "-c", code], env=fc.env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.strip() == "frozen True", (p.stdout, p.stderr)
+
+
 def test_worker_exits_when_its_coordinator_dies(tmp_path):
     """The watcher thread: a worker whose parent is gone exits within a second or two."""
     code = ("import os, sys, time\n"
