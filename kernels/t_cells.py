@@ -38,8 +38,9 @@ T cell runs a timeline over the step ``[0, dt)`` hours (Kather et al. 2017 Cance
 
 One draw per decision, keyed by (stream, step, round, site). The rounds are propose /
 resolve passes: :func:`attack_round` (agent-parallel, each cell writes only its own
-entries) and :func:`resolve_kills` (serial over the few cells that proposed a kill), so the
-result does not depend on the number of threads.
+entries; the first round also opens each cell's timeline) and :func:`resolve_kills`
+(serial over the few cells that proposed a kill), so the result does not depend on the
+number of threads.
 """
 import math
 
@@ -235,46 +236,57 @@ def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, seen, params,
     status[a] = DIED if died else DONE
 
 
-@jit
-def timeline_start(sites, n, busy_hours, exhaustion, flags, entry_hours, ready_hours, cytokine,
-                   params, fate_key, timeline, status, exhausted):
-    """Open every T cell's timeline for this step (columns and params: module constants)."""
-    for a in range(n):
-        i = sites[a]
-        entry = entry_hours[a]
-        timeline[a, CLOCK] = entry
-        timeline[a, EXHAUSTION] = exhaustion[a]
-        timeline[a, HAZARD] = 0.0
-        timeline[a, DEATH_HAZARD] = -math.log1p(-uniform(fate_key, i))
-        timeline[a, BUSY_UNTIL] = max(busy_hours[a], entry)
-        timeline[a, READY] = max(ready_hours[a], entry)
-        timeline[a, SUPPRESSION] = suppression_at(cytokine, i, params[P_SUPPRESSION_MAX],
-                                                  params[P_SUPPRESSION_HALF])
-        timeline[a, ENGAGED] = 0.0
-        exhausted[a] = flags[a] & EXHAUSTED
-        status[a] = RUNNING
+@inline_jit
+def open_timeline(a, sites, busy_hours, exhaustion, flags, entry_hours, ready_hours, cytokine,
+                  params, fate_key, timeline, status, exhausted, kills_now):
+    """Open T cell a's timeline for this step (columns and params: module constants)."""
+    i = sites[a]
+    entry = entry_hours[a]
+    timeline[a, CLOCK] = entry
+    timeline[a, EXHAUSTION] = exhaustion[a]
+    timeline[a, HAZARD] = 0.0
+    timeline[a, DEATH_HAZARD] = -math.log1p(-uniform(fate_key, i))
+    timeline[a, BUSY_UNTIL] = max(busy_hours[a], entry)
+    timeline[a, READY] = max(ready_hours[a], entry)
+    timeline[a, SUPPRESSION] = suppression_at(cytokine, i, params[P_SUPPRESSION_MAX],
+                                              params[P_SUPPRESSION_HALF])
+    timeline[a, ENGAGED] = 0.0
+    exhausted[a] = flags[a] & EXHAUSTED
+    status[a] = RUNNING
+    kills_now[a] = 0
 
 
 @parallel_jit
 def attack_round(kind, clone, pdl1, sites, todo, n_todo, offsets, antigenicity, seen, params,
-                 kills_left, exhausted, timeline, status, target, target_key, kill_key):
+                 kills_left, exhausted, timeline, status, target, target_key, kill_key,
+                 opening, busy_hours, exhaustion, flags, entry_hours, ready_hours, cytokine,
+                 fate_key, kills_now):
     """One round for the T cells ``todo[:n_todo]`` (each writes only its own entries), in
-    PARALLEL_CHUNKS stretches of ``todo``, each run by :func:`_round_stretch`."""
+    PARALLEL_CHUNKS stretches of ``todo``, each run by :func:`_round_stretch`. ``opening``
+    (the first round, over every cell): each cell's timeline is opened
+    (:func:`open_timeline`) just before its round, in the same pass, since a round reads
+    only its own cell's entries."""
     for chunk in prange(PARALLEL_CHUNKS):
         _round_stretch(kind, clone, pdl1, sites, todo, chunk * n_todo // PARALLEL_CHUNKS,
                        (chunk + 1) * n_todo // PARALLEL_CHUNKS, offsets, antigenicity, seen,
                        params, kills_left, exhausted, timeline, status, target, target_key,
-                       kill_key)
+                       kill_key, opening, busy_hours, exhaustion, flags, entry_hours,
+                       ready_hours, cytokine, fate_key, kills_now)
 
 
 @nrt_free_jit
 def _round_stretch(kind, clone, pdl1, sites, todo, first, end, offsets, antigenicity, seen,
                    params, kills_left, exhausted, timeline, status, target, target_key,
-                   kill_key):
+                   kill_key, opening, busy_hours, exhaustion, flags, entry_hours, ready_hours,
+                   cytokine, fate_key, kills_now):
     """:func:`attack_round` for ``todo[first:end]``, without reference counting (the
     per-cell round passes 13 arrays through branches that return early: inlined in a
     prange body it kept an atomic count for each)."""
     for k in range(first, end):
+        if opening:
+            open_timeline(todo[k], sites, busy_hours, exhaustion, flags, entry_hours,
+                          ready_hours, cytokine, params, fate_key, timeline, status, exhausted,
+                          kills_now)
         cell_round(todo[k], kind, clone, pdl1, sites, offsets, antigenicity, seen, params,
                    kills_left, exhausted, timeline, status, target, target_key, kill_key)
 
@@ -353,17 +365,15 @@ def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaus
     status = np.empty(n, np.int8)
     exhausted = np.empty(n, np.uint8)
     target = np.full(n, -1, np.int64)
-    timeline_start(sites, n, busy_hours, exhaustion, flags, entry_hours, ready_hours, cytokine,
-                   params, fate_key, timeline, status, exhausted)
-    for a in range(n):
-        kills_now[a] = 0
     todo = np.arange(n)
     n_killed = np.int64(0)
     r = np.int64(0)  # (not the literal 0: a literal compiles step_key again)
     while todo.shape[0] > 0:
         attack_round(kind, clone, pdl1, sites, todo, todo.shape[0], offsets, antigenicity,
                      seen, params, kills_left, exhausted, timeline, status, target,
-                     step_key(target_step_key, r), step_key(kill_step_key, r))
+                     step_key(target_step_key, r), step_key(kill_step_key, r), r == 0,
+                     busy_hours, exhaustion, flags, entry_hours, ready_hours, cytokine,
+                     fate_key, kills_now)
         proposers = todo[status[todo] == PROPOSING]
         if proposers.shape[0] > 0:
             n_killed = resolve_kills(kind, sites, proposers, target, timeline, status,
