@@ -105,9 +105,8 @@ def timed_migrate(seconds: dict, counts: dict):
                                        sites, arrived, span, 0)
             else:
                 agents_k._in_parallel(agents_k.MOVE, *chunked(s, mk, base, pk))
-            n_active = int(span[:, 0].sum())
-            bounds, span, cut = agents_k._rebalanced(active, agent, halt, start, stop, moved,
-                                                     bounds, span)
+            bounds, span, n_active, cut = agents_k._rebalanced(active, agent, halt, start,
+                                                               stop, moved, bounds, span)
             recut += cut
             seconds["propose"] += t1 - t0
             seconds["move"] += time.perf_counter() - t1

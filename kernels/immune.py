@@ -346,10 +346,10 @@ def _chunk_spans(active, n_active, n_chunks):
 
 @jit
 def _rebalanced(active, agent, halt, start, stop, moved, bounds, span):
-    """(bounds, span, whether cut again) of the active list: when its fullest chunk holds
-    more than REBALANCE times the mean, every chunk's kept entries closed up, in order, to
-    the front and cut again into as many chunks of equal count (:func:`_chunk_spans`);
-    otherwise the chunks as they are."""
+    """(bounds, span, entries in all, whether cut again) of the active list: when its
+    fullest chunk holds more than REBALANCE times the mean, every chunk's kept entries
+    closed up, in order, to the front and cut again into as many chunks of equal count
+    (:func:`_chunk_spans`); otherwise the chunks as they are."""
     n_chunks = bounds.shape[0] - 1
     n_active = 0
     largest = 0
@@ -357,14 +357,14 @@ def _rebalanced(active, agent, halt, start, stop, moved, bounds, span):
         n_active += span[c, 0]
         largest = max(largest, span[c, 0])
     if n_chunks < 2 or largest * n_chunks <= REBALANCE * n_active:
-        return bounds, span, False
+        return bounds, span, n_active, False
     kept = 0
     for c in range(n_chunks):
         for k in range(bounds[c], bounds[c] + span[c, 0]):
             _keep(active, agent, halt, start, stop, moved, k, kept, active[k])
             kept += 1
     bounds, span = _chunk_spans(active, np.int64(n_active), np.int64(n_chunks))
-    return bounds, span, True
+    return bounds, span, n_active, True
 
 
 @jit
@@ -468,10 +468,8 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
                          start, stop, moved, direction, bounds, span, s, stop_kind, agent_kind,
                          offsets, inv_length, bias, move_key, base, priority_key, sites,
                          arrived)
-        n_active = 0
-        for c in range(n_chunks):
-            n_active += span[c, 0]
-        bounds, span, cut = _rebalanced(active, agent, halt, start, stop, moved, bounds, span)
+        bounds, span, n_active, cut = _rebalanced(active, agent, halt, start, stop, moved,
+                                                  bounds, span)
         rebalanced += cut
         s += 1
     for c in range(n_chunks):

@@ -498,11 +498,11 @@ def console_main(argv=None) -> int:
 
 def skip_final_collection() -> None:
     """Let the interpreter exit without its final garbage collections, for a process
-    about to end whose files are closed. Numba's compiler leaves hundreds of thousands of
-    objects behind even when every kernel comes from its cache, and walking them at exit
-    took ~0.1 s of a ~1 s warm start (benchmarks/README.md, ``bench_startup.py``). ``gc.freeze`` moves
-    every tracked object out of the collector's reach; the memory goes back to the system
-    with the process."""
+    about to end whose files are closed (the program, pool workers). Numba's compiler
+    leaves hundreds of thousands of objects behind even when every kernel comes from its
+    cache, and walking them at exit took ~0.1 s of a ~1 s warm start (benchmarks/README.md,
+    ``bench_startup.py``). ``gc.freeze`` moves every tracked object out of the collector's
+    reach; the memory goes back to the system with the process."""
     gc.freeze()
 
 

@@ -205,8 +205,9 @@ def test_migration_in_chunks_matches_naive(dims, count):
     """Any number of chunks gives the reference's moves, the chunks cut again as agents
     leave unevenly. The larger lattices keep the chunks' target ranges apart, so claims run
     by parity (the parallel path); the small crowded one does not, so the claims run chunk
-    after chunk (the fallback): both paths are checked to have run. The thread count does not enter; the engine's 1 vs 2 thread
-    test (test_determinism.py) covers the choice of chunks from it."""
+    after chunk (the fallback): both paths are checked to have run. The thread count does
+    not enter; the engine's 1 vs 2 thread test (test_determinism.py) covers the choice of
+    chunks from it."""
     kind, _, g = _lattice(dims, 13, tumour=0.1, dead=0.05, vessel=0.0)
     sites = _agents(kind, g, count, T_CELL)
     n = sites.size

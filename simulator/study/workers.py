@@ -23,7 +23,6 @@ Workers are spawned (see :func:`worker_context`) and follow their coordinator:
 from __future__ import annotations
 
 import atexit
-import gc
 import os
 import signal
 import threading
@@ -60,7 +59,8 @@ def worker_init(parent_pid: int, directory: str | None = None):
     fails every run that compiles a kernel (an empty cache); the thread count is set per
     task with ``numba.set_num_threads`` (``engine.set_threads``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    atexit.register(gc.freeze)  # runs before the interpreter's final collections
+    from simulator.cli import skip_final_collection
+    atexit.register(skip_final_collection)  # runs before the interpreter's final collections
     if directory is not None:
         from simulator.study.layout import hold_for_worker
         hold_for_worker(directory)
