@@ -318,7 +318,7 @@ from pathlib import Path
 from simulator import engine as E
 from simulator.output.recorder import Recorder
 from simulator.scenario import load
-from simulator.cli import skip_final_collection
+from simulator.study.workers import skip_final_collection
 t_import = time.perf_counter()
 """
 _FIRST_STEP_RUN = r"""
@@ -353,7 +353,7 @@ def first_step_child(setup: str = "", report: str = "") -> str:
     and records its first step (what ``tumorsim run`` does before its second step), then
     prints ``result`` (import_s, ahead_s, build_s, first_step_s, in_process_s,
     dimensions, compiled_kernels, compiled_ahead, compile_workers) as one JSON line for
-    :func:`run_child`, and exits as ``tumorsim`` does (``cli.skip_final_collection``).
+    :func:`run_child`, and exits as ``tumorsim`` does (``study.workers.skip_final_collection``).
     ``setup`` runs after the timed imports, before the build; ``report`` after the step,
     and may add keys to ``result``."""
     return (_FIRST_STEP_IMPORTS + setup + _FIRST_STEP_RUN + report

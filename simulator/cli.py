@@ -8,7 +8,6 @@ resumable partial run, marked incomplete.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import signal
 import sys
@@ -489,21 +488,12 @@ def main(argv=None) -> int:
 
 
 def console_main(argv=None) -> int:
-    """The ``tumorsim`` program: :func:`main`, then :func:`skip_final_collection`, since
-    the process exits next."""
+    """The ``tumorsim`` program: :func:`main`, then
+    ``study.workers.skip_final_collection``, since the process exits next."""
+    from simulator.study.workers import skip_final_collection
     code = main(argv)
     skip_final_collection()
     return code
-
-
-def skip_final_collection() -> None:
-    """Let the interpreter exit without its final garbage collections, for a process
-    about to end whose files are closed (the program, pool workers). Numba's compiler
-    leaves hundreds of thousands of objects behind even when every kernel comes from its
-    cache, and walking them at exit took ~0.1 s of a ~1 s warm start (benchmarks/README.md,
-    ``bench_startup.py``). ``gc.freeze`` moves every tracked object out of the collector's
-    reach; the memory goes back to the system with the process."""
-    gc.freeze()
 
 
 if __name__ == "__main__":

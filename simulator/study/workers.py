@@ -16,13 +16,14 @@ Workers are spawned (see :func:`worker_context`) and follow their coordinator:
 - a worker holds a shared lock on its study directory while it lives
   (``layout.hold_for_worker``), which a new coordinator waits on;
 - a worker exits without the interpreter's final garbage collections (as the ``tumorsim``
-  program does, ``cli.skip_final_collection``): the coordinator waits for its workers to
+  program does, :func:`skip_final_collection`): the coordinator waits for its workers to
   exit, and walking what Numba's compilations left took most of the 0.5-0.6 s a pool
   that had compiled ahead took to stop (0.12 s without).
 """
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import signal
 import threading
@@ -53,13 +54,22 @@ def worker_context():
     return multiprocessing.get_context("spawn")
 
 
+def skip_final_collection() -> None:
+    """Let the interpreter exit without its final garbage collections, for a process
+    about to end whose files are closed (the ``tumorsim`` program, pool workers). Numba's
+    compiler leaves hundreds of thousands of objects behind even when every kernel comes
+    from its cache, and walking them at exit took ~0.1 s of a ~1 s warm start
+    (benchmarks/README.md, ``bench_startup.py``). ``gc.freeze`` moves every tracked object
+    out of the collector's reach; the memory goes back to the system with the process."""
+    gc.freeze()
+
+
 def worker_init(parent_pid: int, directory: str | None = None):
     """Initializer of every pool worker. It does not touch NUMBA_NUM_THREADS: Numba reads
     that variable again at every compilation, and changing it once Numba's threads exist
     fails every run that compiles a kernel (an empty cache); the thread count is set per
     task with ``numba.set_num_threads`` (``engine.set_threads``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from simulator.cli import skip_final_collection
     atexit.register(skip_final_collection)  # runs before the interpreter's final collections
     if directory is not None:
         from simulator.study.layout import hold_for_worker
