@@ -641,8 +641,11 @@ def kill_coordinator(sig: int, command: str = "compare", group: bool = False,
             args = ["compare", *ARMS, "--replicates", "4", "--workers", "2", "--no-figures",
                     "-o", "s", *MEDIUM]
         else:
-            args = ["sweep", "{lib}/untreated.toml", "--grid",
-                    "tumor.antigenicity=0.5,1,1.5,2", "--workers", "2", "-o", "s", *MEDIUM]
+            # 24 runs of ~0.2 s on 2 workers: with 4, the whole sweep could end within the
+            # second the signal waits once the workers have started
+            grid = ",".join(f"{0.25 * k:g}" for k in range(2, 26))
+            args = ["sweep", "{lib}/untreated.toml", "--grid", f"tumor.antigenicity={grid}",
+                    "--workers", "2", "-o", "s", *MEDIUM]
         proc = start(args, tmp, start_new_session=True)
         problems = []
         ready = _wait_for(lambda: len(_children(proc.pid)) >= 2 and any(
