@@ -15,9 +15,7 @@ A synchronous step (one event per cell, conflicts lost) makes growth depend on d
 dt = 6 h and b = 1/day the front was 28% slow. Instead each step simulates this
 continuous-time Markov process *exactly*, by processing its events in time order:
 
-1. :func:`schedule` (parallel over stretches of lattice lines, each line writes only its
-   own sites; a line's sites are first sorted into lists of tumour cells and debris, see
-   :func:`_schedule_lines`):
+1. :func:`schedule` (parallel over lattice lines, each line writes only its own sites):
    every tumour cell draws its death time; a cell with an EMPTY neighbour is *active* and
    draws its first division attempt; DEAD / NECROTIC sites draw their clearance time.
    Times beyond the step are dropped (the Poisson clocks are memoryless). Cells with no
@@ -193,42 +191,6 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
     at the start of the step (``tissue_lo``/``tissue_hi``, also copied to ``lo``/``hi``),
     the number of events scheduled per line and the tumour cells per line and clone.
 
-    The lines are worked in PARALLEL_CHUNKS stretches of consecutive lines, each by
-    :func:`_schedule_lines` with its own scratch row (each line writes only its own sites
-    and entries, so the result does not depend on the stretches)."""
-    n_lines = lo.shape[0]
-    line_steps = line_offsets * line_length
-    attempt_probability = -np.expm1(-division_hazard)
-    # two column lists per stretch; each row ends with at least 64 unused bytes (no cache
-    # line shared between threads)
-    scratch = np.empty((PARALLEL_CHUNKS, 2, line_length + 16), np.int32)
-    for q in prange(PARALLEL_CHUNKS):
-        c = np.int64(q)  # (a prange index is unsigned: another copy)
-        _schedule_lines(kind, clone, flags, lo, hi, line_length, line_steps, death_hazard,
-                        death_probability, division_hazard, attempt_probability, oxygen,
-                        oxygen_threshold, oxygen_span, concentration, target_bit, kill,
-                        arrest, dt_days, clear_dead_hazard, clear_necrotic_hazard, death_key,
-                        attempt_key, clearance_key, tissue_lo, tissue_hi, events_per_line,
-                        tumor_by_clone, c * n_lines // PARALLEL_CHUNKS,
-                        (c + 1) * n_lines // PARALLEL_CHUNKS, scratch[c, 0], scratch[c, 1])
-
-
-@nrt_free_jit
-def _schedule_lines(kind, clone, flags, lo, hi, line_length, line_steps, death_hazard,
-                    death_probability, division_hazard, attempt_probability, oxygen,
-                    oxygen_threshold, oxygen_span, concentration, target_bit, kill, arrest,
-                    dt_days, clear_dead_hazard, clear_necrotic_hazard, death_key, attempt_key,
-                    clearance_key, tissue_lo, tissue_hi, events_per_line, tumor_by_clone,
-                    line_lo, line_hi, cells, rubble):
-    """:func:`schedule` on lines line_lo .. line_hi - 1 (scratch: ``cells`` and ``rubble``,
-    a line's length each; compiled without reference counting, ``kernels.jit``).
-
-    A line is swept once to sort its sites (branch-free): the columns of its tumour cells,
-    each marked active or not, and of its debris; then each list is worked in a loop of its
-    own, and the active cells' attempts in a third. Tumour, dead and necrotic cells mix at
-    random in a tumour's core, and a branch per site on the kind mispredicted at about
-    every other site (this pass 5.2 -> 4.65 ms at 1000 x 1000 with oxygen, 1 thread).
-
     A cell dies within the step when its uniform is below ``1 - exp(-hazard)``
     (``death_probability`` per clone, = ``-expm1(-death_hazard)``, unless drug fields make
     the hazard local): the same event as a death time below one step, decided without a
@@ -238,15 +200,17 @@ def _schedule_lines(kind, clone, flags, lo, hi, line_length, line_steps, death_h
     a cell's division hazard differ from its clone's (hypoxic cells, drug gradients).
 
     A cell's Moore neighbours are the columns ``col - 1 .. col + 1`` of the lines around
-    its own (``line_steps``: lattice.neighbour_line_offsets in sites), the cell itself aside,
+    its own (``line_offsets``, lattice.neighbour_line_offsets), the cell itself aside,
     which is not EMPTY: so "has an EMPTY neighbour" is an OR of three per-column flags,
     each computed once per column as the line is swept (3 loads per site in 2D, 9 in 3D,
     instead of 8 or 26 per cell)."""
+    line_steps = line_offsets * line_length
     no_drug_field = concentration.shape[0] == 0
     plain = no_drug_field and oxygen.shape[0] == 0
+    attempt_probability = -np.expm1(-division_hazard)
     clear_dead_probability = -math.expm1(-clear_dead_hazard)
     clear_necrotic_probability = -math.expm1(-clear_necrotic_hazard)
-    for line in range(line_lo, line_hi):
+    for line in prange(lo.shape[0]):
         base = line * line_length
         first = NO_EXTENT_LO
         last = NO_EXTENT_HI
@@ -255,80 +219,66 @@ def _schedule_lines(kind, clone, flags, lo, hi, line_length, line_steps, death_h
             tumor_by_clone[line, c] = 0
         start = max(lo[line], 1)
         stop = min(hi[line] + 1, line_length - 1)
-        n_cells = 0
-        n_rubble = 0
+        empty_before = empty_here = False
         if start < stop:  # tissue never lies in the ghost columns 0 and line_length - 1
             empty_before = empty_in_column(kind, base, start - 1, line_steps)
             empty_here = empty_in_column(kind, base, start, line_steps)
-            for col in range(start, stop):
-                empty_after = empty_in_column(kind, base, col + 1, line_steps)
-                k = kind[np.uint64(base + col)]  # unsigned: no negative-index check
-                tumour = k == TUMOR
-                debris = (k == DEAD) | (k == NECROTIC)
-                # columns are >= 1: the sign marks a tumour cell with an EMPTY neighbour
-                active = empty_before | empty_here | empty_after
-                cells[np.uint64(n_cells)] = col if active else -col
-                n_cells += tumour
-                rubble[np.uint64(n_rubble)] = col
-                n_rubble += debris
-                tissue = tumour | debris
-                first = col if tissue and first == NO_EXTENT_LO else first
-                last = col if tissue else last
-                empty_before = empty_here
-                empty_here = empty_after
-        for q in range(n_rubble):
-            i = base + rubble[q]
-            ui = np.uint64(i)
-            dead = kind[ui] == DEAD
-            clears = fires_within_step(
-                uniform(clearance_key, i),
-                clear_dead_hazard if dead else clear_necrotic_hazard,
-                clear_dead_probability if dead else clear_necrotic_probability)
-            flags[ui] = F_CLEAR if clears else 0
-            count += clears
-        n_active = 0  # the active cells' sites go to ``rubble``, worked above
-        for q in range(n_cells):
-            col = np.int64(cells[q])
-            active = col > 0
-            i = base + (col if active else -col)
-            ui = np.uint64(i)
-            c = clone[ui]
-            tumor_by_clone[line, c] += 1
-            if no_drug_field:
-                p_die = death_probability[c]  # (oxygen scales division only)
-            else:
-                h_die, _ = cell_hazards(i, c, death_hazard, division_hazard, oxygen,
-                                        oxygen_threshold, oxygen_span, concentration,
-                                        target_bit, kill, arrest, dt_days)
-                p_die = -math.expm1(-h_die)
-            dies = uniform(death_key, i) < p_die
-            count += dies
-            flags[ui] = (F_DEATH if dies else 0) | (F_ACTIVE if active else 0)
-            rubble[np.uint64(n_active)] = col
-            n_active += active
-        for q in range(n_active):
-            i = base + rubble[q]
-            ui = np.uint64(i)
-            c = clone[ui]
-            if plain:
-                h_divide = division_hazard[c]
-            else:
-                _, h_divide = cell_hazards(i, c, death_hazard, division_hazard, oxygen,
-                                           oxygen_threshold, oxygen_span, concentration,
-                                           target_bit, kill, arrest, dt_days)
-            u = uniform(attempt_key, i)
-            # no logarithm where the clone's probability decides: where the hazard is the
-            # clone's (oxygen saturating, no drug field), and for a draw late even at the
-            # clone's hazard where oxygen alone can only lower it
-            if h_divide == division_hazard[c]:
-                fires = fires_within_step(u, h_divide, attempt_probability[c])
-            elif no_drug_field and surely_late(u, attempt_probability[c]):
-                fires = False
-            else:
-                fires = event_time(u, h_divide) < 1.0
-            if fires:
-                flags[ui] |= F_ATTEMPT
-                count += 1
+        for col in range(start, stop):
+            empty_after = empty_in_column(kind, base, col + 1, line_steps)
+            i = base + col
+            ui = np.uint64(i)  # unsigned: no negative-index check (as _empty_at)
+            k = kind[ui]
+            f = 0
+            if k == TUMOR:
+                c = clone[ui]
+                tumor_by_clone[line, c] += 1
+                if plain:
+                    h_die = death_hazard[c]
+                    h_divide = division_hazard[c]
+                    p_die = death_probability[c]
+                else:
+                    h_die, h_divide = cell_hazards(i, c, death_hazard, division_hazard,
+                                                   oxygen, oxygen_threshold, oxygen_span,
+                                                   concentration, target_bit, kill, arrest,
+                                                   dt_days)
+                    p_die = (death_probability[c] if concentration.shape[0] == 0
+                             else -math.expm1(-h_die))
+                if uniform(death_key, i) < p_die:
+                    f |= F_DEATH
+                    count += 1
+                if empty_before or empty_here or empty_after:
+                    f |= F_ACTIVE
+                    u = uniform(attempt_key, i)
+                    # no logarithm where the clone's probability decides: where the hazard
+                    # is the clone's (oxygen saturating, no drug field), and for a draw late
+                    # even at the clone's hazard where oxygen alone can only lower it
+                    if h_divide == division_hazard[c]:
+                        fires = fires_within_step(u, h_divide, attempt_probability[c])
+                    elif no_drug_field and surely_late(u, attempt_probability[c]):
+                        fires = False
+                    else:
+                        fires = event_time(u, h_divide) < 1.0
+                    if fires:
+                        f |= F_ATTEMPT
+                        count += 1
+            elif k == DEAD:
+                if fires_within_step(uniform(clearance_key, i), clear_dead_hazard,
+                                     clear_dead_probability):
+                    f |= F_CLEAR
+                    count += 1
+            elif k == NECROTIC:
+                if fires_within_step(uniform(clearance_key, i), clear_necrotic_hazard,
+                                     clear_necrotic_probability):
+                    f |= F_CLEAR
+                    count += 1
+            empty_before = empty_here
+            empty_here = empty_after
+            if k != TUMOR and k != DEAD and k != NECROTIC:
+                continue
+            flags[ui] = f
+            if first == NO_EXTENT_LO:
+                first = col
+            last = col
         tissue_lo[line] = first
         tissue_hi[line] = last
         lo[line] = first
