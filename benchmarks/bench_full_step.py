@@ -2,8 +2,9 @@
 1000x1000 lattice with ~300k tumour cells, ~15k T cells and ~5k suppressive cells, at 1 and
 2 Numba threads, with a per-phase breakdown and a 1-vs-2-thread bit-identity check.
 
-Run: ``python benchmarks/bench_full_step.py [--quick] [--json PATH]`` (default JSON:
-``benchmarks/results/full_step.json``). See ``benchmarks/README.md``.
+Run: ``python benchmarks/bench_full_step.py [--quick] [--3d] [--json PATH]`` (default JSON:
+``benchmarks/results/full_step.json``, with ``--3d`` ``full_step_3d.json``). See
+``benchmarks/README.md``.
 
 Scenario: the built-in default (``load(None)``, immune compartment on) with the overrides
 ``simulation.dimensions=[1000,1000]``, ``initial.tumor_radius_sites=309``,
@@ -547,8 +548,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 400x400 at the same densities, 3 steps, 1 repeat")
-    ap.add_argument("--json", type=Path, default=common.default_json("full_step"),
-                    help="where to write the results (default benchmarks/results/full_step.json)")
+    ap.add_argument("--json", type=Path,
+                    help="where to write the results (default benchmarks/results/full_step.json; "
+                         "with --3d, full_step_3d.json)")
     ap.add_argument("--steps", type=int, help="timed steps per repeat")
     ap.add_argument("--repeats", type=int, help="repeats per thread count")
     ap.add_argument("--3d", dest="three_d", action="store_true",
@@ -564,6 +566,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     mode = "quick" if args.quick else "threeD" if args.three_d else "full"
+    if args.json is None:  # a 3D run keeps its own file: the 2D one is the 1000x1000 record
+        args.json = common.default_json("full_step_3d" if args.three_d else "full_step")
     cfg = dict(MODES[mode], vessels=args.vessels)
     if args.radius is not None:
         cfg["radius"] = args.radius
