@@ -22,23 +22,12 @@ EXIT_TERMINATED = 143
 EXIT_BROKEN_PIPE = 128 + 13
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C so the output file is closed as incomplete."""
-
-
-_raised = {"signum": None}
-
-
-def _raise_on_signal(signum, frame):
-    _raised["signum"] = signum
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-
 def _signal_behind(exc: BaseException, raised: int | None) -> int | None:
     """The signal an exception stands for: a signal's own exception, or any other one that
     escaped after the handler raised for signal ``raised`` (a C extension's module
     initialisation turns the signal's exception into ``ImportError: initialization
     failed``; a clean-up can raise over it). None when no signal came."""
+    from simulator.study.workers import Terminated
     if isinstance(exc, Terminated):
         return signal.SIGTERM
     if isinstance(exc, KeyboardInterrupt):
@@ -88,24 +77,29 @@ def _interruptible(work, what: str) -> int:
     workers are stopped and scratch files removed on the way out). SIGINT is handled
     explicitly, as ``run`` does: a process started in the background by a shell inherits
     SIGINT ignored, and Python then never raises KeyboardInterrupt, so a `kill -INT` of a
-    background study would go unheeded."""
-    _raised["signum"] = None
-    previous = signal.signal(signal.SIGTERM, _raise_on_signal)
-    previous_int = signal.signal(signal.SIGINT, _raise_on_signal)
+    background study would go unheeded. A signal whose exception Python dropped (see
+    ``study.workers.raise_if_signalled``) still ends the command as interrupted."""
+    from simulator.study.workers import forget_signals, raise_on_signal, signal_received
+    forget_signals()
+    previous = {sig: signal.signal(sig, raise_on_signal)
+                for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return work()
+        code = work()
+        signum = signal_received()
     except BaseException as exc:
-        signum = _signal_behind(exc, _raised["signum"])
+        signum = _signal_behind(exc, signal_received())
         if signum is None or isinstance(exc, SystemExit):
             raise
-        if signum == signal.SIGTERM:
-            print(f"tumorsim: terminated; {what}", file=sys.stderr)
-            return EXIT_TERMINATED
-        print(f"tumorsim: interrupted; {what}", file=sys.stderr)
-        return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if signum is None:
+        return code
+    if signum == signal.SIGTERM:
+        print(f"tumorsim: terminated; {what}", file=sys.stderr)
+        return EXIT_TERMINATED
+    print(f"tumorsim: interrupted; {what}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _overrides(args) -> list[str]:
@@ -489,11 +483,24 @@ def main(argv=None) -> int:
 
 def console_main(argv=None) -> int:
     """The ``tumorsim`` program: :func:`main`, then
-    ``study.workers.skip_final_collection``, since the process exits next."""
+    ``study.workers.skip_final_collection``, since the process exits next, and
+    :func:`_forget_handled_interrupts`."""
     from simulator.study.workers import skip_final_collection
     code = main(argv)
     skip_final_collection()
+    _forget_handled_interrupts()
     return code
+
+
+def _forget_handled_interrupts() -> None:
+    """Keep an interrupted command's exit status. CPython ends a process by SIGINT,
+    whatever its exit status, after a KeyboardInterrupt went unhandled (bpo-1054041), and
+    it counts one as unhandled when it leaves any ``exec`` or ``eval`` of a string, such
+    as a named tuple or dataclass being made by a lazy import, even if the command catches
+    it further out. Under ``python -m`` that mark lasts to the exit, and a Ctrl-C reported
+    with status 130 became death by SIGINT. Each ``exec`` of a string clears the mark;
+    :func:`main` has returned, so every interrupt was handled."""
+    exec("None")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The command line as a user meets it: outputs, one-line errors, interruption."""
+import os
 import signal
 import subprocess
 import sys
@@ -203,6 +204,81 @@ def test_an_error_without_a_signal_is_not_taken_for_one():
         cli._interruptible(work, "kept")
     with pytest.raises(ImportError, match="a real one"):
         cli._stoppable(work, "x.h5", False)
+
+
+def _signal_lost_in_a_weakref_callback(signum):
+    """The handler's exception raised where Python drops it ("Exception ignored in"),
+    as seen in CI: Ctrl-C while a WeakValueDictionary's callback ran."""
+    import weakref
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    ref = weakref.ref(thing, lambda _: signal.raise_signal(signum))
+    del thing
+    return ref
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point
+def test_a_lost_signal_still_stops_a_study_between_runs(capsys):
+    """Runs in this process (one worker): the runs after the lost Ctrl-C are not started,
+    and the command still ends as interrupted."""
+    from simulator import cli
+    from simulator.study.workers import execute
+    collected = []
+
+    def run(i):
+        if i == 1:
+            _signal_lost_in_a_weakref_callback(signal.SIGINT)
+        return i
+
+    status = cli._interruptible(lambda: execute(run, [(i,) for i in range(4)],
+                                                collected.append, 1, None, None), "kept")
+    assert (status, collected) == (130, [0, 1])
+    assert "tumorsim: interrupted; kept" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_lost_signal_still_ends_the_command_as_interrupted(signum, status):
+    from simulator import cli
+
+    def work():
+        _signal_lost_in_a_weakref_callback(signum)
+        return 0
+    assert cli._interruptible(work, "kept") == status
+
+
+_MAIN_CATCHING_AN_INTERRUPT_IN_EXEC = """
+import os, signal, sys, time
+from simulator import cli
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started in the background
+
+
+def main(argv=None):
+    try:
+        exec("os.kill(os.getpid(), signal.SIGINT); time.sleep(60)")
+    except KeyboardInterrupt:
+        return cli.EXIT_INTERRUPTED
+    raise AssertionError("no KeyboardInterrupt")
+
+cli.main = main
+sys.exit(cli.console_main() if sys.argv[1] == "program" else main())
+"""
+
+
+@pytest.mark.parametrize("entry, status", [("main", -signal.SIGINT), ("program", 130)])
+def test_an_interrupt_handled_after_an_exec_keeps_the_exit_status(tmp_path, entry, status):
+    """CPython marks a KeyboardInterrupt leaving an exec() of a string as unhandled even
+    when it is caught, and under ``python -m`` then dies by SIGINT at exit (``main``: the
+    premise); ``console_main`` clears the mark, so 130 stays 130."""
+    (tmp_path / "interrupted_main.py").write_text(_MAIN_CATCHING_AN_INTERRUPT_IN_EXEC)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    result = subprocess.run([sys.executable, "-m", "interrupted_main", entry], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == status, result.stderr
 
 
 def test_the_program_hands_its_objects_to_the_exit_uncollected(tmp_path):

@@ -15,6 +15,9 @@ Workers are spawned (see :func:`worker_context`) and follow their coordinator:
   directory a new command is using;
 - a worker holds a shared lock on its study directory while it lives
   (``layout.hold_for_worker``), which a new coordinator waits on;
+- the coordinator stops at SIGINT / SIGTERM (:func:`raise_on_signal`, installed by the
+  command line) and checks again between results, since Python drops an exception raised
+  where it cannot propagate (:func:`raise_if_signalled`);
 - a worker exits without the interpreter's final garbage collections (as the ``tumorsim``
   program does, :func:`skip_final_collection`): the coordinator waits for its workers to
   exit, and walking what Numba's compilations left took most of the 0.5-0.6 s a pool
@@ -29,7 +32,7 @@ import signal
 import threading
 import time
 import traceback
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 from simulator.schema import ScenarioError
@@ -37,6 +40,40 @@ from simulator.schema import ScenarioError
 PARENT_POLL_SECONDS = 0.5
 EXIT_TERMINATED = 128 + signal.SIGTERM
 SCHEDULER_TIMEOUT_SECONDS = 5
+
+
+# ------------------------------------------------------------------ the coordinator's signals
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so the output file is closed as incomplete."""
+
+
+_received = {"signum": None}
+
+
+def raise_on_signal(signum, frame):
+    """The coordinator's SIGINT / SIGTERM handler: note the signal, raise for it."""
+    _received["signum"] = signum
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def signal_received() -> int | None:
+    """The signal :func:`raise_on_signal` last raised for since :func:`forget_signals`."""
+    return _received["signum"]
+
+
+def forget_signals() -> None:
+    _received["signum"] = None
+
+
+def raise_if_signalled() -> None:
+    """Raise again for a signal whose exception was lost. The handler runs wherever the
+    main thread is, and Python prints and drops an exception raised inside a weak-reference
+    callback, a ``__del__`` or a garbage collection ("Exception ignored in ..."): a Ctrl-C
+    landing there would be lost and the study would run on to its end."""
+    signum = _received["signum"]
+    if signum is not None:
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
 
 def error_line(exc: BaseException) -> str:
     if isinstance(exc, ScenarioError):
@@ -139,13 +176,17 @@ def execute(fn, jobs, collect, workers: int, scheduler: str | None, directory):
         _execute_dask(fn, jobs, collect, scheduler, directory)
     elif workers <= 1:
         for job in jobs:
+            raise_if_signalled()
             collect(fn(*job))
     else:
         pool = start_pool(workers, directory)
         try:
-            futures = [pool.submit(fn, *job) for job in jobs]
-            for future in as_completed(futures):
-                collect(future.result())
+            pending = {pool.submit(fn, *job) for job in jobs}
+            while pending:
+                done, pending = wait(pending, PARENT_POLL_SECONDS, FIRST_COMPLETED)
+                raise_if_signalled()
+                for future in done:
+                    collect(future.result())
         except BaseException:
             stop_pool(pool, directory)
             raise
@@ -166,6 +207,7 @@ def _execute_dask(fn, jobs, collect, scheduler: str, directory):
                    for i, job in enumerate(jobs)]
         try:
             for future in dask_completed(futures):
+                raise_if_signalled()
                 collect(future.result())
         except BaseException:
             client.cancel(futures)
