@@ -93,6 +93,7 @@ def _interruptible(work, what: str) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        forget_signals()  # a later study in this process must not stop for this one
     if signum is None:
         return code
     if signum == signal.SIGTERM:

@@ -248,6 +248,15 @@ def test_a_lost_signal_still_ends_the_command_as_interrupted(signum, status):
         _signal_lost_in_a_weakref_callback(signum)
         return 0
     assert cli._interruptible(work, "kept") == status
+    # forgotten once the command has ended: a later study in this process runs (CI once
+    # stopped pytest itself here)
+    from simulator.study.workers import execute
+    collected = []
+    try:
+        execute(lambda i: i, [(0,), (1,)], collected.append, 1, None, None)
+    except KeyboardInterrupt:
+        pytest.fail("a study after the interrupted command stopped for its signal")
+    assert collected == [0, 1]
 
 
 _MAIN_CATCHING_AN_INTERRUPT_IN_EXEC = """
