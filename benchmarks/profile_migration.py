@@ -22,6 +22,13 @@ cells, suppressive cells) of one step from the start engine, captured, then run 
 copies by each version in turn, ``--repeats`` times; best and median ms per step and the
 ratio, and whether both versions leave the same lattice, sites, arrival substeps and
 substep count (they must: a speed-up may not change a move).
+
+Last, how crowded the movers are, for a scheme that would let an agent far from every other
+mover take several substeps alone (its moves cannot meet another's for S substeps when the
+nearest other agent of its population is at least 2 S + 1 sites away, Chebyshev): per
+population, the quantiles of that distance and the share of agents that far for S = 1, 2,
+4, 8, 16 (:func:`isolation`). Every agent counts as a possible mover, which undercounts the
+T cells that could go alone (one stopped beside its target moves no more).
 """
 from __future__ import annotations
 
@@ -221,6 +228,26 @@ def side_by_side(calls, versions: dict, repeats: int, threads: int) -> dict:
     return dict(threads=threads, repeats=repeats, ms_per_step=ms, identical=bool(same))
 
 
+ALONE_SUBSTEPS = (1, 2, 4, 8, 16)
+
+
+def isolation(engine) -> dict:
+    """Per population: the Chebyshev distance from each agent to the nearest other one of
+    its population (quantiles) and the share at least 2 S + 1 away, per S."""
+    from scipy.spatial import cKDTree
+    padded = engine.state.geometry.padded
+    out = {}
+    for name, pop in (("t_cells", engine.immune.t), ("suppressive_cells", engine.immune.s)):
+        xyz = np.column_stack(np.unravel_index(pop["sites"][:pop.n], padded))
+        nearest = cKDTree(xyz).query(xyz, k=2, p=np.inf)[0][:, 1]
+        out[name] = dict(agents=int(pop.n),
+                         distance_quantiles={str(q): float(np.quantile(nearest, q))
+                                             for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
+                         share_alone={str(k): float(np.mean(nearest >= 2 * k + 1))
+                                      for k in ALONE_SUBSTEPS})
+    return out
+
+
 def lattice_digest(engine) -> str:
     return hashlib.sha256(engine.state.kind.tobytes()).hexdigest()
 
@@ -286,6 +313,7 @@ def main(argv=None):
             res["side_by_side"] = [side_by_side(calls, versions, args.repeats, t)
                                    for t in threads_list]
         common.check_foreign(res, foreign.cores, "the side-by-side runs")
+    res["isolation"] = isolation(start)
     common.finish_result(res)
     common.print_header(res, "tumorsim migration profile")
     print(f"\n{args.steps} steps; T-cell and suppressive-cell migration together")
@@ -311,6 +339,13 @@ def main(argv=None):
               f"{then['best']:.2f} / {then['median']:.2f}; {then['best'] / now['best']:.2f}x "
               f"best, {then['median'] / now['median']:.2f}x median; same moves: "
               + ("yes" if row["identical"] else "NO"))
+    print("\nhow far each agent is from the nearest other of its population (Chebyshev sites); "
+          "share of agents that could take S substeps alone (nearest >= 2 S + 1)")
+    for name, row in res["isolation"].items():
+        quantiles = " ".join(f"{v:g}" for v in row["distance_quantiles"].values())
+        alone = "  ".join(f"S={k}: {v:.2f}" for k, v in row["share_alone"].items())
+        print(f"  {name:18s}{row['agents']:>7} agents; distance at 10/25/50/75/90%: "
+              f"{quantiles};  {alone}")
     common.write_json(res, args.json)
 
 
