@@ -400,7 +400,13 @@ def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaus
 @jit
 def secretion(sites, n, engaged_hours, flags, rate_per_hour, source):
     """source[site] += rate * (hours attacking or handling in the last step) for every T
-    cell that is not exhausted: the step's mean IFN-gamma secretion (rate per hour)."""
+    cell that is not exhausted: the step's mean IFN-gamma secretion (rate per hour).
+    Returns whether a site it added to holds a nonzero source: where the sources were zero
+    before, whether any is now, which the caller needs (an all-zero source skips the
+    solve) and would otherwise learn by scanning every site."""
+    nonzero = False
     for a in range(n):
         if (flags[a] & EXHAUSTED) == 0 and engaged_hours[a] > 0.0:
             source[sites[a]] += rate_per_hour * engaged_hours[a]
+            nonzero |= source[sites[a]] != 0.0
+    return nonzero

@@ -801,6 +801,19 @@ def induced_secretion(kind, ifn, rate, half, h):
     return out
 
 
+def t_cell_secretion(sites, engaged_hours, exhausted, rate_per_hour, source):
+    """IFN-gamma secreted by T cells into a copy of the float32 ``source`` (flat): rate x
+    hours engaged at the site of each T cell not exhausted. Returns (the sources, whether a
+    site added to holds a nonzero value)."""
+    out = source.copy()
+    nonzero = False
+    for site, hours, done in zip(sites, engaged_hours, exhausted):
+        if not done and hours > 0.0:
+            out[site] = np.float32(float(out[site]) + rate_per_hour * hours)
+            nonzero = nonzero or out[site] != 0.0
+    return out, nonzero
+
+
 def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
     """Necrosis and PD-L1 at the sites in ``visit`` (coordinate tuples); returns a dict
     clone -> cells turned necrotic."""
@@ -833,4 +846,5 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
 
 __all__ = ["CONTACT", "DEAD", "EXHAUSTED", "KILLED", "SUPPRESSIVE", "T_CELL", "VESSEL",
            "deaths", "deltas", "hill", "induced_secretion", "migrate_substep",
-           "place_beside", "poisson_count", "substep_key", "t_cell_step", "tumor_response"]
+           "place_beside", "poisson_count", "substep_key", "t_cell_secretion", "t_cell_step",
+           "tumor_response"]

@@ -513,6 +513,26 @@ def test_induced_secretion_matches_naive(dims):
     assert np.all(source[kind.reshape(-1) != TUMOR] == base.reshape(-1)[kind.reshape(-1) != TUMOR])
 
 
+@pytest.mark.parametrize("engaged", ["some", "none"])
+def test_t_cell_secretion_matches_naive(engaged):
+    """IFN-gamma secretion by T cells not exhausted, in proportion to their hours engaged,
+    added at their sites to a float32 source; the kernel says whether a site it added to
+    is nonzero (the field solver then skips scanning for a source)."""
+    g = np.random.default_rng(17)
+    n_sites, n = 4000, 300
+    sites = g.choice(n_sites, n, replace=False).astype(np.int64)
+    hours = np.where(g.random(n) < 0.5, g.random(n) * 6.0, 0.0)
+    if engaged == "none":
+        hours[:] = 0.0
+    flags = np.where(g.random(n) < 0.3, t_cells_k.EXHAUSTED, 0).astype(np.uint8)
+    base = np.where(g.random(n_sites) < 0.1, g.random(n_sites), 0.0).astype(np.float32)
+    expected, expected_nonzero = ref.t_cell_secretion(sites, hours, flags != 0, 0.37, base)
+    source = base.copy()
+    nonzero = t_cells_k.secretion(sites, n, hours, flags, 0.37, source)
+    np.testing.assert_array_equal(source, expected)
+    assert nonzero == expected_nonzero == (engaged == "some")
+
+
 def _extents(kind):
     line_length = kind.shape[-1]
     lo = np.empty(kind.size // line_length, np.int64)

@@ -421,13 +421,16 @@ class ImmuneSystem:
         self.tag += count
         return first
 
-    def add_secretions(self, ifn_source: np.ndarray):
+    def add_secretions(self, ifn_source: np.ndarray) -> bool:
         """IFN-gamma secretion by T cells, in proportion to the hours of the last step they
-        spent attacking or handling, into the (already built) source array."""
-        if self.tissue is not None and self.tissue.has("ifn_gamma"):
-            t_cells_k.secretion(self.t["sites"], self.t.n, self.t["engaged_hours"],
-                                self.t["flags"], self.tissue.t_cell_ifn_source / self.dt_hours,
-                                ifn_source)
+        spent attacking or handling, into the (already built) source array; whether a site
+        it added to holds a nonzero source (``kernels.t_cells.secretion``)."""
+        if self.tissue is None or not self.tissue.has("ifn_gamma"):
+            return False
+        return bool(t_cells_k.secretion(self.t["sites"], self.t.n, self.t["engaged_hours"],
+                                        self.t["flags"],
+                                        self.tissue.t_cell_ifn_source / self.dt_hours,
+                                        ifn_source))
 
     # -------------------------------------------------------------- phases
     def tumor_response(self, step, tissue_lo, tissue_hi, tumor_by_clone) -> int:
