@@ -510,7 +510,8 @@ class TissueFields:
             self.solver.set_tables(kind, self.reaction_by_kind[f], src.astype(np.float32),
                                    uniform=row is not None)
             # no source anywhere (the tables', then each added one's, asked only while
-            # none is known: scanning the whole source took 0.37 ms of a 1000x1000 step)
+            # none is known: a serial scan of the whole source cost 0.2-0.4 ms of a
+            # 1000x1000 step, benchmarks/README.md)
             sourceless = not self.fixed_nonzero[f] and not src.any()
             if name == "chemokine" and self.induced_rate > 0 and self.has("ifn_gamma"):
                 micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo, state.hi,
