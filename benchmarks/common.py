@@ -218,19 +218,13 @@ def finish_result(res: dict) -> None:
 
 
 def write_json(res: dict, path: Path) -> None:
-    """Write the results to ``path`` whole or not at all: a sibling first, renamed onto it
-    (``simulator.output.atomic``), so a benchmark killed while writing leaves the previous
-    results, not a truncated file."""
+    """Write the results to ``path`` whole or not at all (``simulator.output.atomic``): a
+    benchmark killed while writing leaves the previous results, not a truncated file, and
+    two writing the same file at once are refused rather than interleaved."""
     from simulator.output import atomic
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic.unique_sibling(path, "tmp", hidden=True, keep_suffix=True)
-    try:
-        tmp.write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
-        atomic.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            atomic.remove(tmp)
+    with atomic.writing(path, overwrite=True, what="benchmark result") as work:
+        work.tmp.write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
     try:
         shown = path.resolve().relative_to(ROOT)
     except ValueError:

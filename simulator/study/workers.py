@@ -53,7 +53,7 @@ _received = {"signum": None}
 def raise_on_signal(signum, frame):
     """The coordinator's SIGINT / SIGTERM handler: note the signal, raise for it."""
     _received["signum"] = signum
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    raise_if_signalled()
 
 
 def signal_received() -> int | None:
