@@ -48,7 +48,7 @@ import math
 import numpy as np
 
 from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import EMPTY, nth_set_bit
+from kernels.lattice import EMPTY, nth_set_bit, trailing_zeros
 from kernels.rng import hash_index, step_key, uniform
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
@@ -69,6 +69,55 @@ CHUNKS_PER_THREAD = 4
 # 2 threads from ~17.0-17.3 to ~16.3-16.6 ms, best of the three 1.05)
 REBALANCE = 1.05
 BUCKETS = 4096       # at most this many site buckets in the locality sort of :func:`migrate`
+
+
+_BYTES = np.uint64(0x0101010101010101)
+_LOW_7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+
+
+@inline_jit
+def _zero_bytes(word):
+    """Bit 8k of the result set iff byte k of ``word`` is 0 (exact: no carries between
+    bytes)."""
+    low = (word & _LOW_7) + _LOW_7
+    return ~(low | word | _LOW_7) >> np.uint64(7)
+
+
+@inline_jit
+def _scan_moore_2d(kind, clone, seen, i, offsets, stop_kind, agent_kind, screen):
+    """:func:`_propose`'s scan of the 8 neighbours in 2D, with the 8 kinds in one word
+    (byte d = neighbour d, in ``kernels.lattice.moore_offsets`` order: three of the row
+    above, left, right, three of the row below) compared byte-wise at once. The same
+    answers as the loop over ``offsets`` that 3D runs; that loop, compiled for any
+    neighbour count, cost ~35 ns per proposal in 2D against ~2 ns here
+    (``benchmarks/README.md``)."""
+    width = offsets[6]  # (0, +1 row) in Moore order: the padded row length
+    above = np.uint64(i - width - 1)
+    beside = np.uint64(i - 1)
+    below = np.uint64(i + width - 1)
+    one, two = np.uint64(1), np.uint64(2)
+    word = (np.uint64(kind[above]) | np.uint64(kind[above + one]) << np.uint64(8)
+            | np.uint64(kind[above + two]) << np.uint64(16)
+            | np.uint64(kind[beside]) << np.uint64(24)
+            | np.uint64(kind[beside + two]) << np.uint64(32)
+            | np.uint64(kind[below]) << np.uint64(40)
+            | np.uint64(kind[below + one]) << np.uint64(48)
+            | np.uint64(kind[below + two]) << np.uint64(56))
+    empty = _zero_bytes(word)  # bit 8d: neighbour d is EMPTY
+    n_free = np.int64((empty * _BYTES) >> np.uint64(56))  # sum of the bytes
+    free = np.int64((empty * np.uint64(0x0102040810204080)) >> np.uint64(56))  # bit 8d -> d
+    crowded = _zero_bytes(word ^ np.uint64(agent_kind) * _BYTES) != 0
+    # (a stop_kind of -1, none, matches no kind: 0xFF in every byte)
+    stops = _zero_bytes(word ^ np.uint64(stop_kind & 0xFF) * _BYTES)
+    beside_stop = False
+    if screen:
+        while stops != 0:
+            d = trailing_zeros(np.int64(stops)) >> 3
+            beside_stop |= seen[clone[np.uint64(i + offsets[d])]] != 0
+            stops &= stops - one
+    else:
+        beside_stop = stops != 0
+    return free, n_free, crowded, beside_stop
 
 
 @inline_jit
@@ -97,41 +146,51 @@ def _propose(kind, clone, seen, attractant, i, halt, first, last, substep, stop_
     n_neighbours = offsets.shape[0]
     # branch-free scan (the neighbours' kinds are unpredictable): the free ones as a bit
     # mask, whether one holds a mover of this kind, whether one holds a stop kind
-    free = 0
-    n_free = 0
-    crowded = False
-    beside_stop = False
-    for d in range(n_neighbours):
-        j = np.uint64(i + offsets[d])  # unsigned: no negative-index check per access
-        c = kind[j]
-        empty = c == EMPTY
-        free |= np.int64(empty) << d
-        n_free += empty
-        crowded |= c == agent_kind
-        if screen:
-            beside_stop |= (c == stop_kind) & (seen[clone[j]] != 0)
-        else:
-            beside_stop |= c == stop_kind
+    if n_neighbours == 8:
+        free, n_free, crowded, beside_stop = _scan_moore_2d(kind, clone, seen, i, offsets,
+                                                            stop_kind, agent_kind, screen)
+    else:
+        free = 0
+        n_free = 0
+        crowded = False
+        beside_stop = False
+        for d in range(n_neighbours):
+            j = np.uint64(i + offsets[d])  # unsigned: no negative-index check per access
+            c = kind[j]
+            empty = c == EMPTY
+            free |= np.int64(empty) << d
+            n_free += empty
+            crowded |= c == agent_kind
+            if screen:
+                beside_stop |= (c == stop_kind) & (seen[clone[j]] != 0)
+            else:
+                beside_stop |= c == stop_kind
     if (halt and beside_stop) or (n_free == 0 and not crowded):
         return INERT
     if n_free == 0:
         return NO_MOVE
     u = uniform(move_key, i)
-    best = -1
-    if u < bias and use_field:
-        # branch-free as the scan above: every neighbour's rise is computed, a free one
-        # that rises more than the best so far is selected (first in order on a tie)
+    follow = u < bias
+    # in 2D the gradient's pick and the uniform pick are both computed and one is
+    # selected: which one applies is a coin flip, and a branch on it mispredicted about
+    # every other proposal (~10 ns each; benchmarks/README.md); in 3D the gradient over
+    # 26 neighbours costs more than that, so it is computed only when followed
+    steepest = -1
+    if use_field and (follow or n_neighbours == 8):
+        # every neighbour's rise is computed; a free one that rises more than the best so
+        # far is selected (first in order on a tie)
         here = attractant[i]
         best_rise = 0.0
         for d in range(n_neighbours):
             rise = (attractant[np.uint64(i + offsets[d])] - here) * inv_length[d]
             take = (((free >> d) & 1) != 0) & (rise > best_rise)
             best_rise = rise if take else best_rise
-            best = d if take else best
-    if best < 0:
-        r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
-        best = nth_set_bit(free, min(int(r * n_free), n_free - 1))
-    return best
+            steepest = d if take else steepest
+    # the rest of the draw, rescaled to [0, 1) (error_model "numpy": the unused quotient
+    # of a bias of 0 or 1 is inf or NaN, not an exception)
+    r = (u - bias) / (1.0 - bias) if u >= bias else u / bias
+    anywhere = nth_set_bit(free, min(int(r * n_free), n_free - 1))
+    return steepest if follow & (steepest >= 0) else anywhere
 
 
 @inline_jit
@@ -169,10 +228,19 @@ def _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, star
     starts = start[lo:hi]
     stops = stop[lo:hi]
     directions = direction[lo:hi]
-    for k in range(hi - lo):
-        directions[k] = _propose(kind, clone, seen, attractant, sites[k], halts[k], starts[k],
-                                 stops[k], substep, stop_kind, agent_kind, offsets,
-                                 inv_length, bias, move_key, use_field, screen)
+    if offsets.shape[0] == 8:
+        # 2D: the same loop, in which LLVM knows the neighbour count (this branch implies
+        # it), so it keeps the word-wide scan and unrolls the gradient's loop; one loop
+        # for any count ran the proposals ~1.5x slower (benchmarks/README.md)
+        for k in range(hi - lo):
+            directions[k] = _propose(kind, clone, seen, attractant, sites[k], halts[k],
+                                     starts[k], stops[k], substep, stop_kind, agent_kind,
+                                     offsets, inv_length, bias, move_key, use_field, screen)
+    else:
+        for k in range(hi - lo):
+            directions[k] = _propose(kind, clone, seen, attractant, sites[k], halts[k],
+                                     starts[k], stops[k], substep, stop_kind, agent_kind,
+                                     offsets, inv_length, bias, move_key, use_field, screen)
     if claim:
         _claim_stretch(proposal, active, direction, lo, hi, offsets, base, priority_key)
 

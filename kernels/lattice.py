@@ -73,15 +73,41 @@ def _trailing_zeros(mask):
     return lambda mask: _cttz(np.int64(mask))
 
 
+def _set_bits_by_byte():
+    """``table[b, p]``: index of the p-th (from 0) set bit of the byte b (0 past its last)."""
+    table = np.zeros((256, 8), np.uint8)
+    for b in range(256):
+        for p, d in enumerate(d for d in range(8) if b >> d & 1):
+            table[b, p] = d
+    return table
+
+
+_NTH_IN_BYTE = _set_bits_by_byte()
+_ONES = np.uint64(0x0101010101010101)
+_HIGH = np.uint64(0x8080808080808080)
+
+
 @jit
 def nth_set_bit(mask, pick):
-    """Index of the ``pick``-th (from 0) set bit of ``mask``, counted from bit 0: clear the
-    lowest ``pick`` set bits, then count the zeros below the next (a bit-by-bit scan
-    mispredicts a branch at every set bit)."""
-    mask = np.int64(mask)
-    for _ in range(pick):
-        mask &= mask - 1
-    return trailing_zeros(mask)
+    """Index of the ``pick``-th (from 0) set bit of ``mask`` (at most 64 bits; ``pick`` below
+    its bit count), counted from bit 0. Branch-free ("broadword" selection): the bit counts
+    of the mask's bytes, summed into running totals byte by byte with one multiplication,
+    show which byte holds the bit; a table gives it within the byte. A loop clearing
+    ``pick`` bits ends after a random count, and its mispredicted exit was most of the cost
+    of a migration proposal (``benchmarks/README.md``)."""
+    x = np.uint64(mask)
+    s = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    s = (s & np.uint64(0x3333333333333333)) + ((s >> np.uint64(2))
+                                               & np.uint64(0x3333333333333333))
+    s = (s + (s >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)  # set bits per byte
+    running = s * _ONES  # byte k: set bits in bytes 0..k (at most 64: no carry)
+    # high bit of byte k set iff running[k] > pick (each byte of running | _HIGH is at
+    # least 128 and pick + 1 at most 64, so no byte borrows from the next)
+    beyond = ((running | _HIGH) - np.uint64(pick + 1) * _ONES) & _HIGH
+    shift = np.uint64(trailing_zeros(np.int64(beyond)) & ~7)  # 8 x the byte holding it
+    before = ((running << np.uint64(8)) >> shift) & np.uint64(0xFF)
+    byte = (x >> shift) & np.uint64(0xFF)
+    return np.int64(shift) + np.int64(_NTH_IN_BYTE[byte, np.uint64(pick) - before])
 
 
 @inline_jit

@@ -97,10 +97,13 @@ def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_
 
 
 def test_nth_set_bit_matches_naive():
-    """Every pick of every 8-bit mask (2D neighbourhoods), then random 26-bit masks (3D)."""
+    """Every pick of every 8-bit mask (2D neighbourhoods), then random 26-bit masks (3D) and
+    random masks of up to 63 bits (the byte-wise selection's every byte, carries included)."""
     cases = [(m, p) for m in range(1, 256) for p in range(bin(m).count("1"))]
     generator = np.random.default_rng(5)
-    for m in generator.integers(1, 1 << 26, 500):
+    masks = list(generator.integers(1, 1 << 26, 500)) + list(generator.integers(1, 1 << 63, 200))
+    masks += [(1 << 63) - 1, 1 << 62, 0xFF << 48]
+    for m in masks:
         cases += [(int(m), p) for p in range(bin(int(m)).count("1"))]
     for mask, pick in cases:
         assert lattice.nth_set_bit(mask, pick) == naive.nth_set_bit(mask, pick), (mask, pick)
