@@ -26,6 +26,10 @@ Why each flag:
   parallel kernel runs ``PARALLEL_CHUNKS`` stretches of its work, each one call of an
   NRT-free function.
 """
+import hashlib
+import os
+import pathlib
+
 import numba
 
 _COMMON = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
@@ -39,6 +43,71 @@ prange = numba.prange
 # a parallel kernel whose body runs in an NRT-free function calls it on this many
 # contiguous stretches of its work (one call each: at least one per thread)
 PARALLEL_CHUNKS = 64
+
+
+# ----------------------------------------------------------------------------- cache
+# Numba checks a cached kernel only against its own source file: a kernel that calls or
+# inlines a helper from another file of this package (every kernel uses ``kernels.rng``,
+# most ``kernels.lattice``) would keep running the helper's old code from its cache after
+# that file changed - a silently different simulation. So the cache is tied to all the
+# package's sources together: a digest of them is kept beside the cache files, and when
+# it no longer matches, the package's cache files are removed before any is loaded.
+SOURCES_STAMP = "tumorsim-kernel-sources.sha256"
+CACHE_SUFFIXES = (".nbi", ".nbc")
+
+
+def sources_digest(folder: pathlib.Path = pathlib.Path(__file__).parent) -> str:
+    """SHA-256 over the names and contents of the package's modules."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cache_folder() -> pathlib.Path | None:
+    """Where Numba caches this package's kernels (the same folder for every module here:
+    Numba picks it by source folder and ``NUMBA_CACHE_DIR``); None where Numba has no
+    writable place or its internals changed."""
+    try:
+        from numba.core.caching import FunctionCache
+        return pathlib.Path(FunctionCache(sources_digest)._cache_path)
+    except Exception:  # noqa: BLE001 - private API: without it, Numba's own checks only
+        return None
+
+
+def drop_stale_caches(folder: pathlib.Path | None, digest: str) -> int:
+    """Remove the cached kernels in ``folder`` unless its stamp says they were compiled
+    from sources with this ``digest``, then stamp it; returns how many files went.
+    Concurrent callers at worst remove each other's fresh entries (compiled again); a
+    missing cache file is a miss to Numba, never an error."""
+    if folder is None:
+        return 0
+    stamp = folder / SOURCES_STAMP
+    try:
+        if stamp.read_text() == digest:
+            return 0
+    except OSError:
+        pass
+    removed = 0
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in folder.iterdir():
+            if path.suffix in CACHE_SUFFIXES:
+                try:
+                    path.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        partial = folder / f"{SOURCES_STAMP}.{os.getpid()}"
+        partial.write_text(digest)
+        os.replace(partial, stamp)
+    except OSError:  # a read-only cache: Numba cannot write there either
+        pass
+    return removed
+
+
+if not numba.config.DISABLE_JIT:
+    drop_stale_caches(cache_folder(), sources_digest())
 
 
 def needs_compiling(kernels) -> list[str]:
