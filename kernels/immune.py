@@ -48,7 +48,8 @@ import math
 import numpy as np
 
 from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import EMPTY, nth_set_bit, trailing_zeros
+from kernels.lattice import (EMPTY, bit_count, bytes_equal, moore_kinds_2d, nth_set_bit,
+                             trailing_zeros)
 from kernels.rng import hash_index, step_key, uniform
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
@@ -71,53 +72,24 @@ REBALANCE = 1.05
 BUCKETS = 4096       # at most this many site buckets in the locality sort of :func:`migrate`
 
 
-_BYTES = np.uint64(0x0101010101010101)
-_LOW_7 = np.uint64(0x7F7F7F7F7F7F7F7F)
-
-
-@inline_jit
-def _zero_bytes(word):
-    """Bit 8k of the result set iff byte k of ``word`` is 0 (exact: no carries between
-    bytes)."""
-    low = (word & _LOW_7) + _LOW_7
-    return ~(low | word | _LOW_7) >> np.uint64(7)
-
-
 @inline_jit
 def _scan_moore_2d(kind, clone, seen, i, offsets, stop_kind, agent_kind, screen):
-    """:func:`_propose`'s scan of the 8 neighbours in 2D, with the 8 kinds in one word
-    (byte d = neighbour d, in ``kernels.lattice.moore_offsets`` order: three of the row
-    above, left, right, three of the row below) compared byte-wise at once. The same
-    answers as the loop over ``offsets`` that 3D runs; that loop, compiled for any
-    neighbour count, cost ~35 ns per proposal in 2D against ~2 ns here
-    (``benchmarks/README.md``)."""
-    width = offsets[6]  # (0, +1 row) in Moore order: the padded row length
-    above = np.uint64(i - width - 1)
-    beside = np.uint64(i - 1)
-    below = np.uint64(i + width - 1)
-    one, two = np.uint64(1), np.uint64(2)
-    word = (np.uint64(kind[above]) | np.uint64(kind[above + one]) << np.uint64(8)
-            | np.uint64(kind[above + two]) << np.uint64(16)
-            | np.uint64(kind[beside]) << np.uint64(24)
-            | np.uint64(kind[beside + two]) << np.uint64(32)
-            | np.uint64(kind[below]) << np.uint64(40)
-            | np.uint64(kind[below + one]) << np.uint64(48)
-            | np.uint64(kind[below + two]) << np.uint64(56))
-    empty = _zero_bytes(word)  # bit 8d: neighbour d is EMPTY
-    n_free = np.int64((empty * _BYTES) >> np.uint64(56))  # sum of the bytes
-    free = np.int64((empty * np.uint64(0x0102040810204080)) >> np.uint64(56))  # bit 8d -> d
-    crowded = _zero_bytes(word ^ np.uint64(agent_kind) * _BYTES) != 0
-    # (a stop_kind of -1, none, matches no kind: 0xFF in every byte)
-    stops = _zero_bytes(word ^ np.uint64(stop_kind & 0xFF) * _BYTES)
+    """:func:`_propose`'s scan of the 8 neighbours in 2D: their kinds in one word, compared
+    byte-wise (``kernels.lattice.moore_kinds_2d``). The same answers as the loop over
+    ``offsets`` that 3D runs."""
+    word = moore_kinds_2d(kind, i, offsets)
+    free = bytes_equal(word, EMPTY)
+    crowded = bytes_equal(word, agent_kind) != 0
+    stops = bytes_equal(word, stop_kind)
     beside_stop = False
     if screen:
         while stops != 0:
-            d = trailing_zeros(np.int64(stops)) >> 3
+            d = trailing_zeros(stops)
             beside_stop |= seen[clone[np.uint64(i + offsets[d])]] != 0
-            stops &= stops - one
+            stops &= stops - 1
     else:
         beside_stop = stops != 0
-    return free, n_free, crowded, beside_stop
+    return free, bit_count(free), crowded, beside_stop
 
 
 @inline_jit

@@ -109,6 +109,22 @@ def test_nth_set_bit_matches_naive():
         assert lattice.nth_set_bit(mask, pick) == naive.nth_set_bit(mask, pick), (mask, pick)
 
 
+def test_word_wide_neighbour_kinds_match_the_offsets_loop():
+    """The 2D neighbour word compared with each kind (and -1, none) gives the mask the loop
+    over ``moore_offsets`` gives, at random sites of a random lattice (every kind beside
+    every position); bit_count counts the mask's bits."""
+    generator = np.random.default_rng(11)
+    padded = (9, 12)
+    kind = generator.integers(0, 8, padded[0] * padded[1]).astype(np.uint8)
+    offsets = lattice.moore_offsets(padded)
+    for i in lattice.interior(np.arange(kind.size).reshape(padded), padded).ravel():
+        word = lattice.moore_kinds_2d(kind, i, offsets)
+        for wanted in range(-1, 8):
+            expected = sum(1 << d for d in range(8) if kind[i + offsets[d]] == wanted)
+            assert lattice.bytes_equal(word, wanted) == expected, (i, wanted)
+            assert lattice.bit_count(expected) == bin(expected).count("1")
+
+
 @pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("bias, with_field", [(0.0, False), (0.6, True), (1.0, True)])
 def test_migration_matches_naive(dims, bias, with_field):
