@@ -47,8 +47,8 @@ import math
 import numpy as np
 
 from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import (DEAD, TUMOR, bit_count, bytes_equal, moore_kinds_2d, nth_set_bit,
-                             trailing_zeros)
+from kernels.lattice import (DEAD, TUMOR, bit_count, bytes_equal, moore_kinds_2d, moore_kinds_3d,
+                             moore_mask_3d, nth_set_bit, trailing_zeros)
 from kernels.rng import hash_index, step_key, uniform
 
 EXHAUSTED = 1   # cannot kill or secrete; dies at the exhausted rate
@@ -161,15 +161,13 @@ def advance(timeline, a, until, rate, params, exhausted):
 @inline_jit
 def seen_tumour_neighbours(kind, clone, seen, i, offsets):
     """Bit d set iff neighbour d of site i (``offsets`` order) is a tumour cell that a T
-    cell recognises (``seen[clone]``). In 2D the 8 kinds are compared as one word
-    (``kernels.lattice.moore_kinds_2d``); the clone is looked up only for the tumour
-    neighbours."""
+    cell recognises (``seen[clone]``): the kinds compared a word (8 sites) at a time
+    (``kernels.lattice.moore_kinds_2d``, ``moore_kinds_3d``), the clone looked up only for
+    the tumour neighbours."""
     if offsets.shape[0] == 8:
         tumour = bytes_equal(moore_kinds_2d(kind, i, offsets), TUMOR)
     else:
-        tumour = np.int64(0)
-        for d in range(offsets.shape[0]):
-            tumour |= np.int64(kind[np.uint64(i + offsets[d])] == TUMOR) << d
+        tumour = moore_mask_3d(moore_kinds_3d(kind, i, offsets), TUMOR)
     targets = tumour
     while tumour != 0:
         d = trailing_zeros(tumour)

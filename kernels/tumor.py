@@ -71,8 +71,8 @@ import numpy as np
 from kernels.drug_response import local_hazards
 from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
 from kernels.lattice import (DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR,
-                             bit_count, bytes_equal, moore_kinds_2d, nth_set_bit,
-                             trailing_zeros)
+                             bit_count, bytes_equal, moore_kinds_2d, moore_kinds_3d,
+                             moore_mask_3d, nth_set_bit, trailing_zeros)
 from kernels.rng import time_salt, uniform
 
 # per-site flags written by ``schedule`` (scratch, valid for the step)
@@ -163,16 +163,13 @@ def _empty_at(kind, index):
 
 @inline_jit
 def _neighbours_of_kind(kind, i, offsets, wanted):
-    """Bit d set iff neighbour d of site i (``offsets`` order) holds ``wanted``: in 2D the
-    8 kinds compared as one word (``kernels.lattice.moore_kinds_2d``), in 3D a branch-free
-    loop. The event loop walked ``offsets`` with a test per neighbour instead (and a
-    division's pick of its n-th free neighbour ended at a random one)."""
+    """Bit d set iff neighbour d of site i (``offsets`` order) holds ``wanted``: the kinds
+    compared a word (8 sites) at a time (``kernels.lattice.moore_kinds_2d``,
+    ``moore_kinds_3d``). The event loop walked ``offsets`` with a test per neighbour
+    instead (and a division's pick of its n-th free neighbour ended at a random one)."""
     if offsets.shape[0] == 8:
         return bytes_equal(moore_kinds_2d(kind, i, offsets), wanted)
-    mask = np.int64(0)
-    for d in range(offsets.shape[0]):
-        mask |= np.int64(kind[np.uint64(i + offsets[d])] == wanted) << d
-    return mask
+    return moore_mask_3d(moore_kinds_3d(kind, i, offsets), wanted)
 
 
 @inline_jit
