@@ -48,8 +48,8 @@ import math
 import numpy as np
 
 from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import (EMPTY, bit_count, bytes_equal, moore_kinds_2d, moore_kinds_3d,
-                             moore_mask_3d, nth_set_bit, trailing_zeros)
+from kernels.lattice import (EMPTY, bit_count, bytes_equal, moore_kinds_2d, nth_set_bit,
+                             trailing_zeros)
 from kernels.rng import hash_index, step_key, uniform
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
@@ -70,6 +70,26 @@ CHUNKS_PER_THREAD = 4
 # 2 threads from ~17.0-17.3 to ~16.3-16.6 ms, best of the three 1.05)
 REBALANCE = 1.05
 BUCKETS = 4096       # at most this many site buckets in the locality sort of :func:`migrate`
+
+
+@inline_jit
+def _scan_moore_2d(kind, clone, seen, i, offsets, stop_kind, agent_kind, screen):
+    """:func:`_propose`'s scan of the 8 neighbours in 2D: their kinds in one word, compared
+    byte-wise (``kernels.lattice.moore_kinds_2d``). The same answers as the loop over
+    ``offsets`` that 3D runs."""
+    word = moore_kinds_2d(kind, i, offsets)
+    free = bytes_equal(word, EMPTY)
+    crowded = bytes_equal(word, agent_kind) != 0
+    stops = bytes_equal(word, stop_kind)
+    beside_stop = False
+    if screen:
+        while stops != 0:
+            d = trailing_zeros(stops)
+            beside_stop |= seen[clone[np.uint64(i + offsets[d])]] != 0
+            stops &= stops - 1
+    else:
+        beside_stop = stops != 0
+    return free, bit_count(free), crowded, beside_stop
 
 
 @inline_jit
@@ -96,28 +116,27 @@ def _propose(kind, clone, seen, attractant, i, halt, first, last, substep, stop_
     if substep < first:
         return NO_MOVE
     n_neighbours = offsets.shape[0]
-    # the neighbours' kinds compared with a kind a word (8 sites) at a time, as bit masks
-    # (a loop over ``offsets``, compiled for any count, cost ~35 ns per proposal in 2D):
-    # the free ones, whether one holds a mover of this kind, whether one holds a stop kind
+    # branch-free scan (the neighbours' kinds are unpredictable): the free ones as a bit
+    # mask, whether one holds a mover of this kind, whether one holds a stop kind
     if n_neighbours == 8:
-        word = moore_kinds_2d(kind, i, offsets)
-        free = bytes_equal(word, EMPTY)
-        crowded = bytes_equal(word, agent_kind) != 0
-        stops = bytes_equal(word, stop_kind)
+        free, n_free, crowded, beside_stop = _scan_moore_2d(kind, clone, seen, i, offsets,
+                                                            stop_kind, agent_kind, screen)
     else:
-        words = moore_kinds_3d(kind, i, offsets)
-        free = moore_mask_3d(words, EMPTY)
-        crowded = moore_mask_3d(words, agent_kind) != 0
-        stops = moore_mask_3d(words, stop_kind)
-    n_free = bit_count(free)
-    beside_stop = False
-    if screen:  # a T cell stops beside a tumour cell of a clone it recognises
-        while stops != 0:
-            d = trailing_zeros(stops)
-            beside_stop |= seen[clone[np.uint64(i + offsets[d])]] != 0
-            stops &= stops - 1
-    else:
-        beside_stop = stops != 0
+        free = 0
+        n_free = 0
+        crowded = False
+        beside_stop = False
+        for d in range(n_neighbours):
+            j = np.uint64(i + offsets[d])  # unsigned: no negative-index check per access
+            c = kind[j]
+            empty = c == EMPTY
+            free |= np.int64(empty) << d
+            n_free += empty
+            crowded |= c == agent_kind
+            if screen:
+                beside_stop |= (c == stop_kind) & (seen[clone[j]] != 0)
+            else:
+                beside_stop |= c == stop_kind
     if (halt and beside_stop) or (n_free == 0 and not crowded):
         return INERT
     if n_free == 0:

@@ -156,41 +156,6 @@ def moore_kinds_2d(kind, i, offsets):
 
 
 @inline_jit
-def _kind_byte(kind, site):
-    return np.uint64(kind[np.uint64(site)])  # unsigned: no negative-index check
-
-
-@inline_jit
-def moore_kinds_3d(kind, i, offsets):
-    """The kinds of site i's 3 x 3 x 3 block in 3D as four words: byte b = position b of
-    the block in (z, y, x) order, the site itself at byte 13 (Moore neighbour d is byte d
-    below it, d + 1 above), bytes 27-31 0xFF (no kind). :func:`moore_mask_3d` reads
-    them."""
-    row = offsets[15]    # (0, +1, 0) in Moore order
-    plane = offsets[21]  # (+1, 0, 0)
-    b = i - plane - row - 1  # the block's first site
-    e8, e16, e24, e32 = np.uint64(8), np.uint64(16), np.uint64(24), np.uint64(32)
-    e40, e48, e56 = np.uint64(40), np.uint64(48), np.uint64(56)
-    w0 = (_kind_byte(kind, b) | _kind_byte(kind, b + 1) << e8
-          | _kind_byte(kind, b + 2) << e16 | _kind_byte(kind, b + row) << e24
-          | _kind_byte(kind, b + row + 1) << e32 | _kind_byte(kind, b + row + 2) << e40
-          | _kind_byte(kind, b + 2 * row) << e48 | _kind_byte(kind, b + 2 * row + 1) << e56)
-    b += plane
-    w1 = (_kind_byte(kind, b - plane + 2 * row + 2) | _kind_byte(kind, b) << e8
-          | _kind_byte(kind, b + 1) << e16 | _kind_byte(kind, b + 2) << e24
-          | _kind_byte(kind, b + row) << e32 | _kind_byte(kind, b + row + 1) << e40
-          | _kind_byte(kind, b + row + 2) << e48 | _kind_byte(kind, b + 2 * row) << e56)
-    w2 = _kind_byte(kind, b + 2 * row + 1) | _kind_byte(kind, b + 2 * row + 2) << e8
-    b += plane
-    w2 |= (_kind_byte(kind, b) << e16 | _kind_byte(kind, b + 1) << e24
-           | _kind_byte(kind, b + 2) << e32 | _kind_byte(kind, b + row) << e40
-           | _kind_byte(kind, b + row + 1) << e48 | _kind_byte(kind, b + row + 2) << e56)
-    w3 = (_kind_byte(kind, b + 2 * row) | _kind_byte(kind, b + 2 * row + 1) << e8
-          | _kind_byte(kind, b + 2 * row + 2) << e16 | np.uint64(0xFFFFFFFFFF) << e24)
-    return w0, w1, w2, w3
-
-
-@inline_jit
 def bytes_equal(word, value):
     """Bit d set iff byte d of ``word`` equals ``value & 0xFF`` (exact: the test of each
     byte for zero carries into no other byte; -1, no kind, matches none)."""
@@ -201,14 +166,16 @@ def bytes_equal(word, value):
 
 
 @inline_jit
-def moore_mask_3d(words, value):
-    """Bit d set iff Moore neighbour d (``moore_offsets`` order) of the block read by
-    :func:`moore_kinds_3d` holds ``value & 0xFF``: the 27 positions compared a word at a
-    time, the padding and the site itself (position 13) dropped."""
-    w0, w1, w2, w3 = words
-    block = (bytes_equal(w0, value) | bytes_equal(w1, value) << 8
-             | bytes_equal(w2, value) << 16 | bytes_equal(w3, value) << 24) & 0x7FFFFFF
-    return (block & 0x1FFF) | ((block >> 14) << 13)
+def nth_neighbour_of_kind(kind, i, offsets, wanted, pick):
+    """The ``pick``-th (from 0, in ``offsets`` order) neighbour of site ``i`` holding
+    ``wanted``; -1 if there are not that many."""
+    for d in range(offsets.shape[0]):
+        j = i + offsets[d]
+        if kind[j] == wanted:
+            if pick == 0:
+                return j
+            pick -= 1
+    return -1
 
 
 @parallel_jit

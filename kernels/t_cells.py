@@ -47,8 +47,7 @@ import math
 import numpy as np
 
 from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import (DEAD, TUMOR, bit_count, bytes_equal, moore_kinds_2d, moore_kinds_3d,
-                             moore_mask_3d, nth_set_bit, trailing_zeros)
+from kernels.lattice import DEAD, TUMOR
 from kernels.rng import hash_index, step_key, uniform
 
 EXHAUSTED = 1   # cannot kill or secrete; dies at the exhausted rate
@@ -159,22 +158,16 @@ def advance(timeline, a, until, rate, params, exhausted):
 
 
 @inline_jit
-def seen_tumour_neighbours(kind, clone, seen, i, offsets):
-    """Bit d set iff neighbour d of site i (``offsets`` order) is a tumour cell that a T
-    cell recognises (``seen[clone]``): the kinds compared a word (8 sites) at a time
-    (``kernels.lattice.moore_kinds_2d``, ``moore_kinds_3d``), the clone looked up only for
-    the tumour neighbours."""
-    if offsets.shape[0] == 8:
-        tumour = bytes_equal(moore_kinds_2d(kind, i, offsets), TUMOR)
-    else:
-        tumour = moore_mask_3d(moore_kinds_3d(kind, i, offsets), TUMOR)
-    targets = tumour
-    while tumour != 0:
-        d = trailing_zeros(tumour)
-        if seen[clone[np.uint64(i + offsets[d])]] == 0:
-            targets &= ~(np.int64(1) << d)
-        tumour &= tumour - 1
-    return targets
+def nth_seen_tumour_cell(kind, clone, seen, i, offsets, pick):
+    """The ``pick``-th (from 0, in ``offsets`` order) tumour neighbour of site ``i`` that a
+    T cell recognises (``seen[clone]``); -1 if there are not that many."""
+    for d in range(offsets.shape[0]):
+        j = i + offsets[d]
+        if kind[j] == TUMOR and seen[clone[j]] != 0:
+            if pick == 0:
+                return j
+            pick -= 1
+    return -1
 
 
 @inline_jit
@@ -204,15 +197,19 @@ def cell_round(a, kind, clone, pdl1, sites, offsets, antigenicity, seen, params,
         status[a] = DIED if died else DONE
         return
     i = sites[a]
-    targets = seen_tumour_neighbours(kind, clone, seen, i, offsets)
-    n_targets = bit_count(targets)
+    n_neighbours = offsets.shape[0]
+    n_targets = 0
+    for d in range(n_neighbours):
+        j = i + offsets[d]
+        if kind[j] == TUMOR and seen[clone[j]] != 0:
+            n_targets += 1
     if n_targets == 0:
         tired, died = advance(timeline, a, dt, passive, params, tired)
         exhausted[a] = 1 if tired else 0
         status[a] = DIED if died else DONE
         return
-    j = i + offsets[nth_set_bit(targets, min(int(uniform(target_key, i) * n_targets),
-                                             n_targets - 1))]
+    j = nth_seen_tumour_cell(kind, clone, seen, i, offsets,
+                             min(int(uniform(target_key, i) * n_targets), n_targets - 1))
     level = float(pdl1[j])  # float64 arithmetic from a float32 store, JIT or not
     s_pd = params[P_PD1_MAX] * level / (level + params[P_PD1_HALF]) * (1.0 - params[P_PD1_BLOCKADE])
     s = 1.0 - (1.0 - s_pd) * (1.0 - timeline[a, SUPPRESSION])

@@ -71,8 +71,7 @@ import numpy as np
 from kernels.drug_response import local_hazards
 from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
 from kernels.lattice import (DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR,
-                             bit_count, bytes_equal, moore_kinds_2d, moore_kinds_3d,
-                             moore_mask_3d, nth_set_bit, trailing_zeros)
+                             nth_neighbour_of_kind, nth_set_bit)
 from kernels.rng import time_salt, uniform
 
 # per-site flags written by ``schedule`` (scratch, valid for the step)
@@ -159,17 +158,6 @@ def _empty_at(kind, index):
     """kind[index] == EMPTY for an index known to be >= 0: an unsigned index spares the
     check for negative (from-the-end) indices, a fifth of the schedule pass in 3D."""
     return kind[np.uint64(index)] == EMPTY
-
-
-@inline_jit
-def _neighbours_of_kind(kind, i, offsets, wanted):
-    """Bit d set iff neighbour d of site i (``offsets`` order) holds ``wanted``: the kinds
-    compared a word (8 sites) at a time (``kernels.lattice.moore_kinds_2d``,
-    ``moore_kinds_3d``). The event loop walked ``offsets`` with a test per neighbour
-    instead (and a division's pick of its n-th free neighbour ended at a random one)."""
-    if offsets.shape[0] == 8:
-        return bytes_equal(moore_kinds_2d(kind, i, offsets), wanted)
-    return moore_mask_3d(moore_kinds_3d(kind, i, offsets), wanted)
 
 
 @inline_jit
@@ -626,11 +614,9 @@ def _apply_events(kind, clone, flags, births, lo, hi, line_length, offsets, deat
         elif ev == EV_CLEAR:
             kind[i] = EMPTY
             attempt_salted = attempt_key ^ time_salt(t)
-            tumour = _neighbours_of_kind(kind, i, offsets, TUMOR)
-            while tumour != 0:
-                y = i + offsets[trailing_zeros(tumour)]
-                tumour &= tumour - 1
-                if (flags[y] & F_ACTIVE) == 0:
+            for d in range(n_neighbours):
+                y = i + offsets[d]
+                if kind[y] == TUMOR and (flags[y] & F_ACTIVE) == 0:
                     flags[y] |= F_ACTIVE
                     c = clone[y]
                     u = uniform(attempt_salted, y)
@@ -646,14 +632,16 @@ def _apply_events(kind, clone, flags, births, lo, hi, line_length, offsets, deat
         else:  # EV_ATTEMPT
             if kind[i] != TUMOR or _birth_count(flags, births, i) != owner:
                 continue  # stale: the cell that scheduled it has died
-            free = _neighbours_of_kind(kind, i, offsets, EMPTY)
-            n_free = bit_count(free)
+            n_free = 0
+            for d in range(n_neighbours):
+                n_free += _empty_at(kind, i + offsets[d])
             if n_free == 0:
                 flags[i] &= NOT_ACTIVE  # dormant until a neighbour clears
                 continue
             salt = time_salt(t)
-            z = i + offsets[nth_set_bit(free, min(int(uniform(target_key ^ salt, i) * n_free),
-                                                  n_free - 1))]
+            z = nth_neighbour_of_kind(kind, i, offsets, EMPTY,
+                                      min(int(uniform(target_key ^ salt, i) * n_free),
+                                          n_free - 1))
             daughter = clone[i]
             lacking = full_mask & ~daughter
             zline = z // line_length
