@@ -778,9 +778,11 @@ def _second_writer(tmp: Path) -> Result:
 
 
 def _resume(tmp: Path) -> Result:
-    # killed once a checkpoint exists (one a second), long before the run could finish
+    # killed once a checkpoint exists (one a second), long before the run could finish:
+    # 2000 days take ~5 s here (400 took ~1.4 s, and a run that ended between two polls
+    # for its first checkpoint left nothing to resume)
     proc = start(["run", "--quiet", "-o", "o.h5", *MEDIUM, "--set",
-                  "simulation.duration_days=400", "--set", "output.checkpoint_every_seconds=1"],
+                  "simulation.duration_days=2000", "--set", "output.checkpoint_every_seconds=1"],
                  tmp)
     _wait_for(lambda: any(tmp.glob("o.h5.partial-*/checkpoint.h5")), 120)
     proc.kill()
