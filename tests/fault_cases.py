@@ -638,7 +638,9 @@ def kill_coordinator(sig: int, command: str = "compare", group: bool = False,
     gone); with ``rerun``, the same command then finishes the study."""
     def action(tmp: Path) -> Result:
         if command == "compare":
-            args = ["compare", *ARMS, "--replicates", "4", "--workers", "2", "--no-figures",
+            # 16 runs of ~0.25 s on 2 workers (~2 s): with 4 replicates (8 runs) the study
+            # could end within a second or so of the wait below, before the signal
+            args = ["compare", *ARMS, "--replicates", "8", "--workers", "2", "--no-figures",
                     "-o", "s", *MEDIUM]
         else:
             # 24 runs of ~0.2 s on 2 workers: with 4, the whole sweep could end within the
