@@ -101,7 +101,7 @@ def _set_bits_by_byte():
 
 
 _NTH_IN_BYTE = _set_bits_by_byte()
-_ONES = np.uint64(0x0101010101010101)
+_BYTE_ONES = np.uint64(0x0101010101010101)  # 1 in every byte: x * it sums x's bytes upward
 _HIGH = np.uint64(0x8080808080808080)
 
 
@@ -118,10 +118,10 @@ def nth_set_bit(mask, pick):
     s = (s & np.uint64(0x3333333333333333)) + ((s >> np.uint64(2))
                                                & np.uint64(0x3333333333333333))
     s = (s + (s >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)  # set bits per byte
-    running = s * _ONES  # byte k: set bits in bytes 0..k (at most 64: no carry)
+    running = s * _BYTE_ONES  # byte k: set bits in bytes 0..k (at most 64: no carry)
     # high bit of byte k set iff running[k] > pick (each byte of running | _HIGH is at
     # least 128 and pick + 1 at most 64, so no byte borrows from the next)
-    beyond = ((running | _HIGH) - np.uint64(pick + 1) * _ONES) & _HIGH
+    beyond = ((running | _HIGH) - np.uint64(pick + 1) * _BYTE_ONES) & _HIGH
     shift = np.uint64(trailing_zeros(np.int64(beyond)) & ~7)  # 8 x the byte holding it
     before = ((running << np.uint64(8)) >> shift) & np.uint64(0xFF)
     byte = (x >> shift) & np.uint64(0xFF)
@@ -132,7 +132,6 @@ def nth_set_bit(mask, pick):
 # kind all at once: a loop over ``offsets`` compiled for any neighbour count (2D and 3D)
 # cost ~35 ns per site scanned, against ~2 ns for the word (benchmarks/README.md,
 # migration).
-_BYTE_ONES = np.uint64(0x0101010101010101)
 _LOW_SEVEN = np.uint64(0x7F7F7F7F7F7F7F7F)
 _GATHER_BYTE_BITS = np.uint64(0x0102040810204080)  # bit 8d -> bit 56 + d by one product
 
