@@ -637,15 +637,16 @@ def kill_coordinator(sig: int, command: str = "compare", group: bool = False,
     that no worker is alive 10 s later (and, for Ctrl-C/SIGTERM, that scratch files are
     gone); with ``rerun``, the same command then finishes the study."""
     def action(tmp: Path) -> Result:
+        # The study must outlast the wait below (up to ~1.4 s from its first run file to
+        # the signal) by a wide margin on a fast, quiet machine, or it ends before the
+        # signal and exits 0. Measured 2026-12-06 (quiet): 16 MEDIUM compare runs wrote
+        # their files within ~1.3 s of the first, 24 sweep runs within ~1.6 s, which left
+        # almost no margin; 72 compare runs and 96 sweep points took 5.4 and 6.7 s.
         if command == "compare":
-            # 16 runs of ~0.25 s on 2 workers (~2 s): with 4 replicates (8 runs) the study
-            # could end within a second or so of the wait below, before the signal
-            args = ["compare", *ARMS, "--replicates", "8", "--workers", "2", "--no-figures",
+            args = ["compare", *ARMS, "--replicates", "36", "--workers", "2", "--no-figures",
                     "-o", "s", *MEDIUM]
         else:
-            # 24 runs of ~0.2 s on 2 workers: with 4, the whole sweep could end within the
-            # second the signal waits once the workers have started
-            grid = ",".join(f"{0.25 * k:g}" for k in range(2, 26))
+            grid = ",".join(f"{0.25 * k:g}" for k in range(2, 98))
             args = ["sweep", "{lib}/untreated.toml", "--grid", f"tumor.antigenicity={grid}",
                     "--workers", "2", "-o", "s", *MEDIUM]
         proc = start(args, tmp, start_new_session=True)
