@@ -454,7 +454,7 @@ def build_targets(res):
                                          TARGETS["fields_ms"], f"<= {TARGETS['fields_ms']:g} ms",
                                          higher_is_better=False))
     ratio = fs["thread_ratio"]
-    if ratio:
+    if ratio and full_2d:
         out.append(dict(name="full step: 2 threads / 1 thread (paired repeats, median)",
                         value=ratio["paired_median"], target=f">= {TARGETS['thread_ratio']}x",
                         verdict=ratio_verdict(ratio, TARGETS["thread_ratio"])))
