@@ -198,29 +198,37 @@ def run_steps(start, adi_module, steps: int, threads: int):
         cycles = original(c, levels, tolerance, max_cycles, cold, key, *coarse_grid)
         t1 = time.perf_counter()
         clock["solve"][key_of[key]] += t1 - t0
+        clock["tables"][key_of[key]] += clock["pending_tables"]  # built just before
+        clock["pending_tables"] = 0.0
         captured[key_of[key]] = (solver.rhs[:n].copy(), solver.reaction[:n].copy(), levels)
         clock["copy"] += time.perf_counter() - t1
         return cycles
 
-    def timed(kernel, into, slot):
+    def timed(kernel, add):
         def call(*args):
             t0 = time.perf_counter()
             kernel(*args)
-            clock[into][slot()] += time.perf_counter() - t0
+            add(time.perf_counter() - t0)
         return call
 
-    # the per-kind tables (one call per field, in field order) and the IFN-gamma-induced
-    # secretion, timed inside the phase for the streaming floor
-    calls = dict(tables=0)
+    # the per-kind tables (one call per field, each just before its solve, to which they
+    # are counted) and the IFN-gamma-induced secretion, timed inside the phase for the
+    # streaming floor; since 2026-12-06 the chemokine's table and induced secretion are
+    # one kernel when the tumour response left its Hill powers (every step but the
+    # first): counted as the induced secretion
+    clock.update(tables=np.zeros(len(names)), induced=np.zeros(1), pending_tables=0.0)
+    originals = (field_kernels.fine_tables, micro.induced_secretion,
+                 micro.induced_secretion_from_powers)
 
-    def table_slot():
-        calls["tables"] += 1
-        return (calls["tables"] - 1) % len(names)
+    def add_tables(seconds):
+        clock["pending_tables"] += seconds
 
-    clock.update(tables=np.zeros(len(names)), induced=np.zeros(1))
-    originals = (field_kernels.fine_tables, micro.induced_secretion)
-    field_kernels.fine_tables = timed(originals[0], "tables", table_slot)
-    micro.induced_secretion = timed(originals[1], "induced", lambda: 0)
+    def add_induced(seconds):
+        clock["induced"][0] += seconds
+
+    field_kernels.fine_tables = timed(originals[0], add_tables)
+    micro.induced_secretion = timed(originals[1], add_induced)
+    micro.induced_secretion_from_powers = timed(originals[2], add_induced)
     solver.solve = capture
     seconds = dict(new_phase=0.0, old_sources=0.0, old_solve=np.zeros(len(names)))
     errors = dict(new=np.zeros((steps, len(names))), old=np.zeros((steps, len(names))))
@@ -242,7 +250,8 @@ def run_steps(start, adi_module, steps: int, threads: int):
             errors["new"][step, f] = rel_error(tissue.arrays[name_f], ref)
             errors["old"][step, f] = rel_error(old.arrays[name_f], ref)
     solver.solve = original
-    field_kernels.fine_tables, micro.induced_secretion = originals
+    (field_kernels.fine_tables, micro.induced_secretion,
+     micro.induced_secretion_from_powers) = originals
     per_step = 1e3 / steps
     old_solve_ms = seconds["old_solve"] * per_step
     floor_bytes = [streamed_bytes(tissue.levels[f], solver.three,

@@ -17,6 +17,7 @@ largest relative difference of the two versions' PD-L1 after one call (float32 r
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -45,13 +46,16 @@ def run_version(module, engine, calls: int):
                                  p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
                                  source)
     t1 = time.perf_counter()
+    # (since 2026-12-06 the tumour response can keep each cell's Hill power: not here)
+    keeps_powers = "powers" in inspect.signature(module.tumor_response.py_func).parameters
+    no_powers = (np.empty(0, np.float32),) if keeps_powers else ()
     for _ in range(calls):
         pdl1, lattice = engine.immune.pdl1.copy(), kind.copy()
         necrotic = np.zeros((st.lo.size, engine._tumor_by_clone.shape[1]), np.int64)
         module.tumor_response(lattice, st.clone, pdl1, oxygen, ifn, st.lo, st.hi, st.lo,
                               st.hi, line, 0.0, -1.0, 0.0, np.uint64(1), p.baseline, 1.0,
                               p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient, 0.9,
-                              necrotic)
+                              necrotic, *no_powers)
     t2 = time.perf_counter()
     return (t1 - t0) / calls, (t2 - t1) / calls, pdl1
 

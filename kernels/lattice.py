@@ -177,6 +177,21 @@ def nth_neighbour_of_kind(kind, i, offsets, wanted, pick):
     return -1
 
 
+@jit
+def by_kind(c, tab):
+    """tab[c] for a kind c in 0..7 as a chain of selects, which vectorises (a table
+    lookup does not)."""
+    v = tab[0]
+    v = tab[1] if c == 1 else v
+    v = tab[2] if c == 2 else v
+    v = tab[3] if c == 3 else v
+    v = tab[4] if c == 4 else v
+    v = tab[5] if c == 5 else v
+    v = tab[6] if c == 6 else v
+    v = tab[7] if c == 7 else v
+    return v
+
+
 @parallel_jit
 def tissue_extents(kind, line_length, lo, hi):
     """lo[l], hi[l] = first and last column of line l holding tumour, dead or necrotic

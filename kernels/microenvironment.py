@@ -4,6 +4,10 @@
   function of the local IFN-gamma, Gong 2017), added to the chemokine's source. The rest of
   every field's uptake and secretion is a function of the cell kind alone, looked up by
   the field solver (``kernels.multigrid.fine_tables``).
+  :func:`induced_secretion_from_powers` builds the same source (table and secretion) from
+  the Hill powers :func:`tumor_response` left at the tumour sites in the last step
+  (``simulator.model.tissue.TissueFields.hill_powers_buffer``), so each tumour cell's power
+  is taken once a step, not twice.
   (Oxygen-limited division is applied by ``kernels.tumor`` itself, at each cell's site.)
 * :func:`tumor_response` — anoxic tumour cells turn NECROTIC at a rate that ramps linearly
   from 0 at the necrosis threshold to the full rate at ``necrosis_full`` (PhysiCell: 5 and
@@ -28,19 +32,25 @@ import math
 import numpy as np
 
 from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR
+from kernels.lattice import NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR, by_kind
 from kernels.rng import uniform
 
 
 @jit
-def hill(x, half, coefficient):
-    """x^h / (x^h + K^h) for x >= 0 (0 for x <= 0). The power is taken in float32: x is a
-    float32 field value, and float32's powf costs 6 ns against 14 for float64's pow, once
-    per tumour cell in each of two kernels a step (relative rounding ~1e-7, far below the
-    field solver's tolerance)."""
+def hill_power(x, half, coefficient):
+    """(x / K)^h for x > 0, 0 for x <= 0: the power of :func:`hill`, taken in float32 (x is
+    a float32 field value, and float32's powf costs 6 ns against 14 for float64's pow;
+    relative rounding ~1e-7, far below the field solver's tolerance). The result is a
+    float32 value, so a float32 array holds it exactly."""
     if x <= 0.0:
         return 0.0
-    r = float(np.float32(x / half) ** np.float32(coefficient))
+    return float(np.float32(x / half) ** np.float32(coefficient))
+
+
+@jit
+def hill(x, half, coefficient):
+    """x^h / (x^h + K^h) for x >= 0 (0 for x <= 0), from :func:`hill_power`."""
+    r = hill_power(x, half, coefficient)
     return r / (1.0 + r)
 
 
@@ -72,15 +82,46 @@ def induced_secretion(kind, ifn, lo, hi, line_length, rate, half, coefficient, s
 
 
 @parallel_jit
+def induced_secretion_from_powers(kind, lo, hi, line_length, source_by_kind, rate, source):
+    """The chemokine's source, from Hill powers that :func:`tumor_response` left in
+    ``source`` at every tumour site: ``source[i]`` = its kind's entry of ``source_by_kind``
+    (as ``kernels.multigrid.fine_tables`` sets it) plus, at a tumour site, ``rate * r / (1 +
+    r)`` for the power r found there. Exactly :func:`fine_tables` then
+    :func:`induced_secretion` when each r is ``hill_power`` of the IFN-gamma the latter
+    would read; per line, the powers are read before the line is overwritten."""
+    s_by_kind = (np.float32(source_by_kind[0]), np.float32(source_by_kind[1]),
+                 np.float32(source_by_kind[2]), np.float32(source_by_kind[3]),
+                 np.float32(source_by_kind[4]), np.float32(source_by_kind[5]),
+                 np.float32(source_by_kind[6]), np.float32(source_by_kind[7]))
+    for line in prange(lo.shape[0]):
+        base = line * line_length
+        columns = np.empty(line_length, np.int32)
+        powers = np.empty(line_length, np.float64)
+        n = tumor_columns(kind, base, max(lo[line], 0), min(hi[line], line_length - 1),
+                          columns)
+        for q in range(n):
+            powers[q] = source[np.uint64(base + columns[q])]
+        row = source[base:base + line_length]
+        kinds = kind[base:base + line_length]
+        for col in range(line_length):
+            row[col] = by_kind(kinds[col], s_by_kind)
+        for q in range(n):
+            r = float(powers[q])  # (a Python float without JIT, as hill() returns)
+            source[np.uint64(base + columns[q])] += rate * (r / (1.0 + r))
+
+
+@parallel_jit
 def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
                    necrosis_threshold, necrosis_full, necrosis_hazard, necrosis_key,
                    pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
-                   necrotic_by_clone):
+                   necrotic_by_clone, powers):
     """Necrosis under anoxia and PD-L1 relaxation (module docstring), over the union of the
     tissue extents before (``pre_*``) and after (``lo``/``hi``) the tumour phase, so every
     site that held tissue since the last call is visited. ``oxygen`` / ``ifn`` may be empty
     (no necrosis / PD-L1 at baseline). ``necrotic_by_clone[line, c]`` = cells of clone c
-    that turned necrotic in the line.
+    that turned necrotic in the line. ``powers`` (float32 per site, or empty): each tumour
+    cell's IFN-gamma Hill power (:func:`hill_power`) is stored at its site, for
+    :func:`induced_secretion_from_powers` to reuse in the next step's fields phase.
 
     The lines are worked in PARALLEL_CHUNKS stretches of consecutive lines, each by
     :func:`_respond_lines` with its own scratch (each line writes only its own sites and
@@ -94,7 +135,7 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
         _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
                        necrosis_threshold, necrosis_full, necrosis_hazard, necrosis_key,
                        pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
-                       necrotic_by_clone, c * n_lines // PARALLEL_CHUNKS,
+                       necrotic_by_clone, powers, c * n_lines // PARALLEL_CHUNKS,
                        (c + 1) * n_lines // PARALLEL_CHUNKS, scratch[c, 0], scratch[c, 1])
 
 
@@ -102,7 +143,7 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
 def _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
                    necrosis_threshold, necrosis_full, necrosis_hazard, necrosis_key,
                    pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
-                   necrotic_by_clone, line_lo, line_hi, tumour_cols, other_cols):
+                   necrotic_by_clone, powers, line_lo, line_hi, tumour_cols, other_cols):
     """:func:`tumor_response` on lines line_lo .. line_hi - 1 (scratch: ``tumour_cols`` and
     ``other_cols``, a line's length each; compiled without reference counting,
     ``kernels.jit``). A line's sites are first sorted, branch-free, into tumour sites and
@@ -114,6 +155,7 @@ def _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
     tumour that large has a necrotic core, and a small one costs little either way."""
     use_oxygen = oxygen.shape[0] > 0
     use_ifn = ifn.shape[0] > 0
+    keep_powers = powers.shape[0] > 0
     ramp = necrosis_threshold - necrosis_full
     for line in range(line_lo, line_hi):
         for c in range(necrotic_by_clone.shape[1]):
@@ -148,7 +190,10 @@ def _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
                         continue
             target = pdl1_baseline
             if use_ifn:
-                target += pdl1_induced * hill(ifn[i], ifn_half, ifn_hill)
+                r = hill_power(ifn[i], ifn_half, ifn_hill)
+                target += pdl1_induced * (r / (1.0 + r))  # hill(), its power kept
+                if keep_powers:
+                    powers[i] = np.float32(r)
             v = float(pdl1[i])  # float64 arithmetic from a float32 store, JIT or not
             if math.isnan(v):
                 pdl1[i] = target

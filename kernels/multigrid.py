@@ -109,6 +109,7 @@ import numba
 import numpy as np
 
 from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
+from kernels.lattice import by_kind
 
 BC_NO_FLUX = 0
 BC_FIXED_VALUE = 1
@@ -903,21 +904,6 @@ def _coarsest_solve(x, xo, bb, kk, geo, axf, l, three):
 
 
 # --------------------------------------------------------------------------- fine level
-@jit
-def _by_kind(c, tab):
-    """tab[c] for a kind c in 0..7 as a chain of selects, which vectorises (a table
-    lookup does not)."""
-    v = tab[0]
-    v = tab[1] if c == 1 else v
-    v = tab[2] if c == 2 else v
-    v = tab[3] if c == 3 else v
-    v = tab[4] if c == 4 else v
-    v = tab[5] if c == 5 else v
-    v = tab[6] if c == 6 else v
-    v = tab[7] if c == 7 else v
-    return v
-
-
 @parallel_jit
 def fine_tables(kind, k_tab, s_tab, bb, kk):
     """The fine level's right-hand side and reaction from per-kind tables of the 8 cell
@@ -943,11 +929,11 @@ def fine_tables(kind, k_tab, s_tab, bb, kk):
             ks = kk[lo:hi]
             for q in range(hi - lo):
                 c = kd[q]
-                ks[q] = _by_kind(c, k_by_kind)
-                bs[q] = _by_kind(c, s_by_kind)
+                ks[q] = by_kind(c, k_by_kind)
+                bs[q] = by_kind(c, s_by_kind)
         else:
             for q in range(hi - lo):
-                bs[q] = _by_kind(kd[q], s_by_kind)
+                bs[q] = by_kind(kd[q], s_by_kind)
 
 
 @jit

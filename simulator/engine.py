@@ -65,7 +65,7 @@ from simulator.model.tumor import clone_count, escape_bit
 from simulator.treatment.effects import clone_modifiers
 from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
                               immune_enabled)
-from simulator.model.tissue import TissueFields, fields_enabled, place_vessels
+from simulator.model.tissue import TissueFields, fields_enabled, place_vessels, reuses_hill_powers
 from simulator.treatment.course import Treatment
 from simulator.treatment.regimen import day_to_step
 
@@ -82,6 +82,8 @@ PENETRATION_KERNELS = (fields.fine_tables,)  # local hazards: in tumor.schedule
 SOLVER_KERNELS = {ndim: fields.solver_kernels(ndim) for ndim in (2, 3)}  # fields, penetration
 COARSE_FIELD_KERNELS = {ndim: fields.coarse_field_kernels(ndim) for ndim in (2, 3)}
 INDUCED_KERNELS = (micro.induced_secretion,)    # chemokine secretion induced by IFN-gamma
+# the same from the Hill powers the tumour response leaves (TissueFields.hill_powers_buffer)
+REUSED_POWER_KERNELS = (micro.induced_secretion_from_powers,)
 
 
 def kernels_for(scenario: Scenario) -> tuple:
@@ -103,6 +105,8 @@ def kernels_for(scenario: Scenario) -> tuple:
             found += ENTRY_KERNELS
         if "ifn_gamma" in scenario.fields.enabled_names():
             found += SECRETION_KERNELS
+        if reuses_hill_powers(scenario):
+            found += REUSED_POWER_KERNELS
     if penetrating(scenario.drugs):
         found += PENETRATION_KERNELS + solver
     return tuple(dict.fromkeys(found))

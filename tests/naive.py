@@ -784,11 +784,29 @@ def deaths(kind, sites, death_rate, dt, entry, fate_key):
 
 
 # --------------------------------------------------------------------------- tissue
-def hill(x, half, h):
+def hill_power(x, half, h):
+    """(x / half)^h, 0 for x <= 0; the power in float32, as the kernel."""
     if x <= 0.0:
         return 0.0
-    r = float(np.float32(x / half) ** np.float32(h))  # the power in float32, as the kernel
+    return float(np.float32(x / half) ** np.float32(h))
+
+
+def hill(x, half, h):
+    r = hill_power(x, half, h)
     return r / (1.0 + r)
+
+
+def source_from_powers(kind, source_by_kind, rate, powers):
+    """The chemokine's float32 source per site: its kind's table entry, plus at a tumour
+    site rate * r / (1 + r) for the Hill power r given there (``powers``, float64)."""
+    out = np.zeros(kind.shape, np.float32)
+    for c in itertools.product(*(range(n) for n in kind.shape)):
+        value = np.float32(source_by_kind[kind[c]])
+        if kind[c] == TUMOR:
+            r = float(powers[c])
+            value = np.float32(float(value) + rate * (r / (1.0 + r)))
+        out[c] = value
+    return out
 
 
 def induced_secretion(kind, ifn, rate, half, h):
@@ -845,6 +863,6 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
 
 
 __all__ = ["CONTACT", "DEAD", "EXHAUSTED", "KILLED", "SUPPRESSIVE", "T_CELL", "VESSEL",
-           "deaths", "deltas", "hill", "induced_secretion", "migrate_substep",
-           "place_beside", "poisson_count", "substep_key", "t_cell_secretion", "t_cell_step",
-           "tumor_response"]
+           "deaths", "deltas", "hill", "hill_power", "induced_secretion", "migrate_substep",
+           "place_beside", "poisson_count", "source_from_powers", "substep_key",
+           "t_cell_secretion", "t_cell_step", "tumor_response"]

@@ -501,6 +501,44 @@ def test_bit_identical_for_any_thread_count():
     assert len(set(digests)) == 1, digests
 
 
+@pytest.mark.skipif(NO_JIT, reason="an engine run: too slow without Numba JIT")
+def test_reused_hill_powers_give_the_same_run(monkeypatch):
+    """The fields phase takes the chemokine's IFN-gamma-induced secretion from the Hill
+    powers the last tumour response left in the solver's source buffer
+    (``TissueFields.hill_powers_buffer``) instead of computing them again: a run does so at
+    every step after the first and ends, bit for bit, where one computing them ends; a fork
+    (whose scenario may change the Hill function) computes them again first."""
+    from kernels import microenvironment as micro
+    from simulator import engine as E
+    from simulator.model.tissue import TissueFields
+    from simulator.scenario import load
+    scenario = load(None, ["simulation.dimensions=[60,60]", "initial.tumor_radius_sites=12",
+                           "simulation.duration_days=1000"]
+                    + [f"fields.{name}.enabled=true" for name in
+                       ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")])
+    reused = []
+    original = micro.induced_secretion_from_powers
+    monkeypatch.setattr(micro, "induced_secretion_from_powers",
+                        lambda *args: (reused.append(1), original(*args))[1])
+    runs = {}
+    for reuse in (True, False):
+        monkeypatch.setattr(TissueFields, "REUSE_HILL_POWERS", reuse)
+        engine = E.Engine(scenario)
+        for _ in range(16):
+            engine.step()
+        runs[reuse] = engine
+    assert len(reused) == 15
+    a, b = runs[True], runs[False]
+    assert a.tissue.arrays["ifn_gamma"].max() > 0 and a.state.kind.max() > 0
+    for name in a.tissue.arrays:
+        np.testing.assert_array_equal(a.tissue.arrays[name], b.tissue.arrays[name])
+    np.testing.assert_array_equal(a.state.kind, b.state.kind)
+    np.testing.assert_array_equal(a.immune.pdl1, b.immune.pdl1)
+    np.testing.assert_array_equal(a.immune.t.live("sites"), b.immune.t.live("sites"))
+    assert a.tissue.hill_powers_left is not None
+    assert E.fork(a, scenario).tissue.hill_powers_left is None
+
+
 # --------------------------------------------------------------------------------------
 # Analytic solutions (Carslaw & Jaeger; Crank); the case functions feed the __main__ table
 # --------------------------------------------------------------------------------------

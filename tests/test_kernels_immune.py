@@ -15,8 +15,10 @@ import naive as ref
 from kernels import immune as agents_k
 from kernels import lattice, rng
 from kernels import microenvironment as micro
+from kernels import multigrid
 from kernels import t_cells as t_cells_k
 from kernels.lattice import DEAD, EMPTY, NECROTIC, SUPPRESSIVE, T_CELL, TUMOR, VESSEL, WALL
+from conftest import JIT_DISABLED
 from simulator.model.immune import moore_inverse_lengths
 
 SHAPES = [(13, 11), (7, 6, 5)]
@@ -537,6 +539,37 @@ def test_induced_secretion_matches_naive(dims):
     assert np.all(source[kind.reshape(-1) != TUMOR] == base.reshape(-1)[kind.reshape(-1) != TUMOR])
 
 
+@pytest.mark.parametrize("dims", SHAPES)
+def test_source_from_powers_matches_naive_and_the_computed_source(dims):
+    """The chemokine's source from the Hill powers the tumour response leaves at tumour
+    sites (``induced_secretion_from_powers``): as the naive reference, and the same bits
+    as the per-kind tables then ``induced_secretion`` computing the powers again (what
+    the fields phase does without them)."""
+    kind, _, g = _lattice(dims, 6)
+    flat_kind = kind.reshape(-1)
+    ifn = (g.random(kind.shape) * 0.4).astype(np.float32)
+    ifn[(g.random(kind.shape) < 0.1)] = 0.0   # no IFN-gamma: a power of 0
+    table = (g.random(8) * 0.05).astype(np.float32)
+    lo, hi = _extents(kind)
+    computed = np.full(kind.size, np.nan, np.float32)
+    multigrid.fine_tables(flat_kind, np.zeros(8, np.float32), table, computed,
+                          np.empty(0, np.float32))
+    micro.induced_secretion(flat_kind, ifn.reshape(-1), lo, hi, kind.shape[-1], 0.7, 0.11,
+                            1.26, computed)
+    # the powers as the tumour response takes them, of the float32 field values
+    powers = np.array([micro.hill_power(x, 0.11, 1.26) for x in ifn.reshape(-1)]
+                      ).reshape(kind.shape)
+    # the powers where the tumour response leaves them; anything at the other sites
+    source = np.where(kind == TUMOR, powers, g.random(kind.shape) * 1e3).astype(np.float32)
+    source = source.reshape(-1)
+    micro.induced_secretion_from_powers(flat_kind, lo, hi, kind.shape[-1], table, 0.7, source)
+    np.testing.assert_array_equal(source, computed)
+    # (without JIT, NumPy adds the Python float to a float32 in float32: one rounding more)
+    np.testing.assert_allclose(source, ref.source_from_powers(kind, table, 0.7, powers)
+                               .reshape(-1), rtol=2e-7 if JIT_DISABLED else 0)
+    assert (source[flat_kind == TUMOR] != table[TUMOR]).any()
+
+
 @pytest.mark.parametrize("engaged", ["some", "none"])
 def test_t_cell_secretion_matches_naive(engaged):
     """IFN-gamma secretion by T cells not exhausted, in proportion to their hours engaged,
@@ -586,18 +619,25 @@ def test_tumor_response_matches_naive(dims, with_fields):
     n_lines = kind.size // kind.shape[-1]
     necrotic = np.zeros((n_lines, 2), np.int64)
     flat_pdl1 = pdl1.reshape(-1)
+    # each tumour cell's Hill power is left here (with IFN-gamma); the rest is untouched
+    powers = np.full(kind.size if with_fields else 0, np.nan, np.float32)
     micro.tumor_response(kind.reshape(-1), clone.reshape(-1), flat_pdl1,
                          np.empty(0) if oxygen is None else oxygen.reshape(-1),
                          np.empty(0) if ifn is None else ifn.reshape(-1), lo, hi, lo, hi,
                          kind.shape[-1], params["necrosis_threshold"], params["necrosis_full"],
                          params["necrosis_hazard"], np.uint64(key), params["baseline"],
                          params["induced"], params["half"], params["hill"], params["keep"],
-                         necrotic)
+                         necrotic, powers)
     np.testing.assert_array_equal(kind, expected_kind)
     np.testing.assert_array_equal(pdl1, expected_pdl1)
     assert {c: n for c, n in enumerate(necrotic.sum(0)) if n} == expected
     if with_fields:
         assert expected and (kind == NECROTIC).any()
+        tumour = kind.reshape(-1) == TUMOR
+        expected_powers = [ref.hill_power(float(x), params["half"], params["hill"])
+                           for x in ifn.reshape(-1)[tumour]]
+        np.testing.assert_array_equal(powers[tumour], np.float32(expected_powers))
+        assert np.isnan(powers[~tumour]).all()
 
 
 @pytest.mark.parametrize("dims", SHAPES)

@@ -437,13 +437,20 @@ class ImmuneSystem:
         """Necrosis under anoxia and PD-L1 relaxation; returns cells turned necrotic."""
         st, geo, p, hyp = self.state, self.state.geometry, self.scenario.pd_l1, \
             self.scenario.hypoxia
+        # each tumour cell's IFN-gamma Hill power, left for the next fields phase
+        # (TissueFields.hill_powers_buffer)
+        powers = (self.tissue.hill_powers_buffer() if self.tissue is not None
+                  else np.empty(0, np.float32))
         micro.tumor_response(st.kind, st.clone, self.pdl1, self._field("oxygen"),
                              self._field("ifn_gamma"), st.lo, st.hi, tissue_lo, tissue_hi,
                              geo.line_length, hyp.necrosis_threshold_mmhg,
                              hyp.necrosis_full_mmhg, self.necrosis_hazard,
                              self._key(rng.STREAM_NECROSIS, step), p.baseline, p.ifn_induced,
                              p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
-                             self.pdl1_keep, self._necrotic_by_clone)
+                             self.pdl1_keep, self._necrotic_by_clone, powers)
+        if powers.size and self._field("ifn_gamma").size:
+            self.tissue.hill_powers_left_at(step, p.ifn_half_saturation_ng_per_ml,
+                                            p.ifn_hill_coefficient)
         tumor_by_clone -= self._necrotic_by_clone
         n = int(self._necrotic_by_clone.sum())
         self.totals["necrotic"] += n

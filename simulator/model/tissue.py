@@ -410,6 +410,29 @@ def fields_enabled(scenario) -> bool:
     return bool(scenario.fields.enabled_names())
 
 
+def reaction_by_kind(settings, dt_min: float) -> np.ndarray:
+    """A field's reaction per step by cell kind: decay plus the kind's uptake (float32)."""
+    up = np.zeros(len(lattice.KIND_NAMES))
+    up[lattice.TUMOR] = settings.tumor_uptake_per_min * dt_min
+    up[lattice.T_CELL] = up[lattice.SUPPRESSIVE] = settings.immune_uptake_per_min * dt_min
+    up[lattice.VESSEL] = settings.vessel_exchange_per_min * dt_min
+    return (settings.decay_per_min * dt_min + up).astype(np.float32)
+
+
+def reuses_hill_powers(scenario) -> bool:
+    """Whether the tumour response hands its IFN-gamma Hill powers to the next step's
+    induced chemokine secretion (:meth:`TissueFields.hill_powers_buffer`; the tumour
+    response runs with the immune compartment): the secretion is on and the chemokine's
+    reaction is the same for every kind."""
+    names = scenario.fields.enabled_names()
+    if not ("chemokine" in names and "ifn_gamma" in names):
+        return False
+    chem = scenario.fields.chemokine
+    k = reaction_by_kind(chem, scenario.simulation.dt_hours * 60.0)
+    return (TissueFields.REUSE_HILL_POWERS and chem.tumor_ifn_secretion_per_min > 0
+            and bool(np.all(k == k[0])))
+
+
 class TissueFields:
     """The enabled fields of one run: concentrations (padded float32; flat views share the
     lattice's indexing), their per-kind reaction and source tables, and the solve.
@@ -459,11 +482,8 @@ class TissueFields:
                 self.coarse[name] = self.solver.coarse_array(self.levels[f], s.coarse_level)
                 self.solved = False  # a new coarse grid starts from scratch
             self.fixed_nonzero[f] = np.any(values[kinds == field_kernels.BC_FIXED_VALUE])
-            up, src = np.zeros(len(lattice.KIND_NAMES)), self.source_by_kind[f]
-            up[lattice.TUMOR] = s.tumor_uptake_per_min * dt_min
-            up[lattice.T_CELL] = up[lattice.SUPPRESSIVE] = s.immune_uptake_per_min * dt_min
-            up[lattice.VESSEL] = s.vessel_exchange_per_min * dt_min
-            self.reaction_by_kind[f] = s.decay_per_min * dt_min + up
+            src = self.source_by_kind[f]
+            self.reaction_by_kind[f] = reaction_by_kind(s, dt_min)
             # a reaction the same for every kind (decay only): one row serves every site
             # and level, with the same numbers (kernels.multigrid.uniform_reaction)
             row = None
@@ -482,6 +502,9 @@ class TissueFields:
         self.induced_rate = chem.tumor_ifn_secretion_per_min * dt_min
         self.pd_l1 = scenario.pd_l1
         self.t_cell_ifn_source = settings.ifn_gamma.t_cell_secretion_per_min * dt_min
+        # (step, half saturation, Hill coefficient) of Hill powers left in the source
+        # buffer (:meth:`hill_powers_buffer`); none after a change of scenario
+        self.hill_powers_left = None
 
     # -------------------------------------------------------------- access
     def has(self, name: str) -> bool:
@@ -491,33 +514,76 @@ class TissueFields:
         """Flat view of a field (index = lattice site), or an empty array if disabled."""
         return self.arrays[name].reshape(-1) if name in self.index else self._empty
 
+    # -------------------------------------------------------------- Hill powers
+    # The chemokine's IFN-gamma-induced secretion takes, at each tumour cell, the Hill
+    # function of the IFN-gamma the last step solved; the tumour response of that step
+    # took the same function of the same field at the same cells (no tumour cell appears
+    # between the two, and T cells and necrosis only remove some). So the tumour response
+    # leaves each power in the solver's source buffer, which nothing uses between two
+    # fields phases, and the next solve reads them there, the chemokine's first, before
+    # another field's tables overwrite them: the same numbers as computing them again
+    # (tests/test_fields.py), one power per tumour cell a step instead of two (~2 ms of a
+    # 1000x1000 step at 1 thread, benchmarks/README.md). False: always compute them.
+    REUSE_HILL_POWERS = True
+
+    def hill_powers_buffer(self) -> np.ndarray:
+        """Where the tumour response should leave each tumour cell's IFN-gamma Hill power
+        (``kernels.microenvironment.hill_power``): the fine level of the solver's source,
+        or an empty array when the next solve would not read them (no induced secretion,
+        or a chemokine whose reaction differs by kind, whose tables rewrite the source
+        first)."""
+        if (self.REUSE_HILL_POWERS and self.induced_rate > 0 and self.has("chemokine")
+                and self.has("ifn_gamma")
+                and self.reaction_rows[self.index["chemokine"]] is not None):
+            return self.solver.source
+        return self._empty
+
+    def hill_powers_left_at(self, step: int, half: float, coefficient: float):
+        """The tumour response of ``step`` left the powers of Hill(IFN-gamma; ``half``,
+        ``coefficient``) in :meth:`hill_powers_buffer`."""
+        self.hill_powers_left = (int(step), float(half), float(coefficient))
+
     # -------------------------------------------------------------- the step
     def solve(self, state, suppressive_cytokine_factor: float = 1.0, add_ifn_secretions=None):
         """Quasi-steady solve of every enabled field for the lattice ``state`` (the first
         call iterates to the tolerance). Sources: the per-kind tables (the suppressive
         cells' secretion times ``suppressive_cytokine_factor``), the chemokine's
         IFN-gamma-induced secretion at tumour sites (from IFN-gamma before this step's
-        solve: the chemokine is solved first), and for IFN-gamma whatever
+        solve: the chemokine is solved first; from the powers the last tumour response
+        left, when it left them for these parameters), and for IFN-gamma whatever
         ``add_ifn_secretions(source)`` adds (engaged T cells; it returns whether a site it
         added to holds a nonzero source)."""
         kind = state.kind
         source = self.solver.source
-        for f, name in enumerate(self.names):
+        p = self.pd_l1
+        reuse = self.hill_powers_left == (state.step - 1, p.ifn_half_saturation_ng_per_ml,
+                                          p.ifn_hill_coefficient)
+        self.hill_powers_left = None  # the source buffer is rewritten below
+        order = sorted(range(len(self.names)), key=lambda f: self.names[f] != "chemokine")
+        for f in order:
+            name = self.names[f]
             src = self.source_by_kind[f].copy()
             if name == "suppressive_cytokine":
                 src[lattice.SUPPRESSIVE] *= suppressive_cytokine_factor
             row = self.reaction_rows[f]
-            self.solver.set_tables(kind, self.reaction_by_kind[f], src.astype(np.float32),
-                                   uniform=row is not None)
+            induced = name == "chemokine" and self.induced_rate > 0 and self.has("ifn_gamma")
+            if induced and reuse:
+                micro.induced_secretion_from_powers(kind, state.lo, state.hi,
+                                                    self.line_length, src.astype(np.float32),
+                                                    self.induced_rate, source)
+            else:
+                self.solver.set_tables(kind, self.reaction_by_kind[f],
+                                       src.astype(np.float32), uniform=row is not None)
+                if induced:
+                    micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo,
+                                            state.hi, self.line_length, self.induced_rate,
+                                            p.ifn_half_saturation_ng_per_ml,
+                                            p.ifn_hill_coefficient, source)
             # no source anywhere (the tables', then each added one's, asked only while
             # none is known: a serial scan of the whole source cost 0.2-0.4 ms of a
             # 1000x1000 step, benchmarks/README.md)
             sourceless = not self.fixed_nonzero[f] and not src.any()
-            if name == "chemokine" and self.induced_rate > 0 and self.has("ifn_gamma"):
-                micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo, state.hi,
-                                        self.line_length, self.induced_rate,
-                                        self.pd_l1.ifn_half_saturation_ng_per_ml,
-                                        self.pd_l1.ifn_hill_coefficient, source)
+            if induced:
                 sourceless = sourceless and not source.any()
             if name == "ifn_gamma" and add_ifn_secretions is not None:
                 sourceless = not add_ifn_secretions(source) and sourceless
