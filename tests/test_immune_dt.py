@@ -257,7 +257,8 @@ def test_necrosis_rate_ramps_not_the_probability(dt):
         micro.tumor_response(kind, np.zeros(kind.size, np.uint8), pdl1, oxygen, np.empty(0),
                              lo, hi, lo, hi, line + 2, hyp.necrosis_threshold_mmhg,
                              hyp.necrosis_full_mmhg, e.immune.necrosis_hazard,
-                             np.uint64(1000 + step), 0.1, 1.0, 0.11, 1.26, 1.0, necrotic)
+                             np.uint64(1000 + step), 0.1, 1.0, 0.11, 1.26, 1.0, necrotic,
+                             np.empty(0, np.float32))
     p = math.exp(-0.5 * hyp.necrosis_rate_per_day)
     alive = int((kind == TUMOR).sum())
     assert abs(alive - n * p) < 4.5 * math.sqrt(n * p * (1 - p)), (dt, alive, n * p)
