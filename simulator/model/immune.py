@@ -448,9 +448,8 @@ class ImmuneSystem:
                              self._key(rng.STREAM_NECROSIS, step), p.baseline, p.ifn_induced,
                              p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
                              self.pdl1_keep, self._necrotic_by_clone, powers)
-        if powers.size and self._field("ifn_gamma").size:
-            self.tissue.hill_powers_left_at(step, p.ifn_half_saturation_ng_per_ml,
-                                            p.ifn_hill_coefficient)
+        if powers.size:
+            self.tissue.hill_powers_left_at(step)
         tumor_by_clone -= self._necrotic_by_clone
         n = int(self._necrotic_by_clone.sum())
         self.totals["necrotic"] += n

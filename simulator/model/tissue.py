@@ -419,18 +419,23 @@ def reaction_by_kind(settings, dt_min: float) -> np.ndarray:
     return (settings.decay_per_min * dt_min + up).astype(np.float32)
 
 
-def reuses_hill_powers(scenario) -> bool:
-    """Whether the tumour response hands its IFN-gamma Hill powers to the next step's
-    induced chemokine secretion (:meth:`TissueFields.hill_powers_buffer`; the tumour
-    response runs with the immune compartment): the secretion is on and the chemokine's
-    reaction is the same for every kind."""
+def _reads_hill_powers(scenario) -> bool:
+    """Whether the induced chemokine secretion can read the tumour response's Hill powers:
+    it is on, and the chemokine's reaction is the same for every kind (else its tables
+    rewrite the source buffer first)."""
     names = scenario.fields.enabled_names()
     if not ("chemokine" in names and "ifn_gamma" in names):
         return False
     chem = scenario.fields.chemokine
     k = reaction_by_kind(chem, scenario.simulation.dt_hours * 60.0)
-    return (TissueFields.REUSE_HILL_POWERS and chem.tumor_ifn_secretion_per_min > 0
-            and bool(np.all(k == k[0])))
+    return chem.tumor_ifn_secretion_per_min > 0 and bool(np.all(k == k[0]))
+
+
+def reuses_hill_powers(scenario) -> bool:
+    """Whether the tumour response hands its IFN-gamma Hill powers to the next step's
+    induced chemokine secretion (:meth:`TissueFields.hill_powers_buffer`; the tumour
+    response runs with the immune compartment)."""
+    return TissueFields.REUSE_HILL_POWERS and _reads_hill_powers(scenario)
 
 
 class TissueFields:
@@ -502,8 +507,9 @@ class TissueFields:
         self.induced_rate = chem.tumor_ifn_secretion_per_min * dt_min
         self.pd_l1 = scenario.pd_l1
         self.t_cell_ifn_source = settings.ifn_gamma.t_cell_secretion_per_min * dt_min
-        # (step, half saturation, Hill coefficient) of Hill powers left in the source
-        # buffer (:meth:`hill_powers_buffer`); none after a change of scenario
+        self.reads_hill_powers = _reads_hill_powers(scenario)
+        # the step whose tumour response left Hill powers in the source buffer
+        # (:meth:`hill_powers_buffer`); none after a change of scenario
         self.hill_powers_left = None
 
     # -------------------------------------------------------------- access
@@ -529,19 +535,16 @@ class TissueFields:
     def hill_powers_buffer(self) -> np.ndarray:
         """Where the tumour response should leave each tumour cell's IFN-gamma Hill power
         (``kernels.microenvironment.hill_power``): the fine level of the solver's source,
-        or an empty array when the next solve would not read them (no induced secretion,
-        or a chemokine whose reaction differs by kind, whose tables rewrite the source
-        first)."""
-        if (self.REUSE_HILL_POWERS and self.induced_rate > 0 and self.has("chemokine")
-                and self.has("ifn_gamma")
-                and self.reaction_rows[self.index["chemokine"]] is not None):
+        or an empty array when the next solve would not read them (``_reads_hill_powers``).
+        """
+        if self.REUSE_HILL_POWERS and self.reads_hill_powers:
             return self.solver.source
         return self._empty
 
-    def hill_powers_left_at(self, step: int, half: float, coefficient: float):
-        """The tumour response of ``step`` left the powers of Hill(IFN-gamma; ``half``,
-        ``coefficient``) in :meth:`hill_powers_buffer`."""
-        self.hill_powers_left = (int(step), float(half), float(coefficient))
+    def hill_powers_left_at(self, step: int):
+        """The tumour response of ``step`` left its powers in :meth:`hill_powers_buffer`
+        (with this scenario's Hill function: :meth:`configure` forgets them)."""
+        self.hill_powers_left = int(step)
 
     # -------------------------------------------------------------- the step
     def solve(self, state, suppressive_cytokine_factor: float = 1.0, add_ifn_secretions=None):
@@ -549,15 +552,14 @@ class TissueFields:
         call iterates to the tolerance). Sources: the per-kind tables (the suppressive
         cells' secretion times ``suppressive_cytokine_factor``), the chemokine's
         IFN-gamma-induced secretion at tumour sites (from IFN-gamma before this step's
-        solve: the chemokine is solved first; from the powers the last tumour response
-        left, when it left them for these parameters), and for IFN-gamma whatever
+        solve: the chemokine is solved first; from the powers the last step's tumour
+        response left, when it left them), and for IFN-gamma whatever
         ``add_ifn_secretions(source)`` adds (engaged T cells; it returns whether a site it
         added to holds a nonzero source)."""
         kind = state.kind
         source = self.solver.source
         p = self.pd_l1
-        reuse = self.hill_powers_left == (state.step - 1, p.ifn_half_saturation_ng_per_ml,
-                                          p.ifn_hill_coefficient)
+        reuse = self.hill_powers_left == state.step - 1
         self.hill_powers_left = None  # the source buffer is rewritten below
         order = sorted(range(len(self.names)), key=lambda f: self.names[f] != "chemokine")
         for f in order:
