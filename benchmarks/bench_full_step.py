@@ -479,22 +479,40 @@ def _by_threads(table: dict, threads: int):
 def print_phase_table(phases: dict, rows: list) -> None:
     threads = sorted(phases)
     step_ms = {r["threads"]: r["ms_per_step_best"] for r in rows}
+    # with 1 and n threads: each phase's speed-up, and the ms it spends at n threads beyond
+    # a perfect n-fold split of its 1-thread time (where the step's speed-up goes)
+    scaling = threads[0] == 1 and len(threads) > 1
     head = f"  {'phase':<20}" + "".join(f"{f'{t} thr ms':>11}{'share':>7}" for t in threads)
+    if scaling:
+        head += f"{'speed-up':>10}{f'over 1/{threads[-1]}':>11}"
     print(head)
     print("  " + "-" * (len(head) - 2))
     names = list(phases[threads[0]])
     totals = {t: sum(v for k, v in phases[t].items() if k != "record") for t in threads}
+
+    def scaling_columns(one, many):
+        speed_up = f"{one / many:>9.2f}x" if many > 0 else f"{'-':>10}"
+        return speed_up + f"{many - one / threads[-1]:>11.2f}"
+
     for name in names:
         line = f"  {name:<20}"
         for t in threads:
             v = phases[t][name]
             line += f"{v:>11.2f}{100 * v / totals[t]:>6.1f}%"
+        if scaling:
+            line += scaling_columns(phases[1][name], phases[threads[-1]][name])
         print(line)
-    print(f"  {'sum of step phases':<20}" + "".join(f"{totals[t]:>11.2f}{'':>7}" for t in threads))
+    line = f"  {'sum of step phases':<20}" + "".join(f"{totals[t]:>11.2f}{'':>7}" for t in threads)
+    if scaling:
+        line += scaling_columns(totals[1], totals[threads[-1]])
+    print(line)
     print(f"  {'(Engine.step best)':<20}" + "".join(f"{step_ms.get(t, float('nan')):>11.2f}"
                                                     f"{'':>7}" for t in threads))
     print("  share = of the sum of the step's phases ('record' = Engine.observe, outside "
           "the step, shown as a share of it too)")
+    if scaling:
+        print(f"  over 1/{threads[-1]} = ms at {threads[-1]} threads beyond the phase's "
+              f"1-thread time / {threads[-1]}: what it costs the step's speed-up")
 
 
 def print_report(res):
