@@ -502,7 +502,14 @@ def test_bit_identical_for_any_thread_count():
 
 
 @pytest.mark.skipif(NO_JIT, reason="an engine run: too slow without Numba JIT")
-def test_reused_hill_powers_give_the_same_run(monkeypatch):
+@pytest.mark.parametrize("lattice", [
+    ["simulation.dimensions=[60,60]", "initial.tumor_radius_sites=12"],
+    # the chemokine solved on a coarser grid: its sources are averaged from the lattice
+    ["simulation.dimensions=[60,62]", "initial.tumor_radius_sites=12",
+     "fields.chemokine.grid_coarsening=2", "fields.oxygen.grid_coarsening=4"],
+    ["simulation.dimensions=[16,15,14]", "initial.tumor_radius_sites=4"],
+], ids=["2d", "2d_coarse_grids", "3d"])
+def test_reused_hill_powers_give_the_same_run(monkeypatch, lattice):
     """The fields phase takes the chemokine's IFN-gamma-induced secretion from the Hill
     powers the last tumour response left in the solver's source buffer
     (``TissueFields.hill_powers_buffer``) instead of computing them again: a run does so at
@@ -512,8 +519,7 @@ def test_reused_hill_powers_give_the_same_run(monkeypatch):
     from simulator import engine as E
     from simulator.model.tissue import TissueFields
     from simulator.scenario import load
-    scenario = load(None, ["simulation.dimensions=[60,60]", "initial.tumor_radius_sites=12",
-                           "simulation.duration_days=1000"]
+    scenario = load(None, lattice + ["simulation.duration_days=1000"]
                     + [f"fields.{name}.enabled=true" for name in
                        ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")])
     reused = []
@@ -535,6 +541,7 @@ def test_reused_hill_powers_give_the_same_run(monkeypatch):
     np.testing.assert_array_equal(a.state.kind, b.state.kind)
     np.testing.assert_array_equal(a.immune.pdl1, b.immune.pdl1)
     np.testing.assert_array_equal(a.immune.t.live("sites"), b.immune.t.live("sites"))
+    np.testing.assert_array_equal(a.immune.s.live("sites"), b.immune.s.live("sites"))
     assert a.tissue.hill_powers_left is not None
     assert E.fork(a, scenario).tissue.hill_powers_left is None
 
