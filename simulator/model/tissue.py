@@ -507,6 +507,9 @@ class TissueFields:
         self.induced_rate = chem.tumor_ifn_secretion_per_min * dt_min
         self.pd_l1 = scenario.pd_l1
         self.t_cell_ifn_source = settings.ifn_gamma.t_cell_secretion_per_min * dt_min
+        # the chemokine first: its induced secretion reads IFN-gamma before this step's
+        # solve, and the Hill powers before another field's tables overwrite them
+        self.solve_order = sorted(range(n), key=lambda f: self.names[f] != "chemokine")
         self.reads_hill_powers = _reads_hill_powers(scenario)
         # the step whose tumour response left Hill powers in the source buffer
         # (:meth:`hill_powers_buffer`); none after a change of scenario
@@ -561,8 +564,7 @@ class TissueFields:
         p = self.pd_l1
         reuse = self.hill_powers_left == state.step - 1
         self.hill_powers_left = None  # the source buffer is rewritten below
-        order = sorted(range(len(self.names)), key=lambda f: self.names[f] != "chemokine")
-        for f in order:
+        for f in self.solve_order:
             name = self.names[f]
             src = self.source_by_kind[f].copy()
             if name == "suppressive_cytokine":
