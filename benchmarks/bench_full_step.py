@@ -34,6 +34,13 @@ How the start state is made (deterministic: same seed, same state on every run):
    the populations drift during the timed steps: the table gives the counts at the start
    and end of the timed steps.
 
+Fields beside the tumour phase: before timing, a copy of the start engine runs its first
+steps at 2 threads, in which the engine times solving IFN-gamma and the suppressive
+cytokine beside the tumour phase against solving them before it
+(``simulator.model.alongside.Choice``), and the start engine takes over its choice. So
+every timed 2-thread repeat runs the way a long run settles on, not the 12 steps of its
+first comparison; the report gives the choice and the probe's times.
+
 Timed: ``Engine.step()`` alone, ``steps`` consecutive steps from a deep copy of the start
 engine, per repeat; ``Engine.observe()`` (what the recorder reads each step) is called
 between steps outside the timed region and gives the cell counts. Cell-updates per second =
@@ -77,6 +84,7 @@ from kernels import lattice  # noqa: E402
 from simulator import engine as engine_mod  # noqa: E402
 from simulator import scenario as scenario_mod  # noqa: E402
 from simulator.analysis.statistics import median_interval  # noqa: E402
+from simulator.model.alongside import Choice  # noqa: E402
 from simulator.model.state import LatticeState, seed_tumor  # noqa: E402
 from simulator.model.tissue import FIELD_NAMES, place_vessels  # noqa: E402
 
@@ -342,10 +350,31 @@ def warm_threads(start, threads_list):
         timed_steps(start, 1, t)
 
 
+def settle_alongside(start, threads: int) -> dict:
+    """Let a copy of ``start`` make the engine's choice of solving fields beside the tumour
+    phase (``simulator.model.alongside.Choice``: it alternates the two ways for its first
+    steps at 2+ threads) and hand the choice to ``start``: every timed copy then runs as a
+    long run does once it has chosen, rather than 16 steps half of which compare."""
+    engine_mod.set_threads(threads)
+    probe = copy.deepcopy(start)
+    for _ in range(2 * Choice.PROBE):
+        probe.step()
+    choice = probe._alongside_choice
+    start._alongside_choice = copy.deepcopy(choice)
+    if choice is None:
+        return dict(threads=threads, considered=False)
+    times = {used: [1e3 * sec for u, sec in choice.history if u == used]
+             for used in (True, False)}
+    # the times the choice compared: from the first of those fields to the tumour phase's end
+    return dict(threads=threads, considered=True, chosen=choice.chosen,
+                ms_beside=times[True], ms_before=times[False])
+
+
 def bench(start, cfg, threads_list) -> dict:
     dt_hours = start.scenario.simulation.dt_hours
     steps = cfg["steps"]
     warm_threads(start, threads_list)
+    alongside = settle_alongside(start, max(threads_list)) if max(threads_list) > 1 else {}
     walls = {t: [] for t in threads_list}
     outcomes = {t: [] for t in threads_list}
     info = {}
@@ -385,6 +414,7 @@ def bench(start, cfg, threads_list) -> dict:
                         arrays_compared=len(outcomes[1][0]))
     phase_vs_step = {t: differences(phase_fp[t], outcomes[t][0]) for t in threads_list}
     return dict(rows=rows, phases_ms_per_step=phases, identity_1_vs_2_threads=identity,
+                fields_alongside=alongside,
                 phase_timed_equals_step=all(not d for d in phase_vs_step.values()),
                 phase_timed_differences=phase_vs_step,
                 thread_ratio=thread_ratio(rows), foreign_cpu_cores=foreign.cores,
@@ -568,6 +598,13 @@ def print_report(res):
                       for r in fs["rows"])
           + f"; phase-timed run equals Engine.step run: "
           f"{'yes' if fs['phase_timed_equals_step'] else 'NO'}")
+    al = fs.get("fields_alongside") or {}
+    if al.get("considered"):
+        med = {k: float(np.median(al[f"ms_{k}"])) for k in ("beside", "before")}
+        print(f"  fields beside the tumour phase at {al['threads']} threads: "
+              f"{'chosen' if al['chosen'] else 'not chosen'} (IFN-gamma and suppressive "
+              f"cytokine + tumour phase, median of {len(al['ms_beside'])} probe steps each "
+              f"way: {med['beside']:.2f} ms beside, {med['before']:.2f} ms before)")
     if fs.get("foreign_cpu_cores") is not None:
         print(f"  CPU used by other processes meanwhile: {fs['foreign_cpu_cores']:.2f} cores")
     print("")

@@ -54,6 +54,8 @@ from kernels import immune as immune_k
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from simulator.analysis.follow_up import watch_for
+from simulator.model.alongside import Choice, alongside, worthwhile
+from simulator.model.alongside import possible as alongside_possible
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import DrugPenetration, penetrating
 from simulator.model.rates import step_hazard
@@ -163,6 +165,13 @@ def tumor_rates(scenario: Scenario, extra_death_per_day=0.0, division_factor=1.0
 class Engine:
     """Advances one run's lattice state step by step."""
 
+    # at 2+ threads, solve the fields the tumour phase does not read beside it
+    # (simulator.model.alongside): None when it pays (on lattices of MIN_SITES or more,
+    # timed step by step), True always, False never; the output is the same
+    FIELDS_ALONGSIDE = None
+    _fields_deferred = False
+    _alongside_choice = None
+
     def __init__(self, scenario: Scenario, state: LatticeState | None = None):
         self.scenario = scenario
         sim = scenario.simulation
@@ -266,6 +275,17 @@ class Engine:
         self.immune_effects = immune_effects_from(self.effects, antigenicity)
 
     def _tumor_phase(self):
+        # the fields the fields phase left (at 2+ threads) are solved beside the tumour's
+        # kernels: its event loop runs on one core (simulator.model.alongside)
+        deferred, self._fields_deferred = self._fields_deferred, False
+        with alongside(self.tissue.solve_deferred if deferred else None):
+            self._tumor_kernels()
+        started = self.tissue.deferrable_started if self.tissue is not None else None
+        if self._alongside_choice is not None and started is not None \
+                and worthwhile(self.state.kind.size):
+            self._alongside_choice.record(deferred, time.perf_counter() - started)
+
+    def _tumor_kernels(self):
         s, geo, r = self.state, self.state.geometry, self.rates
         oxygen = (self.tissue.flat("oxygen") if self.tissue is not None
                   and self.tissue.has("oxygen") else self._no_oxygen)
@@ -310,8 +330,20 @@ class Engine:
         if self.tissue is None:
             return
         s = self.state
-        self.tissue.solve(s, self.immune_effects.suppressive_cytokine_factor,
-                          self.immune.add_secretions if self.immune is not None else None)
+        self._fields_deferred = self.tissue.solve(
+            s, self.immune_effects.suppressive_cytokine_factor,
+            self.immune.add_secretions if self.immune is not None else None,
+            defer=self._solve_alongside())
+
+    def _solve_alongside(self) -> bool:
+        """Whether this step's fields phase should leave fields for the tumour phase."""
+        if self.FIELDS_ALONGSIDE is not None:
+            return self.FIELDS_ALONGSIDE and alongside_possible()
+        if not worthwhile(self.state.kind.size):
+            return False
+        if self._alongside_choice is None:
+            self._alongside_choice = Choice()
+        return self._alongside_choice.use()
 
     def _penetration_phase(self):
         """Tissue concentration of each penetrating drug; the tumour kernel reads it at each

@@ -28,6 +28,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from scipy.special import erfc, erfcx, i0
@@ -544,6 +545,57 @@ def test_reused_hill_powers_give_the_same_run(monkeypatch, lattice):
     np.testing.assert_array_equal(a.immune.s.live("sites"), b.immune.s.live("sites"))
     assert a.tissue.hill_powers_left is not None
     assert E.fork(a, scenario).tissue.hill_powers_left is None
+
+
+@pytest.mark.skipif(NO_JIT or numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="an engine run at two Numba threads")
+@pytest.mark.parametrize("lattice", [
+    ["simulation.dimensions=[60,60]", "initial.tumor_radius_sites=12"],
+    ["simulation.dimensions=[16,15,14]", "initial.tumor_radius_sites=4"],
+], ids=["2d", "3d"])
+def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice):
+    """At two threads the fields the tumour phase does not read (IFN-gamma, the suppressive
+    cytokine) can be solved on a helper thread while it runs (``simulator.model.alongside``;
+    ``Engine.FIELDS_ALONGSIDE = True``: at every step, whatever the lattice), from the kinds as the fields phase saw them: a run doing so ends, bit for bit, where one
+    solving every field before the tumour phase ends. The suppressive cytokine is secreted
+    by tumour cells here, so a solve that read the kinds the tumour phase left would differ.
+    """
+    import threading
+    from simulator import engine as E
+    from simulator.model.tissue import TissueFields
+    from simulator.scenario import load
+    scenario = load(None, lattice + ["simulation.duration_days=1000",
+                                     "fields.suppressive_cytokine.tumor_secretion_per_min=0.01"]
+                    + [f"fields.{name}.enabled=true" for name in
+                       ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")])
+    helpers = []
+    original = TissueFields.solve_deferred
+    monkeypatch.setattr(TissueFields, "solve_deferred", lambda self: (
+        helpers.append(threading.current_thread().name), original(self))[1])
+    runs = {}
+    threads = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        for beside in (True, False):
+            monkeypatch.setattr(E.Engine, "FIELDS_ALONGSIDE", beside)
+            engine = E.Engine(scenario)
+            for _ in range(16):
+                engine.step()
+            runs[beside] = engine
+    finally:
+        numba.set_num_threads(threads)
+    assert len(helpers) == 16 and all(h.startswith("tumorsim-alongside") for h in helpers)
+    a, b = runs[True], runs[False]
+    assert a.tissue.arrays["ifn_gamma"].max() > 0
+    assert a.tissue.arrays["suppressive_cytokine"].max() > 0
+    for name in a.tissue.arrays:
+        np.testing.assert_array_equal(a.tissue.arrays[name], b.tissue.arrays[name])
+    np.testing.assert_array_equal(a.state.kind, b.state.kind)
+    np.testing.assert_array_equal(a.state.clone, b.state.clone)
+    np.testing.assert_array_equal(a.immune.pdl1, b.immune.pdl1)
+    np.testing.assert_array_equal(a.immune.t.live("sites"), b.immune.t.live("sites"))
+    np.testing.assert_array_equal(a.immune.s.live("sites"), b.immune.s.live("sites"))
+    assert a.tissue._deferred is None
 
 
 # --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ reads IFN-gamma before it is solved), then every reader in the step sees the new
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numba
@@ -550,7 +551,18 @@ class TissueFields:
         self.hill_powers_left = int(step)
 
     # -------------------------------------------------------------- the step
-    def solve(self, state, suppressive_cytokine_factor: float = 1.0, add_ifn_secretions=None):
+    # fields the tumour phase does not read: at 2+ threads they may be solved on a helper
+    # thread while it runs (the engine's ``_tumor_phase``, ``simulator.model.alongside``); the
+    # chemokine is not one of them, since its sources read the IFN-gamma of the last step
+    # and the Hill powers in the source buffer, which the others' tables overwrite
+    DEFERRABLE = ("ifn_gamma", "suppressive_cytokine")
+    # what solve() left for solve_deferred(), within one step, and when the step reached
+    # the first field that could be left (not checkpointed)
+    _deferred = None
+    deferrable_started = None
+
+    def solve(self, state, suppressive_cytokine_factor: float = 1.0, add_ifn_secretions=None,
+              defer: bool = False):
         """Quasi-steady solve of every enabled field for the lattice ``state`` (the first
         call iterates to the tolerance). Sources: the per-kind tables (the suppressive
         cells' secretion times ``suppressive_cytokine_factor``), the chemokine's
@@ -558,49 +570,94 @@ class TissueFields:
         solve: the chemokine is solved first; from the powers the last step's tumour
         response left, when it left them), and for IFN-gamma whatever
         ``add_ifn_secretions(source)`` adds (engaged T cells; it returns whether a site it
-        added to holds a nonzero source)."""
+        added to holds a nonzero source).
+
+        ``defer`` (not on the first solve): the DEFERRABLE fields are left for
+        :meth:`solve_deferred`, the first with its tables set up now, the others with a
+        copy of the lattice's kinds as they are now, so they come out the same whatever
+        the tumour phase changes in between. Returns whether some field was left."""
         kind = state.kind
-        source = self.solver.source
-        p = self.pd_l1
         reuse = self.hill_powers_left == state.step - 1
         self.hill_powers_left = None  # the source buffer is rewritten below
-        for f in self.solve_order:
-            name = self.names[f]
-            src = self.source_by_kind[f].copy()
-            if name == "suppressive_cytokine":
-                src[lattice.SUPPRESSIVE] *= suppressive_cytokine_factor
-            row = self.reaction_rows[f]
-            induced = name == "chemokine" and self.induced_rate > 0 and self.has("ifn_gamma")
-            if induced and reuse:
-                micro.induced_secretion_from_powers(kind, state.lo, state.hi,
-                                                    self.line_length, src.astype(np.float32),
-                                                    self.induced_rate, source)
-            else:
-                self.solver.set_tables(kind, self.reaction_by_kind[f],
-                                       src.astype(np.float32), uniform=row is not None)
-                if induced:
-                    micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo,
-                                            state.hi, self.line_length, self.induced_rate,
-                                            p.ifn_half_saturation_ng_per_ml,
-                                            p.ifn_hill_coefficient, source)
-            # no source anywhere (the tables', then each added one's, asked only while
-            # none is known: a serial scan of the whole source cost 0.2-0.4 ms of a
-            # 1000x1000 step, benchmarks/README.md)
-            sourceless = not self.fixed_nonzero[f] and not src.any()
-            if induced:
-                sourceless = sourceless and not source.any()
-            if name == "ifn_gamma" and add_ifn_secretions is not None:
-                sourceless = not add_ifn_secretions(source) and sourceless
-            c = self.arrays[name]
-            if sourceless:
-                c.fill(0.0)  # no source anywhere: the steady state is exactly zero
-                if name in self.coarse:
-                    self.coarse[name].fill(0.0)
-                continue
-            self.solver.solve(c, self.levels[f], self.tolerance, self.max_cycles,
-                              not self.solved, f"fields.{name}", self.first[f],
-                              self.coarse.get(name), row)
+        args = (state, suppressive_cytokine_factor, add_ifn_secretions, reuse)
+        now = [f for f in self.solve_order
+               if not (defer and self.solved and self.names[f] in self.DEFERRABLE)]
+        self.deferrable_started = None
+        for f in now:
+            self._note_deferrable(f)
+            self._solve_set_up(f, self._set_up(f, kind, *args))
+        later = [f for f in self.solve_order if f not in now]
+        self._deferred = None
+        if later:
+            self._note_deferrable(later[0])
+            # the first one's tables fill the solver's buffers now, on every thread; the
+            # helper then has less to do than the tumour phase beside it (benchmarks/README.md)
+            self._deferred = (later, self._set_up(later[0], kind, *args),
+                             kind.copy() if len(later) > 1 else None, args)
         self.solved = True
+        return bool(later)
+
+    def _note_deferrable(self, f):
+        """The time the step reaches its first DEFERRABLE field, solved now or left
+        (``simulator.model.alongside.Choice`` times the step from there)."""
+        if self.deferrable_started is None and self.names[f] in self.DEFERRABLE:
+            self.deferrable_started = time.perf_counter()
+
+    def solve_deferred(self):
+        """Solve the fields :meth:`solve` left (none: nothing to do)."""
+        if self._deferred is None:
+            return
+        (first, *rest), sourceless, kind, args = self._deferred
+        self._deferred = None
+        self._solve_set_up(first, sourceless)
+        for f in rest:
+            self._solve_set_up(f, self._set_up(f, kind, *args))
+
+    def _set_up(self, f, kind, state, suppressive_cytokine_factor, add_ifn_secretions, reuse):
+        """Tables and extra sources of field ``f`` for the kinds ``kind``, in the solver's
+        buffers; returns whether the field has no source anywhere."""
+        source = self.solver.source
+        p = self.pd_l1
+        name = self.names[f]
+        src = self.source_by_kind[f].copy()
+        if name == "suppressive_cytokine":
+            src[lattice.SUPPRESSIVE] *= suppressive_cytokine_factor
+        row = self.reaction_rows[f]
+        induced = name == "chemokine" and self.induced_rate > 0 and self.has("ifn_gamma")
+        if induced and reuse:
+            micro.induced_secretion_from_powers(kind, state.lo, state.hi,
+                                                self.line_length, src.astype(np.float32),
+                                                self.induced_rate, source)
+        else:
+            self.solver.set_tables(kind, self.reaction_by_kind[f],
+                                   src.astype(np.float32), uniform=row is not None)
+            if induced:
+                micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo,
+                                        state.hi, self.line_length, self.induced_rate,
+                                        p.ifn_half_saturation_ng_per_ml,
+                                        p.ifn_hill_coefficient, source)
+        # no source anywhere (the tables', then each added one's, asked only while
+        # none is known: a serial scan of the whole source cost 0.2-0.4 ms of a
+        # 1000x1000 step, benchmarks/README.md)
+        sourceless = not self.fixed_nonzero[f] and not src.any()
+        if induced:
+            sourceless = sourceless and not source.any()
+        if name == "ifn_gamma" and add_ifn_secretions is not None:
+            sourceless = not add_ifn_secretions(source) and sourceless
+        return sourceless
+
+    def _solve_set_up(self, f, sourceless):
+        """Solve field ``f`` from the tables :meth:`_set_up` left in the solver's buffers."""
+        name = self.names[f]
+        c = self.arrays[name]
+        if sourceless:
+            c.fill(0.0)  # no source anywhere: the steady state is exactly zero
+            if name in self.coarse:
+                self.coarse[name].fill(0.0)
+            return
+        self.solver.solve(c, self.levels[f], self.tolerance, self.max_cycles,
+                          not self.solved, f"fields.{name}", self.first[f],
+                          self.coarse.get(name), self.reaction_rows[f])
 
 
 def necrosis_probability(hypoxia: Hypoxia, dt_hours: float) -> float:

@@ -14,7 +14,8 @@ What is *not* stored but referenced, because the fresh engine rebuilds it:
   sections, e.g. a regimen's ``Drug`` objects): stored as its path in the scenario;
 - functions, classes, Numba dispatchers and numpy types: stored as ``module:qualname``;
 - bound methods (e.g. the engine's phase list): stored as (owner, method name);
-- attributes named in :data:`TRANSIENT` (wall-clock timings).
+- attributes named in :data:`TRANSIENT` (wall-clock timings, and what one step hands from
+  one phase to the next).
 
 Shared references (``immune.state is state``), aliases (an array bound under two names) and
 views of one buffer are kept: each object is stored once, later occurrences are references
@@ -61,7 +62,11 @@ import numpy as np
 FORMAT = "tumorsim checkpoint"
 FORMAT_VERSION = 1
 TRANSIENT = frozenset({"wall_seconds",   # wall-clock, not state
-                       "threads"})       # the automatic thread choice: timing, not state
+                       "threads",        # the automatic thread choice: timing, not state
+                       # fields solved beside the tumour phase: timing, and hand-overs
+                       # within one step (simulator.model.alongside)
+                       "_alongside_choice", "_fields_deferred", "_deferred",
+                       "deferrable_started"})
 OWN_MODULES = ("simulator.", "kernels.")
 GLOBAL_MODULES = OWN_MODULES + ("numpy", "builtins", "math")
 _MISSING = object()

@@ -1,0 +1,116 @@
+"""Work that runs on a helper thread beside the caller's, each with one Numba thread.
+
+At two threads most of a step splits well between the cores, but the tumour's event loop
+runs in time order on one of them (``kernels.tumor``), and the other waits. Fields that the
+tumour phase does not read can be solved in that time instead: the caller and a helper
+thread each run their kernels with one Numba thread (Numba's thread count is per thread),
+and both cores stay busy. The kernels release the GIL (``nogil=True``), and the two sides
+touch disjoint arrays, so the output is the same as running one after the other, bit for
+bit (tests/test_fields.py).
+
+It pays only when the two sides take about as long: the work moved to one thread gives up
+its own 2-thread speed-up, and handing it over costs ~0.3 ms. On the 1000 x 1000 benchmark
+step (a large tumour with a necrotic core, many immune cells) it saved ~1 ms of ~29; on a
+young tumour, whose event loop is short, and on lattices of 250^2-800^2 it cost 0.5-1.3 ms
+(benchmarks/README.md, "Fields beside the tumour phase"). So :class:`Choice` decides by
+timing, step by step, as ``kernels.jit.AdaptiveThreads`` does for the thread count, and
+lattices below ``MIN_SITES`` sites never try.
+"""
+import contextlib
+import os
+import statistics
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+MIN_SITES = 2 ** 18
+
+_helper = None  # (process id, executor): a forked child makes its own
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _helper
+    if _helper is None or _helper[0] != os.getpid():
+        _helper = (os.getpid(), ThreadPoolExecutor(
+            1, thread_name_prefix="tumorsim-alongside",
+            initializer=numba.set_num_threads, initargs=(1,)))
+    return _helper[1]
+
+
+def possible() -> bool:
+    """Whether the calling thread has the two Numba threads that work alongside takes."""
+    return numba.get_num_threads() >= 2
+
+
+def worthwhile(n_sites: int) -> bool:
+    """Whether a step on ``n_sites`` sites should consider working alongside: possible, and
+    a lattice of at least ``MIN_SITES`` sites."""
+    return possible() and n_sites >= MIN_SITES
+
+
+@contextlib.contextmanager
+def alongside(work):
+    """Run ``work()`` on the helper thread while the ``with`` block runs, both with one
+    Numba thread; on leaving, wait for it (its exception, if any, is raised then) and
+    restore the caller's thread count. ``work`` None: the block runs as it is."""
+    if work is None:
+        yield
+        return
+    threads = numba.get_num_threads()
+    future = _executor().submit(work)
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
+        error = future.exception()  # waits for the helper, also when the block raised
+    if error is not None:
+        raise error
+
+
+class Choice:
+    """Whether this step should solve alongside (:func:`alongside`), chosen by timing.
+
+    Protocol: ``use()`` before the step's fields phase, ``record(used, seconds)`` with the
+    wall time of the part of the step that differs between the two ways (from the set-up of
+    the first field that could be left to the end of the tumour phase). A comparison
+    alternates the two ways for ``2 * PROBE`` steps, and the helper is used if the median of
+    the ``PROBE`` paired differences (each step beside minus the step before it, so that a
+    drift of the machine's speed cancels) is below zero. The choice then holds for
+    ``FIRST_HOLD`` steps, doubled (up to ``MAX_HOLD``) each time the same way wins again, so
+    the probes cost a few per cent at most. Either way gives the same output, so the choice
+    may change between any two steps.
+    """
+
+    PROBE = 6
+    FIRST_HOLD = 32
+    MAX_HOLD = 1024
+
+    def __init__(self):
+        self.chosen = False       # the way the last comparison chose
+        self._won_before = None   # and the one before it
+        self.history = []         # (used, seconds) of every recorded step
+        self._times = {True: [], False: []}
+        self._hold_left = 0       # steps left to hold ``chosen``; 0: comparing
+        self._hold = self.FIRST_HOLD
+
+    def use(self) -> bool:
+        if self._hold_left > 0:
+            return self.chosen
+        return len(self._times[True]) <= len(self._times[False])
+
+    def record(self, used: bool, seconds: float) -> None:
+        self.history.append((used, seconds))
+        if self._hold_left > 0:
+            self._hold_left -= 1
+            return
+        self._times[used].append(seconds)
+        if len(self._times[False]) < self.PROBE:
+            return
+        gain = statistics.median(b - a for a, b in zip(self._times[True], self._times[False]))
+        winner = gain > 0.0
+        self._hold = min(2 * self._hold, self.MAX_HOLD) if winner == self._won_before \
+            else self.FIRST_HOLD
+        self.chosen = self._won_before = winner
+        self._hold_left = self._hold
+        self._times = {True: [], False: []}

@@ -1,0 +1,109 @@
+"""Work beside the tumour phase (``simulator.model.alongside``): the helper's errors and
+thread counts, and the timed choice of whether to use it. That the engine's output is the
+same either way: tests/test_fields.py::test_fields_solved_beside_the_tumour_give_the_same_run.
+"""
+import numba
+import pytest
+
+from simulator.model import alongside
+from simulator.model.alongside import Choice
+
+
+def test_work_alongside_raises_its_error_and_restores_threads():
+    """An error on the helper thread reaches the caller when the block ends; the block runs
+    with one Numba thread and the caller's count is back afterwards; an error in the block
+    is not hidden by waiting for the helper."""
+    threads = numba.get_num_threads()
+
+    def fail():
+        raise ValueError("helper failed")
+    seen = []
+    with pytest.raises(ValueError, match="helper failed"):
+        with alongside.alongside(fail):
+            seen.append(numba.get_num_threads())
+    assert seen == [1] and numba.get_num_threads() == threads
+    ran = []
+    with pytest.raises(KeyError):
+        with alongside.alongside(lambda: ran.append(numba.get_num_threads())):
+            raise KeyError("block")
+    assert ran == [1] and numba.get_num_threads() == threads
+    with alongside.alongside(None):
+        assert numba.get_num_threads() == threads
+
+
+def run_choice(choice, beside_ms, before_ms, steps):
+    used = []
+    for _ in range(steps):
+        way = choice.use()
+        used.append(way)
+        choice.record(way, 1e-3 * (beside_ms if way else before_ms))
+    return used
+
+
+@pytest.mark.parametrize("faster_beside", [True, False])
+def test_choice_compares_both_ways_then_holds_the_faster(faster_beside):
+    """The first 2 * PROBE steps alternate the two ways; the faster then holds for
+    FIRST_HOLD steps, then twice as long each time it wins again."""
+    choice = Choice()
+    beside, before = (9.0, 10.0) if faster_beside else (10.0, 9.0)
+    probe = 2 * Choice.PROBE
+    used = run_choice(choice, beside, before, probe)
+    assert used == [True, False] * Choice.PROBE
+    held = run_choice(choice, beside, before, Choice.FIRST_HOLD)
+    assert held == [faster_beside] * Choice.FIRST_HOLD
+    again = run_choice(choice, beside, before, probe + 2 * Choice.FIRST_HOLD)
+    assert again[:probe] == [True, False] * Choice.PROBE
+    assert again[probe:] == [faster_beside] * (2 * Choice.FIRST_HOLD)
+
+
+def test_choice_compares_pairs_of_steps():
+    """The comparison is the median of each pair's difference: a slow spell of the machine
+    over steps 0-4 (+5 ms) hits three steps beside and two before, which would make the
+    medians of each way's times pick the slower way; the pairs see beside 0.5 ms faster in
+    five of six. A tie goes to not using the helper."""
+    assert Choice.PROBE == 6
+    choice = Choice()
+    for k in range(12):
+        way = choice.use()
+        assert way == (k % 2 == 0)
+        choice.record(way, 1e-3 * ((9.5 if way else 10.0) + (5.0 if k <= 4 else 0.0)))
+    assert choice.use() is True
+    tie = Choice()
+    run_choice(tie, 10.0, 10.0, 2 * Choice.PROBE)
+    assert tie.use() is False
+
+
+def test_choice_follows_a_change():
+    """When the other way wins a later comparison, the choice switches and its hold starts
+    again from FIRST_HOLD."""
+    choice = Choice()
+    probe = 2 * Choice.PROBE
+    run_choice(choice, 9.0, 10.0, probe + Choice.FIRST_HOLD)
+    used = run_choice(choice, 11.0, 10.0, probe + Choice.FIRST_HOLD + 1)
+    assert used[probe:probe + Choice.FIRST_HOLD] == [False] * Choice.FIRST_HOLD
+    assert used[-1] is True  # comparing again: the first probe step runs beside
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_engine_tries_beside_only_on_large_lattices(monkeypatch):
+    """By default (``Engine.FIELDS_ALONGSIDE`` None) a lattice below ``MIN_SITES`` sites
+    never solves beside the tumour phase; at or above it, the engine times both ways."""
+    from simulator import engine as E
+    from simulator.scenario import load
+    scenario = load(None, ["simulation.dimensions=[40,40]", "initial.tumor_radius_sites=8"])
+    threads = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        small = E.Engine(scenario)
+        for _ in range(4):
+            small.step()
+        assert small._alongside_choice is None
+        monkeypatch.setattr(alongside, "MIN_SITES", 0)
+        large = E.Engine(scenario)
+        for _ in range(2 * Choice.PROBE):
+            large.step()
+        history = large._alongside_choice.history
+        assert [used for used, _ in history] == [True, False] * Choice.PROBE
+        assert all(seconds > 0 for _, seconds in history)
+    finally:
+        numba.set_num_threads(threads)
