@@ -10,11 +10,12 @@ bit (tests/test_fields.py).
 
 It pays only when the two sides take about as long: the work moved to one thread gives up
 its own 2-thread speed-up, and handing it over costs ~0.3 ms. On the 1000 x 1000 benchmark
-step (a large tumour with a necrotic core, many immune cells) it saved ~1 ms of ~29; on a
-young tumour, whose event loop is short, and on lattices of 250^2-800^2 it cost 0.5-1.3 ms
-(benchmarks/README.md, "Fields beside the tumour phase"). So :class:`Choice` decides by
-timing, step by step, as ``kernels.jit.AdaptiveThreads`` does for the thread count, and
-lattices below ``MIN_SITES`` sites never try.
+step (a large tumour with a necrotic core, many immune cells) it saved ~1 ms of ~30; on a
+young tumour, whose event loop is short, and on lattices of 250^2-800^2 it cost 0.6-1.5 ms
+(benchmarks/bench_alongside.py). So :class:`Choice` decides by timing, step by step, as
+``kernels.jit.AdaptiveThreads`` does for the thread count, and lattices below ``MIN_SITES``
+sites never try. While the helper works, a copy of the lattice's kinds (one byte per site)
+exists; nothing is kept between steps.
 """
 import contextlib
 import os
