@@ -551,8 +551,11 @@ def test_reused_hill_powers_give_the_same_run(monkeypatch, lattice):
                     reason="an engine run at two Numba threads")
 @pytest.mark.parametrize("lattice", [
     ["simulation.dimensions=[60,60]", "initial.tumor_radius_sites=12"],
+    # both fields the helper solves on coarser grids than the lattice
+    ["simulation.dimensions=[60,62]", "initial.tumor_radius_sites=12",
+     "fields.ifn_gamma.grid_coarsening=2", "fields.suppressive_cytokine.grid_coarsening=4"],
     ["simulation.dimensions=[16,15,14]", "initial.tumor_radius_sites=4"],
-], ids=["2d", "3d"])
+], ids=["2d", "2d_coarse_grids", "3d"])
 def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice):
     """At two threads the fields the tumour phase does not read (IFN-gamma, the suppressive
     cytokine) can be solved on a helper thread while it runs (``simulator.model.alongside``;
