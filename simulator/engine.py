@@ -10,6 +10,9 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
    it (and the previous fields), then oxygen, chemokine, IFN-gamma and the suppressive
    cytokine are solved to their quasi-steady state; every later phase of the step reads
    these fields (``simulator.model.tissue``, ``kernels.microenvironment``, ``kernels.multigrid``).
+   At 2+ threads IFN-gamma and the suppressive cytokine, which ``tumor`` does not read,
+   may be solved on a helper thread while ``tumor`` runs, from the same lattice and with
+   the same result (``simulator.model.alongside``; chosen by timing, step by step).
    ``drug_penetration`` (only when a drug has ``penetration``) — the tissue concentration
    of each penetrating drug is solved from this step's plasma level, and every tumour cell
    gets its own death and division probabilities from its local concentration

@@ -12,7 +12,9 @@ the start of the step, by multigrid V-cycles warm-started from the previous step
 than the pseudo-time ADI cycle that preceded it; see docs/model.md). Sources are built from
 the lattice and the previous step's fields (the chemokine's IFN-gamma-induced secretion
 reads IFN-gamma before it is solved), then every reader in the step sees the new fields
-(double buffering, as HAL's ``PDEGrid``).
+(double buffering, as HAL's ``PDEGrid``). At two threads the fields the tumour phase does
+not read may be solved while it runs, from the lattice as it was at the start of the step
+(``TissueFields.DEFERRABLE``, ``simulator.model.alongside``): the same fields.
 """
 from __future__ import annotations
 
