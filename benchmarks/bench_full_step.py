@@ -506,7 +506,7 @@ def _by_threads(table: dict, threads: int):
     return table.get(threads, table.get(str(threads)))
 
 
-def print_phase_table(phases: dict, rows: list) -> None:
+def print_phase_table(phases: dict, rows: list, beside: bool = False) -> None:
     threads = sorted(phases)
     step_ms = {r["threads"]: r["ms_per_step_best"] for r in rows}
     # with 1 and n threads: each phase's speed-up, and the ms it spends at n threads beyond
@@ -543,6 +543,13 @@ def print_phase_table(phases: dict, rows: list) -> None:
     if scaling:
         print(f"  over 1/{threads[-1]} = ms at {threads[-1]} threads beyond the phase's "
               f"1-thread time / {threads[-1]}: what it costs the step's speed-up")
+    if beside and {"fields", "tumor"} <= set(names) and scaling:
+        one = phases[1]["fields"] + phases[1]["tumor"]
+        many = phases[threads[-1]]["fields"] + phases[threads[-1]]["tumor"]
+        print(f"  fields beside the tumour phase: at {threads[-1]} threads IFN-gamma's and the "
+              "suppressive cytokine's solves run during 'tumor' and count there; the two "
+              f"phases together: {one:.2f} / {many:.2f} ms, {one / many:.2f}x, over "
+              f"1/{threads[-1]} {many - one / threads[-1]:.2f}")
 
 
 def print_report(res):
@@ -614,7 +621,8 @@ def print_report(res):
               f"{res['full_over_tumor_only'][t]:.1f}x")
     print("")
     print("Per-phase breakdown (ms per step, one pass of the same steps per thread count)")
-    print_phase_table(fs["phases_ms_per_step"], fs["rows"])
+    print_phase_table(fs["phases_ms_per_step"], fs["rows"],
+                      beside=bool((fs.get("fields_alongside") or {}).get("chosen")))
     bandwidth = res.get("memory_bandwidth_gb_s") or {}
     if bandwidth:
         print("")
