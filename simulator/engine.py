@@ -57,8 +57,7 @@ from kernels import immune as immune_k
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from simulator.analysis.follow_up import watch_for
-from simulator.model.alongside import Choice, alongside, worthwhile
-from simulator.model.alongside import possible as alongside_possible
+from simulator.model.alongside import Choice, alongside, possible as alongside_possible, worthwhile
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import DrugPenetration, penetrating
 from simulator.model.rates import step_hazard
@@ -172,7 +171,6 @@ class Engine:
     # (simulator.model.alongside): None when it pays (on lattices of MIN_SITES or more,
     # timed step by step), True always, False never; the output is the same
     FIELDS_ALONGSIDE = None
-    _fields_deferred = False
     _alongside_choice = None
 
     def __init__(self, scenario: Scenario, state: LatticeState | None = None):
@@ -280,7 +278,7 @@ class Engine:
     def _tumor_phase(self):
         # the fields the fields phase left (at 2+ threads) are solved beside the tumour's
         # kernels: its event loop runs on one core (simulator.model.alongside)
-        deferred, self._fields_deferred = self._fields_deferred, False
+        deferred = self.tissue is not None and self.tissue.deferred
         with alongside(self.tissue.solve_deferred if deferred else None):
             self._tumor_kernels()
         started = self.tissue.deferrable_started if self.tissue is not None else None
@@ -333,10 +331,9 @@ class Engine:
         if self.tissue is None:
             return
         s = self.state
-        self._fields_deferred = self.tissue.solve(
-            s, self.immune_effects.suppressive_cytokine_factor,
-            self.immune.add_secretions if self.immune is not None else None,
-            defer=self._solve_alongside())
+        self.tissue.solve(s, self.immune_effects.suppressive_cytokine_factor,
+                          self.immune.add_secretions if self.immune is not None else None,
+                          defer=self._solve_alongside())
 
     def _solve_alongside(self) -> bool:
         """Whether this step's fields phase should leave fields for the tumour phase."""

@@ -577,7 +577,7 @@ class TissueFields:
         ``defer`` (not on the first solve): the DEFERRABLE fields are left for
         :meth:`solve_deferred`, the first with its tables set up now, the others with a
         copy of the lattice's kinds as they are now, so they come out the same whatever
-        the tumour phase changes in between. Returns whether some field was left."""
+        the tumour phase changes in between (:attr:`deferred`: whether some were left)."""
         kind = state.kind
         reuse = self.hill_powers_left == state.step - 1
         self.hill_powers_left = None  # the source buffer is rewritten below
@@ -597,7 +597,11 @@ class TissueFields:
             self._deferred = (later, self._set_up(later[0], kind, *args),
                              kind.copy() if len(later) > 1 else None, args)
         self.solved = True
-        return bool(later)
+
+    @property
+    def deferred(self) -> bool:
+        """Whether :meth:`solve` left fields for :meth:`solve_deferred`."""
+        return self._deferred is not None
 
     def _note_deferrable(self, f):
         """The time the step reaches its first DEFERRABLE field, solved now or left

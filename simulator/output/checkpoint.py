@@ -65,8 +65,7 @@ TRANSIENT = frozenset({"wall_seconds",   # wall-clock, not state
                        "threads",        # the automatic thread choice: timing, not state
                        # fields solved beside the tumour phase: timing, and hand-overs
                        # within one step (simulator.model.alongside)
-                       "_alongside_choice", "_fields_deferred", "_deferred",
-                       "deferrable_started"})
+                       "_alongside_choice", "_deferred", "deferrable_started"})
 OWN_MODULES = ("simulator.", "kernels.")
 GLOBAL_MODULES = OWN_MODULES + ("numpy", "builtins", "math")
 _MISSING = object()
