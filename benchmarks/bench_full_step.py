@@ -56,8 +56,10 @@ after the timed steps at 1 and at 2 threads (and the phase-timed engines) are co
 array by array: the lattice state, the immune agents, PD-L1, the fields and the
 solver's right-hand side / reaction buffers, the engine's per-line counters, and the totals.
 Last, the machine's memory bandwidth at each thread count (``bench_machine.stream_bandwidth``,
-in the same run): its 2-thread / 1-thread ratio bounds the 2-thread speed-up of whatever part
-of the step streams from memory rather than from cache.
+in the same run), for arrays beyond the caches (800 MB) and for arrays that stay in the
+last-level cache (32 MB; this machine's L3 of 300 MB holds the whole 43 MB state of the
+1000x1000 lattice, so its sweeps run at the second figure): their 2-thread / 1-thread
+ratios bound the 2-thread speed-up of whatever part of the step is bound by streaming.
 """
 from __future__ import annotations
 
@@ -623,16 +625,19 @@ def print_report(res):
     print("Per-phase breakdown (ms per step, one pass of the same steps per thread count)")
     print_phase_table(fs["phases_ms_per_step"], fs["rows"],
                       beside=bool((fs.get("fields_alongside") or {}).get("chosen")))
-    bandwidth = res.get("memory_bandwidth_gb_s") or {}
-    if bandwidth:
+    for key, what in (("memory_bandwidth_gb_s", "800 MB per call, best of 5"),
+                      ("cached_bandwidth_gb_s", "32 MB per call, in the last-level cache, "
+                                                "best of 20")):
+        bandwidth = res.get(key) or {}
+        if not bandwidth:
+            continue
         print("")
-        print("Machine memory bandwidth (bench_machine.py's stream, 800 MB per call, best of "
-              "5): "
+        print(f"Machine memory bandwidth (bench_machine.py's stream, {what}): "
               + ", ".join(f"{bandwidth[t]:.1f} GB/s at {t} thr" for t in sorted(bandwidth)))
         one, two = _by_threads(bandwidth, 1), _by_threads(bandwidth, 2)
         if one and two:
             print(f"  2 threads / 1 thread: {two / one:.2f}x, the ceiling of the 2-thread "
-                  "speed-up for the part of a step bound by memory traffic")
+                  "speed-up for the part of a step bound by that traffic")
     common.print_targets(res["targets"])
 
 
@@ -683,6 +688,8 @@ def main(argv=None):
     res["threading_layer"] = numba.threading_layer()
     log("measuring the machine's memory bandwidth ...")
     res["memory_bandwidth_gb_s"] = bench_machine.stream_bandwidth(threads_list)
+    res["cached_bandwidth_gb_s"] = bench_machine.stream_bandwidth(
+        threads_list, n=bench_machine.CACHED_N, repeats=20)
     common.check_foreign(res, res["full_step"]["foreign_cpu_cores"], "the timed steps")
     common.finish_result(res)
     res["targets"] = build_targets(res)
