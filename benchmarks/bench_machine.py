@@ -34,9 +34,6 @@ sys.path.insert(0, str(HERE))
 import common  # noqa: E402
 from common import log  # noqa: E402
 
-# first: the engine's code generation (kernels.jit.use_wide_vectors), which applies only
-# before anything here is compiled, so these loops measure what the kernels run
-import kernels.jit  # noqa: E402,F401
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402

@@ -32,64 +32,6 @@ import pathlib
 
 import numba
 
-# ----------------------------------------------------------------------------- vectors
-# LLVM vectorises for 256-bit registers on Intel CPUs with AVX-512 (its "prefer-256-bit"
-# tuning, from the cores whose clock dropped while they ran 512-bit instructions). From Ice
-# Lake on that drop is small, and the fields' sweeps, which run from the last-level cache at
-# the speed of their arithmetic (benchmarks/README.md), gain from twice the lanes: the four
-# multigrid solves of a 1000x1000 step ~7% at 1 thread (1-14% in five pairs), the whole step
-# ~3%, on an Emerald Rapids host. Element-wise float arithmetic gives the same bits at any vector width (no
-# fast-math, so no fused or reassociated operations and no vectorised reductions; no vector
-# maths library), so the width changes speed, never results (tests/test_fields.py).
-WIDE_VECTOR_CPUS = frozenset({"icelake-server", "sapphirerapids", "emeraldrapids",
-                              "graniterapids", "graniterapids-d"})
-WIDE_VECTORS_SWITCH = "TUMORSIM_WIDE_VECTORS"  # "0": leave Numba's (LLVM's) choice
-
-
-def wide_vector_features(cpu_name: str, features: str, environ=os.environ) -> str | None:
-    """Numba CPU features that let LLVM vectorise with 512-bit registers (``features`` with
-    the tuning ``-prefer-256-bit`` added), or None to leave Numba's default: a CPU outside
-    WIDE_VECTOR_CPUS or without AVX-512F, a user's own ``NUMBA_CPU_FEATURES`` or
-    ``NUMBA_CPU_NAME``, or ``TUMORSIM_WIDE_VECTORS=0``."""
-    if environ.get(WIDE_VECTORS_SWITCH, "1") == "0":
-        return None
-    if environ.get("NUMBA_CPU_FEATURES") or environ.get("NUMBA_CPU_NAME"):
-        return None
-    if cpu_name not in WIDE_VECTOR_CPUS or "+avx512f" not in features.split(","):
-        return None
-    return features + ",-prefer-256-bit"
-
-
-def use_wide_vectors() -> bool:
-    """Give this process (and, through ``NUMBA_CPU_FEATURES``, the processes it starts) the
-    features of :func:`wide_vector_features`, if Numba has not made its CPU code generator
-    yet (it reads them once, when the first function is decorated). Numba keys its cache by
-    the features, so kernels cached with the other width are compiled again, once. True if
-    applied."""
-    try:
-        import llvmlite.binding as llvm
-        from numba.core.codegen import get_host_cpu_features
-        from numba.core.registry import cpu_target
-        if "_toplevel_target_context" in vars(cpu_target):
-            # too late: something was compiled before this module was imported; the
-            # processes this one starts (compiling ahead, study workers) must compile what
-            # it runs, or it would compile every kernel again itself
-            if "-prefer-256-bit" not in (numba.config.CPU_FEATURES or ""):
-                os.environ[WIDE_VECTORS_SWITCH] = "0"
-            return False
-        wide = wide_vector_features(llvm.get_host_cpu_name(), get_host_cpu_features())
-    except Exception:  # noqa: BLE001 - Numba or llvmlite internals changed: their default
-        return False
-    if wide is None:
-        return False
-    os.environ["NUMBA_CPU_FEATURES"] = wide
-    numba.config.CPU_FEATURES = wide
-    return True
-
-
-if not numba.config.DISABLE_JIT:
-    use_wide_vectors()
-
 _COMMON = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 jit = numba.njit(**_COMMON)

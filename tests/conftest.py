@@ -13,11 +13,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
                                            if p)
 
-# before any test module decorates a function of its own with Numba: the code generator is
-# made then, and the package's vector width (kernels.jit.use_wide_vectors) must be set first,
-# so the tests run the kernels as `tumorsim` does
-import kernels.jit  # noqa: E402,F401
-
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
 needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="too slow without Numba JIT")
 
