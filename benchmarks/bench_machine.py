@@ -16,10 +16,10 @@ Run: ``python benchmarks/bench_machine.py [--quick] [--json PATH]`` (default JSO
   this figure, not at the DRAM stream's.
 
 A lattice phase that sweeps arrays of the lattice's size (the fields' smoothing sweeps, the
-tumour schedule pass, the census) is bound by the stream figures, not the first. Both vary
-from run to run on a shared virtual machine (measured here minutes apart: compute 1.72-2.07x,
-stream 1.20-1.93x), so quote the full step's 2-thread ratio (bench_full_step.py) beside
-these, taken in the same minutes.
+tumour schedule pass, the census) is bound by the stream figures, not the first. All three
+vary from run to run on a shared virtual machine (measured here minutes apart: compute
+1.72-2.07x, stream 1.20-1.93x), so quote the full step's 2-thread ratio (bench_full_step.py)
+beside these, taken in the same minutes.
 """
 from __future__ import annotations
 
