@@ -502,13 +502,31 @@ def test_bit_identical_for_any_thread_count():
     assert len(set(digests)) == 1, digests
 
 
+# small engine runs with all four fields, compared bit for bit two ways (below)
+RUN_2D = ["simulation.dimensions=[60,60]", "initial.tumor_radius_sites=12"]
+RUN_2D_ODD = ["simulation.dimensions=[60,62]", "initial.tumor_radius_sites=12"]
+RUN_3D = ["simulation.dimensions=[16,15,14]", "initial.tumor_radius_sites=4"]
+ALL_FIELDS = [f"fields.{name}.enabled=true"
+              for name in ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")]
+
+
+def assert_same_run(a, b):
+    """Two engines end bit for bit alike: every field, the lattice, PD-L1 and both immune
+    populations' sites."""
+    for name in a.tissue.arrays:
+        np.testing.assert_array_equal(a.tissue.arrays[name], b.tissue.arrays[name])
+    np.testing.assert_array_equal(a.state.kind, b.state.kind)
+    np.testing.assert_array_equal(a.immune.pdl1, b.immune.pdl1)
+    np.testing.assert_array_equal(a.immune.t.live("sites"), b.immune.t.live("sites"))
+    np.testing.assert_array_equal(a.immune.s.live("sites"), b.immune.s.live("sites"))
+
+
 @pytest.mark.skipif(NO_JIT, reason="an engine run: too slow without Numba JIT")
 @pytest.mark.parametrize("lattice", [
-    ["simulation.dimensions=[60,60]", "initial.tumor_radius_sites=12"],
+    RUN_2D,
     # the chemokine solved on a coarser grid: its sources are averaged from the lattice
-    ["simulation.dimensions=[60,62]", "initial.tumor_radius_sites=12",
-     "fields.chemokine.grid_coarsening=2", "fields.oxygen.grid_coarsening=4"],
-    ["simulation.dimensions=[16,15,14]", "initial.tumor_radius_sites=4"],
+    RUN_2D_ODD + ["fields.chemokine.grid_coarsening=2", "fields.oxygen.grid_coarsening=4"],
+    RUN_3D,
 ], ids=["2d", "2d_coarse_grids", "3d"])
 def test_reused_hill_powers_give_the_same_run(monkeypatch, lattice):
     """The fields phase takes the chemokine's IFN-gamma-induced secretion from the Hill
@@ -520,9 +538,7 @@ def test_reused_hill_powers_give_the_same_run(monkeypatch, lattice):
     from simulator import engine as E
     from simulator.model.tissue import TissueFields
     from simulator.scenario import load
-    scenario = load(None, lattice + ["simulation.duration_days=1000"]
-                    + [f"fields.{name}.enabled=true" for name in
-                       ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")])
+    scenario = load(None, lattice + ["simulation.duration_days=1000"] + ALL_FIELDS)
     reused = []
     original = micro.induced_secretion_from_powers
     monkeypatch.setattr(micro, "induced_secretion_from_powers",
@@ -537,12 +553,7 @@ def test_reused_hill_powers_give_the_same_run(monkeypatch, lattice):
     assert len(reused) == 15
     a, b = runs[True], runs[False]
     assert a.tissue.arrays["ifn_gamma"].max() > 0 and a.state.kind.max() > 0
-    for name in a.tissue.arrays:
-        np.testing.assert_array_equal(a.tissue.arrays[name], b.tissue.arrays[name])
-    np.testing.assert_array_equal(a.state.kind, b.state.kind)
-    np.testing.assert_array_equal(a.immune.pdl1, b.immune.pdl1)
-    np.testing.assert_array_equal(a.immune.t.live("sites"), b.immune.t.live("sites"))
-    np.testing.assert_array_equal(a.immune.s.live("sites"), b.immune.s.live("sites"))
+    assert_same_run(a, b)
     assert a.tissue.hill_powers_left is not None
     assert E.fork(a, scenario).tissue.hill_powers_left is None
 
@@ -550,17 +561,18 @@ def test_reused_hill_powers_give_the_same_run(monkeypatch, lattice):
 @pytest.mark.skipif(NO_JIT or numba.config.NUMBA_NUM_THREADS < 2,
                     reason="an engine run at two Numba threads")
 @pytest.mark.parametrize("lattice", [
-    ["simulation.dimensions=[60,60]", "initial.tumor_radius_sites=12"],
+    RUN_2D,
     # both fields the helper solves on coarser grids than the lattice
-    ["simulation.dimensions=[60,62]", "initial.tumor_radius_sites=12",
-     "fields.ifn_gamma.grid_coarsening=2", "fields.suppressive_cytokine.grid_coarsening=4"],
-    ["simulation.dimensions=[16,15,14]", "initial.tumor_radius_sites=4"],
+    RUN_2D_ODD + ["fields.ifn_gamma.grid_coarsening=2",
+                  "fields.suppressive_cytokine.grid_coarsening=4"],
+    RUN_3D,
 ], ids=["2d", "2d_coarse_grids", "3d"])
 def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice):
     """At two threads the fields the tumour phase does not read (IFN-gamma, the suppressive
     cytokine) can be solved on a helper thread while it runs (``simulator.model.alongside``;
-    ``Engine.FIELDS_ALONGSIDE = True``: at every step, whatever the lattice), from the kinds as the fields phase saw them: a run doing so ends, bit for bit, where one
-    solving every field before the tumour phase ends. The suppressive cytokine is secreted
+    ``Engine.FIELDS_ALONGSIDE = True``: at every step, whatever the lattice), from the kinds
+    as the fields phase saw them: a run doing so ends, bit for bit, where one solving every
+    field before the tumour phase ends. The suppressive cytokine is secreted
     by tumour cells here, so a solve that read the kinds the tumour phase left would differ.
     """
     import threading
@@ -569,8 +581,7 @@ def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice)
     from simulator.scenario import load
     scenario = load(None, lattice + ["simulation.duration_days=1000",
                                      "fields.suppressive_cytokine.tumor_secretion_per_min=0.01"]
-                    + [f"fields.{name}.enabled=true" for name in
-                       ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")])
+                    + ALL_FIELDS)
     helpers = []
     original = TissueFields.solve_deferred
     monkeypatch.setattr(TissueFields, "solve_deferred", lambda self: (
@@ -591,13 +602,8 @@ def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice)
     a, b = runs[True], runs[False]
     assert a.tissue.arrays["ifn_gamma"].max() > 0
     assert a.tissue.arrays["suppressive_cytokine"].max() > 0
-    for name in a.tissue.arrays:
-        np.testing.assert_array_equal(a.tissue.arrays[name], b.tissue.arrays[name])
-    np.testing.assert_array_equal(a.state.kind, b.state.kind)
+    assert_same_run(a, b)
     np.testing.assert_array_equal(a.state.clone, b.state.clone)
-    np.testing.assert_array_equal(a.immune.pdl1, b.immune.pdl1)
-    np.testing.assert_array_equal(a.immune.t.live("sites"), b.immune.t.live("sites"))
-    np.testing.assert_array_equal(a.immune.s.live("sites"), b.immune.s.live("sites"))
     assert a.tissue._deferred is None
 
 
