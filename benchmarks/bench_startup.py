@@ -1,6 +1,6 @@
 """Cold and warm start of the built-in default scenario, and where the cold start goes.
 
-Run: ``python benchmarks/bench_startup.py [--quick] [--opt 3 1] [--json PATH]`` (JSON
+Run: ``python benchmarks/bench_startup.py [--quick] [--opt 3 1] [--floor] [--json PATH]`` (JSON
 ``benchmarks/results/startup.json``).
 
 Issue 13 item 4 asks for a cold start (a fresh checkout's first ``tumorsim run``) of at most
@@ -19,6 +19,17 @@ its second step):
 * warm: a child with the cache the first cold one filled;
 * ``--opt``: the cold start again at each LLVM optimisation level given (``NUMBA_OPT``;
   Numba's default is 3), to show how much of the compile time LLVM's optimiser is;
+* ``--floor``: what the compiling itself could shrink to. Each of four compile settings
+  in a child of its own, on an empty cache: every recorded signature of the default
+  scenario's kernels (``study.precompile``) compiled one after another in one process, as
+  written; with the parallel kernels compiled serial (``prange`` as ``range``: no parfor
+  pass); also without inlining in Numba's IR; also with LLVM's optimiser off
+  (``NUMBA_OPT=0``). The child patches ``kernels.jit``'s decorators before any kernel
+  module imports them. Each child then times STEPS_TIMED steps of the default scenario
+  with the kernels it compiled: what each saving costs the run. The floor of the cold
+  start at a setting is its compile seconds over the usable cores plus the cold start's
+  part that is not compiling (interpreter, imports, build, first step), a bound that
+  also ignores the pool's own start-up;
 * ``--study``: a small ``tumorsim compare`` on 2 workers (two arms, two replicates, 60x60,
   20 days) on an empty cache, compiled ahead on its workers and with
   ``TUMORSIM_COMPILE_WORKERS=1`` (each worker compiling what its first run calls), in
@@ -77,10 +88,59 @@ def measure(cache_dir: str, opt: int | None = None, workers: int | None = None) 
     return dict(wall_s=wall, **detail)
 
 
+# compile settings of --floor: (label, parallel kernels serial, IR inlining off, NUMBA_OPT)
+FLOOR_SETTINGS = [("as written", False, False, None),
+                  ("parallel kernels serial", True, False, None),
+                  ("serial, no IR inlining", True, True, None),
+                  ("serial, no inlining, NUMBA_OPT=0", True, True, 0)]
+STEPS_TIMED = 40  # default-scenario steps each --floor child times after compiling
+FLOOR_CHILD = r"""
+import json, sys, time
+import numba
+import kernels.jit as jit
+serial, no_inline = sys.argv[1] == "1", sys.argv[2] == "1"
+if serial:
+    jit.parallel_jit = numba.njit(**jit._COMMON)
+if no_inline:
+    jit.inline_jit = numba.njit(**jit._COMMON)
+from simulator import engine as E
+from simulator.scenario import load
+from simulator.study import precompile
+scenario = load(None)
+signatures = precompile.load_signatures()
+seconds = {}
+for kernel in E.kernels_for(scenario):
+    for s in signatures.get(precompile.kernel_name(kernel), ()):
+        name, took = precompile.compile_signature(s.kernel, s.args)
+        seconds[name] = seconds.get(name, 0.0) + (took if took is not None else float("nan"))
+engine = E.Engine(scenario)
+engine.step()  # anything compiled at a first call (nothing, when the signatures are current)
+t0 = time.perf_counter()
+for _ in range(int(sys.argv[3])):
+    engine.step()
+print(json.dumps(dict(compile_s=seconds, step_ms=(time.perf_counter() - t0) * 1e3
+                      / int(sys.argv[3]))))
+"""
+
 STUDY = ["compare", "scenarios/targeted_continuous.toml", "scenarios/anti_pd1.toml",
          "--replicates", "2", "--workers", "2", "--no-figures",
          "--set", "simulation.dimensions=[60,60]", "--set", "initial.tumor_radius_sites=5",
          "--set", "simulation.duration_days=20", "--set", "simulation.treatment_start_day=5"]
+
+
+def measure_floor(tmp: str) -> list[dict]:
+    """The --floor rows: compile seconds and the run's ms per step at each setting."""
+    rows = []
+    for label, serial, no_inline, opt in FLOOR_SETTINGS:
+        log(f"compiling the default scenario's kernels: {label} ...")
+        env = {"NUMBA_CACHE_DIR": tempfile.mkdtemp(prefix="numba-floor-", dir=tmp)}
+        if opt is not None:
+            env["NUMBA_OPT"] = str(opt)
+        _, detail = common.run_child(FLOOR_CHILD, env, args=(str(int(serial)),
+                                     str(int(no_inline)), str(STEPS_TIMED)), timeout=1200)
+        rows.append(dict(setting=label, serial=serial, no_inline=no_inline, opt=opt,
+                         compile_total_s=sum(detail["compile_s"].values()), **detail))
+    return rows
 
 
 def measure_study(tmp: str, ahead: bool) -> float:
@@ -119,7 +179,25 @@ def print_report(res):
           f"for it), {total:.1f} s in all")
     for name, s in sorted(serial["compile_s"].items(), key=lambda kv: -kv[1]):
         print(f"  {name:<44}{s:7.2f} s  {s / total:6.1%}")
+    if res.get("floor"):
+        print_floor(res)
     common.print_targets(res["targets"])
+
+
+def print_floor(res):
+    cores = res["machine"]["usable_cpus"]
+    cold = res["cold"]
+    rest = cold["wall_s"] - cold["ahead_s"]
+    print(f"\nWhat the compiling could shrink to: every signature of the scenario's kernels "
+          f"compiled in one process, then {STEPS_TIMED} steps of the default scenario timed "
+          f"with those kernels; floor = compile s / {cores} usable cores + the cold start's "
+          f"{rest:.2f} s that is not compiling")
+    print(f"{'setting':<36}{'compile s':>11}{'floor s':>9}{'ms/step':>9}{'x step':>8}")
+    base = res["floor"][0]["step_ms"]
+    for row in res["floor"]:
+        print(f"{row['setting']:<36}{row['compile_total_s']:11.2f}"
+              f"{row['compile_total_s'] / cores + rest:9.2f}{row['step_ms']:9.2f}"
+              f"{row['step_ms'] / base:7.2f}x")
 
 
 def main(argv=None):
@@ -129,13 +207,16 @@ def main(argv=None):
                          "says 'quick'")
     ap.add_argument("--opt", type=int, nargs="*", default=[],
                     help="also a cold start in one process at these NUMBA_OPT levels")
+    ap.add_argument("--floor", action="store_true",
+                    help="also compile the scenario's kernels at four compile settings, "
+                         "each cheaper to compile, and time the run with each")
     ap.add_argument("--study", action="store_true",
                     help="also time a small 2-worker study's cold start, ahead and not")
     ap.add_argument("--json", type=Path, default=common.default_json("startup"))
     args = ap.parse_args(argv)
     res = common.new_result("startup", "quick" if args.quick else "full",
                             dict(scenario="built-in default", opt_levels=args.opt,
-                                 study=args.study))
+                                 study=args.study, floor=args.floor))
     with tempfile.TemporaryDirectory() as tmp:
         cache = tempfile.mkdtemp(prefix="numba-cold-", dir=tmp)
         log("cold start (compiling every kernel ahead) ...")
@@ -150,6 +231,8 @@ def main(argv=None):
             log(f"cold start at NUMBA_OPT={opt} ...")
             res["opt_levels"].append(dict(opt=opt, **measure(
                 tempfile.mkdtemp(prefix=f"numba-opt{opt}-", dir=tmp), opt, workers=1)))
+        if args.floor:
+            res["floor"] = measure_floor(tmp)
         if args.study:
             res["study"] = dict(ahead_s=[], one_process_s=[])
             for _ in range(2):
