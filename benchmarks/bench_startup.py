@@ -26,7 +26,8 @@ its second step):
   pass); also without inlining in Numba's IR; also with LLVM's optimiser off
   (``NUMBA_OPT=0``). The child patches ``kernels.jit``'s decorators before any kernel
   module imports them. Each child then times STEPS_TIMED steps of the default scenario
-  with the kernels it compiled: what each saving costs the run. The floor of the cold
+  with the kernels it compiled, ROUNDS times from the same state (the best): what each
+  saving costs the run (children minutes apart: compare their steps only roughly). The floor of the cold
   start at a setting is its compile seconds over the usable cores plus the cold start's
   part that is not compiling (interpreter, imports, build, first step), a bound that
   also ignores the pool's own start-up;
@@ -93,9 +94,10 @@ FLOOR_SETTINGS = [("as written", False, False, None),
                   ("parallel kernels serial", True, False, None),
                   ("serial, no IR inlining", True, True, None),
                   ("serial, no inlining, NUMBA_OPT=0", True, True, 0)]
-STEPS_TIMED = 40  # default-scenario steps each --floor child times after compiling
+STEPS_TIMED = 40  # default-scenario steps each --floor child times after compiling,
+ROUNDS = 3        # from the same state ROUNDS times (the best is reported)
 FLOOR_CHILD = r"""
-import json, sys, time
+import copy, json, sys, time
 import numba
 import kernels.jit as jit
 serial, no_inline = sys.argv[1] == "1", sys.argv[2] == "1"
@@ -113,13 +115,16 @@ for kernel in E.kernels_for(scenario):
     for s in signatures.get(precompile.kernel_name(kernel), ()):
         name, took = precompile.compile_signature(s.kernel, s.args)
         seconds[name] = seconds.get(name, 0.0) + (took if took is not None else float("nan"))
-engine = E.Engine(scenario)
-engine.step()  # anything compiled at a first call (nothing, when the signatures are current)
-t0 = time.perf_counter()
-for _ in range(int(sys.argv[3])):
-    engine.step()
-print(json.dumps(dict(compile_s=seconds, step_ms=(time.perf_counter() - t0) * 1e3
-                      / int(sys.argv[3]))))
+start = E.Engine(scenario)
+start.step()  # anything compiled at a first call (nothing, when the signatures are current)
+rounds = []
+for _ in range(int(sys.argv[4])):  # the same steps from the same state each round
+    engine = copy.deepcopy(start)
+    t0 = time.perf_counter()
+    for _ in range(int(sys.argv[3])):
+        engine.step()
+    rounds.append((time.perf_counter() - t0) * 1e3 / int(sys.argv[3]))
+print(json.dumps(dict(compile_s=seconds, step_ms=min(rounds), rounds_ms=rounds)))
 """
 
 STUDY = ["compare", "scenarios/targeted_continuous.toml", "scenarios/anti_pd1.toml",
@@ -137,7 +142,8 @@ def measure_floor(tmp: str) -> list[dict]:
         if opt is not None:
             env["NUMBA_OPT"] = str(opt)
         _, detail = common.run_child(FLOOR_CHILD, env, args=(str(int(serial)),
-                                     str(int(no_inline)), str(STEPS_TIMED)), timeout=1200)
+                                     str(int(no_inline)), str(STEPS_TIMED),
+                                     str(ROUNDS)), timeout=1200)
         rows.append(dict(setting=label, serial=serial, no_inline=no_inline, opt=opt,
                          compile_total_s=sum(detail["compile_s"].values()), **detail))
     return rows
@@ -190,8 +196,9 @@ def print_floor(res):
     rest = cold["wall_s"] - cold["ahead_s"]
     print(f"\nWhat the compiling could shrink to: every signature of the scenario's kernels "
           f"compiled in one process, then {STEPS_TIMED} steps of the default scenario timed "
-          f"with those kernels; floor = compile s / {cores} usable cores + the cold start's "
-          f"{rest:.2f} s that is not compiling")
+          f"with those kernels (best of {ROUNDS} rounds from the same state); floor = "
+          f"compile s / {cores} usable cores + the cold start's {rest:.2f} s that is not "
+          f"compiling")
     print(f"{'setting':<36}{'compile s':>11}{'floor s':>9}{'ms/step':>9}{'x step':>8}")
     base = res["floor"][0]["step_ms"]
     for row in res["floor"]:
