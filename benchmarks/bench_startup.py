@@ -1,7 +1,7 @@
 """Cold and warm start of the built-in default scenario, and where the cold start goes.
 
-Run: ``python benchmarks/bench_startup.py [--quick] [--opt 3 1] [--floor] [--json PATH]`` (JSON
-``benchmarks/results/startup.json``).
+Run: ``python benchmarks/bench_startup.py [--quick] [--opt 3 1] [--floor] [--json PATH]``
+(JSON ``benchmarks/results/startup.json``).
 
 Issue 13 item 4 asks for a cold start (a fresh checkout's first ``tumorsim run``) of at most
 12 s and a warm start (every kernel in Numba's cache) of at most 1 s. Each measurement is a
@@ -27,10 +27,10 @@ its second step):
   (``NUMBA_OPT=0``). The child patches ``kernels.jit``'s decorators before any kernel
   module imports them. Each child then times STEPS_TIMED steps of the default scenario
   with the kernels it compiled, ROUNDS times from the same state (the best): what each
-  saving costs the run (children minutes apart: compare their steps only roughly). The floor of the cold
-  start at a setting is its compile seconds over the usable cores plus the cold start's
-  part that is not compiling (interpreter, imports, build, first step), a bound that
-  also ignores the pool's own start-up;
+  saving costs the run (the children run minutes apart, so compare their steps only
+  roughly). The floor of the cold start at a setting is its compile seconds over the
+  usable cores plus the cold start's part that is not compiling (interpreter, imports,
+  build, first step), a bound that also ignores the pool's own start-up;
 * ``--study``: a small ``tumorsim compare`` on 2 workers (two arms, two replicates, 60x60,
   20 days) on an empty cache, compiled ahead on its workers and with
   ``TUMORSIM_COMPILE_WORKERS=1`` (each worker compiling what its first run calls), in
@@ -94,8 +94,8 @@ FLOOR_SETTINGS = [("as written", False, False, None),
                   ("parallel kernels serial", True, False, None),
                   ("serial, no IR inlining", True, True, None),
                   ("serial, no inlining, NUMBA_OPT=0", True, True, 0)]
-STEPS_TIMED = 40  # default-scenario steps each --floor child times after compiling,
-ROUNDS = 3        # from the same state ROUNDS times (the best is reported)
+STEPS_TIMED = 40  # steps of the default scenario each --floor child times ...
+ROUNDS = 3        # ... this many times from the same state; the best is reported
 FLOOR_CHILD = r"""
 import copy, json, sys, time
 import numba
