@@ -157,3 +157,39 @@ def test_a_study_from_stdin_runs_its_jobs_here(monkeypatch, tmp_path):
     with pytest.warns(RuntimeWarning, match="standard input"):
         workers.execute(_square, [(2,), (3,)], got.append, 2, None, tmp_path)
     assert got == [4, 9]
+
+
+class _Terminal:
+    """A stream that says it is a terminal, and keeps what is written to it."""
+
+    def __init__(self, terminal: bool):
+        self.terminal = terminal
+        self.text = ""
+
+    def isatty(self):
+        return self.terminal
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_progress_rewrites_one_line_on_a_terminal():
+    stream = _Terminal(True)
+    progress = precompile.Progress(2, stream)
+    progress.advance()
+    progress.advance()
+    progress.close()
+    assert stream.text == "\r  compiled 1 of 2\r  compiled 2 of 2\n"
+
+
+@pytest.mark.parametrize("terminal, total", [(False, 2), (True, 0)])
+def test_progress_is_silent_off_a_terminal_or_with_nothing_to_compile(terminal, total):
+    stream = _Terminal(terminal)
+    progress = precompile.Progress(total, stream)
+    for _ in range(total):
+        progress.advance()
+    progress.close()
+    assert stream.text == ""

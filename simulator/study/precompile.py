@@ -19,13 +19,15 @@ its first call, as before). A busy core costs little here: compiling is independ
 with no barrier to wait at (unlike a parallel region, DESIGN.md), so two compilations
 sharing a core take about as long as one after the other. A kernel whose recorded
 signature no longer compiles (a stale file) is skipped and compiles at its first call; the
-results never depend on any of this.
+results never depend on any of this. On a terminal one line counts the compilations as
+they finish (:class:`Progress`).
 """
 from __future__ import annotations
 
 import importlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,13 +168,46 @@ def compile_ahead(kernels, *, workers: int | None = None) -> tuple[int, int]:
     if workers <= 1 or not workers_mod.spawned_processes_can_start():
         return 0, 1
     done = []
+    progress = Progress(len(todo))
+
+    def collect(result):
+        done.append(result[1] is not None)
+        progress.advance()
+
     try:
-        workers_mod.execute(compile_signature, [(s.kernel, s.args) for s in todo],
-                            lambda result: done.append(result[1] is not None), workers, None,
-                            None)
+        workers_mod.execute(compile_signature, [(s.kernel, s.args) for s in todo], collect,
+                            workers, None, None)
     except Exception:  # noqa: BLE001 - no pool here (no /dev/shm, a sandbox): compile as we go
         return sum(done), 1
+    finally:
+        progress.close()
     return sum(done), workers
+
+
+class Progress:
+    """"compiled k of n" on one terminal line, rewritten as each compilation ends: the
+    compiling ahead of a first run takes ~20 s here, with nothing else to show meanwhile.
+    Silent where the stream is not a terminal (a log, a pipe, a test's capture)."""
+
+    def __init__(self, total: int, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.total = total
+        self.done = 0
+        try:
+            self.shown = total > 0 and self.stream.isatty()
+        except (AttributeError, ValueError):  # no isatty, or a closed stream
+            self.shown = False
+
+    def advance(self):
+        self.done += 1
+        if self.shown:
+            self.stream.write(f"\r  compiled {self.done} of {self.total}")
+            self.stream.flush()
+
+    def close(self):
+        if self.shown and self.done:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def compile_ahead_for(scenarios, workers: int | None = None) -> tuple[int, int]:
