@@ -185,7 +185,7 @@ def compile_ahead(kernels, *, workers: int | None = None) -> tuple[int, int]:
 
 
 class Progress:
-    """"compiled k of n" on one terminal line, rewritten as each compilation ends: the
+    """One terminal line, "compiled k of n", rewritten as each compilation ends: the
     compiling ahead of a first run takes ~20 s here, with nothing else to show meanwhile.
     Silent where the stream is not a terminal (a log, a pipe, a test's capture)."""
 
