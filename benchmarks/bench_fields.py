@@ -478,8 +478,7 @@ def main(argv=None):
         res["same_accuracy"] = same_accuracy(start, res, cfg["steps"], args.threads)
     log("measuring the memory bandwidth ...")
     res["stream_gb_s"] = bench_machine.stream_bandwidth([args.threads])[args.threads]
-    res["cached_stream_gb_s"] = bench_machine.stream_bandwidth(
-        [args.threads], n=bench_machine.CACHED_N, repeats=20)[args.threads]
+    res["cached_stream_gb_s"] = bench_machine.cached_bandwidth([args.threads])[args.threads]
     res["streaming_floor"] = streaming_floor(res["result"], res["stream_gb_s"])
     res["cached_streaming_floor"] = streaming_floor(res["result"], res["cached_stream_gb_s"])
     res["threading_layer"] = numba.threading_layer()

@@ -688,8 +688,7 @@ def main(argv=None):
     res["threading_layer"] = numba.threading_layer()
     log("measuring the machine's memory bandwidth ...")
     res["memory_bandwidth_gb_s"] = bench_machine.stream_bandwidth(threads_list)
-    res["cached_bandwidth_gb_s"] = bench_machine.stream_bandwidth(
-        threads_list, n=bench_machine.CACHED_N, repeats=20)
+    res["cached_bandwidth_gb_s"] = bench_machine.cached_bandwidth(threads_list)
     common.check_foreign(res, res["full_step"]["foreign_cpu_cores"], "the timed steps")
     common.finish_result(res)
     res["targets"] = build_targets(res)

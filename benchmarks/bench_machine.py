@@ -56,17 +56,18 @@ def stream(a, b):
         b[i] = a[i] * 1.0001 + 1.0
 
 
-# doubles per array: far beyond any cache (800 MB a call), and within a large L3 (32 MB)
+# doubles per array: far beyond any cache (800 MB a call), and within a large L3 (32 MB,
+# timed more often: each call is short)
 DRAM_N = 50_000_000
 CACHED_N = 2_000_000
+CACHED_REPEATS = 20
 
 
 def stream_bandwidth(threads_list=(1, 2), n: int = DRAM_N, repeats: int = 5) -> dict:
     """GB/s of ``stream`` over ``n`` doubles (16 bytes read and written per element) at each
     thread count, best of ``repeats``: what memory-bound lattice sweeps can reach (for
-    ``bench_full_step.py``, measured in the same run as its steps). ``n = CACHED_N``: the
-    bandwidth of arrays that stay in the last-level cache (more repeats: each call is
-    short)."""
+    ``bench_full_step.py``, measured in the same run as its steps); :func:`cached_bandwidth`
+    for arrays that stay in the last-level cache."""
     a = np.ones(n)
     b = np.empty_like(a)
     stream(a[:10], b[:10])
@@ -79,6 +80,12 @@ def stream_bandwidth(threads_list=(1, 2), n: int = DRAM_N, repeats: int = 5) -> 
         return out
     finally:
         numba.set_num_threads(before)
+
+
+def cached_bandwidth(threads_list=(1, 2)) -> dict:
+    """:func:`stream_bandwidth` of arrays that stay in the last-level cache (CACHED_N
+    doubles, best of CACHED_REPEATS)."""
+    return stream_bandwidth(threads_list, n=CACHED_N, repeats=CACHED_REPEATS)
 
 
 def best_of(f, repeats):
