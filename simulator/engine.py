@@ -70,6 +70,7 @@ from simulator.treatment.effects import clone_modifiers
 from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
                               immune_enabled)
 from simulator.model.tissue import TissueFields, fields_enabled, place_vessels, reuses_hill_powers
+from simulator.output.progress import progress_bar
 from simulator.treatment.course import Treatment
 from simulator.treatment.regimen import day_to_step
 
@@ -497,13 +498,7 @@ def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engin
     engine.threads = chooser
     if recorder is not None and engine.state.step == 0:
         recorder.record(engine)
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=last - engine.state.step, unit="step", leave=False)
-        except ImportError:
-            bar = None
+    bar = progress_bar(progress, last - engine.state.step, "step")
     # off study at progression, or ended at eradication: runs that write a run file (the
     # explorer's in-memory history shows the whole course)
     watch = (watch_for(scenario, engine.treatment)

@@ -31,6 +31,7 @@ from pathlib import Path
 from simulator import scenario as scenario_mod
 from simulator.scenario import bounds
 from simulator.scenario import cohort as cohort_mod
+from simulator.output.progress import progress_bar
 from simulator.schema import ScenarioError
 from simulator.study import layout
 from simulator.study.layout import Arm, run_path
@@ -195,7 +196,7 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
         layout.remove_scratch(directory)
         check_existing(arms, replicates, directory)
         (directory / "runs").mkdir(exist_ok=True)
-        bar = _progress_bar(progress, replicates * len(arms))
+        bar = progress_bar(progress, replicates * len(arms), "run")
 
         def collect(results):
             for outcome in results:
@@ -223,13 +224,3 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
         from simulator.output import report as report_mod
         report_mod.write_report(directory)
     return report
-
-
-def _progress_bar(enabled: bool, total: int):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="run", leave=False)
