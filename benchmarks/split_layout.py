@@ -79,7 +79,10 @@ def _blend_row(x, bb, kk, t, a1, a2, d0, e, r, colour):
 @jit
 def blend_sweeps(x, bb, kk, t, a1, a2, d0, e, lagged, calls):
     """Red then black over the whole field, or (``lagged``) in one pass: red on row r,
-    black on row r - 1, as the solver's passes order them."""
+    black on row r - 1, as the solver's passes order them. (The same loops as
+    :func:`split_sweeps`, written out in both: with the row order taken from an array the
+    split sweeps ran at 0.62x the blend form's speed in a ``--quick`` run, against 1.8-2.2x
+    as written.)"""
     for _ in range(calls):
         if lagged:
             for r in range(1, e):
@@ -127,30 +130,30 @@ def split_sweeps(red, black, b_red, b_black, k_red, k_black, a1, a2, d0, e, lagg
                 _split_row(black, red, b_black, k_black, a1, a2, d0, e, r, 1)
 
 
+@inline_jit
+def _row_views(x, red, black, e, r):
+    """Padded row r of a field in the lattice's layout and in the split one, and the
+    column parity of its red sites."""
+    h = e // 2
+    return (x[r * e:(r + 1) * e], red[r * h:(r + 1) * h], black[r * h:(r + 1) * h], r & 1)
+
+
 @jit
 def to_split(x, red, black, e, calls):
-    h = e // 2
     for _ in range(calls):
         for r in range(e):
-            p = r & 1
-            row = x[r * e:(r + 1) * e]
-            rr = red[r * h:(r + 1) * h]
-            bk = black[r * h:(r + 1) * h]
-            for k in range(h):
+            row, rr, bk, p = _row_views(x, red, black, e, r)
+            for k in range(e // 2):
                 rr[k] = row[2 * k + p]
                 bk[k] = row[2 * k + 1 - p]
 
 
 @jit
 def from_split(x, red, black, e, calls):
-    h = e // 2
     for _ in range(calls):
         for r in range(e):
-            p = r & 1
-            row = x[r * e:(r + 1) * e]
-            rr = red[r * h:(r + 1) * h]
-            bk = black[r * h:(r + 1) * h]
-            for k in range(h):
+            row, rr, bk, p = _row_views(x, red, black, e, r)
+            for k in range(e // 2):
                 row[2 * k + p] = rr[k]
                 row[2 * k + 1 - p] = bk[k]
 
