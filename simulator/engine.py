@@ -70,7 +70,6 @@ from simulator.treatment.effects import clone_modifiers
 from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
                               immune_enabled)
 from simulator.model.tissue import TissueFields, fields_enabled, place_vessels, reuses_hill_powers
-from simulator.output.progress import progress_bar
 from simulator.treatment.course import Treatment
 from simulator.treatment.regimen import day_to_step
 
@@ -482,6 +481,19 @@ def adaptive_threads() -> kernel_jit.AdaptiveThreads:
     except OSError:
         busy = False
     return kernel_jit.AdaptiveThreads(most, start=1 if busy and most > 1 else most)
+
+
+def progress_bar(enabled: bool, total: int, unit: str):
+    """A terminal progress bar of ``total`` ``unit``s that leaves no line behind: a tqdm bar
+    when asked for and the optional ``tqdm`` (extra ``progress``) is installed, else None.
+    Runs count steps (:func:`run`), studies count runs."""
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit=unit, leave=False)
 
 
 def run(scenario: Scenario, recorder=None, progress: bool = False, engine: Engine | None = None,

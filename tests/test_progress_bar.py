@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from simulator.output.progress import progress_bar
+from simulator.engine import progress_bar
 
 
 def test_no_bar_unless_asked_for():

@@ -31,7 +31,6 @@ from pathlib import Path
 from simulator import scenario as scenario_mod
 from simulator.scenario import bounds
 from simulator.scenario import cohort as cohort_mod
-from simulator.output.progress import progress_bar
 from simulator.schema import ScenarioError
 from simulator.study import layout
 from simulator.study.layout import Arm, run_path
@@ -196,6 +195,7 @@ def compare(arm_paths, replicates: int, directory, *, workers: int = 1,
         layout.remove_scratch(directory)
         check_existing(arms, replicates, directory)
         (directory / "runs").mkdir(exist_ok=True)
+        from simulator.engine import progress_bar
         bar = progress_bar(progress, replicates * len(arms), "run")
 
         def collect(results):
