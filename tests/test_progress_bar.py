@@ -15,7 +15,7 @@ def test_no_bar_without_tqdm(monkeypatch):
     assert progress_bar(True, 10, "step") is None
 
 
-def test_bar_counts_the_given_unit_and_leaves_no_line(capsys):
+def test_bar_counts_the_given_unit_and_leaves_no_line():
     pytest.importorskip("tqdm")
     bar = progress_bar(True, 7, "run")
     try:
