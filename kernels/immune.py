@@ -49,7 +49,7 @@ import numpy as np
 
 from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
 from kernels.lattice import (EMPTY, bit_count, bytes_equal, moore_kinds_2d, nth_set_bit,
-                             trailing_zeros)
+                             steepest_free_2d, trailing_zeros)
 from kernels.rng import hash_index, step_key, uniform
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
@@ -143,12 +143,15 @@ def _propose(kind, clone, seen, attractant, i, halt, first, last, substep, stop_
         return NO_MOVE
     u = uniform(move_key, i)
     follow = u < bias
-    # in 2D the gradient's pick and the uniform pick are both computed and one is
-    # selected: which one applies is a coin flip, and a branch on it mispredicted about
-    # every other proposal (~10 ns each; benchmarks/README.md); in 3D the gradient over
-    # 26 neighbours costs more than that, so it is computed only when followed
+    # in 2D the gradient's pick (one vector of the eight rises, ``steepest_free_2d``) and
+    # the uniform pick are both computed and one is selected: which one applies is a coin
+    # flip, and a branch on it mispredicted about every other proposal (~10 ns each;
+    # benchmarks/README.md); in 3D the gradient over 26 neighbours costs more than that,
+    # so it is computed only when followed
     steepest = -1
-    if use_field and (follow or n_neighbours == 8):
+    if use_field and n_neighbours == 8:
+        steepest = steepest_free_2d(attractant, i, offsets[6], inv_length, free)
+    elif use_field and follow:
         # every neighbour's rise is computed; a free one that rises more than the best so
         # far is selected (first in order on a tie)
         here = attractant[i]

@@ -164,6 +164,94 @@ def bytes_equal(word, value):
     return np.int64((zero * _GATHER_BYTE_BITS) >> np.uint64(56))
 
 
+def steepest_free_2d(field, i, width, inv_length, free):
+    """Among site i's 8 neighbours in 2D (``moore_offsets`` order, rows ``width`` apart) that
+    are free (bit d of ``free``), the one with the steepest rise of ``field``,
+    ``(field[j] - field[i]) * inv_length[d]`` (the difference in the field's own precision,
+    the product in float64), first in order on a tie; -1 if none rises. Plain Python here
+    (it is the definition); compiled code gets the same answer from one vector of the
+    eight rises (the overload below)."""
+    here = field[i]
+    offsets = (-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1)
+    best_rise, steepest = 0.0, -1
+    for d in range(8):
+        rise = np.float64(field[i + offsets[d]] - here) * inv_length[d]
+        if (free >> d) & 1 and rise > best_rise:
+            best_rise, steepest = rise, d
+    return steepest
+
+
+@intrinsic
+def _steepest_free_2d(typingctx, field, i, width, inv_length, free):
+    """The eight rises as one vector (lanes in ``moore_offsets`` order), the ones not free
+    set to 0, their maximum, and the first lane equal to it when it is positive: the loop's
+    answer (a free neighbour that rises is > 0, so a lane set to 0 never equals a positive
+    maximum; equal rises leave the first), without its chain of eight dependent selects
+    (``benchmarks/README.md``, migration)."""
+    if not (isinstance(field, types.Array) and field.ndim == 1 and field.layout == "C"
+            and field.dtype in (types.float32, types.float64)
+            and isinstance(inv_length, types.Array) and inv_length.dtype == types.float64
+            and inv_length.layout == "C"):
+        return None
+
+    def codegen(context, builder, sig, args):
+        values = context.make_array(sig.args[0])(context, builder, args[0]).data
+        inverse = context.make_array(sig.args[3])(context, builder, args[3]).data
+        site, row, mask = args[1], args[2], args[4]
+        i32, i64, f64 = ir.IntType(32), ir.IntType(64), ir.DoubleType()
+        element = values.type.pointee
+        lanes, wide = ir.VectorType(element, 8), ir.VectorType(f64, 8)
+        one = ir.Constant(i64, 1)
+        above, below = builder.sub(site, row), builder.add(site, row)
+        neighbours = (builder.sub(above, one), above, builder.add(above, one),
+                      builder.sub(site, one), builder.add(site, one),
+                      builder.sub(below, one), below, builder.add(below, one))
+
+        def splat(vector_type, scalar):
+            single = builder.insert_element(ir.Constant(vector_type, ir.Undefined), scalar,
+                                            ir.Constant(i32, 0))
+            return builder.shuffle_vector(single, ir.Constant(vector_type, ir.Undefined),
+                                          ir.Constant(ir.VectorType(i32, 8), [0] * 8))
+
+        around = ir.Constant(lanes, ir.Undefined)
+        for d, j in enumerate(neighbours):
+            around = builder.insert_element(around, builder.load(builder.gep(values, [j])),
+                                            ir.Constant(i32, d))
+        difference = builder.fsub(around, splat(lanes, builder.load(builder.gep(values,
+                                                                                [site]))))
+        if element != f64:
+            difference = builder.fpext(difference, wide)
+        rise = builder.fmul(difference,
+                            builder.load(builder.bitcast(inverse, wide.as_pointer()), align=8))
+        is_free = builder.bitcast(builder.trunc(mask, ir.IntType(8)),
+                                  ir.VectorType(ir.IntType(1), 8))
+        rise = builder.select(is_free, rise, ir.Constant(wide, [0.0] * 8))
+
+        def larger(a, b):
+            return builder.select(builder.fcmp_ordered(">", a, b), a, b)
+
+        def lanes_of(vector, picks):
+            return builder.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined),
+                                          ir.Constant(ir.VectorType(i32, len(picks)), picks))
+
+        half = larger(lanes_of(rise, [0, 1, 2, 3]), lanes_of(rise, [4, 5, 6, 7]))
+        quarter = larger(lanes_of(half, [0, 1]), lanes_of(half, [2, 3]))
+        top = larger(builder.extract_element(quarter, ir.Constant(i32, 0)),
+                     builder.extract_element(quarter, ir.Constant(i32, 1)))
+        ties = builder.zext(builder.bitcast(builder.fcmp_ordered("==", rise, splat(wide, top)),
+                                            ir.IntType(8)), i64)
+        first = builder.cttz(ties, ir.Constant(ir.IntType(1), 0))
+        return builder.select(builder.fcmp_ordered(">", top, ir.Constant(f64, 0.0)), first,
+                              ir.Constant(i64, -1))
+    return types.int64(field, types.int64, types.int64, inv_length, types.int64), codegen
+
+
+@overload(steepest_free_2d, jit_options=dict(cache=True))
+def _steepest_free_2d_compiled(field, i, width, inv_length, free):
+    return lambda field, i, width, inv_length, free: _steepest_free_2d(
+        field, np.int64(i), np.int64(width), inv_length, np.int64(free))
+
+
 @inline_jit
 def nth_neighbour_of_kind(kind, i, offsets, wanted, pick):
     """The ``pick``-th (from 0, in ``offsets`` order) neighbour of site ``i`` holding

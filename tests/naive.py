@@ -542,6 +542,20 @@ def nth_set_bit(mask: int, pick: int) -> int:
     return [d for d in range(mask.bit_length()) if mask >> d & 1][pick]
 
 
+def steepest_free_neighbour(field, coord, free) -> int:
+    """Position (in the kernels' Moore order) of the free neighbour of the padded-grid
+    coordinate ``coord`` (``free``: a set of positions) over which ``field`` rises most
+    steeply, (field[n] - field[coord]) * (1 / |n - coord|) with the difference in the field's
+    precision and the product in float64; the first on a tie, -1 if none rises."""
+    best, best_rise = -1, 0.0
+    for d, n in enumerate(neighbours(field.shape, coord)):
+        length = math.sqrt(sum((x - y) ** 2 for x, y in zip(n, coord)))
+        rise = float(field[n] - field[coord]) * (1.0 / length)
+        if d in free and rise > best_rise:
+            best, best_rise = d, rise
+    return best
+
+
 def migrate_substep(kind, sites, mobility, attractant, stop_kind, bias, move_key,
                     priority_key, agent_kind, clone=None, seen=None):
     """One move substep of one population on the padded grid ``kind`` (changed in place).

@@ -132,6 +132,43 @@ def test_word_wide_neighbour_kinds_match_the_offsets_loop():
             assert _compiled_bit_count(expected) == bin(expected).count("1")
 
 
+@numba.njit
+def _compiled_steepest(field, i, width, inv_length, free):
+    return lattice.steepest_free_2d(field, i, width, inv_length, free)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_steepest_free_neighbour_matches_naive(dtype):
+    """steepest_free_2d - compiled (one vector of the eight rises) and plain Python - picks
+    what the reference picks from coordinates, at every interior site and under every 8-bit
+    free mask, on fields with many equal values (ties between neighbours, flat spots,
+    nothing rising), random ones, tiny ones and falling ones; float32 as the engine's
+    chemokine, float64 as the reference tests' fields."""
+    g = np.random.default_rng(3)
+    padded = (7, 9)
+    width = int(lattice.moore_offsets(padded)[6])
+    assert width == padded[1]
+    inverse = moore_inverse_lengths(2)
+    size = padded[0] * padded[1]
+    fields = (g.integers(0, 3, size), g.random(size), np.zeros(size), g.random(size) * 1e-39,
+              -g.random(size))
+    sites = lattice.interior(np.arange(size).reshape(padded), padded).ravel()
+    picks = set()
+    for field in fields:
+        field = field.astype(dtype)
+        for i in sites:
+            coord = naive._coord(padded, i)
+            for free in range(256):
+                expected = naive.steepest_free_neighbour(
+                    field.reshape(padded), coord, {d for d in range(8) if free >> d & 1})
+                assert lattice.steepest_free_2d(field, int(i), width, inverse, free) \
+                    == expected, (field[i], i, free)
+                assert _compiled_steepest(field, i, width, inverse, free) == expected, \
+                    (field[i], i, free)
+                picks.add(expected)
+    assert picks == set(range(-1, 8))  # every answer occurred
+
+
 @pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("bias, with_field", [(0.0, False), (0.6, True), (1.0, True)])
 def test_migration_matches_naive(dims, bias, with_field):
