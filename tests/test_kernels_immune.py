@@ -98,9 +98,15 @@ def _naive_migrate(kind, field, sites, stops, first, last, bias, move_key, prio_
     return sites, arrived
 
 
-def test_nth_set_bit_matches_naive():
+@pytest.mark.parametrize("select", ["_nth_set_bit_broadword", "_nth_set_bit_deposit"])
+def test_nth_set_bit_matches_naive(select):
     """Every pick of every 8-bit mask (2D neighbourhoods), then random 26-bit masks (3D) and
-    random masks of up to 63 bits (the byte-wise selection's every byte, carries included)."""
+    random masks of up to 63 bits (the byte-wise selection's every byte, carries included):
+    the broadword selection and PDEP (where this CPU has it: ``lattice.FAST_DEPOSIT``, which
+    picks the one ``nth_set_bit`` is)."""
+    if select == "_nth_set_bit_deposit" and not lattice.FAST_DEPOSIT:
+        pytest.skip("no fast PDEP on this CPU (or JIT off): nth_set_bit is the broadword one")
+    nth_set_bit = getattr(lattice, select)
     cases = [(m, p) for m in range(1, 256) for p in range(bin(m).count("1"))]
     generator = np.random.default_rng(5)
     masks = list(generator.integers(1, 1 << 26, 500)) + list(generator.integers(1, 1 << 63, 200))
@@ -108,7 +114,7 @@ def test_nth_set_bit_matches_naive():
     for m in masks:
         cases += [(int(m), p) for p in range(bin(int(m)).count("1"))]
     for mask, pick in cases:
-        assert lattice.nth_set_bit(mask, pick) == naive.nth_set_bit(mask, pick), (mask, pick)
+        assert nth_set_bit(mask, pick) == naive.nth_set_bit(mask, pick), (mask, pick)
 
 
 @numba.njit

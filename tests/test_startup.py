@@ -72,7 +72,8 @@ def _library_run(cache_dir):
 
 # Small helpers called with different integer or array types from different call sites:
 # each type is its own compilation, but they are a few lines each.
-SMALL_HELPERS_OF_SEVERAL_TYPES = {"kernels.tumor._grow", "kernels.lattice.nth_set_bit"}
+SMALL_HELPERS_OF_SEVERAL_TYPES = {"kernels.tumor._grow", "kernels.lattice._nth_set_bit_deposit",
+                                  "kernels.lattice._nth_set_bit_broadword"}
 
 
 @pytest.fixture(scope="module")
