@@ -193,6 +193,25 @@ def test_worker_pool_after_parallel_kernels_in_the_parent(tmp_path):
     assert [o.status for o in report.outcomes] == ["complete"] * 2
 
 
+
+def test_stopping_a_pool_leaves_no_worker_and_no_manager_thread(tmp_path):
+    """stop_pool (an interrupted study) ends the workers mid-job and waits for the pool's
+    manager thread, which closes its wake-up pipe once they are gone: an exit while it did
+    so raced Python's exit hook writing to that pipe (a traceback at a SIGTERMed compare,
+    tests/test_faults.py's compare-SIGTERM case, seen once in CI)."""
+    from simulator.study import workers
+    pool = workers.start_pool(2, tmp_path)
+    jobs = [pool.submit(time.sleep, 60) for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while not all(job.running() for job in jobs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(job.running() for job in jobs)
+    processes = list(pool._processes.values())
+    manager = pool._executor_manager_thread
+    workers.stop_pool(pool, tmp_path)
+    assert not any(p.is_alive() for p in processes)
+    assert not manager.is_alive()
+
 def test_paired_differences_with_no_shared_replicate_are_empty_not_an_error():
     """An arm whose runs all failed shares no replicate with the reference: the paired
     columns say 0 pairs and NaN, and the study summary is still written."""

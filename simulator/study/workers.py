@@ -132,8 +132,10 @@ def start_pool(workers: int, directory=None):
 def stop_pool(pool, directory=None, timeout: float = 5.0):
     """Stop a pool now: cancel queued tasks, SIGTERM the workers, SIGKILL any still alive
     after ``timeout``, then remove the scratch files they leave (``*-<pid>.h5``)."""
-    # the executor keeps its processes in a private dict (stable since Python 3.2)
+    # the executor keeps its processes in a private dict (stable since Python 3.2) and its
+    # manager thread in a private attribute (since 3.9), both dropped by shutdown()
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         if p.is_alive():
@@ -144,6 +146,11 @@ def stop_pool(pool, directory=None, timeout: float = 5.0):
         if p.is_alive():
             p.kill()
             p.join(1.0)
+    # the manager thread closes its wake-up pipe once the workers are gone; an exit while
+    # it does so can race Python's own exit hook, which writes to that pipe (CPython 3.11:
+    # "OSError: Bad file descriptor" and a traceback at a SIGTERMed compare)
+    if manager is not None:
+        manager.join(max(1.0, deadline - time.monotonic()))
     if directory is not None:
         for p in processes:
             for scratch in (Path(directory) / "runs").glob(f".*-{p.pid}.h5"):
