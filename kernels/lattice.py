@@ -170,40 +170,63 @@ FAST_DEPOSIT = _fast_deposit()
 # ran 1.09-1.10x faster than with the broadword selection (benchmarks/README.md).
 nth_set_bit = _nth_set_bit_deposit if FAST_DEPOSIT else _nth_set_bit_broadword
 
-# The 8 Moore neighbours of a 2D site, one byte each in a 64-bit word, compared with a
-# kind all at once: a loop over ``offsets`` compiled for any neighbour count (2D and 3D)
-# cost ~35 ns per site scanned, against ~2 ns for the word (benchmarks/README.md,
+# The 8 Moore neighbours of a 2D site compared with a kind all at once (and the steepest
+# rise among them): a loop over ``offsets`` compiled for any neighbour count (2D and 3D)
+# cost ~35 ns per site scanned, against ~2 ns for the neighbours as one 64-bit word
+# compared byte-wise, the form before the vector one below (benchmarks/README.md,
 # migration).
-_LOW_SEVEN = np.uint64(0x7F7F7F7F7F7F7F7F)
-_GATHER_BYTE_BITS = np.uint64(0x0102040810204080)  # bit 8d -> bit 56 + d by one product
+def moore_masks_2d(kind, i, width, first, second, third):
+    """Three masks of site i's 8 neighbours in 2D (bit d: neighbour d in ``moore_offsets``
+    order, rows ``width`` apart): those holding kind ``first``, ``second`` and ``third``
+    (compared as ``kind & 0xFF``: -1, no kind, matches none). Plain Python here (the
+    definition); compiled code compares one vector of the eight kinds three times (the
+    overload below)."""
+    offsets = (-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1)
+    kinds = [int(kind[i + offset]) for offset in offsets]
+    return tuple(sum(1 << d for d in range(8) if kinds[d] == value & 0xFF)
+                 for value in (first, second, third))
 
 
-@inline_jit
-def moore_kinds_2d(kind, i, offsets):
-    """The kinds of site i's 8 neighbours in 2D, byte d = neighbour d in ``moore_offsets``
-    order (three of the row above, left, right, three of the row below)."""
-    width = offsets[6]  # (+1 row, 0) in Moore order: the padded row length
-    above = np.uint64(i - width - 1)  # unsigned: no negative-index checks
-    beside = np.uint64(i - 1)
-    below = np.uint64(i + width - 1)
-    one, two = np.uint64(1), np.uint64(2)
-    return (np.uint64(kind[above]) | np.uint64(kind[above + one]) << np.uint64(8)
-            | np.uint64(kind[above + two]) << np.uint64(16)
-            | np.uint64(kind[beside]) << np.uint64(24)
-            | np.uint64(kind[beside + two]) << np.uint64(32)
-            | np.uint64(kind[below]) << np.uint64(40)
-            | np.uint64(kind[below + one]) << np.uint64(48)
-            | np.uint64(kind[below + two]) << np.uint64(56))
+@intrinsic
+def _moore_masks_2d(typingctx, kind, i, width, first, second, third):
+    """The eight kinds as one <8 x i8> vector (lanes in ``moore_offsets`` order), compared
+    with each value's low byte: three 8-bit masks."""
+    if not (isinstance(kind, types.Array) and kind.ndim == 1 and kind.layout == "C"
+            and kind.dtype == types.uint8):
+        return None
+    masks = types.UniTuple(types.int64, 3)
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        site, row = args[1], args[2]
+        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        lanes = ir.VectorType(i8, 8)
+        one = ir.Constant(i64, 1)
+        above, below = builder.sub(site, row), builder.add(site, row)
+        neighbours = (builder.sub(above, one), above, builder.add(above, one),
+                      builder.sub(site, one), builder.add(site, one),
+                      builder.sub(below, one), below, builder.add(below, one))
+        around = ir.Constant(lanes, ir.Undefined)
+        for d, j in enumerate(neighbours):
+            around = builder.insert_element(around, builder.load(builder.gep(data, [j])),
+                                            ir.Constant(i32, d))
+        out = []
+        for value in args[3:]:
+            single = builder.insert_element(ir.Constant(lanes, ir.Undefined),
+                                            builder.trunc(value, i8), ir.Constant(i32, 0))
+            wanted = builder.shuffle_vector(single, ir.Constant(lanes, ir.Undefined),
+                                            ir.Constant(ir.VectorType(i32, 8), [0] * 8))
+            equal = builder.icmp_unsigned("==", around, wanted)
+            out.append(builder.zext(builder.bitcast(equal, i8), i64))
+        return context.make_tuple(builder, masks, out)
+    return masks(kind, types.int64, types.int64, types.int64, types.int64, types.int64), codegen
 
 
-@inline_jit
-def bytes_equal(word, value):
-    """Bit d set iff byte d of ``word`` equals ``value & 0xFF`` (exact: the test of each
-    byte for zero carries into no other byte; -1, no kind, matches none)."""
-    x = np.uint64(word) ^ np.uint64(value & 0xFF) * _BYTE_ONES
-    low = (x & _LOW_SEVEN) + _LOW_SEVEN
-    zero = ~(low | x | _LOW_SEVEN) >> np.uint64(7)  # bit 8d: byte d was equal
-    return np.int64((zero * _GATHER_BYTE_BITS) >> np.uint64(56))
+@overload(moore_masks_2d, jit_options=dict(cache=True))
+def _moore_masks_2d_compiled(kind, i, width, first, second, third):
+    return lambda kind, i, width, first, second, third: _moore_masks_2d(
+        kind, np.int64(i), np.int64(width), np.int64(first), np.int64(second),
+        np.int64(third))
 
 
 def steepest_free_2d(field, i, width, inv_length, free):

@@ -122,20 +122,29 @@ def _compiled_bit_count(mask):
     return lattice.bit_count(mask)  # (from Python, bit_count is its plain-Python version)
 
 
-def test_word_wide_neighbour_kinds_match_the_offsets_loop():
-    """The 2D neighbour word compared with each kind (and -1, none) gives the mask the loop
-    over ``moore_offsets`` gives, at every interior site of a random lattice (every kind
-    beside every position); the compiled bit_count counts the mask's bits."""
+@numba.njit
+def _compiled_masks(kind, i, width, first, second, third):
+    return lattice.moore_masks_2d(kind, i, width, first, second, third)
+
+
+def test_neighbour_kind_masks_match_the_offsets_loop():
+    """The 2D neighbours' masks of three kinds (compiled: one vector compare each; plain
+    Python) are the masks the loop over ``moore_offsets`` gives, at every interior site of a
+    random lattice (every kind beside every position), for every kind and -1 (none); the
+    compiled bit_count counts a mask's bits."""
     generator = np.random.default_rng(11)
     padded = (9, 12)
     kind = generator.integers(0, 8, padded[0] * padded[1]).astype(np.uint8)
     offsets = lattice.moore_offsets(padded)
+    width = int(offsets[6])
     for i in lattice.interior(np.arange(kind.size).reshape(padded), padded).ravel():
-        word = lattice.moore_kinds_2d(kind, i, offsets)
         for wanted in range(-1, 8):
-            expected = sum(1 << d for d in range(8) if kind[i + offsets[d]] == wanted)
-            assert lattice.bytes_equal(word, wanted) == expected, (i, wanted)
-            assert _compiled_bit_count(expected) == bin(expected).count("1")
+            others = (wanted + 3) % 9 - 1, (wanted + 6) % 9 - 1
+            expected = tuple(sum(1 << d for d in range(8) if kind[i + offsets[d]] == w)
+                             for w in (wanted, *others))
+            assert lattice.moore_masks_2d(kind, int(i), width, wanted, *others) == expected
+            assert _compiled_masks(kind, i, width, wanted, *others) == expected, (i, wanted)
+            assert _compiled_bit_count(expected[0]) == bin(expected[0]).count("1")
 
 
 @numba.njit
