@@ -611,8 +611,10 @@ def test_source_from_powers_matches_naive_and_the_computed_source(dims):
     # the powers as the tumour response takes them, of the float32 field values
     powers = np.array([micro.hill_power(x, 0.11, 1.26) for x in ifn.reshape(-1)]
                       ).reshape(kind.shape)
-    # the powers where the tumour response leaves them; anything at the other sites
-    source = np.where(kind == TUMOR, powers, g.random(kind.shape) * 1e3).astype(np.float32)
+    # the powers where the tumour response leaves them; anything at the other sites (the
+    # kernel computes the induced term everywhere and keeps it at tumour sites only)
+    anything = g.choice([np.nan, np.inf, -np.inf, -1.0, -0.0, 0.0, 3.5, 1e3], kind.shape)
+    source = np.where(kind == TUMOR, powers, anything).astype(np.float32)
     source = source.reshape(-1)
     micro.induced_secretion_from_powers(flat_kind, lo, hi, kind.shape[-1], table, 0.7, source)
     np.testing.assert_array_equal(source, computed)
