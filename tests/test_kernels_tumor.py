@@ -1,4 +1,5 @@
 """The tumour kernels against the plain-Python reference in naive.py, step by step."""
+import numba
 import numpy as np
 import pytest
 
@@ -122,6 +123,31 @@ def test_extents_and_counts_match_naive():
     lattice.count_kinds(s.kind, geo.line_length, geo.n_lines, counts)
     np.testing.assert_array_equal(counts.sum(0), naive.count_kinds(s.kind))
 
+
+
+@pytest.mark.parametrize("line_length", [5, 63, 64, 65, 130, 1002])
+def test_kind_counts_per_line_match_naive(line_length):
+    """count_kinds per line - whole blocks of 64 sites counted at once, then the rest one by
+    one - as the reference's count of each line, on lines shorter than a block, of exactly
+    one, with a tail, and as long as the benchmark's; runs of one kind and mixed stretches.
+    The compiled block count equals its plain-Python definition."""
+    generator = np.random.default_rng(line_length)
+    n_lines = 7
+    kind = generator.integers(0, 8, n_lines * line_length).astype(np.uint8)
+    kind[:line_length] = naive.TUMOR           # a whole line of one kind
+    kind[-line_length // 2:] = naive.NECROTIC  # a run across the last line's blocks
+    counts = np.full((n_lines, 8), -1, np.int64)
+    lattice.count_kinds(kind, line_length, n_lines, counts)
+    for line in range(n_lines):
+        np.testing.assert_array_equal(
+            counts[line], naive.count_kinds(kind[line * line_length:(line + 1) * line_length]))
+    for start in range(0, kind.size - lattice.BLOCK + 1, 37):
+        assert _compiled_block_counts(kind, start) == lattice.block_kind_counts(kind, start)
+
+
+@numba.njit
+def _compiled_block_counts(kind, start):
+    return lattice.block_kind_counts(kind, start)
 
 def test_rng_matches_naive():
     for seed, rep, stream, step in [(0, 0, 1, 0), (1, 3, 4, 10), (2**62 + 5, 7, 16, 123456)]:
