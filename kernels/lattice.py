@@ -175,6 +175,13 @@ nth_set_bit = _nth_set_bit_deposit if FAST_DEPOSIT else _nth_set_bit_broadword
 # cost ~35 ns per site scanned, against ~2 ns for the neighbours as one 64-bit word
 # compared byte-wise, the form before the vector one below (benchmarks/README.md,
 # migration).
+def _flat_array(array_type, *dtypes) -> bool:
+    """Whether a Numba type is a 1D C-contiguous array of one of ``dtypes``: what the
+    intrinsics here read by flat index, with no checks."""
+    return (isinstance(array_type, types.Array) and array_type.ndim == 1
+            and array_type.layout == "C" and array_type.dtype in dtypes)
+
+
 def moore_masks_2d(kind, i, width, first, second, third):
     """Three masks of site i's 8 neighbours in 2D (bit d: neighbour d in ``moore_offsets``
     order, rows ``width`` apart): those holding kind ``first``, ``second`` and ``third``
@@ -191,8 +198,7 @@ def moore_masks_2d(kind, i, width, first, second, third):
 def _moore_masks_2d(typingctx, kind, i, width, first, second, third):
     """The eight kinds as one <8 x i8> vector (lanes in ``moore_offsets`` order), compared
     with each value's low byte: three 8-bit masks."""
-    if not (isinstance(kind, types.Array) and kind.ndim == 1 and kind.layout == "C"
-            and kind.dtype == types.uint8):
+    if not _flat_array(kind, types.uint8):
         return None
     masks = types.UniTuple(types.int64, 3)
 
@@ -253,10 +259,8 @@ def _steepest_free_2d(typingctx, field, i, width, inv_length, free):
     answer (a free neighbour that rises is > 0, so a lane set to 0 never equals a positive
     maximum; equal rises leave the first), without its chain of eight dependent selects
     (``benchmarks/README.md``, migration)."""
-    if not (isinstance(field, types.Array) and field.ndim == 1 and field.layout == "C"
-            and field.dtype in (types.float32, types.float64)
-            and isinstance(inv_length, types.Array) and inv_length.dtype == types.float64
-            and inv_length.layout == "C"):
+    if not (_flat_array(field, types.float32, types.float64)
+            and _flat_array(inv_length, types.float64)):
         return None
 
     def codegen(context, builder, sig, args):
@@ -376,8 +380,7 @@ def block_kind_counts(kind, start):
 @intrinsic
 def _block_kind_counts(typingctx, kind, start):
     """One <64 x i8> load; per kind an equality mask (64 bits) and its population count."""
-    if not (isinstance(kind, types.Array) and kind.ndim == 1 and kind.layout == "C"
-            and kind.dtype == types.uint8):
+    if not _flat_array(kind, types.uint8):
         return None
     counts = types.UniTuple(types.int64, 8)
 
