@@ -204,7 +204,7 @@ def _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, star
     directions = direction[lo:hi]
     if offsets.shape[0] == 8:
         # 2D: the same loop, in which LLVM knows the neighbour count (this branch implies
-        # it), so it keeps the word-wide scan and unrolls the gradient's loop; one loop
+        # it), so it keeps only _propose's 2D paths (the vector scan and rise); one loop
         # for any count ran the proposals ~1.5x slower (benchmarks/README.md)
         for k in range(hi - lo):
             directions[k] = _propose(kind, clone, seen, attractant, sites[k], halts[k],

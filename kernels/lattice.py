@@ -128,7 +128,6 @@ def _nth_set_bit_broadword(mask, pick):
     return np.int64(shift) + np.int64(_NTH_IN_BYTE[byte, np.uint64(pick) - before])
 
 
-
 @intrinsic
 def _deposit_nth(typingctx, mask, pick):
     """The lowest set bit of PDEP(1 << pick, mask) (x86 BMI2): bit ``pick`` of the first
@@ -166,15 +165,11 @@ def _fast_deposit() -> bool:
 
 FAST_DEPOSIT = _fast_deposit()
 # Index of the ``pick``-th (from 0) set bit of ``mask`` (at most 64 bits; ``pick`` below its
-# bit count), counted from bit 0. PDEP where the CPU has it fast: the migration's proposals
-# ran 1.09-1.10x faster than with the broadword selection (benchmarks/README.md).
+# bit count), counted from bit 0. PDEP where the CPU has it fast: both populations'
+# migration ran 1.09-1.22x faster than with the broadword selection (benchmarks/README.md).
 nth_set_bit = _nth_set_bit_deposit if FAST_DEPOSIT else _nth_set_bit_broadword
 
-# The 8 Moore neighbours of a 2D site compared with a kind all at once (and the steepest
-# rise among them): a loop over ``offsets`` compiled for any neighbour count (2D and 3D)
-# cost ~35 ns per site scanned, against ~2 ns for the neighbours as one 64-bit word
-# compared byte-wise, the form before the vector one below (benchmarks/README.md,
-# migration).
+
 def _flat_array(array_type, *dtypes) -> bool:
     """Whether a Numba type is a 1D C-contiguous array of one of ``dtypes``: what the
     intrinsics here read by flat index, with no checks."""
@@ -182,6 +177,11 @@ def _flat_array(array_type, *dtypes) -> bool:
             and array_type.layout == "C" and array_type.dtype in dtypes)
 
 
+# The 8 Moore neighbours of a 2D site compared with a kind all at once (and the steepest
+# rise among them): a loop over ``offsets`` compiled for any neighbour count (2D and 3D)
+# cost ~35 ns per site scanned, against ~2 ns for the neighbours as one 64-bit word
+# compared byte-wise, the form before the vector one below (benchmarks/README.md,
+# migration).
 def moore_masks_2d(kind, i, width, first, second, third):
     """Three masks of site i's 8 neighbours in 2D (bit d: neighbour d in ``moore_offsets``
     order, rows ``width`` apart): those holding kind ``first``, ``second`` and ``third``
@@ -239,9 +239,10 @@ def steepest_free_2d(field, i, width, inv_length, free):
     """Among site i's 8 neighbours in 2D (``moore_offsets`` order, rows ``width`` apart) that
     are free (bit d of ``free``), the one with the steepest rise of ``field``,
     ``(field[j] - field[i]) * inv_length[d]`` (the difference in the field's own precision,
-    the product in float64), first in order on a tie; -1 if none rises. Plain Python here
-    (it is the definition); compiled code gets the same answer from one vector of the
-    eight rises (the overload below)."""
+    the product in float64), first in order on a tie; -1 if none rises. ``inv_length``: 1 /
+    |offset| per direction, at least 8 entries (the compiled form loads 8 at once). Plain
+    Python here (it is the definition); compiled code gets the same answer from one vector
+    of the eight rises (the overload below)."""
     here = field[i]
     offsets = (-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1)
     best_rise, steepest = 0.0, -1
