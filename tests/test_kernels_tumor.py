@@ -124,6 +124,10 @@ def test_extents_and_counts_match_naive():
     np.testing.assert_array_equal(counts.sum(0), naive.count_kinds(s.kind))
 
 
+@numba.njit
+def _compiled_block_counts(kind, start):
+    return lattice.block_kind_counts(kind, start)
+
 
 @pytest.mark.parametrize("line_length", [5, 63, 64, 65, 130, 1002])
 def test_kind_counts_per_line_match_naive(line_length):
@@ -144,10 +148,6 @@ def test_kind_counts_per_line_match_naive(line_length):
     for start in range(0, kind.size - lattice.BLOCK + 1, 37):
         assert _compiled_block_counts(kind, start) == lattice.block_kind_counts(kind, start)
 
-
-@numba.njit
-def _compiled_block_counts(kind, start):
-    return lattice.block_kind_counts(kind, start)
 
 def test_rng_matches_naive():
     for seed, rep, stream, step in [(0, 0, 1, 0), (1, 3, 4, 10), (2**62 + 5, 7, 16, 123456)]:

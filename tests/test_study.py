@@ -193,7 +193,6 @@ def test_worker_pool_after_parallel_kernels_in_the_parent(tmp_path):
     assert [o.status for o in report.outcomes] == ["complete"] * 2
 
 
-
 def test_stopping_a_pool_leaves_no_worker_and_no_manager_thread(tmp_path):
     """stop_pool (an interrupted study) ends the workers mid-job and waits for the pool's
     manager thread, which closes its wake-up pipe once they are gone: an exit while it did
@@ -211,6 +210,7 @@ def test_stopping_a_pool_leaves_no_worker_and_no_manager_thread(tmp_path):
     workers.stop_pool(pool, tmp_path)
     assert not any(p.is_alive() for p in processes)
     assert not manager.is_alive()
+
 
 def test_paired_differences_with_no_shared_replicate_are_empty_not_an_error():
     """An arm whose runs all failed shares no replicate with the reference: the paired
