@@ -277,29 +277,29 @@ def test_crowded_migration_matches_naive(dims):
     assert 0 < np.count_nonzero(arrived) < n
 
 
-@pytest.mark.parametrize("dims, count", [((90, 70), 900), ((22, 20, 18), 900),
-                                         ((16, 14), 120)])
-def test_migration_in_chunks_matches_naive(dims, count):
-    """Any number of chunks gives the reference's moves, the chunks cut again as agents
-    leave unevenly. The larger lattices keep the chunks' target ranges apart, so claims run
-    by parity (the parallel path); the small crowded one does not, so the claims run chunk
-    after chunk (the fallback): both paths are checked to have run. The thread count does
-    not enter; the engine's 1 vs 2 thread test (test_determinism.py) covers the choice of
-    chunks from it."""
+def _migrate_in_chunks(dims, count, chunk_counts, leaving=True):
+    """Random agents on a random lattice moved with each number of chunks, each time
+    checked against the reference (moves, lattice, arrivals, 8 substeps); returns
+    (substeps whose claims ran by parity, times the chunks were cut again) per count.
+    ``leaving``: half the agents stop beside a tumour cell and many move in fewer
+    substeps, so agents leave the active list unevenly; otherwise every agent moves in
+    every substep and only walled-in ones leave."""
     kind, _, g = _lattice(dims, 13, tumour=0.1, dead=0.05, vessel=0.0)
     sites = _agents(kind, g, count, T_CELL)
     n = sites.size
-    stops = g.random(n) < 0.5
+    stops = g.random(n) < (0.5 if leaving else 0.0)
     first = np.where(g.random(n) < 0.3, g.integers(0, 4, n), 0)
     last = np.where(g.random(n) < 0.1, 0, np.where(g.random(n) < 0.5, g.integers(1, 8, n), 8))
+    if not leaving:
+        first, last = np.zeros(n, np.int64), np.full(n, 8)
     field = g.random(kind.shape)
     move_key, prio_key = _key(rng.STREAM_T_CELL_MOVE), _key(rng.STREAM_MOVE_PRIORITY)
     expected_kind = kind.copy()
     expected_sites, expected_arrived = _naive_migrate(expected_kind, field, sites, stops, first,
                                                       last, 0.5, move_key, prio_key, T_CELL)
-    crowded = count > 0.3 * kind.size
-    recuts = []
-    for chunks in (1, 2, 5, 8):
+    assert np.count_nonzero(expected_sites != sites) > n // 4  # the comparison sees moves
+    paths = []
+    for chunks in chunk_counts:
         k, s = kind.copy(), sites.copy()
         arrived, substeps, by_parity, recut = _migrate(k, field, s, stops, first, last, 0.5,
                                                        move_key, prio_key, T_CELL,
@@ -308,15 +308,40 @@ def test_migration_in_chunks_matches_naive(dims, count):
         np.testing.assert_array_equal(k, expected_kind)
         np.testing.assert_array_equal(arrived, expected_arrived)
         assert substeps == 8
+        paths.append((by_parity, recut))
+    return paths
+
+
+@pytest.mark.parametrize("dims, count", [((90, 70), 900), ((40, 14, 12), 900),
+                                         ((16, 14), 120)])
+def test_migration_in_chunks_matches_naive(dims, count):
+    """Any number of chunks gives the reference's moves, the chunks cut again as agents
+    leave unevenly. The larger lattices keep the chunks apart (more than three reaches in
+    site order: the 3D one is long in its first axis, whose planes set the reach), so
+    claims run by parity and moves wait for the next substep's region (the parallel path);
+    the small crowded one does not, so the claims run chunk after chunk (the fallback):
+    both paths are checked to have run. The thread count does not enter; the engine's 1
+    vs 2 thread test (test_determinism.py) covers the choice of chunks from it."""
+    crowded = count > 0.3 * np.prod(dims)
+    chunk_counts = (1, 2, 5, 8)
+    paths = _migrate_in_chunks(dims, count, chunk_counts)
+    for chunks, (by_parity, recut) in zip(chunk_counts, paths):
         if chunks == 1:
             assert by_parity == recut == 0
         elif crowded and chunks >= 5:  # (two chunks: one of each parity, always apart)
-            assert by_parity < substeps  # the fallback ran
+            assert by_parity < 8  # the fallback ran
         elif not crowded:
             assert by_parity > 0  # claims by parity ran
-        recuts.append(recut)
-    assert np.count_nonzero(expected_sites != sites) > n // 4  # the comparison saw moves
-    assert recuts[0] == 0 and max(recuts) > 0  # the chunks were cut again in some run
+    assert max(recut for _, recut in paths) > 0  # the chunks were cut again in some run
+
+
+def test_migration_by_parity_then_chunk_after_chunk_matches_naive():
+    """Chunks that start apart and then come too close for the parity path (a compact 3D
+    lattice, whose reach is a plane): the moves left waiting are made before the first
+    substep of the fallback, and the moves are the reference's."""
+    (by_parity, recut), = _migrate_in_chunks((22, 20, 18), 900, (5,), leaving=False)
+    assert 0 < by_parity < 8
+    assert recut == 0  # (cutting again would have made the waiting moves first)
 
 
 def test_chunks_give_every_thread_a_chunk_of_each_parity():
@@ -334,15 +359,15 @@ def test_chunks_give_every_thread_a_chunk_of_each_parity():
 
 
 def test_chunk_parities_apart():
-    """Chunks (entries, lowest site, highest site) of one parity must leave 2 * reach
-    between them; empty chunks are skipped."""
+    """Chunks (entries, lowest site, highest site) of one parity must lie more than the gap
+    apart; empty chunks are skipped."""
     apart = np.array([[3, 0, 10], [3, 12, 20], [3, 25, 30], [3, 33, 40]], np.int64)
-    assert agents_k._parities_apart(apart, 6)        # even 10 + 12 < 25, odd 20 + 12 < 33
-    assert not agents_k._parities_apart(apart, 7)    # odd 20 + 14 >= 33
+    assert agents_k._parities_apart(apart, 12)       # even 10 + 12 < 25, odd 20 + 12 < 33
+    assert not agents_k._parities_apart(apart, 13)   # odd 20 + 13 >= 33
     with_empty = np.array([[3, 0, 10], [0, 2 ** 62, -1], [0, 2 ** 62, -1], [3, 12, 20],
                            [3, 40, 50]], np.int64)
-    assert agents_k._parities_apart(with_empty, 10)  # even: 0-10 and 40-50; odd: 12-20
-    assert not agents_k._parities_apart(with_empty, 15)
+    assert agents_k._parities_apart(with_empty, 29)  # even: 0-10 and 40-50; odd: 12-20
+    assert not agents_k._parities_apart(with_empty, 30)
 
 
 @pytest.mark.parametrize("dims", SHAPES)
