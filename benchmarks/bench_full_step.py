@@ -690,6 +690,9 @@ def main(argv=None):
     res["memory_bandwidth_gb_s"] = bench_machine.stream_bandwidth(threads_list)
     res["cached_bandwidth_gb_s"] = bench_machine.cached_bandwidth(threads_list)
     common.check_foreign(res, res["full_step"]["foreign_cpu_cores"], "the timed steps")
+    common.check_loaded_from_cache(res, {f"{k.py_func.__module__}.{k.__name__}": k
+                                         for k in engine_mod.kernels_for(start.scenario)},
+                                   "the timed steps")
     common.finish_result(res)
     res["targets"] = build_targets(res)
     print_report(res)

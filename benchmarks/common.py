@@ -213,6 +213,20 @@ def check_foreign(res: dict, cores, section: str) -> None:
                   "figures (2-thread / multi-worker ones above all) are disturbed")
 
 
+def check_loaded_from_cache(res: dict, kernels: dict, section: str) -> None:
+    """Warn when a timed kernel (``kernels``: label -> Numba dispatcher) was compiled in this
+    process rather than loaded from Numba's cache: the same source ran 15-19% slower
+    compiled here than loaded (2026-12-07, migration at 1 and 2 threads, two modules of
+    one source side by side; equal once both were cached), so such figures, and ratios
+    against a cached kernel above all, are biased until the script is run again."""
+    fresh = [label for label, kernel in kernels.items()
+             if sum(kernel.stats.cache_misses.values()) > 0]
+    if fresh:
+        warn(res, f"{', '.join(fresh)} compiled in this process for {section}: code compiled "
+                  "in the running process ran 15-19% slower than the same code loaded from "
+                  "Numba's cache; run the script again (now cached) for fair figures")
+
+
 def finish_result(res: dict) -> None:
     res["load_average_end"], res["uptime_end"] = load_average(), uptime_text()
 

@@ -10,14 +10,20 @@ count with ``kernels.immune.migrate`` replaced by the same substep loop driven f
 (:func:`timed_migrate`), calling the same jitted pieces (``by_site_bucket``; the
 proposals with their claims, ``_propose_stretch``, ``_claim_stretch`` and the parallel
 ``_in_parallel``; the moves with the dropping of agents that cannot move again,
-``_move_stretch`` and ``_in_parallel``) with a timer around each. The engine's results are
+``_move_stretch`` and ``_in_parallel``) with a timer around each. With several chunks
+whose claims run by parity, a substep's two regions also make the moves (``kernels.immune``'s
+``migrate``) and are timed as proposals; the moves are then those made in a region of their
+own (before a recut, a substep that cannot run by parity and the end) and the recut. The
+engine's results are
 unchanged by the substitution (checked: the final lattice equals an ``Engine.step``
 run's). Prints ms per step and ns per agent-substep of each piece, T cells and
 suppressive cells together, and the share of substeps whose claims ran in parallel.
 
 ``--against REV``: also the migration kernels as they were at git revision REV
 (``kernels/immune.py`` and ``kernels/lattice.py`` from ``git show``, loaded as modules of
-their own), side by side with today's on the same inputs: the two ``migrate`` calls (T
+their own), side by side with today's, loaded the same way from the working tree (the
+package's own kernel against its own source so loaded ran 1.15-1.19x faster: loading
+alone), on the same inputs: the two ``migrate`` calls (T
 cells, suppressive cells) of one step from the start engine, captured, then run on fresh
 copies by each version in turn, ``--repeats`` times; best and median ms per step and the
 ratio, and whether both versions leave the same lattice, sites, arrival substeps and
@@ -82,9 +88,11 @@ def timed_migrate(seconds: dict, counts: dict):
         def chunked(s, mk, base, pk):  # the arguments of _in_parallel after its mode
             return (kind, clone, seen, attractant, proposal, active, agent, halt, start, stop,
                     moved, direction, bounds, span, s, stop_kind, agent_kind, offsets,
-                    inv_length, bias, mk, base, pk, sites, arrived)
+                    inv_length, bias, mk, base, pk, sites, arrived, waiting, previous_base)
         seconds["setup"] += time.perf_counter() - t0
         s = by_parity = recut = 0
+        gap = 3 * reach
+        waiting, previous_base = False, 0
         while s < n_substeps and n_active > 0:
             counts["substeps"] += 1
             counts["agent_substeps"] += n_active
@@ -96,10 +104,11 @@ def timed_migrate(seconds: dict, counts: dict):
                                           start, stop, direction, 0, span[0, 0], s, stop_kind,
                                           agent_kind, offsets, inv_length, bias, mk, True, base,
                                           pk)
-            elif agents_k._parities_apart(span, reach):
+            elif agents_k._parities_apart(span, gap):  # (the moves run within the regions)
                 by_parity += 1
                 for parity in range(2):
                     agents_k._in_parallel(parity, *chunked(s, mk, base, pk))
+                waiting = True
             else:
                 agents_k._in_parallel(agents_k.PROPOSE_ONLY, *chunked(s, mk, base, pk))
                 for c in range(n_chunks):
@@ -110,14 +119,22 @@ def timed_migrate(seconds: dict, counts: dict):
                 agents_k._move_stretch(kind, proposal, active, agent, halt, start, stop, moved,
                                        direction, 0, span[0, 0], offsets, base, agent_kind, s,
                                        sites, arrived, span, 0)
-            else:
+            elif not waiting:
                 agents_k._in_parallel(agents_k.MOVE, *chunked(s, mk, base, pk))
-            bounds, span, n_active, cut = agents_k._rebalanced(active, agent, halt, start,
-                                                               stop, moved, bounds, span)
-            recut += cut
+            previous_base = base
+            s += 1
+            if waiting and (s == n_substeps or agents_k._needs_rebalance(span)
+                            or not agents_k._parities_apart(span, gap)):
+                agents_k._in_parallel(agents_k.MOVE_EVEN, *chunked(s, mk, base, pk))
+                waiting = False
+            if waiting:
+                n_active = int(span[:, 0].sum())
+            else:
+                bounds, span, n_active, cut = agents_k._rebalanced(active, agent, halt, start,
+                                                                   stop, moved, bounds, span)
+                recut += cut
             seconds["propose"] += t1 - t0
             seconds["move"] += time.perf_counter() - t1
-            s += 1
         for c in range(n_chunks):
             kept = slice(bounds[c], bounds[c] + span[c, 0])
             sites[agent[kept]] = active[kept]
@@ -127,23 +144,37 @@ def timed_migrate(seconds: dict, counts: dict):
     return migrate
 
 
-def load_migration_at(rev: str):
-    """``kernels.immune`` as it was at git revision ``rev`` (with that revision's
-    ``kernels.lattice`` helpers), as a module of its own; its Numba cache lives beside it in
-    a git-ignored folder of ``benchmarks/results``."""
-    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=common.ROOT, check=True,
-                         capture_output=True, text=True).stdout.strip()
-    prefix = f"migration_{sha}"
+def load_migration(label: str, text_of):
+    """``kernels.immune`` with its ``kernels.lattice`` helpers, their texts from
+    ``text_of(name)``, as a module of its own (``migration_<label>_immune``) whose Numba
+    cache lives beside it in a git-ignored folder of ``benchmarks/results``."""
+    prefix = f"migration_{label}"
     folder = common.RESULTS / f".{prefix}"
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("immune", "lattice"):
-        text = common.file_at(sha, f"kernels/{name}.py").replace(
-            "from kernels.lattice import", f"from {prefix}_lattice import")
+        text = text_of(name).replace("from kernels.lattice import",
+                                     f"from {prefix}_lattice import")
         path = folder / f"{prefix}_{name}.py"
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
     sys.path.insert(0, str(folder))
-    return sha, importlib.import_module(f"{prefix}_immune")
+    return importlib.import_module(f"{prefix}_immune")
+
+
+def load_migration_at(rev: str):
+    """(short sha, ``kernels.immune`` as it was at git revision ``rev``: :func:`load_migration`)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=common.ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return sha, load_migration(sha, lambda name: common.file_at(sha, f"kernels/{name}.py"))
+
+
+def load_migration_now():
+    """Today's ``kernels.immune`` (the working tree's) loaded as :func:`load_migration_at`
+    loads a revision's. Timed against a revision it must be loaded the same way: the
+    package's own ``migrate`` against the same source loaded as a module of its own ran
+    1.15-1.19x faster (2026-12-07, 1 and 2 threads), a difference of loading alone."""
+    return load_migration("now", lambda name: (common.ROOT / "kernels" / f"{name}.py")
+                          .read_text())
 
 
 def fresh(args) -> list:
@@ -305,14 +336,20 @@ def main(argv=None):
     with common.ForeignCpu() as foreign:
         res["rows"] = [profile(start, args.steps, t) for t in threads_list]
     common.check_foreign(res, foreign.cores, "the profiled steps")
+    common.check_loaded_from_cache(res, {f"kernels.immune.{k.__name__}": k for k in (
+        agents_k._in_parallel, agents_k._propose_stretch, agents_k._move_stretch)},
+        "the profiled steps")
     if args.against:
         sha, old = load_migration_at(args.against)
         calls = captured_migrations(start)
-        versions = {"now": agents_k.migrate, sha: today_s_arguments(old.migrate)}
+        now = load_migration_now()
+        versions = {"now": now.migrate, sha: today_s_arguments(old.migrate)}
         with common.ForeignCpu() as foreign:
             res["side_by_side"] = [side_by_side(calls, versions, args.repeats, t)
                                    for t in threads_list]
         common.check_foreign(res, foreign.cores, "the side-by-side runs")
+        common.check_loaded_from_cache(res, {"now": now.migrate, sha: old.migrate},
+                                       "the side-by-side runs")
     res["isolation"] = isolation(start)
     common.finish_result(res)
     common.print_header(res, "tumorsim migration profile")
