@@ -17,6 +17,7 @@ from kernels import lattice, rng
 from kernels import microenvironment as micro
 from kernels import multigrid
 from kernels import t_cells as t_cells_k
+from kernels.jit import PARALLEL_CHUNKS
 from kernels.lattice import DEAD, EMPTY, NECROTIC, SUPPRESSIVE, T_CELL, TUMOR, VESSEL, WALL
 from conftest import JIT_DISABLED
 from simulator.model.immune import moore_inverse_lengths
@@ -492,6 +493,14 @@ def _attack(kind, clone, pdl1, cytokine, t, p, keys):
 def _t_keys():
     return dict(fate=_key(rng.STREAM_T_CELL_FATE), target=_key(rng.STREAM_T_CELL_TARGET),
                 kill=_key(rng.STREAM_T_CELL_KILL), priority=_key(rng.STREAM_KILL_PRIORITY))
+
+
+def test_attack_round_works_every_stretch_once():
+    """The attack round's iterations take its stretches in a spread order that must be a
+    permutation, or some T cells would be skipped or run twice."""
+    order = [q * t_cells_k.SPREAD % PARALLEL_CHUNKS for q in range(PARALLEL_CHUNKS)]
+    assert sorted(order) == list(range(PARALLEL_CHUNKS))
+    assert order[1] - order[0] > 1  # spread: consecutive iterations, stretches apart
 
 
 @pytest.mark.parametrize("dims", SHAPES)
