@@ -129,6 +129,24 @@ def fires_within_step(u, hazard, probability):
 
 
 @inline_jit
+def fires_scaled_within_step(u, hazard, full_hazard, full_probability):
+    """``event_time(u, hazard) < 1.0`` for a hazard scaled down from ``full_hazard``
+    (hazard = x full_hazard, 0 <= x <= 1: oxygen's factor), given ``full_probability`` =
+    ``-expm1(-full_hazard)``, with the logarithm only between two bounds of the scaled
+    probability p = 1 - exp(-hazard): x full_probability <= p (1 - exp(-y) is concave
+    and 0 at 0) and p <= hazard (1 - exp(-y) <= y). A draw below the lower bound
+    (1 - BAND) or above the upper one (1 + BAND) is decided as :func:`fires_within_step`
+    decides it (module comment above BAND): for the step's hazards (~0.1) the bounds are
+    a few per cent apart, so a hypoxic cell's first attempt takes the logarithm for a few
+    per cent of its draws instead of for every draw that is not late at the full hazard."""
+    if surely_late(u, full_probability) or u > hazard * (1.0 + BAND):
+        return False
+    if u < hazard / full_hazard * full_probability * (1.0 - BAND):
+        return True
+    return event_time(u, hazard) < 1.0
+
+
+@inline_jit
 def next_event(t, u, hazard, probability):
     """``t + event_time(u, hazard)``, the time of a clock started at ``t``, or 2.0 (past
     the step: not queued) without the logarithm when ``surely_late``; ``probability`` =
@@ -196,8 +214,10 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
     the hazard local): the same event as a death time below one step, decided without a
     logarithm per cell, which was half the cost of this pass. First attempts and
     clearances are decided likewise by :func:`fires_within_step` (bit-identical to
-    comparing their event times with one step), except where oxygen or drug fields make
-    a cell's division hazard differ from its clone's (hypoxic cells, drug gradients).
+    comparing their event times with one step); a hypoxic cell's first attempt (oxygen
+    scales its clone's division hazard) by :func:`fires_scaled_within_step`, which takes
+    the logarithm for a few per cent of the draws; a cell in a drug field by its event
+    time.
 
     A cell's Moore neighbours are the columns ``col - 1 .. col + 1`` of the lines around
     its own (``line_offsets``, lattice.neighbour_line_offsets), the cell itself aside,
@@ -254,8 +274,9 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
                     # even at the clone's hazard where oxygen alone can only lower it
                     if h_divide == division_hazard[c]:
                         fires = fires_within_step(u, h_divide, attempt_probability[c])
-                    elif no_drug_field and surely_late(u, attempt_probability[c]):
-                        fires = False
+                    elif no_drug_field:
+                        fires = fires_scaled_within_step(u, h_divide, division_hazard[c],
+                                                         attempt_probability[c])
                     else:
                         fires = event_time(u, h_divide) < 1.0
                     if fires:

@@ -275,6 +275,38 @@ def test_a_draw_late_at_the_clones_hazard_is_late_at_any_lower_one():
     assert bounded > 50_000
 
 
+def test_scaled_hazard_decision_is_the_event_time_test():
+    """The schedule pass's decision for a hypoxic cell's first attempt (oxygen scales the
+    clone's hazard H by a factor in [0, 1]): ``fires_scaled_within_step`` equals the
+    computed ``event_time(u, h) < 1.0`` for every draw, including draws within 2000 ulp
+    of both bounds it decides by (x times the clone's probability and h) and of their
+    band edges, at factors from 0 to just below 1 (the kernel's results depend on it bit
+    for bit)."""
+    from kernels import tumor
+    hazards = [1e-300, 1e-12, 1e-6, 0.01, 0.0625, 0.125, 0.5, 1.0, 2.5, 20.0, 700.0]
+    factors = [0.0, 1e-9, 0.01, 0.3, 0.5, 0.9, 0.999999, 1.0 - 2.0 ** -53]
+    draws = np.random.default_rng(5).random(500)
+    checked = typical = spared = 0
+    for full in map(np.float64, hazards):
+        full_p = -np.expm1(-full)
+        for f in factors:
+            h = np.float64(full * f)  # as cell_hazards scales it
+            low = h / full * full_p
+            u = np.concatenate([draws, np.linspace(0.0, 1.0, 501)[:-1]]
+                               + [_ulp_walk(x, 2000) for x in
+                                  (low, low * (1.0 - tumor.BAND), h, h * (1.0 + tumor.BAND),
+                                   -np.expm1(-h))])
+            for x in u[(u >= 0.0) & (u < 1.0)]:
+                got = tumor.fires_scaled_within_step(x, h, full, full_p)
+                assert got == (tumor.event_time(x, h) < 1.0), (x, full, f)
+                checked += 1
+            if 0.01 <= full <= 0.125:  # the model's hazards per step: the bounds decide
+                typical += draws.size  # nearly every random draw without the logarithm
+                spared += np.count_nonzero((draws < low * (1.0 - tumor.BAND))
+                                           | (draws > h * (1.0 + tumor.BAND)))
+    assert checked > 1_000_000 and spared > 0.9 * typical
+
+
 def _ulp_walk(x, n):
     """The non-negative floats from n units in the last place below x to n above."""
     bits = np.float64(x).view(np.int64) + np.arange(-n, n + 1)
