@@ -261,7 +261,7 @@ def open_timeline(a, sites, busy_hours, exhaustion, flags, entry_hours, ready_ho
 # of iterations takes stretches from all along the agent list: a round's cost per cell
 # varies along it (on the benchmark state the first round's second half cost 858 us
 # against 673 us for the first), and with consecutive stretches one thread waited for the
-# other (the attack 1.32-1.38 -> 1.22-1.25 ms best at 2 threads, the same results)
+# other (the attack 1.32-1.38 -> 1.18-1.25 ms best at 2 threads, the same results)
 SPREAD = 37
 
 

@@ -270,8 +270,8 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
                     f |= F_ACTIVE
                     u = uniform(attempt_key, i)
                     # no logarithm where the clone's probability decides: where the hazard
-                    # is the clone's (oxygen saturating, no drug field), and for a draw late
-                    # even at the clone's hazard where oxygen alone can only lower it
+                    # is the clone's (oxygen saturating, no drug field), and where oxygen
+                    # alone scales it down, outside two bounds of the scaled probability
                     if h_divide == division_hazard[c]:
                         fires = fires_within_step(u, h_divide, attempt_probability[c])
                     elif no_drug_field:
