@@ -301,25 +301,23 @@ def _in_parallel(mode, kind, clone, seen, attractant, proposal, active, agent, h
     ``substep - 1``, whose claims are tagged ``previous_base``."""
     step = 2 if mode != PROPOSE_ONLY and mode != MOVE else 1
     first = 1 if mode == ODD else 0
+    moves_before = (mode == EVEN or mode == MOVE_EVEN) and waiting
+    proposes = mode != MOVE and mode != MOVE_EVEN
+    moves_after = mode == ODD or mode == MOVE
     for q in prange((bounds.shape[0] - 1 - first + step - 1) // step):
         c = np.int64(first + q * step)  # (a prange index is unsigned: another copy)
         lo = bounds[c]
-        if (mode == EVEN or mode == MOVE_EVEN) and waiting:
+        if moves_before:
             _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
                           lo, lo + span[c, 0], offsets, previous_base, agent_kind,
                           substep - 1, sites, arrived, span, c)
-        if mode == MOVE_EVEN:
-            continue
         hi = lo + span[c, 0]
-        if mode == MOVE:
-            _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
-                          lo, hi, offsets, base, agent_kind, substep, sites, arrived, span, c)
-            continue
-        _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start,
-                         stop, direction, lo, hi, substep, stop_kind, agent_kind, offsets,
-                         inv_length, bias, move_key, mode != PROPOSE_ONLY, base,
-                         priority_key)
-        if mode == ODD:
+        if proposes:
+            _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start,
+                             stop, direction, lo, hi, substep, stop_kind, agent_kind, offsets,
+                             inv_length, bias, move_key, mode != PROPOSE_ONLY, base,
+                             priority_key)
+        if moves_after:
             _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
                           lo, hi, offsets, base, agent_kind, substep, sites, arrived, span, c)
 

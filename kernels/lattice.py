@@ -182,13 +182,44 @@ def _flat_array(array_type, *dtypes) -> bool:
 # cost ~35 ns per site scanned, against ~2 ns for the neighbours as one 64-bit word
 # compared byte-wise, the form before the vector one below (benchmarks/README.md,
 # migration).
+def _moore_offsets_2d(width):
+    """Site offsets of the 8 Moore neighbours in 2D, in ``moore_offsets`` order, rows
+    ``width`` apart (for the plain-Python definitions below)."""
+    return (-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1)
+
+
+def _moore_lanes_2d(builder, data, site, row):
+    """IR: the values at site's 8 Moore neighbours (``moore_offsets`` order, rows ``row``
+    apart) in ``data`` as one 8-lane vector."""
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    one = ir.Constant(i64, 1)
+    above, below = builder.sub(site, row), builder.add(site, row)
+    neighbours = (builder.sub(above, one), above, builder.add(above, one),
+                  builder.sub(site, one), builder.add(site, one),
+                  builder.sub(below, one), below, builder.add(below, one))
+    lanes = ir.Constant(ir.VectorType(data.type.pointee, 8), ir.Undefined)
+    for d, j in enumerate(neighbours):
+        lanes = builder.insert_element(lanes, builder.load(builder.gep(data, [j])),
+                                       ir.Constant(i32, d))
+    return lanes
+
+
+def _splat8(builder, vector_type, scalar):
+    """IR: an 8-lane vector of ``scalar``."""
+    i32 = ir.IntType(32)
+    single = builder.insert_element(ir.Constant(vector_type, ir.Undefined), scalar,
+                                    ir.Constant(i32, 0))
+    return builder.shuffle_vector(single, ir.Constant(vector_type, ir.Undefined),
+                                  ir.Constant(ir.VectorType(i32, 8), [0] * 8))
+
+
 def moore_masks_2d(kind, i, width, first, second, third):
     """Three masks of site i's 8 neighbours in 2D (bit d: neighbour d in ``moore_offsets``
     order, rows ``width`` apart): those holding kind ``first``, ``second`` and ``third``
     (compared as ``kind & 0xFF``: -1, no kind, matches none). Plain Python here (the
     definition); compiled code compares one vector of the eight kinds three times (the
     overload below)."""
-    offsets = (-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1)
+    offsets = _moore_offsets_2d(width)
     kinds = [int(kind[i + offset]) for offset in offsets]
     return tuple(sum(1 << d for d in range(8) if kinds[d] == value & 0xFF)
                  for value in (first, second, third))
@@ -204,24 +235,11 @@ def _moore_masks_2d(typingctx, kind, i, width, first, second, third):
 
     def codegen(context, builder, sig, args):
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        site, row = args[1], args[2]
-        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-        lanes = ir.VectorType(i8, 8)
-        one = ir.Constant(i64, 1)
-        above, below = builder.sub(site, row), builder.add(site, row)
-        neighbours = (builder.sub(above, one), above, builder.add(above, one),
-                      builder.sub(site, one), builder.add(site, one),
-                      builder.sub(below, one), below, builder.add(below, one))
-        around = ir.Constant(lanes, ir.Undefined)
-        for d, j in enumerate(neighbours):
-            around = builder.insert_element(around, builder.load(builder.gep(data, [j])),
-                                            ir.Constant(i32, d))
+        i8, i64 = ir.IntType(8), ir.IntType(64)
+        around = _moore_lanes_2d(builder, data, args[1], args[2])
         out = []
         for value in args[3:]:
-            single = builder.insert_element(ir.Constant(lanes, ir.Undefined),
-                                            builder.trunc(value, i8), ir.Constant(i32, 0))
-            wanted = builder.shuffle_vector(single, ir.Constant(lanes, ir.Undefined),
-                                            ir.Constant(ir.VectorType(i32, 8), [0] * 8))
+            wanted = _splat8(builder, around.type, builder.trunc(value, i8))
             equal = builder.icmp_unsigned("==", around, wanted)
             out.append(builder.zext(builder.bitcast(equal, i8), i64))
         return context.make_tuple(builder, masks, out)
@@ -244,7 +262,7 @@ def steepest_free_2d(field, i, width, inv_length, free):
     Python here (it is the definition); compiled code gets the same answer from one vector
     of the eight rises (the overload below)."""
     here = field[i]
-    offsets = (-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1)
+    offsets = _moore_offsets_2d(width)
     best_rise, steepest = 0.0, -1
     for d in range(8):
         rise = np.float64(field[i + offsets[d]] - here) * inv_length[d]
@@ -267,29 +285,13 @@ def _steepest_free_2d(typingctx, field, i, width, inv_length, free):
     def codegen(context, builder, sig, args):
         values = context.make_array(sig.args[0])(context, builder, args[0]).data
         inverse = context.make_array(sig.args[3])(context, builder, args[3]).data
-        site, row, mask = args[1], args[2], args[4]
+        site, mask = args[1], args[4]
         i32, i64, f64 = ir.IntType(32), ir.IntType(64), ir.DoubleType()
-        element = values.type.pointee
-        lanes, wide = ir.VectorType(element, 8), ir.VectorType(f64, 8)
-        one = ir.Constant(i64, 1)
-        above, below = builder.sub(site, row), builder.add(site, row)
-        neighbours = (builder.sub(above, one), above, builder.add(above, one),
-                      builder.sub(site, one), builder.add(site, one),
-                      builder.sub(below, one), below, builder.add(below, one))
-
-        def splat(vector_type, scalar):
-            single = builder.insert_element(ir.Constant(vector_type, ir.Undefined), scalar,
-                                            ir.Constant(i32, 0))
-            return builder.shuffle_vector(single, ir.Constant(vector_type, ir.Undefined),
-                                          ir.Constant(ir.VectorType(i32, 8), [0] * 8))
-
-        around = ir.Constant(lanes, ir.Undefined)
-        for d, j in enumerate(neighbours):
-            around = builder.insert_element(around, builder.load(builder.gep(values, [j])),
-                                            ir.Constant(i32, d))
-        difference = builder.fsub(around, splat(lanes, builder.load(builder.gep(values,
-                                                                                [site]))))
-        if element != f64:
+        wide = ir.VectorType(f64, 8)
+        around = _moore_lanes_2d(builder, values, site, args[2])
+        difference = builder.fsub(around, _splat8(builder, around.type,
+                                                  builder.load(builder.gep(values, [site]))))
+        if values.type.pointee != f64:
             difference = builder.fpext(difference, wide)
         rise = builder.fmul(difference,
                             builder.load(builder.bitcast(inverse, wide.as_pointer()), align=8))
@@ -308,8 +310,8 @@ def _steepest_free_2d(typingctx, field, i, width, inv_length, free):
         quarter = larger(lanes_of(half, [0, 1]), lanes_of(half, [2, 3]))
         top = larger(builder.extract_element(quarter, ir.Constant(i32, 0)),
                      builder.extract_element(quarter, ir.Constant(i32, 1)))
-        ties = builder.zext(builder.bitcast(builder.fcmp_ordered("==", rise, splat(wide, top)),
-                                            ir.IntType(8)), i64)
+        equal_top = builder.fcmp_ordered("==", rise, _splat8(builder, wide, top))
+        ties = builder.zext(builder.bitcast(equal_top, ir.IntType(8)), i64)
         first = builder.cttz(ties, ir.Constant(ir.IntType(1), 0))
         return builder.select(builder.fcmp_ordered(">", top, ir.Constant(f64, 0.0)), first,
                               ir.Constant(i64, -1))
