@@ -75,6 +75,17 @@ def file_at(rev: str, path: str) -> str:
                           capture_output=True, text=True).stdout
 
 
+def write_module(target: Path, text: str) -> None:
+    """Write a module's source to ``target`` unless it already holds ``text``, whole or not
+    at all: another benchmark run may be importing it."""
+    if target.exists() and target.read_text() == text:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, target)
+
+
 def module_at(rev: str, path: str, name: str):
     """The module ``path`` (e.g. ``kernels/tumor.py``) as it was at git revision ``rev``,
     imported as ``name_<sha>`` from a git-ignored folder of ``results`` (``.at_<sha>``), so
@@ -86,11 +97,7 @@ def module_at(rev: str, path: str, name: str):
     module = f"{name}_{sha}"
     target = folder / f"{module}.py"
     text = file_at(sha, path)
-    if not target.exists() or target.read_text() != text:
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(f".{os.getpid()}.tmp")   # another run may import it
-        partial.write_text(text)
-        os.replace(partial, target)
+    write_module(target, text)
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     return importlib.import_module(module)

@@ -150,13 +150,10 @@ def load_migration(label: str, text_of):
     cache lives beside it in a git-ignored folder of ``benchmarks/results``."""
     prefix = f"migration_{label}"
     folder = common.RESULTS / f".{prefix}"
-    folder.mkdir(parents=True, exist_ok=True)
     for name in ("immune", "lattice"):
         text = text_of(name).replace("from kernels.lattice import",
                                      f"from {prefix}_lattice import")
-        path = folder / f"{prefix}_{name}.py"
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+        common.write_module(folder / f"{prefix}_{name}.py", text)
     sys.path.insert(0, str(folder))
     return importlib.import_module(f"{prefix}_immune")
 
