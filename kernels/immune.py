@@ -39,7 +39,8 @@ Entry of new cells (:func:`place_beside`) is serial in a fixed order (parents so
 site): parent p places ``counts[p]`` new cells, the m-th on a uniformly chosen EMPTY
 neighbour (draw keyed by the parent's site and m), while free neighbours last. The counts
 are drawn separately: Poisson entries per vessel (:func:`entry_counts`, one inverse-CDF
-draw) for recruitment, one Bernoulli per kill (:func:`bernoulli_counts`) for expansion.
+draw; the step's expected entries split by :func:`extravasation_weights`) for
+recruitment, one Bernoulli per kill (:func:`bernoulli_counts`) for expansion.
 Counts are small (hundreds per step), so the serial pass costs little and needs no
 conflict rule.
 """
@@ -586,12 +587,31 @@ def poisson_count(mean, u, cap):
     return k
 
 
-@jit
-def entry_counts(means, sites, key, cap, out):
-    """out[p] = a Poisson(means[p]) number of entries at site ``sites[p]`` (at most cap),
-    one draw keyed by the site."""
-    for p in range(sites.shape[0]):
-        out[p] = poisson_count(means[p], uniform(key, sites[p]), cap) if means[p] > 0.0 else 0
+@parallel_jit
+def extravasation_weights(field, sites, half_saturation, basal, out):
+    """out[p] = basal + C / (C + half_saturation) for the field C at site ``sites[p]``,
+    a negative level read as 0 (C = 0 where ``field`` is empty): each vessel's share of a
+    step's entries. In the precision of ``half_saturation``, ``basal`` and ``out``, which
+    the caller gives the field's dtype (float32 for a solved field: numpy's arithmetic on
+    the gathered levels, which recruitment used before this kernel)."""
+    with_field = field.shape[0] > 0
+    zero = half_saturation - half_saturation  # 0 in the working precision
+    for p in prange(sites.shape[0]):
+        level = field[sites[p]] if with_field else zero
+        level = zero if level < zero else level  # np.maximum(level, 0): NaN stays NaN
+        out[p] = basal + level / (level + half_saturation)
+
+
+@parallel_jit
+def entry_counts(weights, expected, total, sites, key, cap, out):
+    """out[p] = a Poisson(expected * weights[p] / total) number of entries at site
+    ``sites[p]`` (at most cap), one draw keyed by the site; the mean is computed in the
+    weights' precision (``expected`` and ``total`` given in it), the draw in float64. Each
+    vessel's draw is its own, so any split of the vessels between threads gives the same
+    counts."""
+    for p in prange(sites.shape[0]):
+        mean = np.float64(expected * weights[p] / total)
+        out[p] = poisson_count(mean, uniform(key, sites[p]), cap) if mean > 0.0 else 0
 
 
 @jit

@@ -80,7 +80,8 @@ FIELD_KERNELS = (fields.fine_tables,)
 IMMUNE_KERNELS = (micro.tumor_response, micro.census, immune_k.migrate, immune_k.move_counts,
                   immune_k.place_beside, immune_k.bernoulli_counts, immune_k.clear_dead,
                   immune_k.agent_deaths, t_cells_k.attack)
-ENTRY_KERNELS = (immune_k.entry_counts, immune_k.uniform_times)  # with vessels
+ENTRY_KERNELS = (immune_k.extravasation_weights, immune_k.entry_counts,  # with vessels
+                 immune_k.uniform_times)
 SECRETION_KERNELS = (t_cells_k.secretion,)                        # with fields.ifn_gamma
 PENETRATION_KERNELS = (fields.fine_tables,)  # local hazards: in tumor.schedule
 SOLVER_KERNELS = {ndim: fields.solver_kernels(ndim) for ndim in (2, 3)}  # fields, penetration

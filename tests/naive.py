@@ -617,6 +617,17 @@ def poisson_count(mean, u, cap):
     return k
 
 
+def extravasation_weights(field, sites, half, basal):
+    """Each vessel's share of a step's entries: basal + C / (C + half) for the field C at
+    the vessel, a negative (or missing: empty ``field``) level read as 0."""
+    weights = []
+    for i in sites:
+        level = float(field[i]) if len(field) else 0.0
+        level = max(level, 0.0) if not math.isnan(level) else level
+        weights.append(basal + level / (level + half))
+    return weights
+
+
 def place_beside(kind, parents, counts, key, agent_kind):
     """Serial entry of new cells beside ``parents`` (flat sites) in the given order: parent
     p places up to counts[p] cells, the m-th on a uniform free neighbour drawn with
@@ -876,7 +887,7 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, params, necrosis_key, visit):
     return necrotic
 
 
-__all__ = ["CONTACT", "DEAD", "EXHAUSTED", "KILLED", "SUPPRESSIVE", "T_CELL", "VESSEL",
-           "deaths", "deltas", "hill", "hill_power", "induced_secretion", "migrate_substep",
-           "place_beside", "poisson_count", "source_from_powers", "substep_key",
+__all__ = ["CONTACT", "DEAD", "EXHAUSTED", "KILLED", "SUPPRESSIVE", "T_CELL", "VESSEL", "deaths",
+           "deltas", "extravasation_weights", "hill", "hill_power", "induced_secretion",
+           "migrate_substep", "place_beside", "poisson_count", "source_from_powers", "substep_key",
            "t_cell_secretion", "t_cell_step", "tumor_response"]

@@ -415,20 +415,56 @@ def test_place_beside_matches_naive(dims):
 
 
 def test_entry_and_expansion_counts_match_naive():
-    """Poisson entry counts (inverse CDF of one draw, capped) and per-kill Bernoulli
-    expansion counts, against the reference draws."""
+    """Poisson entry counts (inverse CDF of one draw, capped; each vessel's mean its share
+    of the expected entries) and per-kill Bernoulli expansion counts, against the
+    reference draws."""
     g = np.random.default_rng(4)
     sites = np.sort(g.choice(10_000, 300, replace=False)).astype(np.int64)
-    means = g.random(300) * 4.0
+    weights = g.random(300) * 4.0
+    weights[::7] = 0.0  # vessels expecting no entry
     key = _key(rng.STREAM_T_CELL_RECRUIT)
     out = np.empty(300, np.int64)
-    agents_k.entry_counts(means, sites, np.uint64(key), 8, out)
+    expected, total = 350.0, weights.sum()
+    agents_k.entry_counts(weights, expected, total, sites, np.uint64(key), 8, out)
+    assert list(out) == [ref.poisson_count(expected * w / total, ref.uniform(key, i), 8)
+                         for w, i in zip(weights, sites.tolist())]
+    assert 0 < out.sum() and not out[::7].any()
+    # in float32 (a solved field's weights) the mean is numpy's float32 expression
+    w32 = weights.astype(np.float32)
+    means = (expected * w32 / w32.sum()).astype(np.float64)  # numpy: float32 throughout
+    agents_k.entry_counts(w32, np.float32(expected), w32.sum(), sites, np.uint64(key), 8, out)
     assert list(out) == [ref.poisson_count(m, ref.uniform(key, i), 8)
                          for m, i in zip(means, sites.tolist())]
     trials = g.integers(0, 4, 300)
     agents_k.bernoulli_counts(trials, 0.3, sites, np.uint64(key), out)
     assert list(out) == [sum(ref.uniform(ref.step_key(key, t), i) < 0.3 for t in range(n))
                          for n, i in zip(trials, sites.tolist())]
+
+
+def test_extravasation_weights_match_numpy():
+    """Each vessel's weight basal + C / (C + K), negative levels read as 0 and no field as
+    C = 0, against the reference (float64), and bit for bit numpy's arithmetic on the
+    gathered levels in the field's precision (what recruitment computed before the
+    kernel: float32 for a solved field, float64 without one)."""
+    g = np.random.default_rng(5)
+    field = g.normal(0.5, 1.0, 5000)
+    field[:50] = -0.0
+    sites = g.choice(5000, 400, replace=False).astype(np.int64)
+    sites[:20] = np.arange(20)  # some at negative zeros
+    out = np.empty(400)
+    agents_k.extravasation_weights(field, sites, 0.3, 0.25, out)
+    assert list(out) == ref.extravasation_weights(field, sites, 0.3, 0.25)
+    assert (field[sites] < 0).any()
+    for dtype in (np.float64, np.float32):
+        f = field.astype(dtype)
+        level = np.maximum(f[sites], 0.0)
+        out = np.empty(400, dtype)
+        agents_k.extravasation_weights(f, sites, dtype(0.3), dtype(0.25), out)
+        np.testing.assert_array_equal(out, 0.25 + level / (level + 0.3))
+        assert out.dtype == (0.25 + level / (level + 0.3)).dtype == dtype
+    out = np.empty(400)
+    agents_k.extravasation_weights(np.empty(0), sites, 0.3, 0.25, out)
+    assert list(out) == ref.extravasation_weights([], sites, 0.3, 0.25) == [0.25] * 400
 
 
 def test_stochastic_rounding_keeps_the_mean():

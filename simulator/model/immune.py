@@ -455,18 +455,21 @@ class ImmuneSystem:
         self.totals["necrotic"] += n
         return n
 
-    def _vessel_means(self, expected: float, field_name: str, half: float,
-                      basal: float) -> np.ndarray:
-        """Expected entries at each vessel this step: ``expected`` split by extravasation
-        weight basal + C / (C + K) of the field C at the vessel."""
-        c = self._field(field_name)
-        level = c[self.vessel_sites] if c.shape[0] else np.zeros(self.vessel_sites.size)
-        level = np.maximum(level, 0.0)
-        weight = basal + level / (level + half)
-        total = weight.sum()
+    def _vessel_weights(self, expected: float, field_name: str, half: float, basal: float):
+        """Each vessel's extravasation weight basal + C / (C + K) of the field C at the
+        vessel (``kernels.immune.extravasation_weights``), with the expected entries this
+        step and the weights' total, all in the field's precision (float32; float64
+        without the field): vessel p expects ``expected * weight[p] / total`` (0 where no
+        cell is expected)."""
+        field = self._field(field_name)
+        real = field.dtype.type
+        weights = np.empty(self.vessel_sites.size, field.dtype)
+        agents_k.extravasation_weights(field, self.vessel_sites, real(half), real(basal),
+                                       weights)
+        total = weights.sum()  # numpy's pairwise sum, as before the kernel
         if total <= 0 or expected <= 0:
-            return np.zeros(self.vessel_sites.size)
-        return expected * weight / total
+            return weights, real(0.0), real(1.0)
+        return weights, real(expected), total
 
     def recruit(self, step, effects: ImmuneEffects, tumor_cells: int):
         """T cells and suppressive cells enter beside vessels (serial, vessel order): a
@@ -482,27 +485,28 @@ class ImmuneSystem:
         # and cached by its first run (``simulator.engine.kernels_for``)
         expected = t.recruitment_rate_per_day * effects.t_cell_recruitment_factor * drive \
             * self.dt_days
-        means = self._vessel_means(expected, "chemokine",
-                                   t.extravasation_chemokine_half_saturation_ng_per_ml,
-                                   t.extravasation_basal_weight)
-        new = self._enter(means, rng.STREAM_T_CELL_RECRUIT, rng.STREAM_T_CELL_ENTRY_SITE,
+        split = self._vessel_weights(expected, "chemokine",
+                                     t.extravasation_chemokine_half_saturation_ng_per_ml,
+                                     t.extravasation_basal_weight)
+        new = self._enter(split, rng.STREAM_T_CELL_RECRUIT, rng.STREAM_T_CELL_ENTRY_SITE,
                           step, T_CELL)
         self.t.append(new, kills_left=t.kill_capacity, entry_hours=self._entry_times(new, step))
         self.totals["t_recruited"] += new.size
         expected = (s.recruitment_rate_per_day_per_1000_tumor_cells * tumor_cells / 1000.0
                     * effects.suppressive_recruitment_factor * self.dt_days)
-        means = self._vessel_means(expected, "suppressive_cytokine",
-                                   s.extravasation_cytokine_half_saturation_ng_per_ml,
-                                   s.extravasation_basal_weight)
-        new = self._enter(means, rng.STREAM_SUPPRESSIVE_RECRUIT,
+        split = self._vessel_weights(expected, "suppressive_cytokine",
+                                     s.extravasation_cytokine_half_saturation_ng_per_ml,
+                                     s.extravasation_basal_weight)
+        new = self._enter(split, rng.STREAM_SUPPRESSIVE_RECRUIT,
                           rng.STREAM_SUPPRESSIVE_ENTRY_SITE, step, SUPPRESSIVE)
         self.s.append(new, entry_hours=self._entry_times(new, step))
         self.totals["s_recruited"] += new.size
 
-    def _enter(self, means, count_stream, site_stream, step, agent_kind):
+    def _enter(self, split, count_stream, site_stream, step, agent_kind):
+        weights, expected, total = split
         counts = np.empty(self.vessel_sites.size, np.int64)
         cap = self.state.geometry.offsets.size
-        agents_k.entry_counts(np.ascontiguousarray(means, dtype=np.float64), self.vessel_sites,
+        agents_k.entry_counts(weights, expected, total, self.vessel_sites,
                               self._key(count_stream, step), cap, counts)
         return self._place(counts, self.vessel_sites, site_stream, step, agent_kind)[0]
 
