@@ -11,9 +11,13 @@ count with ``kernels.immune.migrate`` replaced by the same substep loop driven f
 proposals with their claims, ``_propose_stretch``, ``_claim_stretch`` and the parallel
 ``_in_parallel``; the moves with the dropping of agents that cannot move again,
 ``_move_stretch`` and ``_in_parallel``) with a timer around each. With several chunks
-whose claims run by parity, a substep's two regions also make the moves (``kernels.immune``'s
-``migrate``) and are timed as proposals; the moves are then those made in a region of their
-own (before a recut, a substep that cannot run by parity and the end) and the recut. The
+this loop runs each stage as a parallel region of its own (``_in_parallel``), where the
+engine's ``migrate`` runs them all in one region with a barrier between stages
+(``kernels.team``): at 2 threads the pieces then include ~1.35 us of fork and join per
+stage that the engine no longer pays (its migration is timed whole by ``--against`` and
+by ``bench_full_step.py``). With claims by parity a substep's two stages also make the
+moves and are timed as proposals; the moves are then those made in a stage of their own
+(before a recut, a substep that cannot run by parity and the end) and the recut. The
 engine's results are
 unchanged by the substitution (checked: the final lattice equals an ``Engine.step``
 run's). Prints ms per step and ns per agent-substep of each piece, T cells and
@@ -70,7 +74,7 @@ def timed_migrate(seconds: dict, counts: dict):
     written out in Python around the same jitted pieces."""
     def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, last,
                 stop_kind, offsets, inv_length, bias, first_tag, move_key, priority_key,
-                agent_kind, arrived, n_chunks):
+                agent_kind, arrived, n_chunks, team):
         t0 = time.perf_counter()
         order = agents_k.by_site_bucket(sites, n, kind.shape[0])
         order = order[first[order] < last[order]]
@@ -130,8 +134,8 @@ def timed_migrate(seconds: dict, counts: dict):
             if waiting:
                 n_active = int(span[:, 0].sum())
             else:
-                bounds, span, n_active, cut = agents_k._rebalanced(active, agent, halt, start,
-                                                                   stop, moved, bounds, span)
+                n_active, cut = agents_k._rebalance(active, agent, halt, start, stop, moved,
+                                                    bounds, span)
                 recut += cut
             seconds["propose"] += t1 - t0
             seconds["move"] += time.perf_counter() - t1
@@ -185,19 +189,20 @@ KIND, SITES, ARRIVED = 0, 5, 18
 
 def today_s_arguments(kernel):
     """``kernel`` (a ``migrate`` of some revision) taking today's arguments: revisions
-    before 2026-12-06 take no chunk count (the last argument), and revisions before
-    recognition (T cells stopping beside every tumour cell) lack ``clone`` and ``seen``,
-    which the captured calls of a library scenario leave empty anyway."""
+    before 2026-12-07 take no team (the last argument), those before 2026-12-06 no chunk
+    count either, and revisions before recognition (T cells stopping beside every tumour
+    cell) lack ``clone`` and ``seen``, which the captured calls of a library scenario leave
+    empty anyway."""
     count = kernel.py_func.__code__.co_argcount
-    if count == 20:
+    if count == 21:
         return kernel
 
     def migrate(kind, clone, seen, *rest):
-        if count == 19:
-            return kernel(kind, clone, seen, *rest[:-1])
+        if count >= 19:
+            return kernel(kind, clone, seen, *rest[:count - 21])
         if seen.shape[0] and not seen.all():
             raise ValueError("a revision before recognition cannot replay unseen clones")
-        return kernel(kind, *rest[:-1])
+        return kernel(kind, *rest[:-2])
     return migrate
 
 
@@ -227,7 +232,8 @@ def side_by_side(calls, versions: dict, repeats: int, threads: int) -> dict:
         outputs, wall = [], 0.0
         for call in calls:
             args = fresh(call)
-            args[-1] = agents_k.chunks_for_agents(args[8], args[9], threads)  # first, last
+            args[-2] = agents_k.chunks_for_agents(args[8], args[9], threads)  # first, last
+            args[-1] = threads  # the team
             t0 = time.perf_counter()
             substeps = kernel(*args)
             wall += time.perf_counter() - t0

@@ -52,6 +52,7 @@ from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
 from kernels.lattice import (EMPTY, bit_count, moore_masks_2d, nth_set_bit, steepest_free_2d,
                              trailing_zeros)
 from kernels.rng import hash_index, step_key, uniform
+from kernels.team import SYNC_SIZE, arrive, barrier, form, release, wait_for
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
 MAX_TAG = 2 ** 25    # int32 proposals: callers clear the array and restart tags below this
@@ -292,35 +293,52 @@ MOVE = 2             # moves of every chunk
 MOVE_EVEN = 3        # the even chunks' moves of the previous substep
 
 
+@nrt_free_jit
+def _chunk_stage(mode, c, kind, clone, seen, attractant, proposal, active, agent, halt,
+                 start, stop, moved, direction, span, lo, substep, stop_kind, agent_kind,
+                 offsets, inv_length, bias, move_key, base, priority_key, sites, arrived,
+                 waiting, previous_base):
+    """Chunk c's part of one stage of migration (the modes above; its entries start at
+    ``lo``); with ``waiting``, EVEN and MOVE_EVEN first move its winners of substep
+    ``substep - 1``, whose claims are tagged ``previous_base``."""
+    if (mode == EVEN or mode == MOVE_EVEN) and waiting:
+        _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
+                      lo, lo + span[c, 0], offsets, previous_base, agent_kind, substep - 1,
+                      sites, arrived, span, c)
+    hi = lo + span[c, 0]
+    if mode != MOVE and mode != MOVE_EVEN:
+        _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start, stop,
+                         direction, lo, hi, substep, stop_kind, agent_kind, offsets,
+                         inv_length, bias, move_key, mode != PROPOSE_ONLY, base, priority_key)
+    if mode == ODD or mode == MOVE:
+        _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
+                      lo, hi, offsets, base, agent_kind, substep, sites, arrived, span, c)
+
+
+@inline_jit
+def _stage_chunks(mode, n_chunks):
+    """(first chunk, step between chunks, how many) of a stage: every other chunk from 0
+    (EVEN, MOVE_EVEN) or 1 (ODD), or every chunk."""
+    step = 2 if mode != PROPOSE_ONLY and mode != MOVE else 1
+    first = 1 if mode == ODD else 0
+    return first, step, (n_chunks - first + step - 1) // step
+
+
 @parallel_jit
 def _in_parallel(mode, kind, clone, seen, attractant, proposal, active, agent, halt, start,
                  stop, moved, direction, bounds, span, substep, stop_kind, agent_kind, offsets,
                  inv_length, bias, move_key, base, priority_key, sites, arrived, waiting,
                  previous_base):
-    """One stage of migration on several chunks in parallel (the modes above); with
-    ``waiting``, EVEN and MOVE_EVEN first move the even chunks' winners of substep
-    ``substep - 1``, whose claims are tagged ``previous_base``."""
-    step = 2 if mode != PROPOSE_ONLY and mode != MOVE else 1
-    first = 1 if mode == ODD else 0
-    moves_before = (mode == EVEN or mode == MOVE_EVEN) and waiting
-    proposes = mode != MOVE and mode != MOVE_EVEN
-    moves_after = mode == ODD or mode == MOVE
-    for q in prange((bounds.shape[0] - 1 - first + step - 1) // step):
+    """One stage of migration on its chunks as a parallel region of its own
+    (:func:`_chunk_stage`): ``benchmarks/profile_migration.py`` times the stages this way;
+    :func:`migrate` runs them all in one region (:func:`_team_substeps`)."""
+    first, step, count = _stage_chunks(mode, bounds.shape[0] - 1)
+    for q in prange(count):
         c = np.int64(first + q * step)  # (a prange index is unsigned: another copy)
-        lo = bounds[c]
-        if moves_before:
-            _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
-                          lo, lo + span[c, 0], offsets, previous_base, agent_kind,
-                          substep - 1, sites, arrived, span, c)
-        hi = lo + span[c, 0]
-        if proposes:
-            _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start,
-                             stop, direction, lo, hi, substep, stop_kind, agent_kind, offsets,
-                             inv_length, bias, move_key, mode != PROPOSE_ONLY, base,
-                             priority_key)
-        if moves_after:
-            _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
-                          lo, hi, offsets, base, agent_kind, substep, sites, arrived, span, c)
+        _chunk_stage(mode, c, kind, clone, seen, attractant, proposal, active, agent, halt,
+                     start, stop, moved, direction, span, bounds[c], substep, stop_kind,
+                     agent_kind, offsets, inv_length, bias, move_key, base, priority_key,
+                     sites, arrived, waiting, previous_base)
 
 
 @jit
@@ -384,9 +402,17 @@ def _chunk_spans(active, n_active, n_chunks):
     at least 1) chunks of consecutive entries: (bounds, n_chunks + 1 start entries; span,
     per chunk (entries, lowest site, highest site), an empty chunk (0, 2 ** 62, -1))."""
     bounds = np.empty(n_chunks + 1, np.int64)
+    span = np.empty((n_chunks, 3), np.int64)
+    _cut(active, n_active, bounds, span)
+    return bounds, span
+
+
+@jit
+def _cut(active, n_active, bounds, span):
+    """:func:`_chunk_spans` into the given ``bounds`` and ``span`` (their chunk count)."""
+    n_chunks = span.shape[0]
     for c in range(n_chunks + 1):
         bounds[c] = c * n_active // n_chunks
-    span = np.empty((n_chunks, 3), np.int64)
     for c in range(n_chunks):
         span[c, 0] = bounds[c + 1] - bounds[c]
         span[c, 1] = np.int64(2 ** 62)
@@ -394,7 +420,6 @@ def _chunk_spans(active, n_active, n_chunks):
         for k in range(bounds[c], bounds[c + 1]):
             span[c, 1] = min(span[c, 1], active[k])
             span[c, 2] = max(span[c, 2], active[k])
-    return bounds, span
 
 
 @jit
@@ -411,30 +436,185 @@ def _needs_rebalance(span):
 
 
 @jit
-def _rebalanced(active, agent, halt, start, stop, moved, bounds, span):
-    """(bounds, span, entries in all, whether cut again) of the active list: when
-    :func:`_needs_rebalance`, every chunk's kept entries closed up, in order, to the front
-    and cut again into as many chunks of equal count (:func:`_chunk_spans`); otherwise the
-    chunks as they are."""
+def _rebalance(active, agent, halt, start, stop, moved, bounds, span):
+    """(entries in all, whether cut again) of the active list: when
+    :func:`_needs_rebalance`, every chunk's kept entries are closed up, in order, to the
+    front and cut again, in place, into as many chunks of equal count (:func:`_cut`);
+    otherwise the chunks stay as they are."""
     n_chunks = bounds.shape[0] - 1
     n_active = 0
     for c in range(n_chunks):
         n_active += span[c, 0]
     if not _needs_rebalance(span):
-        return bounds, span, n_active, False
+        return n_active, False
     kept = 0
     for c in range(n_chunks):
         for k in range(bounds[c], bounds[c] + span[c, 0]):
             _keep(active, agent, halt, start, stop, moved, k, kept, active[k])
             kept += 1
-    bounds, span = _chunk_spans(active, np.int64(n_active), np.int64(n_chunks))
-    return bounds, span, n_active, True
+    _cut(active, np.int64(n_active), bounds, span)
+    return n_active, True
+
+
+# the plan of a team's next stage (int64 entries, written by the member that runs the
+# serial part between two stages, read by all after the barrier)
+PLAN_SUBSTEP = 0        # the substep to run next
+PLAN_ACTIVE = 1         # entries in the active list
+PLAN_APART = 2          # whether the next substep runs by parity (_parities_apart)
+PLAN_WAITING = 3        # whether the even chunks' moves of the last substep wait
+PLAN_FLUSH = 4          # whether they are made now, in a stage of their own
+PLAN_PREVIOUS_BASE = 5  # the claim tag of the last substep
+PLAN_COLOURED = 6       # substeps run by parity so far
+PLAN_REBALANCED = 7     # times the chunks were cut again
+PLAN_SIZE = 8
+
+
+@nrt_free_jit
+def _member_stage(mode, member, team, kind, clone, seen, attractant, proposal, active, agent,
+                  halt, start, stop, moved, direction, bounds, span, substep, stop_kind,
+                  agent_kind, offsets, inv_length, bias, move_key, base, priority_key, sites,
+                  arrived, waiting, previous_base):
+    """A member's share of a stage: a contiguous block of the stage's chunks."""
+    first, step, count = _stage_chunks(mode, bounds.shape[0] - 1)
+    for q in range(member * count // team, (member + 1) * count // team):
+        c = first + q * step
+        _chunk_stage(mode, c, kind, clone, seen, attractant, proposal, active, agent, halt,
+                     start, stop, moved, direction, span, bounds[c], substep, stop_kind,
+                     agent_kind, offsets, inv_length, bias, move_key, base, priority_key,
+                     sites, arrived, waiting, previous_base)
+
+
+@jit
+def _settle(plan, active, agent, halt, start, stop, moved, bounds, span, gap):
+    """The end of a substep once no moves wait (serial): the chunks cut again if
+    :func:`_rebalance` says so, the active count and the next substep's way (by
+    parity or not) in ``plan``."""
+    if plan[PLAN_WAITING] != 0:
+        n_active = 0
+        for c in range(span.shape[0]):
+            n_active += span[c, 0]
+    else:
+        n_active, cut = _rebalance(active, agent, halt, start, stop, moved, bounds, span)
+        plan[PLAN_REBALANCED] += cut
+    plan[PLAN_ACTIVE] = n_active
+    plan[PLAN_APART] = _parities_apart(span, gap)
+
+
+@jit
+def _end_substep(plan, base, by_parity, n_substeps, active, agent, halt, start, stop, moved,
+                 bounds, span, gap):
+    """The serial part after a substep's last stage: the even chunks' moves wait for the
+    next substep's first stage unless this was the last substep, the chunks are to be
+    cut again, or the next substep cannot run by parity (whose fallback reads every
+    chunk): then PLAN_FLUSH asks for a stage that makes them first."""
+    plan[PLAN_PREVIOUS_BASE] = base
+    plan[PLAN_SUBSTEP] += 1
+    plan[PLAN_COLOURED] += by_parity
+    plan[PLAN_WAITING] = by_parity
+    plan[PLAN_FLUSH] = 0
+    if by_parity and (plan[PLAN_SUBSTEP] == n_substeps or _needs_rebalance(span)
+                      or not _parities_apart(span, gap)):
+        plan[PLAN_FLUSH] = 1
+        return
+    _settle(plan, active, agent, halt, start, stop, moved, bounds, span, gap)
+
+
+@nrt_free_jit
+def _member(member, team, sync, plan, kind, clone, seen, attractant, proposal, active, agent,
+            halt, start, stop, moved, direction, bounds, span, n_substeps, stop_kind,
+            agent_kind, offsets, inv_length, bias, first_tag, move_step_key,
+            priority_step_key, sites, arrived, gap):
+    """One member's run of :func:`migrate`'s substeps (:func:`_team_substeps`): its share
+    of every stage, a barrier after each, and, when it arrives last at a barrier, the
+    serial part before the next stage (:func:`_end_substep`, the claims of a substep
+    that cannot run by parity)."""
+    size = form(sync, team)
+    if size == 0:
+        return
+    # the stages' modes as values, not literals (each literal would compile another copy
+    # of the stage and of everything it inlines)
+    even, odd = np.int64(EVEN), np.int64(ODD)
+    propose_only, move, move_even = np.int64(PROPOSE_ONLY), np.int64(MOVE), np.int64(MOVE_EVEN)
+    if size < team:  # the others have not started: this member works alone
+        member = 0
+        team = size
+    while plan[PLAN_SUBSTEP] < n_substeps and plan[PLAN_ACTIVE] > 0:
+        s = plan[PLAN_SUBSTEP]
+        base = (first_tag + s) * TAG_UNIT
+        move_key = step_key(move_step_key, s)
+        priority_key = step_key(priority_step_key, s)
+        waiting = plan[PLAN_WAITING] != 0
+        previous_base = plan[PLAN_PREVIOUS_BASE]
+        by_parity = plan[PLAN_APART] != 0
+        if by_parity:
+            _member_stage(even, member, team, kind, clone, seen, attractant, proposal, active,
+                          agent, halt, start, stop, moved, direction, bounds, span, s,
+                          stop_kind, agent_kind, offsets, inv_length, bias, move_key, base,
+                          priority_key, sites, arrived, waiting, previous_base)
+            barrier(sync, team)
+            _member_stage(odd, member, team, kind, clone, seen, attractant, proposal, active,
+                          agent, halt, start, stop, moved, direction, bounds, span, s,
+                          stop_kind, agent_kind, offsets, inv_length, bias, move_key, base,
+                          priority_key, sites, arrived, waiting, previous_base)
+        else:
+            _member_stage(propose_only, member, team, kind, clone, seen, attractant,
+                          proposal, active, agent, halt, start, stop, moved, direction,
+                          bounds, span, s, stop_kind, agent_kind, offsets, inv_length, bias,
+                          move_key, base, priority_key, sites, arrived, waiting,
+                          previous_base)
+            last, generation = arrive(sync, team)
+            if last:  # the claims one chunk after another
+                for c in range(span.shape[0]):
+                    _claim_stretch(proposal, active, direction, bounds[c],
+                                   bounds[c] + span[c, 0], offsets, base, priority_key)
+                release(sync)
+            else:
+                wait_for(sync, generation)
+            _member_stage(move, member, team, kind, clone, seen, attractant, proposal,
+                          active, agent, halt, start, stop, moved, direction, bounds, span, s,
+                          stop_kind, agent_kind, offsets, inv_length, bias, move_key, base,
+                          priority_key, sites, arrived, waiting, previous_base)
+        last, generation = arrive(sync, team)
+        if last:
+            _end_substep(plan, base, by_parity, n_substeps, active, agent, halt, start, stop,
+                         moved, bounds, span, gap)
+            release(sync)
+        else:
+            wait_for(sync, generation)
+        if plan[PLAN_FLUSH] != 0:
+            _member_stage(move_even, member, team, kind, clone, seen, attractant, proposal,
+                          active, agent, halt, start, stop, moved, direction, bounds, span,
+                          plan[PLAN_SUBSTEP], stop_kind, agent_kind, offsets, inv_length, bias,
+                          move_key, base, priority_key, sites, arrived, plan[PLAN_FLUSH] != 0,
+                          plan[PLAN_PREVIOUS_BASE])
+            last, generation = arrive(sync, team)
+            if last:
+                plan[PLAN_WAITING] = 0
+                plan[PLAN_FLUSH] = 0
+                _settle(plan, active, agent, halt, start, stop, moved, bounds, span, gap)
+                release(sync)
+            else:
+                wait_for(sync, generation)
+
+
+@parallel_jit
+def _team_substeps(team, sync, plan, kind, clone, seen, attractant, proposal, active, agent,
+                   halt, start, stop, moved, direction, bounds, span, n_substeps, stop_kind,
+                   agent_kind, offsets, inv_length, bias, first_tag, move_step_key,
+                   priority_step_key, sites, arrived, gap):
+    """:func:`migrate`'s substeps on several chunks: one parallel region of ``team``
+    members (``kernels.team``), one per thread, each running :func:`_member`."""
+    for m in prange(team):
+        _member(np.int64(m), team, sync, plan, kind, clone, seen, attractant, proposal,
+                active, agent, halt, start, stop, moved, direction, bounds, span, n_substeps,
+                stop_kind, agent_kind, offsets, inv_length, bias, first_tag, move_step_key,
+                priority_step_key, sites, arrived, gap)
 
 
 @jit
 def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, last, stop_kind,
             offsets, inv_length, bias, first_tag, move_step_key, priority_step_key, agent_kind,
-            arrived, n_chunks):
+            arrived, n_chunks, team):
     """Move substeps (propose, claim, move) until no agent can move: agent a moves in
     substeps ``first[a] <= s < last[a]``, substep s using tag ``first_tag + s`` and the
     keys ``step_key(move_step_key, s)`` / ``step_key(priority_step_key, s)``. Returns
@@ -444,7 +624,10 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     ``clone``, ``seen``: which ``stop_kind`` cells an agent stops beside (:func:`_propose`).
     The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing ``proposal`` and
     restarting the tags when it would not be) and chooses ``n_chunks``
-    (:func:`chunks_for_agents`); the result does not depend on it.
+    (:func:`chunks_for_agents`) and ``team``, the threads that share the chunks (at most
+    the calling thread's Numba threads, ``kernels.team.team_size``; more would wait for
+    each other until one works alone, ``kernels.team.form``); the result depends on
+    neither.
 
     Cost follows the agents that can still move, not the population: agents with no
     substep to move in are left out from the start, and an agent found INERT is dropped
@@ -453,28 +636,31 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     (:func:`by_site_bucket`; one sort per call serves every substep, agents moving only
     locally), cut into ``n_chunks`` contiguous chunks (each closes up within its own range
     as its agents drop out; all are cut again to equal counts when the fullest holds more
-    than REBALANCE times the mean: :func:`_rebalanced`). A substep is, when the chunks of
-    each parity lie more than three reaches apart (:func:`_parities_apart`; the list is
-    in site order, so they do unless chunks are thinner than a few rows), two parallel
-    regions:
+    than REBALANCE times the mean: :func:`_rebalance`). With one chunk the substeps run
+    here, one after another. With several, one parallel region runs them all
+    (:func:`_team_substeps`: one member per thread, ``kernels.team``), and a substep is,
+    when the chunks of each parity lie more than three reaches apart
+    (:func:`_parities_apart`; the list is in site order, so they do unless chunks are
+    thinner than a few rows), two stages with a barrier after each:
 
     1. the even chunks: the moves of the substep before, then the proposals and claims;
     2. the odd chunks: the proposals and claims, then the moves.
 
     A chunk's moves need the claims of both its neighbours, so the even chunks' moves wait
-    for the next substep's first region (one region fewer per substep than moves of their
-    own: 0.14-0.29 ms of ~6.8 per step at 2 threads, 1000 x 1000); each chunk then touches
-    sites within two reaches of its agents at the start of the region, and three reaches
-    keep those apart. The waiting moves are made in a region of their own after the last
-    substep, before the chunks are cut again, and before a substep whose chunks are too
-    close: that one runs every chunk's proposals in parallel, the claims one chunk after
-    another, then every chunk's moves in parallel (winners' targets are distinct and were
-    empty).
+    for the next substep's first stage (one stage fewer per substep than moves of their
+    own); each chunk then touches sites within two reaches of its agents at the start of
+    the stage, and three reaches keep those apart. The waiting moves are made in a stage of
+    their own after the last substep, before the chunks are cut again, and before a
+    substep whose chunks are too close: that one runs every chunk's proposals in parallel,
+    the claims one chunk after another, then every chunk's moves in parallel (winners'
+    targets are distinct and were empty). The serial parts between stages (those claims,
+    cutting the chunks again, deciding the next stage) run in the member that reaches the
+    barrier last, while the others wait.
 
     Each agent writes only its own list entries and the target it wins; the claim left at
     a site is a maximum over its proposers, whatever the order they claim in. So neither
-    the chunks nor the thread count changes the result (tests/test_kernels_immune.py runs
-    several chunk counts against the naive reference)."""
+    the chunks nor the threads change the result (tests/test_kernels_immune.py runs
+    several chunk counts and teams against the naive reference)."""
     order = by_site_bucket(sites, n, kind.shape[0])
     active = np.empty(n, np.int64)
     agent = np.empty(n, np.int64)
@@ -483,7 +669,7 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     stop = np.empty(n, np.int64)
     moved = np.zeros(n, np.int64)
     direction = np.full(n, INERT, np.int64)
-    n_substeps = 0
+    n_substeps = np.int64(0)  # (not the literal 0: that would compile the team twice)
     n_active = 0
     for k in range(n):
         a = order[k]
@@ -501,24 +687,12 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     reach = np.int64(0)  # the farthest a claim lands from its proposer, in flat sites
     for d in range(offsets.shape[0]):
         reach = max(reach, abs(offsets[d]))
-    propose_only = n_chunks * 0 + PROPOSE_ONLY  # (computed: a literal compiles another copy)
-    move = n_chunks * 0 + MOVE
-    move_even = n_chunks * 0 + MOVE_EVEN
-    coloured = 0
-    rebalanced = 0
-    waiting = n_chunks < 0  # whether the even chunks' moves of the last substep wait
-    # chunks of one parity run at once when more than three reaches apart: one for the
-    # waiting move of each agent of an even chunk, two for its proposal and claim
-    gap = 3 * reach
-    previous_base = np.int64(0)
-    s = np.int64(0)  # not the literal 0: that would compile the stretch kernels twice
-    while s < n_substeps and n_active > 0:
-        base = (first_tag + s) * TAG_UNIT
-        move_key = step_key(move_step_key, s)
-        priority_key = step_key(priority_step_key, s)
-        # (the arguments below that look constant are computed: a literal would compile
-        # another copy of the kernel it is passed to)
-        if n_chunks == 1:  # no parallel region at all
+    if n_chunks == 1:  # no parallel region at all
+        s = np.int64(0)
+        while s < n_substeps and n_active > 0:
+            base = (first_tag + s) * TAG_UNIT
+            move_key = step_key(move_step_key, s)
+            priority_key = step_key(priority_step_key, s)
             only = n_chunks - 1
             _propose_stretch(kind, clone, seen, attractant, proposal, active, halt, start,
                              stop, direction, bounds[only], bounds[only] + span[only, 0], s,
@@ -527,46 +701,29 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
             _move_stretch(kind, proposal, active, agent, halt, start, stop, moved, direction,
                           bounds[only], bounds[only] + span[only, 0], offsets, base,
                           agent_kind, s, sites, arrived, span, only)
-        elif _parities_apart(span, gap):  # (always so while moves wait: see below)
-            coloured += 1
-            for parity in range(2):
-                _in_parallel(parity, kind, clone, seen, attractant, proposal, active,
-                             agent, halt, start, stop, moved, direction, bounds, span, s,
-                             stop_kind, agent_kind, offsets, inv_length, bias, move_key,
-                             base, priority_key, sites, arrived, waiting, previous_base)
-            waiting = n_chunks > 1
-        else:
-            _in_parallel(propose_only, kind, clone, seen, attractant, proposal, active,
-                         agent, halt, start, stop, moved, direction, bounds, span, s,
-                         stop_kind, agent_kind, offsets, inv_length, bias, move_key, base,
-                         priority_key, sites, arrived, waiting, previous_base)
-            for c in range(n_chunks):
-                _claim_stretch(proposal, active, direction, bounds[c],
-                               bounds[c] + span[c, 0], offsets, base, priority_key)
-            _in_parallel(move, kind, clone, seen, attractant, proposal, active, agent, halt,
-                         start, stop, moved, direction, bounds, span, s, stop_kind, agent_kind,
-                         offsets, inv_length, bias, move_key, base, priority_key, sites,
-                         arrived, waiting, previous_base)
-        previous_base = base
-        s += 1
-        # the even chunks' moves wait for the next substep's first region unless this was
-        # the last substep, the chunks are to be cut again, or the next substep cannot run
-        # by parity (whose fallback reads every chunk)
-        if waiting and (s == n_substeps or _needs_rebalance(span)
-                        or not _parities_apart(span, gap)):
-            _in_parallel(move_even, kind, clone, seen, attractant, proposal, active, agent,
-                         halt, start, stop, moved, direction, bounds, span, s, stop_kind,
-                         agent_kind, offsets, inv_length, bias, move_key, base, priority_key,
-                         sites, arrived, waiting, previous_base)
-            waiting = n_chunks < 0
-        if waiting:  # (the even chunks' counts from the substep before: the loop may run
-            n_active = 0  # one substep more over chunks then found empty)
-            for c in range(n_chunks):
-                n_active += span[c, 0]
-        else:
-            bounds, span, n_active, cut = _rebalanced(active, agent, halt, start, stop,
-                                                      moved, bounds, span)
-            rebalanced += cut
+            s += 1
+            # (one chunk is never cut again: this gives its count; the loop written with
+            # this call ran 2-3% faster than without it, a matter of code generation:
+            # benchmarks/README.md, "Migration in one parallel region")
+            n_active, cut = _rebalance(active, agent, halt, start, stop, moved, bounds, span)
+        coloured = 0
+        rebalanced = 0
+    else:
+        # chunks of one parity run at once when more than three reaches apart: one for the
+        # waiting move of each agent of an even chunk, two for its proposal and claim
+        gap = 3 * reach
+        plan = np.zeros(PLAN_SIZE, np.int64)
+        plan[PLAN_ACTIVE] = n_active
+        plan[PLAN_APART] = _parities_apart(span, gap)
+        team = max(1, min(team, n_chunks))
+        _team_substeps(team, np.zeros(SYNC_SIZE, np.int64), plan, kind, clone, seen,
+                       attractant, proposal, active, agent, halt, start, stop, moved,
+                       direction, bounds, span, n_substeps, stop_kind, agent_kind, offsets,
+                       inv_length, bias, first_tag, move_step_key, priority_step_key, sites,
+                       arrived, gap)
+        s = plan[PLAN_SUBSTEP]
+        coloured = plan[PLAN_COLOURED]
+        rebalanced = plan[PLAN_REBALANCED]
     for c in range(n_chunks):
         for k in range(bounds[c], bounds[c] + span[c, 0]):
             sites[agent[k]] = active[k]

@@ -17,6 +17,7 @@ from kernels import lattice, rng
 from kernels import microenvironment as micro
 from kernels import multigrid
 from kernels import t_cells as t_cells_k
+from kernels import team as team_k
 from kernels.jit import PARALLEL_CHUNKS
 from kernels.lattice import DEAD, EMPTY, NECROTIC, SUPPRESSIVE, T_CELL, TUMOR, VESSEL, WALL
 from conftest import JIT_DISABLED
@@ -58,12 +59,14 @@ def _key(stream, step=3, seed=11):
 
 
 def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, agent_kind,
-             stop_kind=TUMOR, first_tag=1, proposal=None, clone=None, seen=None, chunks=None):
+             stop_kind=TUMOR, first_tag=1, proposal=None, clone=None, seen=None, chunks=None,
+             team=None):
     """The kernel on a padded grid (changed in place); returns the arrival substeps.
     ``seen`` (one flag per clone of ``clone``): the stop cells that stop; None: all.
     ``chunks``: cut the active list into that many chunks (default: as the engine does)
     and return (arrivals, substeps, substeps whose claims ran by parity, times the chunks
-    were cut again) instead."""
+    were cut again) instead; ``team``: the threads sharing them (default: every Numba
+    thread; the engine's choice, ``kernels.team.team_size``, without ``chunks``)."""
     flat = kind.reshape(-1)
     if proposal is None:
         proposal = np.zeros(flat.size, np.int32)
@@ -76,9 +79,11 @@ def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, a
             np.uint64(prio_key), agent_kind, arrived)
     if chunks is None:
         agents_k.migrate(*args, agents_k.chunks_for_agents(first, last,
-                                                           numba.get_num_threads()))
+                                                           numba.get_num_threads()),
+                         team_k.team_size())
         return arrived
-    substeps, by_parity, recut = agents_k.migrate(*args, chunks)
+    team = min(numba.get_num_threads(), team or numba.get_num_threads())
+    substeps, by_parity, recut = agents_k.migrate(*args, chunks, team)
     return arrived, substeps, by_parity, recut
 
 
@@ -301,15 +306,19 @@ def _migrate_in_chunks(dims, count, chunk_counts, leaving=True):
     assert np.count_nonzero(expected_sites != sites) > n // 4  # the comparison sees moves
     paths = []
     for chunks in chunk_counts:
-        k, s = kind.copy(), sites.copy()
-        arrived, substeps, by_parity, recut = _migrate(k, field, s, stops, first, last, 0.5,
-                                                       move_key, prio_key, T_CELL,
-                                                       chunks=chunks)
-        np.testing.assert_array_equal(s, expected_sites)
-        np.testing.assert_array_equal(k, expected_kind)
-        np.testing.assert_array_equal(arrived, expected_arrived)
-        assert substeps == 8
-        paths.append((by_parity, recut))
+        taken = set()
+        for team in (1, 2, 4):  # members sharing the chunks (at most the Numba threads)
+            k, s = kind.copy(), sites.copy()
+            arrived, substeps, by_parity, recut = _migrate(k, field, s, stops, first, last,
+                                                           0.5, move_key, prio_key, T_CELL,
+                                                           chunks=chunks, team=team)
+            np.testing.assert_array_equal(s, expected_sites)
+            np.testing.assert_array_equal(k, expected_kind)
+            np.testing.assert_array_equal(arrived, expected_arrived)
+            assert substeps == 8
+            taken.add((by_parity, recut))
+        assert len(taken) == 1  # the same path whatever the team
+        paths.append(taken.pop())
     return paths
 
 
@@ -321,8 +330,9 @@ def test_migration_in_chunks_matches_naive(dims, count):
     site order: the 3D one is long in its first axis, whose planes set the reach), so
     claims run by parity and moves wait for the next substep's region (the parallel path);
     the small crowded one does not, so the claims run chunk after chunk (the fallback):
-    both paths are checked to have run. The thread count does not enter; the engine's 1
-    vs 2 thread test (test_determinism.py) covers the choice of chunks from it."""
+    both paths are checked to have run. Each chunk count runs with teams of 1, 2 and 4
+    members (at most as many as there are Numba threads); the engine's 1 vs 2 thread test
+    (test_determinism.py) covers the choice of chunks from the thread count."""
     crowded = count > 0.3 * np.prod(dims)
     chunk_counts = (1, 2, 5, 8)
     paths = _migrate_in_chunks(dims, count, chunk_counts)

@@ -22,6 +22,7 @@ from kernels import immune as agents_k
 from kernels import lattice, rng
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
+from kernels import team
 from kernels.lattice import SUPPRESSIVE, T_CELL, TUMOR
 from simulator.model.rates import per_step_probability_hours, step_hazard
 from simulator.model.tumor import escape_bit
@@ -612,7 +613,8 @@ class ImmuneSystem:
                          first, last, stop_kind,
                          geo.offsets, self.inv_length, bias, tag, self._key(move_stream, step),
                          self._key(priority_stream, step), agent_kind, arrived,
-                         agents_k.chunks_for_agents(first, last, numba.get_num_threads()))
+                         agents_k.chunks_for_agents(first, last, numba.get_num_threads()),
+                         team.team_size())
         return arrived, hours_per_move
 
     def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,
