@@ -24,8 +24,9 @@ only, a compact list of the agents that may still move in this call:
 
 The list is cut into chunks of consecutive entries (in site order), each worked by one
 thread; claims of chunks that could reach the same site never run at once
-(:func:`migrate`). Two parallel regions per substep on several threads with enough movers
-(:func:`chunks_for`), none otherwise.
+(:func:`migrate`). On several threads with enough movers (:func:`chunks_for`) a call is
+one parallel region whose threads meet at a barrier after each of a substep's two stages
+(``kernels.team``); otherwise no region at all.
 
 The rule is the synchronous one of ``tests/naive.py::migrate_substep`` (all proposals of a
 substep see the lattice as the previous substep left it, then each target goes to its
@@ -68,7 +69,7 @@ MIN_CHUNK = 256
 CHUNKS_PER_THREAD = 4
 # the chunks are cut again to equal counts when the largest holds more than this times the
 # mean: agents drop out of the list unevenly (T cells that reach the tumour), and a parity
-# region waits for its fullest chunks (1.2, 1.1 and 1.05 took 1000x1000 T-cell migration at
+# stage waits for its fullest chunks (1.2, 1.1 and 1.05 took 1000x1000 T-cell migration at
 # 2 threads from ~17.0-17.3 to ~16.3-16.6 ms, best of the three 1.05)
 REBALANCE = 1.05
 BUCKETS = 4096       # at most this many site buckets in the locality sort of :func:`migrate`
