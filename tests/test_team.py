@@ -1,26 +1,38 @@
 """kernels.team: a parallel region whose members meet at barriers between stages."""
+import math
+
 import numba
 import numpy as np
 import pytest
 
 from conftest import needs_jit
 from kernels import team
-from kernels.jit import parallel_jit, prange
+from kernels.jit import prange
 
 STAGES = 200
 
 
-@parallel_jit
-def _stages(size, sync, seen, done, serial):
+# not cached: Numba checks a cached kernel against its own file only, and this one inlines
+# kernels.team's barrier (the package's own kernels are tied to its sources, kernels.jit)
+@numba.njit(parallel=True, cache=False)
+def _stages(size, sync, seen, done, serial, formed):
     """Each member writes its own slot of stage k, then meets the others; after the
     barrier it copies every member's stage-k value (all must be written). Between stages
-    the last arriver adds to ``serial`` alone (the stage's serial part)."""
+    the last arriver adds to ``serial[0]`` alone (the stage's serial part); the members
+    take turns to dawdle before writing. ``formed[0]``: the members that shared the
+    work."""
     for m in prange(size):
         members = team.form(sync, size)
         if members == 0:
             continue
+        formed[0] = members
         me = np.int64(m) if members == size else np.int64(0)
         for k in range(STAGES):
+            # the members take turns to be slow, so one without a barrier reads too early
+            busy = 0.0
+            for r in range(20000 * ((k + me) % 2)):
+                busy += math.sqrt(r)
+            serial[1 + me] += busy > 0.0
             for j in range(me * done.shape[1] // members, (me + 1) * done.shape[1] // members):
                 done[k, j] = k + 1
             last, generation = team.arrive(sync, members)
@@ -37,28 +49,37 @@ def _stages(size, sync, seen, done, serial):
 def _run(size, slots=8):
     seen = np.zeros((size, STAGES, slots), np.int64)
     done = np.zeros((STAGES, slots), np.int64)
-    serial = np.zeros(1, np.int64)
-    _stages(size, team.new_sync(), seen, done, serial)
-    return seen, done, serial
+    serial = np.zeros(1 + size, np.int64)
+    formed = np.zeros(1, np.int64)
+    _stages(size, team.new_sync(), seen, done, serial, formed)
+    return seen, done, serial, int(formed[0])
 
 
 @needs_jit
 @pytest.mark.parametrize("threads", [1, 2])
 def test_every_member_sees_every_stage_before_the_next(threads):
     """After each barrier every member reads every member's writes of that stage; the
-    serial part between stages runs once per stage; one member (a team of one) does all."""
+    serial part between stages runs once per stage; one member (a team of one) does all.
+    (On a busy machine a member may start too late and leave the work to one: then only
+    that one's view is checked, and the run is tried again, up to 5 times, for a team
+    of all.)"""
     if threads > numba.config.NUMBA_NUM_THREADS:
         pytest.skip("needs more Numba threads")
+    expected = np.arange(1, STAGES + 1)[:, None] * np.ones(8, np.int64)
+    sizes = []
     numba.set_num_threads(threads)
     try:
-        seen, done, serial = _run(threads)
+        while len(sizes) < 5 and threads not in sizes:
+            seen, done, serial, formed = _run(threads)
+            sizes.append(formed)
+            np.testing.assert_array_equal(done, expected)
+            for member in range(formed):
+                np.testing.assert_array_equal(seen[member], expected)
+            assert not seen[formed:].any()
+            assert serial[0] == STAGES
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    expected = np.arange(1, STAGES + 1)[:, None] * np.ones(done.shape[1], np.int64)
-    np.testing.assert_array_equal(done, expected)
-    for member in range(threads):
-        np.testing.assert_array_equal(seen[member], expected)
-    assert serial[0] == STAGES
+    assert threads in sizes, sizes
 
 
 @needs_jit
@@ -68,10 +89,11 @@ def test_members_that_cannot_run_together_leave_the_work_to_one():
     done once."""
     numba.set_num_threads(1)
     try:
-        seen, done, serial = _run(2)
+        seen, done, serial, formed = _run(2)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     expected = np.arange(1, STAGES + 1)[:, None] * np.ones(done.shape[1], np.int64)
+    assert formed == 1
     np.testing.assert_array_equal(done, expected)
     np.testing.assert_array_equal(seen[0], expected)  # the one that worked, as member 0
     assert not seen[1].any()
