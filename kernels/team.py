@@ -16,8 +16,9 @@ two on one thread, so the caller asks for a team only under the first two
 (:func:`team_size`). The members still meet first (:func:`form`): should one of them not
 have started within ``FORM_SPINS`` waits, a waiting member claims the whole work for
 itself and the others leave when they start, so a runtime that serialises the iterations
-costs a delay, never a hang. A member that waits spins with the CPU's pause hint and yields its
-core after ``YIELD_SPINS`` (another process, or a descheduled member, may need it).
+costs a delay, never a hang. A member that waits spins with the CPU's pause hint and
+yields its core every ``YIELD_SPINS`` waits (another process, or a descheduled member, may
+need it).
 
 The sync array (int64, ``SYNC_SIZE``) holds the counters on separate cache lines. Atomics
 are LLVM's (``atomicrmw``, acquire loads, release stores, ``cmpxchg``); plain Python
@@ -44,7 +45,7 @@ TOGETHER = 1         # every member started: work is split between them
 ALONE = 2            # one member does all the work; the others leave
 
 YIELD_SPINS = 2000   # pause hints (~0.1 ms) before a waiting member yields its core
-FORM_SPINS = 200000  # waits (pauses and yields) before the first member works alone
+FORM_SPINS = 200000  # waits (~15 ms) before a waiting member takes all the work
 
 
 def team_size() -> int:
