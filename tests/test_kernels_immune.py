@@ -307,7 +307,8 @@ def _migrate_in_chunks(dims, count, chunk_counts, leaving=True):
     paths = []
     for chunks in chunk_counts:
         taken = set()
-        for team in (1, 2, 4):  # members sharing the chunks (at most the Numba threads)
+        # members sharing the chunks: 1, 2 and 4, at most the Numba threads (each team once)
+        for team in sorted({min(t, numba.get_num_threads()) for t in (1, 2, 4)}):
             k, s = kind.copy(), sites.copy()
             arrived, substeps, by_parity, recut = _migrate(k, field, s, stops, first, last,
                                                            0.5, move_key, prio_key, T_CELL,
@@ -328,7 +329,7 @@ def test_migration_in_chunks_matches_naive(dims, count):
     """Any number of chunks gives the reference's moves, the chunks cut again as agents
     leave unevenly. The larger lattices keep the chunks apart (more than three reaches in
     site order: the 3D one is long in its first axis, whose planes set the reach), so
-    claims run by parity and moves wait for the next substep's region (the parallel path);
+    claims run by parity and moves wait for the next substep's stage (the parallel path);
     the small crowded one does not, so the claims run chunk after chunk (the fallback):
     both paths are checked to have run. Each chunk count runs with teams of 1, 2 and 4
     members (at most as many as there are Numba threads); the engine's 1 vs 2 thread test
