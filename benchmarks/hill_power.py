@@ -1,13 +1,16 @@
-"""The IFN-gamma Hill kernels with a float64 and a float32 power, side by side.
+"""The IFN-gamma Hill kernels with an earlier revision's power and today's, side by side.
 
 Run: ``python benchmarks/hill_power.py [--quick] [--threads N] [--repeats R] [--against REV]
 [--json PATH]`` (default JSON ``benchmarks/results/hill_power.json``; ~30 s).
 
 ``kernels.microenvironment.induced_secretion`` (the chemokine's IFN-gamma-induced source,
 in the fields phase) and ``tumor_response`` (necrosis and PD-L1) each evaluate a Hill
-function of the local IFN-gamma once per tumour cell. Since 2026-12-05 its power is taken in
-float32 (``powf``); before, in float64. Both versions - the module at ``--against`` (default
-c3bf733, the float64 power) loaded from git history (``common.module_at``), and today's -
+function of the local IFN-gamma once per tumour cell. Until 2026-12-05 its power was the
+maths library's float64 ``pow``, then float32's ``powf``, and since 2026-12-07 it is
+``kernels.powers.power`` (float64 arithmetic without a library call, so the loop over a
+line's tumour cells vectorises), rounded to float32. Both versions - the module at
+``--against`` (default c3bf733, the float64 ``pow``; 664c3f3 for ``powf``) loaded from git
+history (``common.module_at``), and today's -
 run on the same inputs: ``bench_full_step.py``'s start engine at radius 420 (1000 x 1000,
 ~225k tumour cells), its IFN-gamma and oxygen fields, alternating version by version,
 ``--repeats`` times (the first dropped as warm-up), 5 calls each. ``tumor_response`` runs on
@@ -81,15 +84,16 @@ def main(argv=None):
     log("building the start state ...")
     engine, _ = bench_full_step.build_start_engine(cfg, "throughout")
     engine_mod.set_threads(args.threads)
-    times = {"float64 (before)": [], "float32 (today)": []}
+    then, now = f"at {args.against}", "today"
+    times = {then: [], now: []}
     last = {}
     for repeat in range(repeats + 1):
-        for name, module in (("float64 (before)", before), ("float32 (today)", today)):
+        for name, module in ((then, before), (now, today)):
             secretion, response, pdl1 = run_version(module, engine, CALLS)
             last[name] = pdl1
             if repeat:
                 times[name].append((secretion, response))
-    a, b = last["float64 (before)"], last["float32 (today)"]
+    a, b = last[then], last[now]
     tumour = ~np.isnan(a)
     rows = {}
     for name, pairs in times.items():
@@ -103,7 +107,7 @@ def main(argv=None):
     res["pdl1_max_relative_difference"] = float(np.max(np.abs(a[tumour] - b[tumour])
                                                        / np.abs(a[tumour])))
     common.finish_result(res)
-    common.print_header(res, "tumorsim Hill power: float64 against float32")
+    common.print_header(res, f"tumorsim Hill power: {args.against} against today")
     print(f"\n{res['tumor_cells']} tumour cells, {args.threads} thread(s), best / median ms per "
           f"call over {repeats} repeats of {CALLS} calls")
     print(f"  {'power':<18}{'induced_secretion':>22}{'tumor_response':>22}")
@@ -111,7 +115,7 @@ def main(argv=None):
         print(f"  {name:<18}{r['induced_secretion_ms_best']:>12.2f} / "
               f"{r['induced_secretion_ms_median']:<7.2f}{r['tumor_response_ms_best']:>12.2f} / "
               f"{r['tumor_response_ms_median']:<7.2f}")
-    saved = sum(rows["float64 (before)"][k] - rows["float32 (today)"][k]
+    saved = sum(rows[then][k] - rows[now][k]
                 for k in ("induced_secretion_ms_best", "tumor_response_ms_best"))
     res["saved_ms_per_step_best"] = saved
     print(f"  saved per step (best): {saved:.2f} ms; PD-L1 largest relative difference "

@@ -33,18 +33,20 @@ import numpy as np
 
 from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
 from kernels.lattice import NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR, by_kind
+from kernels.powers import power
 from kernels.rng import uniform
 
 
 @jit
 def hill_power(x, half, coefficient):
-    """(x / K)^h for x > 0, 0 for x <= 0: the power of :func:`hill`, taken in float32 (x is
-    a float32 field value, and float32's powf costs 6 ns against 14 for float64's pow;
-    relative rounding ~1e-7, far below the field solver's tolerance). The result is a
-    float32 value, so a float32 array holds it exactly."""
-    if x <= 0.0:
-        return 0.0
-    return float(np.float32(x / half) ** np.float32(coefficient))
+    """(x / K)^h for x > 0, 0 for x <= 0 (and NaN): the power of :func:`hill`, in float64
+    arithmetic without a library call (``kernels.powers``, so loops of it vectorise) and
+    rounded to float32: the result is a float32 value, so a float32 array holds it
+    exactly, and it is the correctly rounded (x / K)^h but within ~1e-13 relative of a
+    rounding boundary (then one unit in the last place off)."""
+    v = np.float64(x)
+    r = np.float32(power(v / half, coefficient))
+    return float(r) if v > 0.0 else 0.0
 
 
 @jit
@@ -70,15 +72,22 @@ def tumor_columns(kind, base, first, last, columns):
 @parallel_jit
 def induced_secretion(kind, ifn, lo, hi, line_length, rate, half, coefficient, source):
     """source[i] += rate * hill(ifn[i], half, coefficient) at every tumour site, within the
-    tissue extents lo[l]..hi[l] of each line (tumour cells lie only there)."""
+    tissue extents lo[l]..hi[l] of each line (tumour cells lie only there). The Hill
+    functions of a line are taken in a loop of their own, which vectorises."""
     for line in prange(lo.shape[0]):
         base = line * line_length
         columns = np.empty(line_length, np.int32)
+        values = np.empty(line_length)
         n = tumor_columns(kind, base, max(lo[line], 0), min(hi[line], line_length - 1),
                           columns)
         for q in range(n):
-            i = np.uint64(base + columns[q])
-            source[i] += rate * hill(ifn[i], half, coefficient)
+            values[q] = ifn[np.uint64(base + columns[q])]
+        for q in range(n):
+            values[q] = hill(values[q], half, coefficient)
+        for q in range(n):
+            # (a Python float without JIT, as hill() returns: NumPy then adds it to the
+            # float32 source in float32, as induced_secretion_from_powers does)
+            source[np.uint64(base + columns[q])] += rate * float(values[q])
 
 
 @parallel_jit
@@ -136,20 +145,23 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
     # two column lists per stretch; each row ends with at least 64 unused bytes (no cache
     # line shared between threads)
     scratch = np.empty((PARALLEL_CHUNKS, 2, line_length + 16), np.int32)
+    values = np.empty((PARALLEL_CHUNKS, line_length + 8))
     for q in prange(PARALLEL_CHUNKS):
         c = np.int64(q)  # (a prange index is unsigned: another copy)
         _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
                        necrosis_threshold, necrosis_full, necrosis_hazard, necrosis_key,
                        pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
                        necrotic_by_clone, powers, c * n_lines // PARALLEL_CHUNKS,
-                       (c + 1) * n_lines // PARALLEL_CHUNKS, scratch[c, 0], scratch[c, 1])
+                       (c + 1) * n_lines // PARALLEL_CHUNKS, scratch[c, 0], scratch[c, 1],
+                       values[c])
 
 
 @nrt_free_jit
 def _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
                    necrosis_threshold, necrosis_full, necrosis_hazard, necrosis_key,
                    pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
-                   necrotic_by_clone, powers, line_lo, line_hi, tumour_cols, other_cols):
+                   necrotic_by_clone, powers, line_lo, line_hi, tumour_cols, other_cols,
+                   hill_powers):
     """:func:`tumor_response` on lines line_lo .. line_hi - 1 (scratch: ``tumour_cols`` and
     ``other_cols``, a line's length each; compiled without reference counting,
     ``kernels.jit``). A line's sites are first sorted, branch-free, into tumour sites and
@@ -181,6 +193,12 @@ def _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
             n_other += not tumour
         for q in range(n_other):
             pdl1[np.uint64(base + other_cols[q])] = np.nan
+        if use_ifn:
+            # each tumour cell's Hill power, in a loop of its own that vectorises
+            for q in range(n_tumour):
+                hill_powers[q] = ifn[np.uint64(base + tumour_cols[q])]
+            for q in range(n_tumour):
+                hill_powers[q] = hill_power(hill_powers[q], ifn_half, ifn_hill)
         for q in range(n_tumour):
             site = base + tumour_cols[q]
             i = np.uint64(site)
@@ -196,7 +214,7 @@ def _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
                         continue
             target = pdl1_baseline
             if use_ifn:
-                r = hill_power(ifn[i], ifn_half, ifn_hill)
+                r = hill_powers[q]
                 target += pdl1_induced * (r / (1.0 + r))  # hill(), its power kept
                 if keep_powers:
                     powers[i] = np.float32(r)

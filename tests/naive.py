@@ -810,10 +810,11 @@ def deaths(kind, sites, death_rate, dt, entry, fate_key):
 
 # --------------------------------------------------------------------------- tissue
 def hill_power(x, half, h):
-    """(x / half)^h, 0 for x <= 0; the power in float32, as the kernel."""
+    """(x / half)^h, 0 for x <= 0: Python's float64 power, rounded to float32 (the kernel
+    is within one float32 unit in the last place of it, ``kernels.powers``)."""
     if x <= 0.0:
         return 0.0
-    return float(np.float32(x / half) ** np.float32(h))
+    return float(np.float32((float(x) / half) ** h))
 
 
 def hill(x, half, h):
