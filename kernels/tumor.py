@@ -46,7 +46,9 @@ drawn during it, where events ~ deaths + clearances + the divisions at the tumou
 surface and around holes — a few per cent of the cells. What keeps it within 2x of the
 synchronous step (benchmarks/bench_tumor_kernel.py; the figures in benchmarks/README.md):
 the per-cell helpers are inlined (``kernels.jit.inline_jit``); the EMPTY-neighbour test
-is an OR of per-column flags swept along the line; ``run_events`` finds the sites whose
+is an OR of per-column flags computed once per column; ``schedule`` sorts each line's
+columns into tumour and debris lists first, branch-free, so a necrotic core's random mix
+of kinds costs no mispredicted branch per site; ``run_events`` finds the sites whose
 events it recomputes from a branch-free list of each line's flagged columns
 (:func:`_flagged_columns`: with a branch per site over runtime indices, that serial
 scan took 1.6 of the function's 3.5 ms at 1000 x 1000); a clock's firing within the step is
@@ -199,6 +201,46 @@ def empty_in_column(kind, base, col, line_steps):
     return found
 
 
+@inline_jit
+def _tumour_cell(i, c, has_empty, plain, no_drug_field, death_hazard, death_probability,
+                 division_hazard, attempt_probability, oxygen, oxygen_threshold, oxygen_span,
+                 concentration, target_bit, kill, arrest, dt_days, death_key, attempt_key):
+    """:func:`schedule`'s draws for the tumour cell of clone c at site i (``has_empty``:
+    it has an EMPTY neighbour): its flags and how many events they schedule."""
+    f = 0
+    events = 0
+    if plain:
+        h_die = death_hazard[c]
+        h_divide = division_hazard[c]
+        p_die = death_probability[c]
+    else:
+        h_die, h_divide = cell_hazards(i, c, death_hazard, division_hazard, oxygen,
+                                       oxygen_threshold, oxygen_span, concentration,
+                                       target_bit, kill, arrest, dt_days)
+        p_die = (death_probability[c] if concentration.shape[0] == 0
+                 else -math.expm1(-h_die))
+    if uniform(death_key, i) < p_die:
+        f |= F_DEATH
+        events += 1
+    if has_empty:
+        f |= F_ACTIVE
+        u = uniform(attempt_key, i)
+        # no logarithm where the clone's probability decides: where the hazard is the
+        # clone's (oxygen saturating, no drug field), and where oxygen alone scales it
+        # down, outside two bounds of the scaled probability
+        if h_divide == division_hazard[c]:
+            fires = fires_within_step(u, h_divide, attempt_probability[c])
+        elif no_drug_field:
+            fires = fires_scaled_within_step(u, h_divide, division_hazard[c],
+                                             attempt_probability[c])
+        else:
+            fires = event_time(u, h_divide) < 1.0
+        if fires:
+            f |= F_ATTEMPT
+            events += 1
+    return f, events
+
+
 @parallel_jit
 def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard,
              death_probability, division_hazard, oxygen, oxygen_threshold, oxygen_span,
@@ -222,89 +264,110 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
     A cell's Moore neighbours are the columns ``col - 1 .. col + 1`` of the lines around
     its own (``line_offsets``, lattice.neighbour_line_offsets), the cell itself aside,
     which is not EMPTY: so "has an EMPTY neighbour" is an OR of three per-column flags,
-    each computed once per column as the line is swept (3 loads per site in 2D, 9 in 3D,
-    instead of 8 or 26 per cell)."""
+    each computed once per column of the line (3 loads per site in 2D, 9 in 3D, instead of
+    8 or 26 per cell).
+
+    Each line's columns are first sorted, branch-free, into tumour and debris lists, and
+    each list is worked in a loop of its own: in a tumour's
+    necrotic core, where tumour cells and debris mix at random, a branch per site on the
+    kind mispredicted at about every other site (:func:`_schedule_line`). The lines are
+    worked in PARALLEL_CHUNKS stretches of consecutive lines, each with its own scratch;
+    each line writes only its own sites and entries, so the stretches do not change the
+    result."""
+    n_lines = lo.shape[0]
     line_steps = line_offsets * line_length
     no_drug_field = concentration.shape[0] == 0
     plain = no_drug_field and oxygen.shape[0] == 0
     attempt_probability = -np.expm1(-division_hazard)
     clear_dead_probability = -math.expm1(-clear_dead_hazard)
     clear_necrotic_probability = -math.expm1(-clear_necrotic_hazard)
-    for line in prange(lo.shape[0]):
-        base = line * line_length
-        first = NO_EXTENT_LO
-        last = NO_EXTENT_HI
-        count = 0
-        for c in range(tumor_by_clone.shape[1]):
-            tumor_by_clone[line, c] = 0
-        start = max(lo[line], 1)
-        stop = min(hi[line] + 1, line_length - 1)
-        empty_before = empty_here = False
-        if start < stop:  # tissue never lies in the ghost columns 0 and line_length - 1
-            empty_before = empty_in_column(kind, base, start - 1, line_steps)
-            empty_here = empty_in_column(kind, base, start, line_steps)
-        for col in range(start, stop):
-            empty_after = empty_in_column(kind, base, col + 1, line_steps)
-            i = base + col
-            ui = np.uint64(i)  # unsigned: no negative-index check (as _empty_at)
-            k = kind[ui]
-            f = 0
-            if k == TUMOR:
-                c = clone[ui]
-                tumor_by_clone[line, c] += 1
-                if plain:
-                    h_die = death_hazard[c]
-                    h_divide = division_hazard[c]
-                    p_die = death_probability[c]
-                else:
-                    h_die, h_divide = cell_hazards(i, c, death_hazard, division_hazard,
-                                                   oxygen, oxygen_threshold, oxygen_span,
-                                                   concentration, target_bit, kill, arrest,
-                                                   dt_days)
-                    p_die = (death_probability[c] if concentration.shape[0] == 0
-                             else -math.expm1(-h_die))
-                if uniform(death_key, i) < p_die:
-                    f |= F_DEATH
-                    count += 1
-                if empty_before or empty_here or empty_after:
-                    f |= F_ACTIVE
-                    u = uniform(attempt_key, i)
-                    # no logarithm where the clone's probability decides: where the hazard
-                    # is the clone's (oxygen saturating, no drug field), and where oxygen
-                    # alone scales it down, outside two bounds of the scaled probability
-                    if h_divide == division_hazard[c]:
-                        fires = fires_within_step(u, h_divide, attempt_probability[c])
-                    elif no_drug_field:
-                        fires = fires_scaled_within_step(u, h_divide, division_hazard[c],
-                                                         attempt_probability[c])
-                    else:
-                        fires = event_time(u, h_divide) < 1.0
-                    if fires:
-                        f |= F_ATTEMPT
-                        count += 1
-            elif k == DEAD:
-                if fires_within_step(uniform(clearance_key, i), clear_dead_hazard,
-                                     clear_dead_probability):
-                    f |= F_CLEAR
-                    count += 1
-            elif k == NECROTIC:
-                if fires_within_step(uniform(clearance_key, i), clear_necrotic_hazard,
-                                     clear_necrotic_probability):
-                    f |= F_CLEAR
-                    count += 1
-            empty_before = empty_here
-            empty_here = empty_after
-            if k != TUMOR and k != DEAD and k != NECROTIC:
-                continue
-            flags[ui] = f
-            if first == NO_EXTENT_LO:
-                first = col
-            last = col
-        tissue_lo[line] = first
-        tissue_hi[line] = last
-        lo[line] = first
-        hi[line] = last
-        events_per_line[line] = count
+    # per stretch: a line's tumour and debris columns and its columns' EMPTY flags, each
+    # row ending with at least 64 unused bytes (no cache line shared between threads)
+    columns = np.empty((PARALLEL_CHUNKS, 2, line_length + 16), np.int32)
+    empty = np.empty((PARALLEL_CHUNKS, line_length + 64), np.bool_)
+    for q in prange(PARALLEL_CHUNKS):
+        c = np.int64(q)  # (a prange index is unsigned: another copy)
+        tumour_cols, debris_cols, empty_cols = columns[c, 0], columns[c, 1], empty[c]
+        for line in range(c * n_lines // PARALLEL_CHUNKS, (c + 1) * n_lines // PARALLEL_CHUNKS):
+            for k in range(tumor_by_clone.shape[1]):
+                tumor_by_clone[line, k] = 0
+            first, last, count = _schedule_line(
+                kind, clone, flags, line, line * line_length,
+                max(lo[line], 1), min(hi[line] + 1, line_length - 1), line_steps, plain,
+                no_drug_field, death_hazard, death_probability, division_hazard,
+                attempt_probability, oxygen, oxygen_threshold, oxygen_span, concentration,
+                target_bit, kill, arrest, dt_days, clear_dead_hazard, clear_necrotic_hazard,
+                clear_dead_probability, clear_necrotic_probability, death_key, attempt_key,
+                clearance_key, tumor_by_clone, tumour_cols, debris_cols, empty_cols)
+            tissue_lo[line] = first
+            tissue_hi[line] = last
+            lo[line] = first
+            hi[line] = last
+            events_per_line[line] = count
+
+
+@nrt_free_jit
+def _schedule_line(kind, clone, flags, line, base, start, stop, line_steps, plain,
+                   no_drug_field, death_hazard, death_probability, division_hazard,
+                   attempt_probability, oxygen, oxygen_threshold, oxygen_span, concentration,
+                   target_bit, kill, arrest, dt_days, clear_dead_hazard, clear_necrotic_hazard,
+                   clear_dead_probability, clear_necrotic_probability, death_key, attempt_key,
+                   clearance_key, tumor_by_clone, tumour_cols, debris_cols, empty):
+    """:func:`schedule`'s work on columns start .. stop - 1 of one line (starting at site
+    ``base``; ``line_steps``: the offsets of the lines around it, in sites). Its columns
+    are sorted, branch-free, into tumour and debris lists, and each of its columns' EMPTY
+    flag (the columns of the lines around included) set aside (scratch: ``tumour_cols``,
+    ``debris_cols``, ``empty``, a line's length each); then the debris's clearances and
+    the tumour cells' draws, each list in a loop of its own. Returns (first tissue column,
+    last, events scheduled); compiled without reference counting (``kernels.jit``).
+
+    Against a sweep of the line with a branch per site on the kind (until 2026-12-07):
+    the full model's tumour phase at 1000 x 1000 (a 226k-cell tumour, a 192k-site
+    necrotic and dead core) 7.1 -> 5.1 ms at 1 thread, and on the tumour-only model's
+    solid 538k-cell disc, whose branches were predictable, the same time
+    (benchmarks/README.md, ``tumor_phase_against.py``)."""
+    n_tumour = 0
+    n_debris = 0
+    for col in range(start, stop):
+        k = kind[np.uint64(base + col)]  # (unsigned: no negative-index check)
+        tumour_cols[np.uint64(n_tumour)] = col
+        n_tumour += k == TUMOR
+        debris_cols[np.uint64(n_debris)] = col
+        n_debris += (k == DEAD) | (k == NECROTIC)
+    for col in range(start - 1, stop + 1):
+        empty[np.uint64(col)] = empty_in_column(kind, base, col, line_steps)
+    count = 0
+    for q in range(n_debris):
+        i = base + debris_cols[q]
+        ui = np.uint64(i)
+        dead = kind[ui] == DEAD
+        fires = fires_within_step(uniform(clearance_key, i),
+                                  clear_dead_hazard if dead else clear_necrotic_hazard,
+                                  clear_dead_probability if dead else clear_necrotic_probability)
+        flags[ui] = F_CLEAR if fires else 0
+        count += fires
+    for q in range(n_tumour):
+        col = tumour_cols[q]
+        i = base + col
+        ui = np.uint64(i)
+        c = clone[ui]
+        tumor_by_clone[line, c] += 1
+        f, events = _tumour_cell(
+            i, c, empty[np.uint64(col - 1)] | empty[np.uint64(col)] | empty[np.uint64(col + 1)],
+            plain, no_drug_field, death_hazard, death_probability, division_hazard,
+            attempt_probability, oxygen, oxygen_threshold, oxygen_span, concentration,
+            target_bit, kill, arrest, dt_days, death_key, attempt_key)
+        flags[ui] = f
+        count += events
+    first = NO_EXTENT_LO
+    last = NO_EXTENT_HI
+    if n_tumour > 0:
+        first = tumour_cols[0]
+        last = tumour_cols[n_tumour - 1]
+    if n_debris > 0:
+        first = min(first, debris_cols[0])
+        last = max(last, debris_cols[n_debris - 1])
+    return first, last, count
 
 
 # ------------------------------------------------------------------ the event queue

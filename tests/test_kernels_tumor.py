@@ -72,6 +72,36 @@ def test_tumor_step_matches_naive(dimensions, radius, targets, dt_hours):
     assert total[0] > 0 and total[1] > 0 and total[2] > 0  # births, deaths, mutations seen
 
 
+def _most_debris_in_a_line(engine):
+    """The largest share of DEAD or NECROTIC sites in one line's tissue extent."""
+    state, line_length = engine.state, engine.state.geometry.line_length
+    kind = state.kind.reshape(-1, line_length)
+    share = 0.0
+    for line in range(kind.shape[0]):
+        if state.lo[line] <= state.hi[line]:
+            extent = kind[line, state.lo[line]:state.hi[line] + 1]
+            share = max(share, np.mean((extent == naive.DEAD) | (extent == naive.NECROTIC)))
+    return share
+
+
+@pytest.mark.parametrize("dimensions", [(40, 36), (12, 11, 10)])
+def test_debris_mixed_among_the_cells_matches_naive(dimensions):
+    """Debris that clears slowly fills the tumour with DEAD sites mixed among the cells (a
+    third of some line's extent or more), as in a necrotic core: ``schedule`` sorts each
+    line into tumour and debris columns first (``kernels.tumor._schedule_line``), and the
+    events and lattice stay the naive reference's, step by step."""
+    scenario = _scenario(dimensions, 12 if len(dimensions) == 2 else 4,
+                         division_rate_per_day=2.0, death_rate_per_day=1.0,
+                         dead_clearance_rate_per_day=0.3, mutation_rate_per_division=0.1,
+                         resistance_targets=["BRAF"])
+    engine = Engine(scenario)
+    most = 0.0
+    for _ in range(10):
+        most = max(most, _most_debris_in_a_line(engine))
+        _compare_steps(engine, 1)
+    assert most > 1 / 3
+
+
 def test_a_site_turning_over_twice_in_a_step_matches_naive():
     """Fast turnover in long steps: a site's cell is born, schedules its next attempt, dies,
     is cleared and replaced within one step, so the first cell's attempt must be found
