@@ -163,11 +163,13 @@ def _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
                    necrotic_by_clone, powers, line_lo, line_hi, tumour_cols, other_cols,
                    hill_powers):
     """:func:`tumor_response` on lines line_lo .. line_hi - 1 (scratch: ``tumour_cols`` and
-    ``other_cols``, a line's length each; compiled without reference counting,
-    ``kernels.jit``). A line's sites are first sorted, branch-free, into tumour sites and
-    the rest, whose PD-L1 becomes NaN in a loop of its own: a branch per site on the kind
-    mispredicted at about every other site of a tumour's mixed core (this kernel 3.17 ->
-    2.70 ms at 1000 x 1000, 1 thread; 1.61 -> 1.40 ms at 2; same results). In a solid
+    ``other_cols``, a line's length each, and ``hill_powers``, a line's length of float64:
+    its tumour cells' Hill powers, taken in a loop of their own that vectorises; compiled
+    without reference counting, ``kernels.jit``). A line's sites are first sorted,
+    branch-free, into tumour sites and the rest, whose PD-L1 becomes NaN in a loop of its
+    own: a branch per site on the kind mispredicted at about every other site of a
+    tumour's mixed core (this kernel 3.17 -> 2.70 ms at 1000 x 1000, 1 thread; 1.61 ->
+    1.40 ms at 2; same results). In a solid
     tumour those branches are predictable and the lists cost more than they save (the
     first step from a 547k-cell disc, before any necrosis: 9.58 -> 10.18 ms); a full-model
     tumour that large has a necrotic core, and a small one costs little either way."""

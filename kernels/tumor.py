@@ -268,9 +268,9 @@ def schedule(kind, clone, flags, lo, hi, line_length, line_offsets, death_hazard
     8 or 26 per cell).
 
     Each line's columns are first sorted, branch-free, into tumour and debris lists, and
-    each list is worked in a loop of its own: in a tumour's
-    necrotic core, where tumour cells and debris mix at random, a branch per site on the
-    kind mispredicted at about every other site (:func:`_schedule_line`). The lines are
+    each list is worked in a loop of its own: in a tumour's necrotic core, where tumour
+    cells and debris mix at random, a branch per site on the kind mispredicted at about
+    every other site (:func:`_schedule_line`). The lines are
     worked in PARALLEL_CHUNKS stretches of consecutive lines, each with its own scratch;
     each line writes only its own sites and entries, so the stretches do not change the
     result."""
