@@ -10,7 +10,9 @@ bit (tests/test_fields.py).
 
 It pays only when the two sides take about as long: the work moved to one thread gives up
 its own 2-thread speed-up, and handing it over costs ~0.3 ms. On the 1000 x 1000 benchmark
-step (a large tumour with a necrotic core, many immune cells) it saved ~1 ms of ~30; on a
+step (a large tumour with a necrotic core, many immune cells) it saved ~1 ms of ~30, and
+~0.3 ms of ~20 since the tumour phase got 1.4x faster (2026-12-07: the two solves now
+take longer than the tumour's kernels beside them, 2 x 3.4 against 5.3 ms); on a
 young tumour, whose event loop is short, and on lattices of 250^2-800^2 it cost 0.6-1.5 ms
 (benchmarks/bench_alongside.py). So :class:`Choice` decides by timing, step by step, as
 ``kernels.jit.AdaptiveThreads`` does for the thread count, and lattices below ``MIN_SITES``
