@@ -37,6 +37,10 @@ MANTISSA = (1 << 52) - 1
 EXPONENT_ONE = 1023 << 52
 LOWEST = -110.0      # h log y clamped to [LOWEST, HIGHEST]: exp(-110) and exp(100)
 HIGHEST = 100.0      # round to 0 and inf in float32
+# the series' coefficients, highest power first: ln m = s (2 + 2/3 z + ... + 2/15 z^7) with
+# z = s^2, and e^r = 1 + r + r^2 / 2 + ... + r^11 / 11!
+LOG_SERIES = tuple(2.0 / k for k in range(15, 0, -2))
+EXP_SERIES = tuple(1.0 / math.factorial(k) for k in range(11, -1, -1))
 
 
 def float_bits(y):
@@ -74,6 +78,15 @@ def _bits_float_compiled(bits):
 
 
 @inline_jit
+def _horner(x, coefficients):
+    """The polynomial with ``coefficients`` (highest power first) at x, by Horner's rule."""
+    p = coefficients[0]
+    for c in coefficients[1:]:
+        p = p * x + c
+    return p
+
+
+@inline_jit
 def log(y):
     """ln y for a positive normal double y (module docstring)."""
     bits = float_bits(y)
@@ -83,16 +96,7 @@ def log(y):
     m = m * 0.5 if high else m
     e = e + 1 if high else e
     s = (m - 1.0) / (m + 1.0)                           # ln m = 2 atanh s, |s| <= 0.1716
-    z = s * s
-    p = 2.0 / 15.0
-    p = p * z + 2.0 / 13.0
-    p = p * z + 2.0 / 11.0
-    p = p * z + 2.0 / 9.0
-    p = p * z + 2.0 / 7.0
-    p = p * z + 2.0 / 5.0
-    p = p * z + 2.0 / 3.0
-    p = p * z + 2.0
-    return e * LN2_HI + (s * p + e * LN2_LO)
+    return e * LN2_HI + (s * _horner(s * s, LOG_SERIES) + e * LN2_LO)
 
 
 @inline_jit
@@ -100,19 +104,7 @@ def exp(t):
     """e^t for t in [LOWEST, HIGHEST] (module docstring)."""
     n = math.floor(t * INV_LN2 + 0.5)
     r = (t - n * LN2_HI) - n * LN2_LO                   # |r| <= ln 2 / 2 (to rounding)
-    q = 1.0 / 39916800.0                                 # 1 / 11!
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    q = q * r + 1.0
-    q = q * r + 1.0
-    return q * bits_float((np.int64(n) + 1023) << 52)
+    return _horner(r, EXP_SERIES) * bits_float((np.int64(n) + 1023) << 52)
 
 
 @inline_jit

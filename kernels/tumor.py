@@ -323,9 +323,9 @@ def _schedule_line(kind, clone, flags, line, base, start, stop, line_steps, plai
 
     Against a sweep of the line with a branch per site on the kind (until 2026-12-07):
     the full model's tumour phase at 1000 x 1000 (a 226k-cell tumour, a 192k-site
-    necrotic and dead core) 7.1 -> 5.1 ms at 1 thread, and on the tumour-only model's
-    solid 538k-cell disc, whose branches were predictable, the same time
-    (benchmarks/README.md, ``tumor_phase_against.py``)."""
+    necrotic and dead core) 1.39-1.43x faster at 1 thread and 1.34x at 2, and the
+    tumour-only model's solid 538k-cell disc, whose branches were predictable, in the same
+    time (benchmarks/README.md, ``tumor_phase_against.py``)."""
     n_tumour = 0
     n_debris = 0
     for col in range(start, stop):
