@@ -41,7 +41,8 @@ resolve passes: :func:`attack_round` (agent-parallel, each cell writes only its 
 entries; the first round also opens each cell's timeline) and :func:`resolve_kills`
 (serial over the few cells that proposed a kill), so the result does not depend on the
 number of threads, nor on the order of the cells, which the rounds take in site order
-(``kernels.immune.by_site_bucket``) for the caches' sake.
+(to buckets of a few hundred sites: ``kernels.immune.by_site_bucket``) for the caches'
+sake.
 """
 import math
 
@@ -327,8 +328,9 @@ def resolve_kills(kind, sites, proposers, target, timeline, status, kills_left, 
     count."""
     order = proposers.copy()
     m = order.shape[0]
-    # an insertion sort by target: the proposers come in site order (``attack``), and a
-    # target is a neighbour of its proposer's site, so they are nearly sorted already
+    # an insertion sort by target: the proposers come in site order up to buckets of a
+    # few hundred sites (``attack``), and a target is a neighbour of its proposer's site,
+    # so they are nearly sorted already
     for k in range(1, m):
         a = order[k]
         q = k - 1
@@ -379,11 +381,11 @@ def attack(kind, clone, pdl1, cytokine, sites, n, kills_left, busy_hours, exhaus
     status = np.empty(n, np.int8)
     exhausted = np.empty(n, np.uint8)
     target = np.full(n, -1, np.int64)
-    # the cells in site order (the rounds' result does not depend on the order: each cell
-    # writes only its own entries, and resolve_kills orders by target and kill time), so
-    # that neighbouring cells' lattice reads share cache lines: agents are stored in
-    # recruitment order, scattered over the lattice (benchmarks/README.md, "The attack in
-    # site order")
+    # the cells in site order, to buckets of a few hundred sites (the rounds' result does
+    # not depend on the order: each cell writes only its own entries, and resolve_kills
+    # orders by target and kill time), so that neighbouring cells' lattice reads share
+    # cache lines: agents are stored in recruitment order, scattered over the lattice
+    # (benchmarks/README.md, "The attack in site order")
     todo = by_site_bucket(sites, n, kind.shape[0])
     n_killed = np.int64(0)
     r = np.int64(0)  # (not the literal 0: a literal compiles step_key again)
