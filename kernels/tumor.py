@@ -582,7 +582,6 @@ def run_events(kind, clone, flags, births, lo, hi, tissue_lo, tissue_hi, line_le
              else np.full(death_hazard.shape[0], 2.0))
     p_divide = (-np.expm1(-division_hazard) if no_drug_field
                 else np.full(division_hazard.shape[0], 2.0))
-    p_clear_dead = -math.expm1(-clear_dead_hazard)
     death_key = np.uint64(death_key)  # keys from Python may arrive as int64; XORed below
     attempt_key = np.uint64(attempt_key)
     clearance_key = np.uint64(clearance_key)
