@@ -1,4 +1,6 @@
 """The journal of a run in progress: whatever a kill leaves is a readable prefix."""
+import zlib
+
 import h5py
 import numpy as np
 import pytest
@@ -93,14 +95,32 @@ def test_an_exception_during_an_append_leaves_no_torn_entry(tmp_path):
 
 
 @pytest.mark.parametrize("dtype, shuffle", [(np.uint8, False), (np.float32, True)])
-def test_journal_frames_are_valid_hdf5_chunks(tmp_path, dtype, shuffle):
+@pytest.mark.parametrize("level", [0, 1, journal.FAST_FLOAT_LEVEL, 6, 9])
+def test_journal_frames_are_valid_hdf5_chunks(tmp_path, dtype, shuffle, level):
     """Snapshot frames go into the run file as raw chunks: HDF5's own deflate (and
-    shuffle) filters must read them back exactly."""
+    shuffle) filters must read them back exactly, whichever deflate strategy wrote them."""
     frame = (np.random.default_rng(1).random((2, 5, 7)) * 200).astype(dtype)
     codec = "shuffle+deflate" if shuffle else "deflate"
     with h5py.File(tmp_path / "f.h5", "w") as f:
         ds = f.create_dataset("x", shape=(1, 2, 5, 7), dtype=dtype, chunks=(1, 2, 5, 7),
-                              compression="gzip", compression_opts=6, shuffle=shuffle)
-        ds.id.write_direct_chunk((0, 0, 0, 0), journal.encode(frame, codec, 6))
+                              compression="gzip", compression_opts=level, shuffle=shuffle)
+        ds.id.write_direct_chunk((0, 0, 0, 0), journal.encode(frame, codec, level))
     with h5py.File(tmp_path / "f.h5", "r") as f:
         assert np.array_equal(f["x"][0], frame)
+
+
+@pytest.mark.parametrize("level", range(10))
+def test_float_frames_take_the_run_length_strategy_at_fast_levels(level):
+    """Levels 1 to FAST_FLOAT_LEVEL compress shuffled floats with deflate's run-length
+    strategy (no match search), the others exactly as ``zlib.compress``; kind frames
+    always as ``zlib.compress``."""
+    frame = np.random.default_rng(2).random((40, 30)).astype(np.float32)
+    shuffled = journal.shuffle_bytes(frame)
+    packer = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 8, zlib.Z_RLE)
+    run_length = packer.compress(shuffled) + packer.flush()
+    fast = 1 <= level <= journal.FAST_FLOAT_LEVEL
+    expected = run_length if fast else zlib.compress(shuffled, level)
+    assert journal.encode(frame, "shuffle+deflate", level) == expected
+    assert (run_length == zlib.compress(shuffled, level)) == (level == 0)
+    kinds = (frame * 7).astype(np.uint8)
+    assert journal.encode(kinds, "deflate", level) == zlib.compress(kinds.tobytes(), level)

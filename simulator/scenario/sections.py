@@ -56,7 +56,10 @@ class Output:
                                        doc="lattice snapshot interval; 0 = first and last only")
     snapshot_fields: list[str] = param([], doc="fields saved with each snapshot "
                                                "(names from the [fields] table)")
-    compression: int = param(4, low=0, high=9, doc="gzip level of snapshots")
+    compression: int = param(4, low=0, high=9,
+                             doc="gzip level of snapshots (0 = none; at 1-4 snapshot fields "
+                                 "skip deflate's match search, ~3x faster for ~8% more "
+                                 "bytes)")
     checkpoint_every_seconds: float = param(
         10.0, unit="s", low=0.0,
         doc="wall time between checkpoints of the whole run state, from which `tumorsim "
