@@ -80,7 +80,7 @@ def _unshuffle(data: bytes, dtype: np.dtype) -> np.ndarray:
 # A float frame after the byte shuffle: its sign-and-exponent bytes repeat, its low mantissa
 # bytes are noise in which deflate's match search finds nothing but still spends most of its
 # time. Deflate's run-length strategy skips that search: on the default run's four 300x300
-# snapshot fields, ~7 against ~23 ms a snapshot at level 4 for ~8% more bytes
+# snapshot fields, 7-8 against ~20 ms a snapshot at level 4 for ~8% more bytes
 # (benchmarks/bench_snapshot_compression.py). Levels 1 to FAST_FLOAT_LEVEL take it, higher
 # levels the full search. Either way the frame is one ordinary deflate stream, which HDF5's
 # gzip filter reads.
