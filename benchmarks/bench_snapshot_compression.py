@@ -1,22 +1,24 @@
 """What compressing a run's snapshot frames costs, by deflate level and strategy, and what
-the default run gains from the run-length strategy for snapshot fields.
+the default run gains from the run-length strategy.
 
 Run: ``python benchmarks/bench_snapshot_compression.py [--quick] [--repeats N] [--json PATH]``
-(JSON ``benchmarks/results/snapshot_compression.json``; ~30 s, ``--quick`` ~10 s).
+(JSON ``benchmarks/results/snapshot_compression.json``; ~45 s, ``--quick`` ~10 s).
 
 Snapshot frames go into the run's journal already compressed (``simulator.output.journal``):
 the cell kinds and clones (uint8) by deflate, each snapshot field (float32) by HDF5's byte
-shuffle and deflate. Up to ``journal.FAST_FLOAT_LEVEL`` a field takes deflate's run-length
-strategy (``zlib.Z_RLE``): the shuffled low mantissa bytes are noise, in which the default
-strategy's match search finds nothing and spends most of its time.
+shuffle and deflate. Up to ``journal.FAST_LEVEL`` they take deflate's run-length strategy
+(``zlib.Z_RLE``): the shuffled low mantissa bytes of a field are noise, in which the default
+strategy's match search finds nothing and spends most of its time, and kinds are runs.
 
 1. The frames of the built-in default scenario (300x300, its four snapshot fields) at day
-   60, stepped at 1 thread: ms to encode one snapshot's frames (best of the repeats) and the
+   60, stepped at 1 thread, and (not with ``--quick``) the kinds and clones of
+   ``bench_full_step.py``'s 1000x1000 start state (a large tumour with a necrotic core)
+   after 8 steps: ms to encode one snapshot's frames (best of the repeats) and the
    compression ratio, per level and strategy.
 2. The default run end to end (``tumorsim run --threads 1``, in this process, Numba's cache
    warm): with the run-length strategy at levels 1-4 (as shipped) against the default
-   strategy at every level (``FAST_FLOAT_LEVEL = 0``, as before 2026-12-07), alternating;
-   wall seconds, run-file bytes, and whether the two run files hold the same datasets.
+   strategy at every level (``FAST_LEVEL = 0``, as before 2026-12-07), alternating; wall
+   seconds, run-file bytes, and whether the two run files hold the same datasets.
 """
 from __future__ import annotations
 
@@ -67,13 +69,28 @@ def encode_with(array, codec, level, strategy) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def encoding_table(frames: dict, repeats: int) -> list[dict]:
-    """Per frame kind (kinds and clones; fields) x level x strategy: best ms per snapshot,
-    bytes in and out."""
+def large_tumour_frames() -> dict:
+    """The kinds and clones of ``bench_full_step.py``'s 1000x1000 start state after 8
+    steps (its necrotic core mixes kinds at random)."""
+    import bench_full_step
+    engine, _ = bench_full_step.build_start_engine(bench_full_step.side_by_side_start(False),
+                                                   "throughout")
+    for _ in range(8):
+        engine.step()
+    s = engine.state
+    return {"cell_type": (s.grid(), "deflate"), "clone": (s.grid(s.clone), "deflate")}
+
+
+def encoding_table(frames: dict, repeats: int, large: dict | None = None) -> list[dict]:
+    """Per frame kind (kinds and clones; fields; the large tumour's kinds and clones) x
+    level x strategy: best ms per snapshot, bytes in and out."""
     rows = []
     groups = {"kinds and clones (uint8)": [k for k, (_, c) in frames.items() if c == "deflate"],
               "fields (float32, shuffled)": [k for k, (_, c) in frames.items()
                                              if c == "shuffle+deflate"]}
+    if large:
+        groups["1000^2 kinds and clones"] = [f"large/{k}" for k in large]
+        frames = {**frames, **{f"large/{k}": v for k, v in large.items()}}
     for group, names in groups.items():
         if not names:
             continue
@@ -109,14 +126,14 @@ def datasets_equal(a: Path, b: Path) -> bool:
 
 def default_runs(repeats: int, folder: Path) -> dict:
     """The default run with each setting, alternating: wall s, file bytes, same data."""
-    settings = (("run-length at 1-4", journal.FAST_FLOAT_LEVEL), ("default strategy", 0))
-    shipped = journal.FAST_FLOAT_LEVEL
+    settings = (("run-length at 1-4", journal.FAST_LEVEL), ("default strategy", 0))
+    shipped = journal.FAST_LEVEL
     walls = {label: [] for label, _ in settings}
     sizes, paths = {}, {}
     try:
         for r in range(repeats + 1):  # the first round warms the caches, untimed
             for label, fast in settings if r % 2 else settings[::-1]:
-                journal.FAST_FLOAT_LEVEL = fast
+                journal.FAST_LEVEL = fast
                 path = folder / f"{fast}.h5"
                 path.unlink(missing_ok=True)  # (an existing run file makes the CLI say so)
                 t0 = time.perf_counter()
@@ -128,7 +145,7 @@ def default_runs(repeats: int, folder: Path) -> dict:
                     walls[label].append(wall)
                 sizes[label], paths[label] = path.stat().st_size, path
     finally:
-        journal.FAST_FLOAT_LEVEL = shipped
+        journal.FAST_LEVEL = shipped
     same = datasets_equal(*paths.values())
     return dict(walls_s=walls, file_bytes=sizes, same_datasets=same,
                 best_s={k: min(v) for k, v in walls.items()},
@@ -146,11 +163,15 @@ def main(argv=None) -> int:
     res = common.new_result("snapshot_compression", "quick" if args.quick else "full",
                             dict(frames_day=days, encoding_repeats=enc_repeats,
                                  default_runs_each_way=runs,
-                                 fast_float_level=journal.FAST_FLOAT_LEVEL))
+                                 fast_level=journal.FAST_LEVEL))
     log("stepping the default scenario for its frames ...")
     frames = snapshot_frames(days)
+    large = None
+    if not args.quick:
+        log("building bench_full_step.py's 1000x1000 start state ...")
+        large = large_tumour_frames()
     log("encoding ...")
-    res["encoding"] = encoding_table(frames, enc_repeats)
+    res["encoding"] = encoding_table(frames, enc_repeats, large)
     log("the default run both ways ...")
     with tempfile.TemporaryDirectory() as folder:
         res["default_run"] = default_runs(runs, Path(folder))
@@ -158,7 +179,9 @@ def main(argv=None) -> int:
 
     common.print_header(res, "tumorsim snapshot compression")
     print(f"\nOne snapshot's frames of the default scenario at day {days:g} "
-          f"({', '.join(frames)}), best of {enc_repeats}")
+          f"({', '.join(frames)}), best of {enc_repeats}"
+          + ("; and the kinds and clones of bench_full_step.py's 1000x1000 state" if large
+             else ""))
     print(f"  {'frames':28s} {'level':>5s}  {'strategy':10s} {'ms':>7s} {'ratio':>6s}")
     for row in res["encoding"]:
         print(f"  {row['frames']:28s} {row['level']:5d}  {row['strategy']:10s} "

@@ -95,7 +95,7 @@ def test_an_exception_during_an_append_leaves_no_torn_entry(tmp_path):
 
 
 @pytest.mark.parametrize("dtype, shuffle", [(np.uint8, False), (np.float32, True)])
-@pytest.mark.parametrize("level", [0, 1, journal.FAST_FLOAT_LEVEL, 6, 9])
+@pytest.mark.parametrize("level", [0, 1, journal.FAST_LEVEL, 6, 9])
 def test_journal_frames_are_valid_hdf5_chunks(tmp_path, dtype, shuffle, level):
     """Snapshot frames go into the run file as raw chunks: HDF5's own deflate (and
     shuffle) filters must read them back exactly, whichever deflate strategy wrote them."""
@@ -109,18 +109,21 @@ def test_journal_frames_are_valid_hdf5_chunks(tmp_path, dtype, shuffle, level):
         assert np.array_equal(f["x"][0], frame)
 
 
-@pytest.mark.parametrize("level", range(10))
-def test_float_frames_take_the_run_length_strategy_at_fast_levels(level):
-    """Levels 1 to FAST_FLOAT_LEVEL compress shuffled floats with deflate's run-length
-    strategy (no match search), the others exactly as ``zlib.compress``; kind frames
-    always as ``zlib.compress``."""
-    frame = np.random.default_rng(2).random((40, 30)).astype(np.float32)
-    shuffled = journal.shuffle_bytes(frame)
+def _run_length(data: bytes, level: int) -> bytes:
     packer = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 8, zlib.Z_RLE)
-    run_length = packer.compress(shuffled) + packer.flush()
-    fast = 1 <= level <= journal.FAST_FLOAT_LEVEL
-    expected = run_length if fast else zlib.compress(shuffled, level)
-    assert journal.encode(frame, "shuffle+deflate", level) == expected
-    assert (run_length == zlib.compress(shuffled, level)) == (level == 0)
-    kinds = (frame * 7).astype(np.uint8)
-    assert journal.encode(kinds, "deflate", level) == zlib.compress(kinds.tobytes(), level)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize("level", range(10))
+def test_frames_take_the_run_length_strategy_at_fast_levels(level):
+    """Levels 1 to FAST_LEVEL compress frames (kinds; shuffled floats) with deflate's
+    run-length strategy (no match search), the others exactly as ``zlib.compress``; the
+    two differ at every level but 0 (stored), so the test tells them apart."""
+    frame = np.random.default_rng(2).random((40, 30)).astype(np.float32)
+    fast = 1 <= level <= journal.FAST_LEVEL
+    for array, codec, data in ((frame, "shuffle+deflate", journal.shuffle_bytes(frame)),
+                               ((frame * 7).astype(np.uint8), "deflate",
+                                (frame * 7).astype(np.uint8).tobytes())):
+        expected = _run_length(data, level) if fast else zlib.compress(data, level)
+        assert journal.encode(array, codec, level) == expected, codec
+        assert (_run_length(data, level) == zlib.compress(data, level)) == (level == 0)
