@@ -63,10 +63,10 @@ def snapshot_frames(days: float) -> dict:
 
 
 def encode_with(array, codec, level, strategy) -> bytes:
+    """``journal.encode``'s bytes, with the deflate strategy chosen here."""
     data = (journal.shuffle_bytes(np.ascontiguousarray(array)) if codec == "shuffle+deflate"
             else np.ascontiguousarray(array).tobytes())
-    packer = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
-    return packer.compress(data) + packer.flush()
+    return journal.deflate(data, level, strategy)
 
 
 def large_tumour_frames() -> dict:

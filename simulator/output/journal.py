@@ -89,8 +89,9 @@ def _unshuffle(data: bytes, dtype: np.dtype) -> np.ndarray:
 FAST_LEVEL = 4
 
 
-def _deflate(data: bytes, level: int, strategy: int) -> bytes:
-    """``data`` as a zlib stream (zlib.compress's window and memory settings)."""
+def deflate(data: bytes, level: int, strategy: int) -> bytes:
+    """``data`` as a zlib stream with deflate ``strategy`` (zlib.compress's window and
+    memory settings, so the default strategy gives zlib.compress's bytes)."""
     packer = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
     return packer.compress(data) + packer.flush()
 
@@ -101,9 +102,9 @@ def encode(array: np.ndarray, codec: str = "raw", level: int = 4) -> bytes:
         return array.tobytes()
     strategy = zlib.Z_RLE if 1 <= level <= FAST_LEVEL else zlib.Z_DEFAULT_STRATEGY
     if codec == "deflate":
-        return _deflate(array.tobytes(), level, strategy)
+        return deflate(array.tobytes(), level, strategy)
     if codec == "shuffle+deflate":
-        return _deflate(shuffle_bytes(array), level, strategy)
+        return deflate(shuffle_bytes(array), level, strategy)
     raise JournalError(f"unknown codec {codec!r}")
 
 
