@@ -290,9 +290,16 @@ def fingerprint(engine) -> dict:
             for key, arr in agents.arrays.items():
                 add(f"immune.{pop}.{key}", arr[:agents.n])
     if engine.tissue is not None:
-        add("tissue", engine.tissue.arrays)
-        add("tissue.rhs", engine.tissue.solver.rhs)
-        add("tissue.reaction", engine.tissue.solver.reaction)
+        tissue = engine.tissue
+        add("tissue", tissue.arrays)
+        # of the solver's buffers, the next step reads only the Hill powers the tumour
+        # response left at the tumour cells (TissueFields.hill_powers_buffer); the rest is
+        # rewritten first, and which field wrote it last depends on the lanes (TissueFields.LANES)
+        add("tissue.hill_powers_left", -1 if tissue.hill_powers_left is None
+            else tissue.hill_powers_left)
+        if tissue.hill_powers_left is not None:
+            add("tissue.hill_powers", tissue.hill_powers_buffer()[
+                s.kind.reshape(-1) == lattice.TUMOR])
     return out
 
 
@@ -355,21 +362,27 @@ def warm_threads(start, threads_list):
 def settle_alongside(start, threads: int) -> dict:
     """Let a copy of ``start`` make the engine's choice of solving fields beside the tumour
     phase (``simulator.model.alongside.Choice``: it alternates the two ways for its first
-    steps at 2+ threads) and hand the choice to ``start``: every timed copy then runs as a
-    long run does once it has chosen, rather than 16 steps half of which compare."""
+    steps at 2+ threads) and hand the choice to ``start`` (with the workspace of the fields'
+    second lane, ``TissueFields.LANES``): every timed copy then runs as a long run does once
+    it has chosen, rather than 16 steps half of which compare."""
     engine_mod.set_threads(threads)
     probe = copy.deepcopy(start)
     for _ in range(2 * Choice.PROBE):
         probe.step()
     choice = probe._alongside_choice
     start._alongside_choice = copy.deepcopy(choice)
+    if probe.tissue is not None:
+        # and the second lane's solver workspace, made at its first fields phase at 2
+        # threads (TissueFields.LANES): a long run makes it once, not once per 16 steps
+        start.tissue._second_workspace = copy.deepcopy(probe.tissue._second_workspace)
     if choice is None:
         return dict(threads=threads, considered=False)
     times = {used: [1e3 * sec for u, sec in choice.history if u == used]
              for used in (True, False)}
-    # the times the choice compared: from the first of those fields to the tumour phase's end
+    # the times the choice compared: from the fields phase's start to the tumour response's end
     return dict(threads=threads, considered=True, chosen=choice.chosen,
-                ms_beside=times[True], ms_before=times[False])
+                ms_beside=times[True], ms_before=times[False],
+                bytes_per_site=array_bytes(start) / start.state.kind.size)
 
 
 def bench(start, cfg, threads_list) -> dict:
@@ -545,13 +558,15 @@ def print_phase_table(phases: dict, rows: list, beside: bool = False) -> None:
     if scaling:
         print(f"  over 1/{threads[-1]} = ms at {threads[-1]} threads beyond the phase's "
               f"1-thread time / {threads[-1]}: what it costs the step's speed-up")
-    if beside and {"fields", "tumor"} <= set(names) and scaling:
-        one = phases[1]["fields"] + phases[1]["tumor"]
-        many = phases[threads[-1]]["fields"] + phases[threads[-1]]["tumor"]
+    together = ("fields", "tumor", "tumor_response")
+    if beside and set(together) <= set(names) and scaling:
+        one = sum(phases[1][name] for name in together)
+        many = sum(phases[threads[-1]][name] for name in together)
         print(f"  fields beside the tumour phase: at {threads[-1]} threads IFN-gamma's and the "
-              "suppressive cytokine's solves run during 'tumor' and count there; the two "
-              f"phases together: {one:.2f} / {many:.2f} ms, {one / many:.2f}x, over "
-              f"1/{threads[-1]} {many - one / threads[-1]:.2f}")
+              "suppressive cytokine's solves (and then the tumour response, on large 2D "
+              "lattices) run during 'tumor' and count there; the three phases together: "
+              f"{one:.2f} / {many:.2f} ms, {one / many:.2f}x, over 1/{threads[-1]} "
+              f"{many - one / threads[-1]:.2f}")
 
 
 def print_report(res):
@@ -611,9 +626,12 @@ def print_report(res):
     if al.get("considered"):
         med = {k: float(np.median(al[f"ms_{k}"])) for k in ("beside", "before")}
         print(f"  fields beside the tumour phase at {al['threads']} threads: "
-              f"{'chosen' if al['chosen'] else 'not chosen'} (IFN-gamma and suppressive "
-              f"cytokine + tumour phase, median of {len(al['ms_beside'])} probe steps each "
+              f"{'chosen' if al['chosen'] else 'not chosen'} (fields, tumour and tumour "
+              f"response phases, median of {len(al['ms_beside'])} probe steps each "
               f"way: {med['beside']:.2f} ms beside, {med['before']:.2f} ms before)")
+        if "bytes_per_site" in al:
+            print(f"  arrays held by the engine at {al['threads']} threads (with the fields' "
+                  f"second lane, on large 2D lattices): {al['bytes_per_site']:.1f} bytes per site")
     if fs.get("foreign_cpu_cores") is not None:
         print(f"  CPU used by other processes meanwhile: {fs['foreign_cpu_cores']:.2f} cores")
     print("")

@@ -12,7 +12,10 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
    these fields (``simulator.model.tissue``, ``kernels.microenvironment``, ``kernels.multigrid``).
    At 2+ threads IFN-gamma and the suppressive cytokine, which ``tumor`` does not read,
    may be solved on a helper thread while ``tumor`` runs, from the same lattice and with
-   the same result (``simulator.model.alongside``; chosen by timing, step by step).
+   the same result (``simulator.model.alongside``; chosen by timing, step by step); on
+   large 2D lattices the fields solved together run in two lanes at once, and
+   ``tumor_response`` then runs at the end of ``tumor``, beside the suppressive
+   cytokine's solve (``TissueFields.LANES``).
    ``drug_penetration`` (only when a drug has ``penetration``) — the tissue concentration
    of each penetrating drug is solved from this step's plasma level, and every tumour cell
    gets its own death and division probabilities from its local concentration
@@ -173,6 +176,10 @@ class Engine:
     # timed step by step), True always, False never; the output is the same
     FIELDS_ALONGSIDE = None
     _alongside_choice = None
+    # within a step: whether its fields phase left fields for the tumour phase, and whether
+    # the tumour phase ran the tumour response too (not checkpointed)
+    _step_deferred = False
+    _response_alongside = False
 
     def __init__(self, scenario: Scenario, state: LatticeState | None = None):
         self.scenario = scenario
@@ -278,14 +285,18 @@ class Engine:
 
     def _tumor_phase(self):
         # the fields the fields phase left (at 2+ threads) are solved beside the tumour's
-        # kernels: its event loop runs on one core (simulator.model.alongside)
-        deferred = self.tissue is not None and self.tissue.deferred
-        with alongside(self.tissue.solve_deferred if deferred else None):
+        # kernels: its event loop runs on one core (simulator.model.alongside); the tumour
+        # response follows them on this core once IFN-gamma is solved, where it may
+        # (TissueFields.response_may_overlap), while the helper solves the last field
+        tissue = self.tissue
+        deferred = tissue is not None and tissue.deferred
+        self._response_alongside = deferred and tissue.response_may_overlap
+        with alongside(tissue.solve_deferred if deferred else None):
             self._tumor_kernels()
-        started = self.tissue.deferrable_started if self.tissue is not None else None
-        if self._alongside_choice is not None and started is not None \
-                and worthwhile(self.state.kind.size):
-            self._alongside_choice.record(deferred, time.perf_counter() - started)
+            if self._response_alongside:
+                tissue.wait_for_ifn_gamma()
+                self._tumor_response()
+        self._step_deferred = deferred
 
     def _tumor_kernels(self):
         s, geo, r = self.state, self.state.geometry, self.rates
@@ -352,6 +363,14 @@ class Engine:
         self.penetration.solve(self.state.kind, self.treatment.mean_concentration)
 
     def _tumor_response_phase(self):
+        if not self._response_alongside:
+            self._tumor_response()
+        started = self.tissue.solve_started if self.tissue is not None else None
+        if self._alongside_choice is not None and started is not None \
+                and worthwhile(self.state.kind.size):
+            self._alongside_choice.record(self._step_deferred, time.perf_counter() - started)
+
+    def _tumor_response(self):
         self._step_events["necrotic"] = self.immune.tumor_response(
             self.state.step, self._tissue_lo, self._tissue_hi, self._tumor_by_clone)
 

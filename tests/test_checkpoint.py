@@ -104,8 +104,16 @@ def test_resumed_run_is_bit_identical(tmp_path, monkeypatch, case):
 
 @needs_jit
 @pytest.mark.skipif(not TWO_THREADS, reason="needs 2 Numba threads")
-def test_resumed_on_another_thread_count_twice(tmp_path, monkeypatch):
-    """Stopped at 1 thread, resumed at 2, stopped again, resumed at 1."""
+@pytest.mark.parametrize("beside", [False, True], ids=["as_chosen", "lanes_and_beside"])
+def test_resumed_on_another_thread_count_twice(tmp_path, monkeypatch, beside):
+    """Stopped at 1 thread, resumed at 2, stopped again, resumed at 1; ``lanes_and_beside``:
+    at 2 threads the fields go in two lanes and the tumour phase solves two of them beside
+    its kernels, whatever the lattice (``TissueFields.LANES``, ``Engine.FIELDS_ALONGSIDE``),
+    and the checkpoint at 2 threads leaves out the second lane's workspace."""
+    if beside:
+        from simulator.model.tissue import TissueFields
+        monkeypatch.setattr(TissueFields, "LANES", True)
+        monkeypatch.setattr(engine_mod.Engine, "FIELDS_ALONGSIDE", True)
     scenario = _scenario(None, *SMALL_2D)
     runner.run_to_file(scenario, tmp_path / "reference.h5", threads=2)
     out = tmp_path / "run.h5"

@@ -571,9 +571,12 @@ def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice)
     """At two threads the fields the tumour phase does not read (IFN-gamma, the suppressive
     cytokine) can be solved on a helper thread while it runs (``simulator.model.alongside``;
     ``Engine.FIELDS_ALONGSIDE = True``: at every step, whatever the lattice), from the kinds
-    as the fields phase saw them: a run doing so ends, bit for bit, where one solving every
-    field before the tumour phase ends. The suppressive cytokine is secreted
-    by tumour cells here, so a solve that read the kinds the tumour phase left would differ.
+    as the fields phase saw them, and on a 2D lattice the fields one call solves can go in
+    two lanes at once, the second with a workspace of its own, the tumour response then
+    running beside the last field's solve (``TissueFields.LANES = True``: whatever the
+    lattice). Every combination ends, bit for bit, where a run solving every field before
+    the tumour phase, one after another, ends. The suppressive cytokine is secreted by
+    tumour cells here, so a solve that read the kinds the tumour phase left would differ.
     """
     import threading
     from simulator import engine as E
@@ -582,29 +585,48 @@ def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice)
     scenario = load(None, lattice + ["simulation.duration_days=1000",
                                      "fields.suppressive_cytokine.tumor_secretion_per_min=0.01"]
                     + ALL_FIELDS)
-    helpers = []
+    three = lattice is RUN_3D
+    helpers, lanes_run, responses_beside = [], [], []
     original = TissueFields.solve_deferred
     monkeypatch.setattr(TissueFields, "solve_deferred", lambda self: (
         helpers.append(threading.current_thread().name), original(self))[1])
+    original_lanes = TissueFields._lanes
+    monkeypatch.setattr(TissueFields, "_lanes", lambda self, fields: (
+        lambda split: (lanes_run.append(split is not None), split)[1])(
+            original_lanes(self, fields)))
+    original_response = E.Engine._tumor_response
+    monkeypatch.setattr(E.Engine, "_tumor_response", lambda self: (
+        responses_beside.append(self._response_alongside), original_response(self))[1])
     runs = {}
     threads = numba.get_num_threads()
     numba.set_num_threads(2)
     try:
-        for beside in (True, False):
+        for beside, lanes in ((False, False), (True, False), (True, True), (False, True)):
             monkeypatch.setattr(E.Engine, "FIELDS_ALONGSIDE", beside)
+            monkeypatch.setattr(TissueFields, "LANES", lanes)
+            del helpers[:], lanes_run[:], responses_beside[:]
             engine = E.Engine(scenario)
             for _ in range(16):
                 engine.step()
-            runs[beside] = engine
+            runs[beside, lanes] = engine
+            if beside:
+                assert len(helpers) == 16
+                assert all(h.startswith("tumorsim-alongside") for h in helpers)
+                assert engine.tissue._deferred is None
+            # the lanes: on 2D lattices only, at every fields phase (the first, at t = 0,
+            # too); the response beside the last deferred field
+            assert sum(lanes_run) == (17 if lanes and not three else 0)
+            assert (engine.tissue._second_workspace is not None) == (lanes and not three)
+            assert sum(responses_beside) == (16 if beside and lanes and not three else 0)
     finally:
         numba.set_num_threads(threads)
-    assert len(helpers) == 16 and all(h.startswith("tumorsim-alongside") for h in helpers)
-    a, b = runs[True], runs[False]
-    assert a.tissue.arrays["ifn_gamma"].max() > 0
-    assert a.tissue.arrays["suppressive_cytokine"].max() > 0
-    assert_same_run(a, b)
-    np.testing.assert_array_equal(a.state.clone, b.state.clone)
-    assert a.tissue._deferred is None
+    reference = runs[False, False]
+    assert reference.tissue.arrays["ifn_gamma"].max() > 0
+    assert reference.tissue.arrays["suppressive_cytokine"].max() > 0
+    for way, run in runs.items():
+        assert_same_run(run, reference)
+        np.testing.assert_array_equal(run.state.clone, reference.state.clone)
+        assert run.tissue.hill_powers_left == reference.tissue.hill_powers_left
 
 
 # --------------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ young tumour, whose event loop is short, and on lattices of 250^2-800^2 it cost 
 ``kernels.jit.AdaptiveThreads`` does for the thread count, and lattices below ``MIN_SITES``
 sites never try. While the helper works, a copy of the lattice's kinds (one byte per site)
 exists; nothing is kept between steps.
+
+The fields phase uses the same helper for its two lanes (``TissueFields.LANES``), and the
+tumour response may follow the tumour's kernels inside the same ``with`` block, beside
+the helper's last solve (``Engine._tumor_phase``).
 """
 import contextlib
 import os
@@ -75,8 +79,8 @@ class Choice:
     """Whether this step should solve alongside (:func:`alongside`), chosen by timing.
 
     Protocol: ``use()`` before the step's fields phase, ``record(used, seconds)`` with the
-    wall time of the part of the step that differs between the two ways (from the set-up of
-    the first field that could be left to the end of the tumour phase). A comparison
+    wall time of the part of the step that differs between the two ways (from the start of
+    the fields phase to the end of the tumour phase). A comparison
     alternates the two ways for ``2 * PROBE`` steps, and the helper is used if the median of
     the ``PROBE`` paired differences (each step beside minus the step before it, so that a
     drift of the machine's speed cancels) is below zero. The choice then holds for

@@ -14,11 +14,14 @@ the lattice and the previous step's fields (the chemokine's IFN-gamma-induced se
 reads IFN-gamma before it is solved), then every reader in the step sees the new fields
 (double buffering, as HAL's ``PDEGrid``). At two threads the fields the tumour phase does
 not read may be solved while it runs, from the lattice as it was at the start of the step
-(``TissueFields.DEFERRABLE``, ``simulator.model.alongside``): the same fields.
+(``TissueFields.DEFERRABLE``, ``simulator.model.alongside``): the same fields. On large 2D
+lattices the fields solved together are also split into two lanes that run at once
+(``TissueFields.LANES``): the same fields again.
 """
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -29,6 +32,7 @@ from kernels import multigrid as field_kernels
 from kernels import lattice
 from kernels import microenvironment as micro
 from kernels.rng import STREAM_VESSEL, fill_uniform, step_key, stream_key
+from simulator.model.alongside import MIN_SITES, alongside, possible as alongside_possible
 from simulator.model.rates import per_step_probability
 from simulator.schema import ScenarioError, param
 
@@ -558,10 +562,25 @@ class TissueFields:
     # chemokine is not one of them, since its sources read the IFN-gamma of the last step
     # and the Hill powers in the source buffer, which the others' tables overwrite
     DEFERRABLE = ("ifn_gamma", "suppressive_cytokine")
-    # what solve() left for solve_deferred(), within one step, and when the step reached
-    # the first field that could be left (not checkpointed)
+    # what solve() left for solve_deferred(), within one step, and when the step's fields
+    # phase began (not checkpointed)
     _deferred = None
-    deferrable_started = None
+    _ifn_gamma_solved = None  # set once solve_deferred has solved IFN-gamma (a threading.Event)
+    solve_started = None
+
+    # At 2+ threads on a 2D lattice of alongside.MIN_SITES sites or more, the fields one
+    # call solves go in two lanes that run at once, the caller's and the helper thread's
+    # (simulator.model.alongside), each solve with one Numba thread: two solves side by side
+    # take less than one after the other at two threads (the 1000x1000 benchmark state:
+    # oxygen and chemokine 4.24 against 4.63 ms, IFN-gamma and the suppressive cytokine 3.65
+    # against 4.35; benchmarks/README.md). The second lane has a workspace of its own
+    # (~12 B per site; not in 3D, whose bytes per site are budgeted). The chemokine and
+    # IFN-gamma share the first lane, the solver's own: the chemokine's set-up reads
+    # IFN-gamma as the last step left it, and the Hill powers the tumour response left in
+    # that workspace (hill_powers_buffer). None: when worthwhile; True: whenever possible
+    # (tests); False: never. The fields are the same either way.
+    LANES = None
+    _second_workspace = None  # the second lane's FieldSolver (made when needed; not saved)
 
     def solve(self, state, suppressive_cytokine_factor: float = 1.0, add_ifn_secretions=None,
               defer: bool = False):
@@ -578,51 +597,112 @@ class TissueFields:
         :meth:`solve_deferred`, the first with its tables set up now, the others with a
         copy of the lattice's kinds as they are now, so they come out the same whatever
         the tumour phase changes in between (:attr:`deferred`: whether some were left)."""
+        self.solve_started = time.perf_counter()
         kind = state.kind
         reuse = self.hill_powers_left == state.step - 1
         self.hill_powers_left = None  # the source buffer is rewritten below
         args = (state, suppressive_cytokine_factor, add_ifn_secretions, reuse)
         now = [f for f in self.solve_order
                if not (defer and self.solved and self.names[f] in self.DEFERRABLE)]
-        self.deferrable_started = None
-        for f in now:
-            self._note_deferrable(f)
-            self._solve_set_up(f, self._set_up(f, kind, *args))
         later = [f for f in self.solve_order if f not in now]
         self._deferred = None
-        if later:
-            self._note_deferrable(later[0])
-            # the first one's tables fill the solver's buffers now, on every thread; the
-            # helper then has less to do than the tumour phase beside it (benchmarks/README.md)
-            self._deferred = (later, self._set_up(later[0], kind, *args),
-                             kind.copy() if len(later) > 1 else None, args)
+        lanes = self._lanes(now)
+        if lanes is None:
+            self._solve_lane(now, kind, args, self.solver)
+            if later:
+                # the first one's tables fill the solver's buffers now, on every thread;
+                # the helper then has less to do beside the tumour phase (benchmarks/README.md)
+                self._defer(later, kind, args, self.solver)
+        else:
+            first, second = lanes
+            helper = self._second_workspace
+
+            def second_lane():
+                self._solve_lane(second, kind, args, helper)
+                if later:  # in the time the first lane's chemokine set-up takes longer
+                    self._defer(later, kind, args, helper)
+
+            with alongside(second_lane):
+                self._solve_lane(first, kind, args, self.solver)
         self.solved = True
+
+    def _defer(self, fields, kind, args, workspace):
+        """Leave ``fields`` for :meth:`solve_deferred`, which solves them in ``workspace``:
+        the first set up there now, the others from a copy of the kinds as they are now."""
+        self._deferred = (fields, self._set_up(fields[0], kind, *args, workspace=workspace),
+                          kind.copy() if len(fields) > 1 else None, args, workspace)
+        self._ifn_gamma_solved = threading.Event()
+        if self.names[fields[0]] != "ifn_gamma":
+            self._ifn_gamma_solved.set()
+
+    def _second_lane(self):
+        """The second lane's workspace when this call may use two lanes (:attr:`LANES`),
+        made the first time; None otherwise."""
+        if self.solver.three or self.LANES is False or not alongside_possible() \
+                or (self.LANES is None and self.solver.n_sites < MIN_SITES):
+            return None
+        if self._second_workspace is None:
+            self._second_workspace = FieldSolver(self.padded)
+        return self._second_workspace
+
+    def _lanes(self, fields):
+        """The two lanes for solving ``fields`` (in solve order), or None when they should
+        be solved one after another."""
+        if len(fields) < 2:
+            return None
+        first = [f for f in fields if self.names[f] in ("chemokine", "ifn_gamma")] \
+            or fields[:1]
+        second = []
+        for f in fields:
+            if f not in first:
+                (second if len(second) < len(first) else first).append(f)
+        if not second or self._second_lane() is None:
+            return None
+        return first, second
+
+    def _solve_lane(self, fields, kind, args, workspace):
+        for f in fields:
+            self._solve_set_up(f, self._set_up(f, kind, *args, workspace=workspace),
+                               workspace)
 
     @property
     def deferred(self) -> bool:
         """Whether :meth:`solve` left fields for :meth:`solve_deferred`."""
         return self._deferred is not None
 
-    def _note_deferrable(self, f):
-        """The time the step reaches its first DEFERRABLE field, solved now or left
-        (``simulator.model.alongside.Choice`` times the step from there)."""
-        if self.deferrable_started is None and self.names[f] in self.DEFERRABLE:
-            self.deferrable_started = time.perf_counter()
+    @property
+    def response_may_overlap(self) -> bool:
+        """Whether the tumour response may run while :meth:`solve_deferred` is still at
+        work, once :meth:`wait_for_ifn_gamma` returns: it solves in the second lane's
+        workspace, so the Hill powers the response leaves in the solver's
+        (:meth:`hill_powers_buffer`) overwrite nothing it uses."""
+        return self._deferred is not None and self._deferred[4] is not self.solver
+
+    def wait_for_ifn_gamma(self):
+        """Until :meth:`solve_deferred` has solved IFN-gamma (at once when it was not left
+        for it), or failed."""
+        self._ifn_gamma_solved.wait()
 
     def solve_deferred(self):
-        """Solve the fields :meth:`solve` left (none: nothing to do)."""
+        """Solve the fields :meth:`solve` left (none: nothing to do), in the workspace
+        where it set up the first."""
         if self._deferred is None:
             return
-        (first, *rest), sourceless, kind, args = self._deferred
+        (first, *rest), sourceless, kind, args, workspace = self._deferred
         self._deferred = None
-        self._solve_set_up(first, sourceless)
-        for f in rest:
-            self._solve_set_up(f, self._set_up(f, kind, *args))
+        try:
+            self._solve_set_up(first, sourceless, workspace)
+        finally:
+            self._ifn_gamma_solved.set()
+        self._solve_lane(rest, kind, args, workspace)
 
-    def _set_up(self, f, kind, state, suppressive_cytokine_factor, add_ifn_secretions, reuse):
-        """Tables and extra sources of field ``f`` for the kinds ``kind``, in the solver's
-        buffers; returns whether the field has no source anywhere."""
-        source = self.solver.source
+    def _set_up(self, f, kind, state, suppressive_cytokine_factor, add_ifn_secretions, reuse,
+                workspace=None):
+        """Tables and extra sources of field ``f`` for the kinds ``kind``, in the buffers of
+        ``workspace`` (None: the solver's); returns whether the field has no source
+        anywhere."""
+        workspace = workspace or self.solver
+        source = workspace.source
         p = self.pd_l1
         name = self.names[f]
         src = self.source_by_kind[f].copy()
@@ -635,8 +715,8 @@ class TissueFields:
                                                 self.line_length, src.astype(np.float32),
                                                 self.induced_rate, source)
         else:
-            self.solver.set_tables(kind, self.reaction_by_kind[f],
-                                   src.astype(np.float32), uniform=row is not None)
+            workspace.set_tables(kind, self.reaction_by_kind[f], src.astype(np.float32),
+                                 uniform=row is not None)
             if induced:
                 micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo,
                                         state.hi, self.line_length, self.induced_rate,
@@ -652,8 +732,9 @@ class TissueFields:
             sourceless = not add_ifn_secretions(source) and sourceless
         return sourceless
 
-    def _solve_set_up(self, f, sourceless):
-        """Solve field ``f`` from the tables :meth:`_set_up` left in the solver's buffers."""
+    def _solve_set_up(self, f, sourceless, workspace=None):
+        """Solve field ``f`` from the tables :meth:`_set_up` left in the buffers of
+        ``workspace`` (None: the solver's)."""
         name = self.names[f]
         c = self.arrays[name]
         if sourceless:
@@ -661,9 +742,9 @@ class TissueFields:
             if name in self.coarse:
                 self.coarse[name].fill(0.0)
             return
-        self.solver.solve(c, self.levels[f], self.tolerance, self.max_cycles,
-                          not self.solved, f"fields.{name}", self.first[f],
-                          self.coarse.get(name), self.reaction_rows[f])
+        (workspace or self.solver).solve(c, self.levels[f], self.tolerance, self.max_cycles,
+                                         not self.solved, f"fields.{name}", self.first[f],
+                                         self.coarse.get(name), self.reaction_rows[f])
 
 
 def necrosis_probability(hypoxia: Hypoxia, dt_hours: float) -> float:

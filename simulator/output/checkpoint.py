@@ -65,7 +65,10 @@ TRANSIENT = frozenset({"wall_seconds",   # wall-clock, not state
                        "threads",        # the automatic thread choice: timing, not state
                        # fields solved beside the tumour phase: timing, and hand-overs
                        # within one step (simulator.model.alongside)
-                       "_alongside_choice", "_deferred", "deferrable_started"})
+                       "_alongside_choice", "_deferred", "solve_started",
+                       "_ifn_gamma_solved", "_step_deferred", "_response_alongside",
+                       # the second lane's solver workspace (scratch, made when needed)
+                       "_second_workspace"})
 OWN_MODULES = ("simulator.", "kernels.")
 GLOBAL_MODULES = OWN_MODULES + ("numpy", "builtins", "math")
 _MISSING = object()
