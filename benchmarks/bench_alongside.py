@@ -5,12 +5,15 @@ the engine's timed choice finds it.
 Run: ``python benchmarks/bench_alongside.py [--quick] [--steps N] [--json PATH]`` (default
 JSON: ``benchmarks/results/alongside.json``). See ``benchmarks/README.md``.
 
-For each case, three copies of one engine step side by side at 2 Numba threads, one step
-each in turn (so a slow spell of the machine falls on all three): ``never``
+For each case, four copies of one engine step side by side at 2 Numba threads, one step
+each in turn (so a slow spell of the machine falls on all four): ``never``
 (``Engine.FIELDS_ALONGSIDE = False``: every field before the tumour phase), ``chosen``
-(None, the default: ``alongside.Choice`` times both ways and keeps the faster) and
-``always`` (True, at any lattice size; ``chosen`` never tries below ``MIN_SITES`` sites). The
-figure is the median ms per ``Engine.step``. The three end bit-identical (checked).
+(None, the default: ``alongside.Choice`` times both ways and keeps the faster),
+``always`` (True, at any lattice size; ``chosen`` never tries below ``MIN_SITES`` sites) and
+``one lane`` (as ``chosen``, with ``TissueFields.LANES = False``: the fields one call solves
+one after another, never in two lanes at once; the lanes apply on 2D lattices of
+``MIN_SITES`` sites or more). The figure is the median ms per ``Engine.step``. The four end
+bit-identical (checked).
 
 Cases: the built-in default scenario (300 x 300) and the library's melanoma slice (250 x
 250) partway through their runs; the default scenario on 600 x 600 and 800 x 800 with a
@@ -39,7 +42,9 @@ from simulator import engine as engine_mod  # noqa: E402
 from simulator.model import alongside  # noqa: E402
 from simulator.scenario import load  # noqa: E402
 
-WAYS = {"never": False, "chosen": None, "always": True}
+# way: (Engine.FIELDS_ALONGSIDE, TissueFields.LANES)
+WAYS = {"never": (False, None), "chosen": (None, None), "always": (True, None),
+        "one lane": (None, False)}
 
 
 def library_case(path, overrides, warm_steps):
@@ -82,9 +87,10 @@ def time_case(build, steps: int, threads: int) -> dict:
     start = build()
     engine_mod.set_threads(threads)
     engines = {}
-    for way, setting in WAYS.items():
+    for way, (beside, lanes) in WAYS.items():
         engines[way] = copy.deepcopy(start)
-        engines[way].FIELDS_ALONGSIDE = setting
+        engines[way].FIELDS_ALONGSIDE = beside
+        engines[way].tissue.LANES = lanes
     walls = {way: [] for way in WAYS}
     for _ in range(steps):
         for way, engine in engines.items():
@@ -103,17 +109,18 @@ def time_case(build, steps: int, threads: int) -> dict:
 def print_report(res: dict) -> None:
     common.print_header(res, "tumorsim fields-beside-the-tumour benchmark")
     print(f"\nms per Engine.step at {res['threads']} threads (median of {res['config']['steps']} "
-          "steps, the three ways in turn)")
-    print(f"  {'case':<34}{'sites':>9}{'never':>9}{'chosen':>9}{'always':>9}"
-          f"{'always/never':>14}  chosen beside  identical")
+          "steps, the four ways in turn)")
+    print(f"  {'case':<34}{'sites':>9}{'never':>9}{'chosen':>9}{'always':>9}{'one lane':>9}"
+          f"{'always/never':>14}{'chosen/one lane':>17}  chosen beside  identical")
     for name, r in res["cases"].items():
         m = r["ms_per_step_median"]
         print(f"  {name:<34}{r['sites']:>9}{m['never']:>9.2f}{m['chosen']:>9.2f}"
-              f"{m['always']:>9.2f}{m['always'] / m['never']:>13.2f}x"
+              f"{m['always']:>9.2f}{m['one lane']:>9.2f}{m['always'] / m['never']:>13.2f}x"
+              f"{m['chosen'] / m['one lane']:>16.2f}x"
               f"  {r['chosen_steps_beside']:>4} of {r['chosen_steps_recorded']:<4}"
               f"  {'yes' if r['identical'] else 'NO'}")
-    print(f"  ('chosen' never tries below {alongside.MIN_SITES} sites; 'chosen beside': its "
-          "steps run beside, of those it timed)")
+    print(f"  ('chosen' never tries below {alongside.MIN_SITES} sites, nor are there two lanes; "
+          "'chosen beside': its steps run beside, of those it timed)")
 
 
 def main(argv=None):

@@ -53,8 +53,9 @@ same steps once more per thread count calling each entry of ``Engine.phases`` in
 a timer around each (exactly what ``Engine.step`` does: the phases in order, then
 ``state.step += 1``), plus ``Engine.observe()`` as ``record``. Bit-identity: the engine
 after the timed steps at 1 and at 2 threads (and the phase-timed engines) are compared
-array by array: the lattice state, the immune agents, PD-L1, the fields and the
-solver's right-hand side / reaction buffers, the engine's per-line counters, and the totals.
+array by array: the lattice state, the immune agents, PD-L1, the fields and the Hill
+powers the next step reads from the solver's workspace (the rest of the workspaces is
+scratch, rewritten before it is read), the engine's per-line counters, and the totals.
 Last, the machine's memory bandwidth at each thread count (``bench_machine.stream_bandwidth``,
 in the same run), for arrays beyond the caches (800 MB) and for arrays that stay in the
 last-level cache (32 MB; this machine's L3 of 300 MB holds the whole 43 MB state of the
