@@ -607,30 +607,29 @@ class TissueFields:
         later = [f for f in self.solve_order if f not in now]
         self._deferred = None
         lanes = self._lanes(now)
+        # the first field left for the tumour phase is set up now, in the solver's
+        # workspace (on every thread, or in the first lane, whose chemokine takes less
+        # than the second lane's oxygen); the helper then has less to do beside the
+        # tumour phase (benchmarks/README.md)
         if lanes is None:
             self._solve_lane(now, kind, args, self.solver)
             if later:
-                # the first one's tables fill the solver's buffers now, on every thread;
-                # the helper then has less to do beside the tumour phase (benchmarks/README.md)
                 self._defer(later, kind, args, self.solver)
         else:
             first, second = lanes
             helper = self._second_workspace
-
-            def second_lane():
-                self._solve_lane(second, kind, args, helper)
-                if later:  # in the time the first lane's chemokine set-up takes longer
-                    self._defer(later, kind, args, helper)
-
-            with alongside(second_lane):
+            with alongside(lambda: self._solve_lane(second, kind, args, helper)):
                 self._solve_lane(first, kind, args, self.solver)
+                if later:
+                    self._defer(later, kind, args, helper)
         self.solved = True
 
-    def _defer(self, fields, kind, args, workspace):
-        """Leave ``fields`` for :meth:`solve_deferred`, which solves them in ``workspace``:
-        the first set up there now, the others from a copy of the kinds as they are now."""
-        self._deferred = (fields, self._set_up(fields[0], kind, *args, workspace=workspace),
-                          kind.copy() if len(fields) > 1 else None, args, workspace)
+    def _defer(self, fields, kind, args, rest_workspace):
+        """Leave ``fields`` for :meth:`solve_deferred`: the first set up now in the solver's
+        workspace, the others to be set up in ``rest_workspace`` from a copy of the kinds as
+        they are now."""
+        self._deferred = (fields, self._set_up(fields[0], kind, *args),
+                          kind.copy() if len(fields) > 1 else None, args, rest_workspace)
         self._ifn_gamma_solved = threading.Event()
         if self.names[fields[0]] != "ifn_gamma":
             self._ifn_gamma_solved.set()
@@ -673,9 +672,9 @@ class TissueFields:
     @property
     def response_may_overlap(self) -> bool:
         """Whether the tumour response may run while :meth:`solve_deferred` is still at
-        work, once :meth:`wait_for_ifn_gamma` returns: it solves in the second lane's
-        workspace, so the Hill powers the response leaves in the solver's
-        (:meth:`hill_powers_buffer`) overwrite nothing it uses."""
+        work, once :meth:`wait_for_ifn_gamma` returns: the fields it solves after the first
+        (IFN-gamma) go in the second lane's workspace, so the Hill powers the response
+        leaves in the solver's (:meth:`hill_powers_buffer`) overwrite nothing they use."""
         return self._deferred is not None and self._deferred[4] is not self.solver
 
     def wait_for_ifn_gamma(self):
@@ -684,14 +683,14 @@ class TissueFields:
         self._ifn_gamma_solved.wait()
 
     def solve_deferred(self):
-        """Solve the fields :meth:`solve` left (none: nothing to do), in the workspace
-        where it set up the first."""
+        """Solve the fields :meth:`solve` left (none: nothing to do): the first in the
+        solver's workspace, where it is set up, the others in the one :meth:`_defer` named."""
         if self._deferred is None:
             return
         (first, *rest), sourceless, kind, args, workspace = self._deferred
         self._deferred = None
         try:
-            self._solve_set_up(first, sourceless, workspace)
+            self._solve_set_up(first, sourceless)
         finally:
             self._ifn_gamma_solved.set()
         self._solve_lane(rest, kind, args, workspace)
