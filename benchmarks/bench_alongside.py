@@ -11,9 +11,8 @@ each in turn (so a slow spell of the machine falls on all four): ``never``
 (None, the default: ``alongside.Choice`` times both ways and keeps the faster),
 ``always`` (True, at any lattice size; ``chosen`` never tries below ``MIN_SITES`` sites) and
 ``one lane`` (as ``chosen``, with ``TissueFields.LANES = False``: the fields one call solves
-one after another, never in two lanes at once; the lanes apply on 2D lattices of
-``MIN_SITES`` sites or more). The figure is the median ms per ``Engine.step``. The four end
-bit-identical (checked).
+one after another, never in two lanes at once; the lanes apply on every 2D lattice). The
+figure is the median ms per ``Engine.step``. The four end bit-identical (checked).
 
 Cases: the built-in default scenario (300 x 300) and the library's melanoma slice (250 x
 250) partway through their runs; the default scenario on 600 x 600 and 800 x 800 with a
@@ -119,8 +118,8 @@ def print_report(res: dict) -> None:
               f"{m['chosen'] / m['one lane']:>16.2f}x"
               f"  {r['chosen_steps_beside']:>4} of {r['chosen_steps_recorded']:<4}"
               f"  {'yes' if r['identical'] else 'NO'}")
-    print(f"  ('chosen' never tries below {alongside.MIN_SITES} sites, nor are there two lanes; "
-          "'chosen beside': its steps run beside, of those it timed)")
+    print(f"  ('chosen' never tries below {alongside.MIN_SITES} sites; 'chosen beside': its "
+          "steps run beside, of those it timed)")
 
 
 def main(argv=None):

@@ -8,8 +8,8 @@ The estimate counts, for the padded lattice of ``simulation.dimensions`` (each a
   with an oxygen field); the immune compartment's PD-L1 (float64) and move proposals
   (int32); per enabled tissue field its concentration (float32) plus one shared multigrid
   workspace (``model.tissue.FieldSolver``: right-hand side and reaction on every level, the
-  coarse levels' correction, float32; ~12 B per site in 2D, ~10 in 3D), and on 2D lattices
-  of ``alongside.MIN_SITES`` sites or more a second one (``TissueFields.LANES``); per penetrating
+  coarse levels' correction, float32; ~12 B per site in 2D, ~10 in 3D), and in 2D with two
+  fields or more a second one (``TissueFields.LANES``); per penetrating
   drug its tissue field (float32) plus a workspace of its own;
 - per line of the lattice (the last axis): extents and per-line counters (int64);
 - agents (``ImmuneSystem.T_ATTRIBUTES`` + site, and suppressive sites), room for one immune
@@ -33,7 +33,6 @@ import os
 import numpy as np
 
 from kernels.lattice import KIND_NAMES
-from simulator.model.alongside import MIN_SITES
 from simulator.model.immune import ImmuneSystem, immune_enabled
 from simulator.model.penetration import penetrating
 from simulator.model.state import LINE_ARRAYS, SITE_ARRAYS
@@ -77,7 +76,7 @@ def estimate_bytes(scenario) -> dict[str, int]:
     if fields:
         per_site += F4 * len(fields)
         fixed += solver
-        if len(padded) == 2 and sites >= MIN_SITES and len(fields) > 1:
+        if len(padded) == 2 and len(fields) > 1:
             fixed += solver                              # the second lane's workspace
     if drugs:
         per_site += F4 * len(drugs)

@@ -32,7 +32,7 @@ from kernels import multigrid as field_kernels
 from kernels import lattice
 from kernels import microenvironment as micro
 from kernels.rng import STREAM_VESSEL, fill_uniform, step_key, stream_key
-from simulator.model.alongside import MIN_SITES, alongside, possible as alongside_possible
+from simulator.model.alongside import alongside, possible as alongside_possible
 from simulator.model.rates import per_step_probability
 from simulator.schema import ScenarioError, param
 
@@ -568,12 +568,13 @@ class TissueFields:
     _ifn_gamma_solved = None  # set once solve_deferred has solved IFN-gamma (a threading.Event)
     solve_started = None
 
-    # At 2+ threads on a 2D lattice of alongside.MIN_SITES sites or more, the fields one
-    # call solves go in two lanes that run at once, the caller's and the helper thread's
-    # (simulator.model.alongside), each solve with one Numba thread: two solves side by side
-    # take less than one after the other at two threads (the 1000x1000 benchmark state:
-    # oxygen and chemokine 4.24 against 4.63 ms, IFN-gamma and the suppressive cytokine 3.65
-    # against 4.35; benchmarks/README.md). The second lane has a workspace of its own
+    # At 2+ threads on a 2D lattice, the fields one call solves go in two lanes that run at
+    # once, the caller's and the helper thread's (simulator.model.alongside), each solve
+    # with one Numba thread: two solves side by side take less than one after the other at
+    # two threads (the 1000x1000 benchmark state: oxygen and chemokine 4.24 against 4.63 ms,
+    # IFN-gamma and the suppressive cytokine 3.65 against 4.35), the more so on small
+    # lattices, whose solves scale worse (the default scenario's step 2.12 -> 1.81 ms;
+    # benchmarks/README.md). The second lane has a workspace of its own
     # (~12 B per site; not in 3D, whose bytes per site are budgeted). The chemokine and
     # IFN-gamma share the first lane, the solver's own: the chemokine's set-up reads
     # IFN-gamma as the last step left it, and the Hill powers the tumour response left in
@@ -637,8 +638,7 @@ class TissueFields:
     def _second_lane(self):
         """The second lane's workspace when this call may use two lanes (:attr:`LANES`),
         made the first time; None otherwise."""
-        if self.solver.three or self.LANES is False or not alongside_possible() \
-                or (self.LANES is None and self.solver.n_sites < MIN_SITES):
+        if self.solver.three or self.LANES is False or not alongside_possible():
             return None
         if self._second_workspace is None:
             self._second_workspace = FieldSolver(self.padded)
