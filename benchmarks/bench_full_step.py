@@ -632,7 +632,7 @@ def print_report(res):
               f"way: {med['beside']:.2f} ms beside, {med['before']:.2f} ms before)")
         if "bytes_per_site" in al:
             print(f"  arrays held by the engine at {al['threads']} threads (with the fields' "
-                  f"second lane, on large 2D lattices): {al['bytes_per_site']:.1f} bytes per site")
+                  f"second lane, in 2D): {al['bytes_per_site']:.1f} bytes per site")
     if fs.get("foreign_cpu_cores") is not None:
         print(f"  CPU used by other processes meanwhile: {fs['foreign_cpu_cores']:.2f} cores")
     print("")
