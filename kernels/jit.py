@@ -136,15 +136,21 @@ class AdaptiveThreads:
 
     Protocol: ``threads_for_next_step()`` before each step, ``record(seconds)`` after it.
     The first ``WARMUP`` steps (compilation, pool start) are not compared. A comparison
-    times ``PROBE`` steps with the current count and ``PROBE`` with the other; all cores
+    times ``PROBE`` steps with the current count and ``PROBE`` with the other, after
+    ``SETTLE`` steps with it that are not compared (the first step at a new count starts
+    what it uses the first time, such as Numba's thread pool and the fields' helper thread
+    and second workspace: the default scenario's first 2-thread step took 1.91 ms, its
+    next 1.65, and that alone kept it at one thread, benchmarks/README.md); all cores
     must be ``MARGIN`` faster to win (a tie goes to one thread, fairer to the machine).
     The choice then holds for ``hold_factor`` times the wall time the probe of the losing
-    count cost (at least ``MIN_HOLD_S``), doubling each time the same count wins again, so
-    on a busy machine the slow probes cost a few per cent of the run at most.
+    count cost, its settling steps included (at least ``MIN_HOLD_S``), doubling each time
+    the same count wins again, so on a busy machine the slow probes cost a few per cent of
+    the run at most.
     """
 
     WARMUP = 2
     PROBE = 2
+    SETTLE = 1
     MARGIN = 0.9
     MIN_HOLD_S = 1.0
     HOLD_FACTOR = 20.0
@@ -155,7 +161,9 @@ class AdaptiveThreads:
         self.current = self.most if start is None else start
         self.history = []          # (threads, seconds) of every step, for reports and tests
         self._warm = 0
+        self._settling = 0         # steps at a new count left before its probe is timed
         self._times = {}           # threads -> seconds of the steps of the running comparison
+        self._settled = 0.0        # seconds of the steps it did not compare (settling)
         self._probing = None       # the count under probe, or None while holding
         self._hold_left = 0.0
         self._factor = self.HOLD_FACTOR
@@ -165,6 +173,7 @@ class AdaptiveThreads:
 
     def _begin_comparison(self):
         self._times = {self.current: []}
+        self._settled = 0.0
         self._probing = self.current
 
     def threads_for_next_step(self) -> int:
@@ -182,6 +191,10 @@ class AdaptiveThreads:
             if self._hold_left <= 0.0:
                 self._begin_comparison()
             return
+        if self._settling > 0:
+            self._settling -= 1
+            self._settled += seconds
+            return
         self._times.setdefault(self.current, []).append(seconds)
         if len(self._times[self.current]) < self.PROBE:
             return
@@ -189,6 +202,7 @@ class AdaptiveThreads:
         if other not in self._times:
             self.current = self._probing = other
             self._times[other] = []
+            self._settling = self.SETTLE
             return
         mean = {t: sum(v) / len(v) for t, v in self._times.items()}
         winner = self.most if mean[self.most] < self.MARGIN * mean[1] else 1
@@ -196,7 +210,10 @@ class AdaptiveThreads:
         self._factor = (min(2.0 * self._factor, self.MAX_HOLD_FACTOR)
                         if winner == self._last_winner else self.HOLD_FACTOR)
         self._last_winner = winner
-        self._hold_left = max(self.MIN_HOLD_S, self._factor * sum(self._times[loser]))
+        # what probing the loser cost, its settling step included (only the count probed
+        # second settles: the first was running already)
+        spent = sum(self._times[loser]) + (self._settled if loser == self.current else 0.0)
+        self._hold_left = max(self.MIN_HOLD_S, self._factor * spent)
         self.current = winner
         self._probing = None
 
