@@ -42,7 +42,7 @@ from simulator.model import alongside  # noqa: E402
 from simulator.scenario import load  # noqa: E402
 
 # way: (Engine.FIELDS_ALONGSIDE, TissueFields.LANES)
-WAYS = {"never": (False, None), "chosen": (None, None), "always": (True, None),
+WAYS = {"never": (False, True), "chosen": (None, True), "always": (True, True),
         "one lane": (None, False)}
 
 

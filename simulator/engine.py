@@ -12,10 +12,10 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
    these fields (``simulator.model.tissue``, ``kernels.microenvironment``, ``kernels.multigrid``).
    At 2+ threads IFN-gamma and the suppressive cytokine, which ``tumor`` does not read,
    may be solved on a helper thread while ``tumor`` runs, from the same lattice and with
-   the same result (``simulator.model.alongside``; chosen by timing, step by step); on
-   large 2D lattices the fields solved together run in two lanes at once, and
-   ``tumor_response`` then runs at the end of ``tumor``, beside the suppressive
-   cytokine's solve (``TissueFields.LANES``).
+   the same result (``simulator.model.alongside``; chosen by timing, step by step). On 2D
+   lattices the fields solved together run in two lanes at once (``TissueFields.LANES``),
+   and when the two fields are solved beside ``tumor``, ``tumor_response`` runs at the end
+   of ``tumor``, beside the suppressive cytokine's solve.
    ``drug_penetration`` (only when a drug has ``penetration``) — the tissue concentration
    of each penetrating drug is solved from this step's plasma level, and every tumour cell
    gets its own death and division probabilities from its local concentration

@@ -14,7 +14,7 @@ the lattice and the previous step's fields (the chemokine's IFN-gamma-induced se
 reads IFN-gamma before it is solved), then every reader in the step sees the new fields
 (double buffering, as HAL's ``PDEGrid``). At two threads the fields the tumour phase does
 not read may be solved while it runs, from the lattice as it was at the start of the step
-(``TissueFields.DEFERRABLE``, ``simulator.model.alongside``): the same fields. On large 2D
+(``TissueFields.DEFERRABLE``, ``simulator.model.alongside``): the same fields. On 2D
 lattices the fields solved together are also split into two lanes that run at once
 (``TissueFields.LANES``): the same fields again.
 """
@@ -578,9 +578,9 @@ class TissueFields:
     # (~12 B per site; not in 3D, whose bytes per site are budgeted). The chemokine and
     # IFN-gamma share the first lane, the solver's own: the chemokine's set-up reads
     # IFN-gamma as the last step left it, and the Hill powers the tumour response left in
-    # that workspace (hill_powers_buffer). None: when worthwhile; True: whenever possible
-    # (tests); False: never. The fields are the same either way.
-    LANES = None
+    # that workspace (hill_powers_buffer). True: whenever possible (2D, 2+ threads);
+    # False: never (the benchmarks' "one lane"). The fields are the same either way.
+    LANES = True
     _second_workspace = None  # the second lane's FieldSolver (made when needed; not saved)
 
     def solve(self, state, suppressive_cytokine_factor: float = 1.0, add_ifn_secretions=None,
@@ -638,7 +638,7 @@ class TissueFields:
     def _second_lane(self):
         """The second lane's workspace when this call may use two lanes (:attr:`LANES`),
         made the first time; None otherwise."""
-        if self.solver.three or self.LANES is False or not alongside_possible():
+        if self.solver.three or not self.LANES or not alongside_possible():
             return None
         if self._second_workspace is None:
             self._second_workspace = FieldSolver(self.padded)
