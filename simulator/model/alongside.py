@@ -80,7 +80,8 @@ class Choice:
 
     Protocol: ``use()`` before the step's fields phase, ``record(used, seconds)`` with the
     wall time of the part of the step that differs between the two ways (from the start of
-    the fields phase to the end of the tumour phase). A comparison
+    the fields phase to the end of the tumour response, which may run inside the tumour
+    phase). A comparison
     alternates the two ways for ``2 * PROBE`` steps, and the helper is used if the median of
     the ``PROBE`` paired differences (each step beside minus the step before it, so that a
     drift of the machine's speed cancels) is below zero. The choice then holds for
