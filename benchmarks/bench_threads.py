@@ -22,8 +22,8 @@ Conditions: ``busy`` - one busy-loop process per core (``python -c "while True: 
 started before and stopped after each run; ``as found`` - nothing added (quiet only if
 nothing else runs: the load average is in the table). Order: configurations alternate
 within each repeat, so drifting background load hits all alike. The ratio that matters:
-default / threads 1 under ``busy`` (target <= 1.5), and threads 1 / default ``as found``
-on a quiet machine (the 2-thread speed-up kept).
+default / threads 1 under ``busy`` (target <= 1.5), and default / all cores ``as found``
+on a quiet machine (target <= 1.1: the 2-thread speed-up kept).
 """
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ import common  # noqa: E402
 from common import log  # noqa: E402
 
 TARGET_BUSY_RATIO = 1.5
+# the quiet half of issue 13's target: the default keeps the all-cores speed-up (the step
+# loop is printed to 0.1 s, ~8% of a 120-day default run; meaningful on a quiet machine)
+TARGET_FOUND_RATIO = 1.1
 MODES = dict(full=dict(days=15, repeats=2), quick=dict(days=4, repeats=1))
 STEPS_LINE = re.compile(r"\((\d+) steps in ([0-9.]+) s\)")
 
@@ -118,6 +121,7 @@ def bench(cfg, cores: int) -> dict:
                 busy_ratio_default=best["busy"]["default"] / best["busy"]["threads 1"],
                 busy_ratio_all_cores=best["busy"]["all cores"] / best["busy"]["threads 1"],
                 found_speedup_default=best["as found"]["threads 1"] / best["as found"]["default"],
+                found_ratio_default=best["as found"]["default"] / best["as found"]["all cores"],
                 found_speedup_all_cores=(best["as found"]["threads 1"]
                                          / best["as found"]["all cores"]))
 
@@ -168,7 +172,11 @@ def main(argv=None):
     common.finish_result(res)
     res["targets"] = [common.target_row("busy cores: default / --threads 1",
                                         res["threads"]["busy_ratio_default"], TARGET_BUSY_RATIO,
-                                        f"<= {TARGET_BUSY_RATIO}x", higher_is_better=False)]
+                                        f"<= {TARGET_BUSY_RATIO}x", higher_is_better=False),
+                      common.target_row("as found: default / all cores",
+                                        res["threads"]["found_ratio_default"],
+                                        TARGET_FOUND_RATIO, f"<= {TARGET_FOUND_RATIO}x",
+                                        higher_is_better=False)]
     print_report(res)
     common.write_json(res, args.json)
 

@@ -140,19 +140,26 @@ class AdaptiveThreads:
     ``SETTLE`` steps with it that are not compared (the first step at a new count starts
     what it uses the first time, such as Numba's thread pool and the fields' helper thread
     and second workspace: the default scenario's first 2-thread step took 1.91 ms, its
-    next 1.65, and that alone kept it at one thread, benchmarks/README.md); all cores
-    must be ``MARGIN`` faster to win (a tie goes to one thread, fairer to the machine).
-    The choice then holds for ``hold_factor`` times the wall time the probe of the losing
-    count cost, its settling steps included (at least ``MIN_HOLD_S``), doubling each time
-    the same count wins again, so on a busy machine the slow probes cost a few per cent of
-    the run at most.
+    next 1.65, and that alone kept it at one thread, benchmarks/README.md). Each count is
+    judged by the mean of its probe steps, the estimate of what a run at that count costs:
+    on a busy machine step times are bimodal (whether a thread lost its core during the
+    step), and the best of two steps or the median of three chose the slower count in one
+    to three of every four or five runs of the default scenario (benchmarks/README.md).
+    All cores must be ``MARGIN`` faster to win (a tie goes to one thread, fairer to the
+    machine). The choice then holds for ``hold_factor`` times the wall time the probe of
+    the losing count cost, its settling steps included (at least ``MIN_HOLD_S``), doubling
+    each time the same count wins again, so on a busy machine the slow probes cost a few
+    per cent of the run at most; on a quiet one the short minimum hold lets a run revisit
+    a choice made while its tumour was small (the default scenario's two threads gain ~5%
+    in its first steps and ~40% by its end; a hold of a second, a whole default run, kept
+    the first choice).
     """
 
     WARMUP = 2
-    PROBE = 2
+    PROBE = 3
     SETTLE = 1
     MARGIN = 0.9
-    MIN_HOLD_S = 1.0
+    MIN_HOLD_S = 0.25
     HOLD_FACTOR = 20.0
     MAX_HOLD_FACTOR = 640.0
 
@@ -218,6 +225,33 @@ class AdaptiveThreads:
         self._probing = None
 
 
+LOADAVG = "/proc/loadavg"
+
+
+def runnable_elsewhere(samples: int = 3, gap_s: float = 0.002) -> int | None:
+    """How many tasks besides this one are ready to run right now: the kernel's count of
+    runnable tasks (``/proc/loadavg``'s fourth field, Linux; this process's reading thread
+    is one of them), the least of ``samples`` readings ``gap_s`` apart so that a task that
+    ran for a moment does not count. None where the count cannot be read.
+
+    It answers at once what the 1-minute load average answers a minute late: after the
+    machine's other work stops, the average still says busy for minutes (a run started
+    then began at one thread and kept it), and a process started seconds ago is not in it
+    yet."""
+    import time
+    least = None
+    for k in range(samples):
+        if k:
+            time.sleep(gap_s)
+        try:
+            with open(LOADAVG) as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        least = running if least is None else min(least, running)
+    return max(0, least - 1)
+
+
 SPIN_COUNT = 30000   # GNU OpenMP's idle spins before a pool thread sleeps (configure_openmp)
 
 
@@ -234,3 +268,11 @@ def configure_openmp() -> None:
     import os
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
+
+
+# here, when the first kernel module is imported, not when a caller first sets a thread
+# count: building an Engine runs parallel kernels, and a pool started before this ran
+# with libgomp's own settings (the default scenario through ``simulator.engine.run`` with
+# ``threads=0`` or 2, no count set before: 2 threads no faster than 1, 1.25 against
+# 0.88 s; benchmarks/README.md)
+configure_openmp()

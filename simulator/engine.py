@@ -493,13 +493,18 @@ def set_threads(threads: int) -> int:
 
 
 def adaptive_threads() -> kernel_jit.AdaptiveThreads:
-    """The automatic thread choice for one run: all cores, or one to start with when the
-    machine's load average already fills its cores."""
+    """The automatic thread choice for one run: all cores, or one to start with when another
+    task is ready to run now (``kernels.jit.runnable_elsewhere``; where that cannot be
+    read, when the load average already fills the cores). Either way the chooser times
+    both counts within its first steps."""
     most = numba.config.NUMBA_NUM_THREADS
-    try:
-        busy = os.getloadavg()[0] >= most - 0.5
-    except OSError:
-        busy = False
+    elsewhere = kernel_jit.runnable_elsewhere() if most > 1 else 0
+    if elsewhere is None:
+        try:
+            elsewhere = os.getloadavg()[0] - (most - 1)
+        except OSError:
+            elsewhere = 0
+    busy = elsewhere >= 0.5
     return kernel_jit.AdaptiveThreads(most, start=1 if busy and most > 1 else most)
 
 

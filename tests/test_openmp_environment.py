@@ -5,6 +5,8 @@ Why these values: ``kernels.jit.configure_openmp`` and benchmarks/README.md
 (``bench_threads.py``, ``bench_full_step.py``, ``bench_alongside.py``)."""
 import os
 
+import pytest
+
 from kernels import jit as kernel_jit
 
 
@@ -53,15 +55,104 @@ def test_the_first_step_at_a_new_count_is_not_compared(monkeypatch):
     assert unsettled.threads_for_next_step() == 1 and unsettled._probing is None
 
 
+def test_a_count_is_judged_by_the_mean_of_its_probe_steps():
+    """What a run at a count costs is its steps' mean: two threads whose probe steps take
+    1.5 ms but one 6 ms (a busy machine: a thread lost its core) lose against one thread's
+    2 ms, though their median and best won; at 1.5 ms throughout they win."""
+    A = kernel_jit.AdaptiveThreads
+    steps = A.WARMUP + 2 * A.PROBE + A.SETTLE
+
+    def two_threads(odd):
+        return lambda threads, since: (2.0e-3 if threads == 1
+                                       else odd if since == A.WARMUP + 1 else 1.5e-3)
+
+    assert A.PROBE >= 3  # a median of the steps would be 1.5 ms
+    assert _feed(A(2), two_threads(6.0e-3), steps).threads_for_next_step() == 1
+    assert _feed(A(2), two_threads(1.5e-3), steps).threads_for_next_step() == 2
+
+
+def test_a_short_run_revisits_a_choice_made_while_its_tumour_was_small():
+    """Two threads 5% faster in the first steps (one thread wins: less than MARGIN), 40%
+    later (a grown tumour): the hold after a cheap probe is MIN_HOLD_S, so the run compares
+    again within a fraction of a second and takes two threads."""
+    A = kernel_jit.AdaptiveThreads
+    done = []
+
+    def step(threads, since):
+        done.append(threads)
+        grown = len(done) > 20
+        return 2.0e-3 if threads == 1 else (1.43e-3 if grown else 1.9e-3)
+
+    chooser = _feed(A(2), step, A.WARMUP + 2 * A.PROBE + A.SETTLE)
+    assert chooser.threads_for_next_step() == 1 and chooser._probing is None
+    steps = int(1.5 * A.MIN_HOLD_S / 2.0e-3)  # enough for the hold and a comparison
+    _feed(chooser, step, steps)
+    assert chooser.threads_for_next_step() == 2 and chooser._probing is None
+    assert done.count(1) < steps
+
+
+def test_runnable_elsewhere_reads_the_kernels_count_of_runnable_tasks(tmp_path, monkeypatch):
+    """/proc/loadavg's fourth field counts the reading thread too; the least of the
+    readings counts; an unreadable file gives None (the load average decides then)."""
+    loadavg = tmp_path / "loadavg"
+    monkeypatch.setattr(kernel_jit, "LOADAVG", str(loadavg))
+    loadavg.write_text("2.10 1.50 1.20 3/412 98765\n")
+    assert kernel_jit.runnable_elsewhere(gap_s=0.0) == 2
+    loadavg.write_text("2.10 1.50 1.20 1/412 98765\n")
+    assert kernel_jit.runnable_elsewhere(gap_s=0.0) == 0
+    loadavg.write_text("garbled\n")
+    assert kernel_jit.runnable_elsewhere(gap_s=0.0) is None
+    loadavg.unlink()
+    assert kernel_jit.runnable_elsewhere(gap_s=0.0) is None
+
+
+def test_the_automatic_choice_starts_at_one_thread_beside_runnable_work(monkeypatch):
+    """Another task ready to run: start at one thread; none: all cores, even when the
+    1-minute load average is still high from work that has stopped; the count unreadable:
+    the load average decides, as before."""
+    import numba
+
+    from simulator import engine as engine_mod
+    most = numba.config.NUMBA_NUM_THREADS
+    if most < 2:
+        pytest.skip("one Numba thread: nothing to choose")
+    monkeypatch.setattr(engine_mod.os, "getloadavg", lambda: (float(most), 1.0, 1.0))
+    monkeypatch.setattr(kernel_jit, "runnable_elsewhere", lambda: 1)
+    assert engine_mod.adaptive_threads().threads_for_next_step() == 1
+    monkeypatch.setattr(kernel_jit, "runnable_elsewhere", lambda: 0)
+    assert engine_mod.adaptive_threads().threads_for_next_step() == most
+    monkeypatch.setattr(kernel_jit, "runnable_elsewhere", lambda: None)
+    assert engine_mod.adaptive_threads().threads_for_next_step() == 1
+    monkeypatch.setattr(engine_mod.os, "getloadavg", lambda: (0.2, 1.0, 1.0))
+    assert engine_mod.adaptive_threads().threads_for_next_step() == most
+
+
+def test_importing_the_kernels_sets_the_openmp_environment():
+    """Before any kernel can start the pool: an engine built before the first thread count
+    is set (``simulator.engine.run(..., threads=0)``) ran on libgomp's own settings."""
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c",
+                          "import os, kernels.jit; print(os.environ['OMP_WAIT_POLICY'], "
+                          "os.environ['GOMP_SPINCOUNT'])"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["passive", str(kernel_jit.SPIN_COUNT)]
+
+
 def test_a_busy_machine_keeps_one_thread_and_compares_again_later():
-    """Two threads 5x slower (a busy machine): one thread wins and holds for at least
-    MIN_HOLD_S of steps; the next comparison starts at one thread, with no settling step
-    (no change of count), and probes two threads again."""
+    """Two threads 5x slower (a busy machine): one thread wins and holds for HOLD_FACTOR
+    times what the losing probe cost (at least MIN_HOLD_S) of steps; the next comparison
+    starts at one thread, with no settling step (no change of count), and probes two
+    threads again."""
     A = kernel_jit.AdaptiveThreads
     chooser = _feed(A(2), lambda threads, since: 1e-3 if threads == 1 else 5e-3,
                     A.WARMUP + 2 * A.PROBE + A.SETTLE)
     assert chooser.threads_for_next_step() == 1 and chooser._probing is None
-    held = int(A.MIN_HOLD_S / 1e-3)  # steps of 1 ms that use up the hold (to rounding)
+    # the probe started at two threads: no settling step of theirs counts
+    hold = max(A.MIN_HOLD_S, A.HOLD_FACTOR * A.PROBE * 5e-3)
+    held = int(hold / 1e-3)  # steps of 1 ms that use up the hold (to rounding)
     _feed(chooser, lambda threads, since: 1e-3, held - 1)
     assert chooser._probing is None
     # the hold's last step (or two, as the sum rounds), then PROBE steps at one thread
