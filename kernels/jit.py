@@ -29,6 +29,7 @@ Why each flag:
 import hashlib
 import os
 import pathlib
+import time
 
 import numba
 
@@ -238,7 +239,6 @@ def runnable_elsewhere(samples: int = 3, gap_s: float = 0.002) -> int | None:
     machine's other work stops, the average still says busy for minutes (a run started
     then began at one thread and kept it), and a process started seconds ago is not in it
     yet."""
-    import time
     least = None
     for k in range(samples):
         if k:
@@ -265,7 +265,6 @@ def configure_openmp() -> None:
     hundreds of short regions (one per migration substep) a fraction of a millisecond
     apart, and waking a sleeping thread for each cost a 2-thread full step 80 ms against
     66-68 ms with the spin (1000x1000, quiet machine, benchmarks/README.md)."""
-    import os
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
 
