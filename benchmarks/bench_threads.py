@@ -14,7 +14,7 @@ the whole command's wall time beside it. Configurations:
 * ``all cores`` - ``--threads <cores>``, the old default;
 * ``default, spinning`` / ``all cores, spinning`` - the same with ``OMP_WAIT_POLICY=active``
   (idle threads spin without end) instead of the passive wait policy with a short spin
-  (``GOMP_SPINCOUNT=30000``) that ``kernels.jit.configure_openmp`` sets by default;
+  (``GOMP_SPINCOUNT=3000``) that ``kernels.jit.configure_openmp`` sets by default;
 * ``default, no spin`` / ``all cores, no spin`` - ``GOMP_SPINCOUNT=0``: idle threads sleep
   at once (the default before the short spin).
 

@@ -252,7 +252,7 @@ def runnable_elsewhere(samples: int = 3, gap_s: float = 0.002) -> int | None:
     return max(0, least - 1)
 
 
-SPIN_COUNT = 30000   # GNU OpenMP's idle spins before a pool thread sleeps (configure_openmp)
+SPIN_COUNT = 3000    # GNU OpenMP's idle spins before a pool thread sleeps (configure_openmp)
 
 
 def configure_openmp() -> None:
@@ -260,11 +260,15 @@ def configure_openmp() -> None:
     the layer starts, so this must run before the first parallel kernel; a value the user
     set wins. ``OMP_WAIT_POLICY=passive`` (idle pool threads sleep rather than spin
     without end) keeps a pool that :class:`AdaptiveThreads` has parked at one thread from
-    taking CPU from the machine's other processes. ``GOMP_SPINCOUNT=30000`` (GNU OpenMP)
-    lets a thread that has just finished a region spin ~1 ms before it sleeps: a step runs
-    hundreds of short regions (one per migration substep) a fraction of a millisecond
-    apart, and waking a sleeping thread for each cost a 2-thread full step 80 ms against
-    66-68 ms with the spin (1000x1000, quiet machine, benchmarks/README.md)."""
+    taking CPU from the machine's other processes. ``GOMP_SPINCOUNT=3000`` (GNU OpenMP)
+    lets a thread that has just finished a region spin ~0.1 ms before it sleeps, so the
+    regions of one phase, a fraction of a millisecond apart, do not each wake it. When
+    every migration substep was a region of its own, waking a sleeping thread for each
+    cost a 2-thread full step 80 ms against 66-68 ms with a spin of 30000 (~1 ms,
+    1000x1000, quiet machine). With migration in one region, 3000 and 30000 give the same
+    1000x1000 step (19.0-19.1 ms), and the longer spin costs elsewhere: the default
+    scenario's command took 1.83-1.88 s against 1.69-1.75 s, and all cores on a busy
+    machine 3.2-5.0 s against 1.9-2.7 s (benchmarks/README.md, 2026-12-07)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
 

@@ -15,7 +15,7 @@ def test_defaults_are_passive_with_a_short_spin(monkeypatch):
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     kernel_jit.configure_openmp()
     assert os.environ["OMP_WAIT_POLICY"] == "passive"
-    assert os.environ["GOMP_SPINCOUNT"] == str(kernel_jit.SPIN_COUNT) == "30000"
+    assert os.environ["GOMP_SPINCOUNT"] == str(kernel_jit.SPIN_COUNT) == "3000"
 
 
 def test_the_users_values_win(monkeypatch):
