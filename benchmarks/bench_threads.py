@@ -43,8 +43,8 @@ import common  # noqa: E402
 from common import log  # noqa: E402
 
 TARGET_BUSY_RATIO = 1.5
-# the quiet half of issue 13's target: the default keeps the all-cores speed-up (the step
-# loop is printed to 0.1 s, ~8% of a 120-day default run; meaningful on a quiet machine)
+# the quiet half of issue 13's target: the default keeps the all-cores speed-up (meaningful
+# on a quiet machine)
 TARGET_FOUND_RATIO = 1.1
 MODES = dict(full=dict(days=15, repeats=2), quick=dict(days=4, repeats=1))
 STEPS_LINE = re.compile(r"\((\d+) steps in ([0-9.]+) s\)")

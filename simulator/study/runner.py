@@ -52,7 +52,7 @@ class RunResult:
                         f"{settings.progression_rise:.0%} over the nadir but by less than "
                         f"endpoints.progression_min_mm = {settings.progression_min_mm:g} mm")
         lines = [
-            f"wrote {self.path}  ({self.steps} steps in {self.wall_seconds:.1f} s)",
+            f"wrote {self.path}  ({self.steps} steps in {self.wall_seconds:.2f} s)",
             f"  final tumour burden: {e.final_tumor_cells:.0f} cells "
             f"(baseline {e.baseline_tumor_cells:.0f}, resistant share at end "
             f"{e.resistant_fraction_final:.1%})",
