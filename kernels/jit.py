@@ -249,6 +249,8 @@ def runnable_elsewhere(samples: int = 3, gap_s: float = 0.002) -> int | None:
         except (OSError, ValueError, IndexError):
             return None
         least = running if least is None else min(least, running)
+        if least <= 1:
+            break  # this thread alone: no later reading can be less (a quiet start waits 0 ms)
     return max(0, least - 1)
 
 
