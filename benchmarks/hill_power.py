@@ -52,6 +52,9 @@ def run_version(module, engine, calls: int):
     # (since 2026-12-06 the tumour response can keep each cell's Hill power: not here)
     keeps_powers = "powers" in inspect.signature(module.tumor_response.py_func).parameters
     no_powers = (np.empty(0, np.float32),) if keeps_powers else ()
+    # (since 2026-12-07 it works a range of lines: all of them here)
+    if "line_lo" in inspect.signature(module.tumor_response.py_func).parameters:
+        no_powers += (0, st.lo.size)
     for _ in range(calls):
         pdl1, lattice = engine.immune.pdl1.copy(), kind.copy()
         necrotic = np.zeros((st.lo.size, engine._tumor_by_clone.shape[1]), np.int64)

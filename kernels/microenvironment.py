@@ -129,31 +129,35 @@ def induced_secretion_from_powers(kind, lo, hi, line_length, source_by_kind, rat
 def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
                    necrosis_threshold, necrosis_full, necrosis_hazard, necrosis_key,
                    pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
-                   necrotic_by_clone, powers):
-    """Necrosis under anoxia and PD-L1 relaxation (module docstring), over the union of the
-    tissue extents before (``pre_*``) and after (``lo``/``hi``) the tumour phase, so every
-    site that held tissue since the last call is visited. ``oxygen`` / ``ifn`` may be empty
-    (no necrosis / PD-L1 at baseline). ``necrotic_by_clone[line, c]`` = cells of clone c
-    that turned necrotic in the line. ``powers`` (float32 per site, or empty): each tumour
-    cell's IFN-gamma Hill power (:func:`hill_power`) is stored at its site, for
+                   necrotic_by_clone, powers, line_lo, line_hi):
+    """Necrosis under anoxia and PD-L1 relaxation (module docstring) on the lines
+    ``line_lo`` .. ``line_hi - 1`` (all of them: 0 and ``lo.shape[0]``), over the union of
+    the tissue extents before (``pre_*``) and after (``lo``/``hi``) the tumour phase, so
+    every site that held tissue since the last call is visited. ``oxygen`` / ``ifn`` may be
+    empty (no necrosis / PD-L1 at baseline). ``necrotic_by_clone[line, c]`` = cells of
+    clone c that turned necrotic in the line. ``powers`` (float32 per site, or empty): each
+    tumour cell's IFN-gamma Hill power (:func:`hill_power`) is stored at its site, for
     :func:`induced_secretion_from_powers` to reuse in the next step's fields phase.
 
-    The lines are worked in PARALLEL_CHUNKS stretches of consecutive lines, each by
-    :func:`_respond_lines` with its own scratch (each line writes only its own sites and
-    entries, so the result does not depend on the stretches)."""
-    n_lines = lo.shape[0]
+    The lines are worked in up to PARALLEL_CHUNKS stretches of consecutive lines, each by
+    :func:`_respond_lines` with its own scratch. Each line writes only its own sites and
+    entries, so the result depends neither on the stretches nor on how a caller splits
+    the lines between calls (two threads share them at 2 threads on large lattices:
+    ``simulator.model.immune.ResponseLines``)."""
+    n_lines = line_hi - line_lo
+    stretches = max(1, min(PARALLEL_CHUNKS, n_lines))
     # two column lists per stretch; each row ends with at least 64 unused bytes (no cache
     # line shared between threads)
-    scratch = np.empty((PARALLEL_CHUNKS, 2, line_length + 16), np.int32)
-    values = np.empty((PARALLEL_CHUNKS, line_length + 8))
-    for q in prange(PARALLEL_CHUNKS):
+    scratch = np.empty((stretches, 2, line_length + 16), np.int32)
+    values = np.empty((stretches, line_length + 8))
+    for q in prange(stretches):
         c = np.int64(q)  # (a prange index is unsigned: another copy)
         _respond_lines(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_length,
                        necrosis_threshold, necrosis_full, necrosis_hazard, necrosis_key,
                        pdl1_baseline, pdl1_induced, ifn_half, ifn_hill, pdl1_keep,
-                       necrotic_by_clone, powers, c * n_lines // PARALLEL_CHUNKS,
-                       (c + 1) * n_lines // PARALLEL_CHUNKS, scratch[c, 0], scratch[c, 1],
-                       values[c])
+                       necrotic_by_clone, powers, line_lo + c * n_lines // stretches,
+                       line_lo + (c + 1) * n_lines // stretches, scratch[c, 0],
+                       scratch[c, 1], values[c])
 
 
 @nrt_free_jit

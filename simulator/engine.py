@@ -60,7 +60,8 @@ from kernels import immune as immune_k
 from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from simulator.analysis.follow_up import watch_for
-from simulator.model.alongside import Choice, alongside, possible as alongside_possible, worthwhile
+from simulator.model.alongside import (Choice, SharedLines, alongside,
+                                       possible as alongside_possible, worthwhile)
 from simulator.model.penetration import FIELD_PREFIX as PENETRATION_FIELD_PREFIX
 from simulator.model.penetration import DrugPenetration, penetrating
 from simulator.model.rates import step_hazard
@@ -287,15 +288,36 @@ class Engine:
         # the fields the fields phase left (at 2+ threads) are solved beside the tumour's
         # kernels: its event loop runs on one core (simulator.model.alongside); the tumour
         # response follows them on this core once IFN-gamma is solved, where it may
-        # (TissueFields.response_may_overlap), while the helper solves the last field
+        # (TissueFields.response_may_overlap), while the helper solves the last field and
+        # then takes its share of the response's lines
         tissue = self.tissue
         deferred = tissue is not None and tissue.deferred
         self._response_alongside = deferred and tissue.response_may_overlap
-        with alongside(tissue.solve_deferred if deferred else None):
-            self._tumor_kernels()
-            if self._response_alongside:
-                tissue.wait_for_ifn_gamma()
-                self._tumor_response()
+        shared = None
+        work = tissue.solve_deferred if deferred else None
+        if self._response_alongside:
+            step, lo, hi = self.state.step, self._tissue_lo, self._tissue_hi
+            shared = SharedLines(self.state.geometry.n_lines,
+                                 lambda first, last: self.immune.respond_lines(
+                                     step, lo, hi, first, last))
+
+            def solve_then_respond():
+                tissue.solve_deferred()
+                shared.help()
+            work = solve_then_respond
+        with alongside(work):
+            try:
+                self._tumor_kernels()
+                if shared is not None:
+                    tissue.wait_for_ifn_gamma()
+                    shared.run()
+            except BaseException:
+                if shared is not None:  # the helper must not wait for lines (Ctrl-C too)
+                    shared.cancel()
+                raise
+        if shared is not None:
+            self._step_events["necrotic"] = self.immune.response_done(
+                self.state.step, self._tumor_by_clone)
         self._step_deferred = deferred
 
     def _tumor_kernels(self):

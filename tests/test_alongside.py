@@ -1,12 +1,16 @@
 """Work beside the tumour phase (``simulator.model.alongside``): the helper's errors and
-thread counts, and the timed choice of whether to use it. That the engine's output is the
-same either way: tests/test_fields.py::test_fields_solved_beside_the_tumour_give_the_same_run.
+thread counts, the lines the caller and the helper share, and the timed choice of whether
+to use it. That the engine's output is the same either way:
+tests/test_fields.py::test_fields_solved_beside_the_tumour_give_the_same_run.
 """
+import threading
+import time
+
 import numba
 import pytest
 
 from simulator.model import alongside
-from simulator.model.alongside import Choice
+from simulator.model.alongside import Choice, SharedLines
 
 
 def test_work_alongside_raises_its_error_and_restores_threads():
@@ -29,6 +33,50 @@ def test_work_alongside_raises_its_error_and_restores_threads():
     assert ran == [1] and numba.get_num_threads() == threads
     with alongside.alongside(None):
         assert numba.get_num_threads() == threads
+
+
+def _share(n_lines, helper_waits_s=0.0, cancel=False):
+    """(the blocks worked, by which thread) of ``n_lines`` lines shared by this thread and
+    a helper that asks for them first (and, after ``helper_waits_s``, again); each block
+    takes 2 ms, so both threads work some."""
+    worked = []
+
+    def work(first, last):
+        worked.append((first, last, threading.current_thread().name))
+        time.sleep(0.002)
+    shared = SharedLines(n_lines, work)
+
+    def helper():
+        time.sleep(helper_waits_s)
+        shared.help()
+    thread = threading.Thread(target=helper, name="helper")
+    thread.start()
+    time.sleep(0.01)  # the helper waits until the lines are opened
+    assert worked == []
+    if cancel:
+        shared.cancel()
+    else:
+        shared.run()
+    thread.join(5.0)
+    assert not thread.is_alive()
+    return sorted(worked)
+
+
+def test_shared_lines_are_each_worked_once_by_one_of_two_threads():
+    blocks = _share(1000)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 1000
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))  # no gap, no overlap
+    assert {name for *_, name in blocks} == {"helper", threading.current_thread().name}
+    # a third of what is left, at least MIN_BLOCK: the blocks shrink to the last
+    sizes = [last - first for first, last, _ in sorted(blocks)]
+    assert sizes[0] == 333 and min(sizes) >= min(SharedLines.MIN_BLOCK, sizes[-1])
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_a_late_helper_takes_what_is_left_and_a_cancelled_share_none():
+    blocks = _share(100, helper_waits_s=1.0)  # the caller is done before the helper asks
+    assert [name for *_, name in blocks] == [threading.current_thread().name] * len(blocks)
+    assert _share(100, cancel=True) == []
 
 
 def run_choice(choice, beside_ms, before_ms, steps):

@@ -573,8 +573,8 @@ def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice)
     ``Engine.FIELDS_ALONGSIDE = True``: at every step, whatever the lattice), from the kinds
     as the fields phase saw them, and on a 2D lattice the fields one call solves can go in
     two lanes at once, the second with a workspace of its own, the tumour response then
-    running beside the last field's solve (``TissueFields.LANES = True``: whatever the
-    lattice). Every combination ends, bit for bit, where a run solving every field before
+    running beside the last field's solve and its lines shared with the helper once that
+    is done (``TissueFields.LANES = True``: whatever the lattice). Every combination ends, bit for bit, where a run solving every field before
     the tumour phase, one after another, ends. The suppressive cytokine is secreted by
     tumour cells here, so a solve that read the kinds the tumour phase left would differ.
     """
@@ -597,6 +597,10 @@ def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice)
     original_response = E.Engine._tumor_response
     monkeypatch.setattr(E.Engine, "_tumor_response", lambda self: (
         responses_beside.append(self._response_alongside), original_response(self))[1])
+    # the response beside the last solve: its lines shared with the helper once it is done
+    original_run = E.SharedLines.run
+    monkeypatch.setattr(E.SharedLines, "run", lambda self: (
+        responses_beside.append(True), original_run(self))[1])
     runs = {}
     threads = numba.get_num_threads()
     numba.set_num_threads(2)

@@ -258,7 +258,7 @@ def test_necrosis_rate_ramps_not_the_probability(dt):
                              lo, hi, lo, hi, line + 2, hyp.necrosis_threshold_mmhg,
                              hyp.necrosis_full_mmhg, e.immune.necrosis_hazard,
                              np.uint64(1000 + step), 0.1, 1.0, 0.11, 1.26, 1.0, necrotic,
-                             np.empty(0, np.float32))
+                             np.empty(0, np.float32), 0, n_lines)
     p = math.exp(-0.5 * hyp.necrosis_rate_per_day)
     alive = int((kind == TUMOR).sum())
     assert abs(alive - n * p) < 4.5 * math.sqrt(n * p * (1 - p)), (dt, alive, n * p)

@@ -735,7 +735,11 @@ def _extents(kind):
 
 @pytest.mark.parametrize("dims", SHAPES)
 @pytest.mark.parametrize("with_fields", [False, True])
-def test_tumor_response_matches_naive(dims, with_fields):
+@pytest.mark.parametrize("split", [False, True])
+def test_tumor_response_matches_naive(dims, with_fields, split):
+    """The kernel on all lines in one call, or (``split``) on three blocks of lines called
+    last block first, as two threads may share them (``simulator.model.alongside
+    .SharedLines``): the naive reference's result either way."""
     kind, clone, g = _lattice(dims, 8, tumour=0.6)
     pdl1 = np.where(kind == TUMOR, g.random(kind.shape), np.nan).astype(np.float32)
     newborn = (kind == TUMOR) & (g.random(kind.shape) < 0.2)
@@ -756,13 +760,16 @@ def test_tumor_response_matches_naive(dims, with_fields):
     flat_pdl1 = pdl1.reshape(-1)
     # each tumour cell's Hill power is left here (with IFN-gamma); the rest is untouched
     powers = np.full(kind.size if with_fields else 0, np.nan, np.float32)
-    micro.tumor_response(kind.reshape(-1), clone.reshape(-1), flat_pdl1,
-                         np.empty(0) if oxygen is None else oxygen.reshape(-1),
-                         np.empty(0) if ifn is None else ifn.reshape(-1), lo, hi, lo, hi,
-                         kind.shape[-1], params["necrosis_threshold"], params["necrosis_full"],
-                         params["necrosis_hazard"], np.uint64(key), params["baseline"],
-                         params["induced"], params["half"], params["hill"], params["keep"],
-                         necrotic, powers)
+    cuts = [0, 3, n_lines // 2, n_lines] if split else [0, n_lines]
+    for first, last in reversed(list(zip(cuts[:-1], cuts[1:]))):
+        micro.tumor_response(kind.reshape(-1), clone.reshape(-1), flat_pdl1,
+                             np.empty(0) if oxygen is None else oxygen.reshape(-1),
+                             np.empty(0) if ifn is None else ifn.reshape(-1), lo, hi, lo, hi,
+                             kind.shape[-1], params["necrosis_threshold"],
+                             params["necrosis_full"], params["necrosis_hazard"],
+                             np.uint64(key), params["baseline"], params["induced"],
+                             params["half"], params["hill"], params["keep"], necrotic, powers,
+                             first, last)
     np.testing.assert_array_equal(kind, expected_kind)
     # the kernel's Hill power is the naive's (Python's float64 power, rounded to float32)
     # but within ~1e-13 relative of a float32 rounding boundary, where it may round the

@@ -21,11 +21,15 @@ exists; nothing is kept between steps.
 
 The fields phase uses the same helper for its two lanes (``TissueFields.LANES``), and the
 tumour response may follow the tumour's kernels inside the same ``with`` block, beside
-the helper's last solve (``Engine._tumor_phase``).
+the helper's last solve (``Engine._tumor_phase``). The helper then joins the response when
+its solves are done, the two taking its lines in blocks (:class:`SharedLines`): on the
+1000 x 1000 benchmark step the helper's solves ended ~1 ms before the caller's tumour
+kernels and response, and it waited.
 """
 import contextlib
 import os
 import statistics
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -122,3 +126,55 @@ class Choice:
         self.chosen = self._won_before = winner
         self._hold_left = self._hold
         self._times = {True: [], False: []}
+
+
+class SharedLines:
+    """Lines ``0 .. n_lines - 1`` worked by ``work(line_lo, line_hi)`` on two threads: the
+    caller (:meth:`run`, which opens them) and the helper (:meth:`help`, which waits until
+    they are opened, so it can be called before their inputs are ready). Each takes the next
+    block when done with its last, a third of the lines left (at least ``MIN_BLOCK``), so
+    the one that starts later takes less and both finish about together; the blocks shrink
+    so the last one is short. For work whose lines are independent (each writes only its
+    own sites and entries), the result does not depend on who worked which block."""
+
+    MIN_BLOCK = 32
+
+    def __init__(self, n_lines: int, work):
+        self._work = work
+        self._n_lines = n_lines
+        self._next = 0
+        self._lock = threading.Lock()
+        self._opened = threading.Event()
+        self._cancelled = False
+        self.blocks = []  # (line_lo, line_hi, the thread's name) of every block, for tests
+
+    def _take(self):
+        with self._lock:
+            left = self._n_lines - self._next
+            if self._cancelled or left <= 0:
+                return None
+            size = min(left, max(self.MIN_BLOCK, left // 3))
+            block = (self._next, self._next + size)
+            self._next += size
+            self.blocks.append((*block, threading.current_thread().name))
+            return block
+
+    def _work_blocks(self):
+        while (block := self._take()) is not None:
+            self._work(*block)
+
+    def run(self):
+        """Open the lines and work blocks until none is left (the caller)."""
+        self._opened.set()
+        self._work_blocks()
+
+    def help(self):
+        """Once the lines are opened, work blocks until none is left (the helper)."""
+        self._opened.wait()
+        self._work_blocks()
+
+    def cancel(self):
+        """No block will be worked (the caller failed before :meth:`run`): a helper waiting
+        in :meth:`help` returns."""
+        self._cancelled = True
+        self._opened.set()

@@ -436,20 +436,34 @@ class ImmuneSystem:
     # -------------------------------------------------------------- phases
     def tumor_response(self, step, tissue_lo, tissue_hi, tumor_by_clone) -> int:
         """Necrosis under anoxia and PD-L1 relaxation; returns cells turned necrotic."""
+        self.respond_lines(step, tissue_lo, tissue_hi, 0, self.state.geometry.n_lines)
+        return self.response_done(step, tumor_by_clone)
+
+    def respond_lines(self, step, tissue_lo, tissue_hi, line_lo, line_hi):
+        """The tumour response on lines ``line_lo`` .. ``line_hi - 1`` of the lattice (the
+        lines may be split between calls, and calls between threads, in any way:
+        ``kernels.microenvironment.tumor_response``); :meth:`response_done` once all are."""
         st, geo, p, hyp = self.state, self.state.geometry, self.scenario.pd_l1, \
             self.scenario.hypoxia
-        # each tumour cell's IFN-gamma Hill power, left for the next fields phase
-        # (TissueFields.hill_powers_buffer)
-        powers = (self.tissue.hill_powers_buffer() if self.tissue is not None
-                  else np.empty(0, np.float32))
         micro.tumor_response(st.kind, st.clone, self.pdl1, self._field("oxygen"),
                              self._field("ifn_gamma"), st.lo, st.hi, tissue_lo, tissue_hi,
                              geo.line_length, hyp.necrosis_threshold_mmhg,
                              hyp.necrosis_full_mmhg, self.necrosis_hazard,
                              self._key(rng.STREAM_NECROSIS, step), p.baseline, p.ifn_induced,
                              p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
-                             self.pdl1_keep, self._necrotic_by_clone, powers)
-        if powers.size:
+                             self.pdl1_keep, self._necrotic_by_clone, self._powers_buffer(),
+                             line_lo, line_hi)
+
+    def _powers_buffer(self) -> np.ndarray:
+        """Where the tumour response leaves each tumour cell's IFN-gamma Hill power for the
+        next fields phase (TissueFields.hill_powers_buffer; empty: nowhere)."""
+        return (self.tissue.hill_powers_buffer() if self.tissue is not None
+                else np.empty(0, np.float32))
+
+    def response_done(self, step, tumor_by_clone) -> int:
+        """After :meth:`respond_lines` has worked every line: the necrotic cells leave
+        ``tumor_by_clone``; returns how many there were."""
+        if self._powers_buffer().size:
             self.tissue.hill_powers_left_at(step)
         tumor_by_clone -= self._necrotic_by_clone
         n = int(self._necrotic_by_clone.sum())
