@@ -143,7 +143,7 @@ def tumor_response(kind, clone, pdl1, oxygen, ifn, lo, hi, pre_lo, pre_hi, line_
     :func:`_respond_lines` with its own scratch. Each line writes only its own sites and
     entries, so the result depends neither on the stretches nor on how a caller splits
     the lines between calls (two threads share them at 2 threads on large lattices:
-    ``simulator.model.immune.ResponseLines``)."""
+    ``simulator.model.alongside.SharedLines``)."""
     n_lines = line_hi - line_lo
     stretches = max(1, min(PARALLEL_CHUNKS, n_lines))
     # two column lists per stretch; each row ends with at least 64 unused bytes (no cache

@@ -146,7 +146,6 @@ class SharedLines:
         self._lock = threading.Lock()
         self._opened = threading.Event()
         self._cancelled = False
-        self.blocks = []  # (line_lo, line_hi, the thread's name) of every block, for tests
 
     def _take(self):
         with self._lock:
@@ -156,7 +155,6 @@ class SharedLines:
             size = min(left, max(self.MIN_BLOCK, left // 3))
             block = (self._next, self._next + size)
             self._next += size
-            self.blocks.append((*block, threading.current_thread().name))
             return block
 
     def _work_blocks(self):
@@ -174,7 +172,7 @@ class SharedLines:
         self._work_blocks()
 
     def cancel(self):
-        """No block will be worked (the caller failed before :meth:`run`): a helper waiting
-        in :meth:`help` returns."""
+        """No more blocks are handed out (the caller failed or was interrupted): a helper
+        waiting in :meth:`help` returns, one at work stops after its block."""
         self._cancelled = True
         self._opened.set()
