@@ -507,8 +507,8 @@ def announce_compilation(*scenarios: Scenario, stream=sys.stderr,
 
 def set_threads(threads: int) -> int:
     """Use ``threads`` Numba threads (0 = automatic: all cores until :func:`run` chooses step
-    by step, see ``kernels.jit.AdaptiveThreads``); returns the count in use."""
-    kernel_jit.configure_openmp()
+    by step, see ``kernels.jit.AdaptiveThreads``); returns the count in use. (The OpenMP
+    environment was set when the kernels were imported: ``kernels.jit.configure_openmp``.)"""
     if threads:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     return numba.get_num_threads()
@@ -520,14 +520,15 @@ def adaptive_threads() -> kernel_jit.AdaptiveThreads:
     read, when the load average already fills the cores). Either way the chooser times
     both counts within its first steps."""
     most = numba.config.NUMBA_NUM_THREADS
-    elsewhere = kernel_jit.runnable_elsewhere() if most > 1 else 0
+    if most == 1:
+        return kernel_jit.AdaptiveThreads(1)
+    elsewhere = kernel_jit.runnable_elsewhere()
     if elsewhere is None:
         try:
             elsewhere = os.getloadavg()[0] - (most - 1)
         except OSError:
             elsewhere = 0
-    busy = elsewhere >= 0.5
-    return kernel_jit.AdaptiveThreads(most, start=1 if busy and most > 1 else most)
+    return kernel_jit.AdaptiveThreads(most, start=1 if elsewhere >= 0.5 else most)
 
 
 def progress_bar(enabled: bool, total: int, unit: str):
