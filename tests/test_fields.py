@@ -574,9 +574,10 @@ def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice)
     as the fields phase saw them, and on a 2D lattice the fields one call solves can go in
     two lanes at once, the second with a workspace of its own, the tumour response then
     running beside the last field's solve and its lines shared with the helper once that
-    is done (``TissueFields.LANES = True``: whatever the lattice). Every combination ends, bit for bit, where a run solving every field before
-    the tumour phase, one after another, ends. The suppressive cytokine is secreted by
-    tumour cells here, so a solve that read the kinds the tumour phase left would differ.
+    is done (``TissueFields.LANES = True``: whatever the lattice). Every combination ends,
+    bit for bit, where a run solving every field before the tumour phase, one after
+    another, ends. The suppressive cytokine is secreted by tumour cells here, so a solve
+    that read the kinds the tumour phase left would differ.
     """
     import threading
     from simulator import engine as E
