@@ -56,7 +56,17 @@ from kernels.rng import hash_index, step_key, uniform
 from kernels.team import SYNC_SIZE, arrive, barrier, form, release, wait_for
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
-MAX_TAG = 2 ** 25    # int32 proposals: callers clear the array and restart tags below this
+
+
+def max_tag(dtype) -> int:
+    """The tags a proposal array of this integer dtype holds: callers keep ``first_tag +
+    max(last)`` below it, clearing the array and restarting the tags when a call would not.
+    The engine's array is uint16 (2 B per site, 2048 tags: half the cache lines of int32,
+    0.3-0.5 ms of a 1000x1000 step's 11 ms of migration at 1 thread, benchmarks/README.md),
+    int32 for a run whose calls have more substeps than that."""
+    return (int(np.iinfo(dtype).max) - 26) // TAG_UNIT + 1
+
+
 
 # ``direction`` codes written by :func:`_propose` besides a neighbour index 0..25
 NO_MOVE = -1         # no proposal this substep (no free neighbour now; one may free up)
@@ -623,8 +633,8 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     how many times the chunks were cut again);
     ``arrived[a]`` = 1 + the substep of agent a's last move (0 if it did not move).
     ``clone``, ``seen``: which ``stop_kind`` cells an agent stops beside (:func:`_propose`).
-    The caller keeps ``first_tag + max(last)`` below MAX_TAG (clearing ``proposal`` and
-    restarting the tags when it would not be) and chooses ``n_chunks``
+    The caller keeps ``first_tag + max(last)`` below ``max_tag(proposal.dtype)`` (clearing
+    ``proposal`` and restarting the tags when it would not be) and chooses ``n_chunks``
     (:func:`chunks_for_agents`) and ``team``, the threads that share the chunks (at most
     the calling thread's Numba threads, ``kernels.team.team_size``; more would wait for
     each other until one works alone, ``kernels.team.form``); the result depends on

@@ -69,7 +69,7 @@ def _migrate(kind, field, sites, stops, first, last, bias, move_key, prio_key, a
     thread; the engine's choice, ``kernels.team.team_size``, without ``chunks``)."""
     flat = kind.reshape(-1)
     if proposal is None:
-        proposal = np.zeros(flat.size, np.int32)
+        proposal = np.zeros(flat.size, np.uint16)  # the engine's dtype
     arrived = np.full(sites.size, -7, np.int64)
     clone = np.zeros(flat.size, np.uint8) if clone is None else clone.reshape(-1)
     seen = np.empty(0, np.uint8) if seen is None else np.asarray(seen, np.uint8)
@@ -391,18 +391,20 @@ def test_stale_proposals_are_ignored(dims):
     n = sites.size
     no_stop, first = np.zeros(n, np.bool_), np.zeros(n, np.int64)
     results = []
-    for first_tag, prefill in ((1, 0), (500, 1)):
+    for first_tag, prefill, dtype in ((1, 0, np.uint16), (500, 1, np.uint16),
+                                      (2040, 1, np.uint16), (500, 1, np.int32)):
         k = kind.copy()
         s = sites.copy()
-        proposal = np.zeros(k.size, np.int32)
+        proposal = np.zeros(k.size, dtype)
         if prefill:  # leave junk from a previous phase (all with older tags)
             _migrate(k.copy(), None, s.copy(), no_stop, first, np.full(n, 5), 0.0, 5, 6,
                      SUPPRESSIVE, -1, 1, proposal)
         _migrate(k, None, s, no_stop, first, np.full(n, 3), 0.0, 7, 8, SUPPRESSIVE, -1,
                  first_tag, proposal)
         results.append((k, s))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    np.testing.assert_array_equal(results[0][1], results[1][1])
+    for k, s in results[1:]:
+        np.testing.assert_array_equal(results[0][0], k)
+        np.testing.assert_array_equal(results[0][1], s)
 
 
 @pytest.mark.parametrize("dims", SHAPES)
@@ -802,14 +804,36 @@ def test_census_matches_numpy(dims):
     np.testing.assert_allclose(total, np.nansum(np.where(tumour, pdl1.reshape(n_lines, -1), 0), 1))
 
 
-def test_tags_restart_before_overflow():
-    """The runtime clears the proposal array and restarts tags before int32 would wrap."""
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32])
+def test_tags_restart_before_overflow(dtype):
+    """The runtime clears the proposal array and restarts tags before a claim's code would
+    wrap: the largest code of the last tag still fits the dtype."""
+    from simulator.model.immune import ImmuneSystem
+    top = agents_k.max_tag(dtype)
+    assert (top - 1) * agents_k.TAG_UNIT + 26 <= np.iinfo(dtype).max
+    system = ImmuneSystem.__new__(ImmuneSystem)
+    system.proposal = np.full(10, 12345, dtype)
+    system.tag = top - 3
+    assert system._tags(5) == 1 and system.tag == 6 and not system.proposal.any()
+    assert system.proposal.dtype == dtype
+    system.proposal[:] = 7
+    system.tag = top - 6
+    assert system._tags(5) == top - 6 and system.proposal.all()  # the last tags still fit
+
+
+def test_proposals_widen_for_calls_beyond_uint16_tags():
+    """A call with more substeps than uint16 proposals have tags gets an int32 array
+    (zeroed, tags from 1); calls that fit keep the array as it is."""
     from simulator.model.immune import ImmuneSystem
     system = ImmuneSystem.__new__(ImmuneSystem)
-    system.proposal = np.full(10, 12345, np.int32)
-    system.tag = agents_k.MAX_TAG - 3
-    assert system._tags(5) == 1 and system.tag == 6 and not system.proposal.any()
-    assert (agents_k.MAX_TAG + 30) * agents_k.TAG_UNIT < 2 ** 31
+    system.proposal = np.zeros(10, np.uint16)
+    system.tag = 1
+    fits = agents_k.max_tag(np.uint16) - 2
+    assert system._tags(fits) == 1 and system.proposal.dtype == np.uint16
+    system.proposal[:] = 9
+    assert system._tags(fits + 1) == 1
+    assert system.proposal.dtype == np.int32 and not system.proposal.any()
+    assert system.tag == fits + 2
 
 
 # ----------------------------------------------------------------------------- the engine

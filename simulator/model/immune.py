@@ -352,7 +352,7 @@ class ImmuneSystem:
         self.n_clones = n_clones
         self.pdl1 = np.full(geo.n_sites, np.nan, dtype=np.float32)
         self.pdl1[state.kind == TUMOR] = scenario.pd_l1.baseline
-        self.proposal = np.zeros(geo.n_sites, np.int32)
+        self.proposal = np.zeros(geo.n_sites, np.uint16)  # kernels.immune.max_tag
         self.tag = 1
         self.t = Agents(self.T_ATTRIBUTES)
         self.s = Agents(self.S_ATTRIBUTES)
@@ -414,8 +414,13 @@ class ImmuneSystem:
         return self.tissue.flat(name)
 
     def _tags(self, count: int) -> int:
-        """``count`` fresh proposal tags; clears the scratch array when they run out."""
-        if self.tag + count >= agents_k.MAX_TAG:
+        """``count`` fresh proposal tags; clears the scratch array when they run out, and
+        widens it to int32 for a call with more substeps than its dtype has tags (a speed
+        times dt of thousands of sites; ``kernels.immune.max_tag``). Neither changes a move."""
+        if count + 1 >= agents_k.max_tag(self.proposal.dtype):
+            self.proposal = np.zeros(self.proposal.size, np.int32)
+            self.tag = 1
+        if self.tag + count >= agents_k.max_tag(self.proposal.dtype):
             self.proposal.fill(0)
             self.tag = 1
         first = self.tag

@@ -5,12 +5,13 @@ The estimate counts, for the padded lattice of ``simulation.dimensions`` (each a
 
 - per site: the lattice (``model.state.SITE_ARRAYS``); the tumour kernel's birth counts
   (uint8 scratch, ``kernels.tumor.run_events``); the oxygen division factor (float64,
-  with an oxygen field); the immune compartment's PD-L1 (float64) and move proposals
-  (int32); per enabled tissue field its concentration (float32) plus one shared multigrid
-  workspace (``model.tissue.FieldSolver``: right-hand side and reaction on every level, the
-  coarse levels' correction, float32; ~12 B per site in 2D, ~10 in 3D), and in 2D with two
-  fields or more a second one (``TissueFields.LANES``); per penetrating
-  drug its tissue field (float32) plus a workspace of its own;
+  with an oxygen field); the immune compartment's PD-L1 (float32) and move proposals
+  (uint16, ``kernels.immune.max_tag``); per enabled tissue field its concentration
+  (float32) plus one shared multigrid workspace (``model.tissue.FieldSolver``: right-hand
+  side and reaction on every level, the coarse levels' correction, float32; ~12 B per site
+  in 2D, ~10 in 3D), and in 2D with two fields or more a second one
+  (``TissueFields.LANES``); per penetrating drug its tissue field (float32) plus a
+  workspace of its own;
 - per line of the lattice (the last axis): extents and per-line counters (int64);
 - agents (``ImmuneSystem.T_ATTRIBUTES`` + site, and suppressive sites), room for one immune
   cell per ``SITES_PER_AGENT`` sites, doubled as the arrays grow by doubling;
@@ -69,7 +70,7 @@ def estimate_bytes(scenario) -> dict[str, int]:
     if "oxygen" in fields:
         per_site += F8                                   # engine: division factor
     if immune:
-        per_site += F8 + np.dtype(np.int32).itemsize    # PD-L1, move proposals
+        per_site += F4 + np.dtype(np.uint16).itemsize   # PD-L1, move proposals
         per_line += I8 * (n_clones + 3 + len(padded) - 1)
     solver = FieldSolver.nbytes(padded)                  # multigrid workspace
     fixed = 0
