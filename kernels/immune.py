@@ -62,10 +62,9 @@ def max_tag(dtype) -> int:
     """The tags a proposal array of this integer dtype holds: callers keep ``first_tag +
     max(last)`` below it, clearing the array and restarting the tags when a call would not.
     The engine's array is uint16 (2 B per site, 2048 tags: half the cache lines of int32,
-    0.3-0.5 ms of a 1000x1000 step's 11 ms of migration at 1 thread, benchmarks/README.md),
+    ~0.25 ms of a 1000x1000 step's 11 ms of migration at 1 thread, benchmarks/README.md),
     int32 for a run whose calls have more substeps than that."""
     return (int(np.iinfo(dtype).max) - 26) // TAG_UNIT + 1
-
 
 
 # ``direction`` codes written by :func:`_propose` besides a neighbour index 0..25
