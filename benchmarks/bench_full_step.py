@@ -361,16 +361,18 @@ def warm_threads(start, threads_list):
 
 
 def settle_alongside(start, threads: int) -> dict:
-    """Let a copy of ``start`` make the engine's choice of solving fields beside the tumour
-    phase (``simulator.model.alongside.Choice``: it alternates the two ways for its first
-    steps at 2+ threads) and hand the choice to ``start`` (with the workspace of the fields'
-    second lane, ``TissueFields.LANES``): every timed copy then runs as a long run does once
-    it has chosen, rather than 16 steps half of which compare."""
+    """Let a copy of ``start`` make the engine's choice of how its fields phase runs
+    (``simulator.model.alongside.Choice``: at 2+ threads it times solving fields beside
+    the tumour phase or not, in two lanes or one, the ways in turn for its first steps)
+    and hand the choice to ``start`` (with the workspace of the fields' second lane,
+    ``TissueFields.LANES``): every timed copy then runs as a long run does once it has
+    chosen, rather than 16 steps most of which compare."""
     engine_mod.set_threads(threads)
     probe = copy.deepcopy(start)
-    for _ in range(2 * Choice.PROBE):
-        probe.step()
+    probe.step()
     choice = probe._alongside_choice
+    for _ in range(len(choice.ways) * Choice.PROBE - 1 if choice is not None else 0):
+        probe.step()
     start._alongside_choice = copy.deepcopy(choice)
     if probe.tissue is not None:
         # and the second lane's solver workspace, made at its first fields phase at 2
@@ -378,12 +380,14 @@ def settle_alongside(start, threads: int) -> dict:
         start.tissue._second_workspace = copy.deepcopy(probe.tissue._second_workspace)
     if choice is None:
         return dict(threads=threads, considered=False)
-    times = {used: [1e3 * sec for u, sec in choice.history if u == used]
-             for used in (True, False)}
-    # the times the choice compared: from the fields phase's start to the tumour response's end
-    return dict(threads=threads, considered=True, chosen=choice.chosen,
-                ms_beside=times[True], ms_before=times[False],
-                bytes_per_site=array_bytes(start) / start.state.kind.size)
+    # the times the choice compared: from the fields phase's start to the tumour response's
+    # end, per way (beside, lanes)
+    times = {f"{beside}, {lanes}": [1e3 * sec for used, sec in choice.history
+                                    if used == (beside, lanes)]
+             for beside, lanes in choice.ways}
+    beside, lanes = choice.chosen
+    return dict(threads=threads, considered=True, chosen=beside, chosen_lanes=lanes,
+                ms_by_way=times, bytes_per_site=array_bytes(start) / start.state.kind.size)
 
 
 def bench(start, cfg, threads_list) -> dict:
@@ -625,11 +629,13 @@ def print_report(res):
           f"{'yes' if fs['phase_timed_equals_step'] else 'NO'}")
     al = fs.get("fields_alongside") or {}
     if al.get("considered"):
-        med = {k: float(np.median(al[f"ms_{k}"])) for k in ("beside", "before")}
-        print(f"  fields beside the tumour phase at {al['threads']} threads: "
-              f"{'chosen' if al['chosen'] else 'not chosen'} (fields, tumour and tumour "
-              f"response phases, median of {len(al['ms_beside'])} probe steps each "
-              f"way: {med['beside']:.2f} ms beside, {med['before']:.2f} ms before)")
+        med = {way: float(np.median(ms)) for way, ms in al["ms_by_way"].items()}
+        print(f"  the fields phase's way at {al['threads']} threads: "
+              f"{'beside' if al['chosen'] else 'before'} the tumour phase, "
+              f"{'two lanes' if al['chosen_lanes'] else 'one lane'} (fields, tumour and "
+              f"tumour response phases, median of {Choice.PROBE} probe steps each way, "
+              "beside / lanes: " + ", ".join(f"{way}: {ms:.2f} ms" for way, ms in med.items())
+              + ")")
         if "bytes_per_site" in al:
             print(f"  arrays held by the engine at {al['threads']} threads (with the fields' "
                   f"second lane, in 2D): {al['bytes_per_site']:.1f} bytes per site")

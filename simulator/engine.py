@@ -12,10 +12,12 @@ A step of length dt runs these phases, in this order (``Engine.phase_names``):
    these fields (``simulator.model.tissue``, ``kernels.microenvironment``, ``kernels.multigrid``).
    At 2+ threads IFN-gamma and the suppressive cytokine, which ``tumor`` does not read,
    may be solved on a helper thread while ``tumor`` runs, from the same lattice and with
-   the same result (``simulator.model.alongside``; chosen by timing, step by step). On 2D
-   lattices the fields solved together run in two lanes at once (``TissueFields.LANES``),
-   and when the two fields are solved beside ``tumor``, ``tumor_response`` runs at the end
-   of ``tumor``, beside the suppressive cytokine's solve.
+   the same result (``simulator.model.alongside``). On 2D lattices the fields solved
+   together may run in two lanes at once (``TissueFields.LANES``), and when the two fields
+   are solved beside ``tumor`` in two lanes, ``tumor_response`` runs at the end of
+   ``tumor``, beside the suppressive cytokine's solve. On large lattices both are chosen
+   by timing, step by step (``Engine._field_ways``); small ones always use the lanes and
+   never solve beside.
    ``drug_penetration`` (only when a drug has ``penetration``) — the tissue concentration
    of each penetrating drug is solved from this step's plasma level, and every tumour cell
    gets its own death and division probabilities from its local concentration
@@ -174,11 +176,15 @@ class Engine:
 
     # at 2+ threads, solve the fields the tumour phase does not read beside it
     # (simulator.model.alongside): None when it pays (on lattices of MIN_SITES or more,
-    # timed step by step), True always, False never; the output is the same
+    # timed step by step, together with TissueFields.LANES), True always, False never; the
+    # output is the same
     FIELDS_ALONGSIDE = None
+    # the timed choice of (beside, lanes) on large lattices (alongside.Choice; not saved)
     _alongside_choice = None
-    # within a step: whether its fields phase left fields for the tumour phase, and whether
+    # within a step: the way its fields phase was asked to run ((beside, lanes), or None
+    # when nothing was chosen), whether it left fields for the tumour phase, and whether
     # the tumour phase ran the tumour response too (not checkpointed)
+    _step_way = None
     _step_deferred = False
     _response_alongside = False
 
@@ -365,19 +371,40 @@ class Engine:
         if self.tissue is None:
             return
         s = self.state
+        beside, lanes = self._step_way = self._field_way()
         self.tissue.solve(s, self.immune_effects.suppressive_cytokine_factor,
                           self.immune.add_secretions if self.immune is not None else None,
-                          defer=self._solve_alongside())
+                          defer=beside, lanes=lanes)
 
-    def _solve_alongside(self) -> bool:
-        """Whether this step's fields phase should leave fields for the tumour phase."""
-        if self.FIELDS_ALONGSIDE is not None:
-            return self.FIELDS_ALONGSIDE and alongside_possible()
-        if not worthwhile(self.state.kind.size):
-            return False
-        if self._alongside_choice is None:
-            self._alongside_choice = Choice()
+    def _field_way(self) -> tuple[bool, bool]:
+        """(whether this step's fields phase should leave fields for the tumour phase,
+        whether it may solve in two lanes): timed (``_field_ways``) where there is a choice."""
+        ways = self._field_ways()
+        if len(ways) == 1:
+            return ways[0]
+        if self._alongside_choice is None or self._alongside_choice.ways != ways:
+            self._alongside_choice = Choice(ways)
         return self._alongside_choice.use()
+
+    def _field_ways(self) -> tuple:
+        """The (beside, lanes) ways this step may take. On large lattices at 2+ threads
+        both are timed: solving beside pays only when the tumour's event loop is long, and
+        the two lanes hold a second workspace, which on a host whose last-level cache
+        holds less than the step's arrays cost the 1000 x 1000 benchmark step ~1.8 ms at
+        2 threads (benchmarks/README.md). Small lattices never solve beside and always use
+        the lanes (their arrays stay in the cache; each solve scales worse at 2 threads)."""
+        fixed = self.FIELDS_ALONGSIDE
+        lanes_fixed = self.tissue.LANES
+        if fixed is not None:
+            beside = (fixed and alongside_possible(),)
+        else:
+            beside = (True, False) if worthwhile(self.state.kind.size) else (False,)
+        if lanes_fixed is not None:
+            lanes = (lanes_fixed,)
+        else:
+            lanes = (True, False) if (self.tissue.lanes_possible()
+                                      and worthwhile(self.state.kind.size)) else (True,)
+        return tuple((b, lane) for b in beside for lane in lanes)
 
     def _penetration_phase(self):
         """Tissue concentration of each penetrating drug; the tumour kernel reads it at each
@@ -389,8 +416,13 @@ class Engine:
             self._tumor_response()
         started = self.tissue.solve_started if self.tissue is not None else None
         if self._alongside_choice is not None and started is not None \
-                and worthwhile(self.state.kind.size):
-            self._alongside_choice.record(self._step_deferred, time.perf_counter() - started)
+                and self._step_way is not None:
+            # a step that could not take the way asked (a solve from scratch, as after a
+            # fork that changes a field's grid, leaves no fields) is recorded as the way it
+            # took, which the comparison leaves out
+            way = (self._step_deferred, self._step_way[1]) if self._step_way[0] \
+                else self._step_way
+            self._alongside_choice.record(way, time.perf_counter() - started)
 
     def _tumor_response(self):
         self._step_events["necrotic"] = self.immune.tumor_response(

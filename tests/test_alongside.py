@@ -132,11 +132,42 @@ def test_choice_follows_a_change():
     assert used[-1] is True  # comparing again: the first probe step runs beside
 
 
+def test_choice_among_several_ways():
+    """With more than two ways a comparison runs them in turn, PROBE rounds, and keeps the
+    one whose time less its round's mean has the lowest median, so a slow spell over a
+    whole round cancels; a tie goes to the way listed last; a step recorded as another
+    way than the one asked (the engine's first solve, which never leaves fields) is left
+    out of the comparison."""
+    ways = ("a", "b", "c", "d")
+    times = dict(a=10.0, b=9.0, c=9.5, d=10.0)
+    choice = Choice(ways)
+    assert choice.use() == "a"
+    choice.record("z", 1.0)                      # not the way asked: left out
+    asked = []
+    for k in range(len(ways) * Choice.PROBE):
+        way = choice.use()
+        asked.append(way)
+        slow = 50.0 if k // len(ways) == 2 else 0.0   # the third round all slow
+        choice.record(way, 1e-3 * (times[way] + slow))
+    assert asked == list(ways) * Choice.PROBE
+    assert choice.chosen == "b"
+    assert [choice.use() for _ in range(3)] == ["b"] * 3
+    tie = Choice(ways)
+    for _ in range(len(ways) * Choice.PROBE):
+        way = tie.use()
+        tie.record(way, 1e-3 * (9.0 if way in ("b", "c") else 10.0))
+    assert tie.chosen == "c"
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
-def test_engine_tries_beside_only_on_large_lattices(monkeypatch):
-    """By default (``Engine.FIELDS_ALONGSIDE`` None) a lattice below ``MIN_SITES`` sites
-    never solves beside the tumour phase; at or above it, the engine times both ways."""
+def test_engine_times_its_ways_only_on_large_lattices(monkeypatch):
+    """By default (``Engine.FIELDS_ALONGSIDE`` and ``TissueFields.LANES`` None) a lattice
+    below ``MIN_SITES`` sites never solves beside the tumour phase and always uses the
+    lanes; at or above it, the engine times the four ways (beside or not, two lanes or
+    one), one step each in turn; with one of the two fixed it times the other's two
+    ways."""
     from simulator import engine as E
+    from simulator.model.tissue import TissueFields
     from simulator.scenario import load
     scenario = load(None, ["simulation.dimensions=[40,40]", "initial.tumor_radius_sites=8"])
     threads = numba.get_num_threads()
@@ -146,12 +177,22 @@ def test_engine_tries_beside_only_on_large_lattices(monkeypatch):
         for _ in range(4):
             small.step()
         assert small._alongside_choice is None
+        assert small._step_way == (False, True)
         monkeypatch.setattr(alongside, "MIN_SITES", 0)
         large = E.Engine(scenario)
-        for _ in range(2 * Choice.PROBE):
+        ways = ((True, True), (True, False), (False, True), (False, False))
+        for _ in range(len(ways) * Choice.PROBE):
             large.step()
-        history = large._alongside_choice.history
-        assert [used for used, _ in history] == [True, False] * Choice.PROBE
-        assert all(seconds > 0 for _, seconds in history)
+        choice = large._alongside_choice
+        assert choice.ways == ways
+        assert [used for used, _ in choice.history] == list(ways) * Choice.PROBE
+        assert all(seconds > 0 for _, seconds in choice.history)
+        assert choice.chosen in ways
+        monkeypatch.setattr(TissueFields, "LANES", False)
+        one_lane = E.Engine(scenario)
+        for _ in range(3):
+            one_lane.step()
+        assert one_lane._alongside_choice.ways == ((True, False), (False, False))
+        assert one_lane.tissue._second_workspace is None
     finally:
         numba.set_num_threads(threads)

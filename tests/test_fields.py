@@ -592,9 +592,9 @@ def test_fields_solved_beside_the_tumour_give_the_same_run(monkeypatch, lattice)
     monkeypatch.setattr(TissueFields, "solve_deferred", lambda self: (
         helpers.append(threading.current_thread().name), original(self))[1])
     original_lanes = TissueFields._lanes
-    monkeypatch.setattr(TissueFields, "_lanes", lambda self, fields: (
+    monkeypatch.setattr(TissueFields, "_lanes", lambda self, fields, lanes: (
         lambda split: (lanes_run.append(split is not None), split)[1])(
-            original_lanes(self, fields)))
+            original_lanes(self, fields, lanes)))
     original_response = E.Engine._tumor_response
     monkeypatch.setattr(E.Engine, "_tumor_response", lambda self: (
         responses_beside.append(self._response_alongside), original_response(self))[1])

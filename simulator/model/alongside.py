@@ -80,52 +80,62 @@ def alongside(work):
 
 
 class Choice:
-    """Whether this step should solve alongside (:func:`alongside`), chosen by timing.
+    """Which of several ways to run the part of a step they differ in, chosen by timing:
+    by default whether to solve alongside (:func:`alongside`) or not (``ways`` True,
+    False); the engine also chooses whether the fields phase uses two lanes, so its ways
+    are (beside, lanes) pairs (``Engine._field_ways``).
 
     Protocol: ``use()`` before the step's fields phase, ``record(used, seconds)`` with the
-    wall time of the part of the step that differs between the two ways (from the start of
+    wall time of the part of the step that differs between the ways (from the start of
     the fields phase to the end of the tumour response, which may run inside the tumour
-    phase). A comparison
-    alternates the two ways for ``2 * PROBE`` steps, and the helper is used if the median of
-    the ``PROBE`` paired differences (each step beside minus the step before it, so that a
-    drift of the machine's speed cancels) is below zero. The choice then holds for
-    ``FIRST_HOLD`` steps, doubled (up to ``MAX_HOLD``) each time the same way wins again, so
-    the probes cost a few per cent at most. Either way gives the same output, so the choice
-    may change between any two steps.
+    phase). A comparison runs the ways in turn, one step each, for ``PROBE`` rounds, and
+    keeps the way whose median over the rounds of its time less the round's mean is
+    lowest (a drift of the machine's speed cancels within a round; with two ways this is
+    the median of the paired differences); a tie goes to the way listed last. The choice
+    then holds for ``FIRST_HOLD`` steps, doubled (up to ``MAX_HOLD``) each time the same
+    way wins again, so the probes cost a few per cent at most. Every way gives the same
+    output, so the choice may change between any two steps.
     """
 
     PROBE = 6
     FIRST_HOLD = 32
     MAX_HOLD = 1024
 
-    def __init__(self):
-        self.chosen = False       # the way the last comparison chose
-        self._won_before = None   # and the one before it
-        self.history = []         # (used, seconds) of every recorded step
-        self._times = {True: [], False: []}
-        self._hold_left = 0       # steps left to hold ``chosen``; 0: comparing
+    def __init__(self, ways=(True, False)):
+        self.ways = tuple(ways)
+        self.chosen = self.ways[-1]  # the way the last comparison chose
+        self._won_before = None      # and the one before it
+        self.history = []            # (used, seconds) of every recorded step
+        self._rounds = []            # the comparison's times so far, way by way in turn
+        self._hold_left = 0          # steps left to hold ``chosen``; 0: comparing
         self._hold = self.FIRST_HOLD
 
-    def use(self) -> bool:
+    def use(self):
         if self._hold_left > 0:
             return self.chosen
-        return len(self._times[True]) <= len(self._times[False])
+        return self.ways[len(self._rounds) % len(self.ways)]
 
-    def record(self, used: bool, seconds: float) -> None:
+    def record(self, used, seconds: float) -> None:
         self.history.append((used, seconds))
         if self._hold_left > 0:
             self._hold_left -= 1
             return
-        self._times[used].append(seconds)
-        if len(self._times[False]) < self.PROBE:
+        if used != self.use():   # not the way the comparison asked for: left out
             return
-        gain = statistics.median(b - a for a, b in zip(self._times[True], self._times[False]))
-        winner = gain > 0.0
+        self._rounds.append(seconds)
+        n = len(self.ways)
+        if len(self._rounds) < n * self.PROBE:
+            return
+        rounds = [self._rounds[r * n:(r + 1) * n] for r in range(self.PROBE)]
+        excess = [statistics.median(times[w] - statistics.fmean(times) for times in rounds)
+                  for w in range(n)]
+        best = min(excess)
+        winner = self.ways[max(w for w in range(n) if excess[w] == best)]
         self._hold = min(2 * self._hold, self.MAX_HOLD) if winner == self._won_before \
             else self.FIRST_HOLD
         self.chosen = self._won_before = winner
         self._hold_left = self._hold
-        self._times = {True: [], False: []}
+        self._rounds = []
 
 
 class SharedLines:

@@ -578,13 +578,17 @@ class TissueFields:
     # (~12 B per site; not in 3D, whose bytes per site are budgeted). The chemokine and
     # IFN-gamma share the first lane, the solver's own: the chemokine's set-up reads
     # IFN-gamma as the last step left it, and the Hill powers the tumour response left in
-    # that workspace (hill_powers_buffer). True: whenever possible (2D, 2+ threads);
-    # False: never (the benchmarks' "one lane"). The fields are the same either way.
-    LANES = True
+    # that workspace (hill_powers_buffer). None: as the caller asks (solve's ``lanes``; the
+    # engine times both ways on large lattices, Engine._field_ways: on a host whose
+    # last-level cache holds less than the step's arrays, 32 MB against the 1000x1000
+    # step's 53, the second workspace made that step ~1.8 ms slower at 2 threads);
+    # True: whenever possible (2D, 2+ threads); False: never (the benchmarks' "one
+    # lane"). The fields are the same either way.
+    LANES = None
     _second_workspace = None  # the second lane's FieldSolver (made when needed; not saved)
 
     def solve(self, state, suppressive_cytokine_factor: float = 1.0, add_ifn_secretions=None,
-              defer: bool = False):
+              defer: bool = False, lanes: bool = True):
         """Quasi-steady solve of every enabled field for the lattice ``state`` (the first
         call iterates to the tolerance). Sources: the per-kind tables (the suppressive
         cells' secretion times ``suppressive_cytokine_factor``), the chemokine's
@@ -597,7 +601,10 @@ class TissueFields:
         ``defer`` (not on the first solve): the DEFERRABLE fields are left for
         :meth:`solve_deferred`, the first with its tables set up now, the others with a
         copy of the lattice's kinds as they are now, so they come out the same whatever
-        the tumour phase changes in between (:attr:`deferred`: whether some were left)."""
+        the tumour phase changes in between (:attr:`deferred`: whether some were left).
+
+        ``lanes``: the fields solved together may go in two lanes (:attr:`LANES`, when
+        None, decides; the fields are the same either way)."""
         self.solve_started = time.perf_counter()
         kind = state.kind
         reuse = self.hill_powers_left == state.step - 1
@@ -607,7 +614,7 @@ class TissueFields:
                if not (defer and self.solved and self.names[f] in self.DEFERRABLE)]
         later = [f for f in self.solve_order if f not in now]
         self._deferred = None
-        lanes = self._lanes(now)
+        lanes = self._lanes(now, lanes)
         # the first field left for the tumour phase is set up now, in the solver's
         # workspace (on every thread, or in the first lane, whose chemokine takes less
         # than the second lane's oxygen); the helper then has less to do beside the
@@ -635,18 +642,23 @@ class TissueFields:
         if self.names[fields[0]] != "ifn_gamma":
             self._ifn_gamma_solved.set()
 
-    def _second_lane(self):
-        """The second lane's workspace when this call may use two lanes (:attr:`LANES`),
-        made the first time; None otherwise."""
-        if self.solver.three or not self.LANES or not alongside_possible():
+    def lanes_possible(self) -> bool:
+        """Whether a solve could use two lanes now: 2D, at 2+ threads."""
+        return not self.solver.three and alongside_possible()
+
+    def _second_lane(self, lanes: bool):
+        """The second lane's workspace when this call may use two lanes (:attr:`LANES`;
+        when None, ``lanes``), made the first time; None otherwise."""
+        wanted = lanes if self.LANES is None else self.LANES
+        if not wanted or not self.lanes_possible():
             return None
         if self._second_workspace is None:
             self._second_workspace = FieldSolver(self.padded)
         return self._second_workspace
 
-    def _lanes(self, fields):
+    def _lanes(self, fields, lanes: bool):
         """The two lanes for solving ``fields`` (in solve order), or None when they should
-        be solved one after another."""
+        be solved one after another (``lanes``: see :meth:`solve`)."""
         if len(fields) < 2:
             return None
         first = [f for f in fields if self.names[f] in ("chemokine", "ifn_gamma")] \
@@ -655,7 +667,7 @@ class TissueFields:
         for f in fields:
             if f not in first:
                 (second if len(second) < len(first) else first).append(f)
-        if not second or self._second_lane() is None:
+        if not second or self._second_lane(lanes) is None:
             return None
         return first, second
 
