@@ -399,11 +399,12 @@ class Engine:
             beside = (fixed and alongside_possible(),)
         else:
             beside = (True, False) if worthwhile(self.state.kind.size) else (False,)
-        if lanes_fixed is not None:
+        if not self.tissue.lanes_possible():
+            lanes = (False,)    # 3D, or one thread: no second lane either way
+        elif lanes_fixed is not None:
             lanes = (lanes_fixed,)
         else:
-            lanes = (True, False) if (self.tissue.lanes_possible()
-                                      and worthwhile(self.state.kind.size)) else (True,)
+            lanes = (True, False) if worthwhile(self.state.kind.size) else (True,)
         return tuple((b, lane) for b in beside for lane in lanes)
 
     def _penetration_phase(self):

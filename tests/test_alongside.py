@@ -136,8 +136,8 @@ def test_choice_among_several_ways():
     """With more than two ways a comparison runs them in turn, PROBE rounds, and keeps the
     one whose time less its round's mean has the lowest median, so a slow spell over a
     whole round cancels; a tie goes to the way listed last; a step recorded as another
-    way than the one asked (the engine's first solve, which never leaves fields) is left
-    out of the comparison."""
+    way than the one asked (the engine's solve from scratch, which leaves no fields for
+    the tumour phase) is left out of the comparison."""
     ways = ("a", "b", "c", "d")
     times = dict(a=10.0, b=9.0, c=9.5, d=10.0)
     choice = Choice(ways)
@@ -164,8 +164,8 @@ def test_engine_times_its_ways_only_on_large_lattices(monkeypatch):
     """By default (``Engine.FIELDS_ALONGSIDE`` and ``TissueFields.LANES`` None) a lattice
     below ``MIN_SITES`` sites never solves beside the tumour phase and always uses the
     lanes; at or above it, the engine times the four ways (beside or not, two lanes or
-    one), one step each in turn; with one of the two fixed it times the other's two
-    ways."""
+    one), one step each in turn; with one of the two fixed, or in 3D (no lanes), it times
+    the other's two ways."""
     from simulator import engine as E
     from simulator.model.tissue import TissueFields
     from simulator.scenario import load
@@ -194,5 +194,10 @@ def test_engine_times_its_ways_only_on_large_lattices(monkeypatch):
             one_lane.step()
         assert one_lane._alongside_choice.ways == ((True, False), (False, False))
         assert one_lane.tissue._second_workspace is None
+        monkeypatch.setattr(TissueFields, "LANES", None)
+        three = E.Engine(load(None, ["simulation.dimensions=[12,12,12]",
+                                     "initial.tumor_radius_sites=3"]))
+        three.step()
+        assert three._alongside_choice.ways == ((True, False), (False, False))  # no lanes
     finally:
         numba.set_num_threads(threads)
