@@ -393,18 +393,18 @@ class Engine:
         holds less than the step's arrays cost the 1000 x 1000 benchmark step ~1.8 ms at
         2 threads (benchmarks/README.md). Small lattices never solve beside and always use
         the lanes (their arrays stay in the cache; each solve scales worse at 2 threads)."""
-        fixed = self.FIELDS_ALONGSIDE
-        lanes_fixed = self.tissue.LANES
+        fixed, lanes_fixed = self.FIELDS_ALONGSIDE, self.tissue.LANES
+        large = worthwhile(self.state.kind.size)
         if fixed is not None:
             beside = (fixed and alongside_possible(),)
         else:
-            beside = (True, False) if worthwhile(self.state.kind.size) else (False,)
+            beside = (True, False) if large else (False,)
         if not self.tissue.lanes_possible():
             lanes = (False,)    # 3D, or one thread: no second lane either way
         elif lanes_fixed is not None:
             lanes = (lanes_fixed,)
         else:
-            lanes = (True, False) if worthwhile(self.state.kind.size) else (True,)
+            lanes = (True, False) if large else (True,)
         return tuple((b, lane) for b in beside for lane in lanes)
 
     def _penetration_phase(self):
@@ -418,12 +418,11 @@ class Engine:
         started = self.tissue.solve_started if self.tissue is not None else None
         if self._alongside_choice is not None and started is not None \
                 and self._step_way is not None:
-            # a step that could not take the way asked (a solve from scratch, as after a
-            # fork that changes a field's grid, leaves no fields) is recorded as the way it
-            # took, which the comparison leaves out
-            way = (self._step_deferred, self._step_way[1]) if self._step_way[0] \
-                else self._step_way
-            self._alongside_choice.record(way, time.perf_counter() - started)
+            # recorded as the way taken: a solve from scratch (as after a fork that changes
+            # a field's grid) leaves no fields even when asked, and the comparison leaves
+            # such a step out
+            self._alongside_choice.record((self._step_deferred, self._step_way[1]),
+                                          time.perf_counter() - started)
 
     def _tumor_response(self):
         self._step_events["necrotic"] = self.immune.tumor_response(
