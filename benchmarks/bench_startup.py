@@ -22,12 +22,14 @@ its second step):
 * ``--floor``: what the compiling itself could shrink to. Each of four compile settings
   in a child of its own, on an empty cache: every recorded signature of the default
   scenario's kernels (``study.precompile``) compiled one after another in one process, as
-  written; with the parallel kernels compiled serial (``prange`` as ``range``: no parfor
-  pass); also without inlining in Numba's IR; also with LLVM's optimiser off
-  (``NUMBA_OPT=0``). The child patches ``kernels.jit``'s decorators before any kernel
-  module imports them. Each child then times STEPS_TIMED steps of the default scenario
-  with the kernels it compiled, ROUNDS times from the same state (the best): what each
-  saving costs the run (the children run minutes apart, so compare their steps only
+  the scenario runs them (the serial flavour, ``kernels.serial``: its 300 x 300 lattice is
+  below ``simulator.model.state.SERIAL_KERNELS_BELOW``); with the parallel flavour instead
+  (what it ran before the serial flavour: the parfor pass and the parallel regions to
+  compile); serial without inlining in Numba's IR; also with LLVM's optimiser off
+  (``NUMBA_OPT=0``). The child patches ``kernels.jit``'s decorators (both flavours') before
+  any kernel module imports them. Each child then times STEPS_TIMED steps of the default
+  scenario with the kernels it compiled, ROUNDS times from the same state (the best): what
+  each saving costs the run (the children run minutes apart, so compare their steps only
   roughly). The floor of the cold start at a setting is its compile seconds over the
   usable cores plus the cold start's part that is not compiling (interpreter, imports,
   build, first step), a bound that also ignores the pool's own start-up;
@@ -89,22 +91,24 @@ def measure(cache_dir: str, opt: int | None = None, workers: int | None = None) 
     return dict(wall_s=wall, **detail)
 
 
-# compile settings of --floor: (label, parallel kernels serial, IR inlining off, NUMBA_OPT)
-FLOOR_SETTINGS = [("as written", False, False, None),
-                  ("parallel kernels serial", True, False, None),
-                  ("serial, no IR inlining", True, True, None),
-                  ("serial, no inlining, NUMBA_OPT=0", True, True, 0)]
+# compile settings of --floor: (label, kernel flavour, IR inlining off, NUMBA_OPT)
+FLOOR_SETTINGS = [("as run (serial kernels)", "serial", False, None),
+                  ("parallel kernels", "parallel", False, None),
+                  ("serial, no IR inlining", "serial", True, None),
+                  ("serial, no inlining, NUMBA_OPT=0", "serial", True, 0)]
 STEPS_TIMED = 40  # steps of the default scenario each --floor child times ...
 ROUNDS = 3        # ... this many times from the same state; the best is reported
 FLOOR_CHILD = r"""
 import copy, json, sys, time
-import numba
-import kernels.jit as jit
-serial, no_inline = sys.argv[1] == "1", sys.argv[2] == "1"
-if serial:
-    jit.parallel_jit = numba.njit(**jit._COMMON)
-if no_inline:
-    jit.inline_jit = numba.njit(**jit._COMMON)
+import kernels.jit
+import kernels.serial.jit
+flavour, no_inline = sys.argv[1], sys.argv[2] == "1"
+if no_inline:  # a compiled call instead (each flavour's own jit: its cache names)
+    for module in (kernels.jit, kernels.serial.jit):
+        module.inline_jit = module.jit
+from simulator.model import state
+if flavour == "parallel":
+    state.SERIAL_KERNELS_BELOW = 0
 from simulator import engine as E
 from simulator.scenario import load
 from simulator.study import precompile
@@ -134,15 +138,15 @@ STUDY = ["compare", "scenarios/targeted_continuous.toml", "scenarios/anti_pd1.to
 def measure_floor(tmp: str) -> list[dict]:
     """The --floor rows: compile seconds and the run's ms per step at each setting."""
     rows = []
-    for label, serial, no_inline, opt in FLOOR_SETTINGS:
+    for label, flavour, no_inline, opt in FLOOR_SETTINGS:
         log(f"compiling the default scenario's kernels: {label} ...")
         env = {"NUMBA_CACHE_DIR": tempfile.mkdtemp(prefix="numba-floor-", dir=tmp)}
         if opt is not None:
             env["NUMBA_OPT"] = str(opt)
-        _, detail = common.run_child(FLOOR_CHILD, env, args=(str(int(serial)),
+        _, detail = common.run_child(FLOOR_CHILD, env, args=(flavour,
                                      str(int(no_inline)), str(STEPS_TIMED),
                                      str(ROUNDS)), timeout=1200)
-        rows.append(dict(setting=label, serial=serial, no_inline=no_inline, opt=opt,
+        rows.append(dict(setting=label, flavour=flavour, no_inline=no_inline, opt=opt,
                          compile_total_s=sum(detail["compile_s"].values()), **detail))
     return rows
 

@@ -2,4 +2,29 @@
 
 Every module here is importable without compiling anything; functions compile on first
 call and are cached on disk (``cache=True``).
+
+Two flavours of the same source: ``kernels.<module>`` (``parallel_jit`` kernels run
+``prange`` loops on Numba's threads) and ``kernels.serial.<module>`` (the same files
+compiled without ``parallel``: no parallel region, ~30% less to compile; cached apart,
+``kernels.jit.SERIAL``). They give the same results (parallel kernels are conflict-free
+and thread-count invariant); a run picks one by its lattice's size
+(``simulator.model.state.kernel_flavour``).
 """
+import importlib
+
+MODULES = ("drug_response", "immune", "lattice", "microenvironment", "multigrid", "powers",
+           "rng", "t_cells", "team", "tumor")
+_FLAVOURS = {}
+
+
+def flavour(serial: bool):
+    """The package whose modules a run calls, every kernel module imported (attributes
+    ``.tumor``, ``.multigrid``, ...): ``kernels.serial`` or ``kernels`` itself. Importing
+    compiles nothing."""
+    package = _FLAVOURS.get(serial)
+    if package is None:
+        package = importlib.import_module("kernels.serial" if serial else __name__)
+        for name in MODULES:
+            importlib.import_module(f"{package.__name__}.{name}")
+        _FLAVOURS[serial] = package
+    return package

@@ -17,7 +17,7 @@ rates add and arrests multiply the division rate, as the systemic rules of
 systemic hazards (tested). The tumour kernel (:mod:`kernels.tumor`) evaluates these at each
 cell's site, for the cells present at the start of a step and for daughters born during it.
 """
-from kernels.jit import jit
+from .jit import jit
 
 
 @jit

@@ -49,11 +49,11 @@ import math
 
 import numpy as np
 
-from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import (EMPTY, bit_count, moore_masks_2d, nth_set_bit, steepest_free_2d,
+from .jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
+from .lattice import (EMPTY, bit_count, moore_masks_2d, nth_set_bit, steepest_free_2d,
                              trailing_zeros)
-from kernels.rng import hash_index, step_key, uniform
-from kernels.team import SYNC_SIZE, arrive, barrier, form, release, wait_for
+from .rng import hash_index, step_key, uniform
+from .team import SYNC_SIZE, arrive, barrier, form, release, wait_for
 
 TAG_UNIT = 32        # proposal = tag * TAG_UNIT + code; code 1..26 (Moore neighbour + 1)
 

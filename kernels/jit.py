@@ -7,7 +7,9 @@ Why each flag:
 - ``fastmath`` stays off everywhere: kernels draw random decisions as ``u < p`` and a
   reassociated rounding can flip one, breaking bit-identical results across builds.
 - ``parallel=True`` only on kernels written conflict-free (gather or propose/resolve), so
-  their results do not depend on the number of threads.
+  their results do not depend on the number of threads. Loaded as ``kernels.serial.jit``
+  (the serial flavour, ``kernels.flavour``) this module compiles them without it, and
+  gives every kernel a cache entry of its own (``SERIAL``).
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, and avoids the
   zero-check branch in inner loops.
 - ``inline="always"`` (``inline_jit``) for small helpers that take arrays and run once per
@@ -78,11 +80,33 @@ prefer_widest_vectors()
 
 _COMMON = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
-jit = numba.njit(**_COMMON)
-parallel_jit = numba.njit(parallel=True, **_COMMON)
-inline_jit = numba.njit(inline="always", **_COMMON)
+# this module loaded as ``kernels.serial.jit``: the serial flavour (``kernels.serial``)
+SERIAL = __name__.rsplit(".", 1)[0] == "kernels.serial"
+SERIAL_QUALNAME_PREFIX = "serial."
+
+
+def _decorator(**options):
+    """``numba.njit(**options)``; in the serial flavour, without ``parallel``, and with
+    each function's qualified name prefixed, which Numba's cache files are named by (with
+    the source file's name, the same for both flavours; the cache key holds neither the
+    module nor the parallel flag), so the two flavours' entries never replace each
+    other's."""
+    if not SERIAL:
+        return numba.njit(**options)
+    options.pop("parallel", None)
+    compile_serial = numba.njit(**options)
+
+    def decorate(function):
+        function.__qualname__ = SERIAL_QUALNAME_PREFIX + function.__qualname__
+        return compile_serial(function)
+    return decorate
+
+
+jit = _decorator(**_COMMON)
+parallel_jit = _decorator(parallel=True, **_COMMON)
+inline_jit = _decorator(inline="always", **_COMMON)
 # may not allocate (np.empty would not compile): see the module docstring
-nrt_free_jit = numba.njit(_nrt=False, **_COMMON)
+nrt_free_jit = _decorator(_nrt=False, **_COMMON)
 prange = numba.prange
 # a parallel kernel whose body runs in an NRT-free function calls it on this many
 # contiguous stretches of its work (one call each: at least one per thread)

@@ -14,7 +14,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from kernels.jit import inline_jit, jit, parallel_jit, prange
+from .jit import inline_jit, jit, parallel_jit, prange
 
 # Cell kinds (one uint8 per site). Never renumber: stored files carry these values.
 EMPTY = 0

@@ -31,10 +31,10 @@ import math
 
 import numpy as np
 
-from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR, by_kind
-from kernels.powers import power
-from kernels.rng import uniform
+from .jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
+from .lattice import NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR, by_kind
+from .powers import power
+from .rng import uniform
 
 
 @jit

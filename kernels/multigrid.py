@@ -108,8 +108,8 @@ decrement per view, ~10 per row (fields phase 28.3 -> 24.7 ms, same bits).
 import numba
 import numpy as np
 
-from kernels.jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import by_kind
+from .jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
+from .lattice import by_kind
 
 BC_NO_FLUX = 0
 BC_FIXED_VALUE = 1

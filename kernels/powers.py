@@ -27,7 +27,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from kernels.jit import inline_jit
+from .jit import inline_jit
 
 LN2_HI = 6.93147180369123816490e-01   # ln 2 in 32 significant bits: n * LN2_HI is exact
 LN2_LO = 1.90821492927058770002e-10   # ln 2 - LN2_HI

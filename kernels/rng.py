@@ -13,7 +13,7 @@ SplitMix64 sequence started at ``key``, which passes BigCrush.
 """
 import numpy as np
 
-from kernels.jit import jit
+from .jit import jit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

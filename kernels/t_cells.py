@@ -48,10 +48,10 @@ import math
 
 import numpy as np
 
-from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.immune import by_site_bucket
-from kernels.lattice import DEAD, TUMOR
-from kernels.rng import hash_index, step_key, uniform
+from .jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
+from .immune import by_site_bucket
+from .lattice import DEAD, TUMOR
+from .rng import hash_index, step_key, uniform
 
 EXHAUSTED = 1   # cannot kill or secrete; dies at the exhausted rate
 CONTACT = 2     # attacked a tumour cell or handled a kill this step

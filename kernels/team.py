@@ -31,7 +31,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from kernels.jit import inline_jit, jit
+from .jit import inline_jit, jit
 
 # sync array entries, a cache line (8 int64) apart
 ARRIVED = 0          # members at the current barrier

@@ -70,11 +70,11 @@ concentration (:mod:`kernels.drug_response`).
 import math
 
 import numpy as np
-from kernels.drug_response import local_hazards
-from kernels.jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
-from kernels.lattice import (DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR,
+from .drug_response import local_hazards
+from .jit import PARALLEL_CHUNKS, inline_jit, jit, nrt_free_jit, parallel_jit, prange
+from .lattice import (DEAD, EMPTY, NECROTIC, NO_EXTENT_HI, NO_EXTENT_LO, TUMOR,
                              nth_neighbour_of_kind, nth_set_bit)
-from kernels.rng import time_salt, uniform
+from .rng import time_salt, uniform
 
 # per-site flags written by ``schedule`` (scratch, valid for the step)
 F_DEATH = 1        # the cell's death falls within the step

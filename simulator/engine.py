@@ -56,11 +56,7 @@ import numba
 import numpy as np
 
 from kernels import jit as kernel_jit
-from kernels import lattice, rng, tumor
-from kernels import multigrid as fields
-from kernels import immune as immune_k
-from kernels import microenvironment as micro
-from kernels import t_cells as t_cells_k
+from kernels import lattice, rng
 from simulator.analysis.follow_up import watch_for
 from simulator.model.alongside import (Choice, SharedLines, alongside,
                                        possible as alongside_possible, worthwhile)
@@ -70,7 +66,7 @@ from simulator.model.rates import step_hazard
 from simulator.scenario import Scenario
 from simulator.schema import ScenarioError
 from simulator.model.state import (LatticeState, ensure_escape_cells, ensure_resistant_cells,
-                                    seed_tumor)
+                                    kernel_flavour, seed_tumor)
 from simulator.model.tumor import clone_count, escape_bit
 from simulator.treatment.effects import clone_modifiers
 from simulator.model.immune import (ImmuneEffects, ImmuneSystem, empty_observation, immune_effects_from,
@@ -79,47 +75,56 @@ from simulator.model.tissue import TissueFields, fields_enabled, place_vessels, 
 from simulator.treatment.course import Treatment
 from simulator.treatment.regimen import day_to_step
 
-# The kernels each part of the model calls from Python (their callees compile with them):
-# what a scenario announces before its first, compiling, run (``kernels_for``).
-TUMOR_KERNELS = (tumor.schedule, tumor.run_events, lattice.tissue_extents, lattice.count_kinds)
-FIELD_KERNELS = (fields.fine_tables,)
-IMMUNE_KERNELS = (micro.tumor_response, micro.census, immune_k.migrate, immune_k.move_counts,
-                  immune_k.place_beside, immune_k.bernoulli_counts, immune_k.clear_dead,
-                  immune_k.agent_deaths, t_cells_k.attack)
-ENTRY_KERNELS = (immune_k.extravasation_weights, immune_k.entry_counts,  # with vessels
-                 immune_k.uniform_times)
-SECRETION_KERNELS = (t_cells_k.secretion,)                        # with fields.ifn_gamma
-PENETRATION_KERNELS = (fields.fine_tables,)  # local hazards: in tumor.schedule
-SOLVER_KERNELS = {ndim: fields.solver_kernels(ndim) for ndim in (2, 3)}  # fields, penetration
-COARSE_FIELD_KERNELS = {ndim: fields.coarse_field_kernels(ndim) for ndim in (2, 3)}
-INDUCED_KERNELS = (micro.induced_secretion,)    # chemokine secretion induced by IFN-gamma
-# the same from the Hill powers the tumour response leaves (TissueFields.hill_powers_buffer)
-REUSED_POWER_KERNELS = (micro.induced_secretion_from_powers,)
+# The kernels each part of the model calls from Python (their callees compile with them),
+# in a run's flavour of the package (``kernel_flavour``): what a scenario announces before
+# its first, compiling, run (``kernels_for``).
+def _kernel_groups(k) -> dict:
+    return dict(
+        tumor=(k.tumor.schedule, k.tumor.run_events, k.lattice.tissue_extents,
+               k.lattice.count_kinds),
+        fields=(k.multigrid.fine_tables,),
+        immune=(k.microenvironment.tumor_response, k.microenvironment.census,
+                k.immune.migrate, k.immune.move_counts, k.immune.place_beside,
+                k.immune.bernoulli_counts, k.immune.clear_dead, k.immune.agent_deaths,
+                k.t_cells.attack),
+        entry=(k.immune.extravasation_weights, k.immune.entry_counts,  # with vessels
+               k.immune.uniform_times),
+        secretion=(k.t_cells.secretion,),                              # with fields.ifn_gamma
+        penetration=(k.multigrid.fine_tables,),  # local hazards: in tumor.schedule
+        solver={ndim: k.multigrid.solver_kernels(ndim) for ndim in (2, 3)},
+        coarse_field={ndim: k.multigrid.coarse_field_kernels(ndim) for ndim in (2, 3)},
+        induced=(k.microenvironment.induced_secretion,),  # chemokine induced by IFN-gamma
+        # the same from the Hill powers the tumour response leaves
+        # (TissueFields.hill_powers_buffer)
+        reused_powers=(k.microenvironment.induced_secretion_from_powers,))
 
 
 def kernels_for(scenario: Scenario) -> tuple:
-    """The kernels a run of ``scenario`` calls: the tumour's always, the fields', immune
-    compartment's and drug penetration's when the scenario has them."""
-    found = list(TUMOR_KERNELS)
-    solver = SOLVER_KERNELS[len(scenario.simulation.dimensions)]
+    """The kernels a run of ``scenario`` calls, in its lattice's flavour of the package
+    (``kernel_flavour``): the tumour's always, the fields', immune compartment's and drug
+    penetration's when the scenario has them."""
+    groups = _kernel_groups(kernel_flavour(scenario.simulation.dimensions))
+    ndim = len(scenario.simulation.dimensions)
+    found = list(groups["tumor"])
+    solver = groups["solver"][ndim]
     if fields_enabled(scenario):
-        found += FIELD_KERNELS + solver
+        found += groups["fields"] + solver
         names = scenario.fields.enabled_names()
         if any(scenario.fields.settings(name).grid_coarsening > 1 for name in names):
-            found += COARSE_FIELD_KERNELS[len(scenario.simulation.dimensions)]
+            found += groups["coarse_field"][ndim]
         if ("chemokine" in names and "ifn_gamma" in names
                 and scenario.fields.chemokine.tumor_ifn_secretion_per_min > 0):
-            found += INDUCED_KERNELS
+            found += groups["induced"]
     if immune_enabled(scenario):
-        found += IMMUNE_KERNELS
+        found += groups["immune"]
         if scenario.vessels.density > 0 or scenario.vessels.positions:
-            found += ENTRY_KERNELS
+            found += groups["entry"]
         if "ifn_gamma" in scenario.fields.enabled_names():
-            found += SECRETION_KERNELS
+            found += groups["secretion"]
         if reuses_hill_powers(scenario):
-            found += REUSED_POWER_KERNELS
+            found += groups["reused_powers"]
     if penetrating(scenario.drugs):
-        found += PENETRATION_KERNELS + solver
+        found += groups["penetration"] + solver
     return tuple(dict.fromkeys(found))
 
 
@@ -341,6 +346,7 @@ class Engine:
         arrest = pen.arrest if local else self._no_drug_field
         keys = [self._key(k) for k in (rng.STREAM_TUMOR_EVENT, rng.STREAM_TUMOR_ATTEMPT,
                                        rng.STREAM_CLEARANCE)]
+        tumor = geo.kernels.tumor
         tumor.schedule(s.kind, s.clone, s.proposal, s.lo, s.hi, geo.line_length,
                        geo.line_offsets,
                        r.death_hazard, r.p_die, r.division_hazard, oxygen, threshold, span,
@@ -497,8 +503,9 @@ class Engine:
     def observe(self) -> dict:
         """Counts of the current state, for the time series."""
         by_clone = self._tumor_by_clone.sum(axis=0)
-        lattice.count_kinds(self.state.kind, self.state.geometry.line_length,
-                            self.state.geometry.n_lines, self._kind_counts)
+        geo = self.state.geometry
+        geo.kernels.lattice.count_kinds(self.state.kind, geo.line_length, geo.n_lines,
+                                        self._kind_counts)
         kinds = self._kind_counts.sum(axis=0)
         t = self.state.totals
         return dict(

@@ -26,13 +26,19 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> set[str]:
-    """Every ``simulator``/``kernels`` module a file imports, at any depth of the file."""
+    """Every ``simulator``/``kernels`` module a file imports, at any depth of the file
+    (relative imports, as the kernels' are, resolved against the file's package)."""
     found = set()
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            base = (".".join(package[:len(package) - node.level + 1] + [node.module or ""])
+                    .strip(".") if node.level else node.module)
             for alias in node.names:
-                candidate = f"{node.module}.{alias.name}"
-                found.add(candidate if _is_module(candidate) else node.module)
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if _is_module(candidate) else base)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
     return {m for m in found if m.split(".")[0] in ("simulator", "kernels")}

@@ -1,4 +1,5 @@
-"""Bit-identical output for any number of Numba threads (2D and 3D), run as a user would."""
+"""Bit-identical output for any number of Numba threads (2D and 3D) and either flavour of the
+kernels (``kernels.flavour``), run as a user would."""
 import os
 import subprocess
 import sys
@@ -14,11 +15,20 @@ from kernels import immune as agents_k
 VOLATILE_ATTRS = {"created", "command_line"}
 
 
-def _run(tmp_path, name, threads, overrides, pinned=False):
-    """``pinned``: ``--threads N`` (no adaptive switching between 1 and N)."""
-    out = tmp_path / f"{name}-{threads}.h5"
+# ``tumorsim`` with the run's kernel flavour forced (``model.state.kernel_flavour``: these
+# small 2D lattices would call the serial kernels, whose parallel twins must agree too)
+CLI_WITH_FLAVOUR = ("import sys; from simulator.model import state; "
+                    "state.SERIAL_KERNELS_BELOW = int(sys.argv[1]); "
+                    "from simulator.cli import main; sys.exit(main(sys.argv[2:]))")
+
+
+def _run(tmp_path, name, threads, overrides, pinned=False, serial=False):
+    """``pinned``: ``--threads N`` (no adaptive switching between 1 and N); ``serial``: the
+    serial kernels (a 2D lattice), else the parallel ones."""
+    out = tmp_path / f"{name}-{threads}{'-serial' if serial else ''}.h5"
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-    cmd = [sys.executable, "-m", "simulator", "run", "--quiet", "-o", str(out)]
+    cmd = [sys.executable, "-c", CLI_WITH_FLAVOUR, str(2 ** 62 if serial else 0),
+           "run", "--quiet", "-o", str(out)]
     cmd += ["--threads", str(threads)] if pinned else []
     for o in overrides:
         cmd += ["--set", o]
@@ -76,10 +86,18 @@ def test_same_output_with_migration_in_chunks(tmp_path):
 
 
 def _same_at_one_and_two_threads(tmp_path, name, overrides, pinned=False) -> dict:
-    """Runs the scenario at 1 and at 2 threads; asserts every dataset and attribute equal;
-    returns the 1-thread datasets."""
+    """Runs the scenario at 1 and at 2 threads with the parallel kernels, and in 2D at 2
+    with the serial ones; asserts every dataset and attribute equal; returns the 1-thread
+    datasets."""
     one, attrs_one = _datasets(_run(tmp_path, name, 1, overrides, pinned))
-    two, attrs_two = _datasets(_run(tmp_path, name, 2, overrides, pinned))
+    others = [(2, False)] + ([(2, True)] if not name.startswith("3d") else [])
+    for threads, serial in others:
+        two, attrs_two = _datasets(_run(tmp_path, name, threads, overrides, pinned, serial))
+        _assert_same(one, attrs_one, two, attrs_two)
+    return one
+
+
+def _assert_same(one, attrs_one, two, attrs_two):
     assert one.keys() == two.keys()
     for key in one:
         a, b = one[key], two[key]
@@ -91,4 +109,3 @@ def _same_at_one_and_two_threads(tmp_path, name, overrides, pinned=False) -> dic
     assert attrs_one.keys() == attrs_two.keys()
     for key in attrs_one:
         np.testing.assert_array_equal(attrs_one[key], attrs_two[key], err_msg=key)
-    return one

@@ -534,11 +534,12 @@ def test_reused_hill_powers_give_the_same_run(monkeypatch, lattice):
     (``TissueFields.hill_powers_buffer``) instead of computing them again: a run does so at
     every step after the first and ends, bit for bit, where one computing them ends; a fork
     (whose scenario may change the Hill function) computes them again first."""
-    from kernels import microenvironment as micro
     from simulator import engine as E
+    from simulator.model.state import kernel_flavour
     from simulator.model.tissue import TissueFields
     from simulator.scenario import load
     scenario = load(None, lattice + ["simulation.duration_days=1000"] + ALL_FIELDS)
+    micro = kernel_flavour(scenario.simulation.dimensions).microenvironment  # what it calls
     reused = []
     original = micro.induced_secretion_from_powers
     monkeypatch.setattr(micro, "induced_secretion_from_powers",

@@ -7,6 +7,7 @@ import naive
 from conftest import JIT_DISABLED
 from kernels import lattice, rng, tumor
 from simulator.engine import Engine
+from simulator.model.state import kernel_flavour
 from simulator.scenario import library_dir, load, replace
 from simulator.schema import ScenarioError
 
@@ -121,14 +122,15 @@ def test_event_heap_growth_matches_naive(monkeypatch):
     hands back to ``run_events`` to double twice and resumes where it stopped. Without JIT
     the test also counts the growths, so the case cannot silently stop exercising them."""
     grown = []
-    if JIT_DISABLED:  # run_events is plain Python: it looks _grow up at each call
-        original = tumor._grow
-        monkeypatch.setattr(tumor, "_grow",
-                            lambda a, size: grown.append(size) or original(a, size))
     scenario = _scenario((40, 38), 2, division_rate_per_day=8.0, death_rate_per_day=4.0,
                          mutation_rate_per_division=0.1, dead_clearance_rate_per_day=30.0,
                          resistance_targets=["BRAF"])
     scenario = replace(scenario, simulation={"dt_hours": 48.0})
+    if JIT_DISABLED:  # run_events is plain Python: it looks _grow up at each call
+        called = kernel_flavour(scenario.simulation.dimensions).tumor  # the engine's flavour
+        original = called._grow
+        monkeypatch.setattr(called, "_grow",
+                            lambda a, size: grown.append(size) or original(a, size))
     total = _compare_steps(Engine(scenario), 2)
     assert total[0] > 5000 and total[1] > 5000
     if JIT_DISABLED:

@@ -20,7 +20,6 @@ import numpy as np
 
 from kernels import immune as agents_k
 from kernels import lattice, rng
-from kernels import microenvironment as micro
 from kernels import t_cells as t_cells_k
 from kernels import team
 from kernels.lattice import SUPPRESSIVE, T_CELL, TUMOR
@@ -405,6 +404,11 @@ class ImmuneSystem:
             np.asarray(effects.antigenicity_factor, dtype=np.float64), (self.n_clones,))
 
     # -------------------------------------------------------------- keys and fields
+    @property
+    def _kernels(self):
+        """The kernel package of this lattice (``model.state.kernel_flavour``)."""
+        return self.state.geometry.kernels
+
     def _key(self, stream, step):
         return np.uint64(rng.step_key(self._keys[stream], step))
 
@@ -431,9 +435,10 @@ class ImmuneSystem:
         """IFN-gamma secretion by T cells, in proportion to the hours of the last step they
         spent attacking or handling, into the (already built) source array; whether a site
         it added to holds a nonzero source (``kernels.t_cells.secretion``)."""
+        k = self._kernels
         if self.tissue is None or not self.tissue.has("ifn_gamma"):
             return False
-        return bool(t_cells_k.secretion(self.t["sites"], self.t.n, self.t["engaged_hours"],
+        return bool(k.t_cells.secretion(self.t["sites"], self.t.n, self.t["engaged_hours"],
                                         self.t["flags"],
                                         self.tissue.t_cell_ifn_source / self.dt_hours,
                                         ifn_source))
@@ -448,16 +453,15 @@ class ImmuneSystem:
         """The tumour response on lines ``line_lo`` .. ``line_hi - 1`` of the lattice (the
         lines may be split between calls, and calls between threads, in any way:
         ``kernels.microenvironment.tumor_response``); :meth:`response_done` once all are."""
+        k = self._kernels
         st, geo, p, hyp = self.state, self.state.geometry, self.scenario.pd_l1, \
             self.scenario.hypoxia
-        micro.tumor_response(st.kind, st.clone, self.pdl1, self._field("oxygen"),
-                             self._field("ifn_gamma"), st.lo, st.hi, tissue_lo, tissue_hi,
-                             geo.line_length, hyp.necrosis_threshold_mmhg,
-                             hyp.necrosis_full_mmhg, self.necrosis_hazard,
-                             self._key(rng.STREAM_NECROSIS, step), p.baseline, p.ifn_induced,
-                             p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
-                             self.pdl1_keep, self._necrotic_by_clone, self._powers_buffer(),
-                             line_lo, line_hi)
+        k.microenvironment.tumor_response(
+            st.kind, st.clone, self.pdl1, self._field("oxygen"), self._field("ifn_gamma"),
+            st.lo, st.hi, tissue_lo, tissue_hi, geo.line_length, hyp.necrosis_threshold_mmhg,
+            hyp.necrosis_full_mmhg, self.necrosis_hazard, self._key(rng.STREAM_NECROSIS, step),
+            p.baseline, p.ifn_induced, p.ifn_half_saturation_ng_per_ml, p.ifn_hill_coefficient,
+            self.pdl1_keep, self._necrotic_by_clone, self._powers_buffer(), line_lo, line_hi)
 
     def _powers_buffer(self) -> np.ndarray:
         """Where the tumour response leaves each tumour cell's IFN-gamma Hill power for the
@@ -481,10 +485,11 @@ class ImmuneSystem:
         step and the weights' total, all in the field's precision (float32; float64
         without the field): vessel p expects ``expected * weight[p] / total`` (0 where no
         cell is expected)."""
+        k = self._kernels
         field = self._field(field_name)
         real = field.dtype.type
         weights = np.empty(self.vessel_sites.size, field.dtype)
-        agents_k.extravasation_weights(field, self.vessel_sites, real(half), real(basal),
+        k.immune.extravasation_weights(field, self.vessel_sites, real(half), real(basal),
                                        weights)
         total = weights.sum()  # numpy's pairwise sum, as before the kernel
         if total <= 0 or expected <= 0:
@@ -523,30 +528,35 @@ class ImmuneSystem:
         self.totals["s_recruited"] += new.size
 
     def _enter(self, split, count_stream, site_stream, step, agent_kind):
+        k = self._kernels
         weights, expected, total = split
         counts = np.empty(self.vessel_sites.size, np.int64)
         cap = self.state.geometry.offsets.size
-        agents_k.entry_counts(weights, expected, total, self.vessel_sites,
+        k.immune.entry_counts(weights, expected, total, self.vessel_sites,
                               self._key(count_stream, step), cap, counts)
         return self._place(counts, self.vessel_sites, site_stream, step, agent_kind)[0]
 
     def _entry_times(self, sites, step):
+        k = self._kernels
         out = np.empty(sites.size)
-        agents_k.uniform_times(sites, sites.size, self._key(rng.STREAM_ENTRY_TIME, step),
+        k.immune.uniform_times(sites, sites.size, self._key(rng.STREAM_ENTRY_TIME, step),
                                self.dt_hours, out)
         return out
 
     def _place(self, counts, parents, stream, step, agent_kind):
+        k = self._kernels
         total = int(counts.sum())
         out = np.empty(total, np.int64)
         parent = np.empty(total, np.int64)
-        k = agents_k.place_beside(self.state.kind, parents, counts, self.state.geometry.offsets,
-                                  self._key(stream, step), agent_kind, out, parent)
-        return out[:k], parent[:k]
+        placed = k.immune.place_beside(self.state.kind, parents, counts,
+                                       self.state.geometry.offsets, self._key(stream, step),
+                                       agent_kind, out, parent)
+        return out[:placed], parent[:placed]
 
     def t_cell_phase(self, step, effects: ImmuneEffects, tumor_by_clone) -> int:
         """Migration substeps, then each T cell's timeline over the step (attacks, handling,
         exhaustion, death: ``kernels.t_cells``); returns kills this step."""
+        k = self._kernels
         tc, st, geo = self.t, self.state, self.state.geometry
         self._t_alive = self._t_kills = None
         t = self.scenario.t_cells
@@ -567,7 +577,7 @@ class ImmuneSystem:
         alive = np.empty(tc.n, np.uint8)
         kills_now = np.empty(tc.n, np.int32)
         killed = np.empty(int(tc.live("kills_left").clip(min=0).sum()), np.int64)
-        n_killed = t_cells_k.attack(
+        n_killed = k.t_cells.attack(
             st.kind, st.clone, self.pdl1, self._field("suppressive_cytokine"), tc["sites"], tc.n,
             tc["kills_left"], tc["busy_hours"], tc["exhaustion"], tc["flags"],
             tc["engaged_hours"], tc["entry_hours"], ready, geo.offsets,
@@ -617,23 +627,27 @@ class ImmuneSystem:
         moves per step, stochastically rounded per agent; a move takes dt / moves hours,
         and an agent busy until ``free_from_hours`` starts with the first substep after
         that. Returns (the substep after each agent's last move, hours per move)."""
+        k = self._kernels
         st, geo = self.state, self.state.geometry
         n = agents.n
         arrived = np.zeros(n, np.int64)
         hours_per_move = self.dt_hours / moves if moves > 0 else 0.0
         last = np.empty(n, np.int64)
-        agents_k.move_counts(agents["sites"], n, moves, self._key(rng.STREAM_MOVE_COUNT, step),
+        k.immune.move_counts(agents["sites"], n, moves, self._key(rng.STREAM_MOVE_COUNT, step),
                              last)
         first = (np.ceil(np.asarray(free_from_hours) / hours_per_move - 1e-9).astype(np.int64)
                  if moves > 0 else np.zeros(n, np.int64))
         tag = self._tags(int(last.max(initial=0)))
-        agents_k.migrate(st.kind, st.clone, seen, self._field("chemokine"), self.proposal,
+        # serial kernels: one chunk, no team (its members would run one after another, the
+        # first waiting at the start for the others)
+        threads, team_size = ((1, 1) if k.jit.SERIAL
+                              else (numba.get_num_threads(), team.team_size()))
+        k.immune.migrate(st.kind, st.clone, seen, self._field("chemokine"), self.proposal,
                          agents["sites"], n, np.ascontiguousarray(stops, dtype=np.bool_),
                          first, last, stop_kind,
                          geo.offsets, self.inv_length, bias, tag, self._key(move_stream, step),
                          self._key(priority_stream, step), agent_kind, arrived,
-                         agents_k.chunks_for_agents(first, last, numba.get_num_threads()),
-                         team.team_size())
+                         agents_k.chunks_for_agents(first, last, threads), team_size)
         return arrived, hours_per_move
 
     def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,
@@ -643,18 +657,19 @@ class ImmuneSystem:
         the tumour's mean antigenicity (more antigen presented primes more T cells, so the
         targeted drugs' antigenicity channel and patients' antigenicity act on priming as
         well as on recognition)."""
+        k = self._kernels
         t, s = self.scenario.t_cells, self.scenario.suppressive
         tc, st = self.t, self.state
         if self._t_alive is not None:
             alive, kills_now = self._t_alive, self._t_kills
-            agents_k.clear_dead(st.kind, tc["sites"], tc.n, alive)
+            k.immune.clear_dead(st.kind, tc["sites"], tc.n, alive)
             # expansion: each kill divides the T cell with the given probability (at the
             # kill, so a cell that died later in the step still leaves its daughters)
             sites = tc.live("sites")
             parents = np.flatnonzero(kills_now > 0)
             parents = parents[np.argsort(sites[parents], kind="stable")]
             counts = np.empty(parents.size, np.int64)
-            agents_k.bernoulli_counts(kills_now[parents].astype(np.int64),
+            k.immune.bernoulli_counts(kills_now[parents].astype(np.int64),
                                       t.expansion_probability_per_kill, sites[parents],
                                       self._key(rng.STREAM_T_CELL_EXPAND, step), counts)
             new, which = self._place(counts, sites[parents], rng.STREAM_EXPANSION_SITE, step,
@@ -669,7 +684,7 @@ class ImmuneSystem:
                 self.totals["t_expanded"] += daughters[0].size
             self._t_alive = self._t_kills = None
         alive = np.empty(self.s.n, np.uint8)
-        agents_k.agent_deaths(st.kind, self.s["sites"], self.s.n,
+        k.immune.agent_deaths(st.kind, self.s["sites"], self.s.n,
                               (s.death_rate_per_day + effects.suppressive_death_rate_per_day)
                               / 24.0, self.dt_hours, self.s["entry_hours"],
                               self._key(rng.STREAM_SUPPRESSIVE_FATE, step), alive)
@@ -686,10 +701,11 @@ class ImmuneSystem:
     # -------------------------------------------------------------- observation
     def observe(self, spacing_um: float) -> dict:
         """Immune series for the record (see ``simulator.output.runfile``)."""
+        k = self._kernels
         st, geo = self.state, self.state.geometry
         count, col_sum, pdl1_sum = self._census
-        micro.census(st.kind, self.pdl1, st.lo, st.hi, geo.line_length, count, col_sum,
-                     pdl1_sum)
+        k.microenvironment.census(st.kind, self.pdl1, st.lo, st.hi, geo.line_length, count,
+                                  col_sum, pdl1_sum)
         n = int(count.sum())
         flags = self.t.live("flags")
         out = dict(t_cells_exhausted=int(np.count_nonzero(flags & t_cells_k.EXHAUSTED)),

@@ -8,13 +8,34 @@ one pre-treatment tumour into every regimen arm.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+import kernels
 from kernels import lattice
 from kernels.lattice import EMPTY, TUMOR, WALL
 from kernels.rng import STREAM_INITIAL, fill_uniform, step_key, stream_key
+
+# 2D lattices of fewer sites than this run the serial flavour of the kernels
+# (``kernels.serial``): it compiles in ~3/4 of the time (the default scenario's first run
+# ~5 s sooner), and at this size the parallel regions add little: a small lattice's 2-core
+# work is mostly the fields' two lanes and the helper thread (``model.alongside``), which
+# need none. The default scenario's whole run took as long either way (six runs each,
+# alternating: 0.99-1.42 s serial, 1.08-1.46 s parallel); its steps at day 100 pinned at 2
+# threads took 6-7% longer serial, the same at 1 thread (``benchmarks/bench_flavours.py``;
+# benchmarks/README.md, "Serial kernels for small lattices"). 3D has no lanes: every 3D
+# lattice runs the parallel kernels.
+SERIAL_KERNELS_BELOW = 2 ** 17
+
+
+def kernel_flavour(dimensions):
+    """The kernel package a lattice of these (interior) dimensions calls
+    (``kernels.flavour``): ``kernels.serial`` for a 2D lattice of fewer than
+    SERIAL_KERNELS_BELOW sites, else ``kernels``. The results are the same either way."""
+    dims = tuple(int(n) for n in dimensions)
+    return kernels.flavour(len(dims) == 2 and math.prod(dims) < SERIAL_KERNELS_BELOW)
 
 
 @dataclass
@@ -42,6 +63,11 @@ class Geometry:
     @property
     def n_sites(self) -> int:
         return int(np.prod(self.padded))
+
+    @property
+    def kernels(self):
+        """The kernel package this lattice's runs call (:func:`kernel_flavour`)."""
+        return kernel_flavour(self.dimensions)
 
     def flat_index(self, coords) -> np.ndarray:
         """Flat padded indices of interior coordinates (array of shape (n, ndim))."""
@@ -94,7 +120,8 @@ class LatticeState:
         return state
 
     def refresh_extents(self):
-        lattice.tissue_extents(self.kind, self.geometry.line_length, self.lo, self.hi)
+        self.geometry.kernels.lattice.tissue_extents(self.kind, self.geometry.line_length,
+                                                     self.lo, self.hi)
 
     def copy(self) -> "LatticeState":
         return copy.deepcopy(self)

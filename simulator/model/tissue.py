@@ -30,10 +30,10 @@ import numpy as np
 
 from kernels import multigrid as field_kernels
 from kernels import lattice
-from kernels import microenvironment as micro
 from kernels.rng import STREAM_VESSEL, fill_uniform, step_key, stream_key
 from simulator.model.alongside import alongside, possible as alongside_possible
 from simulator.model.rates import per_step_probability
+from simulator.model.state import kernel_flavour
 from simulator.schema import ScenarioError, param
 
 FIELD_NAMES = ("oxygen", "chemokine", "ifn_gamma", "suppressive_cytokine")
@@ -363,12 +363,17 @@ class FieldSolver:
         """The fine level's source per site and step (flat, lattice indexing)."""
         return self.rhs[:self.n_sites]
 
+    @property
+    def kernels(self):
+        """The kernel package of this lattice (``model.state.kernel_flavour``)."""
+        return kernel_flavour(tuple(n - 2 for n in self.padded))
+
     def set_tables(self, kind, reaction_by_kind, source_by_kind, uniform=False):
         """Reaction (decay + uptake, per step) and source from per-kind tables; with
         ``uniform`` (a field solved with a reaction row,
         ``kernels.multigrid.uniform_reaction``) the source only."""
-        field_kernels.fine_tables(kind, reaction_by_kind, source_by_kind, self.rhs,
-                                  self.reaction[:0] if uniform else self.reaction)
+        self.kernels.multigrid.fine_tables(kind, reaction_by_kind, source_by_kind, self.rhs,
+                                           self.reaction[:0] if uniform else self.reaction)
 
     def solve(self, c, levels, tolerance, max_cycles, cold, key, first=0, coarse=None,
               reaction_row=None):
@@ -387,10 +392,11 @@ class FieldSolver:
         geo, std, gm, gb, axf, axi = levels
         # the compiled entry points, looked up per call (an object holding a function
         # would not checkpoint)
+        k = self.kernels
         if self.three:
-            restrict, solve = field_kernels.restrict_levels_3d, field_kernels.solve_3d
+            restrict, solve = k.multigrid.restrict_levels_3d, k.multigrid.solve_3d
         else:
-            restrict, solve = field_kernels.restrict_levels_2d, field_kernels.solve_2d
+            restrict, solve = k.multigrid.restrict_levels_2d, k.multigrid.solve_2d
         if first > 0:
             restrict(self.rhs, geo, std, axf, 0, first)
         if reaction_row is None:
@@ -399,11 +405,11 @@ class FieldSolver:
         solve(c.reshape(-1) if first == 0 else coarse, self.rhs,
               self.reaction if reaction_row is None else reaction_row,
               self.correction, *levels, tolerance,
-              COLD_START_CYCLES if cold else max_cycles, numba.get_num_threads(), stats,
-              first)
+              COLD_START_CYCLES if cold else max_cycles,
+              1 if k.jit.SERIAL else numba.get_num_threads(), stats, first)
         if first > 0:
-            prolong = (field_kernels.prolong_solution_3d if self.three
-                       else field_kernels.prolong_solution_2d)
+            prolong = (k.multigrid.prolong_solution_3d if self.three
+                       else k.multigrid.prolong_solution_2d)
             prolong(c.reshape(-1), coarse, geo, gm, gb, axf, axi, first)
         if cold and not stats[1] <= tolerance:
             raise ScenarioError(
@@ -722,6 +728,7 @@ class TissueFields:
         row = self.reaction_rows[f]
         induced = name == "chemokine" and self.induced_rate > 0 and self.has("ifn_gamma")
         if induced and reuse:
+            micro = state.geometry.kernels.microenvironment
             micro.induced_secretion_from_powers(kind, state.lo, state.hi,
                                                 self.line_length, src.astype(np.float32),
                                                 self.induced_rate, source)
@@ -729,6 +736,7 @@ class TissueFields:
             workspace.set_tables(kind, self.reaction_by_kind[f], src.astype(np.float32),
                                  uniform=row is not None)
             if induced:
+                micro = state.geometry.kernels.microenvironment
                 micro.induced_secretion(kind, self.flat("ifn_gamma"), state.lo,
                                         state.hi, self.line_length, self.induced_rate,
                                         p.ifn_half_saturation_ng_per_ml,

@@ -81,7 +81,16 @@ def decode_type(code):
 
 
 def kernel_name(dispatcher) -> str:
+    """The dotted name a kernel is imported by: ``kernels.<module>.<function>``, or
+    ``kernels.serial.<module>.<function>`` in the serial flavour (``kernels.flavour``)."""
     return f"{dispatcher.py_func.__module__}.{dispatcher.__name__}"
+
+
+def recorded_name(name: str) -> str:
+    """The name a kernel's signatures are recorded under, the same for both flavours: their
+    source, and so the argument types the model passes, are the same."""
+    serial = "kernels.serial."
+    return "kernels." + name[len(serial):] if name.startswith(serial) else name
 
 
 def _dispatcher(name: str):
@@ -120,9 +129,9 @@ def pending(kernels, signatures: dict[str, list[Signature]] | None = None) -> li
     process or in the cache, longest first."""
     from kernels.jit import needs_compiling
     signatures = load_signatures() if signatures is None else signatures
-    uncached = set(needs_compiling(kernels))
-    todo = [s for k in kernels if k.__name__ in uncached
-            for s in signatures.get(kernel_name(k), ())]
+    todo = [Signature(kernel_name(k), s.args, s.seconds) for k in kernels
+            if needs_compiling((k,))
+            for s in signatures.get(recorded_name(kernel_name(k)), ())]
     return sorted(todo, key=lambda s: (-s.seconds, s.kernel))
 
 
