@@ -35,7 +35,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402  (puts the repository root on sys.path)
-from common import log  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -140,14 +139,8 @@ def main(argv=None):
     res["threads"] = threads
     if threads < 2:
         common.warn(res, "only 1 Numba thread available: nothing runs alongside")
-    res["cases"] = {}
-    with common.ForeignCpu() as foreign:
-        for name, build in CASES.items():
-            if args.quick and name not in QUICK:
-                continue
-            log(f"  {name} ...")
-            res["cases"][name] = time_case(build, steps, threads)
-    common.check_foreign(res, foreign.cores, "the timed steps")
+    common.time_cases(res, CASES, QUICK if args.quick else None,
+                      lambda build: time_case(build, steps, threads))
     common.finish_result(res)
     print_report(res)
     common.write_json(res, args.json or common.default_json("alongside"))

@@ -29,7 +29,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402  (puts the repository root on sys.path)
-from common import log  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -142,14 +141,8 @@ def main(argv=None):
                             dict(rounds=rounds, steps_per_round=BLOCK))
     if numba.config.NUMBA_NUM_THREADS < 2:
         common.warn(res, "only 1 Numba thread available: the 2-thread ways run on 1")
-    res["cases"] = {}
-    with common.ForeignCpu() as foreign:
-        for name, build in CASES.items():
-            if args.quick and name not in QUICK:
-                continue
-            log(f"  {name} ...")
-            res["cases"][name] = time_case(build, rounds)
-    common.check_foreign(res, foreign.cores, "the timed steps")
+    common.time_cases(res, CASES, QUICK if args.quick else None,
+                      lambda build: time_case(build, rounds))
     common.check_loaded_from_cache(res, {
         f"{'serial' if serial else 'parallel'} {name}": getattr(
             kernels.flavour(serial).multigrid if name == "solve_2d"

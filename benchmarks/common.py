@@ -220,6 +220,20 @@ def check_foreign(res: dict, cores, section: str) -> None:
                   "figures (2-thread / multi-worker ones above all) are disturbed")
 
 
+def time_cases(res: dict, cases: dict, chosen, measure) -> None:
+    """``res["cases"][name] = measure(build)`` for each case (name -> a function building its
+    start state) named in ``chosen`` (None: every one), in order, logging each; then warns
+    if other processes took CPU meanwhile (:func:`check_foreign`)."""
+    res["cases"] = {}
+    with ForeignCpu() as foreign:
+        for name, build in cases.items():
+            if chosen is not None and name not in chosen:
+                continue
+            log(f"  {name} ...")
+            res["cases"][name] = measure(build)
+    check_foreign(res, foreign.cores, "the timed steps")
+
+
 def check_loaded_from_cache(res: dict, kernels: dict, section: str) -> None:
     """Warn when a timed kernel (``kernels``: label -> Numba dispatcher) was compiled in this
     process rather than loaded from Numba's cache: the same source ran 15-19% slower
