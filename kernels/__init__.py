@@ -5,7 +5,7 @@ call and are cached on disk (``cache=True``).
 
 Two flavours of the same source: ``kernels.<module>`` (``parallel_jit`` kernels run
 ``prange`` loops on Numba's threads) and ``kernels.serial.<module>`` (the same files
-compiled without ``parallel``: no parallel region, ~30% less to compile; cached apart,
+compiled without ``parallel``: no parallel region, ~1/3 less to compile; cached apart,
 ``kernels.jit.SERIAL``). They give the same results (parallel kernels are conflict-free
 and thread-count invariant); a run picks one by its lattice's size
 (``simulator.model.state.kernel_flavour``).

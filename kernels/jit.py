@@ -80,7 +80,9 @@ prefer_widest_vectors()
 
 _COMMON = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
-# this module loaded as ``kernels.serial.jit``: the serial flavour (``kernels.serial``)
+# this module loaded as ``kernels.serial.jit``: the serial flavour (``kernels.serial``).
+# A constant to compiled code: a branch on it is pruned before typing, so the serial
+# flavour never compiles what only a parallel run takes (``if SERIAL or <one chunk>:``).
 SERIAL = __name__.rsplit(".", 1)[0] == "kernels.serial"
 SERIAL_QUALNAME_PREFIX = "serial."
 

@@ -108,7 +108,7 @@ decrement per view, ~10 per row (fields phase 28.3 -> 24.7 ms, same bits).
 import numba
 import numpy as np
 
-from .jit import inline_jit, jit, nrt_free_jit, parallel_jit, prange
+from .jit import SERIAL, inline_jit, jit, nrt_free_jit, parallel_jit, prange
 from .lattice import by_kind
 
 BC_NO_FLUX = 0
@@ -592,10 +592,11 @@ def _restrict_levels(kk, geo, axf, three, l_from, l_to):
     one = l_from - l_from + 1  # (not a literal: see _restrict_units)
     for l in range(l_from, l_to):
         n_units, _ = _units(geo, l + 1, three)
-        if geo[l, G_N0] * geo[l, G_N1] * geo[l, G_N2] >= PARALLEL_MIN_SITES:
-            _restrict_in_parallel(kk, geo, axf, three, l, min(RESTRICT_CHUNKS, n_units), work)
-        else:
+        # (``SERIAL`` is a constant: the serial flavour never compiles the parallel branch)
+        if SERIAL or geo[l, G_N0] * geo[l, G_N1] * geo[l, G_N2] < PARALLEL_MIN_SITES:
             _restrict_units(kk, geo, axf, three, l, one, n_units + 1, work[0])
+        else:
+            _restrict_in_parallel(kk, geo, axf, three, l, min(RESTRICT_CHUNKS, n_units), work)
 
 
 @inline_jit
@@ -815,15 +816,16 @@ def _pass(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, threads):
     ops = np.empty((nchunk, 3 * (units + 1) + 2 + 4, 2), np.int64)
     t = np.empty((nchunk, (e2 + 31) // 16 * 16), np.float32)
     work = np.empty((nchunk, (2 * e2 + 15) // 8 * 8))
-    if nchunk > 1:
-        _run_parallel(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, nchunk, ops,
-                      t, work)
-    else:
+    # (``SERIAL`` is a constant: the serial flavour never compiles the parallel branch)
+    if SERIAL or nchunk == 1:
         # (a loop, not literal arguments: a literal would compile another specialisation)
         for phase in range(3):
             for chunk in range(nchunk):
                 _run(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, chunk,
                      nchunk, phase, ops[chunk], t[chunk], work[chunk])
+    else:
+        _run_parallel(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, nchunk, ops,
+                      t, work)
 
 
 # --------------------------------------------------------------------------- ghosts

@@ -84,6 +84,38 @@ def test_each_flavour_has_cache_entries_of_its_own(tmp_path):
     assert len(names) == 2 and sum(".serial.count_kinds-" in n for n in names) == 1, names
 
 
+PRUNED = textwrap.dedent("""
+    import json
+    import kernels
+    from simulator import engine as E
+    from simulator.scenario import load
+    from simulator.study import precompile
+    scenario = load(None, ["simulation.dimensions=[300, 300]"])
+    wanted = ("migrate", "restrict_levels_2d")
+    for s in precompile.pending([k for k in E.kernels_for(scenario) if k.__name__ in wanted]):
+        precompile.compile_signature(s.kernel, s.args)
+    k, p = kernels.flavour(True), kernels.flavour(False)
+    p.multigrid.restrict_levels_2d.compile(k.multigrid.restrict_levels_2d.signatures[0])
+    print(json.dumps(dict(
+        serial=[len(k.immune.migrate.signatures), len(k.immune._team_substeps.signatures),
+                len(k.multigrid._restrict_in_parallel.signatures)],
+        parallel=len(p.multigrid._restrict_in_parallel.signatures))))
+""")
+
+
+@needs_jit
+def test_the_serial_flavour_never_compiles_the_parallel_branches(tmp_path):
+    """``if SERIAL or ...:`` branches are pruned before typing in the serial flavour: on an
+    empty cache, compiling its migration and restriction compiles neither migration's team
+    nor the restriction in parallel chunks, which the parallel flavour's restriction does
+    compile (the check can fail)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", PRUNED], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == '{"serial": [1, 0, 0], "parallel": 1}'
+
+
 def _final_state(scenario, steps, serial, threads, monkeypatch):
     monkeypatch.setattr(state_mod, "SERIAL_KERNELS_BELOW", 2 ** 62 if serial else 0)
     E.set_threads(threads)

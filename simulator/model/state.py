@@ -19,8 +19,8 @@ from kernels.lattice import EMPTY, TUMOR, WALL
 from kernels.rng import STREAM_INITIAL, fill_uniform, step_key, stream_key
 
 # 2D lattices of fewer sites than this run the serial flavour of the kernels
-# (``kernels.serial``): it compiles in ~3/4 of the time (the default scenario's first run
-# ~5 s sooner), and at this size the parallel regions add little: a small lattice's 2-core
+# (``kernels.serial``): it compiles in ~2/3 of the time (the default scenario's first run
+# ~7 s sooner), and at this size the parallel regions add little: a small lattice's 2-core
 # work is mostly the fields' two lanes and the helper thread (``model.alongside``), which
 # need none. The default scenario's whole run took as long either way (six runs each,
 # alternating: 0.99-1.42 s serial, 1.08-1.46 s parallel); its steps at day 100 pinned at 2
