@@ -11,9 +11,11 @@ and thread-count invariant); a run picks one by its lattice's size
 (``simulator.model.state.kernel_flavour``).
 """
 import importlib
+import pathlib
 
-MODULES = ("drug_response", "immune", "lattice", "microenvironment", "multigrid", "powers",
-           "rng", "t_cells", "team", "tumor")
+# every kernel module of the package (``jit`` comes with them)
+MODULES = tuple(sorted(p.stem for p in pathlib.Path(__file__).parent.glob("*.py")
+                       if p.stem not in ("__init__", "jit")))
 _FLAVOURS = {}
 
 

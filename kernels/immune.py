@@ -637,7 +637,7 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
     (:func:`chunks_for_agents`) and ``team``, the threads that share the chunks (at most
     the calling thread's Numba threads, ``kernels.team.team_size``; more would wait for
     each other until one works alone, ``kernels.team.form``); the result depends on
-    neither.
+    neither, and the serial flavour (``kernels.jit.SERIAL``) works one chunk, no team.
 
     Cost follows the agents that can still move, not the population: agents with no
     substep to move in are left out from the start, and an agent found INERT is dropped
@@ -692,9 +692,9 @@ def migrate(kind, clone, seen, attractant, proposal, sites, n, stops, first, las
             stop[n_active] = last[a]
             n_active += 1
             n_substeps = max(n_substeps, last[a])
-    # one chunk in the serial flavour, whatever asked: ``SERIAL`` is a constant there, so
-    # the team's branch below is pruned before typing and never compiled (~3 s of the
-    # default scenario's compiling)
+    # one chunk and no team in the serial flavour, whatever the caller asks: ``SERIAL`` is
+    # a constant there, so the team's branch below is pruned before typing and never
+    # compiled (~3 s of the default scenario's compiling)
     n_chunks = np.int64(1) if SERIAL else max(1, min(n_chunks, n_active))
     bounds, span = _chunk_spans(active, np.int64(n_active), n_chunks)  # (not a literal 0)
     reach = np.int64(0)  # the farthest a claim lands from its proposer, in flat sites

@@ -805,10 +805,11 @@ def _run_parallel(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, nc
 def _pass(x, xo, bb, kk, xc, xco, geo, std, axf, axi, l, three, down, threads):
     """One pass over level l: down (pre-smoothing, restriction) or up (prolongation of
     level l + 1's correction, post-smoothing). Chunks of coarse units: one per thread on
-    large levels, else one (the result does not depend on the chunks)."""
+    large levels, else one, and one in the serial flavour (the result does not depend on
+    the chunks)."""
     n, _ = _units(geo, l + 1, three)
     sites = geo[l, G_N0] * geo[l, G_N1] * geo[l, G_N2]
-    nchunk = 1 if threads <= 1 or sites < PARALLEL_MIN_SITES else min(threads, n)
+    nchunk = 1 if SERIAL or threads <= 1 or sites < PARALLEL_MIN_SITES else min(threads, n)
     # each chunk's scratch row ends with at least 64 unused bytes, so no cache line holds
     # two threads' scratch (they would pass it back and forth at every row operation)
     units, _ = _units(geo, l, three)

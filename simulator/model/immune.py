@@ -638,16 +638,13 @@ class ImmuneSystem:
         first = (np.ceil(np.asarray(free_from_hours) / hours_per_move - 1e-9).astype(np.int64)
                  if moves > 0 else np.zeros(n, np.int64))
         tag = self._tags(int(last.max(initial=0)))
-        # serial kernels: one chunk, no team (its members would run one after another, the
-        # first waiting at the start for the others)
-        threads, team_size = ((1, 1) if k.jit.SERIAL
-                              else (numba.get_num_threads(), team.team_size()))
         k.immune.migrate(st.kind, st.clone, seen, self._field("chemokine"), self.proposal,
                          agents["sites"], n, np.ascontiguousarray(stops, dtype=np.bool_),
                          first, last, stop_kind,
                          geo.offsets, self.inv_length, bias, tag, self._key(move_stream, step),
                          self._key(priority_stream, step), agent_kind, arrived,
-                         agents_k.chunks_for_agents(first, last, threads), team_size)
+                         agents_k.chunks_for_agents(first, last, numba.get_num_threads()),
+                         team.team_size())
         return arrived, hours_per_move
 
     def state_phase(self, step, effects: ImmuneEffects, tumor_deaths: int, kills: int,

@@ -405,8 +405,8 @@ class FieldSolver:
         solve(c.reshape(-1) if first == 0 else coarse, self.rhs,
               self.reaction if reaction_row is None else reaction_row,
               self.correction, *levels, tolerance,
-              COLD_START_CYCLES if cold else max_cycles,
-              1 if k.jit.SERIAL else numba.get_num_threads(), stats, first)
+              COLD_START_CYCLES if cold else max_cycles, numba.get_num_threads(), stats,
+              first)
         if first > 0:
             prolong = (k.multigrid.prolong_solution_3d if self.three
                        else k.multigrid.prolong_solution_2d)
