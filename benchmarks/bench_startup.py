@@ -19,20 +19,23 @@ its second step):
 * warm: a child with the cache the first cold one filled;
 * ``--opt``: the cold start again at each LLVM optimisation level given (``NUMBA_OPT``;
   Numba's default is 3), to show how much of the compile time LLVM's optimiser is;
-* ``--floor``: what the compiling itself could shrink to. Each of four compile settings
+* ``--floor``: what the compiling itself could shrink to. Each of six compile settings
   in a child of its own, on an empty cache: every recorded signature of the default
   scenario's kernels (``study.precompile``) compiled one after another in one process, as
   the scenario runs them (the serial flavour, ``kernels.serial``: its 300 x 300 lattice is
   below ``simulator.model.state.SERIAL_KERNELS_BELOW``); with the parallel flavour instead
   (what it ran before the serial flavour: the parfor pass and the parallel regions to
-  compile); serial without inlining in Numba's IR; also with LLVM's optimiser off
-  (``NUMBA_OPT=0``). The child patches ``kernels.jit``'s decorators (both flavours') before
-  any kernel module imports them. Each child then times STEPS_TIMED steps of the default
-  scenario with the kernels it compiled, ROUNDS times from the same state (the best): what
-  each saving costs the run (the children run minutes apart, so compare their steps only
-  roughly). The floor of the cold start at a setting is its compile seconds over the
-  usable cores plus the cold start's part that is not compiling (interpreter, imports,
-  build, first step), a bound that also ignores the pool's own start-up;
+  compile); serial with LLVM's optimiser at level 2 and at level 1 (``NUMBA_OPT``; Numba's
+  default is 3): how much of the compiling is the optimiser's; serial without inlining in
+  Numba's IR; also with LLVM's optimiser off (``NUMBA_OPT=0``). For the last two the
+  child patches ``kernels.jit``'s decorators (both flavours') before any kernel module
+  imports them. Each child then times STEPS_TIMED steps of the default scenario with the
+  kernels it compiled, ROUNDS times from the same state (the best): what each saving costs
+  the run (the children run minutes apart, so compare their steps only roughly; a
+  difference of a few per cent needs ``bench_full_step.py`` side by side). The floor of
+  the cold start at a setting is its compile seconds over the usable cores plus the cold
+  start's part that is not compiling (interpreter, imports, build, first step), a bound
+  that also ignores the pool's own start-up;
 * ``--study``: a small ``tumorsim compare`` on 2 workers (two arms, two replicates, 60x60,
   20 days) on an empty cache, compiled ahead on its workers and with
   ``TUMORSIM_COMPILE_WORKERS=1`` (each worker compiling what its first run calls), in
@@ -94,6 +97,8 @@ def measure(cache_dir: str, opt: int | None = None, workers: int | None = None) 
 # compile settings of --floor: (label, kernel flavour, IR inlining off, NUMBA_OPT)
 FLOOR_SETTINGS = [("as run (serial kernels)", "serial", False, None),
                   ("parallel kernels", "parallel", False, None),
+                  ("serial, NUMBA_OPT=2", "serial", False, 2),
+                  ("serial, NUMBA_OPT=1", "serial", False, 1),
                   ("serial, no IR inlining", "serial", True, None),
                   ("serial, no inlining, NUMBA_OPT=0", "serial", True, 0)]
 STEPS_TIMED = 40  # steps of the default scenario each --floor child times ...
