@@ -13,6 +13,8 @@ and thread-count invariant); a run picks one by its lattice's size
 import importlib
 import pathlib
 
+# the serial flavour's package: the same files loaded a second time (``kernels/serial``)
+SERIAL_PACKAGE = f"{__name__}.serial"
 # every kernel module of the package (``jit`` comes with them)
 MODULES = tuple(sorted(p.stem for p in pathlib.Path(__file__).parent.glob("*.py")
                        if p.stem not in ("__init__", "jit")))
@@ -25,7 +27,7 @@ def flavour(serial: bool):
     compiles nothing."""
     package = _FLAVOURS.get(serial)
     if package is None:
-        package = importlib.import_module("kernels.serial" if serial else __name__)
+        package = importlib.import_module(SERIAL_PACKAGE if serial else __name__)
         for name in MODULES:
             importlib.import_module(f"{package.__name__}.{name}")
         _FLAVOURS[serial] = package

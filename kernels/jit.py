@@ -35,6 +35,8 @@ import time
 
 import numba
 
+import kernels
+
 # ----------------------------------------------------------------------------- codegen
 # Intel cores whose 512-bit vector work lowers the clock enough that LLVM's preference for
 # 256-bit vectors on AVX-512 hardware pays (the first AVX-512 server cores and the Xeon Phi)
@@ -83,7 +85,7 @@ _COMMON = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 # this module loaded as ``kernels.serial.jit``: the serial flavour (``kernels.serial``).
 # A constant to compiled code: a branch on it is pruned before typing, so the serial
 # flavour never compiles what only a parallel run takes (``if SERIAL or <one chunk>:``).
-SERIAL = __name__.rsplit(".", 1)[0] == "kernels.serial"
+SERIAL = __name__.rsplit(".", 1)[0] == kernels.SERIAL_PACKAGE
 SERIAL_QUALNAME_PREFIX = "serial."
 
 

@@ -89,8 +89,9 @@ def kernel_name(dispatcher) -> str:
 def recorded_name(name: str) -> str:
     """The name a kernel's signatures are recorded under, the same for both flavours: their
     source, and so the argument types the model passes, are the same."""
-    serial = "kernels.serial."
-    return "kernels." + name[len(serial):] if name.startswith(serial) else name
+    import kernels
+    serial = kernels.SERIAL_PACKAGE + "."
+    return f"{kernels.__name__}.{name[len(serial):]}" if name.startswith(serial) else name
 
 
 def _dispatcher(name: str):
