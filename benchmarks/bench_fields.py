@@ -418,10 +418,15 @@ def print_report(res):
               f"{floor['phase_over_floor']:8.2f}{cached['phase_over_floor']:9.2f}")
         state_mb = (res["start"]["bytes_per_site"]
                     * float(np.prod(res["config"]["dimensions"])) / 1e6)
+        cache = res["machine"].get("last_level_cache_bytes")
+        here = ("" if not cache else
+                f": this machine's {cache / 2**20:g} MiB holds it" if cache >= state_mb * 1e6
+                else f": this machine's {cache / 2**20:g} MiB holds less than that, so each "
+                     "phase finds part of its arrays evicted by the phases before it")
         print(f"  (a floor adds the IFN-gamma-induced secretion as measured, "
               f"{floor['induced_secretion_ms']:.2f} ms; the engine's state here, "
-              f"{state_mb:.0f} MB, fits in a last-level cache of that size or more, such as "
-              "this machine's 300 MB L3, and then the cache floor is the one that binds)")
+              f"{state_mb:.0f} MB, fits in a last-level cache of that size or more, and then "
+              f"the cache floor is the one that binds{here})")
     if res.get("coarse_grids"):
         print("\nFields on a coarser grid (fields.<name>.grid_coarsening, all four fields): "
               "fields phase ms per step; error against the converged steady state on the "

@@ -58,9 +58,10 @@ powers the next step reads from the solver's workspace (the rest of the workspac
 scratch, rewritten before it is read), the engine's per-line counters, and the totals.
 Last, the machine's memory bandwidth at each thread count (``bench_machine.stream_bandwidth``,
 in the same run), for arrays beyond the caches (800 MB) and for arrays that stay in the
-last-level cache (32 MB; this machine's L3 of 300 MB holds the whole 43 MB state of the
-1000x1000 lattice, so its sweeps run at the second figure): their 2-thread / 1-thread
-ratios bound the 2-thread speed-up of whatever part of the step is bound by streaming.
+last-level cache (32 MB; the header prints this machine's last-level cache: the Intel
+host's 300 MB L3 held the whole 43 MB state of the 1000x1000 lattice, so its sweeps ran at
+the second figure, the AMD host's 32 MiB holds less): their 2-thread / 1-thread ratios
+bound the 2-thread speed-up of whatever part of the step is bound by streaming.
 """
 from __future__ import annotations
 

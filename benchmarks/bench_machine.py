@@ -9,11 +9,13 @@ Run: ``python benchmarks/bench_machine.py [--quick] [--json PATH]`` (default JSO
 - ``stream``: ``b = 1.0001 a + 1`` over 50 M doubles (800 MB read and written per call,
   far beyond the caches): the speed-up memory bandwidth allows;
 - ``cached stream``: the same loop over 2 M doubles (32 MB per call), which stays in a
-  last-level cache of that size. This machine's L3 is 300 MB, and the full-step benchmark's
-  whole state (1000x1000: 43 MB) fits in it, so its lattice sweeps run at this bandwidth,
-  ~2.5x the first (2026-12-06: 33 against 13 GB/s at 1 thread; the loop kept that speed up
-  to 48 MB arrays and fell to 17 GB/s at 192 MB). A floor for such a sweep is its bytes at
-  this figure, not at the DRAM stream's.
+  last-level cache of that size (the header prints this machine's). On the Intel host of
+  2026-12-06 the L3 was 300 MB and held the full-step benchmark's whole state (1000x1000:
+  43 MB), so its lattice sweeps ran at this bandwidth, ~2.5x the first (33 against 13 GB/s
+  at 1 thread; the loop kept that speed up to 48 MB arrays and fell to 17 GB/s at 192 MB);
+  a floor for such a sweep is then its bytes at this figure, not at the DRAM stream's. On
+  the AMD host of 2026-12-07 on the L3 is 32 MiB, less than that state (61 against 36 GB/s
+  at 1 thread, 2026-12-07 23:57), and the floor of a phase lies between the two.
 
 A lattice phase that sweeps arrays of the lattice's size (the fields' smoothing sweeps, the
 tumour schedule pass, the census) is bound by the stream figures, not the first. All three

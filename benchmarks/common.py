@@ -53,6 +53,26 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def last_level_cache_bytes() -> int | None:
+    """Size of the largest cache Linux lists for CPU 0 (``/sys/.../cache/index*``), the
+    last level; None where it lists none. Whether a lattice's state fits in it decides
+    which stream bandwidth bounds its sweeps (``bench_machine.py``)."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        if text and text[-1] in units and text[:-1].isdigit():
+            sizes.append(int(text[:-1]) * units[text[-1]])
+        elif text.isdigit():
+            sizes.append(int(text))
+    return max(sizes, default=None)
+
+
 def uptime_text() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True,
@@ -143,7 +163,8 @@ def machine_info() -> dict:
     except AttributeError:
         usable = os.cpu_count()
     return dict(cpu_model=cpu_model(), logical_cpus=os.cpu_count(), physical_cores=physical,
-                usable_cpus=usable, memory_bytes=memory, platform=platform.platform(),
+                usable_cpus=usable, memory_bytes=memory,
+                last_level_cache_bytes=last_level_cache_bytes(), platform=platform.platform(),
                 numba_num_threads=numba.config.NUMBA_NUM_THREADS)
 
 
@@ -281,8 +302,10 @@ def print_header(res: dict, title: str, optional=("psutil",)) -> None:
     print(f"{title} ({res['mode']})  {res['started']}")
     dirty = " (tracked files modified)" if g["dirty_tracked_files"] else ""
     print(f"commit {(g['commit'] or '?')[:12]}{dirty}"
-          f"; {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
-          f"NUMBA_NUM_THREADS={m['numba_num_threads']}"
+          f"; {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable)"
+          + (f", last-level cache {m['last_level_cache_bytes'] / 2**20:g} MiB"
+             if m.get("last_level_cache_bytes") else "")
+          + f", NUMBA_NUM_THREADS={m['numba_num_threads']}"
           + (f", threading layer {res['threading_layer']}" if res.get("threading_layer") else ""))
     extra = "".join(f", {name} {v.get(name)}" for name in optional)
     print(f"python {v['python']}, numpy {v['numpy']}, numba {v['numba']}, h5py {v['h5py']} "
