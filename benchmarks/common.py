@@ -53,6 +53,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}  # sysfs cache sizes: "32768K"
+
+
 def last_level_cache_bytes() -> int | None:
     """Size of the largest cache Linux lists for CPU 0 (``/sys/.../cache/index*``), the
     last level; None where it lists none. Whether a lattice's state fits in it decides
@@ -65,9 +68,8 @@ def last_level_cache_bytes() -> int | None:
             text = (index / "size").read_text().strip()
         except OSError:
             continue
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-        if text and text[-1] in units and text[:-1].isdigit():
-            sizes.append(int(text[:-1]) * units[text[-1]])
+        if text[-1:] in _SIZE_UNITS and text[:-1].isdigit():
+            sizes.append(int(text[:-1]) * _SIZE_UNITS[text[-1]])
         elif text.isdigit():
             sizes.append(int(text))
     return max(sizes, default=None)
